@@ -1,0 +1,51 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# llama-cpp-python builds from source here; skip what we never use (multimodal, tools, server).
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+export HF_HUB_OFFLINE := 1
+PACKAGES := libs/common services/gateway services/conversation services/llm-orchestrator services/rag services/ingest-worker
+STAMP := $(VENV)/.installed
+
+.PHONY: install proto proto-check migrate run test test-unit test-contract test-e2e bench clean
+
+$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.3 setuptools==84.2.1
+	$(PY) -m pip install --quiet $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+proto: $(STAMP)
+	$(PY) tools/protogen.py
+
+proto-check: $(STAMP)
+	$(PY) tools/protogen.py --check
+
+migrate: $(STAMP)
+	$(PY) -m gateway migrate
+	$(PY) -m conversation migrate
+
+run: $(STAMP) proto
+	$(PY) tools/fleet.py
+
+test: $(STAMP) proto-check
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not e2e and not contract"
+
+test-contract: $(STAMP)
+	$(PY) -m pytest -m contract
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+bench: $(STAMP)
+	$(PY) bench/streaming.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,105 @@
+"""Running a gRPC service the same way everywhere: health, reflection, metrics, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from chatbot_common.metrics import MetricsInterceptor, start_metrics_server
+from chatbot_common.settings import GrpcServiceSettings
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class GrpcService:
+    """What `serve_grpc` needs from a service: how to add itself and what names it serves."""
+
+    full_names: Sequence[str]
+    register: Callable[[grpc.aio.Server], None]
+    # Reports whether the service's own dependencies (a database, a model) are usable.
+    readiness: Callable[[], Awaitable[bool]] | None = None
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def server_options() -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+async def _watch_readiness(service: GrpcService, health_servicer: health.aio.HealthServicer, every: float) -> None:
+    last: bool | None = None
+    while True:
+        try:
+            ok = await service.readiness() if service.readiness else True
+        except Exception:  # a failing probe means not ready, never a crashed server
+            log.warning("readiness probe failed", exc_info=True)
+            ok = False
+        if ok != last:
+            status = SERVING if ok else NOT_SERVING
+            await health_servicer.set("", status)
+            for name in service.full_names:
+                await health_servicer.set(name, status)
+            last = ok
+        await asyncio.sleep(every)
+
+
+async def serve_grpc(
+    service: GrpcService,
+    settings: GrpcServiceSettings,
+    *,
+    started: Callable[[int], None] | None = None,
+    readiness_interval: float = 2.0,
+) -> None:
+    """Serves until SIGTERM/SIGINT, then drains in-flight RPCs for the grace period."""
+    server = grpc.aio.server(
+        interceptors=[MetricsInterceptor()],
+        options=server_options(),
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+    )
+    service.register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*service.full_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    start_metrics_server(settings.host, settings.metrics_port)
+    await server.start()
+    watcher = asyncio.create_task(_watch_readiness(service, health_servicer, readiness_interval))
+    log.info("serving", extra={"grpc_port": port, "services": list(service.full_names)})
+    if started:
+        started(port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    watcher.cancel()
+    # Tell load balancers first, then let in-flight streams finish.
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.shutdown_grace_seconds)
+    for hook in service.on_shutdown:
+        await hook()
+    log.info("stopped")

@@ -1,0 +1,1 @@
+"""conversation: conversations, messages, and the chat turn."""

@@ -1,0 +1,89 @@
+"""Reads and writes of conversations and messages. Every read is scoped to its owner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from chatbot_common.db import utcnow
+from chatbot_common.ids import new_id
+from conversation.models import Conversation, Message
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+class Repository:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    async def create_conversation(
+        self, user_id: str, tenant_id: str, title: str, model: str = "", provider: str = "", system_prompt: str = ""
+    ) -> Conversation:
+        now = utcnow()
+        conv = Conversation(
+            id=new_id("conv"), user_id=user_id, tenant_id=tenant_id, title=title, model=model, provider=provider,
+            system_prompt=system_prompt, message_count=0, created_at=now, updated_at=now,
+        )
+        async with self._sessions() as session, session.begin():
+            session.add(conv)
+        return conv
+
+    async def get_conversation(self, conversation_id: str, user_id: str) -> Conversation | None:
+        async with self._sessions() as session:
+            conv = await session.get(Conversation, conversation_id)
+        return conv if conv is not None and conv.user_id == user_id else None
+
+    async def list_conversations(self, user_id: str, page: Page, sort: str, order: str) -> tuple[list[Conversation], int]:
+        column = Conversation.created_at if sort == "created" else Conversation.updated_at
+        ordering = column.asc() if order == "asc" else column.desc()
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(Conversation).where(Conversation.user_id == user_id))
+            rows = await session.scalars(
+                select(Conversation).where(Conversation.user_id == user_id).order_by(ordering, Conversation.id)
+                .limit(page.limit).offset(page.offset)
+            )
+            return list(rows), int(total or 0)
+
+    async def delete_conversation(self, conversation_id: str, user_id: str) -> bool:
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                delete(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+            )
+            if result.rowcount:
+                await session.execute(delete(Message).where(Message.conversation_id == conversation_id))
+            return bool(result.rowcount)
+
+    async def list_messages(self, conversation_id: str, page: Page) -> tuple[list[Message], int]:
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(Message).where(Message.conversation_id == conversation_id))
+            rows = await session.scalars(
+                select(Message).where(Message.conversation_id == conversation_id)
+                .order_by(Message.created_at, Message.id).limit(page.limit).offset(page.offset)
+            )
+            return list(rows), int(total or 0)
+
+    async def recent_messages(self, conversation_id: str, limit: int) -> list[Message]:
+        """The newest `limit` messages, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Message).where(Message.conversation_id == conversation_id)
+                .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
+            )
+            return list(reversed(list(rows)))
+
+    async def add_message(self, message: Message) -> Message:
+        """Stores a message and bumps its conversation in the same transaction."""
+        message.created_at = message.created_at or utcnow()
+        async with self._sessions() as session, session.begin():
+            session.add(message)
+            await session.execute(
+                update(Conversation).where(Conversation.id == message.conversation_id)
+                .values(message_count=Conversation.message_count + 1, updated_at=message.created_at)
+            )
+        return message

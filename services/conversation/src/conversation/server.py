@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatbot.conversation.v1 import conversation_pb2, conversation_pb2_grpc
+from chatbot_common import db
+from chatbot_common.grpc_client import open_channel
+from chatbot_common.grpc_server import GrpcService, serve_grpc
+from conversation.clients import GrpcLlmClient
+from conversation.repository import Repository
+from conversation.servicer import ConversationServicer
+from conversation.settings import ConversationSettings
+
+SERVICE_NAME = conversation_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(settings: ConversationSettings) -> None:
+    db.upgrade_to_head(MIGRATIONS, db.normalize_url(settings.database_url))
+
+
+async def serve(settings: ConversationSettings) -> None:
+    engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    llm_channel = open_channel(settings.llm_target)
+    llm = GrpcLlmClient(llm_channel, settings.llm_call_timeout_seconds, settings.llm_timeout_seconds)
+    servicer = ConversationServicer(Repository(db.session_factory(engine)), llm, settings)
+
+    async def close() -> None:
+        await llm_channel.close()
+        await engine.dispose()
+
+    service = GrpcService(
+        full_names=[SERVICE_NAME],
+        register=lambda server: conversation_pb2_grpc.add_ConversationServiceServicer_to_server(servicer, server),
+        readiness=lambda: db.ping(engine),
+        on_shutdown=[close],
+    )
+    await serve_grpc(service, settings)

@@ -1,0 +1,170 @@
+"""gRPC surface of the conversation service: proto <-> domain, AppError -> status."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from chatbot.common.v1 import common_pb2
+from chatbot.conversation.v1 import conversation_pb2 as pb
+from chatbot.conversation.v1 import conversation_pb2_grpc
+from chatbot_common.errors import AppError, ErrorCode, abort
+from chatbot_common.ids import is_valid_id
+from chatbot_common.timeutil import to_timestamp
+from conversation.llm import LlmClient
+from conversation.models import Conversation, Message
+from conversation.repository import Page, Repository
+from conversation.settings import ConversationSettings
+from conversation.turn import ChatTurn, ModelSelected, Token, TurnCompleted, TurnRequest, TurnStarted
+
+MAX_PAGE = 100
+
+
+def conversation_to_pb(c: Conversation) -> pb.Conversation:
+    return pb.Conversation(
+        id=c.id, user_id=c.user_id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt,
+        message_count=c.message_count, created_at=to_timestamp(c.created_at), updated_at=to_timestamp(c.updated_at),
+    )
+
+
+def usage_pb(m: Message) -> common_pb2.Usage:
+    return common_pb2.Usage(prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens, total_tokens=m.prompt_tokens + m.completion_tokens)
+
+
+def message_to_pb(m: Message) -> pb.Message:
+    return pb.Message(
+        id=m.id, conversation_id=m.conversation_id, role=m.role, content=m.content, model=m.model, provider=m.provider,
+        finish_reason=m.finish_reason, usage=usage_pb(m), latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
+        error_code=m.error_code, error_message=m.error_message,
+        citations=[common_pb2.Citation(**c) for c in (m.citations or [])], created_at=to_timestamp(m.created_at),
+    )
+
+
+def _user(caller: common_pb2.Caller) -> str:
+    if not caller.user_id:
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller identity missing")
+    return caller.user_id
+
+
+def _conversation_id(value: str) -> str:
+    if not is_valid_id(value, "conv"):
+        raise AppError(ErrorCode.VALIDATION_ERROR, "malformed conversation id", {"field": "conversation_id"})
+    return value
+
+
+def _page(page: common_pb2.PageRequest, default: int) -> Page:
+    limit = page.limit or default
+    if not 1 <= limit <= MAX_PAGE or page.offset < 0:
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"limit must be 1..{MAX_PAGE} and offset >= 0")
+    return Page(limit, page.offset)
+
+
+def _page_info(page: Page, total: int) -> common_pb2.PageInfo:
+    return common_pb2.PageInfo(total=total, limit=page.limit, offset=page.offset, has_more=page.offset + page.limit < total)
+
+
+class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
+    def __init__(self, repo: Repository, llm: LlmClient, settings: ConversationSettings) -> None:
+        self._repo = repo
+        self._llm = llm
+        self._settings = settings
+
+    async def CreateConversation(self, request: pb.CreateConversationRequest, context) -> pb.Conversation:
+        try:
+            user = _user(request.caller)
+            conv = await self._repo.create_conversation(
+                user, request.caller.tenant_id, request.title[:200], request.model, request.provider, request.system_prompt
+            )
+        except AppError as exc:
+            await abort(context, exc)
+        return conversation_to_pb(conv)
+
+    async def GetConversation(self, request: pb.GetConversationRequest, context) -> pb.Conversation:
+        try:
+            conv = await self._repo.get_conversation(_conversation_id(request.conversation_id), _user(request.caller))
+            if conv is None:
+                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
+        except AppError as exc:
+            await abort(context, exc)
+        return conversation_to_pb(conv)
+
+    async def ListConversations(self, request: pb.ListConversationsRequest, context) -> pb.ListConversationsResponse:
+        try:
+            sort = request.sort or "updated"
+            order = request.order or "desc"
+            if sort not in ("created", "updated") or order not in ("asc", "desc"):
+                raise AppError(ErrorCode.VALIDATION_ERROR, "sort must be created|updated and order asc|desc")
+            page = _page(request.page, 20)
+            rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order)
+        except AppError as exc:
+            await abort(context, exc)
+        return pb.ListConversationsResponse(conversations=[conversation_to_pb(c) for c in rows], page=_page_info(page, total))
+
+    async def DeleteConversation(self, request: pb.DeleteConversationRequest, context) -> pb.DeleteConversationResponse:
+        try:
+            if not await self._repo.delete_conversation(_conversation_id(request.conversation_id), _user(request.caller)):
+                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
+        except AppError as exc:
+            await abort(context, exc)
+        return pb.DeleteConversationResponse()
+
+    async def ListMessages(self, request: pb.ListMessagesRequest, context) -> pb.ListMessagesResponse:
+        try:
+            conv_id = _conversation_id(request.conversation_id)
+            if await self._repo.get_conversation(conv_id, _user(request.caller)) is None:
+                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
+            page = _page(request.page, 50)
+            rows, total = await self._repo.list_messages(conv_id, page)
+        except AppError as exc:
+            await abort(context, exc)
+        return pb.ListMessagesResponse(messages=[message_to_pb(m) for m in rows], page=_page_info(page, total))
+
+    async def Chat(self, request: pb.ChatRequest, context) -> AsyncIterator[pb.ChatEvent]:
+        try:
+            turn_request = TurnRequest(
+                user_id=_user(request.caller),
+                tenant_id=request.caller.tenant_id,
+                message=request.message,
+                conversation_id=_conversation_id(request.conversation_id) if request.conversation_id else "",
+                model=request.model,
+                provider=request.provider,
+                temperature=request.temperature if request.HasField("temperature") else None,
+                max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
+                request_id=request.request_id,
+                system_prompt=request.system_prompt,
+            )
+        except AppError as exc:
+            await abort(context, exc)
+            return
+        turn = ChatTurn(self._repo, self._llm, self._settings, turn_request)
+        events = turn.run()
+        try:
+            async for event in events:
+                yield _event_to_pb(event)
+        except AppError as exc:
+            await abort(context, exc)
+        except asyncio.CancelledError:
+            # The caller went away: stop upstream generation, then keep the partial answer.
+            await events.aclose()
+            await asyncio.shield(turn.record_interrupted())
+            raise
+        finally:
+            await events.aclose()
+
+
+def _event_to_pb(event) -> pb.ChatEvent:
+    if isinstance(event, Token):
+        return pb.ChatEvent(token=pb.TokenDelta(text=event.text, index=event.index))
+    if isinstance(event, TurnStarted):
+        return pb.ChatEvent(started=pb.TurnStarted(conversation_id=event.conversation_id, user_message_id=event.user_message_id))
+    if isinstance(event, ModelSelected):
+        return pb.ChatEvent(model=pb.ModelSelected(provider=event.provider, model=event.model))
+    if isinstance(event, TurnCompleted):
+        m = event.message
+        return pb.ChatEvent(
+            completed=pb.TurnCompleted(
+                message_id=m.id, conversation_id=m.conversation_id, finish_reason=m.finish_reason, usage=usage_pb(m),
+                provider=m.provider, model=m.model, latency_ms=m.latency_ms, ttft_ms=m.ttft_ms, created_at=to_timestamp(m.created_at),
+            )
+        )
+    raise TypeError(f"unknown event {event!r}")

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from chatbot_common.settings import GrpcServiceSettings, sqlite_url
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful, accurate assistant. Answer clearly and concisely. "
+    "If you do not know the answer, say so."
+)
+
+
+class ConversationSettings(GrpcServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CONVERSATION_", extra="ignore")
+
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    database_url: str = Field("", validation_alias=AliasChoices("CONVERSATION_DATABASE_URL", "DATABASE_URL"))
+    database_pool_size: int = Field(10, ge=1)
+
+    llm_target: str = "127.0.0.1:50052"
+    rag_target: str = "127.0.0.1:50053"
+    # Deadline for a whole generation; the gateway's own deadline is a little longer.
+    llm_timeout_seconds: float = Field(300.0, gt=0)
+    llm_call_timeout_seconds: float = Field(5.0, gt=0, description="deadline for unary calls (models, token counts)")
+
+    default_model: str = ""  # empty: the orchestrator's default
+    default_max_tokens: int = Field(512, ge=1)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    history_limit: int = Field(200, ge=1, description="most recent messages considered for the context")
+    # Extra room kept when token counts are estimates (a remote model's tokenizer differs).
+    estimate_margin: float = Field(0.15, ge=0, le=1)
+    title_length: int = Field(60, ge=10)
+
+    @model_validator(mode="after")
+    def _default_database(self) -> ConversationSettings:
+        if not self.database_url:
+            self.database_url = sqlite_url(self.var_dir / "conversation.db")
+        return self

@@ -1,0 +1,213 @@
+"""One chat turn: persist the user message, fit history into the context window, stream the
+answer, persist the assistant message with usage and timings. The assistant message is
+stored on every path: completed, failed at the provider, or cut off by the client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.ids import new_id
+from conversation.context_window import Budget, DoesNotFit, fit_history
+from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd, LlmStart
+from conversation.models import Conversation, Message
+from conversation.repository import Repository
+from conversation.settings import ConversationSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    user_id: str
+    tenant_id: str
+    message: str
+    conversation_id: str = ""
+    model: str = ""
+    provider: str = ""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    request_id: str = ""
+    system_prompt: str = ""
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    conversation_id: str
+    user_message_id: str
+
+
+@dataclass(frozen=True)
+class ModelSelected:
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    index: int
+
+
+@dataclass(frozen=True)
+class TurnCompleted:
+    message: Message
+
+
+TurnEvent = TurnStarted | ModelSelected | Token | TurnCompleted
+
+FINISH_CANCELLED = "cancelled"
+FINISH_ERROR = "error"
+
+
+class ChatTurn:
+    def __init__(self, repo: Repository, llm: LlmClient, settings: ConversationSettings, request: TurnRequest) -> None:
+        self._repo = repo
+        self._llm = llm
+        self._settings = settings
+        self._req = request
+        self._conversation: Conversation | None = None
+        self._parts: list[str] = []
+        self._provider = ""
+        self._model = ""
+        self._prompt_tokens = 0
+        self._completion_tokens = 0
+        self._counter = ""
+        self._started = time.monotonic()
+        self._first_token_at: float | None = None
+        self._recorded = False
+
+    async def _conversation_for_turn(self) -> Conversation:
+        req = self._req
+        if req.conversation_id:
+            conv = await self._repo.get_conversation(req.conversation_id, req.user_id)
+            if conv is None:
+                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
+            return conv
+        title = " ".join(req.message.split())[: self._settings.title_length]
+        return await self._repo.create_conversation(
+            req.user_id, req.tenant_id, title, req.model, req.provider, req.system_prompt
+        )
+
+    async def run(self) -> AsyncIterator[TurnEvent]:
+        req = self._req
+        if not req.message.strip():
+            raise AppError(ErrorCode.VALIDATION_ERROR, "message must not be empty", {"field": "message"})
+        # Look up the conversation before anything is written, so a bad id writes nothing.
+        if req.conversation_id:
+            conv = await self._conversation_for_turn()
+        else:
+            conv = None
+        model = req.model or (conv.model if conv else "") or self._settings.default_model
+        provider = req.provider or (conv.provider if conv else "")
+        system_prompt = (conv.system_prompt if conv else req.system_prompt) or self._settings.system_prompt
+        reserve = req.max_tokens or self._settings.default_max_tokens
+
+        window, counted = await asyncio.gather(
+            self._llm.context_window(model, provider), self._llm.count_tokens(model, [system_prompt, req.message])
+        )
+        budget = Budget(window, min(reserve, window // 2), 0.0 if counted.exact else self._settings.estimate_margin)
+        system_tokens, user_tokens = counted.counts
+        self._counter = counted.counter
+        try:
+            fit_history(budget, [system_tokens, user_tokens], [])
+        except DoesNotFit as exc:
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR,
+                f"message is too long for the model's context window ({exc.needed} tokens, {exc.limit} available)",
+                {"field": "message", "tokens": exc.needed, "limit": exc.limit},
+            ) from None
+
+        if conv is None:
+            conv = await self._conversation_for_turn()
+        self._conversation = conv
+        user_message = await self._repo.add_message(
+            Message(
+                id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message,
+                token_count=user_tokens, token_counter=counted.counter, citations=[],
+            )
+        )
+        yield TurnStarted(conv.id, user_message.id)
+
+        history = [
+            m for m in await self._repo.recent_messages(conv.id, self._settings.history_limit + 1)
+            if m.id != user_message.id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR
+        ]
+        stale = [i for i, m in enumerate(history) if m.token_counter != counted.counter]
+        if stale:
+            recount = await self._llm.count_tokens(model, [history[i].content for i in stale])
+            fresh = dict(zip(stale, recount.counts, strict=True))
+        else:
+            fresh = {}
+        history_tokens = [fresh.get(i, m.token_count) for i, m in enumerate(history)]
+        keep = fit_history(budget, [system_tokens, user_tokens], history_tokens)
+        prompt = [("system", system_prompt)]
+        prompt += [(m.role, m.content) for m in history[len(history) - keep:]] if keep else []
+        prompt.append(("user", req.message))
+
+        options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id)
+        stream = self._llm.generate(prompt, options)
+        index = 0
+        try:
+            async for item in stream:
+                if isinstance(item, LlmDelta):
+                    if self._first_token_at is None:
+                        self._first_token_at = time.monotonic()
+                    self._parts.append(item.text)
+                    yield Token(item.text, index)
+                    index += 1
+                elif isinstance(item, LlmStart):
+                    self._provider, self._model = item.provider, item.model
+                    yield ModelSelected(item.provider, item.model)
+                elif isinstance(item, LlmEnd):
+                    self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
+                    message = await self._record(item.finish_reason)
+                    yield TurnCompleted(message)
+                    return
+            raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
+        except AppError as exc:
+            await self._record(FINISH_ERROR, exc)
+            raise
+        finally:
+            await stream.aclose()
+
+    async def record_interrupted(self) -> None:
+        """The client went away: keep what was generated so far."""
+        await self._record(FINISH_CANCELLED)
+
+    async def _record(self, finish_reason: str, error: AppError | None = None) -> Message | None:
+        if self._recorded or self._conversation is None:
+            return None
+        self._recorded = True
+        now = time.monotonic()
+        content = "".join(self._parts)
+        if finish_reason != "stop" and not self._completion_tokens and content:
+            # Cut short before the provider reported usage: count what we have.
+            try:
+                self._completion_tokens = (await self._llm.count_tokens(self._model or self._req.model, [content])).counts[0]
+            except AppError:
+                self._completion_tokens = len(self._parts)
+        message = Message(
+            id=new_id("msg"),
+            conversation_id=self._conversation.id,
+            role="assistant",
+            content=content,
+            model=self._model,
+            provider=self._provider,
+            finish_reason=finish_reason,
+            prompt_tokens=self._prompt_tokens,
+            completion_tokens=self._completion_tokens,
+            latency_ms=int((now - self._started) * 1000),
+            ttft_ms=int((self._first_token_at - self._started) * 1000) if self._first_token_at else 0,
+            error_code=error.code.value if error else "",
+            error_message=error.message if error else "",
+            citations=[],
+            token_count=self._completion_tokens,
+            token_counter=self._counter if self._provider == "local" else "",
+            created_at=None,
+        )
+        return await self._repo.add_message(message)

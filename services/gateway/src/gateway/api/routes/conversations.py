@@ -1,0 +1,168 @@
+"""Conversations and their messages, scoped to the caller."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated, Literal
+
+import grpc
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatbot.common.v1 import common_pb2
+from chatbot.conversation.v1 import conversation_pb2 as pb
+from chatbot_common.errors import from_rpc_error
+from chatbot_common.ids import id_pattern
+from chatbot_common.timeutil import iso
+from gateway.api.deps import DownstreamDep, PrincipalDep, SettingsDep, caller_pb
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+ConversationId = Annotated[str, Path(pattern=id_pattern("conv"), description="conv_ followed by 32 hex digits")]
+
+
+class ConversationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field("", max_length=200)
+    provider: str = Field("", max_length=64, pattern=r"^[a-z0-9_-]*$")
+    model: str = Field("", max_length=200, pattern=r"^[A-Za-z0-9._:/@-]*$")
+    system_prompt: str = Field("", max_length=8_000)
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    model: str
+    provider: str
+    system_prompt: str
+    message_count: int
+    created_at: str
+    updated_at: str
+
+
+class Pagination(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationOut]
+    pagination: Pagination
+
+
+class MessageOut(BaseModel):
+    id: str
+    conversation_id: str
+    role: str
+    content: str
+    model: str
+    provider: str
+    finish_reason: str
+    tokens_used: dict[str, int]
+    latency_ms: int
+    ttft_ms: int
+    error: dict[str, str] | None
+    created_at: str
+
+
+class MessageList(BaseModel):
+    messages: list[MessageOut]
+    pagination: Pagination
+
+
+def conversation_out(c: pb.Conversation) -> ConversationOut:
+    return ConversationOut(
+        id=c.id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt, message_count=c.message_count,
+        created_at=iso(c.created_at.ToDatetime(tzinfo=UTC)), updated_at=iso(c.updated_at.ToDatetime(tzinfo=UTC)),
+    )
+
+
+def message_out(m: pb.Message) -> MessageOut:
+    return MessageOut(
+        id=m.id, conversation_id=m.conversation_id, role=m.role, content=m.content, model=m.model, provider=m.provider,
+        finish_reason=m.finish_reason,
+        tokens_used={"prompt": m.usage.prompt_tokens, "completion": m.usage.completion_tokens, "total": m.usage.total_tokens},
+        latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
+        error={"code": m.error_code, "message": m.error_message} if m.error_code else None,
+        created_at=iso(m.created_at.ToDatetime(tzinfo=UTC)),
+    )
+
+
+def pagination(p: common_pb2.PageInfo) -> Pagination:
+    return Pagination(total=p.total, limit=p.limit, offset=p.offset, has_more=p.has_more)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
+async def create_conversation(body: ConversationIn, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
+    try:
+        conv = await downstream.conversation.CreateConversation(
+            pb.CreateConversationRequest(caller=caller_pb(principal), title=body.title, model=body.model, provider=body.provider, system_prompt=body.system_prompt),
+            timeout=settings.call_timeout_seconds,
+        )
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "conversation") from None
+    return conversation_out(conv)
+
+
+@router.get("", response_model=ConversationList)
+async def list_conversations(
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    downstream: DownstreamDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    sort: Literal["created", "updated"] = "updated",
+    order: Literal["asc", "desc"] = "desc",
+) -> ConversationList:
+    try:
+        reply = await downstream.conversation.ListConversations(
+            pb.ListConversationsRequest(caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset), sort=sort, order=order),
+            timeout=settings.call_timeout_seconds,
+        )
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "conversation") from None
+    return ConversationList(conversations=[conversation_out(c) for c in reply.conversations], pagination=pagination(reply.page))
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut)
+async def get_conversation(conversation_id: ConversationId, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
+    try:
+        conv = await downstream.conversation.GetConversation(
+            pb.GetConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
+        )
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "conversation") from None
+    return conversation_out(conv)
+
+
+@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_conversation(conversation_id: ConversationId, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> Response:
+    try:
+        await downstream.conversation.DeleteConversation(
+            pb.DeleteConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
+        )
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "conversation") from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{conversation_id}/messages", response_model=MessageList)
+async def list_messages(
+    conversation_id: ConversationId,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    downstream: DownstreamDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> MessageList:
+    try:
+        reply = await downstream.conversation.ListMessages(
+            pb.ListMessagesRequest(caller=caller_pb(principal), conversation_id=conversation_id, page=common_pb2.PageRequest(limit=limit, offset=offset)),
+            timeout=settings.call_timeout_seconds,
+        )
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "conversation") from None
+    return MessageList(messages=[message_out(m) for m in reply.messages], pagination=pagination(reply.page))

@@ -1,0 +1,202 @@
+"""OpenAI-compatible /v1 for partner systems and the official SDKs. Stateless: straight to
+the llm-orchestrator, nothing is stored."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+import grpc
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from chatbot.common.v1 import common_pb2
+from chatbot.llm.v1 import llm_pb2
+from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from gateway.api.deps import DownstreamDep, PrincipalDep, SettingsDep, caller_pb
+from gateway.sse import SSE_HEADERS
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    messages: list[Message] = Field(min_length=1, max_length=1000)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    max_completion_tokens: int | None = Field(None, ge=1, le=32_768)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int = Field(1, ge=1, le=1)
+    user: str | None = Field(None, max_length=256)
+
+
+def _text(message: Message) -> str:
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    if any(p.type != "text" for p in message.content):
+        raise AppError(ErrorCode.VALIDATION_ERROR, "only text content parts are supported", {"field": "messages"})
+    return "".join(p.text or "" for p in message.content)
+
+
+def _generate_request(body: ChatCompletionIn, principal, settings, request_id: str) -> llm_pb2.GenerateRequest:
+    messages = []
+    total = 0
+    for m in body.messages:
+        text = _text(m)
+        total += len(text)
+        messages.append(llm_pb2.ChatMessage(role="system" if m.role == "developer" else m.role, content=text))
+    if total > settings.max_message_chars * 8:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "messages are too long", {"limit_chars": settings.max_message_chars * 8})
+    params = llm_pb2.GenerationParams()
+    if body.temperature is not None:
+        params.temperature = body.temperature
+    if body.top_p is not None:
+        params.top_p = body.top_p
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is not None:
+        params.max_tokens = max_tokens
+    if body.stop:
+        stops = [body.stop] if isinstance(body.stop, str) else body.stop
+        if len(stops) > 4:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "at most 4 stop sequences", {"field": "stop"})
+        params.stop.extend(stops)
+    if body.seed is not None:
+        params.seed = body.seed
+    return llm_pb2.GenerateRequest(model=body.model, messages=messages, params=params, request_id=request_id, caller=caller_pb(principal))
+
+
+class _Chunks:
+    """Pre-encoded chunk framing: only the text changes from chunk to chunk."""
+
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        self._head = (
+            b'data: {"id":"' + completion_id.encode() + b'","object":"chat.completion.chunk","created":'
+            + str(created).encode() + b',"model":' + orjson.dumps(model) + b',"choices":['
+        )
+
+    def delta(self, text: str) -> bytes:
+        return self._head + b'{"index":0,"delta":{"content":' + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n'
+
+    def role(self) -> bytes:
+        return self._head + b'{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+
+    def finish(self, reason: str) -> bytes:
+        return self._head + b'{"index":0,"delta":{},"finish_reason":' + orjson.dumps(reason) + b"}]}\n\n"
+
+    def usage(self, u: common_pb2.Usage) -> bytes:
+        usage = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
+        return self._head + b'],"usage":' + orjson.dumps(usage) + b"}\n\n"
+
+
+def _finish(reason: str) -> str:
+    return reason if reason in ("stop", "length", "content_filter") else "stop"
+
+
+async def _open(downstream, req, timeout: float):
+    call = downstream.llm.Generate(req, timeout=timeout)
+    try:
+        first = await call.read()
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "llm-orchestrator") from None
+    if first is grpc.aio.EOF or first.WhichOneof("event") != "start":
+        call.cancel()
+        raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream did not start")
+    return call, first.start
+
+
+async def _stream(call, chunks: _Chunks, include_usage: bool) -> AsyncIterator[bytes]:
+    try:
+        yield chunks.role()
+        while (reply := await call.read()) is not grpc.aio.EOF:
+            kind = reply.WhichOneof("event")
+            if kind == "delta":
+                yield chunks.delta(reply.delta.text)
+            elif kind == "end":
+                yield chunks.finish(_finish(reply.end.finish_reason))
+                if include_usage:
+                    yield chunks.usage(reply.end.usage)
+        yield b"data: [DONE]\n\n"
+    except grpc.RpcError as exc:
+        error = from_rpc_error(exc, "llm-orchestrator")
+        yield b"data: " + orjson.dumps(error.to_body()) + b"\n\n"
+    finally:
+        call.cancel()
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat completions (streaming or not)")
+async def chat_completions(body: ChatCompletionIn, request: Request, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> Response:
+    req = _generate_request(body, principal, settings, request.state.request_id)
+    completion_id = "chatcmpl-" + uuid.uuid4().hex
+    created = int(time.time())
+    call, start = await _open(downstream, req, settings.chat_timeout_seconds)
+    headers = {"X-LLM-Provider": start.provider, "X-LLM-Model": start.model}
+    if body.stream:
+        chunks = _Chunks(completion_id, created, start.model)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(_stream(call, chunks, include_usage), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+    parts: list[str] = []
+    finish = "stop"
+    usage = common_pb2.Usage()
+    try:
+        while (reply := await call.read()) is not grpc.aio.EOF:
+            kind = reply.WhichOneof("event")
+            if kind == "delta":
+                parts.append(reply.delta.text)
+            elif kind == "end":
+                finish, usage = _finish(reply.end.finish_reason), reply.end.usage
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "llm-orchestrator") from None
+    finally:
+        call.cancel()
+    payload = {
+        "id": completion_id, "object": "chat.completion", "created": created, "model": start.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
+    }
+    return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
+
+
+@router.get("/models", summary="Models and aliases this platform serves")
+async def list_models(principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> dict:
+    try:
+        reply = await downstream.llm.ListModels(llm_pb2.ListModelsRequest(), timeout=settings.call_timeout_seconds)
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "llm-orchestrator") from None
+    return {
+        "object": "list",
+        "data": [
+            {"id": m.id, "object": "model", "created": 0, "owned_by": m.provider or "chatbot",
+             "context_window": m.context_window, "chain": list(m.chain), "available": m.available}
+            for m in reply.models
+        ],
+    }

@@ -1,0 +1,63 @@
+"""The FastAPI application: built by `create_app(settings)`, nothing created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from chatbot_common import db
+from gateway import __version__
+from gateway.api.routes import auth, chat, conversations, health, openai_compat
+from gateway.errors import install_error_handlers
+from gateway.grpc_clients import Downstream
+from gateway.middleware import GatewayMiddleware
+from gateway.security import TokenIssuer
+from gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = db.session_factory(engine)
+        app.state.downstream = Downstream.open(settings)
+        app.state.issuer = TokenIssuer(
+            settings.signing_secret(), settings.jwt_issuer, settings.jwt_audience,
+            settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds,
+        )
+        try:
+            yield
+        finally:
+            await app.state.downstream.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Chatbot platform API",
+        version=__version__,
+        description="Public REST API (`/api/v1`) and OpenAI-compatible API (`/v1`). Errors use one shape: "
+        '`{"error": {"code", "message", "details"}}`.',
+        lifespan=lifespan,
+        docs_url="/api/v1/docs",
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(health.router)
+    api.include_router(auth.router)
+    api.include_router(chat.router)
+    api.include_router(conversations.router)
+    app.include_router(api)
+    app.include_router(openai_compat.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"], expose_headers=["X-Conversation-Id", "X-Request-Id"],
+        )
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

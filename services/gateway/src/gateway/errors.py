@@ -1,0 +1,71 @@
+"""Every failure leaves the gateway in the one JSON error shape, never with a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chatbot_common.errors import AppError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+_CODE_FOR_HTTP = {
+    400: ErrorCode.VALIDATION_ERROR,
+    401: ErrorCode.AUTHENTICATION_ERROR,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.VALIDATION_ERROR,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.VALIDATION_ERROR,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.RATE_LIMIT_EXCEEDED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+WWW_AUTHENTICATE = 'Bearer realm="api", error="invalid_token"'
+
+
+def error_response(error: AppError) -> JSONResponse:
+    headers = {}
+    if error.code is ErrorCode.AUTHENTICATION_ERROR:
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if error.code is ErrorCode.RATE_LIMIT_EXCEEDED and "retry_after" in error.details:
+        headers["Retry-After"] = str(int(error.details["retry_after"]))
+    return JSONResponse(error.to_body(), status_code=error.spec.http_status, headers=headers)
+
+
+async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Report where and why, never the offending input itself (it may be a password).
+    problems = [
+        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body", "message": err.get("msg", "invalid")}
+        for err in exc.errors()
+    ]
+    return error_response(AppError(ErrorCode.VALIDATION_ERROR, "request validation failed", {"errors": problems}))
+
+
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _CODE_FOR_HTTP.get(exc.status_code, ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR)
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    response = JSONResponse(AppError(code, message).to_body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return error_response(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

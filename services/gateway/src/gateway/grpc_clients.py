@@ -1,0 +1,37 @@
+"""The gateway's channels and stubs to the fleet, opened in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from chatbot.conversation.v1 import conversation_pb2_grpc
+from chatbot.llm.v1 import llm_pb2_grpc
+from chatbot_common.grpc_client import open_channel
+from gateway.settings import GatewaySettings
+
+
+@dataclass
+class Downstream:
+    channels: dict[str, grpc.aio.Channel]
+    conversation: conversation_pb2_grpc.ConversationServiceStub
+    llm: llm_pb2_grpc.LlmOrchestratorStub
+
+    @classmethod
+    def open(cls, settings: GatewaySettings) -> Downstream:
+        channels = {
+            "conversation": open_channel(settings.conversation_target),
+            "llm-orchestrator": open_channel(settings.llm_target),
+            "rag": open_channel(settings.rag_target),
+            "ingest-worker": open_channel(settings.ingest_target),
+        }
+        return cls(
+            channels=channels,
+            conversation=conversation_pb2_grpc.ConversationServiceStub(channels["conversation"]),
+            llm=llm_pb2_grpc.LlmOrchestratorStub(channels["llm-orchestrator"]),
+        )
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()

@@ -1,0 +1,67 @@
+"""Pure ASGI middleware (cheap on streaming responses): request ids, body size limit, metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+from prometheus_client import Counter, Histogram
+
+from chatbot_common.errors import AppError, ErrorCode
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "Time to the response headers", ["method", "route"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class GatewayMiddleware:
+    def __init__(self, app, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await self._reject(send, request_id)
+            return
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, "request body too large")
+            return message
+
+        started = time.perf_counter()
+        method = scope["method"]
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+                route = scope.get("route")
+                template = getattr(route, "path", "unmatched")
+                HTTP_REQUESTS.labels(method, template, str(message["status"])).inc()
+                HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, limited_receive, send_wrapper)
+
+    async def _reject(self, send, request_id: str) -> None:
+        body = orjson.dumps(AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {self.max_body_bytes} bytes").to_body())
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"x-request-id", request_id.encode("latin-1"))]})
+        await send({"type": "http.response.body", "body": body})

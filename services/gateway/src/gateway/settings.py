@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from chatbot_common.settings import ServiceSettings, sqlite_url
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    port: int = Field(8000, ge=0, le=65535, validation_alias=AliasChoices("GATEWAY_PORT", "APP_PORT"))
+    workers: int = Field(1, ge=1)
+    database_url: str = Field("", validation_alias=AliasChoices("GATEWAY_DATABASE_URL", "DATABASE_URL"))
+    database_pool_size: int = Field(10, ge=1)
+
+    jwt_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("GATEWAY_JWT_SECRET", "JWT_SECRET", "APP_SECRET_KEY"))
+    jwt_issuer: str = "chatbot-gateway"
+    jwt_audience: str = "chatbot-api"
+    access_token_ttl_seconds: int = Field(900, ge=30, validation_alias=AliasChoices("GATEWAY_ACCESS_TOKEN_TTL_SECONDS", "JWT_EXPIRY"))
+    refresh_token_ttl_seconds: int = Field(
+        604_800, ge=60, validation_alias=AliasChoices("GATEWAY_REFRESH_TOKEN_TTL_SECONDS", "JWT_REFRESH_EXPIRY")
+    )
+    password_min_length: int = Field(8, ge=8)
+
+    conversation_target: str = "127.0.0.1:50051"
+    llm_target: str = "127.0.0.1:50052"
+    rag_target: str = "127.0.0.1:50053"
+    ingest_target: str = "127.0.0.1:50054"
+    call_timeout_seconds: float = Field(10.0, gt=0)
+    chat_timeout_seconds: float = Field(310.0, gt=0)
+    heartbeat_seconds: float = Field(15.0, gt=0)
+
+    max_message_chars: int = Field(32_000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list, validation_alias=AliasChoices("GATEWAY_CORS_ORIGINS", "CORS_ORIGINS"))
+
+    @model_validator(mode="after")
+    def _defaults(self) -> GatewaySettings:
+        if not self.database_url:
+            self.database_url = sqlite_url(self.var_dir / "gateway.db")
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("the JWT secret must be at least 32 characters")
+        if self.jwt_secret is None and self.env in ("staging", "production"):
+            raise ValueError("GATEWAY_JWT_SECRET is required outside development")
+        return self
+
+    def signing_secret(self) -> str:
+        """The configured secret, or for the embedded default one generated once under var/."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path: Path = self.var_dir / "gateway" / "jwt_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()

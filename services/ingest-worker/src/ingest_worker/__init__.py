@@ -1,0 +1,1 @@
+"""ingest-worker: Celery tasks for document ingestion."""

@@ -1,0 +1,15 @@
+from chatbot_common.entrypoint import load_settings
+from chatbot_common.logging import configure_logging
+from ingest_worker.settings import IngestSettings
+
+
+def main() -> None:
+    from ingest_worker.worker import run
+
+    settings = load_settings(IngestSettings)
+    configure_logging("ingest-worker", settings.log_level, settings.log_json)
+    run(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""llm-orchestrator: provider registry, model aliases, fallback, retries, circuit breakers."""

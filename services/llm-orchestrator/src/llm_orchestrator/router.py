@@ -1,0 +1,188 @@
+"""Turns a requested model into an ordered chain of (provider, model) targets and runs a
+generation along it: retries with backoff on retryable errors, circuit breakers per
+provider, fallback to the next target, timeouts on the first token and between tokens.
+
+Nothing here knows about gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram
+
+from chatbot_common.errors import ProviderErrorKind
+from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ModelSpec, Provider, ProviderError
+from llm_orchestrator.resilience import BreakerState, CircuitBreaker, backoff_delay
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = Counter("llm_provider_attempts_total", "Generation attempts by provider and outcome", ["provider", "outcome"])
+TTFT = Histogram(
+    "llm_time_to_first_token_seconds", "Time from request to the first token", ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+TOKENS = Counter("llm_tokens_total", "Tokens processed", ["provider", "kind"])
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+@dataclass(frozen=True)
+class Started:
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True)
+class RouterPolicy:
+    max_attempts: int = 3
+    backoff_base: float = 0.25
+    backoff_max: float = 4.0
+    first_token_timeout: float = 60.0
+    idle_timeout: float = 60.0
+
+
+class UnknownModel(Exception):
+    pass
+
+
+class Router:
+    def __init__(
+        self,
+        providers: dict[str, Provider],
+        aliases: dict[str, list[str]],
+        default_model: str,
+        policy: RouterPolicy,
+        breaker_factory: Callable[[], CircuitBreaker],
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        self.providers = providers
+        self.default_model = default_model
+        self.policy = policy
+        self._sleep = sleep
+        self.breakers = {name: breaker_factory() for name in providers}
+        self._specs: dict[Target, ModelSpec] = {
+            Target(name, spec.name): spec for name, p in providers.items() for spec in p.models()
+        }
+        self.aliases = {alias: [self._parse_target(t) for t in chain] for alias, chain in aliases.items()}
+        for alias, chain in self.aliases.items():
+            if not chain:
+                raise ValueError(f"model alias {alias!r} has an empty chain")
+
+    def _parse_target(self, text: str) -> Target:
+        provider, sep, model = text.partition(":")
+        if not sep:
+            provider, sep, model = text.partition("/")
+        target = Target(provider, model)
+        if not sep or target not in self._specs:
+            known = ", ".join(sorted(str(t) for t in self._specs))
+            raise ValueError(f"unknown chain target {text!r}; configured: {known}")
+        return target
+
+    def resolve(self, requested: str, provider: str = "") -> list[Target]:
+        name = requested or self.default_model
+        if name in self.aliases:
+            chain = self.aliases[name]
+        else:
+            chain = []
+            for sep in (":", "/"):
+                prov, found, model = name.partition(sep)
+                if found and Target(prov, model) in self._specs:
+                    chain = [Target(prov, model)]
+                    break
+            if not chain:
+                chain = [t for t in self._specs if t.model == name]
+        if provider:
+            chain = [t for t in chain if t.provider == provider]
+            if not chain and name == self.default_model:
+                chain = [t for t in self._specs if t.provider == provider][:1]
+        if not chain:
+            raise UnknownModel(f"unknown model {name!r}" + (f" for provider {provider!r}" if provider else ""))
+        return chain
+
+    def spec(self, target: Target) -> ModelSpec:
+        return self._specs[target]
+
+    def catalogue(self) -> list[tuple[str, list[Target], bool]]:
+        """(id, chain, is_alias) for every alias and every provider:model."""
+        entries = [(alias, chain, True) for alias, chain in self.aliases.items()]
+        entries += [(str(t), [t], False) for t in self._specs]
+        return entries
+
+    def available(self, chain: list[Target]) -> bool:
+        return any(self.breakers[t.provider].state is not BreakerState.OPEN for t in chain)
+
+    async def generate(
+        self, requested: str, provider: str, messages: list[ChatMessage], params: GenParams
+    ) -> AsyncIterator[Started | Delta | End]:
+        chain = self.resolve(requested, provider)
+        last_error: ProviderError | None = None
+        loop = asyncio.get_running_loop()
+        for target in chain:
+            breaker = self.breakers[target.provider]
+            for attempt in range(self.policy.max_attempts):
+                if not breaker.allow():
+                    ATTEMPTS.labels(target.provider, "circuit_open").inc()
+                    last_error = ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider {target.provider} is unavailable (circuit open)")
+                    break
+                started_at = loop.time()
+                emitted = False
+                stream = self.providers[target.provider].stream(target.model, messages, params)
+                try:
+                    timeout = self.policy.first_token_timeout
+                    while True:
+                        try:
+                            async with asyncio.timeout(timeout):
+                                item = await anext(stream)
+                        except StopAsyncIteration:
+                            raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider ended the stream early") from None
+                        except TimeoutError:
+                            raise ProviderError(ProviderErrorKind.TIMEOUT, "the provider stopped answering") from None
+                        if not emitted:
+                            emitted = True
+                            TTFT.labels(target.provider).observe(loop.time() - started_at)
+                            yield Started(target.provider, target.model)
+                            timeout = self.policy.idle_timeout
+                        yield item
+                        if isinstance(item, End):
+                            breaker.record_success()
+                            ATTEMPTS.labels(target.provider, "ok").inc()
+                            TOKENS.labels(target.provider, "prompt").inc(item.usage.prompt_tokens)
+                            TOKENS.labels(target.provider, "completion").inc(item.usage.completion_tokens)
+                            return
+                except ProviderError as exc:
+                    last_error = exc
+                    ATTEMPTS.labels(target.provider, exc.kind.value).inc()
+                    if exc.counts_against_provider:
+                        breaker.record_failure()
+                    else:
+                        breaker.release()
+                    if emitted:
+                        raise  # tokens already reached the caller: no silent switch mid-answer
+                    log.warning("provider attempt failed", extra={"provider": target.provider, "model": target.model, "kind": exc.kind.value, "attempt": attempt + 1})
+                    if not exc.retryable:
+                        break
+                    if attempt + 1 < self.policy.max_attempts:
+                        delay = backoff_delay(attempt, self.policy.backoff_base, self.policy.backoff_max)
+                        if exc.retry_after is not None:
+                            delay = max(delay, min(exc.retry_after, self.policy.backoff_max))
+                        await self._sleep(delay)
+                except BaseException:
+                    breaker.release()
+                    raise
+                finally:
+                    await stream.aclose()
+            if last_error is not None and last_error.kind in (ProviderErrorKind.INVALID_REQUEST, ProviderErrorKind.CONTENT_FILTER):
+                break  # the next provider would refuse the same request
+        assert last_error is not None
+        raise last_error

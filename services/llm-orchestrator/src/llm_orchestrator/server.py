@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import logging
+
+from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
+from chatbot_common.grpc_server import GrpcService, serve_grpc
+from llm_orchestrator.providers import build_providers, default_aliases
+from llm_orchestrator.resilience import CircuitBreaker
+from llm_orchestrator.router import Router, RouterPolicy
+from llm_orchestrator.servicer import LlmServicer
+from llm_orchestrator.settings import LlmSettings
+from llm_orchestrator.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = llm_pb2.DESCRIPTOR.services_by_name["LlmOrchestrator"].full_name
+
+
+def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
+    providers = build_providers(settings)
+    router = Router(
+        providers,
+        default_aliases(settings, providers),
+        settings.default_model,
+        RouterPolicy(
+            max_attempts=settings.max_attempts,
+            backoff_base=settings.backoff_base_seconds,
+            backoff_max=settings.backoff_max_seconds,
+            first_token_timeout=settings.first_token_timeout_seconds,
+            idle_timeout=settings.idle_timeout_seconds,
+        ),
+        lambda: CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_seconds),
+    )
+    counter = None
+    try:
+        from llm_orchestrator.providers.local import bundled_model_path
+
+        local_targets = {"local"} if "local" in providers else set()
+        counter = TokenCounter(settings.local_model_path or bundled_model_path(), local_targets)
+    except (ImportError, FileNotFoundError, ValueError):
+        log.warning("no GGUF tokenizer available; token counts will be estimates")
+    return LlmServicer(router, counter), router
+
+
+async def serve(settings: LlmSettings) -> None:
+    servicer, router = build_servicer(settings)
+
+    async def close_providers() -> None:
+        for provider in router.providers.values():
+            await provider.aclose()
+
+    service = GrpcService(
+        full_names=[SERVICE_NAME],
+        register=lambda server: llm_pb2_grpc.add_LlmOrchestratorServicer_to_server(servicer, server),
+        on_shutdown=[close_providers],
+    )
+    await serve_grpc(service, settings)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from chatbot_common.settings import GrpcServiceSettings
+
+
+class OpenAICompatibleServer(BaseModel):
+    """Any server speaking OpenAI's API: vLLM, Ollama, llama.cpp's server, LM Studio, Azure."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    base_url: str
+    api_key: SecretStr = SecretStr("none")
+    models: list[str] = Field(min_length=1)
+    context_window: int = Field(8192, ge=256)
+
+
+class LlmSettings(GrpcServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    grpc_port: int = Field(50052, ge=0, le=65535)
+
+    default_model: str = "default"
+    # alias -> ordered chain of "provider:model"; e.g. {"default": ["openai:gpt-4o-mini", "local:smollm2-135m-instruct"]}
+    model_aliases: dict[str, list[str]] = Field(default_factory=dict)
+
+    first_token_timeout_seconds: float = Field(60.0, gt=0)
+    idle_timeout_seconds: float = Field(60.0, gt=0)
+    max_attempts: int = Field(3, ge=1, le=10)
+    backoff_base_seconds: float = Field(0.25, ge=0)
+    backoff_max_seconds: float = Field(4.0, ge=0)
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_cooldown_seconds: float = Field(30.0, gt=0)
+
+    local_enabled: bool = True
+    local_model_path: Path | None = Field(None, validation_alias=AliasChoices("LLM_LOCAL_MODEL_PATH", "LOCAL_MODEL_PATH"))
+    local_model_name: str = "smollm2-135m-instruct"
+    local_n_ctx: int = Field(4096, ge=256)
+    local_threads: int | None = Field(None, ge=1)
+    local_max_queue: int = Field(64, ge=1)
+    local_default_max_tokens: int = Field(512, ge=1)
+
+    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("LLM_OPENAI_API_KEY", "OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("LLM_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
+    openai_models: list[str] = Field(
+        default_factory=lambda: ["gpt-4o-mini"], validation_alias=AliasChoices("LLM_OPENAI_MODELS", "OPENAI_MODELS")
+    )
+    openai_context_window: int = Field(128_000, ge=256)
+
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("LLM_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = None
+    anthropic_models: list[str] = Field(default_factory=lambda: ["claude-3-5-haiku-latest"])
+    anthropic_context_window: int = Field(200_000, ge=256)
+
+    openai_compatible: list[OpenAICompatibleServer] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_serve(self) -> LlmSettings:
+        if not (self.local_enabled or self.openai_api_key or self.openai_base_url or self.anthropic_api_key or self.openai_compatible):
+            raise ValueError("no provider configured: enable the local model or configure OpenAI/Anthropic")
+        names = [s.name for s in self.openai_compatible]
+        if len(set(names)) != len(names) or {"local", "openai", "anthropic"} & set(names):
+            raise ValueError("openai_compatible server names must be unique and not local/openai/anthropic")
+        return self
+
+    @property
+    def openai_enabled(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None

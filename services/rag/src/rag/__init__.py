@@ -1,0 +1,1 @@
+"""rag: chunk storage and access-filtered search over Qdrant."""

@@ -1,0 +1,19 @@
+"""Serves the RagService contract. Until the knowledge-base work lands, every RPC answers
+UNIMPLEMENTED (the generated base servicer) and nothing in the fleet calls it."""
+
+from __future__ import annotations
+
+from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
+from chatbot_common.grpc_server import GrpcService, serve_grpc
+from rag.settings import RagSettings
+
+SERVICE_NAME = rag_pb2.DESCRIPTOR.services_by_name["RagService"].full_name
+
+
+async def serve(settings: RagSettings) -> None:
+    servicer = rag_pb2_grpc.RagServiceServicer()
+    service = GrpcService(
+        full_names=[SERVICE_NAME],
+        register=lambda server: rag_pb2_grpc.add_RagServiceServicer_to_server(servicer, server),
+    )
+    await serve_grpc(service, settings)
