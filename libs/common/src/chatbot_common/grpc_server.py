@@ -61,14 +61,25 @@ async def _watch_readiness(service: GrpcService, health_servicer: health.aio.Hea
         await asyncio.sleep(every)
 
 
-async def serve_grpc(
-    service: GrpcService,
-    settings: GrpcServiceSettings,
-    *,
-    started: Callable[[int], None] | None = None,
-    readiness_interval: float = 2.0,
-) -> None:
-    """Serves until SIGTERM/SIGINT, then drains in-flight RPCs for the grace period."""
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+    watcher: asyncio.Task
+    service: GrpcService
+
+    async def stop(self, grace: float) -> None:
+        self.watcher.cancel()
+        # Tell load balancers first, then let in-flight streams finish.
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for hook in self.service.on_shutdown:
+            await hook()
+
+
+async def start_grpc(service: GrpcService, settings: GrpcServiceSettings, readiness_interval: float = 2.0) -> RunningServer:
+    """Starts a service's server (with health, reflection and metrics) and returns at once."""
     server = grpc.aio.server(
         interceptors=[MetricsInterceptor()],
         options=server_options(),
@@ -82,24 +93,21 @@ async def serve_grpc(
         server,
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
-    start_metrics_server(settings.host, settings.metrics_port)
     await server.start()
     watcher = asyncio.create_task(_watch_readiness(service, health_servicer, readiness_interval))
-    log.info("serving", extra={"grpc_port": port, "services": list(service.full_names)})
-    if started:
-        started(port)
+    return RunningServer(server, health_servicer, port, watcher, service)
 
+
+async def serve_grpc(service: GrpcService, settings: GrpcServiceSettings) -> None:
+    """Serves until SIGTERM/SIGINT, then drains in-flight RPCs for the grace period."""
+    running = await start_grpc(service, settings)
+    start_metrics_server(settings.host, settings.metrics_port)
+    log.info("serving", extra={"grpc_port": running.port, "services": list(service.full_names)})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-
     log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
-    watcher.cancel()
-    # Tell load balancers first, then let in-flight streams finish.
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(settings.shutdown_grace_seconds)
-    for hook in service.on_shutdown:
-        await hook()
+    await running.stop(settings.shutdown_grace_seconds)
     log.info("stopped")

@@ -19,7 +19,7 @@ def migrate(settings: ConversationSettings) -> None:
     db.upgrade_to_head(MIGRATIONS, db.normalize_url(settings.database_url))
 
 
-async def serve(settings: ConversationSettings) -> None:
+def build_service(settings: ConversationSettings) -> GrpcService:
     engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
     llm_channel = open_channel(settings.llm_target)
     llm = GrpcLlmClient(llm_channel, settings.llm_call_timeout_seconds, settings.llm_timeout_seconds)
@@ -29,10 +29,13 @@ async def serve(settings: ConversationSettings) -> None:
         await llm_channel.close()
         await engine.dispose()
 
-    service = GrpcService(
+    return GrpcService(
         full_names=[SERVICE_NAME],
         register=lambda server: conversation_pb2_grpc.add_ConversationServiceServicer_to_server(servicer, server),
         readiness=lambda: db.ping(engine),
         on_shutdown=[close],
     )
-    await serve_grpc(service, settings)
+
+
+async def serve(settings: ConversationSettings) -> None:
+    await serve_grpc(build_service(settings), settings)

@@ -42,16 +42,19 @@ def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
     return LlmServicer(router, counter), router
 
 
-async def serve(settings: LlmSettings) -> None:
+def build_service(settings: LlmSettings) -> GrpcService:
     servicer, router = build_servicer(settings)
 
     async def close_providers() -> None:
         for provider in router.providers.values():
             await provider.aclose()
 
-    service = GrpcService(
+    return GrpcService(
         full_names=[SERVICE_NAME],
         register=lambda server: llm_pb2_grpc.add_LlmOrchestratorServicer_to_server(servicer, server),
         on_shutdown=[close_providers],
     )
-    await serve_grpc(service, settings)
+
+
+async def serve(settings: LlmSettings) -> None:
+    await serve_grpc(build_service(settings), settings)

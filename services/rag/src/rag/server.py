@@ -10,10 +10,13 @@ from rag.settings import RagSettings
 SERVICE_NAME = rag_pb2.DESCRIPTOR.services_by_name["RagService"].full_name
 
 
-async def serve(settings: RagSettings) -> None:
+def build_service(settings: RagSettings) -> GrpcService:
     servicer = rag_pb2_grpc.RagServiceServicer()
-    service = GrpcService(
+    return GrpcService(
         full_names=[SERVICE_NAME],
         register=lambda server: rag_pb2_grpc.add_RagServiceServicer_to_server(servicer, server),
     )
-    await serve_grpc(service, settings)
+
+
+async def serve(settings: RagSettings) -> None:
+    await serve_grpc(build_service(settings), settings)

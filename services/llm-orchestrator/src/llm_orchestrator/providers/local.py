@@ -127,8 +127,9 @@ class LocalProvider:
             max_tokens = min(max_tokens, room)
             if params.seed is not None:
                 self._llama.set_seed(params.seed)
-            template_stops = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
-            stops = StopSequences((*params.stop, *template_stops))
+            # The template's own end marker is a special token, caught by id below; only the
+            # caller's stop strings need the text filter (which holds back a few characters).
+            stops = StopSequences(tuple(params.stop))
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
             produced = 0
             finish = "length"

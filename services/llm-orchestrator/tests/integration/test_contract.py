@@ -1,0 +1,115 @@
+"""The orchestrator's gRPC contract on an in-process server: the real embedded model, and an
+OpenAI-compatible fake upstream (a separate process, over HTTP) for the remote provider."""
+
+import grpc
+import pytest
+
+from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
+from chatbot_common.grpc_server import start_grpc
+from llm_orchestrator.server import build_service
+from llm_orchestrator.settings import LlmSettings
+
+pytestmark = pytest.mark.contract
+
+
+@pytest.fixture
+async def stub(fake_upstream, tmp_path):
+    settings = LlmSettings(
+        grpc_port=0, var_dir=tmp_path, max_attempts=2, backoff_base_seconds=0.01,
+        breaker_failure_threshold=2, breaker_cooldown_seconds=60,
+        openai_compatible=[{"name": "fake", "base_url": fake_upstream.base_url, "models": ["fake-model"], "context_window": 8192}],
+        model_aliases={"default": ["local:smollm2-135m-instruct"], "resilient": ["fake:fake-model", "local:smollm2-135m-instruct"]},
+    )
+    running = await start_grpc(build_service(settings), settings)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    yield llm_pb2_grpc.LlmOrchestratorStub(channel)
+    await channel.close()
+    await running.stop(1)
+
+
+def request(model="default", text="Name a colour.", **params):
+    return llm_pb2.GenerateRequest(
+        model=model, messages=[llm_pb2.ChatMessage(role="user", content=text)],
+        params=llm_pb2.GenerationParams(max_tokens=params.get("max_tokens", 24), temperature=0.0),
+    )
+
+
+async def collect(stub, req):
+    events = [r async for r in stub.Generate(req, timeout=60)]
+    return events
+
+
+async def test_local_model_streams_start_deltas_end(stub):
+    events = await collect(stub, request())
+    assert events[0].WhichOneof("event") == "start"
+    assert (events[0].start.provider, events[0].start.model) == ("local", "smollm2-135m-instruct")
+    deltas = [e.delta.text for e in events if e.WhichOneof("event") == "delta"]
+    end = events[-1].end
+    assert events[-1].WhichOneof("event") == "end"
+    assert "".join(deltas).strip(), "the model produced text"
+    assert end.usage.prompt_tokens > 5 and 0 < end.usage.completion_tokens <= 24
+    assert end.usage.total_tokens == end.usage.prompt_tokens + end.usage.completion_tokens
+    assert end.finish_reason in ("stop", "length")
+
+
+async def test_remote_provider_over_http(stub, fake_upstream):
+    events = await collect(stub, request("fake:fake-model"))
+    assert events[0].start.provider == "fake"
+    text = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
+    assert text.startswith("tok0 ")
+    assert events[-1].end.usage.completion_tokens == 8
+
+
+async def test_fallback_to_local_when_upstream_fails(stub, fake_upstream):
+    fake_upstream.control(fail_next=10, status=503)
+    events = await collect(stub, request("resilient"))
+    assert events[0].start.provider == "local", "the first chunk names the provider actually used"
+    # retried (max_attempts=2) before falling back
+    assert fake_upstream.stats()["requests"] == 2
+    # two consecutive failures opened the circuit: the next call skips the upstream entirely
+    events = await collect(stub, request("resilient"))
+    assert events[0].start.provider == "local"
+    assert fake_upstream.stats()["requests"] == 2
+    models = await stub.ListModels(llm_pb2.ListModelsRequest(), timeout=5)
+    fake = next(m for m in models.models if m.id == "fake:fake-model")
+    assert not fake.available
+
+
+async def test_non_retryable_upstream_error_is_not_retried(stub, fake_upstream):
+    fake_upstream.control(fail_next=1, status=400)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await collect(stub, request("fake:fake-model"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert dict(info.value.trailing_metadata())["x-error-code"] == "VALIDATION_ERROR"
+    assert fake_upstream.stats()["requests"] == 1
+
+
+async def test_rate_limit_maps_to_resource_exhausted(stub, fake_upstream):
+    fake_upstream.control(fail_next=5, status=429)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await collect(stub, request("fake:fake-model"))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_invalid_requests(stub):
+    bad_role = llm_pb2.GenerateRequest(model="default", messages=[llm_pb2.ChatMessage(role="wizard", content="x")])
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await collect(stub, bad_role)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await collect(stub, request("no-such-model"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_complete_and_count_tokens(stub):
+    reply = await stub.Complete(request(max_tokens=8), timeout=60)
+    assert reply.provider == "local" and reply.text and reply.usage.completion_tokens <= 8
+    counts = await stub.CountTokens(llm_pb2.CountTokensRequest(model="default", texts=["hello world", "a much longer sentence than that"]), timeout=5)
+    assert counts.exact and counts.counts[0] < counts.counts[1]
+
+
+async def test_concurrent_requests_to_the_local_model_all_complete(stub):
+    import asyncio
+
+    results = await asyncio.gather(*(collect(stub, request(max_tokens=6)) for _ in range(4)))
+    assert all(r[-1].WhichOneof("event") == "end" for r in results)

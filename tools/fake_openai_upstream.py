@@ -1,0 +1,93 @@
+"""An OpenAI-compatible upstream for tests and benchmarks: streams `--tokens` chunks
+`--gap-ms` apart. It stands in only for paid external providers, and is always reached
+over real HTTP.
+
+    python tools/fake_openai_upstream.py --port 9100 --tokens 20 --gap-ms 10
+    POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+def build_app(tokens: int, gap_ms: float) -> Starlette:
+    state = {"fail_next": 0, "status": 503, "requests": 0}
+
+    async def control(request: Request) -> Response:
+        state.update(orjson.loads(await request.body()))
+        return JSONResponse(state)
+
+    async def stats(_request: Request) -> Response:
+        return JSONResponse(state)
+
+    async def models(_request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]})
+
+    async def completions(request: Request) -> Response:
+        state["requests"] += 1
+        body = orjson.loads(await request.body())
+        if state["fail_next"] > 0:
+            state["fail_next"] -= 1
+            return JSONResponse({"error": {"message": "injected failure", "type": "server_error"}}, status_code=state["status"])
+        n = min(tokens, body.get("max_tokens") or tokens)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        cid = "chatcmpl-" + uuid.uuid4().hex
+        created = int(time.time())
+        model = body.get("model", "fake-model")
+        words = [f"tok{i} " for i in range(n)]
+        if not body.get("stream"):
+            await asyncio.sleep(gap_ms * n / 1000)
+            return JSONResponse({
+                "id": cid, "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n},
+            })
+
+        def chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
+            payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            if usage:
+                payload["usage"] = usage
+            return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+        async def stream():
+            for word in words:
+                await asyncio.sleep(gap_ms / 1000)
+                yield chunk({"content": word})
+            yield chunk({}, "stop")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield chunk({}, usage={"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n})
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return Starlette(routes=[
+        Route("/v1/chat/completions", completions, methods=["POST"]),
+        Route("/v1/models", models),
+        Route("/control", control, methods=["POST"]),
+        Route("/stats", stats),
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument("--gap-ms", type=float, default=10.0)
+    args = parser.parse_args()
+    uvicorn.run(build_app(args.tokens, args.gap_ms), host="127.0.0.1", port=args.port, log_level="warning", loop="uvloop", http="httptools")
+
+
+if __name__ == "__main__":
+    main()
