@@ -1,0 +1,70 @@
+"""The whole fleet as real processes on free ports, once on SQLite and once on the real
+PostgreSQL on 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from e2e_support import register_and_login
+from fleet import Fleet, Ports
+
+PG_ADMIN_URL = os.environ.get("E2E_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_database() -> tuple[str, callable]:
+    import psycopg
+
+    name = f"chatbot_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def fleet(request, tmp_path_factory) -> Iterator[Fleet]:
+    var_dir = tmp_path_factory.mktemp(f"fleet-{request.param}")
+    env = {"GATEWAY_LOG_LEVEL": "info", "LLM_LOCAL_N_CTX": "2048"}
+    drop = None
+    if request.param == "postgres":
+        url, drop = _postgres_database()
+        env.update({"GATEWAY_DATABASE_URL": url, "CONVERSATION_DATABASE_URL": url})
+    fleet = Fleet(var_dir, Ports.free(), env, log_dir=var_dir / "logs")
+    try:
+        fleet.start(timeout=120)
+        fleet.backend = request.param
+        yield fleet
+    finally:
+        codes = fleet.stop()
+        if drop:
+            drop()
+    # SIGTERM must end every service cleanly (no crash, no kill after the grace period).
+    assert all(code in (0, -15) for code in codes.values()), codes
+
+
+@pytest.fixture(scope="session")
+def http(fleet) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fleet.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
+def alice(http) -> dict[str, str]:
+    return register_and_login(http)
+
+
+@pytest.fixture
+def bob(http) -> dict[str, str]:
+    return register_and_login(http)
+
+
