@@ -93,6 +93,8 @@ async def start_grpc(service: GrpcService, settings: GrpcServiceSettings, readin
         server,
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    for name in ("", *service.full_names):
+        await health_servicer.set(name, NOT_SERVING)  # known but not ready until the first probe passes
     await server.start()
     watcher = asyncio.create_task(_watch_readiness(service, health_servicer, readiness_interval))
     return RunningServer(server, health_servicer, port, watcher, service)
