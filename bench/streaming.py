@@ -1,0 +1,239 @@
+"""Streaming overhead, side by side in one run, on this machine:
+
+  (a) an OpenAI-compatible fake upstream called directly,
+  (b) the same upstream through a LiteLLM proxy (installed into bench/.venv-litellm),
+  (c) the same upstream through this fleet (gateway /v1 -> llm-orchestrator -> upstream),
+
+at 1, 50 and 200 concurrent streams: TTFT p50/p95, inter-token gap p50/p95, requests/s, errors.
+Then the embedded model through the fleet against llama-cpp-python called directly (tokens/s).
+
+    python bench/streaming.py [--duration 10] [--skip-litellm]
+Writes bench/results/streaming.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from fleet import Fleet, Ports, free_port  # noqa: E402
+
+TOKENS, GAP_MS = 20, 10
+LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def wait_http(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+async def one_stream(client: httpx.AsyncClient, url: str, headers: dict, model: str, ttfts: list, gaps: list) -> None:
+    body = {"model": model, "stream": True, "max_tokens": TOKENS, "messages": [{"role": "user", "content": "Count for me."}]}
+    started = time.perf_counter()
+    last = None
+    async with client.stream("POST", url, json=body, headers=headers) as reply:
+        if reply.status_code != 200:
+            raise RuntimeError(f"status {reply.status_code}")
+        async for line in reply.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = orjson.loads(line[6:])
+            if not chunk.get("choices") or not chunk["choices"][0].get("delta", {}).get("content"):
+                continue
+            now = time.perf_counter()
+            if last is None:
+                ttfts.append(now - started)
+            else:
+                gaps.append(now - last)
+            last = now
+    if last is None:
+        raise RuntimeError("no tokens")
+
+
+async def load(url: str, headers: dict, model: str, concurrency: int, duration: float) -> dict:
+    ttfts: list[float] = []
+    gaps: list[float] = []
+    done = errors = 0
+    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await one_stream(client, url, headers, model, [], [])  # warm-up
+        stop_at = time.perf_counter() + duration
+
+        async def worker() -> None:
+            nonlocal done, errors
+            while time.perf_counter() < stop_at:
+                try:
+                    await one_stream(client, url, headers, model, ttfts, gaps)
+                    done += 1
+                except Exception:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "ttft_p50": pct(ttfts, 0.5) * 1000, "ttft_p95": pct(ttfts, 0.95) * 1000,
+        "gap_p50": pct(gaps, 0.5) * 1000, "gap_p95": pct(gaps, 0.95) * 1000,
+        "rps": done / elapsed, "done": done, "errors": errors,
+    }
+
+
+def start_litellm(upstream: str) -> tuple[subprocess.Popen, str]:
+    python = LITELLM_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "litellm[proxy]==1.109.1"], check=True)
+    port = free_port()
+    config = Path(tempfile.mkdtemp()) / "litellm.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: fake-model\n    litellm_params:\n"
+        f"      model: openai/fake-model\n      api_base: {upstream}\n      api_key: none\n"
+    )
+    proc = subprocess.Popen(
+        [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LITELLM_LOG": "ERROR"},
+    )
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180)
+    return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
+
+
+def fleet_token(base: str) -> str:
+    creds = {"email": "bench@example.com", "password": "benchmark password"}
+    httpx.post(f"{base}/api/v1/auth/register", json=creds, timeout=30)
+    return httpx.post(f"{base}/api/v1/auth/login", json=creds, timeout=30).json()["access_token"]
+
+
+async def local_model_tokens_per_second(fleet_url: str, token: str, runs: int = 3) -> tuple[float, float]:
+    """tokens/s of the embedded model: llama-cpp-python directly vs through the fleet (/v1)."""
+    from llama_cpp import Llama
+
+    from llm_orchestrator.providers.local import bundled_model_path
+
+    messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+    llama = Llama(model_path=str(bundled_model_path()), n_ctx=2048, n_threads=os.cpu_count(), verbose=False)
+    direct = []
+    for _ in range(runs):
+        started, first, n = time.perf_counter(), None, 0
+        for chunk in llama.create_chat_completion(messages=messages, max_tokens=128, temperature=0.0, stream=True):
+            if chunk["choices"][0]["delta"].get("content"):
+                first = first or time.perf_counter()
+                n += 1
+        direct.append((n - 1) / (time.perf_counter() - first))
+    llama.close()
+    fleet = []
+    async with httpx.AsyncClient(timeout=120) as client:
+        for _ in range(runs):
+            body = {"model": "local:smollm2-135m-instruct", "stream": True, "max_tokens": 128, "temperature": 0.0,
+                    "messages": messages, "stream_options": {"include_usage": True}}
+            first = None
+            usage = 0
+            async with client.stream("POST", f"{fleet_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}) as reply:
+                async for line in reply.aiter_lines():
+                    if line.startswith("data: {"):
+                        chunk = orjson.loads(line[6:])
+                        if chunk.get("usage"):
+                            usage = chunk["usage"]["completion_tokens"]
+                        elif chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                            first = first or time.perf_counter()
+            fleet.append((usage - 1) / (time.perf_counter() - first))
+    return statistics.median(direct), statistics.median(fleet)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--levels", default="1,50,200")
+    parser.add_argument("--skip-litellm", action="store_true")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+
+    up_port = free_port()
+    upstream_proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "fake_openai_upstream.py"), "--port", str(up_port),
+                                      "--tokens", str(TOKENS), "--gap-ms", str(GAP_MS)])
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    wait_http(f"http://127.0.0.1:{up_port}/stats")
+    targets: dict[str, tuple[str, dict, str]] = {"direct": (f"{upstream}/chat/completions", {}, "fake-model")}
+    procs = [upstream_proc]
+    fleet = Fleet(Path(tempfile.mkdtemp()) / "var", Ports.free(), {
+        "LLM_OPENAI_COMPATIBLE": orjson.dumps([{"name": "fake", "base_url": upstream, "models": ["fake-model"], "context_window": 8192}]).decode(),
+        "GATEWAY_LOG_LEVEL": "warning", "LLM_LOG_LEVEL": "warning", "CONVERSATION_LOG_LEVEL": "warning",
+    }, log_dir=Path(tempfile.mkdtemp()))
+    try:
+        if not args.skip_litellm:
+            proc, url = start_litellm(upstream)
+            procs.append(proc)
+            targets["litellm"] = (url, {"Authorization": "Bearer none"}, "fake-model")
+        fleet.start()
+        token = fleet_token(fleet.url)
+        targets["fleet"] = (f"{fleet.url}/v1/chat/completions", {"Authorization": f"Bearer {token}"}, "fake:fake-model")
+        results: dict[tuple[str, int], dict] = {}
+        for level in levels:
+            for name, (url, headers, model) in targets.items():
+                results[(name, level)] = await load(url, headers, model, level, args.duration)
+                r = results[(name, level)]
+                print(f"{name:8s} c={level:<4d} ttft p50 {r['ttft_p50']:7.1f} ms p95 {r['ttft_p95']:7.1f} | gap p50 {r['gap_p50']:5.1f} "
+                      f"p95 {r['gap_p95']:6.1f} | {r['rps']:6.1f} req/s | errors {r['errors']}", flush=True)
+        direct_tps, fleet_tps = await local_model_tokens_per_second(fleet.url, token)
+        print(f"embedded model: llama-cpp-python direct {direct_tps:.1f} tok/s, through the fleet {fleet_tps:.1f} tok/s", flush=True)
+    finally:
+        fleet.stop()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(15)
+
+    lines = [
+        "# Streaming benchmark", "",
+        f"Fake upstream: {TOKENS} tokens, {GAP_MS} ms apart; {args.duration:.0f} s per cell; {os.cpu_count()} cores; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+        "| path | streams | TTFT p50 ms | TTFT p95 ms | gap p50 ms | gap p95 ms | req/s | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (name, level), r in results.items():
+        lines.append(f"| {name} | {level} | {r['ttft_p50']:.1f} | {r['ttft_p95']:.1f} | {r['gap_p50']:.1f} | {r['gap_p95']:.1f} | {r['rps']:.1f} | {r['errors']} |")
+    lines += ["", "| embedded model | tokens/s |", "|---|---|",
+              f"| llama-cpp-python direct | {direct_tps:.1f} |", f"| through the fleet | {fleet_tps:.1f} ({100 * fleet_tps / direct_tps:.0f}%) |"]
+    if 1 in levels:
+        added = results[("fleet", 1)]["ttft_p50"] - results[("direct", 1)]["ttft_p50"]
+        lines += ["", f"Fleet adds {added:.1f} ms TTFT p50 at 1 stream (target ≤ 5 ms)."]
+        if "litellm" in targets:
+            lines += [f"LiteLLM adds {results[('litellm', 1)]['ttft_p50'] - results[('direct', 1)]['ttft_p50']:.1f} ms TTFT p50 at 1 stream."]
+    if 50 in levels and "litellm" in targets:
+        f, lt = results[("fleet", 50)], results[("litellm", 50)]
+        lines += [f"At 50 streams: fleet TTFT p50 {f['ttft_p50']:.0f} ms vs LiteLLM {lt['ttft_p50']:.0f} ms "
+                  f"({f['ttft_p50'] / lt['ttft_p50']:.2f}×, target ≤ 0.33×); req/s {f['rps']:.1f} vs {lt['rps']:.1f} "
+                  f"({f['rps'] / lt['rps']:.1f}×, target ≥ 3×)."]
+    out = ROOT / "bench" / "results" / "streaming.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main())
