@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import openai
+import orjson
 
 from chatbot_common.errors import ProviderErrorKind
 from llm_orchestrator.providers.base import (
@@ -56,32 +58,42 @@ class OpenAIProvider:
             kwargs["stop"] = list(params.stop)
         if params.seed is not None:
             kwargs["seed"] = params.seed
+        finish = "stop"
+        usage = Usage()
+        completion_chunks = 0
         try:
-            stream = await self._client.chat.completions.create(
+            # The SDK builds, authenticates and error-maps the request; the SSE body is read
+            # raw and decoded with orjson, which costs far less per token than SDK objects.
+            async with self._client.chat.completions.with_streaming_response.create(
                 model=model,
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 stream=True,
                 stream_options={"include_usage": True},
                 **kwargs,
-            )
-        except openai.OpenAIError as exc:
-            raise translate_error(exc) from None
-        finish = "stop"
-        usage = Usage()
-        completion_chunks = 0
-        try:
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-                    for choice in chunk.choices:
-                        if choice.delta and choice.delta.content:
+            ) as response:
+                async for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = orjson.loads(data)
+                    if "error" in chunk:
+                        raise ProviderError(kind_for_http_status(500, str(chunk["error"])), "the provider failed mid-stream")
+                    if chunk.get("usage"):
+                        u = chunk["usage"]
+                        usage = Usage(u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0)
+                    for choice in chunk.get("choices") or ():
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
                             completion_chunks += 1
-                            yield Delta(choice.delta.content)
-                        if choice.finish_reason:
-                            finish = _FINISH.get(choice.finish_reason, "stop")
+                            yield Delta(content)
+                        if choice.get("finish_reason"):
+                            finish = _FINISH.get(choice["finish_reason"], "stop")
         except openai.OpenAIError as exc:
             raise translate_error(exc) from None
+        except (httpx.HTTPError, orjson.JSONDecodeError):
+            raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider's stream broke off") from None
         if finish == "content_filter" and completion_chunks == 0:
             raise ProviderError(ProviderErrorKind.CONTENT_FILTER, "the provider's content filter refused the request")
         if usage.completion_tokens == 0 and completion_chunks:
