@@ -32,6 +32,7 @@ from fleet import Fleet, Ports, free_port  # noqa: E402
 
 TOKENS, GAP_MS = 20, 10
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
+LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -107,7 +108,8 @@ def start_litellm(upstream: str) -> tuple[subprocess.Popen, str]:
     python = LITELLM_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "litellm[proxy]==1.109.1"], check=True)
+        # 1.106.2: the newest release whose pins resolve on this machine's package index.
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "litellm[proxy]==1.106.2"], check=True)
     port = free_port()
     config = Path(tempfile.mkdtemp()) / "litellm.yaml"
     config.write_text(
@@ -116,7 +118,7 @@ def start_litellm(upstream: str) -> tuple[subprocess.Popen, str]:
     )
     proc = subprocess.Popen(
         [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LITELLM_LOG": "ERROR"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": LITELLM_KEY},
     )
     wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180)
     return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -187,7 +189,7 @@ async def main() -> None:
         if not args.skip_litellm:
             proc, url = start_litellm(upstream)
             procs.append(proc)
-            targets["litellm"] = (url, {"Authorization": "Bearer none"}, "fake-model")
+            targets["litellm"] = (url, {"Authorization": f"Bearer {LITELLM_KEY}"}, "fake-model")
         fleet.start()
         token = fleet_token(fleet.url)
         targets["fleet"] = (f"{fleet.url}/v1/chat/completions", {"Authorization": f"Bearer {token}"}, "fake:fake-model")
