@@ -1,4 +1,7 @@
-"""Request dependencies: settings, database sessions, downstream stubs, the caller."""
+"""Request dependencies: settings, database sessions, downstream stubs, the caller.
+
+All are `async def`: FastAPI runs plain `def` dependencies on a thread pool, a hop that
+would cost every request on the streaming path."""
 
 from __future__ import annotations
 
@@ -18,15 +21,15 @@ from gateway.settings import GatewaySettings
 _bearer = HTTPBearer(auto_error=False, description="JWT access token from /api/v1/auth/login")
 
 
-def get_settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     return request.app.state.settings
 
 
-def get_downstream(request: Request) -> Downstream:
+async def get_downstream(request: Request) -> Downstream:
     return request.app.state.downstream
 
 
-def get_issuer(request: Request) -> TokenIssuer:
+async def get_issuer(request: Request) -> TokenIssuer:
     return request.app.state.issuer
 
 
@@ -35,7 +38,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_principal(
+async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     issuer: Annotated[TokenIssuer, Depends(get_issuer)],
 ) -> Principal:
