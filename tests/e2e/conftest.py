@@ -34,7 +34,8 @@ def _postgres_database() -> tuple[str, callable]:
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def fleet(request, tmp_path_factory) -> Iterator[Fleet]:
     var_dir = tmp_path_factory.mktemp(f"fleet-{request.param}")
-    env = {"GATEWAY_LOG_LEVEL": "info", "LLM_LOCAL_N_CTX": "2048"}
+    # A short heartbeat so that the wait for the first token is long enough to see one.
+    env = {"GATEWAY_LOG_LEVEL": "info", "LLM_LOCAL_N_CTX": "2048", "GATEWAY_HEARTBEAT_SECONDS": "0.02"}
     drop = None
     if request.param == "postgres":
         url, drop = _postgres_database()

@@ -158,3 +158,11 @@ def test_openai_sdk_rejects_a_bad_token(fleet):
     client = openai.OpenAI(base_url=f"{fleet.url}/v1", api_key="not-a-token", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="default", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_heartbeats_while_waiting_for_tokens(http, alice):
+    body = {"message": "Tell me about the history of bread in " + "great detail, " * 40, "max_tokens": 8}
+    with http.stream("POST", "/api/v1/chat/stream", json=body, headers=auth(alice)) as reply:
+        lines = list(reply.iter_lines())
+    assert ": ping" in lines, "a heartbeat comment was sent while the prompt was processed"
+    assert any(line.startswith("event: complete") for line in lines)

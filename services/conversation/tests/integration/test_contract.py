@@ -20,8 +20,12 @@ pytestmark = pytest.mark.contract
 
 
 @pytest.fixture
-async def stub(tmp_path):
-    llm_settings = LlmSettings(grpc_port=0, var_dir=tmp_path, local_n_ctx=2048)
+async def stub(tmp_path, fake_upstream):
+    llm_settings = LlmSettings(
+        grpc_port=0, var_dir=tmp_path, local_n_ctx=2048, max_attempts=1,
+        openai_compatible=[{"name": "fake", "base_url": fake_upstream.base_url, "models": ["fake-model"]}],
+        model_aliases={"default": ["local:smollm2-135m-instruct"]},
+    )
     llm = await start_grpc(build_llm(llm_settings), llm_settings)
     settings = ConversationSettings(grpc_port=0, var_dir=tmp_path, llm_target=f"127.0.0.1:{llm.port}")
     await asyncio.to_thread(conversation_server.migrate, settings)
@@ -108,3 +112,25 @@ async def test_health_and_reflection_are_served(stub, tmp_path):
             await asyncio.sleep(0.05)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     await running.stop(0)
+
+
+async def test_provider_failure_is_recorded_and_user_message_kept(stub, fake_upstream):
+    fake_upstream.control(fail_next=5, status=401)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in stub.Chat(pb.ChatRequest(caller=caller("usr_f"), message="Hello there", model="fake:fake-model"), timeout=30):
+            pass
+    assert dict(info.value.trailing_metadata())["x-error-code"] == "LLM_PROVIDER_ERROR"
+    page = await stub.ListConversations(pb.ListConversationsRequest(caller=caller("usr_f")), timeout=5)
+    listed = await stub.ListMessages(pb.ListMessagesRequest(caller=caller("usr_f"), conversation_id=page.conversations[0].id), timeout=5)
+    user, assistant = listed.messages
+    assert user.role == "user" and user.content == "Hello there"
+    assert assistant.finish_reason == "error" and assistant.error_code == "LLM_PROVIDER_ERROR" and assistant.content == ""
+
+
+async def test_message_longer_than_the_context_window_is_rejected_before_anything_is_stored(stub):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in stub.Chat(pb.ChatRequest(caller=caller("usr_l"), message="word " * 5000), timeout=30):
+            pass
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    page = await stub.ListConversations(pb.ListConversationsRequest(caller=caller("usr_l")), timeout=5)
+    assert page.page.total == 0
