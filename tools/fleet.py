@@ -56,7 +56,6 @@ class Fleet:
         p = self.ports
         env = {
             **os.environ,
-            "APP_VAR_DIR": str(self.var_dir),
             "GATEWAY_VAR_DIR": str(self.var_dir), "CONVERSATION_VAR_DIR": str(self.var_dir),
             "LLM_VAR_DIR": str(self.var_dir), "RAG_VAR_DIR": str(self.var_dir), "INGEST_VAR_DIR": str(self.var_dir),
             "GATEWAY_PORT": str(p.gateway),
