@@ -89,6 +89,17 @@ def test_oversized_body_is_413(http, alice):
     assert_error(http.post("/api/v1/chat", content=b"x" * 2_000_000, headers={**auth(alice), "Content-Type": "application/json"}), 413, "PAYLOAD_TOO_LARGE")
 
 
+def test_oversized_chunked_body_is_413(http, alice):
+    def body():
+        yield b'{"message": "'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'"}'
+
+    reply = http.post("/api/v1/chat", content=body(), headers={**auth(alice), "Content-Type": "application/json"})
+    assert_error(reply, 413, "PAYLOAD_TOO_LARGE")
+
+
 def test_health_ready_metrics_docs(http):
     health = http.get("/api/v1/health").json()
     assert health["status"] == "healthy" and health["version"]

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 import grpc
+import orjson
 
 
 class ErrorCode(StrEnum):
@@ -122,8 +123,6 @@ def invalid(message: str, **details: Any) -> AppError:
 
 
 def grpc_trailers(error: AppError) -> tuple[tuple[str, str], ...]:
-    import orjson
-
     return ((METADATA_CODE, error.code.value), (METADATA_DETAILS, orjson.dumps(error.details).decode()))
 
 
@@ -135,8 +134,6 @@ async def abort(context: Any, error: AppError) -> None:
 
 def from_rpc_error(exc: grpc.RpcError, peer: str = "upstream") -> AppError:
     """Reads an AppError back out of a failed call, whichever service raised it."""
-    import orjson
-
     code_fn = getattr(exc, "code", None)
     status = code_fn() if callable(code_fn) else grpc.StatusCode.UNKNOWN
     trailing: dict[str, str] = {}

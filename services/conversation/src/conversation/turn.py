@@ -77,6 +77,7 @@ class ChatTurn:
         self._prompt_tokens = 0
         self._completion_tokens = 0
         self._counter = ""
+        self._counts_exact = False
         self._started = time.monotonic()
         self._first_token_at: float | None = None
         self._recorded = False
@@ -113,6 +114,7 @@ class ChatTurn:
         budget = Budget(window, min(reserve, window // 2), 0.0 if counted.exact else self._settings.estimate_margin)
         system_tokens, user_tokens = counted.counts
         self._counter = counted.counter
+        self._counts_exact = counted.exact
         try:
             fit_history(budget, [system_tokens, user_tokens], [])
         except DoesNotFit as exc:
@@ -207,7 +209,9 @@ class ChatTurn:
             error_message=error.message if error else "",
             citations=[],
             token_count=self._completion_tokens,
-            token_counter=self._counter if self._provider == "local" else "",
+            # Usage is in the serving model's tokens; it doubles as the stored count only when
+            # that model's tokenizer is the one counting (otherwise the next turn recounts).
+            token_counter=self._counter if self._counts_exact else "",
             created_at=None,
         )
         return await self._repo.add_message(message)

@@ -35,20 +35,27 @@ class GatewayMiddleware:
             return
         received = 0
         limit = self.max_body_bytes
+        answered = False  # set once this middleware has sent the 413 itself
 
         async def limited_receive():
-            nonlocal received
+            nonlocal received, answered
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, "request body too large")
+                if received > limit and not answered:
+                    # A chunked body ran past the limit: answer 413 now and tell the app the
+                    # client is gone, so it stops reading (and its own reply is dropped).
+                    answered = True
+                    await self._reject(send, request_id)
+                    return {"type": "http.disconnect"}
             return message
 
         started = time.perf_counter()
         method = scope["method"]
 
         async def send_wrapper(message) -> None:
+            if answered:
+                return
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]

@@ -156,9 +156,9 @@ class LocalProvider:
                     break
                 if produced >= max_tokens:
                     break
-            if finish != "cancelled":
-                tail = stops.flush() if not stops.stopped else ""
-                tail += decoder.decode(b"", final=True) if not stops.stopped else ""
+            if finish != "cancelled" and not stops.stopped:
+                tail = stops.feed(decoder.decode(b"", final=True))
+                tail += "" if stops.stopped else stops.flush()
                 if tail:
                     emit(Delta(tail))
             emit(End(finish, Usage(prompt_tokens=len(prompt), completion_tokens=produced)))
