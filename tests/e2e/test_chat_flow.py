@@ -59,6 +59,10 @@ def test_follow_up_turn_uses_history(http, alice):
     assert second["tokens_used"]["prompt"] > one["tokens_used"]["prompt"] + one["tokens_used"]["completion"]
     conv = http.get(f"/api/v1/conversations/{one['conversation_id']}", headers=auth(alice)).json()
     assert conv["message_count"] == 4
+    # the model can be named in every spelling /v1/models lists
+    for model in ("local:smollm2-135m-instruct", "local/smollm2-135m-instruct", "smollm2-135m-instruct"):
+        reply = http.post("/api/v1/chat", json={"message": "Hi", "model": model, "max_tokens": 4}, headers=auth(alice))
+        assert reply.status_code == 200 and reply.json()["provider"] == "local", (model, reply.text)
 
 
 def test_list_and_delete(http):

@@ -34,7 +34,9 @@ class GrpcLlmClient:
     async def context_window(self, model: str, provider: str) -> int:
         catalogue = await self._models()
         name = model or catalogue.default_model
-        matches = [m for m in catalogue.models if m.id == name or (not m.is_alias and m.id.split(":", 1)[1] == name)]
+        # The orchestrator accepts "provider/model" as well as "provider:model".
+        spellings = {name, name.replace("/", ":", 1)}
+        matches = [m for m in catalogue.models if m.id in spellings or (not m.is_alias and m.id.split(":", 1)[1] == name)]
         if provider:
             matches = [m for m in matches if m.is_alias or m.provider == provider] or [
                 m for m in catalogue.models if not m.is_alias and m.provider == provider
