@@ -28,6 +28,7 @@ proto-check: $(STAMP)
 migrate: $(STAMP)
 	$(PY) -m gateway migrate
 	$(PY) -m conversation migrate
+	$(PY) -m rag migrate
 
 run: $(STAMP) proto
 	$(PY) tools/fleet.py

@@ -71,6 +71,8 @@ class Fleet:
             "INGEST_GRPC_PORT": str(p.ingest),
             "INGEST_RAG_TARGET": f"127.0.0.1:{p.rag}",
             "HF_HUB_OFFLINE": "1",
+            # The exported embedding model is shared by every fleet on this machine.
+            "EMBEDDING_CACHE_DIR": os.environ.get("EMBEDDING_CACHE_DIR", str(ROOT / "var" / "models")),
         }
         env.update(self.env)
         return env
@@ -83,7 +85,7 @@ class Fleet:
         return subprocess.Popen([sys.executable, "-m", module, *args], env=self._env(), stdout=out, stderr=subprocess.STDOUT if out else None, cwd=ROOT)
 
     def migrate(self) -> None:
-        for module in ("gateway", "conversation"):
+        for module in ("gateway", "conversation", "rag"):
             subprocess.run([sys.executable, "-m", module, "migrate"], env=self._env(), check=True, cwd=ROOT)
 
     def start(self, timeout: float = 120.0) -> None:

@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
     CONTENT_FILTERED = "CONTENT_FILTERED"
     LLM_PROVIDER_ERROR = "LLM_PROVIDER_ERROR"
@@ -44,6 +45,7 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.NOT_FOUND: ErrorSpec(grpc.StatusCode.NOT_FOUND, 404, False),
     ErrorCode.CONFLICT: ErrorSpec(grpc.StatusCode.ALREADY_EXISTS, 409, False),
     ErrorCode.PAYLOAD_TOO_LARGE: ErrorSpec(grpc.StatusCode.INVALID_ARGUMENT, 413, False),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: ErrorSpec(grpc.StatusCode.INVALID_ARGUMENT, 415, False),
     ErrorCode.RATE_LIMIT_EXCEEDED: ErrorSpec(grpc.StatusCode.RESOURCE_EXHAUSTED, 429, True),
     ErrorCode.CONTENT_FILTERED: ErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, 422, False),
     ErrorCode.LLM_PROVIDER_ERROR: ErrorSpec(grpc.StatusCode.ABORTED, 502, False),

@@ -8,18 +8,23 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from chatbot_common.grpc_server import MAX_MESSAGE_BYTES
 
 
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.enable_retries", 1),
+    ("grpc.lb_policy_name", "round_robin"),
+]
+
+
 def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        target,
-        options=[
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.enable_retries", 1),
-            ("grpc.lb_policy_name", "round_robin"),
-        ],
-    )
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+def open_sync_channel(target: str) -> grpc.Channel:
+    """For code that is not asyncio (Celery tasks)."""
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
 async def check_health(channel: grpc.aio.Channel, service: str = "", timeout: float = 2.0) -> str:

@@ -9,7 +9,9 @@ import grpc
 
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
+from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
 from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from conversation.grounding import Passage, SearchResult
 from conversation.llm import GenerateOptions, LlmDelta, LlmEnd, LlmStart, TokenCounts
 
 
@@ -82,3 +84,24 @@ class GrpcLlmClient:
         finally:
             # Closing early (the client left) must stop generation upstream too.
             call.cancel()
+
+
+class GrpcRagClient:
+    """The rag service's Search, behind the SourceSearch protocol the turn uses."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._stub = rag_pb2_grpc.RagServiceStub(channel)
+        self._timeout = timeout
+
+    async def search(self, user_id: str, tenant_id: str, query: str, top_k: int) -> SearchResult:
+        try:
+            reply = await self._stub.Search(rag_pb2.SearchRequest(
+                caller=common_pb2.Caller(user_id=user_id, tenant_id=tenant_id), query=query[:4000], top_k=top_k,
+            ), timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "rag") from None
+        return SearchResult(
+            passages=[Passage(h.chunk.document_id, h.chunk.chunk_id, h.chunk.title, h.chunk.section, h.chunk.page,
+                              h.chunk.text, h.snippet, h.score) for h in reply.hits],
+            searchable_documents=reply.searchable_documents,
+        )

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chatbot_common.db import utcnow
 from chatbot_common.ids import new_id
+from chatbot_common.paging import Page
 from conversation.models import Conversation, Message
-
-
-@dataclass(frozen=True)
-class Page:
-    limit: int
-    offset: int
 
 
 class Repository:

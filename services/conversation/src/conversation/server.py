@@ -6,7 +6,7 @@ from chatbot.conversation.v1 import conversation_pb2, conversation_pb2_grpc
 from chatbot_common import db
 from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_server import GrpcService, serve_grpc
-from conversation.clients import GrpcLlmClient
+from conversation.clients import GrpcLlmClient, GrpcRagClient
 from conversation.repository import Repository
 from conversation.servicer import ConversationServicer
 from conversation.settings import ConversationSettings
@@ -23,10 +23,13 @@ def build_service(settings: ConversationSettings) -> GrpcService:
     engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
     llm_channel = open_channel(settings.llm_target)
     llm = GrpcLlmClient(llm_channel, settings.llm_call_timeout_seconds, settings.llm_timeout_seconds)
-    servicer = ConversationServicer(Repository(db.session_factory(engine)), llm, settings)
+    rag_channel = open_channel(settings.rag_target)
+    sources = GrpcRagClient(rag_channel, settings.rag_timeout_seconds)
+    servicer = ConversationServicer(Repository(db.session_factory(engine)), llm, settings, sources)
 
     async def close() -> None:
         await llm_channel.close()
+        await rag_channel.close()
         await engine.dispose()
 
     return GrpcService(

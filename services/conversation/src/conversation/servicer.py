@@ -10,15 +10,14 @@ from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot.conversation.v1 import conversation_pb2_grpc
 from chatbot_common.errors import AppError, ErrorCode, abort
 from chatbot_common.ids import is_valid_id
+from chatbot_common.paging import page_from_pb, page_info
 from chatbot_common.timeutil import to_timestamp
 from conversation.llm import LlmClient
 from conversation.models import Conversation, Message
-from conversation.repository import Page, Repository
+from conversation.repository import Repository
 from conversation.settings import ConversationSettings
-from conversation.turn import ChatTurn, ModelSelected, Token, TurnCompleted, TurnRequest, TurnStarted
-
-MAX_PAGE = 100
-
+from conversation.grounding import SourceSearch
+from conversation.turn import Citations, ChatTurn, ModelSelected, Token, TurnCompleted, TurnRequest, TurnStarted
 
 def conversation_to_pb(c: Conversation) -> pb.Conversation:
     return pb.Conversation(
@@ -52,21 +51,13 @@ def _conversation_id(value: str) -> str:
     return value
 
 
-def _page(page: common_pb2.PageRequest, default: int) -> Page:
-    limit = page.limit or default
-    if not 1 <= limit <= MAX_PAGE or page.offset < 0:
-        raise AppError(ErrorCode.VALIDATION_ERROR, f"limit must be 1..{MAX_PAGE} and offset >= 0")
-    return Page(limit, page.offset)
-
-
-def _page_info(page: Page, total: int) -> common_pb2.PageInfo:
-    return common_pb2.PageInfo(total=total, limit=page.limit, offset=page.offset, has_more=page.offset + page.limit < total)
-
-
 class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
-    def __init__(self, repo: Repository, llm: LlmClient, settings: ConversationSettings) -> None:
+    def __init__(
+        self, repo: Repository, llm: LlmClient, settings: ConversationSettings, sources: SourceSearch | None = None
+    ) -> None:
         self._repo = repo
         self._llm = llm
+        self._sources = sources
         self._settings = settings
 
     async def CreateConversation(self, request: pb.CreateConversationRequest, context) -> pb.Conversation:
@@ -94,11 +85,11 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             order = request.order or "desc"
             if sort not in ("created", "updated") or order not in ("asc", "desc"):
                 raise AppError(ErrorCode.VALIDATION_ERROR, "sort must be created|updated and order asc|desc")
-            page = _page(request.page, 20)
+            page = page_from_pb(request.page, 20)
             rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order)
         except AppError as exc:
             await abort(context, exc)
-        return pb.ListConversationsResponse(conversations=[conversation_to_pb(c) for c in rows], page=_page_info(page, total))
+        return pb.ListConversationsResponse(conversations=[conversation_to_pb(c) for c in rows], page=page_info(page, total))
 
     async def DeleteConversation(self, request: pb.DeleteConversationRequest, context) -> pb.DeleteConversationResponse:
         try:
@@ -113,11 +104,11 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             conv_id = _conversation_id(request.conversation_id)
             if await self._repo.get_conversation(conv_id, _user(request.caller)) is None:
                 raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
-            page = _page(request.page, 50)
+            page = page_from_pb(request.page, 50)
             rows, total = await self._repo.list_messages(conv_id, page)
         except AppError as exc:
             await abort(context, exc)
-        return pb.ListMessagesResponse(messages=[message_to_pb(m) for m in rows], page=_page_info(page, total))
+        return pb.ListMessagesResponse(messages=[message_to_pb(m) for m in rows], page=page_info(page, total))
 
     async def Chat(self, request: pb.ChatRequest, context) -> AsyncIterator[pb.ChatEvent]:
         try:
@@ -132,11 +123,12 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
                 max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
                 request_id=request.request_id,
                 system_prompt=request.system_prompt,
+                use_rag=request.use_rag if request.HasField("use_rag") else None,
             )
         except AppError as exc:
             await abort(context, exc)
             return
-        turn = ChatTurn(self._repo, self._llm, self._settings, turn_request)
+        turn = ChatTurn(self._repo, self._llm, self._settings, turn_request, self._sources)
         events = turn.run()
         try:
             async for event in events:
@@ -157,6 +149,8 @@ def _event_to_pb(event) -> pb.ChatEvent:
         return pb.ChatEvent(token=pb.TokenDelta(text=event.text, index=event.index))
     if isinstance(event, TurnStarted):
         return pb.ChatEvent(started=pb.TurnStarted(conversation_id=event.conversation_id, user_message_id=event.user_message_id))
+    if isinstance(event, Citations):
+        return pb.ChatEvent(citations=pb.CitationList(citations=[common_pb2.Citation(**c) for c in event.citations]))
     if isinstance(event, ModelSelected):
         return pb.ChatEvent(model=pb.ModelSelected(provider=event.provider, model=event.model))
     if isinstance(event, TurnCompleted):

@@ -24,6 +24,13 @@ class ConversationSettings(GrpcServiceSettings):
     llm_timeout_seconds: float = Field(300.0, gt=0)
     llm_call_timeout_seconds: float = Field(5.0, gt=0, description="deadline for unary calls (models, token counts)")
 
+    rag_timeout_seconds: float = Field(10.0, gt=0)
+    # Grounding: candidates asked of the rag service, sources put in the prompt, and their budget.
+    rag_candidates: int = Field(8, ge=1, le=50)
+    rag_max_sources: int = Field(5, ge=1, le=20)
+    rag_context_tokens: int = Field(1500, ge=100)
+    rag_context_fraction: float = Field(0.6, gt=0, le=0.9, description="share of the free input budget sources may take")
+
     default_model: str = ""  # empty: the orchestrator's default
     default_max_tokens: int = Field(512, ge=1)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT

@@ -13,6 +13,16 @@ from dataclasses import dataclass
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
 from conversation.context_window import Budget, DoesNotFit, fit_history
+from conversation.grounding import (
+    GROUNDING_INSTRUCTIONS,
+    NO_SOURCES_NOTE,
+    NOT_FOUND_ANSWER,
+    Passage,
+    SourceSearch,
+    citation_dicts,
+    grounded_user_message,
+    select,
+)
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd, LlmStart
 from conversation.models import Conversation, Message
 from conversation.repository import Repository
@@ -33,6 +43,7 @@ class TurnRequest:
     max_tokens: int | None = None
     request_id: str = ""
     system_prompt: str = ""
+    use_rag: bool | None = None  # None: on when the caller has indexed documents
 
 
 @dataclass(frozen=True)
@@ -54,20 +65,32 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Citations:
+    citations: list[dict]
+
+
+@dataclass(frozen=True)
 class TurnCompleted:
     message: Message
 
 
-TurnEvent = TurnStarted | ModelSelected | Token | TurnCompleted
+TurnEvent = TurnStarted | Citations | ModelSelected | Token | TurnCompleted
 
 FINISH_CANCELLED = "cancelled"
 FINISH_ERROR = "error"
+KNOWLEDGE_BASE = "knowledge-base"  # the "provider" of an answer given without the model
 
 
 class ChatTurn:
-    def __init__(self, repo: Repository, llm: LlmClient, settings: ConversationSettings, request: TurnRequest) -> None:
+    def __init__(
+        self, repo: Repository, llm: LlmClient, settings: ConversationSettings, request: TurnRequest,
+        sources: SourceSearch | None = None,
+    ) -> None:
         self._repo = repo
         self._llm = llm
+        self._sources = sources
+        self._citations: list[dict] = []
+        self._nothing_relevant = False
         self._settings = settings
         self._req = request
         self._conversation: Conversation | None = None
@@ -109,10 +132,11 @@ class ChatTurn:
         reserve = req.max_tokens or self._settings.default_max_tokens
 
         window, counted = await asyncio.gather(
-            self._llm.context_window(model, provider), self._llm.count_tokens(model, [system_prompt, req.message])
+            self._llm.context_window(model, provider),
+            self._llm.count_tokens(model, [system_prompt, req.message, GROUNDING_INSTRUCTIONS]),
         )
         budget = Budget(window, min(reserve, window // 2), 0.0 if counted.exact else self._settings.estimate_margin)
-        system_tokens, user_tokens = counted.counts
+        system_tokens, user_tokens, instruction_tokens = counted.counts
         self._counter = counted.counter
         self._counts_exact = counted.exact
         try:
@@ -135,6 +159,27 @@ class ChatTurn:
         )
         yield TurnStarted(conv.id, user_message.id)
 
+        try:
+            sources, source_tokens = await self._retrieve(model, budget, system_tokens + instruction_tokens, user_tokens)
+        except AppError as exc:
+            await self._record(FINISH_ERROR, exc)
+            raise
+        if sources is not None and not sources:
+            # Asked to answer from documents and nothing relevant was found: say so, invent nothing.
+            async for event in self._answer_without_model(NOT_FOUND_ANSWER):
+                yield event
+            return
+        user_content = req.message
+        if self._nothing_relevant:
+            system_prompt = f"{system_prompt}\n\n{NO_SOURCES_NOTE}"
+        if sources:
+            self._citations = citation_dicts(sources)
+            yield Citations(self._citations)
+            system_prompt = f"{system_prompt}\n\n{GROUNDING_INSTRUCTIONS}"
+            system_tokens += instruction_tokens
+            user_tokens += source_tokens
+            user_content = grounded_user_message(req.message, sources)
+
         history = [
             m for m in await self._repo.recent_messages(conv.id, self._settings.history_limit + 1)
             if m.id != user_message.id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR
@@ -149,7 +194,7 @@ class ChatTurn:
         keep = fit_history(budget, [system_tokens, user_tokens], history_tokens)
         prompt = [("system", system_prompt)]
         prompt += [(m.role, m.content) for m in history[len(history) - keep:]] if keep else []
-        prompt.append(("user", req.message))
+        prompt.append(("user", user_content))
 
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id)
         stream = self._llm.generate(prompt, options)
@@ -176,6 +221,43 @@ class ChatTurn:
             raise
         finally:
             await stream.aclose()
+
+    async def _retrieve(self, model: str, budget: Budget, system_tokens: int, user_tokens: int) -> tuple[list[Passage] | None, int]:
+        """The sources for this turn: None for a plain turn, [] when grounding was asked for
+        and nothing relevant exists, else the chosen passages (and their token count)."""
+        req = self._req
+        if req.use_rag is False or self._sources is None:
+            return None, 0
+        explicit = req.use_rag is True
+        try:
+            result = await self._sources.search(req.user_id, req.tenant_id, req.message, self._settings.rag_candidates)
+        except AppError as exc:
+            if explicit:
+                raise
+            # Grounding was only the default: answer without documents rather than not at all.
+            log.warning("retrieval unavailable; answering without documents", extra={"code": exc.code.value})
+            return None, 0
+        if not result.passages:
+            self._nothing_relevant = result.searchable_documents > 0
+            return ([] if explicit else None), 0
+        counts = (await self._llm.count_tokens(model, [p.text for p in result.passages])).counts
+        free = budget.input_limit - budget.cost(system_tokens) - budget.cost(user_tokens)
+        allowance = min(self._settings.rag_context_tokens, int(free * self._settings.rag_context_fraction))
+        chosen = select(result.passages, counts, allowance, self._settings.rag_max_sources)
+        if not chosen:
+            self._nothing_relevant = True
+            return ([] if explicit else None), 0
+        return [result.passages[i] for i in chosen], sum(counts[i] + 12 for i in chosen)
+
+    async def _answer_without_model(self, text: str) -> AsyncIterator[TurnEvent]:
+        self._provider, self._model = KNOWLEDGE_BASE, "no-sources"
+        yield ModelSelected(self._provider, self._model)
+        self._first_token_at = time.monotonic()
+        self._parts.append(text)
+        yield Token(text, 0)
+        self._completion_tokens = (await self._llm.count_tokens(self._req.model, [text])).counts[0]
+        message = await self._record("stop")
+        yield TurnCompleted(message)
 
     async def record_interrupted(self) -> None:
         """The client went away: keep what was generated so far."""
@@ -207,7 +289,7 @@ class ChatTurn:
             ttft_ms=int((self._first_token_at - self._started) * 1000) if self._first_token_at else 0,
             error_code=error.code.value if error else "",
             error_message=error.message if error else "",
-            citations=[],
+            citations=self._citations,
             token_count=self._completion_tokens,
             # Usage is in the serving model's tokens; it doubles as the stored count only when
             # that model's tokenizer is the one counting (otherwise the next turn recounts).

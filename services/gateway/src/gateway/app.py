@@ -10,9 +10,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from chatbot_common import db
 from gateway import __version__
-from gateway.api.routes import auth, chat, conversations, health, openai_compat
+from gateway.api.routes import auth, chat, conversations, documents, health, openai_compat, upload_events
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
+from gateway.ingest import IngestQueue
+from chatbot_common.blobstore import open_blob_store
 from gateway.middleware import GatewayMiddleware
 from gateway.security import TokenIssuer
 from gateway.settings import GatewaySettings
@@ -26,6 +28,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = db.session_factory(engine)
         app.state.downstream = Downstream.open(settings)
+        app.state.ingest = IngestQueue(settings)
+        app.state.blobs = open_blob_store(settings.blob_store_path())
         app.state.issuer = TokenIssuer(
             settings.signing_secret(), settings.jwt_issuer, settings.jwt_audience,
             settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds,
@@ -34,6 +38,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             await app.state.downstream.close()
+            app.state.ingest.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -52,6 +57,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(auth.router)
     api.include_router(chat.router)
     api.include_router(conversations.router)
+    api.include_router(documents.router)
+    api.include_router(upload_events.router)
     app.include_router(api)
     app.include_router(openai_compat.router)
     if settings.cors_origins:
@@ -59,5 +66,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"], expose_headers=["X-Conversation-Id", "X-Request-Id"],
         )
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, upload_body_bytes=settings.max_upload_request_bytes)
     return app

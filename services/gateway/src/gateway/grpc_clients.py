@@ -8,6 +8,7 @@ import grpc
 
 from chatbot.conversation.v1 import conversation_pb2_grpc
 from chatbot.llm.v1 import llm_pb2_grpc
+from chatbot.rag.v1 import rag_pb2_grpc
 from chatbot_common.grpc_client import open_channel
 from gateway.settings import GatewaySettings
 
@@ -17,6 +18,7 @@ class Downstream:
     channels: dict[str, grpc.aio.Channel]
     conversation: conversation_pb2_grpc.ConversationServiceStub
     llm: llm_pb2_grpc.LlmOrchestratorStub
+    rag: rag_pb2_grpc.RagServiceStub
 
     @classmethod
     def open(cls, settings: GatewaySettings) -> Downstream:
@@ -30,6 +32,7 @@ class Downstream:
             channels=channels,
             conversation=conversation_pb2_grpc.ConversationServiceStub(channels["conversation"]),
             llm=llm_pb2_grpc.LlmOrchestratorStub(channels["llm-orchestrator"]),
+            rag=rag_pb2_grpc.RagServiceStub(channels["rag"]),
         )
 
     async def close(self) -> None:

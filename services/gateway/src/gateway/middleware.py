@@ -18,9 +18,12 @@ HTTP_LATENCY = Histogram(
 
 
 class GatewayMiddleware:
-    def __init__(self, app, max_body_bytes: int) -> None:
+    def __init__(self, app, max_body_bytes: int, upload_body_bytes: int = 0, upload_prefix: str = "/api/v1/documents") -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Uploads may be larger than other requests; each file's own limit is checked by the route.
+        self.upload_body_bytes = max(upload_body_bytes, max_body_bytes)
+        self.upload_prefix = upload_prefix
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -29,12 +32,12 @@ class GatewayMiddleware:
         headers = dict(scope.get("headers") or ())
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        limit = self.upload_body_bytes if scope["path"].startswith(self.upload_prefix) else self.max_body_bytes
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await self._reject(send, request_id)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._reject(send, request_id, limit)
             return
         received = 0
-        limit = self.max_body_bytes
         answered = False  # set once this middleware has sent the 413 itself
 
         async def limited_receive():
@@ -46,7 +49,7 @@ class GatewayMiddleware:
                     # A chunked body ran past the limit: answer 413 now and tell the app the
                     # client is gone, so it stops reading (and its own reply is dropped).
                     answered = True
-                    await self._reject(send, request_id)
+                    await self._reject(send, request_id, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -67,8 +70,8 @@ class GatewayMiddleware:
 
         await self.app(scope, limited_receive, send_wrapper)
 
-    async def _reject(self, send, request_id: str) -> None:
-        body = orjson.dumps(AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {self.max_body_bytes} bytes").to_body())
+    async def _reject(self, send, request_id: str, limit: int) -> None:
+        body = orjson.dumps(AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes").to_body())
         await send({"type": "http.response.start", "status": 413, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"x-request-id", request_id.encode("latin-1"))]})
         await send({"type": "http.response.body", "body": body})

@@ -36,6 +36,19 @@ class GatewaySettings(ServiceSettings):
 
     max_message_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Uploads: bytes per file, per request (several files), files per request.
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, validation_alias=AliasChoices("GATEWAY_MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES"))
+    max_upload_request_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    max_upload_files: int = Field(20, ge=1, le=1000)
+    # Where uploaded bytes go (shared with the ingest worker): a directory; empty = var/blobs.
+    blob_store: str = Field("", validation_alias=AliasChoices("GATEWAY_BLOB_STORE", "BLOB_STORE"))
+    # The ingestion queue's broker: empty = kombu's filesystem transport under var/ (as the worker).
+    broker_url: str = Field("", validation_alias=AliasChoices("GATEWAY_BROKER_URL", "INGEST_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL"))
+    # Batch ingestion from upload events: files under this directory, events signed with this secret.
+    ingest_dir: Path | None = None
+    upload_event_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("GATEWAY_UPLOAD_EVENT_SECRET", "UPLOAD_EVENT_SECRET"))
+    upload_event_max_age_seconds: int = Field(300, ge=1)
+    upload_event_owner_email: str = ""  # whose documents event-ingested files become
     cors_origins: list[str] = Field(default_factory=list, validation_alias=AliasChoices("GATEWAY_CORS_ORIGINS", "CORS_ORIGINS"))
 
     @model_validator(mode="after")
@@ -47,6 +60,9 @@ class GatewaySettings(ServiceSettings):
         if self.jwt_secret is None and self.env in ("staging", "production"):
             raise ValueError("GATEWAY_JWT_SECRET is required outside development")
         return self
+
+    def blob_store_path(self) -> Path:
+        return Path(self.blob_store) if self.blob_store else self.var_dir / "blobs"
 
     def signing_secret(self) -> str:
         """The configured secret, or for the embedded default one generated once under var/."""

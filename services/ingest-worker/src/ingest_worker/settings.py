@@ -14,5 +14,18 @@ class IngestSettings(GrpcServiceSettings):
     # Empty: kombu's filesystem transport under var/ (no server). Else redis://… or amqp://…
     broker_url: str = Field("", validation_alias=AliasChoices("INGEST_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL"))
     concurrency: int = Field(1, ge=1)
-    task_time_limit_seconds: int = Field(600, ge=10)
+    task_time_limit_seconds: int = Field(600, ge=5)
+    max_attempts: int = Field(3, ge=1, le=20)
+    retry_backoff_seconds: float = Field(5.0, ge=0)
+    # How often this worker looks for documents whose worker died mid-task.
+    reap_interval_seconds: float = Field(30.0, ge=1)
     rag_target: str = "127.0.0.1:50053"
+    rag_timeout_seconds: float = Field(30.0, gt=0)
+    # Where uploaded bytes are (shared with the gateway): a directory; empty = var/blobs.
+    blob_store: str = Field("", validation_alias=AliasChoices("INGEST_BLOB_STORE", "BLOB_STORE"))
+    # Chunking.
+    chunk_target_chars: int = Field(800, ge=100)
+    chunk_max_chars: int = Field(1000, ge=200)
+    chunk_overlap_chars: int = Field(150, ge=0)
+    # Chunks embedded and sent to the rag service per batch.
+    embed_batch_size: int = Field(32, ge=1, le=512)

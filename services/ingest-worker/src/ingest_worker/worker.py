@@ -1,15 +1,20 @@
-"""Runs the Celery worker with a gRPC health endpoint beside it."""
+"""Runs the Celery worker with a gRPC health endpoint and the stale-document reaper beside it."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 
 import grpc
-from celery import signals
+from celery import Celery, signals
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from chatbot.rag.v1 import rag_pb2 as rag_pb
+from chatbot.rag.v1 import rag_pb2_grpc
+from chatbot_common.grpc_client import open_sync_channel
 from chatbot_common.metrics import start_metrics_server
+from chatbot_common.tasks import TASK_INGEST_DOCUMENT
 from ingest_worker.celery_app import QUEUE, create_app
 from ingest_worker.settings import IngestSettings
 
@@ -29,17 +34,50 @@ def _start_health_server(settings: IngestSettings) -> tuple[grpc.Server, health.
     return server, servicer
 
 
+class Reaper(threading.Thread):
+    """Finds documents left `processing` by a worker that died (past the task time limit) and
+    enqueues them again, or fails them once out of attempts. The registry flips each document
+    exactly once, so several workers reaping at the same time do not enqueue twice."""
+
+    def __init__(self, app: Celery, settings: IngestSettings) -> None:
+        super().__init__(name="reaper", daemon=True)
+        self.app = app
+        self.settings = settings
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        stub = rag_pb2_grpc.RagServiceStub(open_sync_channel(self.settings.rag_target))
+        while not self.stopped.wait(self.settings.reap_interval_seconds):
+            try:
+                reply = stub.ReapStale(rag_pb.ReapStaleRequest(
+                    time_limit_seconds=self.settings.task_time_limit_seconds, max_attempts=self.settings.max_attempts),
+                    timeout=self.settings.rag_timeout_seconds)
+            except grpc.RpcError as exc:
+                log.debug("reaper could not reach the rag service", extra={"code": exc.code().name})
+                continue
+            for document_id in reply.requeue_document_ids:
+                self.app.send_task(TASK_INGEST_DOCUMENT, kwargs={"document_id": document_id}, queue=QUEUE)
+                log.warning("stale document enqueued again", extra={"document_id": document_id})
+
+
 def run(settings: IngestSettings) -> None:
     app = create_app(settings)
     server, servicer = _start_health_server(settings)
     start_metrics_server(settings.host, settings.metrics_port)
+    reaper = Reaper(app, settings)
 
     def mark(status: int) -> None:
         for name in ("", SERVICE_NAME):
             servicer.set(name, status)
 
+    def on_ready(**_) -> None:
+        if settings.concurrency == 1:
+            app.pipeline_holder.get()  # load the embedding model before the first task arrives
+        reaper.start()
+        mark(health_pb2.HealthCheckResponse.SERVING)
+
     # The worker is healthy once it consumes from the broker, and stops being so as it drains.
-    signals.worker_ready.connect(lambda **_: mark(health_pb2.HealthCheckResponse.SERVING), weak=False)
+    signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutting_down.connect(lambda **_: mark(health_pb2.HealthCheckResponse.NOT_SERVING), weak=False)
     worker = app.Worker(
         queues=[QUEUE],
@@ -53,5 +91,6 @@ def run(settings: IngestSettings) -> None:
     try:
         worker.start()
     finally:
+        reaper.stopped.set()
         servicer.enter_graceful_shutdown()
         server.stop(settings.shutdown_grace_seconds)

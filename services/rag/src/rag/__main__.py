@@ -3,9 +3,9 @@ from rag.settings import RagSettings
 
 
 def main() -> None:
-    from rag.server import serve
+    from rag.server import migrate, serve
 
-    run_service("rag", RagSettings, serve)
+    run_service("rag", RagSettings, serve, migrate)
 
 
 if __name__ == "__main__":

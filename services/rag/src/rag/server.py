@@ -1,20 +1,41 @@
-"""Serves the RagService contract. Until the knowledge-base work lands, every RPC answers
-UNIMPLEMENTED (the generated base servicer) and nothing in the fleet calls it."""
-
 from __future__ import annotations
 
+from pathlib import Path
+
 from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
+from chatbot_common import db
+from chatbot_common.embedding import EmbeddingSettings
 from chatbot_common.grpc_server import GrpcService, serve_grpc
+from rag.registry import Registry
+from rag.resources import Resources
+from rag.servicer import RagServicer
 from rag.settings import RagSettings
 
 SERVICE_NAME = rag_pb2.DESCRIPTOR.services_by_name["RagService"].full_name
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_service(settings: RagSettings) -> GrpcService:
-    servicer = rag_pb2_grpc.RagServiceServicer()
+def migrate(settings: RagSettings) -> None:
+    db.upgrade_to_head(MIGRATIONS, db.normalize_url(settings.database_url))
+
+
+def build_service(settings: RagSettings, embedding: EmbeddingSettings | None = None) -> GrpcService:
+    engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    resources = Resources(settings, embedding)
+    servicer = RagServicer(Registry(db.session_factory(engine)), resources, settings)
+
+    async def ready() -> bool:
+        return await db.ping(engine) and await resources.loaded()
+
+    async def close() -> None:
+        await resources.close()
+        await engine.dispose()
+
     return GrpcService(
         full_names=[SERVICE_NAME],
         register=lambda server: rag_pb2_grpc.add_RagServiceServicer_to_server(servicer, server),
+        readiness=ready,
+        on_shutdown=[close],
     )
 
 

@@ -1,12 +1,48 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import GrpcServiceSettings
+from chatbot_common.settings import GrpcServiceSettings, sqlite_url
 
 
 class RagSettings(GrpcServiceSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     grpc_port: int = Field(50053, ge=0, le=65535)
+    # The document registry (status, owners, counts). SQLite under var/ unless a URL is given.
+    database_url: str = Field("", validation_alias=AliasChoices("RAG_DATABASE_URL", "DATABASE_URL"))
+    database_pool_size: int = Field(10, ge=1)
+
+    # Vectors: a Qdrant server when QDRANT_URL is set, else Qdrant Edge in-process under var/.
+    qdrant_url: str = Field("", validation_alias=AliasChoices("RAG_QDRANT_URL", "QDRANT_URL"))
+    qdrant_api_key: str = Field("", validation_alias=AliasChoices("RAG_QDRANT_API_KEY", "QDRANT_API_KEY"))
+    qdrant_timeout_seconds: float = Field(10.0, gt=0)
+    collection: str = "chunks"
+    edge_path: Path | None = None
+    # Build the HNSW index once this many points arrived since the last build and writes paused.
+    optimize_after_points: int = Field(2000, ge=1)
+    optimize_idle_seconds: float = Field(2.0, ge=0)
+
+    # Retrieval.
+    top_k: int = Field(5, ge=1, le=50)
+    max_top_k: int = Field(50, ge=1, le=200)
+    prefetch_limit: int = Field(40, ge=1, le=1000)
+    rrf_k: int = Field(60, ge=1)
+    # Hits whose dense cosine similarity is below this are dropped as weak matches.
+    score_threshold: float = Field(0.25, ge=-1, le=1)
+    snippet_chars: int = Field(280, ge=40)
+    query_cache_size: int = Field(2048, ge=0)
+    # Optional cross-encoder reranker (a sentence-transformers CrossEncoder folder).
+    reranker_model_path: str = ""
+    rerank_candidates: int = Field(20, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> RagSettings:
+        if not self.database_url:
+            self.database_url = sqlite_url(self.var_dir / "rag.db")
+        if self.edge_path is None:
+            self.edge_path = self.var_dir / "qdrant-edge"
+        return self

@@ -24,17 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63hatbot/ingest/v1/ingest.proto\x12\x11\x63hatbot.ingest.v1\":\n\x12IngestDocumentTask\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\xb0\x01\n\x0cIngestResult\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.chatbot.ingest.v1.DocumentStatus\x12\x13\n\x0b\x63hunk_count\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x10\n\x08parse_ms\x18\x05 \x01(\x03\x12\x10\n\x08\x65mbed_ms\x18\x06 \x01(\x03\x12\x10\n\x08index_ms\x18\x07 \x01(\x03*\xa6\x01\n\x0e\x44ocumentStatus\x12\x1f\n\x1b\x44OCUMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44OCUMENT_STATUS_QUEUED\x10\x01\x12\x1e\n\x1a\x44OCUMENT_STATUS_PROCESSING\x10\x02\x12\x1b\n\x17\x44OCUMENT_STATUS_INDEXED\x10\x03\x12\x1a\n\x16\x44OCUMENT_STATUS_FAILED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63hatbot/ingest/v1/ingest.proto\x12\x11\x63hatbot.ingest.v1\"=\n\x12IngestDocumentTask\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"e\n\x12ObjectCreatedEvent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x12\n\ncollection\x18\x04 \x01(\t\x12\x12\n\nvisibility\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatbot.ingest.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DOCUMENTSTATUS']._serialized_start=293
-  _globals['_DOCUMENTSTATUS']._serialized_end=459
   _globals['_INGESTDOCUMENTTASK']._serialized_start=53
-  _globals['_INGESTDOCUMENTTASK']._serialized_end=111
-  _globals['_INGESTRESULT']._serialized_start=114
-  _globals['_INGESTRESULT']._serialized_end=290
+  _globals['_INGESTDOCUMENTTASK']._serialized_end=114
+  _globals['_OBJECTCREATEDEVENT']._serialized_start=116
+  _globals['_OBJECTCREATEDEVENT']._serialized_end=217
 # @@protoc_insertion_point(module_scope)

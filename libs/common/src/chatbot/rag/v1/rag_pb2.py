@@ -23,35 +23,62 @@ _sym_db = _symbol_database.Default()
 
 
 from chatbot.common.v1 import common_pb2 as chatbot_dot_common_dot_v1_dot_common__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatbot/rag/v1/rag.proto\x12\x0e\x63hatbot.rag.v1\x1a\x1e\x63hatbot/common/v1/common.proto\"/\n\x0cSparseVector\x12\x0f\n\x07indices\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xaf\x02\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x0f\n\x07section\x18\x06 \x01(\t\x12\x0c\n\x04page\x18\x07 \x01(\x05\x12\x12\n\nchar_start\x18\x08 \x01(\x05\x12\x10\n\x08\x63har_end\x18\t \x01(\x05\x12\x10\n\x08owner_id\x18\n \x01(\t\x12\x11\n\ttenant_id\x18\x0b \x01(\t\x12\x12\n\nvisibility\x18\x0c \x01(\t\x12\x12\n\ncollection\x18\r \x01(\t\x12\r\n\x05\x64\x65nse\x18\x0e \x03(\x02\x12,\n\x06sparse\x18\x0f \x01(\x0b\x32\x1c.chatbot.rag.v1.SparseVector\"Q\n\x13UpsertChunksRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12%\n\x06\x63hunks\x18\x02 \x03(\x0b\x32\x15.chatbot.rag.v1.Chunk\"(\n\x14UpsertChunksResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x05\"\xac\x01\n\rSearchRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x04 \x01(\x02\x12\x13\n\x0b\x63ollections\x18\x05 \x03(\t\x12\x14\n\x0c\x64ocument_ids\x18\x06 \x03(\t\x12\x0e\n\x06hybrid\x18\x07 \x01(\x08\"Q\n\tSearchHit\x12$\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x15.chatbot.rag.v1.Chunk\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07snippet\x18\x03 \x01(\t\"9\n\x0eSearchResponse\x12\'\n\x04hits\x18\x01 \x03(\x0b\x32\x19.chatbot.rag.v1.SearchHit\"c\n\x0fGetChunkRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t\",\n\x15\x44\x65leteDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\")\n\x16\x44\x65leteDocumentResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\x32\xd5\x02\n\nRagService\x12Y\n\x0cUpsertChunks\x12#.chatbot.rag.v1.UpsertChunksRequest\x1a$.chatbot.rag.v1.UpsertChunksResponse\x12G\n\x06Search\x12\x1d.chatbot.rag.v1.SearchRequest\x1a\x1e.chatbot.rag.v1.SearchResponse\x12\x42\n\x08GetChunk\x12\x1f.chatbot.rag.v1.GetChunkRequest\x1a\x15.chatbot.rag.v1.Chunk\x12_\n\x0e\x44\x65leteDocument\x12%.chatbot.rag.v1.DeleteDocumentRequest\x1a&.chatbot.rag.v1.DeleteDocumentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatbot/rag/v1/rag.proto\x12\x0e\x63hatbot.rag.v1\x1a\x1e\x63hatbot/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x0f\x44ocumentTimings\x12\x10\n\x08parse_ms\x18\x01 \x01(\x03\x12\x10\n\x08\x63hunk_ms\x18\x02 \x01(\x03\x12\x10\n\x08\x65mbed_ms\x18\x03 \x01(\x03\x12\x10\n\x08index_ms\x18\x04 \x01(\x03\x12\x10\n\x08total_ms\x18\x05 \x01(\x03\"\xa6\x04\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x12\n\nvisibility\x18\x04 \x01(\t\x12\x12\n\ncollection\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12\x12\n\nsize_bytes\x18\t \x01(\x03\x12\x0e\n\x06sha256\x18\n \x01(\t\x12\x10\n\x08\x62lob_key\x18\x0b \x01(\t\x12.\n\x06status\x18\x0c \x01(\x0e\x32\x1e.chatbot.rag.v1.DocumentStatus\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x0e \x01(\x05\x12\x10\n\x08\x61ttempts\x18\x0f \x01(\x05\x12\x30\n\x07timings\x18\x10 \x01(\x0b\x32\x1f.chatbot.rag.v1.DocumentTimings\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npage_count\x18\x14 \x01(\x05\x12\x17\n\x0f\x65mbedding_model\x18\x15 \x01(\t\"\xd7\x01\n\x15\x43reateDocumentRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\x10\n\x08\x62lob_key\x18\x07 \x01(\t\x12\x12\n\ncollection\x18\x08 \x01(\t\x12\x12\n\nvisibility\x18\t \x01(\t\"U\n\x16\x43reateDocumentResponse\x12*\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x18.chatbot.rag.v1.Document\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"T\n\x12GetDocumentRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\"\xea\x01\n\x14ListDocumentsRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12,\n\x04page\x18\x02 \x01(\x0b\x32\x1e.chatbot.common.v1.PageRequest\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x1e.chatbot.rag.v1.DocumentStatus\x12\x12\n\ncollection\x18\x04 \x01(\t\x12\x12\n\nvisibility\x18\x05 \x01(\t\x12\x12\n\nowned_only\x18\x06 \x01(\x08\x12\r\n\x05query\x18\x07 \x01(\t\"o\n\x15ListDocumentsResponse\x12+\n\tdocuments\x18\x01 \x03(\x0b\x32\x18.chatbot.rag.v1.Document\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.chatbot.common.v1.PageInfo\"W\n\x15\x44\x65leteDocumentRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\"B\n\x16\x44\x65leteDocumentResponse\x12\x16\n\x0e\x64\x65leted_points\x18\x01 \x01(\x05\x12\x10\n\x08\x62lob_key\x18\x02 \x01(\t\"I\n\x16StartProcessingRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x1a\n\x12time_limit_seconds\x18\x02 \x01(\x02\"f\n\x17StartProcessingResponse\x12*\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x18.chatbot.rag.v1.Document\x12\x0f\n\x07proceed\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"/\n\x0cSparseVector\x12\x0f\n\x07indices\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xaf\x02\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x0f\n\x07section\x18\x06 \x01(\t\x12\x0c\n\x04page\x18\x07 \x01(\x05\x12\x12\n\nchar_start\x18\x08 \x01(\x05\x12\x10\n\x08\x63har_end\x18\t \x01(\x05\x12\x10\n\x08owner_id\x18\n \x01(\t\x12\x11\n\ttenant_id\x18\x0b \x01(\t\x12\x12\n\nvisibility\x18\x0c \x01(\t\x12\x12\n\ncollection\x18\r \x01(\t\x12\r\n\x05\x64\x65nse\x18\x0e \x03(\x02\x12,\n\x06sparse\x18\x0f \x01(\x0b\x32\x1c.chatbot.rag.v1.SparseVector\"j\n\x13UpsertChunksRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12%\n\x06\x63hunks\x18\x02 \x03(\x0b\x32\x15.chatbot.rag.v1.Chunk\x12\x17\n\x0f\x65mbedding_model\x18\x03 \x01(\t\"(\n\x14UpsertChunksResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x05\"\xc8\x01\n\x15\x46inishDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07success\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x04 \x01(\x05\x12\x12\n\npage_count\x18\x05 \x01(\x05\x12\x30\n\x07timings\x18\x06 \x01(\x0b\x32\x1f.chatbot.rag.v1.DocumentTimings\x12\r\n\x05title\x18\x07 \x01(\t\x12\x10\n\x08retrying\x18\x08 \x01(\x08\"D\n\x10ReapStaleRequest\x12\x1a\n\x12time_limit_seconds\x18\x01 \x01(\x02\x12\x14\n\x0cmax_attempts\x18\x02 \x01(\x05\"N\n\x11ReapStaleResponse\x12\x1c\n\x14requeue_document_ids\x18\x01 \x03(\t\x12\x1b\n\x13\x66\x61iled_document_ids\x18\x02 \x03(\t\"\xc9\x01\n\rSearchRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x1c\n\x0fscore_threshold\x18\x04 \x01(\x02H\x00\x88\x01\x01\x12\x13\n\x0b\x63ollections\x18\x05 \x03(\t\x12\x14\n\x0c\x64ocument_ids\x18\x06 \x03(\t\x12\x12\n\ndense_only\x18\x07 \x01(\x08\x42\x12\n\x10_score_threshold\"e\n\tSearchHit\x12$\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x15.chatbot.rag.v1.Chunk\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x12\n\nrank_score\x18\x03 \x01(\x02\x12\x0f\n\x07snippet\x18\x04 \x01(\t\"h\n\x0eSearchResponse\x12\'\n\x04hits\x18\x01 \x03(\x0b\x32\x19.chatbot.rag.v1.SearchHit\x12\x1c\n\x14searchable_documents\x18\x02 \x01(\x05\x12\x0f\n\x07took_ms\x18\x03 \x01(\x03\"c\n\x0fGetChunkRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t*\xa6\x01\n\x0e\x44ocumentStatus\x12\x1f\n\x1b\x44OCUMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44OCUMENT_STATUS_QUEUED\x10\x01\x12\x1e\n\x1a\x44OCUMENT_STATUS_PROCESSING\x10\x02\x12\x1b\n\x17\x44OCUMENT_STATUS_INDEXED\x10\x03\x12\x1a\n\x16\x44OCUMENT_STATUS_FAILED\x10\x04\x32\xea\x06\n\nRagService\x12_\n\x0e\x43reateDocument\x12%.chatbot.rag.v1.CreateDocumentRequest\x1a&.chatbot.rag.v1.CreateDocumentResponse\x12K\n\x0bGetDocument\x12\".chatbot.rag.v1.GetDocumentRequest\x1a\x18.chatbot.rag.v1.Document\x12\\\n\rListDocuments\x12$.chatbot.rag.v1.ListDocumentsRequest\x1a%.chatbot.rag.v1.ListDocumentsResponse\x12_\n\x0e\x44\x65leteDocument\x12%.chatbot.rag.v1.DeleteDocumentRequest\x1a&.chatbot.rag.v1.DeleteDocumentResponse\x12\x62\n\x0fStartProcessing\x12&.chatbot.rag.v1.StartProcessingRequest\x1a\'.chatbot.rag.v1.StartProcessingResponse\x12Y\n\x0cUpsertChunks\x12#.chatbot.rag.v1.UpsertChunksRequest\x1a$.chatbot.rag.v1.UpsertChunksResponse\x12Q\n\x0e\x46inishDocument\x12%.chatbot.rag.v1.FinishDocumentRequest\x1a\x18.chatbot.rag.v1.Document\x12P\n\tReapStale\x12 .chatbot.rag.v1.ReapStaleRequest\x1a!.chatbot.rag.v1.ReapStaleResponse\x12G\n\x06Search\x12\x1d.chatbot.rag.v1.SearchRequest\x1a\x1e.chatbot.rag.v1.SearchResponse\x12\x42\n\x08GetChunk\x12\x1f.chatbot.rag.v1.GetChunkRequest\x1a\x15.chatbot.rag.v1.Chunkb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatbot.rag.v1.rag_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SPARSEVECTOR']._serialized_start=76
-  _globals['_SPARSEVECTOR']._serialized_end=123
-  _globals['_CHUNK']._serialized_start=126
-  _globals['_CHUNK']._serialized_end=429
-  _globals['_UPSERTCHUNKSREQUEST']._serialized_start=431
-  _globals['_UPSERTCHUNKSREQUEST']._serialized_end=512
-  _globals['_UPSERTCHUNKSRESPONSE']._serialized_start=514
-  _globals['_UPSERTCHUNKSRESPONSE']._serialized_end=554
-  _globals['_SEARCHREQUEST']._serialized_start=557
-  _globals['_SEARCHREQUEST']._serialized_end=729
-  _globals['_SEARCHHIT']._serialized_start=731
-  _globals['_SEARCHHIT']._serialized_end=812
-  _globals['_SEARCHRESPONSE']._serialized_start=814
-  _globals['_SEARCHRESPONSE']._serialized_end=871
-  _globals['_GETCHUNKREQUEST']._serialized_start=873
-  _globals['_GETCHUNKREQUEST']._serialized_end=972
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=974
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1018
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1020
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1061
-  _globals['_RAGSERVICE']._serialized_start=1064
-  _globals['_RAGSERVICE']._serialized_end=1405
+  _globals['_DOCUMENTSTATUS']._serialized_start=3221
+  _globals['_DOCUMENTSTATUS']._serialized_end=3387
+  _globals['_DOCUMENTTIMINGS']._serialized_start=109
+  _globals['_DOCUMENTTIMINGS']._serialized_end=216
+  _globals['_DOCUMENT']._serialized_start=219
+  _globals['_DOCUMENT']._serialized_end=769
+  _globals['_CREATEDOCUMENTREQUEST']._serialized_start=772
+  _globals['_CREATEDOCUMENTREQUEST']._serialized_end=987
+  _globals['_CREATEDOCUMENTRESPONSE']._serialized_start=989
+  _globals['_CREATEDOCUMENTRESPONSE']._serialized_end=1074
+  _globals['_GETDOCUMENTREQUEST']._serialized_start=1076
+  _globals['_GETDOCUMENTREQUEST']._serialized_end=1160
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1163
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1397
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1399
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1510
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1512
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1599
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1601
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1667
+  _globals['_STARTPROCESSINGREQUEST']._serialized_start=1669
+  _globals['_STARTPROCESSINGREQUEST']._serialized_end=1742
+  _globals['_STARTPROCESSINGRESPONSE']._serialized_start=1744
+  _globals['_STARTPROCESSINGRESPONSE']._serialized_end=1846
+  _globals['_SPARSEVECTOR']._serialized_start=1848
+  _globals['_SPARSEVECTOR']._serialized_end=1895
+  _globals['_CHUNK']._serialized_start=1898
+  _globals['_CHUNK']._serialized_end=2201
+  _globals['_UPSERTCHUNKSREQUEST']._serialized_start=2203
+  _globals['_UPSERTCHUNKSREQUEST']._serialized_end=2309
+  _globals['_UPSERTCHUNKSRESPONSE']._serialized_start=2311
+  _globals['_UPSERTCHUNKSRESPONSE']._serialized_end=2351
+  _globals['_FINISHDOCUMENTREQUEST']._serialized_start=2354
+  _globals['_FINISHDOCUMENTREQUEST']._serialized_end=2554
+  _globals['_REAPSTALEREQUEST']._serialized_start=2556
+  _globals['_REAPSTALEREQUEST']._serialized_end=2624
+  _globals['_REAPSTALERESPONSE']._serialized_start=2626
+  _globals['_REAPSTALERESPONSE']._serialized_end=2704
+  _globals['_SEARCHREQUEST']._serialized_start=2707
+  _globals['_SEARCHREQUEST']._serialized_end=2908
+  _globals['_SEARCHHIT']._serialized_start=2910
+  _globals['_SEARCHHIT']._serialized_end=3011
+  _globals['_SEARCHRESPONSE']._serialized_start=3013
+  _globals['_SEARCHRESPONSE']._serialized_end=3117
+  _globals['_GETCHUNKREQUEST']._serialized_start=3119
+  _globals['_GETCHUNKREQUEST']._serialized_end=3218
+  _globals['_RAGSERVICE']._serialized_start=3390
+  _globals['_RAGSERVICE']._serialized_end=4264
 # @@protoc_insertion_point(module_scope)

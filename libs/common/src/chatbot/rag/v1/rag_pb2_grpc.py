@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class RagServiceStub:
-    """The only client of Qdrant: chunk storage and access-filtered hybrid search.
-    Defined here; implemented by the knowledge-base work.
+    """The knowledge base: the document registry, chunk storage and access-filtered hybrid
+    search. The only service that talks to Qdrant (a server, or Qdrant Edge in-process).
     """
 
     def __init__(self, channel):
@@ -36,10 +36,45 @@ class RagServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateDocument = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/CreateDocument',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.FromString,
+                _registered_method=True)
+        self.GetDocument = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/GetDocument',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.GetDocumentRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
+                _registered_method=True)
+        self.ListDocuments = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/ListDocuments',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ListDocumentsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ListDocumentsResponse.FromString,
+                _registered_method=True)
+        self.DeleteDocument = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/DeleteDocument',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
+                _registered_method=True)
+        self.StartProcessing = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/StartProcessing',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingResponse.FromString,
+                _registered_method=True)
         self.UpsertChunks = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/UpsertChunks',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksResponse.FromString,
+                _registered_method=True)
+        self.FinishDocument = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/FinishDocument',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
+                _registered_method=True)
+        self.ReapStale = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/ReapStale',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ReapStaleRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ReapStaleResponse.FromString,
                 _registered_method=True)
         self.Search = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/Search',
@@ -51,31 +86,28 @@ class RagServiceStub:
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.GetChunkRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Chunk.FromString,
                 _registered_method=True)
-        self.DeleteDocument = channel.unary_unary(
-                '/chatbot.rag.v1.RagService/DeleteDocument',
-                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
-                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
-                _registered_method=True)
 
 
 class RagServiceServicer:
-    """The only client of Qdrant: chunk storage and access-filtered hybrid search.
-    Defined here; implemented by the knowledge-base work.
+    """The knowledge base: the document registry, chunk storage and access-filtered hybrid
+    search. The only service that talks to Qdrant (a server, or Qdrant Edge in-process).
     """
 
-    def UpsertChunks(self, request, context):
+    def CreateDocument(self, request, context):
+        """Registry, called by the gateway on behalf of a user. Access rules live here:
+        a caller reads their own documents and their tenant's shared ones, deletes only their own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDocument(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Search(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetChunk(self, request, context):
+    def ListDocuments(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,13 +119,87 @@ class RagServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartProcessing(self, request, context):
+        """Ingestion, called by the worker: claim, index in batches, finish.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertChunks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReapStale(self, request, context):
+        """Documents left `processing` past their time limit: requeued (ids returned) or failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Search(self, request, context):
+        """Retrieval, called by the conversation service and the gateway.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetChunk(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RagServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDocument,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.SerializeToString,
+            ),
+            'GetDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDocument,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.GetDocumentRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.SerializeToString,
+            ),
+            'ListDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDocuments,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ListDocumentsRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ListDocumentsResponse.SerializeToString,
+            ),
+            'DeleteDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDocument,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.SerializeToString,
+            ),
+            'StartProcessing': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartProcessing,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingResponse.SerializeToString,
+            ),
             'UpsertChunks': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertChunks,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksResponse.SerializeToString,
+            ),
+            'FinishDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishDocument,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.SerializeToString,
+            ),
+            'ReapStale': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReapStale,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ReapStaleRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ReapStaleResponse.SerializeToString,
             ),
             'Search': grpc.unary_unary_rpc_method_handler(
                     servicer.Search,
@@ -105,11 +211,6 @@ def add_RagServiceServicer_to_server(servicer, server):
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.GetChunkRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Chunk.SerializeToString,
             ),
-            'DeleteDocument': grpc.unary_unary_rpc_method_handler(
-                    servicer.DeleteDocument,
-                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.FromString,
-                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'chatbot.rag.v1.RagService', rpc_method_handlers)
@@ -119,9 +220,144 @@ def add_RagServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RagService:
-    """The only client of Qdrant: chunk storage and access-filtered hybrid search.
-    Defined here; implemented by the knowledge-base work.
+    """The knowledge base: the document registry, chunk storage and access-filtered hybrid
+    search. The only service that talks to Qdrant (a server, or Qdrant Edge in-process).
     """
+
+    @staticmethod
+    def CreateDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/CreateDocument',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/GetDocument',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.GetDocumentRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/ListDocuments',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.ListDocumentsRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.ListDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/DeleteDocument',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartProcessing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/StartProcessing',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def UpsertChunks(request,
@@ -140,6 +376,60 @@ class RagService:
             '/chatbot.rag.v1.RagService/UpsertChunks',
             chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksRequest.SerializeToString,
             chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/FinishDocument',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReapStale(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/ReapStale',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.ReapStaleRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.ReapStaleResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -194,33 +484,6 @@ class RagService:
             '/chatbot.rag.v1.RagService/GetChunk',
             chatbot_dot_rag_dot_v1_dot_rag__pb2.GetChunkRequest.SerializeToString,
             chatbot_dot_rag_dot_v1_dot_rag__pb2.Chunk.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def DeleteDocument(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/chatbot.rag.v1.RagService/DeleteDocument',
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,

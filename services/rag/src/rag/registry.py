@@ -1,0 +1,188 @@
+"""The document registry: who owns what, and where each document is in its ingestion.
+
+Access rules: a caller reads their own documents and the shared (`tenant`) documents of their
+tenant; only the owner deletes. Status moves queued -> processing -> indexed | failed; a
+document being deleted is `deleting` until its vectors are gone, and nothing indexes it then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from chatbot_common.db import utcnow
+from chatbot_common.ids import new_id
+from chatbot_common.paging import Page
+from rag.models import Document
+
+QUEUED, PROCESSING, INDEXED, FAILED, DELETING = "queued", "processing", "indexed", "failed", "deleting"
+
+
+@dataclass(frozen=True)
+class Reader:
+    user_id: str
+    tenant_id: str
+
+
+def readable(reader: Reader):
+    """The SQL twin of the vector filter: own documents, or the tenant's shared ones."""
+    own = Document.owner_id == reader.user_id
+    if not reader.tenant_id:
+        return own
+    return or_(own, and_(Document.tenant_id == reader.tenant_id, Document.visibility == "tenant"))
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    status: str = ""
+    collection: str = ""
+    visibility: str = ""
+    owned_only: bool = False
+    query: str = ""
+
+
+class Registry:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    async def create(self, doc: Document) -> tuple[Document, bool]:
+        """Records a queued document; the same owner uploading the same bytes gets the existing one."""
+        existing = await self._by_sha(doc.owner_id, doc.sha256)
+        if existing is not None:
+            return existing, False
+        doc.id = doc.id or new_id("doc")
+        doc.status, doc.created_at = QUEUED, utcnow()
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(doc)
+        except IntegrityError:  # a concurrent upload of the same content won the race
+            existing = await self._by_sha(doc.owner_id, doc.sha256)
+            if existing is None:
+                raise
+            return existing, False
+        return doc, True
+
+    async def _by_sha(self, owner_id: str, sha256: str) -> Document | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(Document).where(Document.owner_id == owner_id, Document.sha256 == sha256))
+
+    async def get(self, document_id: str) -> Document | None:
+        async with self._sessions() as session:
+            return await session.get(Document, document_id)
+
+    async def get_readable(self, document_id: str, reader: Reader) -> Document | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Document).where(Document.id == document_id, readable(reader), Document.status != DELETING)
+            )
+
+    async def list(self, reader: Reader, flt: ListFilter, page: Page) -> tuple[list[Document], int]:
+        conditions = [Document.owner_id == reader.user_id if flt.owned_only else readable(reader), Document.status != DELETING]
+        if flt.status:
+            conditions.append(Document.status == flt.status)
+        if flt.collection:
+            conditions.append(Document.collection == flt.collection)
+        if flt.visibility:
+            conditions.append(Document.visibility == flt.visibility)
+        if flt.query:
+            pattern = "%" + flt.query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(or_(Document.title.ilike(pattern, escape="\\"), Document.filename.ilike(pattern, escape="\\")))
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(Document).where(*conditions))
+            rows = await session.scalars(
+                select(Document).where(*conditions).order_by(Document.created_at.desc(), Document.id)
+                .limit(page.limit).offset(page.offset)
+            )
+            return list(rows), int(total or 0)
+
+    async def count_searchable(self, reader: Reader) -> int:
+        async with self._sessions() as session:
+            total = await session.scalar(
+                select(func.count()).select_from(Document).where(readable(reader), Document.status == INDEXED)
+            )
+        return int(total or 0)
+
+    async def mark_deleting(self, document_id: str, owner_id: str) -> Document | None:
+        """Tombstones the owner's document so that no worker indexes it any more."""
+        async with self._sessions() as session, session.begin():
+            doc = await session.scalar(
+                select(Document).where(Document.id == document_id, Document.owner_id == owner_id).with_for_update()
+            )
+            if doc is None:
+                return None
+            doc.status = DELETING
+        return doc
+
+    async def remove(self, document_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(Document).where(Document.id == document_id))
+
+    async def start_processing(
+        self, document_id: str, max_attempts: int, time_limit_seconds: float
+    ) -> tuple[Document | None, bool, str]:
+        """Claims a document for one worker. A second delivery of the same task while the first
+        still runs within its time limit is turned away; past it, the first worker is presumed gone."""
+        async with self._sessions() as session, session.begin():
+            doc = await session.scalar(select(Document).where(Document.id == document_id).with_for_update())
+            if doc is None or doc.status == DELETING:
+                return doc, False, "deleted"
+            if doc.status == INDEXED:
+                return doc, False, "already indexed"
+            if doc.status == FAILED:
+                return doc, False, "already failed"
+            if doc.status == PROCESSING and doc.started_at and doc.started_at > utcnow() - timedelta(seconds=time_limit_seconds):
+                return doc, False, "in progress elsewhere"
+            if doc.attempts >= max_attempts:
+                doc.status, doc.error, doc.finished_at = FAILED, doc.error or "too many attempts", utcnow()
+                return doc, False, "out of attempts"
+            doc.status, doc.started_at, doc.attempts, doc.error = PROCESSING, utcnow(), doc.attempts + 1, ""
+        return doc, True, ""
+
+    async def is_live(self, document_id: str) -> bool:
+        async with self._sessions() as session:
+            status = await session.scalar(select(Document.status).where(Document.id == document_id))
+        return status is not None and status != DELETING
+
+    async def finish(self, document_id: str, values: dict, *, success: bool, retrying: bool) -> Document | None:
+        async with self._sessions() as session, session.begin():
+            doc = await session.scalar(select(Document).where(Document.id == document_id).with_for_update())
+            if doc is None or doc.status == DELETING:
+                return doc
+            for key, value in values.items():
+                setattr(doc, key, value)
+            if success:
+                doc.status, doc.error = INDEXED, ""
+            elif retrying:
+                doc.status = QUEUED
+            else:
+                doc.status = FAILED
+            doc.finished_at = utcnow()
+        return doc
+
+    async def reap_stale(self, time_limit_seconds: float, max_attempts: int) -> tuple[list[str], list[str]]:
+        """Documents `processing` for longer than a task may run: their worker is gone.
+        Each is flipped back to queued (to be enqueued again) or failed, exactly once."""
+        cutoff = utcnow() - timedelta(seconds=time_limit_seconds)
+        requeue: list[str] = []
+        failed: list[str] = []
+        async with self._sessions() as session, session.begin():
+            rows = await session.scalars(
+                select(Document).where(Document.status == PROCESSING, Document.started_at < cutoff).with_for_update()
+            )
+            for doc in rows:
+                if doc.attempts >= max_attempts:
+                    doc.status, doc.error, doc.finished_at = FAILED, "processing did not finish in time", utcnow()
+                    failed.append(doc.id)
+                else:
+                    doc.status = QUEUED
+                    requeue.append(doc.id)
+        return requeue, failed
+
+    async def touch_started(self, document_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(Document).where(Document.id == document_id, Document.status == PROCESSING)
+                                  .values(started_at=utcnow()))
