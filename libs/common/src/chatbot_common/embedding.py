@@ -66,7 +66,8 @@ class Embedder:
 
             torch.set_num_threads(settings.threads)
         self._model = _load(source, settings)
-        self.dimensions = int(self._model.get_sentence_embedding_dimension() or DIMENSIONS)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dimensions = int(dimension() or DIMENSIONS)
 
     def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         if not texts:
@@ -120,7 +121,13 @@ def _export_onnx(source: Path, settings: EmbeddingSettings) -> Path:
         if settings.backend == "onnx-int8" and not quantised.exists():
             log.info("quantising the embedding model to int8", extra={"target": str(quantised)})
             model = SentenceTransformer(str(target), device="cpu", backend="onnx", local_files_only=True)
-            export_dynamic_quantized_onnx_model(model, settings.quantization, str(target))
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.WARNING)  # the quantiser logs a line per tensor on the root logger
+            try:
+                export_dynamic_quantized_onnx_model(model, settings.quantization, str(target))
+            finally:
+                root.setLevel(level)
     return target
 
 

@@ -70,26 +70,29 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
 def _looks_like_heading(line: str) -> int:
-    """0 if `line` reads as prose; else a heading level guess (1 or 2)."""
+    """0 if `line` reads as prose; else a heading level guess (1 or 2). Used where the format
+    has no markup for headings (PDF pages, plain text): a short line, starting with a capital
+    or a section number, not ending like a sentence."""
     text = line.strip()
-    if not text or len(text) > 90 or text.endswith((".", ",", ";", ":", "?", "!")) and not _NUMBERED.match(text):
+    if not text or len(text) > 80:
+        return 0
+    numbered = _NUMBERED.match(text)
+    if text.endswith((".", ",", ";", "?", "!")) and not numbered:
         return 0
     words = text.split()
-    if len(words) > 12:
+    if len(words) > 10 or not (text[0].isupper() or text[0].isdigit()):
         return 0
-    if _NUMBERED.match(text):
-        number = text.split()[0].rstrip(".")
+    if numbered:
+        number = words[0].rstrip(".")
         return 1 if number.count(".") == 0 else 2
     letters = [c for c in text if c.isalpha()]
-    if letters and all(c.isupper() for c in letters) and len(letters) >= 3:
+    if len(letters) >= 3 and all(c.isupper() for c in letters):
         return 1
-    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
-    if len(words) <= 8 and capitalised == len(words) and not text.endswith("."):
-        return 2
-    return 0
+    return 2 if len(letters) >= 3 else 0
 
 
 def _text_blocks(text: str, page: int = 0) -> list[Block]:
+    """Blocks from text whose paragraphs are separated by blank lines (plain text)."""
     blocks: list[Block] = []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     for raw in re.split(r"\n\s*\n", text):
@@ -101,11 +104,42 @@ def _text_blocks(text: str, page: int = 0) -> list[Block]:
         if len(lines) >= 2 and re.fullmatch(r"[=\-]{3,}", lines[1]):
             blocks.append(Block(HEADING, lines[0], 1 if lines[1][0] == "=" else 2, page))
             lines = lines[2:]
-        elif len(lines) >= 1 and (level := _looks_like_heading(lines[0])) and (len(lines) == 1 or len(lines[0]) < 70):
+        elif len(lines) == 1 and (level := _looks_like_heading(lines[0])):
             blocks.append(Block(HEADING, lines[0], level, page))
-            lines = lines[1:]
+            lines = []
         if lines:
             blocks.append(Block(PARAGRAPH, _join_lines(lines), 0, page))
+    return blocks
+
+
+def _layout_blocks(text: str, page: int) -> list[Block]:
+    """Blocks from a PDF page's text, where lines wrap and paragraphs are rarely separated by
+    blank lines: a paragraph ends where a line ends a sentence well short of the full width."""
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    lines = [line for line in lines if line]
+    if not lines:
+        return []
+    width = sorted(len(line) for line in lines)[int(len(lines) * 0.9)] if len(lines) > 3 else max(len(x) for x in lines)
+    blocks: list[Block] = []
+    current: list[str] = []
+    previous_ended = True
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        level = _looks_like_heading(line)
+        if level and previous_ended and (not following or following[0].isupper() or following[0].isdigit()) and len(line) < 0.8 * width + 1:
+            if current:
+                blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
+                current = []
+            blocks.append(Block(HEADING, line, level, page))
+            previous_ended = True
+            continue
+        current.append(line)
+        previous_ended = line.endswith((".", "!", "?", ":", ";")) or line.endswith('."')
+        if previous_ended and len(line) < 0.85 * width:
+            blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
+            current = []
+    if current:
+        blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
     return blocks
 
 
@@ -136,7 +170,7 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         pages = reader.pages
         blocks: list[Block] = []
         for number, page in enumerate(pages, start=1):
-            blocks.extend(_text_blocks(page.extract_text() or "", number))
+            blocks.extend(_layout_blocks(page.extract_text() or "", number))
         title = ""
         if reader.metadata and reader.metadata.title:
             title = str(reader.metadata.title).strip()

@@ -1,33 +1,177 @@
-"""rag serves health now and its contract answers UNIMPLEMENTED until the knowledge-base work."""
+"""The rag service's contract on an in-process server with the real embedding model, against
+both vector backends: Qdrant Edge (embedded default) and qdrant-client's local mode (the code
+path a Qdrant server uses). Access rules, idempotent indexing, deletion, the stale reaper."""
 
 import asyncio
+import hashlib
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
+from chatbot.common.v1 import common_pb2
+from chatbot.rag.v1 import rag_pb2 as pb
+from chatbot.rag.v1 import rag_pb2_grpc
+from chatbot_common.embedding import EmbeddingSettings, get_embedder
 from chatbot_common.grpc_server import start_grpc
-from rag.server import build_service
+from chatbot_common.ids import new_id
+from rag import server as rag_server
 from rag.settings import RagSettings
 
 pytestmark = pytest.mark.contract
 
+ALICE = common_pb2.Caller(user_id="usr_alice", tenant_id="acme")
+BOB = common_pb2.Caller(user_id="usr_bob", tenant_id="acme")  # same tenant as Alice
+EVE = common_pb2.Caller(user_id="usr_eve", tenant_id="other")
 
-async def test_health_serving_and_rpcs_unimplemented(tmp_path):
-    settings = RagSettings(grpc_port=0, var_dir=tmp_path)
-    running = await start_grpc(build_service(settings), settings, readiness_interval=0.05)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            for _ in range(40):
-                reply = await health.Check(health_pb2.HealthCheckRequest(service="chatbot.rag.v1.RagService"), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    break
-                await asyncio.sleep(0.05)
-            assert reply.status == health_pb2.HealthCheckResponse.SERVING
-            with pytest.raises(grpc.aio.AioRpcError) as info:
-                await rag_pb2_grpc.RagServiceStub(channel).Search(rag_pb2.SearchRequest(query="x"), timeout=2)
-            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    finally:
-        await running.stop(0)
+PASSAGES = [
+    ("Travel > Hotels", "The nightly hotel limit is 180 EUR in Berlin and 250 EUR in London."),
+    ("Travel > Flights", "Economy class is required for flights shorter than six hours; longer trips may use premium economy."),
+    ("Security > Passwords", "Passwords must have at least fourteen characters and are never reused."),
+]
+
+
+@pytest.fixture(params=["edge", "qdrant-local"])
+async def rag(request, tmp_path):
+    settings = RagSettings(grpc_port=0, var_dir=tmp_path, qdrant_url=":memory:" if request.param == "qdrant-local" else "",
+                           optimize_after_points=1, optimize_idle_seconds=0)
+    await asyncio.to_thread(rag_server.migrate, settings)
+    running = await start_grpc(rag_server.build_service(settings, EmbeddingSettings()), settings, readiness_interval=0.05)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    for _ in range(600):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service="chatbot.rag.v1.RagService"), timeout=2)
+        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+            break
+        await asyncio.sleep(0.05)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    yield rag_pb2_grpc.RagServiceStub(channel)
+    await channel.close()
+    await running.stop(0)
+
+
+async def create(stub, caller, content: bytes, visibility="private", collection="default") -> pb.Document:
+    doc_id = new_id("doc")
+    reply = await stub.CreateDocument(pb.CreateDocumentRequest(
+        caller=caller, filename="policy.md", content_type="text/markdown", size_bytes=len(content),
+        sha256=hashlib.sha256(content).hexdigest(), blob_key=doc_id, visibility=visibility, collection=collection), timeout=5)
+    return reply.document
+
+
+def chunks_for(passages) -> list[pb.Chunk]:
+    embedder = get_embedder(EmbeddingSettings())
+    vectors = embedder.encode([text for _, text in passages])
+    return [pb.Chunk(chunk_index=i, text=text, section=section, dense=vec.tolist())
+            for i, ((section, text), vec) in enumerate(zip(passages, vectors, strict=True))]
+
+
+async def index(stub, doc: pb.Document, passages=PASSAGES) -> pb.Document:
+    claim = await stub.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
+    assert claim.proceed, claim.reason
+    model_id = get_embedder(EmbeddingSettings()).model_id
+    await stub.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks_for(passages)), timeout=30)
+    return await stub.FinishDocument(pb.FinishDocumentRequest(document_id=doc.id, success=True, chunk_count=len(passages)), timeout=30)
+
+
+async def search(stub, caller, query, **kw) -> pb.SearchResponse:
+    return await stub.Search(pb.SearchRequest(caller=caller, query=query, top_k=5, **kw), timeout=30)
+
+
+async def test_index_search_and_access_rules(rag):
+    doc = await create(rag, ALICE, b"alice's travel policy")
+    assert doc.status == pb.DOCUMENT_STATUS_QUEUED
+    again = await rag.CreateDocument(pb.CreateDocumentRequest(
+        caller=ALICE, filename="copy.md", sha256=hashlib.sha256(b"alice's travel policy").hexdigest(), blob_key=new_id("doc")), timeout=5)
+    assert not again.created and again.document.id == doc.id  # same owner, same bytes: the same document
+
+    done = await index(rag, doc)
+    assert done.status == pb.DOCUMENT_STATUS_INDEXED and done.chunk_count == 3 and done.embedding_model
+
+    reply = await search(rag, ALICE, "How much can I spend on a hotel in London?")
+    assert reply.searchable_documents == 1
+    assert reply.hits and reply.hits[0].chunk.section == "Travel > Hotels" and reply.hits[0].chunk.document_id == doc.id
+    assert 0 < reply.hits[0].score <= 1 and "250 EUR" in reply.hits[0].snippet
+
+    # Private: Bob (same tenant) and Eve (other tenant) see nothing, by any route.
+    for other in (BOB, EVE):
+        assert not (await search(rag, other, "hotel limit in London")).hits
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await rag.GetDocument(pb.GetDocumentRequest(caller=other, document_id=doc.id), timeout=5)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await rag.GetChunk(pb.GetChunkRequest(caller=other, document_id=doc.id, chunk_id=reply.hits[0].chunk.chunk_id), timeout=5)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        listed = await rag.ListDocuments(pb.ListDocumentsRequest(caller=other), timeout=5)
+        assert not listed.documents
+    chunk = await rag.GetChunk(pb.GetChunkRequest(caller=ALICE, document_id=doc.id, chunk_id=reply.hits[0].chunk.chunk_id), timeout=5)
+    assert chunk.text == PASSAGES[0][1]
+
+    # Shared with the tenant: Bob reads it, Eve still does not, and only Alice may delete it.
+    shared = await index(rag, await create(rag, ALICE, b"shared security policy", visibility="tenant"),
+                         [("Security > Badges", "Visitor badges must be returned to reception by 18:00.")])
+    bob_hits = (await search(rag, BOB, "When do visitors return their badges?")).hits
+    assert [h.chunk.document_id for h in bob_hits] == [shared.id]
+    assert not (await search(rag, EVE, "When do visitors return their badges?")).hits
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await rag.DeleteDocument(pb.DeleteDocumentRequest(caller=BOB, document_id=shared.id), timeout=5)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_redelivery_does_not_duplicate_and_delete_removes_everything(rag):
+    doc = await index(rag, await create(rag, ALICE, b"policy v1"))
+    # The same task again (a redelivery): refused while indexed; forced through, same point ids.
+    claim = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
+    assert not claim.proceed and claim.reason == "already indexed"
+    model_id = get_embedder(EmbeddingSettings()).model_id
+    await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks_for(PASSAGES)), timeout=30)
+    hits = (await search(rag, ALICE, "hotel limit London")).hits
+    assert len({h.chunk.chunk_id for h in hits}) == len(hits) <= 3
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:  # another embedder's vectors are refused
+        await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model="other-model:torch",
+                                                      chunks=chunks_for(PASSAGES[:1])), timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    deleted = await rag.DeleteDocument(pb.DeleteDocumentRequest(caller=ALICE, document_id=doc.id), timeout=30)
+    assert deleted.deleted_points == 3 and deleted.blob_key == doc.blob_key
+    reply = await search(rag, ALICE, "hotel limit London")
+    assert not reply.hits and reply.searchable_documents == 0
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await rag.GetDocument(pb.GetDocumentRequest(caller=ALICE, document_id=doc.id), timeout=5)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    # A worker still holding the deleted document cannot bring its vectors back.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks_for(PASSAGES)), timeout=30)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_stale_processing_is_reaped_once(rag):
+    doc = await create(rag, ALICE, b"a document whose worker died")
+    claim = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
+    assert claim.proceed
+    second = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
+    assert not second.proceed and second.reason == "in progress elsewhere"
+    assert not (await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=60, max_attempts=3), timeout=5)).requeue_document_ids
+    await asyncio.sleep(1.1)
+    first = await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=1, max_attempts=3), timeout=5)
+    again = await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=1, max_attempts=3), timeout=5)
+    assert list(first.requeue_document_ids) == [doc.id] and not again.requeue_document_ids
+    got = await rag.GetDocument(pb.GetDocumentRequest(caller=ALICE, document_id=doc.id), timeout=5)
+    assert got.status == pb.DOCUMENT_STATUS_QUEUED and got.attempts == 1
+
+
+async def test_bad_requests_are_invalid_argument(rag):
+    for request in (
+        pb.SearchRequest(caller=ALICE, query="   "),
+        pb.SearchRequest(caller=ALICE, query="x", top_k=1000),
+        pb.SearchRequest(caller=ALICE, query="x", document_ids=["../etc"]),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await rag.Search(request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await rag.GetChunk(pb.GetChunkRequest(caller=ALICE, document_id=new_id("doc"), chunk_id="not-a-uuid"), timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await rag.Search(pb.SearchRequest(query="no caller"), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
