@@ -35,11 +35,13 @@ def _postgres_database() -> tuple[str, callable]:
 def fleet(request, tmp_path_factory) -> Iterator[Fleet]:
     var_dir = tmp_path_factory.mktemp(f"fleet-{request.param}")
     # A short heartbeat so that the wait for the first token is long enough to see one.
-    env = {"GATEWAY_LOG_LEVEL": "info", "LLM_LOCAL_N_CTX": "2048", "GATEWAY_HEARTBEAT_SECONDS": "0.02"}
+    env = {"GATEWAY_LOG_LEVEL": "info", "LLM_LOCAL_N_CTX": "2048", "GATEWAY_HEARTBEAT_SECONDS": "0.02",
+           "GATEWAY_MAX_UPLOAD_BYTES": "1000000", "GATEWAY_INGEST_DIR": str(var_dir / "ingest"),
+           "GATEWAY_UPLOAD_EVENT_SECRET": "e2e-" + uuid.uuid4().hex, "GATEWAY_UPLOAD_EVENT_OWNER_EMAIL": "ingest-bot@example.com"}
     drop = None
     if request.param == "postgres":
         url, drop = _postgres_database()
-        env.update({"GATEWAY_DATABASE_URL": url, "CONVERSATION_DATABASE_URL": url})
+        env.update({"GATEWAY_DATABASE_URL": url, "CONVERSATION_DATABASE_URL": url, "RAG_DATABASE_URL": url})
     fleet = Fleet(var_dir, Ports.free(), env, log_dir=var_dir / "logs")
     try:
         fleet.start(timeout=120)

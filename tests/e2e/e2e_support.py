@@ -34,3 +34,29 @@ def events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
             name = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].strip())
+
+
+def wait_for_document(http: httpx.Client, user: dict[str, str], document_id: str, timeout: float = 120) -> dict:
+    """Polls a document until ingestion ends (indexed or failed)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    doc: dict = {}
+    while time.monotonic() < deadline:
+        reply = http.get(f"/api/v1/documents/{document_id}", headers=auth(user))
+        assert reply.status_code == 200, reply.text
+        doc = reply.json()
+        if doc["status"] in ("indexed", "failed"):
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"document still {doc.get('status')} after {timeout}s")
+
+
+def upload(http: httpx.Client, user: dict[str, str], name: str, data: bytes, **form: str) -> httpx.Response:
+    return http.post("/api/v1/documents", headers=auth(user), files=[("files", (name, data))], data=form)
+
+
+def stream_chat(http: httpx.Client, user: dict[str, str], body: dict) -> list[tuple[str, dict]]:
+    with http.stream("POST", "/api/v1/chat/stream", headers=auth(user), json=body) as reply:
+        assert reply.status_code == 200, reply.read()
+        return list(events(reply.iter_lines()))

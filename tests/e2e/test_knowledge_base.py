@@ -1,0 +1,224 @@
+"""The knowledge base end to end over HTTP, with the real gateway, rag service and Celery
+worker processes: uploads of every kind, grounded answers that cite the right document and
+section, access rules on every document route, deletion, and files that must be refused."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from e2e_support import auth, register_and_login, stream_chat, upload, wait_for_document
+from sample_docs import MAKERS
+
+pytestmark = pytest.mark.e2e
+
+# One document per kind, each on its own subject, so a question has exactly one source.
+LIBRARY = {
+    "pdf": ("Orbital Fleet Manual", [
+        ("Docking clearance", ["Shuttles request docking clearance from Harbor Control on channel 7 at least ninety minutes before arrival."]),
+        ("Fuel reserves", ["Every tug keeps a reserve of 340 kilograms of xenon propellant for emergency burns."]),
+    ]),
+    "docx": ("Greenhouse Operations", [
+        ("Irrigation schedule", ["The tomato beds in greenhouse B are irrigated at 05:30 and 17:45 with 12 litres per bed."]),
+        ("Pest control", ["Ladybird larvae are released every second Tuesday to control aphids on the pepper plants."]),
+    ]),
+    "html": ("Museum Visitor Guide", [
+        ("Opening hours", ["The Kessler Museum of Clockwork opens at 10:00 and closes at 18:00 from Wednesday to Sunday."]),
+        ("Guided tours", ["Guided tours of the astronomical clock gallery start every hour and last forty minutes."]),
+    ]),
+    "md": ("Bakery Recipes", [
+        ("Rye sourdough", ["The rye sourdough proofs for fourteen hours at 24 degrees before baking at 250 degrees."]),
+        ("Almond croissants", ["Almond croissants are filled with frangipane made from ground almonds, butter and rum."]),
+    ]),
+    "txt": ("Lighthouse Keeping", [
+        ("Lamp maintenance", ["The Fresnel lens of the Cape Varden lighthouse is polished with chamois leather every Friday."]),
+        ("Fog signals", ["In fog the horn sounds two blasts every thirty seconds, audible up to six nautical miles."]),
+    ]),
+}
+QUESTIONS = [
+    ("pdf", "Docking clearance", "On which channel do shuttles ask Harbor Control for docking clearance?"),
+    ("docx", "Irrigation schedule", "At what times are the tomato beds in greenhouse B irrigated?"),
+    ("html", "Opening hours", "When does the Kessler Museum of Clockwork open and close?"),
+    ("md", "Rye sourdough", "How long does the rye sourdough proof?"),
+    ("txt", "Fog signals", "How often does the lighthouse fog horn sound?"),
+]
+
+
+@pytest.fixture(scope="module")
+def librarian(http):
+    """One user whose five documents (one per kind) are uploaded and indexed once."""
+    user = register_and_login(http)
+    ids = {}
+    for kind, (title, sections) in LIBRARY.items():
+        reply = upload(http, user, f"{title.lower().replace(' ', '-')}.{kind}", MAKERS[kind](title, sections))
+        assert reply.status_code == 202, reply.text
+        ids[kind] = reply.json()["documents"][0]["id"]
+    for kind, document_id in ids.items():
+        doc = wait_for_document(http, user, document_id)
+        assert doc["status"] == "indexed", (kind, doc)
+        assert doc["chunk_count"] >= 2 and doc["timings"]["total_ms"] > 0
+    return user, ids
+
+
+@pytest.mark.parametrize(("kind", "section", "question"), QUESTIONS)
+def test_grounded_answer_cites_the_right_document_and_section(http, librarian, kind, section, question):
+    user, ids = librarian
+    stream = stream_chat(http, user, {"message": question, "use_rag": True, "max_tokens": 24})
+    names = [name for name, _ in stream]
+    assert "citations" in names and names.index("citations") < names.index("token")  # sources before tokens
+    citations = dict(stream)["citations"]["citations"]
+    assert citations[0]["document_id"] == ids[kind], citations
+    assert section in citations[0]["section"], citations
+    assert citations[0]["number"] == 1 and citations[0]["snippet"] and 0 < citations[0]["score"] <= 1
+    if kind == "pdf":
+        assert citations[0]["page"] == 1
+    complete = dict(stream)["complete"]
+    assert complete["finish_reason"] in ("stop", "length") and complete["usage"]["completion"] > 0
+    # The whole cited passage is readable, and the stored assistant message keeps the citations.
+    chunk = http.get(f"/api/v1/documents/{ids[kind]}/chunks/{citations[0]['chunk_id']}", headers=auth(user))
+    assert chunk.status_code == 200 and citations[0]["snippet"].strip(" …")[:40] in chunk.json()["text"]
+    messages = http.get(f"/api/v1/conversations/{complete['conversation_id']}/messages", headers=auth(user)).json()["messages"]
+    assert messages[-1]["citations"] == citations
+
+
+def test_json_chat_and_search_return_the_sources(http, librarian):
+    user, ids = librarian
+    reply = http.post("/api/v1/chat", headers=auth(user), json={"message": "What propellant reserve does every tug keep?", "max_tokens": 16})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["citations"][0]["document_id"] == ids["pdf"]  # use_rag defaults on: the user has documents
+    hits = http.post("/api/v1/search", headers=auth(user), json={"query": "ladybird larvae aphids"}).json()["hits"]
+    assert hits[0]["chunk"]["document_id"] == ids["docx"] and "Pest control" in hits[0]["chunk"]["section"]
+
+
+def test_nothing_relevant_is_said_not_invented(http, librarian):
+    user, _ = librarian
+    reply = http.post("/api/v1/chat", headers=auth(user), json={"message": "What is the boiling point of tungsten?", "use_rag": True})
+    body = reply.json()
+    assert reply.status_code == 200 and body["citations"] == []
+    assert "could not find" in body["content"] and body["provider"] == "knowledge-base"
+
+
+def test_other_users_never_reach_a_private_document(http, librarian, bob):
+    user, ids = librarian
+    doc_id = ids["md"]
+    cited = http.post("/api/v1/search", headers=auth(user), json={"query": "rye sourdough proof"}).json()["hits"][0]["chunk"]["chunk_id"]
+    for method, path in (("GET", f"/api/v1/documents/{doc_id}"), ("GET", f"/api/v1/documents/{doc_id}/chunks/{cited}"),
+                         ("DELETE", f"/api/v1/documents/{doc_id}")):
+        reply = http.request(method, path, headers=auth(bob))
+        assert reply.status_code == 404 and reply.json()["error"]["code"] == "NOT_FOUND", (method, path, reply.text)
+    assert http.get("/api/v1/documents", headers=auth(bob)).json()["documents"] == []
+    assert http.post("/api/v1/search", headers=auth(bob), json={"query": "rye sourdough proof"}).json()["hits"] == []
+    answer = http.post("/api/v1/chat", headers=auth(bob), json={"message": "How long does the rye sourdough proof?", "use_rag": True}).json()
+    assert answer["citations"] == []
+
+
+def test_deleted_document_never_appears_again(http, fleet, alice):
+    data = MAKERS["md"]("Moon Base Rules", [("Airlocks", ["Airlock C on the moon base is sealed every night at 22:00 sharp."])])
+    doc_id = upload(http, alice, "moon.md", data).json()["documents"][0]["id"]
+    assert wait_for_document(http, alice, doc_id)["status"] == "indexed"
+    question = {"query": "When is airlock C sealed?"}
+    assert http.post("/api/v1/search", headers=auth(alice), json=question).json()["hits"]
+    blobs = list((fleet.var_dir / "blobs").rglob(doc_id))
+    assert len(blobs) == 1
+    assert http.delete(f"/api/v1/documents/{doc_id}", headers=auth(alice)).status_code == 204
+    assert http.get(f"/api/v1/documents/{doc_id}", headers=auth(alice)).status_code == 404
+    assert http.post("/api/v1/search", headers=auth(alice), json=question).json()["hits"] == []
+    answer = http.post("/api/v1/chat", headers=auth(alice), json={"message": "When is airlock C sealed?", "use_rag": True}).json()
+    assert answer["citations"] == []
+    assert not blobs[0].exists()
+    # Uploading the same bytes again makes a new document (the old one is gone for good).
+    again = upload(http, alice, "moon.md", data).json()["documents"][0]
+    assert again["id"] != doc_id and not again["duplicate"]
+
+
+def test_duplicate_upload_returns_the_existing_document(http, alice):
+    data = MAKERS["txt"]("Dup", [("Only", ["The duplicate detector compares sha256 digests of the bytes."])])
+    first = upload(http, alice, "a.txt", data).json()["documents"][0]
+    second = upload(http, alice, "b.txt", data).json()["documents"][0]
+    assert second == {**first, "duplicate": True, "status": second["status"], "filename": first["filename"]}
+    listed = http.get("/api/v1/documents", headers=auth(alice)).json()
+    assert [d["id"] for d in listed["documents"]].count(first["id"]) == 1
+
+
+def test_corrupted_pdf_fails_with_a_reason_and_the_worker_keeps_serving(http, alice):
+    broken = MAKERS["pdf"]("Broken", [("Part", ["This PDF will be truncated in the middle of its objects."])])[:300]
+    doc_id = upload(http, alice, "broken.pdf", broken).json()["documents"][0]["id"]
+    doc = wait_for_document(http, alice, doc_id)
+    assert doc["status"] == "failed" and "PDF" in doc["error"] and doc["chunk_count"] == 0
+    good = upload(http, alice, "fine.txt", MAKERS["txt"]("Fine", [("Ok", ["The worker still indexes documents after a failure."])]))
+    assert wait_for_document(http, alice, good.json()["documents"][0]["id"])["status"] == "indexed"
+    failed = http.get("/api/v1/documents", params={"status": "failed"}, headers=auth(alice)).json()["documents"]
+    assert [d["id"] for d in failed] == [doc_id]
+
+
+def _files_outside(root: Path, allowed: tuple[str, ...]) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file() and not any(part in allowed for part in p.relative_to(root).parts)}
+
+
+@pytest.mark.parametrize(("name", "data", "status", "code"), [
+    ("empty.txt", b"", 400, "VALIDATION_ERROR"),
+    ("big.txt", b"a" * 1_000_001, 413, "PAYLOAD_TOO_LARGE"),
+    ("invoice.pdf", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("photo.pdf", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, 415, "UNSUPPORTED_MEDIA_TYPE"),
+])
+def test_bad_files_are_refused_and_nothing_is_stored(http, fleet, alice, name, data, status, code):
+    before = _files_outside(fleet.var_dir, ("logs", "broker", "qdrant-edge", "models"))
+    reply = upload(http, alice, name, data)
+    assert reply.status_code == status and reply.json()["error"]["code"] == code, reply.text
+    created = _files_outside(fleet.var_dir, ("logs", "broker", "qdrant-edge", "models")) - before
+    assert {p for p in created if ".db" not in p.name} == set()  # no blob, nothing anywhere else
+
+
+def test_a_hostile_filename_is_never_a_path(http, fleet, alice):
+    marker = f"travel-{time.time_ns()}"
+    reply = upload(http, alice, f"../../../../tmp/{marker}", MAKERS["txt"]("Path", [("Safe", ["Filenames are display text only."])]))
+    assert reply.status_code == 202, reply.text
+    doc = reply.json()["documents"][0]
+    assert doc["filename"] == marker
+    assert not Path("/tmp", marker).exists() and not list(fleet.var_dir.parent.rglob(marker))
+    stored = list((fleet.var_dir / "blobs").rglob(doc["id"]))
+    assert len(stored) == 1 and wait_for_document(http, alice, doc["id"])["status"] == "indexed"
+
+
+def test_request_without_files_or_with_bad_form_is_400(http, alice):
+    assert http.post("/api/v1/documents", headers=auth(alice), data={"collection": "x"}).status_code == 400
+    bad = http.post("/api/v1/documents", headers=auth(alice), files=[("files", ("a.txt", b"hello there"))], data={"visibility": "public"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
+    anonymous = http.post("/api/v1/documents", files=[("files", ("a.txt", b"hello there"))])
+    assert anonymous.status_code == 401
+
+
+def test_signed_upload_events_enqueue_files_from_the_ingest_directory(http, fleet):
+    owner = register_and_login_as(http, fleet.env["GATEWAY_UPLOAD_EVENT_OWNER_EMAIL"])
+    ingest_dir = Path(fleet.env["GATEWAY_INGEST_DIR"])
+    (ingest_dir / "2026").mkdir(parents=True, exist_ok=True)
+    (ingest_dir / "2026" / "ferry.md").write_bytes(MAKERS["md"]("Ferry", [("Timetable", ["The island ferry leaves the north pier at 07:15."])]))
+    body = json.dumps({"events": [{"key": "2026/ferry.md", "size": 1}, {"key": "../outside.md"}, {"key": "missing.md"}]}).encode()
+    secret = fleet.env["GATEWAY_UPLOAD_EVENT_SECRET"].encode()
+
+    def post(payload: bytes, timestamp: int, signature: str | None = None):
+        sig = signature or "sha256=" + hmac.new(secret, str(timestamp).encode() + b"." + payload, hashlib.sha256).hexdigest()
+        return http.post("/api/v1/ingest/events", content=payload,
+                         headers={"X-Signature": sig, "X-Timestamp": str(timestamp), "Content-Type": "application/json"})
+
+    now = int(time.time())
+    assert post(body, now, "sha256=" + "0" * 64).status_code == 401
+    assert post(body, now - 3600).status_code == 401  # replayed too late
+    reply = post(body, now)
+    assert reply.status_code == 202, reply.text
+    out = reply.json()
+    assert out["accepted"] == 1 and out["rejected"] == 2
+    doc_id = out["results"][0]["document"]["id"]
+    assert "outside" in out["results"][1]["error"] or ".." in out["results"][1]["error"]
+    assert wait_for_document(http, owner, doc_id)["status"] == "indexed"
+
+
+def register_and_login_as(http, email: str) -> dict[str, str]:
+    http.post("/api/v1/auth/register", json={"email": email, "password": "correct horse battery"})
+    tokens = http.post("/api/v1/auth/login", json={"email": email, "password": "correct horse battery"}).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
