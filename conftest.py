@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from fleet import free_port  # noqa: E402
