@@ -61,7 +61,7 @@ class Embedder:
         source = Path(settings.model_path) if settings.model_path else default_model_path()
         self.model_id = f"{source.name if settings.model_path else MODEL_NAME}:{settings.backend}"
         self._lock = threading.Lock()  # one encode at a time per process: the runtime uses every core
-        if settings.threads:
+        if settings.threads and settings.backend == "torch":
             import torch
 
             torch.set_num_threads(settings.threads)
@@ -92,8 +92,16 @@ def _load(source: Path, settings: EmbeddingSettings):
     file_name = "onnx/model.onnx"
     if settings.backend == "onnx-int8":
         file_name = f"onnx/model_qint8_{settings.quantization}.onnx"
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # Idle runtime threads sleep instead of spinning: the services beside the model need the CPU.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if settings.threads:
+        options.intra_op_num_threads = settings.threads
     return SentenceTransformer(
-        str(exported), device="cpu", backend="onnx", local_files_only=True, model_kwargs={"file_name": file_name}
+        str(exported), device="cpu", backend="onnx", local_files_only=True,
+        model_kwargs={"file_name": file_name, "session_options": options},
     )
 
 

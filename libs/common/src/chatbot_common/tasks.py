@@ -7,13 +7,43 @@ transport under `var/broker`, which needs no server and works across processes o
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport import filesystem
 
 QUEUE = "ingest"
 TASK_INGEST_DOCUMENT = "ingest.document"
 TASK_REAP_STALE = "ingest.reap_stale"
+
+
+class AtomicFilesystemChannel(filesystem.Channel):
+    """kombu's filesystem channel, with messages published atomically.
+
+    kombu writes a message file in place, so a consumer polling the folder can take the file
+    while it is still empty, lose the message and stop the worker on the JSON error. Here the
+    message is written under a name the consumer ignores and renamed into place when complete.
+    """
+
+    def _put(self, queue, payload, **kwargs):
+        final = os.path.join(self.data_folder_out, f"{int(filesystem.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg")
+        temporary = os.path.join(self.data_folder_out, f".incoming-{uuid.uuid4().hex}")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(filesystem.str_to_bytes(filesystem.dumps(payload)))
+            os.replace(temporary, final)
+        except OSError as exc:
+            raise filesystem.ChannelError(f"cannot add a message to {self.data_folder_out!r}") from exc
+
+
+class AtomicFilesystemTransport(filesystem.Transport):
+    Channel = AtomicFilesystemChannel
+
+
+TRANSPORT_ALIASES.setdefault("chatbotfs", f"{__name__}:AtomicFilesystemTransport")
 
 
 def broker_config(broker_url: str, var_dir: Path, visibility_timeout: float) -> dict:
@@ -28,11 +58,13 @@ def broker_config(broker_url: str, var_dir: Path, visibility_timeout: float) -> 
     queue_dir.mkdir(parents=True, exist_ok=True)
     processed.mkdir(parents=True, exist_ok=True)
     return {
-        "broker_url": "filesystem://",
+        "broker_url": "chatbotfs://",
         "broker_transport_options": {
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),
             "data_folder_processed": str(processed),
+            # The transport polls the folder; kombu's default of 1 s would idle a worker between tasks.
+            "polling_interval": 0.05,
         },
     }
 

@@ -45,11 +45,13 @@ class _PipelineHolder:
                 from chatbot_common.embedding import get_embedder
                 from chatbot_common.grpc_client import open_sync_channel
                 from chatbot.rag.v1 import rag_pb2_grpc
+                from ingest_worker.batching import EncodeBatcher
                 from ingest_worker.pipeline import Pipeline
 
                 channel = open_sync_channel(self.settings.rag_target)
                 blobs = open_blob_store(self.settings.blob_store or self.settings.var_dir / "blobs")
-                self._pipeline = Pipeline(self.settings, rag_pb2_grpc.RagServiceStub(channel), blobs, get_embedder())
+                encoder = EncodeBatcher(get_embedder(), max_batch=max(self.settings.embed_batch_size, 64))
+                self._pipeline = Pipeline(self.settings, rag_pb2_grpc.RagServiceStub(channel), blobs, encoder)
             return self._pipeline
 
 

@@ -17,7 +17,7 @@ import grpc
 from chatbot.rag.v1 import rag_pb2 as pb
 from chatbot.rag.v1 import rag_pb2_grpc
 from chatbot_common.blobstore import BlobNotFound, BlobStore
-from chatbot_common.embedding import Embedder
+from ingest_worker.batching import EncodeBatcher
 from ingest_worker.chunking import ChunkingOptions, chunk_document
 from ingest_worker.parsing import ParseError, parse
 from ingest_worker.settings import IngestSettings
@@ -45,7 +45,7 @@ class Outcome:
 
 
 class Pipeline:
-    def __init__(self, settings: IngestSettings, rag: rag_pb2_grpc.RagServiceStub, blobs: BlobStore, embedder: Embedder) -> None:
+    def __init__(self, settings: IngestSettings, rag: rag_pb2_grpc.RagServiceStub, blobs: BlobStore, embedder: EncodeBatcher) -> None:
         self.settings = settings
         self.rag = rag
         self.blobs = blobs

@@ -13,7 +13,8 @@ class IngestSettings(GrpcServiceSettings):
     grpc_port: int = Field(50054, ge=0, le=65535)
     # Empty: kombu's filesystem transport under var/ (no server). Else redis://… or amqp://…
     broker_url: str = Field("", validation_alias=AliasChoices("INGEST_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL"))
-    concurrency: int = Field(1, ge=1)
+    # Documents in flight in this worker process (threads sharing one embedding model).
+    concurrency: int = Field(8, ge=1, le=64)
     task_time_limit_seconds: int = Field(600, ge=5)
     max_attempts: int = Field(3, ge=1, le=20)
     retry_backoff_seconds: float = Field(5.0, ge=0)

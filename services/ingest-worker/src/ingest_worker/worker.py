@@ -71,8 +71,7 @@ def run(settings: IngestSettings) -> None:
             servicer.set(name, status)
 
     def on_ready(**_) -> None:
-        if settings.concurrency == 1:
-            app.pipeline_holder.get()  # load the embedding model before the first task arrives
+        app.pipeline_holder.get()  # load the embedding model before the first task arrives
         reaper.start()
         mark(health_pb2.HealthCheckResponse.SERVING)
 
@@ -82,7 +81,9 @@ def run(settings: IngestSettings) -> None:
     worker = app.Worker(
         queues=[QUEUE],
         concurrency=settings.concurrency,
-        pool="prefork" if settings.concurrency > 1 else "solo",
+        # Threads share one embedding model (coalesced batches); a document's I/O overlaps
+        # another's encoding. One process: the model is loaded once.
+        pool="threads" if settings.concurrency > 1 else "solo",
         loglevel=settings.log_level.upper(),
         without_gossip=True,
         without_mingle=True,

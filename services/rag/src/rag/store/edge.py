@@ -99,11 +99,19 @@ class EdgeStore:
             self._optimizer = asyncio.create_task(self._optimize_loop(), name="edge-optimizer")
 
     async def _optimize_loop(self) -> None:
+        flushed_at = 0.0
         while not self._closed:
             await asyncio.sleep(1.0)
             idle = time.monotonic() - self._last_write >= self._settings.optimize_idle_seconds
             if self._pending >= self._settings.optimize_after_points and idle:
                 await asyncio.to_thread(self.optimize)
+            elif self._last_write > flushed_at and idle:
+                flushed_at = time.monotonic()
+                await asyncio.to_thread(self._flush)
+
+    def _flush(self) -> None:
+        with self._write_lock:
+            self._shard.flush()
 
     def optimize(self) -> None:
         with self._write_lock:
@@ -115,9 +123,9 @@ class EdgeStore:
             log.info("edge index built", extra={"seconds": round(time.perf_counter() - started, 2)})
 
     def _write(self, operation: UpdateOperation, points: int = 0) -> None:
+        # Durable once applied: the shard's write-ahead log has it; segments flush in the background.
         with self._write_lock:
             self._shard.update(operation)
-            self._shard.flush()
             self._pending += points
             self._last_write = time.monotonic()
 

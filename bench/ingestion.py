@@ -1,0 +1,182 @@
+"""Ingestion throughput, end to end, on this machine, with the embedded defaults and one
+worker: ~2 KB text and Markdown files uploaded over HTTP until every one is `indexed`.
+
+Side by side in one run:
+  (a) the fleet: files per minute and chunks per second, upload -> indexed;
+  (b) the raw encode speed of the same embedding model and backend on the same chunks
+      (sentence-transformers, batch 32, in this process while the fleet is idle);
+  (c) the same raw speed for torch fp32, the unquantised baseline.
+
+    python bench/ingestion.py [--files 300] [--concurrency 4]
+Writes bench/results/ingestion.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from fleet import Fleet, Ports  # noqa: E402
+from sample_docs import make_markdown, make_text  # noqa: E402
+
+WORDS = ("invoice approval travel policy security badge laptop refund customer contract renewal budget quarter "
+         "report meeting office parking release feature deploy incident review mentor training vendor payment "
+         "schedule retention archive commission quota remote desk monitor chair leave parent subsidy").split()
+
+
+def sample_file(i: int, rng: random.Random) -> tuple[str, bytes]:
+    """A ~2 KB document with a title, three sections and a few paragraphs."""
+    def sentence() -> str:
+        words = rng.choices(WORDS, k=rng.randint(10, 18))
+        return " ".join(words).capitalize() + f" (ref {rng.randint(1000, 9999)})."
+
+    sections = [(f"Section {s + 1} of note {i}", [" ".join(sentence() for _ in range(4)) for _ in range(2)]) for s in range(2)]
+    if i % 2:
+        return f"note-{i}.md", make_markdown(f"Note {i}", sections)
+    return f"note-{i}.txt", make_text(f"Note {i}", sections)
+
+
+def cpu_seconds(fleet: Fleet) -> dict[str, float]:
+    """User + system CPU time of each fleet process (and this one, the client), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in [*((n, p.pid) for n, p in fleet.processes.items()), ("bench client", os.getpid())]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def raw_encode_speed(texts: list[str], backend: str) -> float:
+    os.environ["EMBEDDING_BACKEND"] = backend
+    from chatbot_common.embedding import EmbeddingSettings, Embedder
+
+    embedder = Embedder(EmbeddingSettings(backend=backend, cache_dir=ROOT / "var" / "models"))
+    embedder.encode(texts[:32])
+    started = time.perf_counter()
+    embedder.encode(texts, batch_size=32)
+    return len(texts) / (time.perf_counter() - started)
+
+
+async def run_fleet(fleet: Fleet, files: list[tuple[str, bytes]], concurrency: int) -> dict:
+    creds = {"email": "bench-ingest@example.com", "password": "benchmark password"}
+    async with httpx.AsyncClient(base_url=fleet.url, timeout=120) as http:
+        await http.post("/api/v1/auth/register", json=creds)
+        token = (await http.post("/api/v1/auth/login", json=creds)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        queue: asyncio.Queue = asyncio.Queue()
+        for item in files:
+            queue.put_nowait(item)
+        ids: list[str] = []
+
+        async def uploader() -> None:
+            while not queue.empty():
+                name, data = queue.get_nowait()
+                reply = await http.post("/api/v1/documents", headers=headers, files=[("files", (name, data))])
+                reply.raise_for_status()
+                ids.append(reply.json()["documents"][0]["id"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(uploader() for _ in range(concurrency)))
+        uploaded = time.perf_counter() - started
+        # Poll cheaply (a count per status, not the whole list) so the client does not load the fleet.
+        finished = 0
+        while finished < len(files):
+            finished = 0
+            for status in ("indexed", "failed"):
+                reply = await http.get("/api/v1/documents", headers=headers, params={"limit": 1, "status": status})
+                finished += reply.json()["pagination"]["total"]
+            print(f"\r  indexed {finished}/{len(files)}", end="", flush=True)
+            if finished < len(files):
+                await asyncio.sleep(0.25)
+        elapsed = time.perf_counter() - started
+        print()
+        docs = []
+        for offset in range(0, len(files), 100):
+            reply = await http.get("/api/v1/documents", headers=headers, params={"limit": 100, "offset": offset})
+            docs += reply.json()["documents"]
+        chunks = sum(d["chunk_count"] for d in docs)
+        failed = sum(1 for d in docs if d["status"] == "failed")
+        embed_ms = sum(d["timings"]["embed_ms"] for d in docs)
+        total_ms = sum(d["timings"]["total_ms"] for d in docs)
+        means = {k: sum(d["timings"][k] for d in docs) / len(docs) for k in ("parse_ms", "chunk_ms", "embed_ms", "index_ms", "total_ms")}
+        print("  mean per document: " + ", ".join(f"{k} {v:.0f}" for k, v in means.items()))
+        total = len(files)
+        return {"means": means, "files": total, "failed": failed, "chunks": chunks, "seconds": elapsed, "upload_seconds": uploaded,
+                "files_per_minute": total / elapsed * 60, "chunks_per_second": chunks / elapsed,
+                "embed_share": embed_ms / max(1, total_ms), "task_chunks_per_second": chunks / max(1e-9, total_ms / 1000)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    files = [sample_file(i, rng) for i in range(args.files)]
+    sizes = [len(d) for _, d in files]
+    print(f"{len(files)} files, {sum(sizes) / len(sizes):.0f} bytes on average")
+
+    fleet = Fleet(Path(tempfile.mkdtemp()) / "var", Ports.free(), {
+        "GATEWAY_LOG_LEVEL": "warning", "LLM_LOG_LEVEL": "warning", "CONVERSATION_LOG_LEVEL": "warning",
+        "RAG_LOG_LEVEL": "warning", "INGEST_LOG_LEVEL": "warning"}, log_dir=Path(tempfile.mkdtemp()))
+    fleet.start()
+    try:
+        before = cpu_seconds(fleet)
+        result = await run_fleet(fleet, files, args.concurrency)
+        after = cpu_seconds(fleet)
+    finally:
+        fleet.stop()
+    cpu = {name: after[name] - before.get(name, 0.0) for name in after}
+    print("  CPU seconds during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    print(f"fleet: {result['files_per_minute']:.0f} files/min, {result['chunks_per_second']:.1f} chunks/s "
+          f"({result['chunks']} chunks in {result['seconds']:.1f} s, {result['failed']} failed)")
+
+    # The same chunks the worker embedded, encoded raw with the same model and backend.
+    from ingest_worker.chunking import chunk_document
+    from ingest_worker.parsing import parse
+
+    texts = []
+    for name, data in files:
+        parsed = parse(data, name)
+        texts += [c.embedding_text(parsed.title) for c in chunk_document(parsed)]
+    raw_int8 = raw_encode_speed(texts, "onnx-int8")
+    raw_fp32 = raw_encode_speed(texts, "torch")
+    ratio = result["chunks_per_second"] / raw_int8
+    print(f"raw encode: onnx-int8 {raw_int8:.1f} chunks/s, torch fp32 {raw_fp32:.1f} chunks/s; fleet at {100 * ratio:.0f}% of raw int8")
+
+    lines = [
+        "# Ingestion benchmark", "",
+        f"{len(files)} files (text and Markdown, {sum(sizes) / len(sizes):.0f} bytes on average, {len(texts)} chunks), "
+        f"uploaded over HTTP with {args.concurrency} concurrent clients to the embedded fleet with one worker; "
+        f"{os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+        "| measure | value | target |", "|---|---|---|",
+        f"| files per minute, upload -> indexed | {result['files_per_minute']:.0f} | ≥ 300 |",
+        f"| chunks per second, upload -> indexed | {result['chunks_per_second']:.1f} | |",
+        f"| raw encode, same model and backend (ONNX int8), same chunks | {raw_int8:.1f} chunks/s | |",
+        f"| fleet / raw | {100 * ratio:.0f}% | ≥ 80% |",
+        f"| raw encode, torch fp32 (unquantised baseline) | {raw_fp32:.1f} chunks/s | |",
+        f"| share of task time spent embedding | {100 * result['embed_share']:.0f}% | |",
+        f"| failed | {result['failed']} | 0 |",
+        f"| wall time (all uploads done after) | {result['seconds']:.1f} s ({result['upload_seconds']:.1f} s) | |",
+    ]
+    out = ROOT / "bench" / "results" / "ingestion.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
