@@ -222,3 +222,24 @@ def register_and_login_as(http, email: str) -> dict[str, str]:
     http.post("/api/v1/auth/register", json={"email": email, "password": "correct horse battery"})
     tokens = http.post("/api/v1/auth/login", json={"email": email, "password": "correct horse battery"}).json()
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def test_upload_folder_command_reports_progress_and_a_summary(http, fleet, alice, tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_bytes(MAKERS["md"]("Alpha", [("One", ["The alpha folder document talks about kiwis."])]))
+    (folder / "sub" / "b.txt").write_bytes(MAKERS["txt"]("Beta", [("Two", ["The beta folder document talks about plums."])]))
+    (folder / "c.pdf").write_bytes(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 64)  # refused by content
+    (folder / "ignored.bin").write_bytes(b"not a document")
+    token = alice["Authorization"].split()[1]
+    done = subprocess.run([sys.executable, "-m", "gateway.cli.upload", str(folder), "--url", fleet.url, "--token", token],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stdout + done.stderr  # one file refused
+    assert "3 files: 2 accepted (0 already uploaded), 1 refused" in done.stdout
+    assert "2 indexed" in done.stdout and "c.pdf" in done.stdout and "ELF" in done.stdout
+    assert "uploading" in done.stderr and "100%" in done.stderr  # the progress bars
+    titles = {d["filename"] for d in http.get("/api/v1/documents", headers=auth(alice)).json()["documents"]}
+    assert {"a.md", "b.txt"} <= titles

@@ -119,8 +119,10 @@ class EdgeStore:
             started = time.perf_counter()
             changed = self._shard.optimize()
             self._shard.flush()
-        if changed:
-            log.info("edge index built", extra={"seconds": round(time.perf_counter() - started, 2)})
+        info = self._shard.info()
+        log.info("edge optimize finished", extra={
+            "changed": changed, "seconds": round(time.perf_counter() - started, 2), "points": info.points_count,
+            "indexed_vectors": info.indexed_vectors_count, "segments": info.segments_count})
 
     def _write(self, operation: UpdateOperation, points: int = 0) -> None:
         # Durable once applied: the shard's write-ahead log has it; segments flush in the background.
