@@ -100,7 +100,7 @@ async def run_fleet(fleet: Fleet, files: list[tuple[str, bytes]], concurrency: i
                 finished += reply.json()["pagination"]["total"]
             print(f"\r  indexed {finished}/{len(files)}", end="", flush=True)
             if finished < len(files):
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(1.0)
         elapsed = time.perf_counter() - started
         print()
         docs = []

@@ -64,7 +64,7 @@ def broker_config(broker_url: str, var_dir: Path, visibility_timeout: float) -> 
             "data_folder_out": str(queue_dir),
             "data_folder_processed": str(processed),
             # The transport polls the folder; kombu's default of 1 s would idle a worker between tasks.
-            "polling_interval": 0.05,
+            "polling_interval": 0.1,
         },
     }
 
