@@ -123,28 +123,42 @@ def _finish(reason: str) -> str:
 
 
 async def _open(downstream, req, timeout: float):
+    """Starts generation and waits for the stream's start (sent with the first token, so
+    provider errors before any token still get a real HTTP status). The message after it,
+    already on its way, is read too: the first token then leaves in the same write as the
+    response's first chunk."""
     call = downstream.llm.Generate(req, timeout=timeout)
     try:
         first = await call.read()
+        if first is grpc.aio.EOF or first.WhichOneof("event") != "start":
+            call.cancel()
+            raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream did not start")
+        following = await call.read()
     except grpc.RpcError as exc:
         raise from_rpc_error(exc, "llm-orchestrator") from None
-    if first is grpc.aio.EOF or first.WhichOneof("event") != "start":
-        call.cancel()
-        raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream did not start")
-    return call, first.start
+    return call, first.start, following
 
 
-async def _stream(call, chunks: _Chunks, include_usage: bool) -> AsyncIterator[bytes]:
+def _encode(reply, chunks: _Chunks, include_usage: bool) -> bytes:
+    kind = reply.WhichOneof("event")
+    if kind == "delta":
+        return chunks.delta(reply.delta.text)
+    if kind == "end":
+        done = chunks.finish(_finish(reply.end.finish_reason))
+        return done + chunks.usage(reply.end.usage) if include_usage else done
+    return b""
+
+
+async def _stream(call, following, chunks: _Chunks, include_usage: bool) -> AsyncIterator[bytes]:
     try:
-        yield chunks.role()
-        while (reply := await call.read()) is not grpc.aio.EOF:
-            kind = reply.WhichOneof("event")
-            if kind == "delta":
-                yield chunks.delta(reply.delta.text)
-            elif kind == "end":
-                yield chunks.finish(_finish(reply.end.finish_reason))
-                if include_usage:
-                    yield chunks.usage(reply.end.usage)
+        head = chunks.role()
+        if following is not grpc.aio.EOF:
+            head += _encode(following, chunks, include_usage)
+        yield head
+        if following is not grpc.aio.EOF:
+            while (reply := await call.read()) is not grpc.aio.EOF:
+                if data := _encode(reply, chunks, include_usage):
+                    yield data
         yield b"data: [DONE]\n\n"
     except grpc.RpcError as exc:
         error = from_rpc_error(exc, "llm-orchestrator")
@@ -158,22 +172,24 @@ async def chat_completions(body: ChatCompletionIn, request: Request, principal: 
     req = _generate_request(body, principal, settings, request.state.request_id)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
-    call, start = await _open(downstream, req, settings.chat_timeout_seconds)
+    call, start, following = await _open(downstream, req, settings.chat_timeout_seconds)
     headers = {"X-LLM-Provider": start.provider, "X-LLM-Model": start.model}
     if body.stream:
         chunks = _Chunks(completion_id, created, start.model)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(call, chunks, include_usage), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+        return StreamingResponse(_stream(call, following, chunks, include_usage), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
     parts: list[str] = []
     finish = "stop"
     usage = common_pb2.Usage()
     try:
-        while (reply := await call.read()) is not grpc.aio.EOF:
+        reply = following
+        while reply is not grpc.aio.EOF:
             kind = reply.WhichOneof("event")
             if kind == "delta":
                 parts.append(reply.delta.text)
             elif kind == "end":
                 finish, usage = _finish(reply.end.finish_reason), reply.end.usage
+            reply = await call.read()
     except grpc.RpcError as exc:
         raise from_rpc_error(exc, "llm-orchestrator") from None
     finally:
