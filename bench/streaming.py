@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from fleet import Fleet, Ports, free_port  # noqa: E402
 
 TOKENS, GAP_MS = 20, 10
+N_CTX = 2048  # the same context size for llama-cpp-python called directly and for the fleet's local provider
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
 LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()
 
@@ -137,7 +138,7 @@ async def local_model_tokens_per_second(fleet_url: str, token: str, runs: int = 
     from llm_orchestrator.providers.local import bundled_model_path
 
     messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
-    llama = Llama(model_path=str(bundled_model_path()), n_ctx=2048, n_threads=os.cpu_count(), verbose=False)
+    llama = Llama(model_path=str(bundled_model_path()), n_ctx=N_CTX, n_threads=os.cpu_count(), verbose=False)
 
     def run_direct() -> float:
         first, n = None, 0
@@ -190,6 +191,7 @@ async def main() -> None:
     fleet = Fleet(Path(tempfile.mkdtemp()) / "var", Ports.free(), {
         "LLM_OPENAI_COMPATIBLE": orjson.dumps([{"name": "fake", "base_url": upstream, "models": ["fake-model"], "context_window": 8192}]).decode(),
         "GATEWAY_LOG_LEVEL": "warning", "LLM_LOG_LEVEL": "warning", "CONVERSATION_LOG_LEVEL": "warning",
+        "LLM_LOCAL_N_CTX": str(N_CTX),
     }, log_dir=Path(tempfile.mkdtemp()))
     try:
         if not args.skip_litellm:

@@ -42,6 +42,9 @@ class LlmSettings(GrpcServiceSettings):
     local_threads: int | None = Field(None, ge=1)
     local_max_queue: int = Field(64, ge=1)
     local_default_max_tokens: int = Field(512, ge=1)
+    # Tokens produced within this many milliseconds travel as one delta (the first never waits):
+    # fewer wake-ups along gRPC, SSE and the client leave the CPU to the model.
+    local_stream_interval_ms: float = Field(20.0, ge=0, le=1000)
 
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("LLM_OPENAI_API_KEY", "OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=AliasChoices("LLM_OPENAI_BASE_URL", "OPENAI_BASE_URL"))

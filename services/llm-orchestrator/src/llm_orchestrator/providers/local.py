@@ -51,10 +51,63 @@ class _Cancelled(Exception):
     pass
 
 
+class _TokenPipe:
+    """From the llama thread to the event loop. Text that arrives while the consumer is busy or
+    throttled is joined into one delta, and the loop is woken once per batch, not per token."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._text: list[str] = []
+        self._final: End | BaseException | None = None
+        self._ready = asyncio.Event()
+        self._signalled = False
+
+    def put(self, item: Delta | End | BaseException) -> None:  # on the llama thread
+        with self._lock:
+            if isinstance(item, Delta):
+                self._text.append(item.text)
+            else:
+                self._final = item
+            if self._signalled:
+                return
+            self._signalled = True
+        self._loop.call_soon_threadsafe(self._ready.set)
+
+    def _take(self) -> tuple[str, End | BaseException | None]:
+        with self._lock:
+            text, final = "".join(self._text), self._final
+            self._text.clear()
+            self._signalled = False
+            self._ready.clear()
+        return text, final
+
+    async def items(self, interval: float) -> AsyncIterator[Delta | End]:
+        last = None
+        while True:
+            await self._ready.wait()
+            if last is not None and self._final is None:
+                pause = last + interval - self._loop.time()
+                if pause > 0:
+                    await asyncio.sleep(pause)  # let a few more tokens join this delta
+            text, final = self._take()
+            if text:
+                yield Delta(text)
+                last = self._loop.time()
+            if isinstance(final, BaseException):
+                raise final
+            if final is not None:
+                yield final
+                return
+
+
 class LocalProvider:
     name = "local"
 
-    def __init__(self, model_path: Path, model_name: str, n_ctx: int, threads: int | None, max_queue: int, default_max_tokens: int) -> None:
+    def __init__(
+        self, model_path: Path, model_name: str, n_ctx: int, threads: int | None, max_queue: int, default_max_tokens: int,
+        stream_interval: float = 0.02,
+    ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -76,6 +129,7 @@ class LocalProvider:
         self._n_ctx = self._llama.n_ctx()
         self._default_max_tokens = default_max_tokens
         self._max_queue = max_queue
+        self._stream_interval = stream_interval
         self._waiting = 0
         self._turn = asyncio.Lock()  # FIFO: waiters are woken in arrival order
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
@@ -95,23 +149,14 @@ class LocalProvider:
         finally:
             self._waiting -= 1
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Delta | End | BaseException] = asyncio.Queue()
+        pipe = _TokenPipe(loop)
         cancel = threading.Event()
-
-        def emit(item: Delta | End | BaseException) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        job = loop.run_in_executor(self._executor, self._generate, messages, params, emit, cancel)
+        job = loop.run_in_executor(self._executor, self._generate, messages, params, pipe.put, cancel)
         # The context is released only once the thread is done with it, even after a cancel.
         job.add_done_callback(lambda _f: self._turn.release())
         try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
+            async for item in pipe.items(self._stream_interval):
                 yield item
-                if isinstance(item, End):
-                    return
         finally:
             cancel.set()
 
