@@ -70,8 +70,8 @@ def register_tasks(app: Celery, settings: IngestSettings) -> _PipelineHolder:
             countdown = settings.retry_backoff_seconds * (2 ** self.request.retries)
             raise self.retry(exc=exc, countdown=countdown) from None
         except SoftTimeLimitExceeded:
-            holder.get()._fail(document_id, f"ingestion took longer than {settings.task_time_limit_seconds} s",
-                               retrying=False, timings={}, started=0.0)
+            holder.get().fail(document_id, f"ingestion took longer than {settings.task_time_limit_seconds} s",
+                               retrying=False, timings={}, started=None)
             return {"document_id": document_id, "status": "failed"}
         return {"document_id": document_id, "status": outcome.status, "chunks": outcome.chunks}
 

@@ -108,16 +108,18 @@ class Pipeline:
             log.info("document indexed", extra={"document_id": document_id, "chunks": finished.chunk_count, **timings})
             return Outcome(document_id, "indexed", finished.chunk_count, timings=timings)
         except PermanentFailure as exc:
-            self._fail(document_id, str(exc), retrying=False, timings=timings, started=started)
+            self.fail(document_id, str(exc), retrying=False, timings=timings, started=started)
             return Outcome(document_id, "failed", reason=str(exc))
         except Transient as exc:
-            self._fail(document_id, str(exc), retrying=not final_attempt, timings=timings, started=started)
+            self.fail(document_id, str(exc), retrying=not final_attempt, timings=timings, started=started)
             if final_attempt:
                 return Outcome(document_id, "failed", reason=str(exc))
             raise
 
-    def _fail(self, document_id: str, reason: str, *, retrying: bool, timings: dict, started: float) -> None:
-        timings = {**timings, "total_ms": _ms(started)}
+    def fail(self, document_id: str, reason: str, *, retrying: bool, timings: dict, started: float | None) -> None:
+        """Records a failed attempt: `failed` with the reason, or back to `queued` when it will be retried."""
+        if started is not None:
+            timings = {**timings, "total_ms": _ms(started)}
         log.warning("document not indexed", extra={"document_id": document_id, "reason": reason, "retrying": retrying})
         try:
             self.rag.FinishDocument(pb.FinishDocumentRequest(

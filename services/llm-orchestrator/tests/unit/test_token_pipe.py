@@ -57,3 +57,23 @@ async def test_errors_reach_the_consumer_after_the_text_before_them():
         async for item in pipe.items(0.01):
             got.append(item)
     assert "".join(i.text for i in got) == "partial"
+
+
+async def test_the_end_is_not_held_back_by_throttling():
+    loop = asyncio.get_running_loop()
+    pipe = _TokenPipe(loop)
+    items = pipe.items(5.0)  # a long interval: only the end may cut the pause short
+
+    def produce():
+        pipe.put(Delta("a"))
+        time.sleep(0.05)
+        pipe.put(Delta("b"))
+        time.sleep(0.05)
+        pipe.put(End("stop", Usage(1, 2)))
+
+    threading.Thread(target=produce).start()
+    assert (await anext(items)).text == "a"
+    started = loop.time()
+    rest = [item async for item in items]
+    assert loop.time() - started < 1.0
+    assert [getattr(i, "text", None) for i in rest] == ["b", None] and isinstance(rest[-1], End)

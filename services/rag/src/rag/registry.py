@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chatbot_common.db import utcnow
+from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
 from chatbot_common.paging import Page
 from rag.models import Document
@@ -53,6 +54,8 @@ class Registry:
         """Records a queued document; the same owner uploading the same bytes gets the existing one."""
         existing = await self._by_sha(doc.owner_id, doc.sha256)
         if existing is not None:
+            if existing.status == DELETING:
+                raise AppError(ErrorCode.CONFLICT, "an earlier copy of this file is still being deleted; try again shortly")
             return existing, False
         doc.id = doc.id or new_id("doc")
         doc.status, doc.created_at = QUEUED, utcnow()
@@ -181,8 +184,3 @@ class Registry:
                     doc.status = QUEUED
                     requeue.append(doc.id)
         return requeue, failed
-
-    async def touch_started(self, document_id: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(update(Document).where(Document.id == document_id, Document.status == PROCESSING)
-                                  .values(started_at=utcnow()))

@@ -8,6 +8,7 @@ so the event loop keeps serving other streams while tokens are produced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import codecs
 import logging
 import os
@@ -61,6 +62,7 @@ class _TokenPipe:
         self._text: list[str] = []
         self._final: End | BaseException | None = None
         self._ready = asyncio.Event()
+        self._finished = asyncio.Event()  # cuts a throttling pause short: the end goes out at once
         self._signalled = False
 
     def put(self, item: Delta | End | BaseException) -> None:  # on the llama thread
@@ -69,6 +71,7 @@ class _TokenPipe:
                 self._text.append(item.text)
             else:
                 self._final = item
+                self._loop.call_soon_threadsafe(self._finished.set)
             if self._signalled:
                 return
             self._signalled = True
@@ -89,7 +92,8 @@ class _TokenPipe:
             if last is not None and self._final is None:
                 pause = last + interval - self._loop.time()
                 if pause > 0:
-                    await asyncio.sleep(pause)  # let a few more tokens join this delta
+                    with contextlib.suppress(TimeoutError):  # let a few more tokens join this delta
+                        await asyncio.wait_for(self._finished.wait(), pause)
             text, final = self._take()
             if text:
                 yield Delta(text)
