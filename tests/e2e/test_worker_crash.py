@@ -1,5 +1,7 @@
-"""A worker killed with SIGKILL in the middle of a document, on the real Redis broker: the
-document still ends `indexed`, exactly once (every chunk once, no duplicate vectors)."""
+"""A worker killed with SIGKILL in the middle of a document, on the real Redis broker and on
+the real RabbitMQ: the document still ends `indexed`, exactly once (every chunk once, no
+duplicate vectors). Redis hands the unacknowledged task back after its visibility timeout,
+RabbitMQ as soon as the connection drops; the reaper covers a task that never comes back."""
 
 from __future__ import annotations
 
@@ -20,12 +22,25 @@ pytestmark = pytest.mark.e2e
 TIME_LIMIT = 20
 
 
-@pytest.fixture(scope="module")
-def redis_fleet(tmp_path_factory):
-    db = random.randint(1, 15)
-    url = f"redis://127.0.0.1:6379/{db}"
-    redis.Redis.from_url(url).flushdb()
-    var_dir = tmp_path_factory.mktemp("fleet-redis")
+def _rabbit_vhost() -> tuple[str, callable]:
+    """A fresh virtual host on the local RabbitMQ, so runs never share queues."""
+    import subprocess
+
+    vhost = f"chatbot-e2e-{random.randint(0, 10**9)}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True)
+    return f"amqp://guest:guest@127.0.0.1:5672/{vhost}", lambda: subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+
+
+@pytest.fixture(scope="module", params=["redis", "rabbitmq"])
+def broker_fleet(request, tmp_path_factory):
+    if request.param == "redis":
+        url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
+        redis.Redis.from_url(url).flushdb()
+        cleanup = lambda: redis.Redis.from_url(url).flushdb()  # noqa: E731
+    else:
+        url, cleanup = _rabbit_vhost()
+    var_dir = tmp_path_factory.mktemp(f"fleet-{request.param}")
     env = {"INGEST_BROKER_URL": url, "GATEWAY_BROKER_URL": url, "INGEST_TASK_TIME_LIMIT_SECONDS": str(TIME_LIMIT),
            "INGEST_REAP_INTERVAL_SECONDS": "1", "INGEST_EMBED_BATCH_SIZE": "16", "LLM_LOCAL_N_CTX": "2048"}
     fleet = Fleet(var_dir, Ports.free(), env, log_dir=var_dir / "logs")
@@ -34,7 +49,7 @@ def redis_fleet(tmp_path_factory):
         yield fleet
     finally:
         fleet.stop()
-        redis.Redis.from_url(url).flushdb()
+        cleanup()
 
 
 def big_document() -> bytes:
@@ -43,13 +58,13 @@ def big_document() -> bytes:
     return make_text("Filing Rules", sections)
 
 
-def test_sigkill_mid_task_still_indexes_exactly_once(redis_fleet):
+def test_sigkill_mid_task_still_indexes_exactly_once(broker_fleet):
     import httpx
 
     data = big_document()
     expected_chunks = len(chunk_document(parse(data, "rules.txt")))
     assert expected_chunks > 150
-    with httpx.Client(base_url=redis_fleet.url, timeout=60) as http:
+    with httpx.Client(base_url=broker_fleet.url, timeout=60) as http:
         user = register_and_login(http)
         reply = http.post("/api/v1/documents", headers=auth(user), files=[("files", ("rules.txt", data))])
         assert reply.status_code == 202, reply.text
@@ -64,12 +79,12 @@ def test_sigkill_mid_task_still_indexes_exactly_once(redis_fleet):
             time.sleep(0.05)
         assert doc["status"] == "processing", doc
         time.sleep(1.5)
-        worker = redis_fleet.processes["ingest-worker"]
+        worker = broker_fleet.processes["ingest-worker"]
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         assert http.get(f"/api/v1/documents/{doc_id}", headers=auth(user)).json()["status"] == "processing"
 
-        redis_fleet.processes["ingest-worker"] = redis_fleet._spawn("ingest-worker-2", "ingest_worker")
+        broker_fleet.processes["ingest-worker"] = broker_fleet._spawn("ingest-worker-2", "ingest_worker")
         doc = wait_for_document(http, user, doc_id, timeout=TIME_LIMIT * 3 + 60)
         assert doc["status"] == "indexed", doc
         assert doc["attempts"] == 2  # the killed attempt and the one that finished

@@ -64,8 +64,10 @@ def register_tasks(app: Celery, settings: IngestSettings) -> _PipelineHolder:
         from ingest_worker.pipeline import Transient
 
         final = self.request.retries >= self.max_retries
+        # Set by the broker when an unacknowledged delivery came back: its worker is gone.
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         try:
-            outcome = holder.get().run(document_id, final_attempt=final)
+            outcome = holder.get().run(document_id, final_attempt=final, redelivered=redelivered)
         except Transient as exc:
             countdown = settings.retry_backoff_seconds * (2 ** self.request.retries)
             raise self.retry(exc=exc, countdown=countdown) from None

@@ -62,10 +62,10 @@ class Pipeline:
                 raise PermanentFailure("the document was deleted") from None
             raise PermanentFailure(f"rag service refused: {exc.details()}") from None
 
-    def run(self, document_id: str, *, final_attempt: bool) -> Outcome:
+    def run(self, document_id: str, *, final_attempt: bool, redelivered: bool = False) -> Outcome:
         started = time.perf_counter()
         claim = self._call(self.rag.StartProcessing, pb.StartProcessingRequest(
-            document_id=document_id, time_limit_seconds=self.settings.task_time_limit_seconds))
+            document_id=document_id, time_limit_seconds=self.settings.task_time_limit_seconds, takeover=redelivered))
         if not claim.proceed:
             log.info("document skipped", extra={"document_id": document_id, "reason": claim.reason})
             return Outcome(document_id, "skipped", reason=claim.reason)

@@ -125,7 +125,7 @@ class Registry:
             await session.execute(delete(Document).where(Document.id == document_id))
 
     async def start_processing(
-        self, document_id: str, max_attempts: int, time_limit_seconds: float
+        self, document_id: str, max_attempts: int, time_limit_seconds: float, takeover: bool = False
     ) -> tuple[Document | None, bool, str]:
         """Claims a document for one worker. A second delivery of the same task while the first
         still runs within its time limit is turned away; past it, the first worker is presumed gone."""
@@ -137,7 +137,8 @@ class Registry:
                 return doc, False, "already indexed"
             if doc.status == FAILED:
                 return doc, False, "already failed"
-            if doc.status == PROCESSING and doc.started_at and doc.started_at > utcnow() - timedelta(seconds=time_limit_seconds):
+            recent = doc.started_at and doc.started_at > utcnow() - timedelta(seconds=time_limit_seconds)
+            if doc.status == PROCESSING and recent and not takeover:
                 return doc, False, "in progress elsewhere"
             if doc.attempts >= max_attempts:
                 doc.status, doc.error, doc.finished_at = FAILED, doc.error or "too many attempts", utcnow()

@@ -145,7 +145,7 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
         try:
             document_id = _document_id(request.document_id)
             limit = request.time_limit_seconds or 600.0
-            doc, proceed, reason = await self._registry.start_processing(document_id, MAX_ATTEMPTS_DEFAULT, limit)
+            doc, proceed, reason = await self._registry.start_processing(document_id, MAX_ATTEMPTS_DEFAULT, limit, request.takeover)
             if doc is None:
                 raise AppError(ErrorCode.NOT_FOUND, "document not found")
         except AppError as exc:

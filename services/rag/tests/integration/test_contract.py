@@ -158,6 +158,10 @@ async def test_stale_processing_is_reaped_once(rag):
     assert list(first.requeue_document_ids) == [doc.id] and not again.requeue_document_ids
     got = await rag.GetDocument(pb.GetDocumentRequest(caller=ALICE, document_id=doc.id), timeout=5)
     assert got.status == pb.DOCUMENT_STATUS_QUEUED and got.attempts == 1
+    # A broker redelivery (its consumer died) takes over at once, without waiting for the limit.
+    assert (await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)).proceed
+    takeover = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60, takeover=True), timeout=5)
+    assert takeover.proceed and takeover.document.attempts == 3
 
 
 async def test_bad_requests_are_invalid_argument(rag):

@@ -165,12 +165,14 @@ class DeleteDocumentResponse(_message.Message):
     def __init__(self, deleted_points: _Optional[int] = ..., blob_key: _Optional[str] = ...) -> None: ...
 
 class StartProcessingRequest(_message.Message):
-    __slots__ = ("document_id", "time_limit_seconds")
+    __slots__ = ("document_id", "time_limit_seconds", "takeover")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TAKEOVER_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     time_limit_seconds: float
-    def __init__(self, document_id: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ...) -> None: ...
+    takeover: bool
+    def __init__(self, document_id: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., takeover: _Optional[bool] = ...) -> None: ...
 
 class StartProcessingResponse(_message.Message):
     __slots__ = ("document", "proceed", "reason")
