@@ -26,6 +26,9 @@ NO_SOURCES_NOTE = (
     "The user's documents were searched and nothing relevant to this message was found. "
     "If the user asks about their documents, say that you found nothing relevant instead of guessing."
 )
+# Tokens a source costs beyond its counted block (separators, a multi-digit number); also the
+# "Sources:" / "Question:" frame once per prompt.
+SOURCE_OVERHEAD = 4
 # Chat-template and delimiter tokens a passage must not be able to smuggle into the prompt.
 _FORGED = re.compile(r"</?\s*sources?\b[^>]*>|<\|[^|>]{1,40}\|>|\[/?INST\]|<</?SYS>>|<\s*/?\s*(system|assistant|user)\s*>", re.IGNORECASE)
 
@@ -80,7 +83,7 @@ def select(passages: list[Passage], token_counts: list[int], budget: int, limit:
     used = 0
     for p in order:
         i = position[id(p)]
-        cost = token_counts[i] + 12  # the source header
+        cost = token_counts[i] + SOURCE_OVERHEAD
         if used + cost > budget:
             continue
         if any(_same(passages[j].text, p.text) for j in chosen):

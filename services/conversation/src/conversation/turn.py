@@ -21,7 +21,9 @@ from conversation.grounding import (
     SourceSearch,
     citation_dicts,
     grounded_user_message,
+    SOURCE_OVERHEAD,
     select,
+    source_block,
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd, LlmStart
 from conversation.models import Conversation, Message
@@ -240,14 +242,15 @@ class ChatTurn:
         if not result.passages:
             self._nothing_relevant = result.searchable_documents > 0
             return ([] if explicit else None), 0
-        counts = (await self._llm.count_tokens(model, [p.text for p in result.passages])).counts
+        # Each source as it will appear in the prompt (header and quoted text), so the budget holds.
+        counts = (await self._llm.count_tokens(model, [source_block(0, p) for p in result.passages])).counts
         free = budget.input_limit - budget.cost(system_tokens) - budget.cost(user_tokens)
         allowance = min(self._settings.rag_context_tokens, int(free * self._settings.rag_context_fraction))
         chosen = select(result.passages, counts, allowance, self._settings.rag_max_sources)
         if not chosen:
             self._nothing_relevant = True
             return ([] if explicit else None), 0
-        return [result.passages[i] for i in chosen], sum(counts[i] + 12 for i in chosen)
+        return [result.passages[i] for i in chosen], sum(counts[i] + SOURCE_OVERHEAD for i in chosen) + SOURCE_OVERHEAD
 
     async def _answer_without_model(self, text: str) -> AsyncIterator[TurnEvent]:
         self._provider, self._model = KNOWLEDGE_BASE, "no-sources"
