@@ -66,5 +66,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"], expose_headers=["X-Conversation-Id", "X-Request-Id"],
         )
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, upload_body_bytes=settings.max_upload_request_bytes)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, upload_body_bytes=settings.max_upload_request_bytes,
+                       hsts=settings.hsts)
     return app

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -49,6 +50,8 @@ class GatewaySettings(ServiceSettings):
     upload_event_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("GATEWAY_UPLOAD_EVENT_SECRET", "UPLOAD_EVENT_SECRET"))
     upload_event_max_age_seconds: int = Field(300, ge=1)
     upload_event_owner_email: str = ""  # whose documents event-ingested files become
+    # Strict-Transport-Security: auto (on HTTPS requests), always (behind a TLS-terminating proxy), off.
+    hsts: Literal["auto", "always", "off"] = "auto"
     cors_origins: list[str] = Field(default_factory=list, validation_alias=AliasChoices("GATEWAY_CORS_ORIGINS", "CORS_ORIGINS"))
 
     @model_validator(mode="after")

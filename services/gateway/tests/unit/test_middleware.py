@@ -1,0 +1,49 @@
+"""Security headers on every response (JSON, errors, streams, the 413 the middleware writes
+itself), HSTS only under TLS unless configured, and nothing the app set is overridden."""
+
+import httpx
+import pytest
+
+from gateway.middleware import GatewayMiddleware
+
+
+async def app(scope, receive, send):
+    headers = [(b"content-type", b"application/json")]
+    if scope["path"] == "/own-csp":
+        headers.append((b"content-security-policy", b"default-src 'self'"))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def client(hsts="auto", base="http://test"):
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=GatewayMiddleware(app, max_body_bytes=64, hsts=hsts)), base_url=base)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/health", "/v1/chat/completions", "/api/v1/docs"])
+async def test_every_response_carries_the_security_headers(path):
+    async with client() as c:
+        reply = await c.get(path)
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert reply.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in reply.headers["content-security-policy"]
+    assert ("cdn.jsdelivr.net" in reply.headers["content-security-policy"]) == path.endswith("/docs")
+    assert "strict-transport-security" not in reply.headers  # plain HTTP
+    assert reply.headers["x-request-id"]
+
+
+async def test_hsts_under_tls_or_when_configured_and_never_when_off():
+    async with client(base="https://test") as c:
+        assert "max-age=" in (await c.get("/x")).headers["strict-transport-security"]
+    async with client(hsts="always") as c:
+        assert "strict-transport-security" in (await c.get("/x")).headers
+    async with client(hsts="off", base="https://test") as c:
+        assert "strict-transport-security" not in (await c.get("/x")).headers
+
+
+async def test_app_headers_win_and_the_413_is_covered_too():
+    async with client() as c:
+        assert (await c.get("/own-csp")).headers["content-security-policy"] == "default-src 'self'"
+        too_big = await c.post("/x", content=b"x" * 100)
+    assert too_big.status_code == 413 and too_big.headers["x-frame-options"] == "DENY"
+    assert too_big.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
