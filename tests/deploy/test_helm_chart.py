@@ -47,6 +47,7 @@ def test_components_are_wired():
 
     assert "/data/blobs" in mounts("gateway") and "/data/blobs" in mounts("ingest-worker")  # one shared blob store
     assert "/data/models" in mounts("rag") and "/data/models" in mounts("ingest-worker")
+    assert env("gateway")["GATEWAY_JWT_KEYS_DIR"] == "/etc/chatbot/jwt-keys" and "/etc/chatbot/jwt-keys" in mounts("gateway")
     assert env("rag")["RAG_QDRANT_URL"].startswith("http") and env("ingest-worker")["INGEST_RAG_TARGET"].endswith(":50053")
     for name in ("gateway", "conversation", "rag"):
         init = deployments[name]["spec"]["template"]["spec"]["initContainers"]

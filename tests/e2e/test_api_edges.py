@@ -112,3 +112,15 @@ def test_health_ready_metrics_docs(http):
     assert "http_requests_total" in metrics
     spec = http.get("/api/v1/openapi.json").json()
     assert "/api/v1/chat/stream" in spec["paths"] and "/v1/chat/completions" in spec["paths"]
+
+
+def test_tokens_verify_with_the_published_jwks(http, alice):
+    import jwt
+
+    keys = http.get("/.well-known/jwks.json").json()["keys"]
+    assert keys and all(k["kty"] == "OKP" and k["alg"] == "EdDSA" and "d" not in k for k in keys)
+    token = alice["Authorization"].split()[1]
+    kid = jwt.get_unverified_header(token)["kid"]
+    public = jwt.PyJWK(next(k for k in keys if k["kid"] == kid)).key
+    claims = jwt.decode(token, public, algorithms=["EdDSA"], audience="chatbot-api")
+    assert claims["typ"] == "access" and claims["sub"].startswith("usr_")

@@ -1,4 +1,4 @@
-"""`python -m gateway [serve|migrate]`."""
+"""`python -m gateway [serve|migrate|keys list|keys rotate|keys retire KID]`."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ def main() -> None:
     if command == "migrate":
         db.upgrade_to_head(MIGRATIONS, db.normalize_url(settings.database_url))
         return
+    if command == "keys":
+        keys(settings, sys.argv[2:])
+        return
     if command != "serve":
-        print("usage: python -m gateway [serve|migrate]", file=sys.stderr)
+        print("usage: python -m gateway [serve|migrate|keys list|keys rotate|keys retire KID]", file=sys.stderr)
         raise SystemExit(2)
     import uvicorn
 
@@ -37,6 +40,28 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+
+
+def keys(settings: GatewaySettings, args: list[str]) -> None:
+    """Signing-key rotation: `rotate` adds a key that signs from now on (older ones still
+    verify until retired); `retire KID` removes one; `list` shows them, newest last."""
+    from gateway.keys import KeyRing
+
+    action = args[0] if args else "list"
+    if action == "rotate":
+        try:
+            key = KeyRing(settings.jwt_keys_dir, create=False).rotate()
+        except ValueError:  # no key yet: this is the first
+            key = KeyRing(settings.jwt_keys_dir, create=True).active
+        print(f"active key: {key.kid}")
+        return
+    ring = KeyRing(settings.jwt_keys_dir, create=False)
+    if action == "retire" and len(args) == 2:
+        print("retired" if ring.retire(args[1]) else "not retired (unknown, or the only key)")
+        return
+    active = ring.active.kid
+    for jwk in ring.jwks()["keys"]:
+        print(jwk["kid"] + ("  (active)" if jwk["kid"] == active else ""))
 
 
 if __name__ == "__main__":

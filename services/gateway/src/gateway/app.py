@@ -10,12 +10,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from chatbot_common import db
 from gateway import __version__
-from gateway.api.routes import auth, chat, conversations, documents, health, openai_compat, upload_events
+from gateway.api.routes import auth, chat, conversations, documents, health, openai_compat, upload_events, well_known
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
 from gateway.ingest import IngestQueue
 from chatbot_common.blobstore import open_blob_store
 from gateway.middleware import GatewayMiddleware
+from gateway.keys import KeyRing
 from gateway.security import TokenIssuer
 from gateway.settings import GatewaySettings
 
@@ -31,7 +32,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.ingest = IngestQueue(settings)
         app.state.blobs = open_blob_store(settings.blob_store_path())
         app.state.issuer = TokenIssuer(
-            settings.signing_secret(), settings.jwt_issuer, settings.jwt_audience,
+            KeyRing(settings.jwt_keys_dir, create=settings.key_ring_generates()), settings.jwt_issuer, settings.jwt_audience,
             settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds,
         )
         try:
@@ -61,6 +62,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(upload_events.router)
     app.include_router(api)
     app.include_router(openai_compat.router)
+    app.include_router(well_known.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],

@@ -1,4 +1,9 @@
-"""Password hashing (argon2id) and JWT issue/verification."""
+"""Password hashing (argon2id) and JWT issue/verification.
+
+Tokens are signed with the key ring's newest Ed25519 key (EdDSA) and name it in `kid`.
+Verification takes nothing from the token but the `kid`: the algorithm is fixed (an allow-list
+of one), headers that point elsewhere for a key (`jku`, `jwk`, `x5u`, `x5c`) are refused, and
+`iss`, `aud`, `exp`, `nbf`, `iat`, `sub`, `jti` and the token type are required and checked."""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatbot_common.errors import AppError, ErrorCode
+from gateway.keys import ALGORITHM, KeyRing
 
-ALGORITHM = "HS256"
+ALGORITHMS = [ALGORITHM]
+_FOREIGN_KEY_HEADERS = ("jku", "jwk", "x5u", "x5c", "x5t", "crit")
 _hasher = PasswordHasher()
 # Verifying against this keeps login time the same whether or not the account exists.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -38,7 +45,7 @@ class Principal:
 
 @dataclass(frozen=True)
 class TokenIssuer:
-    secret: str
+    keys: KeyRing
     issuer: str
     audience: str
     access_ttl: int
@@ -51,7 +58,11 @@ class TokenIssuer:
             "exp": now + self.access_ttl, "jti": secrets.token_hex(16), "typ": "access",
             "tid": principal.tenant_id, "role": principal.role,
         }
-        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        return self._sign(claims)
+
+    def _sign(self, claims: dict) -> str:
+        key = self.keys.active
+        return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
 
     def refresh_token(self, user_id: str, jti: str, family_id: str) -> str:
         now = int(time.time())
@@ -59,12 +70,21 @@ class TokenIssuer:
             "iss": self.issuer, "aud": self.audience, "sub": user_id, "iat": now, "nbf": now,
             "exp": now + self.refresh_ttl, "jti": jti, "fam": family_id, "typ": "refresh",
         }
-        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        return self._sign(claims)
 
     def decode(self, token: str, expected_type: str) -> dict:
         try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid token") from None
+        if header.get("alg") not in ALGORITHMS or any(name in header for name in _FOREIGN_KEY_HEADERS):
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid token")
+        public = self.keys.public_key(str(header.get("kid", "")))
+        if public is None:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid token")
+        try:
             claims = jwt.decode(
-                token, self.secret, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
+                token, public, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
                 options={"require": ["exp", "iat", "nbf", "sub", "jti", "typ", "iss", "aud"]}, leeway=5,
             )
         except jwt.ExpiredSignatureError:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +17,9 @@ class GatewaySettings(ServiceSettings):
     database_url: str = Field("", validation_alias=AliasChoices("GATEWAY_DATABASE_URL", "DATABASE_URL"))
     database_pool_size: int = Field(10, ge=1)
 
-    jwt_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("GATEWAY_JWT_SECRET", "JWT_SECRET", "APP_SECRET_KEY"))
+    # Ed25519 signing keys (<kid>.pem), newest signs, all verify. Empty: var/gateway/jwt-keys,
+    # generated on first start (development only; elsewhere mount a Secret with the keys).
+    jwt_keys_dir: Path | None = Field(None, validation_alias=AliasChoices("GATEWAY_JWT_KEYS_DIR", "JWT_KEYS_DIR"))
     jwt_issuer: str = "chatbot-gateway"
     jwt_audience: str = "chatbot-api"
     access_token_ttl_seconds: int = Field(900, ge=30, validation_alias=AliasChoices("GATEWAY_ACCESS_TOKEN_TTL_SECONDS", "JWT_EXPIRY"))
@@ -58,22 +59,15 @@ class GatewaySettings(ServiceSettings):
     def _defaults(self) -> GatewaySettings:
         if not self.database_url:
             self.database_url = sqlite_url(self.var_dir / "gateway.db")
-        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
-            raise ValueError("the JWT secret must be at least 32 characters")
-        if self.jwt_secret is None and self.env in ("staging", "production"):
-            raise ValueError("GATEWAY_JWT_SECRET is required outside development")
+        if self.jwt_keys_dir is None:
+            if self.env in ("staging", "production"):
+                raise ValueError("GATEWAY_JWT_KEYS_DIR is required outside development (a mounted Secret of Ed25519 keys)")
+            self.jwt_keys_dir = self.var_dir / "gateway" / "jwt-keys"
         return self
+
+    def key_ring_generates(self) -> bool:
+        """Only the embedded default creates its first key; deployments bring theirs."""
+        return self.env not in ("staging", "production")
 
     def blob_store_path(self) -> Path:
         return Path(self.blob_store) if self.blob_store else self.var_dir / "blobs"
-
-    def signing_secret(self) -> str:
-        """The configured secret, or for the embedded default one generated once under var/."""
-        if self.jwt_secret is not None:
-            return self.jwt_secret.get_secret_value()
-        path: Path = self.var_dir / "gateway" / "jwt_secret"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(48))
-        return path.read_text().strip()

@@ -7,14 +7,21 @@ import jwt
 import pytest
 
 from chatbot_common.errors import AppError, ErrorCode
+from gateway.keys import KeyRing
 from gateway.security import Principal, TokenIssuer, hash_password, verify_password
 from gateway.sse import event, with_heartbeats
 
-SECRET = "s" * 48
+
+@pytest.fixture(autouse=True)
+def ring(tmp_path):
+    global RING, OTHER_RING
+    RING = KeyRing(tmp_path / "keys", create=True)
+    OTHER_RING = KeyRing(tmp_path / "other", create=True)
+    return RING
 
 
 def issuer(**overrides) -> TokenIssuer:
-    values = {"secret": SECRET, "issuer": "iss", "audience": "aud", "access_ttl": 60, "refresh_ttl": 600, **overrides}
+    values = {"keys": RING, "issuer": "iss", "audience": "aud", "access_ttl": 60, "refresh_ttl": 600, **overrides}
     return TokenIssuer(**values)
 
 
@@ -26,7 +33,7 @@ def test_access_token_round_trip():
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda t: issuer(secret="x" * 48).principal(t),  # signed with another key
+        lambda t: issuer(keys=OTHER_RING).principal(t),  # verified with another key ring
         lambda t: issuer(audience="other").principal(t),
         lambda t: issuer(issuer="other").principal(t),
         lambda t: issuer().decode(t, "refresh"),  # an access token is not a refresh token
@@ -40,16 +47,84 @@ def test_rejected_tokens(mutate):
     assert info.value.code is ErrorCode.AUTHENTICATION_ERROR
 
 
-def test_alg_none_and_expired_are_rejected():
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims(**overrides) -> dict:
     now = int(time.time())
-    claims = {"iss": "iss", "aud": "aud", "sub": "usr_1", "iat": now, "nbf": now, "exp": now + 60, "jti": "j", "typ": "access"}
-    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
-    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    with pytest.raises(AppError):
-        issuer().principal(f"{header}.{payload}.")
-    expired = jwt.encode({**claims, "exp": now - 60, "iat": now - 120, "nbf": now - 120}, SECRET, algorithm="HS256")
+    return {"iss": "iss", "aud": "aud", "sub": "usr_1", "iat": now, "nbf": now, "exp": now + 60, "jti": "j", "typ": "access",
+            **overrides}
+
+
+def _signed(claims: dict, **headers) -> str:
+    key = RING.active
+    return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid, **headers})
+
+
+def _public_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return RING.active.public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': RING.active.kid})}.{_b64(_claims())}.",   # alg none
+    lambda: _hs_with_public_key(),                          # HS/EdDSA confusion
+    lambda: jwt.encode(_claims(), OTHER_RING.active.private, algorithm="EdDSA", headers={"kid": "unknown-kid"}),
+    lambda: _signed(_claims(exp=int(time.time()) - 60, iat=int(time.time()) - 120, nbf=int(time.time()) - 120)),  # expired
+    lambda: _signed(_claims(nbf=int(time.time()) + 600)),   # not yet valid
+    lambda: _signed(_claims(aud="someone-else")),
+    lambda: _signed(_claims(iss="https://evil.example")),
+    lambda: _signed(_claims(typ="refresh")),                # wrong token type
+    lambda: _tampered(_signed(_claims())),                  # payload changed after signing
+    lambda: _signed(_claims(), jku="https://evil.example/jwks.json"),
+    lambda: _signed(_claims(), jwk={"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}),
+    lambda: _signed({k: v for k, v in _claims().items() if k != "exp"}),  # a required claim missing
+    lambda: "not.a.token",
+])
+def test_jwt_mutations_are_all_rejected(make):
     with pytest.raises(AppError) as info:
-        issuer().principal(expired)
+        issuer().principal(make())
+    assert info.value.code is ErrorCode.AUTHENTICATION_ERROR
+
+
+def _hs_with_public_key() -> str:
+    # The classic confusion attack: HMAC keyed with the (public) verification key.
+    header = _b64({"alg": "HS256", "typ": "JWT", "kid": RING.active.kid})
+    payload = _b64(_claims(role="admin"))
+    import hashlib
+    import hmac
+
+    signature = hmac.new(_public_pem(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return f"{header}.{_b64({**claims, 'sub': 'usr_admin'})}.{signature}"
+
+
+def test_rotation_keeps_old_tokens_valid_until_retired():
+    old = issuer().access_token(Principal("usr_1", "t1", "member"))
+    old_kid = RING.active.kid
+    RING.rotate()
+    new = issuer().access_token(Principal("usr_1", "t1", "member"))
+    assert jwt.get_unverified_header(new)["kid"] == RING.active.kid != old_kid
+    assert issuer().principal(old).user_id == issuer().principal(new).user_id == "usr_1"
+    assert {k["kid"] for k in RING.jwks()["keys"]} == {old_kid, RING.active.kid}
+    assert all(k["kty"] == "OKP" and k["alg"] == "EdDSA" and "d" not in k for k in RING.jwks()["keys"])  # public only
+    assert RING.retire(old_kid)
+    with pytest.raises(AppError):
+        issuer().principal(old)
+    assert issuer().principal(new).user_id == "usr_1"
+
+
+def test_expired_says_so():
+    now = int(time.time())
+    with pytest.raises(AppError) as info:
+        issuer().principal(_signed(_claims(exp=now - 60, iat=now - 120, nbf=now - 120)))
     assert info.value.message == "token expired"
 
 
