@@ -53,6 +53,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    # The OpenAI-compatible routes first: partners' streaming calls are matched with the fewest checks.
+    app.include_router(openai_compat.router)
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
     api.include_router(auth.router)
@@ -61,7 +63,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(documents.router)
     api.include_router(upload_events.router)
     app.include_router(api)
-    app.include_router(openai_compat.router)
     app.include_router(well_known.router)
     if settings.cors_origins:
         app.add_middleware(

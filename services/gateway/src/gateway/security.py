@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import jwt
 from argon2 import PasswordHasher
@@ -50,6 +51,11 @@ class TokenIssuer:
     audience: str
     access_ttl: int
     refresh_ttl: int
+    # Access tokens already verified (exact token text -> claims): a client sends the same token
+    # many times, and a signature check costs more than the rest of a request's routing.
+    # An entry is used only while the token is unexpired and its key is still in the ring.
+    _verified: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    cache_size: int = 10_000
 
     def access_token(self, principal: Principal) -> str:
         now = int(time.time())
@@ -96,5 +102,15 @@ class TokenIssuer:
         return claims
 
     def principal(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires, kid = cached
+            if time.time() < expires and self.keys.public_key(kid) is not None:
+                return principal
+            self._verified.pop(token, None)
         claims = self.decode(token, "access")
-        return Principal(claims["sub"], str(claims.get("tid", "")), str(claims.get("role", "member")))
+        principal = Principal(claims["sub"], str(claims.get("tid", "")), str(claims.get("role", "member")))
+        self._verified[token] = (principal, claims["exp"], jwt.get_unverified_header(token)["kid"])
+        while len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
+        return principal

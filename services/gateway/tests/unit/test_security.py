@@ -150,3 +150,26 @@ def test_sse_framing_and_heartbeats():
     items = asyncio.run(collect())
     assert items[-2:] == ["first", "second"]
     assert items[0] is None and set(items[:-2]) == {None}
+
+
+def test_verified_tokens_are_cached_but_expiry_and_retired_keys_still_apply(monkeypatch):
+    iss = issuer()
+    token = iss.access_token(Principal("usr_1", "t1", "member"))
+    assert iss.principal(token).user_id == "usr_1"
+    assert token in iss._verified
+    kid = RING.active.kid
+    RING.rotate()
+    assert RING.retire(kid)
+    with pytest.raises(AppError):  # its key is gone: the cached verification no longer counts
+        iss.principal(token)
+    fresh = iss.access_token(Principal("usr_2", "t1", "member"))
+    assert iss.principal(fresh).user_id == "usr_2"
+    decoded = []
+    real_decode = TokenIssuer.decode
+    monkeypatch.setattr(TokenIssuer, "decode", lambda self, t, typ: decoded.append(t) or real_decode(self, t, typ))
+    iss.principal(fresh)
+    assert decoded == []  # served from the cache
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    iss.principal(fresh)
+    assert decoded == [fresh]  # past its expiry the cached entry is not trusted: verified afresh
