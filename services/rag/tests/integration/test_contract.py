@@ -179,3 +179,35 @@ async def test_bad_requests_are_invalid_argument(rag):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await rag.Search(pb.SearchRequest(query="no caller"), timeout=5)
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_configured_cross_encoder_reorders_the_hits(tmp_path):
+    """The reranker runs when a model path is configured. No trained cross-encoder ships in a
+    PyPI package here, so the test builds one (untrained head) from the embedding model's
+    weights: what is checked is that its scores order the hits, not their quality."""
+    from sentence_transformers import CrossEncoder
+
+    from chatbot_common.embedding import default_model_path
+
+    model_dir = tmp_path / "cross-encoder"
+    CrossEncoder(str(default_model_path()), num_labels=1, device="cpu", local_files_only=True).save(str(model_dir))
+    settings = RagSettings(grpc_port=0, var_dir=tmp_path, reranker_model_path=str(model_dir), score_threshold=-1.0)
+    await asyncio.to_thread(rag_server.migrate, settings)
+    running = await start_grpc(rag_server.build_service(settings, EmbeddingSettings()), settings, readiness_interval=0.05)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for _ in range(600):
+                if (await health.Check(health_pb2.HealthCheckRequest(), timeout=2)).status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+                await asyncio.sleep(0.05)
+            stub = rag_pb2_grpc.RagServiceStub(channel)
+            await index(stub, await create(stub, ALICE, b"rerank me"))
+            question = "hotel limit in London"
+            hits = (await search(stub, ALICE, question)).hits
+    finally:
+        await running.stop(0)
+    assert len(hits) == 3
+    expected = CrossEncoder(str(model_dir), device="cpu", local_files_only=True).predict([(question, h.chunk.text) for h in hits])
+    assert [round(h.rank_score, 4) for h in hits] == [round(float(s), 4) for s in expected]
+    assert [h.rank_score for h in hits] == sorted((h.rank_score for h in hits), reverse=True)
