@@ -51,6 +51,9 @@ class GatewaySettings(ServiceSettings):
     upload_event_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("GATEWAY_UPLOAD_EVENT_SECRET", "UPLOAD_EVENT_SECRET"))
     upload_event_max_age_seconds: int = Field(300, ge=1)
     upload_event_owner_email: str = ""  # whose documents event-ingested files become
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed. Empty: none, the
+    # client is the socket peer (a client cannot pick its own identity with a header).
+    trusted_proxies: list[str] = Field(default_factory=list, validation_alias=AliasChoices("GATEWAY_TRUSTED_PROXIES", "TRUSTED_PROXIES"))
     # Strict-Transport-Security: auto (on HTTPS requests), always (behind a TLS-terminating proxy), off.
     hsts: Literal["auto", "always", "off"] = "auto"
     cors_origins: list[str] = Field(default_factory=list, validation_alias=AliasChoices("GATEWAY_CORS_ORIGINS", "CORS_ORIGINS"))
