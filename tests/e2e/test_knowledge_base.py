@@ -244,3 +244,19 @@ def test_upload_folder_command_reports_progress_and_a_summary(http, fleet, alice
     assert "uploading" in done.stderr and "100%" in done.stderr  # the progress bars
     titles = {d["filename"] for d in http.get("/api/v1/documents", headers=auth(alice)).json()["documents"]}
     assert {"a.md", "b.txt"} <= titles
+
+
+def test_tenant_shared_documents_are_readable_by_colleagues_but_only_the_owner_deletes(http, alice, bob):
+    data = MAKERS["md"]("Canteen", [("Menu", ["On Thursdays the canteen serves saffron risotto with peas."])])
+    doc_id = upload(http, alice, "canteen.md", data, visibility="tenant", collection="facilities").json()["documents"][0]["id"]
+    assert wait_for_document(http, alice, doc_id)["status"] == "indexed"
+    seen = http.get(f"/api/v1/documents/{doc_id}", headers=auth(bob)).json()
+    assert seen["visibility"] == "tenant" and seen["owned"] is False
+    listed = http.get("/api/v1/documents", headers=auth(bob), params={"collection": "facilities", "q": "cante"}).json()
+    assert [d["id"] for d in listed["documents"]] == [doc_id]
+    assert http.get("/api/v1/documents", headers=auth(bob), params={"owned": "true", "collection": "facilities"}).json()["documents"] == []
+    hits = http.post("/api/v1/search", headers=auth(bob), json={"query": "What does the canteen serve on Thursdays?"}).json()["hits"]
+    assert hits and hits[0]["chunk"]["document_id"] == doc_id
+    denied = http.delete(f"/api/v1/documents/{doc_id}", headers=auth(bob))
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "PERMISSION_DENIED"
+    assert http.delete(f"/api/v1/documents/{doc_id}", headers=auth(alice)).status_code == 204
