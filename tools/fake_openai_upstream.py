@@ -4,14 +4,23 @@ over real HTTP.
 
     python tools/fake_openai_upstream.py --port 9100 --tokens 20 --gap-ms 10
     POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503
+    POST /control {"script": "text", "script_piece": 3}  # stream this text in 3-character pieces
+
+`start_upstream()` runs it as a process on a free port for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import uvicorn
@@ -20,9 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from fleet import free_port
+
 
 def build_app(tokens: int, gap_ms: float) -> Starlette:
-    state = {"fail_next": 0, "status": 503, "requests": 0}
+    # `script`: when set (via /control), the text streamed instead of tok0 tok1 …, split into
+    # pieces of `script_piece` characters (chunk boundaries anywhere, as real providers do).
+    state = {"fail_next": 0, "status": 503, "requests": 0, "script": "", "script_piece": 3}
 
     async def control(request: Request) -> Response:
         state.update(orjson.loads(await request.body()))
@@ -46,6 +59,10 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         created = int(time.time())
         model = body.get("model", "fake-model")
         words = [f"tok{i} " for i in range(n)]
+        if state["script"]:
+            size = max(1, int(state["script_piece"]))
+            words = [state["script"][k:k + size] for k in range(0, len(state["script"]), size)]
+            n = len(words)
         if not body.get("stream"):
             await asyncio.sleep(gap_ms * n / 1000)
             return JSONResponse({
@@ -78,6 +95,35 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         Route("/control", control, methods=["POST"]),
         Route("/stats", stats),
     ])
+
+
+@dataclass
+class Upstream:
+    base_url: str
+    process: subprocess.Popen
+
+    def control(self, **state) -> None:
+        req = urllib.request.Request(self.base_url.removesuffix("/v1") + "/control", data=json.dumps(state).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def stats(self) -> dict:
+        return json.loads(urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/stats", timeout=5).read())
+
+
+def start_upstream(tokens: int = 8, gap_ms: float = 5.0) -> Upstream:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--tokens", str(tokens), "--gap-ms", str(gap_ms)]
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=1).read()
+            return Upstream(f"http://127.0.0.1:{port}/v1", proc)
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("fake upstream did not start")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ PostgreSQL on 127.0.0.1:5432."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from e2e_support import register_and_login
+from fake_openai_upstream import start_upstream
 from fleet import Fleet, Ports
 
 PG_ADMIN_URL = os.environ.get("E2E_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -31,13 +33,25 @@ def _postgres_database() -> tuple[str, callable]:
     return f"{base}/{name}", drop
 
 
+@pytest.fixture(scope="session")
+def session_upstream():
+    """An OpenAI-compatible fake provider the fleet knows as `fake:fake-model` (the embedded
+    model stays the default)."""
+    upstream = start_upstream(tokens=8, gap_ms=2.0)
+    yield upstream
+    upstream.process.terminate()
+    upstream.process.wait(10)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def fleet(request, tmp_path_factory) -> Iterator[Fleet]:
+def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
     var_dir = tmp_path_factory.mktemp(f"fleet-{request.param}")
     # A short heartbeat so that the wait for the first token is long enough to see one.
     env = {"GATEWAY_LOG_LEVEL": "info", "LLM_LOCAL_N_CTX": "2048", "GATEWAY_HEARTBEAT_SECONDS": "0.02",
            "GATEWAY_MAX_UPLOAD_BYTES": "1000000", "GATEWAY_INGEST_DIR": str(var_dir / "ingest"),
-           "GATEWAY_UPLOAD_EVENT_SECRET": "e2e-" + uuid.uuid4().hex, "GATEWAY_UPLOAD_EVENT_OWNER_EMAIL": "ingest-bot@example.com"}
+           "GATEWAY_UPLOAD_EVENT_SECRET": "e2e-" + uuid.uuid4().hex, "GATEWAY_UPLOAD_EVENT_OWNER_EMAIL": "ingest-bot@example.com",
+           "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": session_upstream.base_url, "models": ["fake-model"]}]),
+           "LLM_MODEL_ALIASES": json.dumps({"default": ["local:smollm2-135m-instruct"]})}
     drop = None
     if request.param == "postgres":
         url, drop = _postgres_database()
@@ -46,6 +60,7 @@ def fleet(request, tmp_path_factory) -> Iterator[Fleet]:
     try:
         fleet.start(timeout=120)
         fleet.backend = request.param
+        fleet.upstream = session_upstream
         yield fleet
     finally:
         codes = fleet.stop()

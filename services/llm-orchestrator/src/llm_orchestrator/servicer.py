@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator
 
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
+from prometheus_client import Counter
+
 from chatbot_common.errors import PROVIDER_ERRORS, AppError, ErrorCode, abort
+from chatbot_common.redaction import Redactor, StreamRedactor
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError
 from llm_orchestrator.router import Router, Started, UnknownModel
 from llm_orchestrator.tokens import TokenCounter
@@ -44,10 +47,19 @@ def _validate(request: llm_pb2.GenerateRequest) -> list[ChatMessage]:
     return [ChatMessage(m.role, m.content) for m in request.messages]
 
 
+REDACTIONS = Counter("llm_output_redactions_total", "Spans taken out of model output", ["kind"])
+
+
+def _count_redactions(found) -> None:
+    for kind, n in found.items():
+        REDACTIONS.labels(kind).inc(n)
+
+
 class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
-    def __init__(self, router: Router, counter: TokenCounter | None) -> None:
+    def __init__(self, router: Router, counter: TokenCounter | None, redactor: Redactor | None = None) -> None:
         self._router = router
         self._counter = counter
+        self._redactor = redactor  # output filter: PII, secrets, exfiltrating Markdown
 
     async def _events(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[Started | Delta | End]:
         messages = _validate(request)
@@ -65,16 +77,24 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
             await stream.aclose()
 
     async def Generate(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[llm_pb2.GenerateResponse]:
+        stream = StreamRedactor(self._redactor) if self._redactor else None
         try:
             async for item in self._events(request, context):
                 if isinstance(item, Delta):
-                    yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=item.text))
+                    text = stream.feed(item.text) if stream else item.text
+                    if text:
+                        yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=text))
                 elif isinstance(item, Started):
                     yield llm_pb2.GenerateResponse(start=llm_pb2.StreamStart(provider=item.provider, model=item.model))
                 else:
+                    if stream and (tail := stream.flush()):
+                        yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
                     yield llm_pb2.GenerateResponse(end=llm_pb2.StreamEnd(finish_reason=item.finish_reason, usage=_usage(item)))
         except AppError as exc:
             await abort(context, exc)
+        finally:
+            if stream:
+                _count_redactions(stream.found)
 
     async def Complete(self, request: llm_pb2.GenerateRequest, context) -> llm_pb2.CompleteResponse:
         reply = llm_pb2.CompleteResponse()
@@ -91,6 +111,9 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
         except AppError as exc:
             await abort(context, exc)
         reply.text = "".join(parts)
+        if self._redactor:
+            reply.text, found = self._redactor.redact(reply.text)
+            _count_redactions(found)
         return reply
 
     async def ListModels(self, request: llm_pb2.ListModelsRequest, context) -> llm_pb2.ListModelsResponse:

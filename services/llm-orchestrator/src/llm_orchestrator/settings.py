@@ -42,6 +42,10 @@ class LlmSettings(GrpcServiceSettings):
     local_threads: int | None = Field(None, ge=1)
     local_max_queue: int = Field(64, ge=1)
     local_default_max_tokens: int = Field(512, ge=1)
+    # Output filter on every provider's answer: personal data and secrets redacted, Markdown
+    # images (and links carrying data) to hosts outside the allow-list neutralised.
+    output_redaction: bool = True
+    link_allowlist: list[str] = Field(default_factory=list)
     # Tokens produced within this many milliseconds travel as one delta (the first never waits):
     # fewer wake-ups along gRPC, SSE and the client leave the CPU to the model.
     local_stream_interval_ms: float = Field(20.0, ge=0, le=1000)

@@ -1,0 +1,170 @@
+"""Personal data and secrets taken out of model output, also while it streams.
+
+`redact(text)` replaces e-mail addresses, phone numbers, payment card numbers (Luhn-checked),
+IBANs (mod-97-checked), US social security numbers, API keys and private keys with a label,
+and neutralises Markdown images, and links carrying data, that point outside an allow-list
+(an image loads by itself, so it can carry a conversation out to any host).
+
+`StreamRedactor` does the same to a stream of text pieces: it holds back only a tail that could
+still turn into something to redact (an unfinished word, a run of digits, an open Markdown
+link) and releases it once the next piece shows what it was, so a number split across two
+chunks is never released half-redacted, and ordinary words flow through at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(value: str) -> bool:
+    compact = value.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    try:
+        return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern
+    valid: Callable[[str], bool] | None = None
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("PRIVATE KEY", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)")),
+    Rule("SECRET", re.compile(
+        r"(?<![\w-])(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
+        r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})")),
+    Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
+    Rule("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok),
+    Rule("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), lambda m: 13 <= len(_digits(m)) <= 19 and luhn_ok(_digits(m))),
+    Rule("SSN", re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")),
+    Rule("PHONE", re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w])"),
+         lambda m: 9 <= len(_digits(m)) <= 15),
+)
+_MD_IMAGE = re.compile(r"!\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
+_MD_LINK = re.compile(r"(?<!!)\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def _host_allowed(url: str, allowed: frozenset[str]) -> bool:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if not host:
+        return True  # a relative link stays on this site
+    return any(host == a or host.endswith("." + a) for a in allowed)
+
+
+class Redactor:
+    def __init__(self, link_allowlist: Iterable[str] = ()) -> None:
+        self.allowed = frozenset(h.lower().lstrip(".") for h in link_allowlist)
+
+    def redact(self, text: str) -> tuple[str, Counter]:
+        found: Counter = Counter()
+
+        def image(m: re.Match) -> str:
+            if _host_allowed(m.group(2), self.allowed):
+                return m.group(0)
+            found["IMAGE"] += 1
+            return f"[image removed: {m.group(1)}]" if m.group(1) else "[image removed]"
+
+        def link(m: re.Match) -> str:
+            url = m.group(2)
+            if _host_allowed(url, self.allowed) or not ("?" in url or "#" in url):
+                return m.group(0)
+            found["LINK"] += 1
+            return f"{m.group(1)} [link removed]"
+
+        text = _MD_IMAGE.sub(image, text)
+        text = _MD_LINK.sub(link, text)
+        for rule in RULES:
+            def replace(m: re.Match, rule: Rule = rule) -> str:
+                if rule.valid is not None and not rule.valid(m.group(0)):
+                    return m.group(0)
+                found[rule.name] += 1
+                return f"[{rule.name} REDACTED]"
+
+            text = rule.pattern.sub(replace, text)
+        return text, found
+
+
+# A tail that may still grow into something to redact: an unfinished word, a run of digits
+# and separators, an IBAN start, an open Markdown image or link, or an
+# open private key block.
+_TAIL_WORD = re.compile(r"\S+$")
+_TAIL_DIGITS = re.compile(r"[+(]?\d[\d().\- ]*$")
+_TAIL_IBAN = re.compile(r"\b[A-Z]{2}\d{2}[A-Z0-9 ]*$")
+_TAIL_MARKDOWN = re.compile(r"!?\[[^\]\n]{0,300}(?:\]\([^)\n]{0,2000})?$")
+_KEY_OPEN = "-----BEGIN"
+
+
+class StreamRedactor:
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._pending = ""
+        self._released_any = False
+        self.found: Counter = Counter()
+
+    def _hold_from(self, text: str) -> int:
+        cut = len(text)
+        word = _TAIL_WORD.search(text)
+        first_word_alone = not self._released_any and word is not None and word.start() == 0 and word.group(0).isalpha()
+        if word and not first_word_alone:
+            cut = word.start()  # (a stream's very first plain word goes out at once: time to first token)
+        # Any trailing run of digits: released in pieces, a number could be too short to
+        # recognise in each piece.
+        if digits := _TAIL_DIGITS.search(text):
+            cut = min(cut, digits.start())
+        for pattern in (_TAIL_IBAN, _TAIL_MARKDOWN):
+            if m := pattern.search(text):
+                cut = min(cut, m.start())
+        key = text.rfind(_KEY_OPEN)
+        if key >= 0 and "PRIVATE KEY-----" in text[key:] and "-----END" not in text[key:]:
+            cut = min(cut, key)
+        # Never release the start of a complete match whose end is still held.
+        for rule in RULES:
+            for m in rule.pattern.finditer(text):
+                if m.start() < cut < m.end():
+                    cut = m.start()
+        return cut
+
+    def feed(self, piece: str) -> str:
+        text = self._pending + piece
+        cut = self._hold_from(text)
+        self._pending = text[cut:]
+        return self._release(text[:cut])
+
+    def flush(self) -> str:
+        text, self._pending = self._pending, ""
+        return self._release(text)
+
+    def _release(self, text: str) -> str:
+        if not text:
+            return ""
+        out, found = self._redactor.redact(text)
+        self.found.update(found)
+        self._released_any = True
+        return out
