@@ -64,6 +64,9 @@ RULES: tuple[Rule, ...] = (
     Rule("PHONE", re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w])"),
          lambda m: 9 <= len(_digits(m)) <= 15),
 )
+# Nothing below can match text without one of these: most prose skips every rule.
+_TRIGGER = re.compile(r"[\d@\[]|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----BEGIN")
+_NOTHING: Counter = Counter()
 _MD_IMAGE = re.compile(r"!\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
 _MD_LINK = re.compile(r"(?<!!)\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
 
@@ -83,6 +86,8 @@ class Redactor:
         self.allowed = frozenset(h.lower().lstrip(".") for h in link_allowlist)
 
     def redact(self, text: str) -> tuple[str, Counter]:
+        if not _TRIGGER.search(text):
+            return text, _NOTHING
         found: Counter = Counter()
 
         def image(m: re.Match) -> str:
@@ -145,7 +150,7 @@ class StreamRedactor:
         if key >= 0 and "PRIVATE KEY-----" in text[key:] and "-----END" not in text[key:]:
             cut = min(cut, key)
         # Never release the start of a complete match whose end is still held.
-        for rule in RULES:
+        for rule in RULES if _TRIGGER.search(text) else ():
             for m in rule.pattern.finditer(text):
                 if m.start() < cut < m.end():
                     cut = m.start()
