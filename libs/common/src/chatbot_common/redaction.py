@@ -46,6 +46,22 @@ class Rule:
     name: str
     pattern: re.Pattern
     valid: Callable[[str], bool] | None = None
+    # A cheap test (text, its digit count) the text must pass before the pattern is worth running.
+    worth: Callable[[str, int], bool] = lambda text, digits: True
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def count_digits(text: str) -> int:
+    return len(text) - len(text.translate(_NO_DIGITS))
+
+
+def _enough_digits(n: int) -> Callable[[str, int], bool]:
+    return lambda text, digits: digits >= n
+
+
+_SECRET_PREFIXES = ("sk-", "AKIA", "gh", "xox", "AIza", "eyJ")
 
 
 def _digits(text: str) -> str:
@@ -53,20 +69,26 @@ def _digits(text: str) -> str:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("PRIVATE KEY", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)")),
+    Rule("PRIVATE KEY", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
+         worth=lambda text, digits: "-----BEGIN" in text),
     Rule("SECRET", re.compile(
         r"(?<![\w-])(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
-        r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})")),
-    Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
-    Rule("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok),
-    Rule("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), lambda m: 13 <= len(_digits(m)) <= 19 and luhn_ok(_digits(m))),
-    Rule("SSN", re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")),
+        r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
+         worth=lambda text, digits: any(prefix in text for prefix in _SECRET_PREFIXES)),
+    Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), worth=lambda text, digits: "@" in text),
+    Rule("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok, _enough_digits(4)),
+    Rule("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), lambda m: 13 <= len(_digits(m)) <= 19 and luhn_ok(_digits(m)),
+         _enough_digits(13)),
+    Rule("SSN", re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)"), worth=_enough_digits(9)),
     Rule("PHONE", re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w])"),
-         lambda m: 9 <= len(_digits(m)) <= 15),
+         lambda m: 9 <= len(_digits(m)) <= 15, _enough_digits(9)),
 )
 # Nothing below can match text without one of these: most prose skips every rule.
 _TRIGGER = re.compile(r"[\d@\[]|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----BEGIN")
 _NOTHING: Counter = Counter()
+# Characters that start anything but numbers: e-mail, Markdown, key prefixes and key blocks.
+_SPECIAL = re.compile(r"[@\[]|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----|\b[A-Z]{2}\d")
+_DIGIT_RUN = frozenset("0123456789().- ")
 _MD_IMAGE = re.compile(r"!\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
 _MD_LINK = re.compile(r"(?<!!)\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
 
@@ -103,9 +125,13 @@ class Redactor:
             found["LINK"] += 1
             return f"{m.group(1)} [link removed]"
 
-        text = _MD_IMAGE.sub(image, text)
-        text = _MD_LINK.sub(link, text)
+        if "](" in text:
+            text = _MD_IMAGE.sub(image, text)
+            text = _MD_LINK.sub(link, text)
+        digits = count_digits(text)
         for rule in RULES:
+            if not rule.worth(text, digits):
+                continue
             def replace(m: re.Match, rule: Rule = rule) -> str:
                 if rule.valid is not None and not rule.valid(m.group(0)):
                     return m.group(0)
@@ -150,7 +176,10 @@ class StreamRedactor:
         if key >= 0 and "PRIVATE KEY-----" in text[key:] and "-----END" not in text[key:]:
             cut = min(cut, key)
         # Never release the start of a complete match whose end is still held.
+        digits = count_digits(text)
         for rule in RULES if _TRIGGER.search(text) else ():
+            if not rule.worth(text, digits):
+                continue
             for m in rule.pattern.finditer(text):
                 if m.start() < cut < m.end():
                     cut = m.start()
@@ -158,9 +187,35 @@ class StreamRedactor:
 
     def feed(self, piece: str) -> str:
         text = self._pending + piece
+        cut = self._quick_cut(text)
+        if cut is not None:  # nothing here can be (part of) something to redact: no rule runs
+            self._pending = text[cut:]
+            if cut:
+                self._released_any = True
+            return text[:cut]
         cut = self._hold_from(text)
         self._pending = text[cut:]
         return self._release(text[:cut])
+
+    def _quick_cut(self, text: str) -> int | None:
+        """For the common case (prose, or a few digits): where to cut, with string operations
+        only. None when the text needs the full check."""
+        if _SPECIAL.search(text) or count_digits(text) >= 4:
+            return None
+        cut = len(text)
+        while cut and text[cut - 1] in _DIGIT_RUN:  # a trailing run of digits and separators
+            cut -= 1
+        if any(ch.isdigit() for ch in text[cut:]):
+            while cut and text[cut - 1] in "+(":
+                cut -= 1
+        else:
+            cut = len(text)
+        end = len(text.rstrip())
+        if end == len(text):  # an unfinished word at the end
+            start = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
+            if not (not self._released_any and start == 0 and text.isalpha()):
+                cut = min(cut, start)
+        return cut
 
     def flush(self) -> str:
         text, self._pending = self._pending, ""
