@@ -173,8 +173,8 @@ class StreamRedactor:
             if m := pattern.search(text):
                 cut = min(cut, m.start())
         key = text.rfind(_KEY_OPEN)
-        if key >= 0 and "PRIVATE KEY-----" in text[key:] and "-----END" not in text[key:]:
-            cut = min(cut, key)
+        if key >= 0 and "-----END" not in text[key:]:
+            cut = min(cut, key)  # a PEM block is held whole until its end line
         # Never release the start of a complete match whose end is still held.
         digits = count_digits(text)
         for rule in RULES if _TRIGGER.search(text) else ():

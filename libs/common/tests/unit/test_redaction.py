@@ -70,3 +70,13 @@ def test_markdown_images_and_data_links_to_other_hosts_are_neutralised():
     stream = StreamRedactor(redactor)
     streamed = "".join(stream.feed(text[k:k + 4]) for k in range(0, len(text), 4)) + stream.flush()
     assert streamed == out
+
+
+def test_a_private_key_streamed_line_by_line_never_leaks():
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" * 3
+    text = f"Here it is:\n-----BEGIN RSA PRIVATE KEY-----\n{body}\n{body[::-1]}\n-----END RSA PRIVATE KEY-----\nDone."
+    for size in (1, 2, 5, 7, 16):
+        stream = StreamRedactor(Redactor())
+        out = "".join(stream.feed(text[k:k + size]) for k in range(0, len(text), size)) + stream.flush()
+        assert body[:20] not in out and body[::-1][:20] not in out and "[PRIVATE KEY REDACTED]" in out, size
+        assert out.startswith("Here it is:") and out.endswith("Done.")
