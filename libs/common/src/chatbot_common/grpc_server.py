@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,9 +45,11 @@ def server_options() -> list[tuple[str, int]]:
     ]
 
 
-async def _watch_readiness(service: GrpcService, health_servicer: health.aio.HealthServicer, every: float) -> None:
+async def _watch_readiness(
+    service: GrpcService, health_servicer: health.aio.HealthServicer, every: float, stop: asyncio.Event
+) -> None:
     last: bool | None = None
-    while True:
+    while not stop.is_set():
         try:
             ok = await service.readiness() if service.readiness else True
         except Exception:  # a failing probe means not ready, never a crashed server
@@ -58,7 +61,8 @@ async def _watch_readiness(service: GrpcService, health_servicer: health.aio.Hea
             for name in service.full_names:
                 await health_servicer.set(name, status)
             last = ok
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 @dataclass
@@ -68,9 +72,16 @@ class RunningServer:
     port: int
     watcher: asyncio.Task
     service: GrpcService
+    watcher_stop: asyncio.Event
 
     async def stop(self, grace: float) -> None:
-        self.watcher.cancel()
+        # Let the probe finish its current check instead of cancelling it mid-query: a database
+        # driver cancelled half-way through a connect can hang the loop's shutdown.
+        self.watcher_stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.watcher), timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            self.watcher.cancel()
         # Tell load balancers first, then let in-flight streams finish.
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
@@ -96,8 +107,9 @@ async def start_grpc(service: GrpcService, settings: GrpcServiceSettings, readin
     for name in ("", *service.full_names):
         await health_servicer.set(name, NOT_SERVING)  # known but not ready until the first probe passes
     await server.start()
-    watcher = asyncio.create_task(_watch_readiness(service, health_servicer, readiness_interval))
-    return RunningServer(server, health_servicer, port, watcher, service)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch_readiness(service, health_servicer, readiness_interval, stop))
+    return RunningServer(server, health_servicer, port, watcher, service, stop)
 
 
 async def serve_grpc(service: GrpcService, settings: GrpcServiceSettings) -> None:

@@ -8,6 +8,7 @@ enough arrived and writes paused, `optimize()` builds the HNSW index in the back
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -183,6 +184,8 @@ class EdgeStore:
         self._closed = True
         if self._optimizer:
             self._optimizer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._optimizer
         with self._write_lock:
             self._shard.flush()
             self._shard.close()
