@@ -65,9 +65,14 @@ def raw_encode_speed(texts: list[str], backend: str) -> float:
 
     embedder = Embedder(EmbeddingSettings(backend=backend, cache_dir=ROOT / "var" / "models"))
     embedder.encode(texts[:32])
-    started = time.perf_counter()
-    embedder.encode(texts, batch_size=32)
-    return len(texts) / (time.perf_counter() - started)
+    # The best of three: background load on a shared machine only ever slows a run down, and
+    # the fleet must be compared with what the encoder can really do.
+    best = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        embedder.encode(texts, batch_size=32)
+        best = max(best, len(texts) / (time.perf_counter() - started))
+    return best
 
 
 async def run_fleet(fleet: Fleet, files: list[tuple[str, bytes]], concurrency: int) -> dict:
