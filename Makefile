@@ -4,7 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 # llama-cpp-python builds from source here; skip what we never use (multimodal, tools, server).
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+# Portable AVX2 code, not -march=native: on CPUs with AMX (seen on this fleet's machines) the
+# native build segfaults in decode. pip's own wheel cache ignores CMAKE_ARGS, so the wheel is
+# kept in a folder named after the version and the flags, and pip's cache is bypassed.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
+	-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' services/llm-orchestrator/pyproject.toml)
+LLAMA_WHEELS := $(HOME)/.cache/chatbot-platform/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo '$(CMAKE_ARGS)' | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 PACKAGES := libs/common services/gateway services/conversation services/llm-orchestrator services/rag services/ingest-worker
 STAMP := $(VENV)/.installed
@@ -14,6 +20,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3 setuptools==84.2.1
+	ls $(LLAMA_WHEELS)/*.whl >/dev/null 2>&1 || $(PY) -m pip wheel --quiet --no-cache-dir --no-deps -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(PY) -m pip install --quiet --no-deps $(LLAMA_WHEELS)/*.whl
 	$(PY) -m pip install --quiet $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
 	touch $@
 
@@ -50,3 +58,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+print-%:
+	@echo $($*)

@@ -136,7 +136,7 @@ async def main() -> None:
 
     fleet = Fleet(Path(tempfile.mkdtemp()) / "var", Ports.free(), {
         "GATEWAY_LOG_LEVEL": "warning", "LLM_LOG_LEVEL": "warning", "CONVERSATION_LOG_LEVEL": "warning",
-        "RAG_LOG_LEVEL": "warning", "INGEST_LOG_LEVEL": "warning"}, log_dir=Path(tempfile.mkdtemp()))
+        "RAG_LOG_LEVEL": "warning", "INGEST_LOG_LEVEL": "warning", "GATEWAY_RATE_LIMIT_REQUESTS": "10000000"}, log_dir=Path(tempfile.mkdtemp()))
     fleet.start()
     try:
         before = cpu_seconds(fleet)

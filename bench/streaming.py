@@ -14,6 +14,7 @@ Writes bench/results/streaming.md.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import asyncio
 import os
 import statistics
@@ -60,7 +61,7 @@ async def one_stream(client: httpx.AsyncClient, url: str, headers: dict, model: 
     last = None
     async with client.stream("POST", url, json=body, headers=headers) as reply:
         if reply.status_code != 200:
-            raise RuntimeError(f"status {reply.status_code}")
+            raise RuntimeError(f"status {reply.status_code} {(await reply.aread())[:60]!r}")
         async for line in reply.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
@@ -81,6 +82,7 @@ async def load(url: str, headers: dict, model: str, concurrency: int, duration: 
     ttfts: list[float] = []
     gaps: list[float] = []
     done = errors = 0
+    reasons: Counter = Counter()
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await one_stream(client, url, headers, model, [], [])  # warm-up
@@ -92,8 +94,9 @@ async def load(url: str, headers: dict, model: str, concurrency: int, duration: 
                 try:
                     await one_stream(client, url, headers, model, ttfts, gaps)
                     done += 1
-                except Exception:
+                except Exception as exc:  # noqa: BLE001 - counted and named in the report
                     errors += 1
+                    reasons[str(exc)[:60] or type(exc).__name__] += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -101,7 +104,7 @@ async def load(url: str, headers: dict, model: str, concurrency: int, duration: 
     return {
         "ttft_p50": pct(ttfts, 0.5) * 1000, "ttft_p95": pct(ttfts, 0.95) * 1000,
         "gap_p50": pct(gaps, 0.5) * 1000, "gap_p95": pct(gaps, 0.95) * 1000,
-        "rps": done / elapsed, "done": done, "errors": errors,
+        "rps": done / elapsed, "done": done, "errors": errors, "reasons": dict(reasons),
     }
 
 
@@ -192,6 +195,9 @@ async def main() -> None:
         "LLM_OPENAI_COMPATIBLE": orjson.dumps([{"name": "fake", "base_url": upstream, "models": ["fake-model"], "context_window": 8192}]).decode(),
         "GATEWAY_LOG_LEVEL": "warning", "LLM_LOG_LEVEL": "warning", "CONVERSATION_LOG_LEVEL": "warning",
         "LLM_LOCAL_N_CTX": str(N_CTX),
+        # The limits stay on (their cost is part of the figure), set above what the load needs.
+        "GATEWAY_RATE_LIMIT_REQUESTS": "10000000", "GATEWAY_MAX_CONCURRENT_STREAMS": "10000",
+        "GATEWAY_USER_TOKENS_PER_MINUTE": "1000000000000", "GATEWAY_TENANT_TOKENS_PER_MINUTE": "1000000000000",
     }, log_dir=Path(tempfile.mkdtemp()))
     try:
         if not args.skip_litellm:
@@ -207,7 +213,7 @@ async def main() -> None:
                 results[(name, level)] = await load(url, headers, model, level, args.duration)
                 r = results[(name, level)]
                 print(f"{name:8s} c={level:<4d} ttft p50 {r['ttft_p50']:7.1f} ms p95 {r['ttft_p95']:7.1f} | gap p50 {r['gap_p50']:5.1f} "
-                      f"p95 {r['gap_p95']:6.1f} | {r['rps']:6.1f} req/s | errors {r['errors']}", flush=True)
+                      f"p95 {r['gap_p95']:6.1f} | {r['rps']:6.1f} req/s | errors {r['errors']} {r['reasons'] or ''}", flush=True)
         direct_tps, fleet_tps = (float("nan"), float("nan")) if args.skip_embedded else await local_model_tokens_per_second(fleet.url, token)
         print(f"embedded model: llama-cpp-python direct {direct_tps:.1f} tok/s, through the fleet {fleet_tps:.1f} tok/s", flush=True)
     finally:

@@ -3,8 +3,10 @@
 over real HTTP.
 
     python tools/fake_openai_upstream.py --port 9100 --tokens 20 --gap-ms 10
-    POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503
+    POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503 (with "error_message")
     POST /control {"script": "text", "script_piece": 3}  # stream this text in 3-character pieces
+    POST /control {"gap_ms": 200}                   # from now on, this long between chunks
+    POST /control {"echo": true}                    # a model that leaks: stream back the whole prompt
 
 `start_upstream()` runs it as a process on a free port for tests and benchmarks.
 """
@@ -35,7 +37,8 @@ from fleet import free_port
 def build_app(tokens: int, gap_ms: float) -> Starlette:
     # `script`: when set (via /control), the text streamed instead of tok0 tok1 …, split into
     # pieces of `script_piece` characters (chunk boundaries anywhere, as real providers do).
-    state = {"fail_next": 0, "status": 503, "requests": 0, "script": "", "script_piece": 3}
+    state = {"fail_next": 0, "status": 503, "requests": 0, "script": "", "script_piece": 3, "gap_ms": gap_ms, "echo": False,
+             "error_message": "injected failure"}
 
     async def control(request: Request) -> Response:
         state.update(orjson.loads(await request.body()))
@@ -52,19 +55,23 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         body = orjson.loads(await request.body())
         if state["fail_next"] > 0:
             state["fail_next"] -= 1
-            return JSONResponse({"error": {"message": "injected failure", "type": "server_error"}}, status_code=state["status"])
+            return JSONResponse({"error": {"message": state["error_message"], "type": "server_error"}}, status_code=state["status"])
         n = min(tokens, body.get("max_tokens") or tokens)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         cid = "chatcmpl-" + uuid.uuid4().hex
         created = int(time.time())
         model = body.get("model", "fake-model")
         words = [f"tok{i} " for i in range(n)]
-        if state["script"]:
+        text = state["script"]
+        if state["echo"]:
+            text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        if text:
             size = max(1, int(state["script_piece"]))
-            words = [state["script"][k:k + size] for k in range(0, len(state["script"]), size)]
+            words = [text[k:k + size] for k in range(0, len(text), size)]
             n = len(words)
+        gap = float(state["gap_ms"]) / 1000
         if not body.get("stream"):
-            await asyncio.sleep(gap_ms * n / 1000)
+            await asyncio.sleep(gap * n)
             return JSONResponse({
                 "id": cid, "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "stop"}],
@@ -80,7 +87,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
 
         async def stream():
             for word in words:
-                await asyncio.sleep(gap_ms / 1000)
+                await asyncio.sleep(gap)
                 yield chunk({"content": word})
             yield chunk({}, "stop")
             if (body.get("stream_options") or {}).get("include_usage"):

@@ -70,6 +70,7 @@ class Fleet:
             "RAG_GRPC_PORT": str(p.rag),
             "INGEST_GRPC_PORT": str(p.ingest),
             "INGEST_RAG_TARGET": f"127.0.0.1:{p.rag}",
+            "INGEST_CONVERSATION_TARGET": f"127.0.0.1:{p.conversation}",
             "HF_HUB_OFFLINE": "1",
             # The exported embedding model is shared by every fleet on this machine.
             "EMBEDDING_CACHE_DIR": os.environ.get("EMBEDDING_CACHE_DIR", str(ROOT / "var" / "models")),

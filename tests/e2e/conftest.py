@@ -51,7 +51,13 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            "GATEWAY_MAX_UPLOAD_BYTES": "1000000", "GATEWAY_INGEST_DIR": str(var_dir / "ingest"),
            "GATEWAY_UPLOAD_EVENT_SECRET": "e2e-" + uuid.uuid4().hex, "GATEWAY_UPLOAD_EVENT_OWNER_EMAIL": "ingest-bot@example.com",
            "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": session_upstream.base_url, "models": ["fake-model"]}]),
-           "LLM_MODEL_ALIASES": json.dumps({"default": ["local:smollm2-135m-instruct"]})}
+           "LLM_MODEL_ALIASES": json.dumps({"default": ["local:smollm2-135m-instruct"]}),
+           # Every test signs up from 127.0.0.1; the limits have their own tests (test_limits.py).
+           "GATEWAY_RATE_LIMIT_ANONYMOUS_REQUESTS": "0", "GATEWAY_RATE_LIMIT_REQUESTS": "0", "GATEWAY_RATE_LIMIT_KEY_REQUESTS": "0",
+           "GATEWAY_MAX_CONCURRENT_STREAMS": "2",
+           # Spans as JSON lines per service (what an OTLP collector would receive, scrubbed alike).
+           **{f"{prefix}_TRACES_FILE": str(var_dir / "traces" / f"{prefix.lower()}.jsonl")
+              for prefix in ("GATEWAY", "CONVERSATION", "LLM", "RAG")}}
     drop = None
     if request.param == "postgres":
         url, drop = _postgres_database()

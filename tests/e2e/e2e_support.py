@@ -60,3 +60,37 @@ def stream_chat(http: httpx.Client, user: dict[str, str], body: dict) -> list[tu
     with http.stream("POST", "/api/v1/chat/stream", headers=auth(user), json=body) as reply:
         assert reply.status_code == 200, reply.read()
         return list(events(reply.iter_lines()))
+
+
+def start_gateways(var_dir, env: dict[str, str], count: int = 1):
+    """Gateway processes alone (no downstream services), sharing one database, signing-key
+    directory and `env`: for what the gateway decides by itself (auth, limits). Returns
+    (processes, base URLs); the caller terminates the processes."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from fleet import ROOT, free_port
+
+    base = {**os.environ, "GATEWAY_VAR_DIR": str(var_dir), "GATEWAY_LOG_LEVEL": "warning", **env}
+    subprocess.run([sys.executable, "-m", "gateway", "migrate"], env=base, check=True, cwd=ROOT)
+    procs, urls = [], []
+    for _ in range(count):
+        port = free_port()
+        procs.append(subprocess.Popen([sys.executable, "-m", "gateway"], env={**base, "GATEWAY_PORT": str(port)}, cwd=ROOT))
+        urls.append(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    for url in urls:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v1/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    for proc in procs:
+                        proc.kill()
+                    raise
+                time.sleep(0.1)
+    return procs, urls

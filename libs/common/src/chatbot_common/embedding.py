@@ -176,3 +176,9 @@ class LruCache:
             self._items.move_to_end(key)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
+
+    def clear(self) -> int:
+        with self._lock:
+            size = len(self._items)
+            self._items.clear()
+            return size

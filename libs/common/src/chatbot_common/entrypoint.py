@@ -47,4 +47,10 @@ def run_service(
         raise SystemExit(2)
     import uvloop
 
-    uvloop.run(serve(settings))
+    from chatbot_common.tracing import configure_tracing, shutdown_tracing
+
+    configure_tracing(name, settings.traces_file)
+    try:
+        uvloop.run(serve(settings))
+    finally:
+        shutdown_tracing()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from chatbot_common import tracing
 from chatbot_common.grpc_server import MAX_MESSAGE_BYTES
 
 
@@ -19,7 +20,7 @@ CHANNEL_OPTIONS = [
 
 
 def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=tracing.client_interceptors() or None)
 
 
 def open_sync_channel(target: str) -> grpc.Channel:

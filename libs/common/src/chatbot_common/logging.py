@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from chatbot_common.guardrails.redaction import LOG_RULES, Redactor
+
 # Values that must never reach a log line even if a caller passes them by mistake.
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
@@ -18,13 +20,18 @@ _SECRET_PATTERNS = [
 ]
 
 
+_PII = Redactor(rules=LOG_RULES, links=False)
+
+
 def scrub(text: str) -> str:
+    """Secrets (bearer tokens, keys, passwords in key=value form) and personal data (e-mail
+    addresses, card numbers, IBANs, national ids, international phone numbers) out of a log line."""
     for pattern in _SECRET_PATTERNS:
         if pattern.groups:
             text = pattern.sub(lambda m: m.group(1) + "[REDACTED]", text)
         else:
             text = pattern.sub("[REDACTED]", text)
-    return text
+    return _PII.redact(text)[0]
 
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}

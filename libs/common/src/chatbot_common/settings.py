@@ -30,6 +30,8 @@ class ServiceSettings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535, description="0 disables the metrics listener")
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     var_dir: Path = Field(default_factory=repo_var_dir)
+    # Spans as JSON lines in this file (development, tests); OTLP goes by OTEL_EXPORTER_OTLP_ENDPOINT.
+    traces_file: Path | None = None
 
 
 class GrpcServiceSettings(ServiceSettings):

@@ -18,6 +18,7 @@ from kombu.transport import filesystem
 QUEUE = "ingest"
 TASK_INGEST_DOCUMENT = "ingest.document"
 TASK_REAP_STALE = "ingest.reap_stale"
+TASK_PURGE_MESSAGES = "retention.purge_messages"
 
 
 class AtomicFilesystemChannel(filesystem.Channel):

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from chatbot_common.redaction import Redactor, StreamRedactor, iban_ok, luhn_ok
+from chatbot_common.guardrails.redaction import Redactor, StreamRedactor, iban_ok, luhn_ok
 
 VECTORS = {
     "EMAIL": ["jane.doe+test@example.co.uk", "j_smith@mail.acme-corp.com"],
@@ -80,3 +80,12 @@ def test_a_private_key_streamed_line_by_line_never_leaks():
         out = "".join(stream.feed(text[k:k + size]) for k in range(0, len(text), size)) + stream.flush()
         assert body[:20] not in out and body[::-1][:20] not in out and "[PRIVATE KEY REDACTED]" in out, size
         assert out.startswith("Here it is:") and out.endswith("Done.")
+
+
+def test_values_run_together_are_each_found():
+    """Greedy number patterns must not let a value hide next to another: a card after a phone
+    number, an IBAN followed by more digits."""
+    text = "input: +49 30 901820 77 4242 4242 4242 4242 GB82WEST12345698765432 219-09-9999 end"
+    out, found = Redactor().redact(text)
+    assert out == "input: [PHONE REDACTED] [CARD REDACTED] [IBAN REDACTED] [SSN REDACTED] end", out
+    assert found == {"PHONE": 1, "CARD": 1, "IBAN": 1, "SSN": 1}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -80,3 +82,44 @@ class Repository:
                 .values(message_count=Conversation.message_count + 1, updated_at=message.created_at)
             )
         return message
+
+    # --- privacy and retention ------------------------------------------------------------
+
+    async def user_conversations(self, user_id: str) -> AsyncIterator[tuple[Conversation, list[Message]]]:
+        """Every conversation of the user with all its messages, oldest first (for an export)."""
+        async with self._sessions() as session:
+            ids = list(await session.scalars(
+                select(Conversation.id).where(Conversation.user_id == user_id).order_by(Conversation.created_at, Conversation.id)
+            ))
+        for conversation_id in ids:
+            async with self._sessions() as session:
+                conv = await session.get(Conversation, conversation_id)
+                if conv is None:
+                    continue
+                messages = list(await session.scalars(
+                    select(Message).where(Message.conversation_id == conversation_id).order_by(Message.created_at, Message.id)
+                ))
+            yield conv, messages
+
+    async def erase_user(self, user_id: str) -> tuple[int, int]:
+        """Deletes every conversation and message of the user: (conversations, messages)."""
+        async with self._sessions() as session, session.begin():
+            owned = select(Conversation.id).where(Conversation.user_id == user_id).scalar_subquery()
+            messages = await session.execute(delete(Message).where(Message.conversation_id.in_(owned)))
+            conversations = await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+        return int(conversations.rowcount or 0), int(messages.rowcount or 0)
+
+    async def purge_messages(self, cutoff) -> tuple[int, int]:
+        """Deletes messages created before `cutoff`, then conversations left empty and untouched
+        since; message counts of the others are brought up to date. (messages, conversations)"""
+        async with self._sessions() as session, session.begin():
+            touched = list(await session.scalars(select(Message.conversation_id).where(Message.created_at < cutoff).distinct()))
+            messages = await session.execute(delete(Message).where(Message.created_at < cutoff))
+            remaining = select(func.count()).select_from(Message).where(Message.conversation_id == Conversation.id).scalar_subquery()
+            conversations = await session.execute(
+                delete(Conversation).where(Conversation.updated_at < cutoff, ~select(Message.id).where(
+                    Message.conversation_id == Conversation.id).exists())
+            )
+            if touched:
+                await session.execute(update(Conversation).where(Conversation.id.in_(touched)).values(message_count=remaining))
+        return int(messages.rowcount or 0), int(conversations.rowcount or 0)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import timedelta
 from collections.abc import AsyncIterator
 
 from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot.conversation.v1 import conversation_pb2_grpc
+from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode, abort
 from chatbot_common.ids import is_valid_id
 from chatbot_common.paging import page_from_pb, page_info
@@ -17,7 +20,10 @@ from conversation.models import Conversation, Message
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
 from conversation.grounding import SourceSearch
-from conversation.turn import Citations, ChatTurn, ModelSelected, Token, TurnCompleted, TurnRequest, TurnStarted
+from conversation.turn import ChatTurn, Citations, Guardrail, ModelSelected, Token, TurnCompleted, TurnRequest, TurnStarted
+
+log = logging.getLogger(__name__)
+
 
 def conversation_to_pb(c: Conversation) -> pb.Conversation:
     return pb.Conversation(
@@ -110,6 +116,31 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             await abort(context, exc)
         return pb.ListMessagesResponse(messages=[message_to_pb(m) for m in rows], page=page_info(page, total))
 
+    async def ExportUserData(self, request: pb.UserDataRequest, context) -> AsyncIterator[pb.UserConversation]:
+        try:
+            user_id = _user(request.caller)
+        except AppError as exc:
+            await abort(context, exc)
+            return
+        async for conv, messages in self._repo.user_conversations(user_id):
+            yield pb.UserConversation(conversation=conversation_to_pb(conv), messages=[message_to_pb(m) for m in messages])
+
+    async def EraseUserData(self, request: pb.UserDataRequest, context) -> pb.EraseUserDataResponse:
+        try:
+            conversations, messages = await self._repo.erase_user(_user(request.caller))
+        except AppError as exc:
+            await abort(context, exc)
+        log.info("user data erased", extra={"conversations": conversations, "messages": messages})
+        return pb.EraseUserDataResponse(conversations=conversations, messages=messages)
+
+    async def PurgeMessages(self, request: pb.PurgeMessagesRequest, context) -> pb.PurgeMessagesResponse:
+        if not request.older_than_seconds > 0:
+            await abort(context, AppError(ErrorCode.VALIDATION_ERROR, "older_than_seconds must be positive"))
+        cutoff = utcnow() - timedelta(seconds=request.older_than_seconds)
+        messages, conversations = await self._repo.purge_messages(cutoff)
+        log.info("retention purge", extra={"messages": messages, "conversations": conversations})
+        return pb.PurgeMessagesResponse(messages=messages, conversations=conversations)
+
     async def Chat(self, request: pb.ChatRequest, context) -> AsyncIterator[pb.ChatEvent]:
         try:
             turn_request = TurnRequest(
@@ -124,6 +155,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
                 request_id=request.request_id,
                 system_prompt=request.system_prompt,
                 use_rag=request.use_rag if request.HasField("use_rag") else None,
+                injection_policy=request.injection_policy or "block",
             )
         except AppError as exc:
             await abort(context, exc)
@@ -161,4 +193,7 @@ def _event_to_pb(event) -> pb.ChatEvent:
                 provider=m.provider, model=m.model, latency_ms=m.latency_ms, ttft_ms=m.ttft_ms, created_at=to_timestamp(m.created_at),
             )
         )
+    if isinstance(event, Guardrail):
+        return pb.ChatEvent(guardrail=pb.GuardrailEvent(kind=event.kind, action=event.action, categories=list(event.categories),
+                                                        document_id=event.document_id, chunk_id=event.chunk_id))
     raise TypeError(f"unknown event {event!r}")

@@ -8,9 +8,11 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.guardrails.canary import LeakGuard, guarded_system_prompt, new_canary
+from chatbot_common.guardrails.injection import detect
 from chatbot_common.ids import new_id
 from conversation.context_window import Budget, DoesNotFit, fit_history
 from conversation.grounding import (
@@ -46,6 +48,7 @@ class TurnRequest:
     request_id: str = ""
     system_prompt: str = ""
     use_rag: bool | None = None  # None: on when the caller has indexed documents
+    injection_policy: str = "block"  # for retrieved passages: block | flag (both leave them out) | allow
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,17 @@ class TurnCompleted:
     message: Message
 
 
-TurnEvent = TurnStarted | Citations | ModelSelected | Token | TurnCompleted
+@dataclass(frozen=True)
+class Guardrail:
+    kind: str  # injection_in_source | system_prompt_leak
+    action: str  # excluded | stopped
+    categories: tuple[str, ...] = ()
+    document_id: str = ""
+    chunk_id: str = ""
+
+
+TurnEvent = TurnStarted | Citations | ModelSelected | Token | TurnCompleted | Guardrail
+LEAK_STOPPED = "the reply was stopped: it disclosed protected instructions"
 
 FINISH_CANCELLED = "cancelled"
 FINISH_ERROR = "error"
@@ -106,6 +119,7 @@ class ChatTurn:
         self._started = time.monotonic()
         self._first_token_at: float | None = None
         self._recorded = False
+        self._guardrails: list[Guardrail] = []
 
     async def _conversation_for_turn(self) -> Conversation:
         req = self._req
@@ -131,6 +145,9 @@ class ChatTurn:
         model = req.model or (conv.model if conv else "") or self._settings.default_model
         provider = req.provider or (conv.provider if conv else "")
         system_prompt = (conv.system_prompt if conv else req.system_prompt) or self._settings.system_prompt
+        # A fresh canary heads the system prompt on every turn; a reply that repeats it is stopped.
+        canary = new_canary()
+        system_prompt = guarded_system_prompt(system_prompt, canary)
         reserve = req.max_tokens or self._settings.default_max_tokens
 
         window, counted = await asyncio.gather(
@@ -166,6 +183,8 @@ class ChatTurn:
         except AppError as exc:
             await self._record(FINISH_ERROR, exc)
             raise
+        for event in self._guardrails:
+            yield event
         if sources is not None and not sources:
             # Asked to answer from documents and nothing relevant was found: say so, invent nothing.
             async for event in self._answer_without_model(NOT_FOUND_ANSWER):
@@ -201,18 +220,29 @@ class ChatTurn:
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id)
         stream = self._llm.generate(prompt, options)
         index = 0
+        guard = LeakGuard(canary)
         try:
             async for item in stream:
                 if isinstance(item, LlmDelta):
                     if self._first_token_at is None:
                         self._first_token_at = time.monotonic()
-                    self._parts.append(item.text)
-                    yield Token(item.text, index)
-                    index += 1
+                    text = guard.feed(item.text)
+                    if guard.leaked:
+                        log.warning("reply stopped: system prompt canary disclosed", extra={"model": self._model})
+                        yield Guardrail("system_prompt_leak", "stopped")
+                        raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
+                    if text:
+                        self._parts.append(text)
+                        yield Token(text, index)
+                        index += 1
                 elif isinstance(item, LlmStart):
                     self._provider, self._model = item.provider, item.model
                     yield ModelSelected(item.provider, item.model)
                 elif isinstance(item, LlmEnd):
+                    if text := guard.flush():
+                        self._parts.append(text)
+                        yield Token(text, index)
+                        index += 1
                     self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
                     message = await self._record(item.finish_reason)
                     yield TurnCompleted(message)
@@ -239,18 +269,33 @@ class ChatTurn:
             # Grounding was only the default: answer without documents rather than not at all.
             log.warning("retrieval unavailable; answering without documents", extra={"code": exc.code.value})
             return None, 0
-        if not result.passages:
+        passages = self._screen(result.passages)
+        if not passages:
             self._nothing_relevant = result.searchable_documents > 0
             return ([] if explicit else None), 0
         # Each source as it will appear in the prompt (header and quoted text), so the budget holds.
-        counts = (await self._llm.count_tokens(model, [source_block(0, p) for p in result.passages])).counts
+        counts = (await self._llm.count_tokens(model, [source_block(0, p) for p in passages])).counts
         free = budget.input_limit - budget.cost(system_tokens) - budget.cost(user_tokens)
         allowance = min(self._settings.rag_context_tokens, int(free * self._settings.rag_context_fraction))
-        chosen = select(result.passages, counts, allowance, self._settings.rag_max_sources)
+        chosen = select(passages, counts, allowance, self._settings.rag_max_sources)
         if not chosen:
             self._nothing_relevant = True
             return ([] if explicit else None), 0
-        return [result.passages[i] for i in chosen], sum(counts[i] + SOURCE_OVERHEAD for i in chosen) + SOURCE_OVERHEAD
+        return [passages[i] for i in chosen], sum(counts[i] + SOURCE_OVERHEAD for i in chosen) + SOURCE_OVERHEAD
+
+    def _screen(self, passages: list[Passage]) -> list[Passage]:
+        """Retrieved text is data: a passage carrying instructions for the model is left out
+        (unless the tenant's policy is `allow`) and reported for the audit log; invisible
+        characters are removed from the rest."""
+        kept = []
+        for passage in passages:
+            verdict = detect(passage.text)
+            if verdict.detected and self._req.injection_policy != "allow":
+                self._guardrails.append(Guardrail("injection_in_source", "excluded", verdict.categories,
+                                                  passage.document_id, passage.chunk_id))
+                continue
+            kept.append(replace(passage, text=verdict.cleaned) if verdict.stripped_invisible else passage)
+        return kept
 
     async def _answer_without_model(self, text: str) -> AsyncIterator[TurnEvent]:
         self._provider, self._model = KNOWLEDGE_BASE, "no-sources"

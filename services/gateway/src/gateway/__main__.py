@@ -28,7 +28,10 @@ def main() -> None:
         raise SystemExit(2)
     import uvicorn
 
+    from chatbot_common.tracing import configure_tracing, shutdown_tracing
     from gateway.app import create_app
+
+    configure_tracing("gateway", settings.traces_file)
 
     uvicorn.run(
         create_app(settings),
@@ -42,6 +45,7 @@ def main() -> None:
         forwarded_allow_ips=settings.trusted_proxies or None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+    shutdown_tracing()
 
 
 def keys(settings: GatewaySettings, args: list[str]) -> None:

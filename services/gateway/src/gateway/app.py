@@ -8,15 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from chatbot_common import db
+from chatbot_common import db, tracing
 from gateway import __version__
-from gateway.api.routes import auth, chat, conversations, documents, health, openai_compat, upload_events, well_known
+from gateway.api.routes import admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, well_known
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
 from gateway.ingest import IngestQueue
 from chatbot_common.blobstore import open_blob_store
 from gateway.middleware import GatewayMiddleware
+from gateway.identity.accounts import Accounts
+from gateway.identity.oidc import OidcVerifier
+from gateway.identity.tenants import TenantPolicies
 from gateway.keys import KeyRing
+from gateway.limits.limiter import Limits, open_store
 from gateway.security import TokenIssuer
 from gateway.settings import GatewaySettings
 
@@ -35,10 +39,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             KeyRing(settings.jwt_keys_dir, create=settings.key_ring_generates()), settings.jwt_issuer, settings.jwt_audience,
             settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds,
         )
+        app.state.oidc = OidcVerifier(settings.oidc_issuer, settings.oidc_jwks_url, settings.oidc_audience,
+                                      settings.oidc_algorithms, cooldown_seconds=settings.oidc_jwks_cooldown_seconds,
+                                      ) if settings.oidc_issuer else None
+        app.state.accounts = Accounts(app.state.sessions, settings.account_recheck_seconds)
+        app.state.tenants = TenantPolicies(app.state.sessions, settings.account_recheck_seconds)
+        app.state.limits = Limits(settings, open_store(settings.limits_redis_url, settings.limits_redis_timeout_seconds), app.state.tenants)
         try:
             yield
         finally:
             await app.state.downstream.close()
+            await app.state.limits.store.close()
             app.state.ingest.close()
             await engine.dispose()
 
@@ -53,11 +64,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    if tracing.enabled():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="api/v1/health,api/v1/ready,api/v1/metrics")
     # The OpenAI-compatible routes first: partners' streaming calls are matched with the fewest checks.
     app.include_router(openai_compat.router)
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
     api.include_router(auth.router)
+    api.include_router(me.router)
+    api.include_router(admin.router)
     api.include_router(chat.router)
     api.include_router(conversations.router)
     api.include_router(documents.router)
@@ -66,7 +83,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(well_known.router)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"], expose_headers=["X-Conversation-Id", "X-Request-Id"],
         )
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, upload_body_bytes=settings.max_upload_request_bytes,

@@ -10,6 +10,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 
 from chatbot_common.errors import AppError, ErrorCode
+from gateway.limits.limiter import rate_headers
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -44,6 +45,13 @@ def security_headers(path: str, tls: bool, existing: list[tuple[bytes, bytes]]) 
     return extra
 
 
+_NUL = AppError(ErrorCode.VALIDATION_ERROR, "NUL characters are not accepted")
+
+
+def _too_large(limit: int) -> AppError:
+    return AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes")
+
+
 class GatewayMiddleware:
     def __init__(
         self, app, max_body_bytes: int, upload_body_bytes: int = 0, upload_prefix: str = "/api/v1/documents", hsts: str = "auto",
@@ -61,25 +69,40 @@ class GatewayMiddleware:
             return
         headers = dict(scope.get("headers") or ())
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         limit = self.upload_body_bytes if scope["path"].startswith(self.upload_prefix) else self.max_body_bytes
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await self._reject(send, request_id, limit)
+            await self._reject(send, request_id, _too_large(limit))
             return
+        # NUL has no place in text, and PostgreSQL refuses it: a clear 400 here, not a 500 later.
+        if b"%00" in scope.get("query_string", b""):
+            await self._reject(send, request_id, _NUL)
+            return
+        json_body = headers.get(b"content-type", b"").startswith(b"application/json")
         received = 0
-        answered = False  # set once this middleware has sent the 413 itself
+        tail = b""
+        answered = False  # set once this middleware has answered itself
 
         async def limited_receive():
-            nonlocal received, answered
+            nonlocal received, answered, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit and not answered:
-                    # A chunked body ran past the limit: answer 413 now and tell the app the
-                    # client is gone, so it stops reading (and its own reply is dropped).
+                body = message.get("body", b"")
+                received += len(body)
+                error = None
+                if received > limit:
+                    error = _too_large(limit)
+                elif json_body and body:
+                    if b"\\u0000" in tail + body:
+                        error = _NUL
+                    tail = body[-5:]
+                if error is not None and not answered:
+                    # Answer now and tell the app the client is gone, so it stops reading (and
+                    # its own reply is dropped).
                     answered = True
-                    await self._reject(send, request_id, limit)
+                    await self._reject(send, request_id, error)
                     return {"type": "http.disconnect"}
             return message
 
@@ -94,6 +117,9 @@ class GatewayMiddleware:
                 tls = self.hsts == "always" or (self.hsts == "auto" and scope.get("scheme") == "https")
                 message["headers"] = [*headers, (b"x-request-id", request_id.encode("latin-1")),
                                       *security_headers(scope["path"], tls, headers)]
+                decision = state.get("ratelimit")
+                if decision is not None:
+                    message["headers"] += rate_headers(decision)
                 route = scope.get("route")
                 template = getattr(route, "path", "unmatched")
                 HTTP_REQUESTS.labels(method, template, str(message["status"])).inc()
@@ -102,9 +128,10 @@ class GatewayMiddleware:
 
         await self.app(scope, limited_receive, send_wrapper)
 
-    async def _reject(self, send, request_id: str, limit: int) -> None:
-        body = orjson.dumps(AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes").to_body())
+    async def _reject(self, send, request_id: str, error: AppError) -> None:
+        body = orjson.dumps(error.to_body())
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"x-request-id", request_id.encode("latin-1"))]
-        await send({"type": "http.response.start", "status": 413, "headers": [*headers, *security_headers("", False, headers)]})
+        await send({"type": "http.response.start", "status": error.spec.http_status,
+                    "headers": [*headers, *security_headers("", False, headers)]})
         await send({"type": "http.response.body", "body": body})

@@ -39,9 +39,18 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller as the routes see it. For an API key, `user_id` is the account the key acts
+    for and `key_id` the key; `permissions` are what the role (and the key's scopes) allow."""
+
     user_id: str
     tenant_id: str
     role: str
+    permissions: frozenset[str] = frozenset()
+    key_id: str = ""
+    epoch: int = 0
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,7 @@ class TokenIssuer:
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": principal.user_id, "iat": now, "nbf": now,
             "exp": now + self.access_ttl, "jti": secrets.token_hex(16), "typ": "access",
-            "tid": principal.tenant_id, "role": principal.role,
+            "tid": principal.tenant_id, "role": principal.role, "sep": principal.epoch,
         }
         return self._sign(claims)
 
@@ -101,6 +110,10 @@ class TokenIssuer:
             raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid token type")
         return claims
 
+    def forget_user(self, user_id: str) -> None:
+        for token in [t for t, (p, _, _) in self._verified.items() if p.user_id == user_id]:
+            self._verified.pop(token, None)
+
     def principal(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
@@ -109,7 +122,9 @@ class TokenIssuer:
                 return principal
             self._verified.pop(token, None)
         claims = self.decode(token, "access")
-        principal = Principal(claims["sub"], str(claims.get("tid", "")), str(claims.get("role", "member")))
+        epoch = claims.get("sep", 0)
+        principal = Principal(claims["sub"], str(claims.get("tid", "")), str(claims.get("role", "")),
+                              epoch=epoch if isinstance(epoch, int) else -1)
         self._verified[token] = (principal, claims["exp"], jwt.get_unverified_header(token)["kid"])
         while len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)

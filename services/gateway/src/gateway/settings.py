@@ -27,6 +27,40 @@ class GatewaySettings(ServiceSettings):
         604_800, ge=60, validation_alias=AliasChoices("GATEWAY_REFRESH_TOKEN_TTL_SECONDS", "JWT_REFRESH_EXPIRY")
     )
     password_min_length: int = Field(8, ge=8)
+    # Self-service sign-up: open (anyone; naming an organisation creates a tenant with the
+    # registrant as its admin) or closed (only tenant admins add users).
+    registration: Literal["open", "closed"] = "open"
+    # How long a replica trusts its cached view of an account or API key (disable, logout,
+    # revocation and role changes reach other replicas within this; this replica at once).
+    account_recheck_seconds: float = Field(2.0, ge=0.0, le=60.0)
+
+    # An external OpenID Connect issuer whose access tokens are accepted beside ours (empty: none).
+    oidc_issuer: str = ""
+    oidc_jwks_url: str = ""
+    oidc_audience: str = ""
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    oidc_tenant_claim: str = ""  # a claim naming the tenant (its id here); empty or unknown: oidc_default_tenant
+    oidc_role_claim: str = ""  # a claim naming the role (admin/member/viewer) given on first sign-in
+    oidc_default_tenant: str = "default"
+    oidc_jwks_cooldown_seconds: float = Field(30.0, ge=0)  # least time between key-set fetches for unknown kids
+
+    # Limits. A Redis URL shares them across replicas; empty: held in this process (one replica).
+    limits_redis_url: str = Field("", validation_alias=AliasChoices("GATEWAY_LIMITS_REDIS_URL", "LIMITS_REDIS_URL", "REDIS_URL"))
+    limits_redis_timeout_seconds: float = Field(0.5, gt=0)
+    rate_limit_requests: int = Field(100, ge=0, validation_alias=AliasChoices("GATEWAY_RATE_LIMIT_REQUESTS", "RATE_LIMIT_REQUESTS"))
+    rate_limit_window: float = Field(60, gt=0, validation_alias=AliasChoices("GATEWAY_RATE_LIMIT_WINDOW", "RATE_LIMIT_WINDOW"))
+    rate_limit_key_requests: int = Field(600, ge=0)  # per API key per window
+    rate_limit_anonymous_requests: int = Field(30, ge=0)  # per client address per window (sign-in, sign-up)
+    max_concurrent_streams: int = Field(50, ge=0)  # per user
+    user_tokens_per_minute: int = Field(200_000, ge=0)  # 0: no limit
+    tenant_tokens_per_minute: int = Field(2_000_000, ge=0)
+    user_daily_token_budget: int = Field(0, ge=0)
+    user_monthly_token_budget: int = Field(0, ge=0)
+    tenant_daily_token_budget: int = Field(0, ge=0)
+    tenant_monthly_token_budget: int = Field(0, ge=0)
+    completion_reserve_tokens: int = Field(512, ge=1)  # charged up front when a request names no max_tokens
+    rate_limit_on_store_failure: Literal["open", "closed"] = "open"
+    budget_on_store_failure: Literal["open", "closed"] = "closed"
 
     conversation_target: str = "127.0.0.1:50051"
     llm_target: str = "127.0.0.1:50052"
@@ -62,6 +96,8 @@ class GatewaySettings(ServiceSettings):
     def _defaults(self) -> GatewaySettings:
         if not self.database_url:
             self.database_url = sqlite_url(self.var_dir / "gateway.db")
+        if self.oidc_issuer and not (self.oidc_jwks_url and self.oidc_audience):
+            raise ValueError("GATEWAY_OIDC_ISSUER needs GATEWAY_OIDC_JWKS_URL and GATEWAY_OIDC_AUDIENCE")
         if self.jwt_keys_dir is None:
             if self.env in ("staging", "production"):
                 raise ValueError("GATEWAY_JWT_KEYS_DIR is required outside development (a mounted Secret of Ed25519 keys)")

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 
+import grpc
+
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
-from chatbot_common.tasks import QUEUE, TASK_INGEST_DOCUMENT, create_celery
+from chatbot_common.tasks import QUEUE, TASK_INGEST_DOCUMENT, TASK_PURGE_MESSAGES, create_celery
 from ingest_worker.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,11 @@ def create_app(settings: IngestSettings) -> Celery:
         task_time_limit=settings.task_time_limit_seconds,
         task_soft_time_limit=max(1, settings.task_time_limit_seconds - 5),
     )
+    if settings.retention_days > 0:
+        app.conf.beat_schedule = {
+            "purge-messages": {"task": TASK_PURGE_MESSAGES, "schedule": settings.retention_check_seconds,
+                               "options": {"queue": QUEUE, "expires": settings.retention_check_seconds}},
+        }
     register_tasks(app, settings)
     return app
 
@@ -76,5 +83,18 @@ def register_tasks(app: Celery, settings: IngestSettings) -> _PipelineHolder:
                                retrying=False, timings={}, started=None)
             return {"document_id": document_id, "status": "failed"}
         return {"document_id": document_id, "status": outcome.status, "chunks": outcome.chunks}
+
+    @app.task(name=TASK_PURGE_MESSAGES, autoretry_for=(grpc.RpcError,), retry_backoff=True, max_retries=3)
+    def purge_messages() -> dict:
+        """Retention: the conversation service deletes messages past the period."""
+        from chatbot.conversation.v1 import conversation_pb2, conversation_pb2_grpc
+        from chatbot_common.grpc_client import open_sync_channel
+
+        with open_sync_channel(settings.conversation_target) as channel:
+            reply = conversation_pb2_grpc.ConversationServiceStub(channel).PurgeMessages(
+                conversation_pb2.PurgeMessagesRequest(older_than_seconds=settings.retention_days * 86_400),
+                timeout=settings.rag_timeout_seconds)
+        log.info("retention purge done", extra={"messages": reply.messages, "conversations": reply.conversations})
+        return {"messages": reply.messages, "conversations": reply.conversations}
 
     return holder

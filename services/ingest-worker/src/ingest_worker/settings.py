@@ -21,6 +21,12 @@ class IngestSettings(GrpcServiceSettings):
     # How often this worker looks for documents whose worker died mid-task.
     reap_interval_seconds: float = Field(30.0, ge=1)
     rag_target: str = "127.0.0.1:50053"
+    # Retention (Celery beat, embedded in the worker): messages older than this are deleted by
+    # the conversation service. 0 keeps them forever. Fractions of a day are allowed.
+    retention_days: float = Field(365.0, ge=0, validation_alias=AliasChoices("INGEST_RETENTION_DAYS", "RETENTION_DAYS"))
+    retention_check_seconds: float = Field(3600.0, ge=0.5)
+    run_beat: bool = True  # off on all but one replica when several run (the purge is idempotent either way)
+    conversation_target: str = "127.0.0.1:50051"
     rag_timeout_seconds: float = Field(30.0, gt=0)
     # Where uploaded bytes are (shared with the gateway): a directory; empty = var/blobs.
     blob_store: str = Field("", validation_alias=AliasChoices("INGEST_BLOB_STORE", "BLOB_STORE"))

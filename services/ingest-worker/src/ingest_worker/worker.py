@@ -8,6 +8,7 @@ from concurrent import futures
 
 import grpc
 from celery import Celery, signals
+from celery.beat import EmbeddedService
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from chatbot.rag.v1 import rag_pb2 as rag_pb
@@ -89,9 +90,17 @@ def run(settings: IngestSettings) -> None:
         without_mingle=True,
         without_heartbeat=True,
     )
+    # Celery beat inside this worker, as a thread (Celery's own embedded beat forks, and a fork
+    # of a process that already runs gRPC breaks the child): the retention purge's schedule.
+    beat = None
+    if settings.run_beat and settings.retention_days > 0:
+        beat = EmbeddedService(app, thread=True, schedule_filename=str(settings.var_dir / "celerybeat-schedule"))
+        beat.start()
     try:
         worker.start()
     finally:
+        if beat is not None:
+            beat.stop()
         reaper.stopped.set()
         servicer.enter_graceful_shutdown()
         server.stop(settings.shutdown_grace_seconds)

@@ -169,7 +169,10 @@ class Router:
                         breaker.release()
                     if emitted:
                         raise  # tokens already reached the caller: no silent switch mid-answer
-                    log.warning("provider attempt failed", extra={"provider": target.provider, "model": target.model, "kind": exc.kind.value, "attempt": attempt + 1})
+                    # The provider's own message helps operators; providers may echo input in it, and
+                    # the log formatter scrubs personal data and secrets from every field.
+                    log.warning("provider attempt failed", extra={"provider": target.provider, "model": target.model, "kind": exc.kind.value,
+                                                                  "attempt": attempt + 1, "error": exc.detail or exc.message})
                     if not exc.retryable:
                         break
                     if attempt + 1 < self.policy.max_attempts:

@@ -7,7 +7,7 @@ from chatbot_common.grpc_server import GrpcService, serve_grpc
 from llm_orchestrator.providers import build_providers, default_aliases
 from llm_orchestrator.resilience import CircuitBreaker
 from llm_orchestrator.router import Router, RouterPolicy
-from chatbot_common.redaction import Redactor
+from chatbot_common.guardrails.redaction import Redactor
 from llm_orchestrator.servicer import LlmServicer
 from llm_orchestrator.settings import LlmSettings
 from llm_orchestrator.tokens import TokenCounter

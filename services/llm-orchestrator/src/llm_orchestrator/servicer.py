@@ -10,7 +10,7 @@ from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
 from prometheus_client import Counter
 
 from chatbot_common.errors import PROVIDER_ERRORS, AppError, ErrorCode, abort
-from chatbot_common.redaction import Redactor, StreamRedactor
+from chatbot_common.guardrails.redaction import Redactor, StreamRedactor
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError
 from llm_orchestrator.router import Router, Started, UnknownModel
 from llm_orchestrator.tokens import TokenCounter

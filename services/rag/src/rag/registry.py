@@ -120,6 +120,19 @@ class Registry:
             doc.status = DELETING
         return doc
 
+    async def owned_by(self, user_id: str) -> list[Document]:
+        async with self._sessions() as session:
+            return list(await session.scalars(select(Document).where(Document.owner_id == user_id).order_by(Document.created_at)))
+
+    async def tombstone_owned(self, user_id: str) -> list[Document]:
+        """Erasure, first step: every document of the user becomes `deleting` (no worker writes
+        its vectors any more)."""
+        async with self._sessions() as session, session.begin():
+            docs = list(await session.scalars(select(Document).where(Document.owner_id == user_id).with_for_update()))
+            for doc in docs:
+                doc.status = DELETING
+        return docs
+
     async def remove(self, document_id: str) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(delete(Document).where(Document.id == document_id))

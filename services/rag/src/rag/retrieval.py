@@ -91,6 +91,10 @@ class Retriever:
 
             self._reranker = CrossEncoder(settings.reranker_model_path, device="cpu", local_files_only=True)
 
+    def forget_queries(self) -> int:
+        """Erasure: cached query embeddings are keyed by query text, which may be personal."""
+        return self._cache.clear()
+
     async def embed_query(self, query: str) -> np.ndarray:
         key = (self._embedder.model_id, query)
         vector = self._cache.get(key)

@@ -139,6 +139,30 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             await abort(context, exc)
         return pb.DeleteDocumentResponse(deleted_points=deleted, blob_key=doc.blob_key)
 
+    # --- privacy --------------------------------------------------------------------------
+
+    async def ExportUserDocuments(self, request: pb.UserDocumentsRequest, context) -> pb.UserDocumentsResponse:
+        try:
+            reader = _reader(request.caller)
+        except AppError as exc:
+            await abort(context, exc)
+        return pb.UserDocumentsResponse(documents=[document_to_pb(d) for d in await self._registry.owned_by(reader.user_id)])
+
+    async def EraseUserDocuments(self, request: pb.UserDocumentsRequest, context) -> pb.EraseUserDocumentsResponse:
+        try:
+            reader = _reader(request.caller)
+        except AppError as exc:
+            await abort(context, exc)
+        docs = await self._registry.tombstone_owned(reader.user_id)
+        store = await self._resources.store()
+        points = 0
+        for doc in docs:
+            points += await store.delete_document(doc.id)
+            await self._registry.remove(doc.id)
+        cleared = (await self._resources.retriever()).forget_queries()
+        log.info("user documents erased", extra={"documents": len(docs), "points": points, "cached_queries": cleared})
+        return pb.EraseUserDocumentsResponse(documents=len(docs), points=points, blob_keys=[d.blob_key for d in docs if d.blob_key])
+
     # --- ingestion ------------------------------------------------------------------------
 
     async def StartProcessing(self, request: pb.StartProcessingRequest, context) -> pb.StartProcessingResponse:

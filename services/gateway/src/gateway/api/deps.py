@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatbot.common.v1 import common_pb2
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.grpc_clients import Downstream
+from gateway.identity import roles
+from gateway.identity.accounts import KEY_PREFIX, Accounts
+from gateway.limits.limiter import Limits
 from gateway.security import Principal, TokenIssuer
 from gateway.settings import GatewaySettings
 
-_bearer = HTTPBearer(auto_error=False, description="JWT access token from /api/v1/auth/login")
+_bearer = HTTPBearer(auto_error=False, description="A JWT access token from /api/v1/auth/login, or an API key (cbk_…)")
 
 
 async def get_settings(request: Request) -> GatewaySettings:
@@ -38,13 +41,49 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
+async def get_accounts(request: Request) -> Accounts:
+    return request.app.state.accounts
+
+
 async def get_principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    issuer: Annotated[TokenIssuer, Depends(get_issuer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "missing bearer token")
-    return issuer.principal(credentials.credentials)
+    token = credentials.credentials
+    accounts: Accounts = request.app.state.accounts
+    oidc = request.app.state.oidc
+    if token.startswith(KEY_PREFIX):
+        principal = await accounts.from_api_key(token)
+    elif oidc is not None and oidc.claims_issuer(token) == oidc.issuer:
+        principal = await accounts.from_oidc(await oidc.verify(token), request.app.state.settings)
+    else:
+        principal = await accounts.from_token(request.app.state.issuer.principal(token))
+    request.state.principal = principal
+    await request.app.state.limits.check_request(request, principal)
+    return principal
+
+
+async def anonymous_rate_limit(request: Request) -> None:
+    """Sign-in and sign-up are limited per client address (brute force, mass sign-up)."""
+    await request.app.state.limits.check_request(request, None)
+
+
+def permission(name: str):
+    """A dependency that authenticates the caller and requires one permission (roles.py)."""
+
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if name not in principal.permissions:
+            raise AppError(ErrorCode.PERMISSION_DENIED, f"this action needs the '{name}' permission", {"permission": name})
+        return principal
+
+    check.__name__ = f"require_{name.replace(':', '_')}"
+    return check
 
 
 def caller_pb(principal: Principal) -> common_pb2.Caller:
@@ -56,3 +95,9 @@ DownstreamDep = Annotated[Downstream, Depends(get_downstream)]
 IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+LimitsDep = Annotated[Limits, Depends(get_limits)]
+ChatCaller = Annotated[Principal, Depends(permission(roles.CHAT))]
+DocumentReader = Annotated[Principal, Depends(permission(roles.DOCUMENTS_READ))]
+DocumentWriter = Annotated[Principal, Depends(permission(roles.DOCUMENTS_WRITE))]
+Admin = Annotated[Principal, Depends(permission(roles.ADMIN))]

@@ -29,7 +29,8 @@ def translate_error(exc: Exception) -> ProviderError:
         return ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider could not be reached")
     if isinstance(exc, anthropic.APIStatusError):
         kind = kind_for_http_status(exc.status_code, str(exc.body or ""))
-        return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers))
+        return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers),
+                             detail=str(exc.message or "")[:500])
     return ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider error: {type(exc).__name__}")
 
 

@@ -52,11 +52,12 @@ class ModelSpec:
 
 
 class ProviderError(Exception):
-    def __init__(self, kind: ProviderErrorKind, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, kind: ProviderErrorKind, message: str, *, retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.kind = kind
-        self.message = message
+        self.message = message  # what callers may see
         self.retry_after = retry_after
+        self.detail = detail  # the provider's own words, for the operator's log only (scrubbed there)
 
     @property
     def retryable(self) -> bool:

@@ -32,7 +32,8 @@ def translate_error(exc: Exception) -> ProviderError:
     if isinstance(exc, openai.APIStatusError):
         body = str(exc.body or "")
         kind = kind_for_http_status(exc.status_code, body)
-        return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers))
+        return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers),
+                             detail=str(exc.message or "")[:500])
     return ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider error: {type(exc).__name__}")
 
 

@@ -137,7 +137,7 @@ class ListMessagesResponse(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt")
+    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt", "injection_policy")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class ChatRequest(_message.Message):
     USE_RAG_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    INJECTION_POLICY_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     conversation_id: str
     message: str
@@ -158,7 +159,8 @@ class ChatRequest(_message.Message):
     use_rag: bool
     request_id: str
     system_prompt: str
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ...) -> None: ...
+    injection_policy: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ...) -> None: ...
 
 class TurnStarted(_message.Message):
     __slots__ = ("conversation_id", "user_message_id")
@@ -213,15 +215,67 @@ class TurnCompleted(_message.Message):
     def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ChatEvent(_message.Message):
-    __slots__ = ("started", "model", "citations", "token", "completed")
+    __slots__ = ("started", "model", "citations", "token", "completed", "guardrail")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_FIELD_NUMBER: _ClassVar[int]
     started: TurnStarted
     model: ModelSelected
     citations: CitationList
     token: TokenDelta
     completed: TurnCompleted
-    def __init__(self, started: _Optional[_Union[TurnStarted, _Mapping]] = ..., model: _Optional[_Union[ModelSelected, _Mapping]] = ..., citations: _Optional[_Union[CitationList, _Mapping]] = ..., token: _Optional[_Union[TokenDelta, _Mapping]] = ..., completed: _Optional[_Union[TurnCompleted, _Mapping]] = ...) -> None: ...
+    guardrail: GuardrailEvent
+    def __init__(self, started: _Optional[_Union[TurnStarted, _Mapping]] = ..., model: _Optional[_Union[ModelSelected, _Mapping]] = ..., citations: _Optional[_Union[CitationList, _Mapping]] = ..., token: _Optional[_Union[TokenDelta, _Mapping]] = ..., completed: _Optional[_Union[TurnCompleted, _Mapping]] = ..., guardrail: _Optional[_Union[GuardrailEvent, _Mapping]] = ...) -> None: ...
+
+class GuardrailEvent(_message.Message):
+    __slots__ = ("kind", "action", "categories", "document_id", "chunk_id")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    action: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    document_id: str
+    chunk_id: str
+    def __init__(self, kind: _Optional[str] = ..., action: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., document_id: _Optional[str] = ..., chunk_id: _Optional[str] = ...) -> None: ...
+
+class UserDataRequest(_message.Message):
+    __slots__ = ("caller",)
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...
+
+class UserConversation(_message.Message):
+    __slots__ = ("conversation", "messages")
+    CONVERSATION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    conversation: Conversation
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    def __init__(self, conversation: _Optional[_Union[Conversation, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ...) -> None: ...
+
+class EraseUserDataResponse(_message.Message):
+    __slots__ = ("conversations", "messages")
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    conversations: int
+    messages: int
+    def __init__(self, conversations: _Optional[int] = ..., messages: _Optional[int] = ...) -> None: ...
+
+class PurgeMessagesRequest(_message.Message):
+    __slots__ = ("older_than_seconds",)
+    OLDER_THAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    older_than_seconds: float
+    def __init__(self, older_than_seconds: _Optional[float] = ...) -> None: ...
+
+class PurgeMessagesResponse(_message.Message):
+    __slots__ = ("messages", "conversations")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    messages: int
+    conversations: int
+    def __init__(self, messages: _Optional[int] = ..., conversations: _Optional[int] = ...) -> None: ...

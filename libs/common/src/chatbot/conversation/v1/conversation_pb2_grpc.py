@@ -60,6 +60,21 @@ class ConversationServiceStub:
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesResponse.FromString,
                 _registered_method=True)
+        self.ExportUserData = channel.unary_stream(
+                '/chatbot.conversation.v1.ConversationService/ExportUserData',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserConversation.FromString,
+                _registered_method=True)
+        self.EraseUserData = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/EraseUserData',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EraseUserDataResponse.FromString,
+                _registered_method=True)
+        self.PurgeMessages = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/PurgeMessages',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesResponse.FromString,
+                _registered_method=True)
         self.Chat = channel.unary_stream(
                 '/chatbot.conversation.v1.ConversationService/Chat',
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatRequest.SerializeToString,
@@ -101,6 +116,26 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUserData(self, request, context):
+        """Privacy: everything of one user (the caller), and its erasure.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseUserData(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeMessages(self, request, context):
+        """Retention: messages older than the period are deleted (Celery beat calls this).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Chat(self, request, context):
         """Runs one turn: persists the user message, fits history into the model's context,
         streams the answer, persists the assistant message (also when cancelled or failed).
@@ -136,6 +171,21 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     servicer.ListMessages,
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'ExportUserData': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportUserData,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserConversation.SerializeToString,
+            ),
+            'EraseUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseUserData,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EraseUserDataResponse.SerializeToString,
+            ),
+            'PurgeMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeMessages,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesResponse.SerializeToString,
             ),
             'Chat': grpc.unary_stream_rpc_method_handler(
                     servicer.Chat,
@@ -279,6 +329,87 @@ class ConversationService:
             '/chatbot.conversation.v1.ConversationService/ListMessages',
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesRequest.SerializeToString,
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/ExportUserData',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserConversation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/EraseUserData',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EraseUserDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/PurgeMessages',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

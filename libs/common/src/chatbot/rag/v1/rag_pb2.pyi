@@ -327,3 +327,25 @@ class GetChunkRequest(_message.Message):
     document_id: str
     chunk_id: str
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., document_id: _Optional[str] = ..., chunk_id: _Optional[str] = ...) -> None: ...
+
+class UserDocumentsRequest(_message.Message):
+    __slots__ = ("caller",)
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...
+
+class UserDocumentsResponse(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[Document]
+    def __init__(self, documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ...) -> None: ...
+
+class EraseUserDocumentsResponse(_message.Message):
+    __slots__ = ("documents", "points", "blob_keys")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BLOB_KEYS_FIELD_NUMBER: _ClassVar[int]
+    documents: int
+    points: int
+    blob_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, documents: _Optional[int] = ..., points: _Optional[int] = ..., blob_keys: _Optional[_Iterable[str]] = ...) -> None: ...

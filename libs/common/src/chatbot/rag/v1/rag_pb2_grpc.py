@@ -56,6 +56,16 @@ class RagServiceStub:
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
                 _registered_method=True)
+        self.ExportUserDocuments = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/ExportUserDocuments',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsResponse.FromString,
+                _registered_method=True)
+        self.EraseUserDocuments = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/EraseUserDocuments',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.EraseUserDocumentsResponse.FromString,
+                _registered_method=True)
         self.StartProcessing = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/StartProcessing',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingRequest.SerializeToString,
@@ -114,6 +124,19 @@ class RagServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportUserDocuments(self, request, context):
+        """Privacy: the documents a user owns, and their erasure (records, vectors; blob keys returned).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseUserDocuments(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -180,6 +203,16 @@ def add_RagServiceServicer_to_server(servicer, server):
                     servicer.DeleteDocument,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.SerializeToString,
+            ),
+            'ExportUserDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUserDocuments,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsResponse.SerializeToString,
+            ),
+            'EraseUserDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseUserDocuments,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.EraseUserDocumentsResponse.SerializeToString,
             ),
             'StartProcessing': grpc.unary_unary_rpc_method_handler(
                     servicer.StartProcessing,
@@ -322,6 +355,60 @@ class RagService:
             '/chatbot.rag.v1.RagService/DeleteDocument',
             chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
             chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/ExportUserDocuments',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseUserDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/EraseUserDocuments',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.EraseUserDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,21 +1,27 @@
-"""Registration, login and refresh-token rotation."""
+"""Sign-up, sign-in, refresh-token rotation, logout and password change.
+
+Refresh tokens rotate: each is good for one refresh, and a used one coming back (a stolen copy)
+revokes its whole family. Logout, a password change and disabling an account raise the
+account's session epoch and revoke every refresh token: every session ends, on every replica."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
-from gateway.api.deps import IssuerDep, SessionDep, SettingsDep
-from gateway.models import RefreshToken, User
+from gateway import audit
+from gateway.api.deps import AccountsDep, anonymous_rate_limit, IssuerDep, PrincipalDep, SessionDep, SettingsDep
+from gateway.models import RefreshToken, Tenant, User
 from gateway.security import Principal, hash_password, verify_password
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -33,11 +39,18 @@ class Credentials(BaseModel):
         return value.strip().lower()
 
 
+class Registration(Credentials):
+    organization: str | None = Field(
+        None, min_length=1, max_length=200, description="Create a new organisation (tenant) with you as its admin"
+    )
+
+
 class UserOut(BaseModel):
     id: str
     email: str
     tenant_id: str
     role: str
+    is_active: bool = True
     created_at: datetime
 
 
@@ -54,24 +67,68 @@ class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def register(body: Credentials, session: SessionDep, settings: SettingsDep) -> UserOut:
-    if len(body.password) < settings.password_min_length:
-        raise AppError(ErrorCode.VALIDATION_ERROR, f"password must be at least {settings.password_min_length} characters", {"field": "password"})
-    user = User(
-        id=new_id("usr"), email=body.email, password_hash=await asyncio.to_thread(hash_password, body.password),
-        tenant_id="default", role="member", is_active=True, created_at=utcnow(),
-    )
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(id=user.id, email=user.email, tenant_id=user.tenant_id, role=user.role, is_active=user.is_active,
+                   created_at=user.created_at)
+
+
+def check_password_policy(password: str, settings) -> None:
+    if len(password) < settings.password_min_length:
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"password must be at least {settings.password_min_length} characters",
+                       {"field": "password"})
+
+
+def _tenant_id(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "org"
+    return f"{slug}-{secrets.token_hex(4)}"
+
+
+async def create_user(session, email: str, password: str, tenant_id: str, role: str) -> User:
+    user = User(id=new_id("usr"), email=email, password_hash=await asyncio.to_thread(hash_password, password),
+                tenant_id=tenant_id, role=role, is_active=True, session_epoch=0, created_at=utcnow())
     session.add(user)
     try:
-        await session.commit()
+        await session.flush()
     except IntegrityError:
         await session.rollback()
         raise AppError(ErrorCode.CONFLICT, "an account with this email already exists") from None
-    return UserOut(id=user.id, email=user.email, tenant_id=user.tenant_id, role=user.role, created_at=user.created_at)
+    return user
 
 
-async def _issue(session, issuer, user: User, family_id: str | None = None) -> TokenPair:
+@router.post("/register", dependencies=[Depends(anonymous_rate_limit)], status_code=status.HTTP_201_CREATED, response_model=UserOut)
+async def register(body: Registration, request: Request, session: SessionDep, settings: SettingsDep) -> UserOut:
+    if settings.registration == "closed":
+        raise AppError(ErrorCode.PERMISSION_DENIED, "sign-up is closed; ask your organisation's admin for an account")
+    check_password_policy(body.password, settings)
+    if body.organization:
+        tenant = Tenant(id=_tenant_id(body.organization), name=body.organization.strip(), created_at=utcnow())
+        session.add(tenant)
+        role = "admin"
+    else:
+        tenant = await session.get(Tenant, "default")
+        if tenant is None:
+            tenant = Tenant(id="default", name="Default", created_at=utcnow())
+            session.add(tenant)
+        # The default organisation's first account administers it (the embedded single-org setup).
+        has_admin = await session.scalar(
+            select(func.count()).select_from(User).where(User.tenant_id == "default", User.role == "admin")
+        )
+        role = "member" if has_admin else "admin"
+    user = await create_user(session, body.email, body.password, tenant.id, role)
+    audit.add(session, audit.event(tenant_id=tenant.id, actor_id=user.id, actor_kind="user", action="user.register",
+                                   target_type="user", target_id=user.id, request=request, details={"role": role}))
+    await session.commit()
+    return user_out(user)
+
+
+async def issue_tokens(session, issuer, user: User, family_id: str | None = None) -> TokenPair:
     jti = secrets.token_hex(16)
     family = family_id or secrets.token_hex(16)
     session.add(RefreshToken(
@@ -80,23 +137,37 @@ async def _issue(session, issuer, user: User, family_id: str | None = None) -> T
     ))
     await session.commit()
     return TokenPair(
-        access_token=issuer.access_token(Principal(user.id, user.tenant_id, user.role)),
+        access_token=issuer.access_token(Principal(user.id, user.tenant_id, user.role, epoch=user.session_epoch)),
         refresh_token=issuer.refresh_token(user.id, jti, family),
         expires_in=issuer.access_ttl,
     )
 
 
-@router.post("/login", response_model=TokenPair)
-async def login(body: Credentials, session: SessionDep, issuer: IssuerDep) -> TokenPair:
+async def end_sessions(session, user_id: str) -> None:
+    """Every access token of the account stops working; every refresh token is revoked."""
+    await session.execute(update(User).where(User.id == user_id).values(session_epoch=User.session_epoch + 1))
+    await session.execute(update(RefreshToken).where(RefreshToken.user_id == user_id).values(revoked=True))
+
+
+@router.post("/login", response_model=TokenPair, dependencies=[Depends(anonymous_rate_limit)])
+async def login(body: Credentials, request: Request, session: SessionDep, issuer: IssuerDep) -> TokenPair:
     user = await session.scalar(select(User).where(User.email == body.email))
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, body.password)
     if not ok or user is None or not user.is_active:
+        reason = "unknown account" if user is None else ("account disabled" if ok else "wrong password")
+        await audit.write(request.app.state.sessions, audit.event(
+            tenant_id=user.tenant_id if user else "", actor_id=user.id if user else "", actor_kind="user" if user else "anonymous",
+            action="auth.login", outcome="failure", request=request,
+            details={"reason": reason} | ({} if user else {"subject": audit.subject_hash(body.email)}),
+        ))
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid email or password")
-    return await _issue(session, issuer, user)
+    audit.add(session, audit.event(tenant_id=user.tenant_id, actor_id=user.id, actor_kind="user", action="auth.login",
+                                   request=request))
+    return await issue_tokens(session, issuer, user)
 
 
-@router.post("/refresh", response_model=TokenPair)
-async def refresh(body: RefreshIn, session: SessionDep, issuer: IssuerDep) -> TokenPair:
+@router.post("/refresh", response_model=TokenPair, dependencies=[Depends(anonymous_rate_limit)])
+async def refresh(body: RefreshIn, request: Request, session: SessionDep, issuer: IssuerDep) -> TokenPair:
     claims = issuer.decode(body.refresh_token, "refresh")
     stored = await session.get(RefreshToken, claims["jti"])
     if stored is None or stored.revoked:
@@ -104,6 +175,10 @@ async def refresh(body: RefreshIn, session: SessionDep, issuer: IssuerDep) -> To
     if stored.used_at is not None:
         # A rotated token came back: someone holds a copy. End the whole session family.
         await session.execute(update(RefreshToken).where(RefreshToken.family_id == stored.family_id).values(revoked=True))
+        user = await session.get(User, stored.user_id)
+        audit.add(session, audit.event(tenant_id=user.tenant_id if user else "", actor_id=stored.user_id, actor_kind="user",
+                                       action="auth.refresh_reuse", outcome="blocked", request=request,
+                                       details={"family": stored.family_id[:8]}))
         await session.commit()
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "refresh token reused; session revoked")
     if stored.expires_at < datetime.now(UTC):
@@ -118,4 +193,38 @@ async def refresh(body: RefreshIn, session: SessionDep, issuer: IssuerDep) -> To
     if result.rowcount != 1:
         await session.rollback()
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "refresh token already used")
-    return await _issue(session, issuer, user, stored.family_id)
+    return await issue_tokens(session, issuer, user, stored.family_id)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+             summary="Sign out everywhere: every access and refresh token of the account stops working")
+async def logout(request: Request, principal: PrincipalDep, session: SessionDep, accounts: AccountsDep) -> Response:
+    if principal.key_id:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "an API key has no session; an admin revokes keys")
+    await end_sessions(session, principal.user_id)
+    audit.add(session, audit.by(principal, "auth.logout", request))
+    await session.commit()
+    accounts.invalidate(principal.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/password", response_model=TokenPair,
+             summary="Change the password; every other session ends, this call gets a fresh token pair")
+async def change_password(
+    body: PasswordChange, request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep,
+    issuer: IssuerDep, accounts: AccountsDep,
+) -> TokenPair:
+    if principal.key_id:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "an API key cannot change a password")
+    user = await session.get(User, principal.user_id)
+    if user is None or not await asyncio.to_thread(verify_password, user.password_hash, body.current_password):
+        await audit.write(request.app.state.sessions, audit.by(principal, "auth.password_change", request, outcome="failure"))
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "current password is wrong")
+    check_password_policy(body.new_password, settings)
+    user.password_hash = await asyncio.to_thread(hash_password, body.new_password)
+    await end_sessions(session, user.id)
+    audit.add(session, audit.by(principal, "auth.password_change", request))
+    await session.commit()
+    await session.refresh(user)
+    accounts.invalidate(user.id)
+    return await issue_tokens(session, issuer, user)

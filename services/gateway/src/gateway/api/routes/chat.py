@@ -15,7 +15,9 @@ from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
-from gateway.api.deps import DownstreamDep, PrincipalDep, SettingsDep, caller_pb
+from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
+from gateway.guardrails import record_turn_event, screen_input
+from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.sse import SSE_HEADERS, HEARTBEAT, event, with_heartbeats
 
 router = APIRouter(tags=["chat"])
@@ -94,6 +96,12 @@ def _request(body: ChatIn, principal, settings, request_id: str) -> pb.ChatReque
     return req
 
 
+async def _screened_request(body: ChatIn, request: Request, principal, settings) -> pb.ChatRequest:
+    req = _request(body, principal, settings, request.state.request_id)
+    (req.message,), req.injection_policy = await screen_input(request, principal, [body.message])
+    return req
+
+
 async def _open_turn(downstream, req: pb.ChatRequest, timeout: float):
     """Starts the turn and waits for its first event, so that errors found before anything
     was generated (unknown conversation, bad model, services down) get a real HTTP status."""
@@ -108,9 +116,17 @@ async def _open_turn(downstream, req: pb.ChatRequest, timeout: float):
 
 
 @router.post("/chat", response_model=ChatOut, summary="Send a message and get the whole answer")
-async def chat(body: ChatIn, request: Request, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> ChatOut:
-    req = _request(body, principal, settings, request.state.request_id)
-    call, first = await _open_turn(downstream, req, settings.chat_timeout_seconds)
+async def chat(
+    body: ChatIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
+) -> ChatOut:
+    req = await _screened_request(body, request, principal, settings)
+    guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=False)
+    used: int | None = 0
+    try:
+        call, first = await _open_turn(downstream, req, settings.chat_timeout_seconds)
+    except BaseException:
+        await guard.finish(0)
+        raise
     parts: list[str] = []
     citations: list[CitationOut] = []
     try:
@@ -119,11 +135,15 @@ async def chat(body: ChatIn, request: Request, principal: PrincipalDep, settings
             kind = event_msg.WhichOneof("event")
             if kind == "token":
                 parts.append(event_msg.token.text)
+                used = None  # tokens were spent; the real count comes with `completed`
             elif kind == "citations":
                 citations = [citation_out(c) for c in event_msg.citations.citations]
+            elif kind == "guardrail":
+                await record_turn_event(request, principal, event_msg.guardrail)
             elif kind == "completed":
                 done = event_msg.completed
                 u = done.usage
+                used = u.total_tokens
                 return ChatOut(
                     id=done.message_id, conversation_id=done.conversation_id, content="".join(parts),
                     tokens_used=TokensUsed(prompt=u.prompt_tokens, completion=u.completion_tokens, total=u.total_tokens),
@@ -136,10 +156,12 @@ async def chat(body: ChatIn, request: Request, principal: PrincipalDep, settings
         raise from_rpc_error(exc, "conversation") from None
     finally:
         call.cancel()
+        await guard.finish(used)
     raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the turn without a result")
 
 
-async def _sse(call, first, heartbeat: float) -> AsyncIterator[bytes]:
+async def _sse(call, first, heartbeat: float, guard: TurnGuard, on_guardrail) -> AsyncIterator[bytes]:
+    used: int | None = 0
     async def events():
         item = first
         while item is not grpc.aio.EOF:
@@ -153,10 +175,12 @@ async def _sse(call, first, heartbeat: float) -> AsyncIterator[bytes]:
                 continue
             kind = item.WhichOneof("event")
             if kind == "token":
+                used = None
                 yield event("token", {"token": item.token.text, "index": item.token.index})
             elif kind == "completed":
                 done = item.completed
                 u = done.usage
+                used = u.total_tokens
                 yield event("complete", {
                     "finish_reason": done.finish_reason,
                     "usage": {"prompt": u.prompt_tokens, "completion": u.completion_tokens, "total": u.total_tokens},
@@ -172,12 +196,15 @@ async def _sse(call, first, heartbeat: float) -> AsyncIterator[bytes]:
                 yield event("start", {"conversation_id": item.started.conversation_id, "user_message_id": item.started.user_message_id})
             elif kind == "model":
                 yield event("model", {"provider": item.model.provider, "model": item.model.model})
+            elif kind == "guardrail":
+                await on_guardrail(item.guardrail)
     except grpc.RpcError as exc:
         error = from_rpc_error(exc, "conversation")
         yield event("error", {"code": error.code.value, "message": error.message, "retryable": error.retryable})
     finally:
         # The client left (or we are done): cancelling the call stops generation upstream.
         call.cancel()
+        await guard.finish(used)
 
 
 @router.post(
@@ -186,10 +213,18 @@ async def _sse(call, first, heartbeat: float) -> AsyncIterator[bytes]:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "events: start, model, citations, token, complete, error"}},
 )
-async def chat_stream(body: ChatIn, request: Request, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> StreamingResponse:
-    req = _request(body, principal, settings, request.state.request_id)
-    call, first = await _open_turn(downstream, req, settings.chat_timeout_seconds)
+async def chat_stream(
+    body: ChatIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
+) -> StreamingResponse:
+    req = await _screened_request(body, request, principal, settings)
+    guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=True)
+    try:
+        call, first = await _open_turn(downstream, req, settings.chat_timeout_seconds)
+    except BaseException:
+        await guard.finish(0)
+        raise
     headers = dict(SSE_HEADERS)
     if first.WhichOneof("event") == "started":
         headers["X-Conversation-Id"] = first.started.conversation_id
-    return StreamingResponse(_sse(call, first, settings.heartbeat_seconds), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_sse(call, first, settings.heartbeat_seconds, guard,
+                                  lambda e: record_turn_event(request, principal, e)), media_type="text/event-stream", headers=headers)

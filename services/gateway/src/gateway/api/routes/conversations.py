@@ -15,7 +15,7 @@ from chatbot_common.errors import from_rpc_error
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.api.routes.chat import CitationOut, citation_out
-from gateway.api.deps import DownstreamDep, PrincipalDep, SettingsDep, caller_pb
+from gateway.api.deps import ChatCaller, DownstreamDep, SettingsDep, caller_pb
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -99,7 +99,7 @@ def pagination(p: common_pb2.PageInfo) -> Pagination:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
-async def create_conversation(body: ConversationIn, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
+async def create_conversation(body: ConversationIn, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
     try:
         conv = await downstream.conversation.CreateConversation(
             pb.CreateConversationRequest(caller=caller_pb(principal), title=body.title, model=body.model, provider=body.provider, system_prompt=body.system_prompt),
@@ -112,7 +112,7 @@ async def create_conversation(body: ConversationIn, principal: PrincipalDep, set
 
 @router.get("", response_model=ConversationList)
 async def list_conversations(
-    principal: PrincipalDep,
+    principal: ChatCaller,
     settings: SettingsDep,
     downstream: DownstreamDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -131,7 +131,7 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)
-async def get_conversation(conversation_id: ConversationId, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
+async def get_conversation(conversation_id: ConversationId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
     try:
         conv = await downstream.conversation.GetConversation(
             pb.GetConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
@@ -142,7 +142,7 @@ async def get_conversation(conversation_id: ConversationId, principal: Principal
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def delete_conversation(conversation_id: ConversationId, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> Response:
+async def delete_conversation(conversation_id: ConversationId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> Response:
     try:
         await downstream.conversation.DeleteConversation(
             pb.DeleteConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
@@ -155,7 +155,7 @@ async def delete_conversation(conversation_id: ConversationId, principal: Princi
 @router.get("/{conversation_id}/messages", response_model=MessageList)
 async def list_messages(
     conversation_id: ConversationId,
-    principal: PrincipalDep,
+    principal: ChatCaller,
     settings: SettingsDep,
     downstream: DownstreamDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,

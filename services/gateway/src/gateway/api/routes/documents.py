@@ -22,7 +22,9 @@ from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
 from chatbot_common.filetypes import UnsupportedFile, sniff
 from chatbot_common.ids import id_pattern, new_id
 from chatbot_common.timeutil import iso
-from gateway.api.deps import DownstreamDep, PrincipalDep, SettingsDep, caller_pb
+from gateway import audit
+from gateway.api.deps import DocumentReader, DocumentWriter, DownstreamDep, SettingsDep, caller_pb
+from gateway.identity import roles
 from gateway.api.routes.conversations import Pagination
 from gateway.grpc_clients import Downstream
 from gateway.ingest import IngestQueue
@@ -203,7 +205,7 @@ async def ingest_bytes(
              summary="Upload documents; they are ingested in the background")
 async def upload_documents(
     request: Request,
-    principal: PrincipalDep,
+    principal: DocumentWriter,
     downstream: DownstreamDep,
     settings: SettingsDep,
     files: Annotated[list[UploadFile], File(description="one or more files: PDF, DOCX, HTML, Markdown, text")],
@@ -216,6 +218,9 @@ async def upload_documents(
         raise AppError(ErrorCode.VALIDATION_ERROR, f"at most {settings.max_upload_files} files per request", {"field": "files"})
     if not _COLLECTION.fullmatch(collection):
         raise AppError(ErrorCode.VALIDATION_ERROR, "collection: 1-100 letters, digits, '.', '_' or '-'", {"field": "collection"})
+    if visibility == "tenant" and not principal.can(roles.DOCUMENTS_SHARE):
+        raise AppError(ErrorCode.PERMISSION_DENIED, "sharing with the tenant needs the 'documents:share' permission",
+                       {"permission": roles.DOCUMENTS_SHARE})
     # Every file is checked before any is stored: a bad file rejects the request, nothing half-done.
     checked: list[tuple[str, bytes, str]] = []
     for upload in files:
@@ -236,16 +241,20 @@ async def upload_documents(
             content_type=content_type, collection=collection, visibility=visibility,
             call_timeout=settings.call_timeout_seconds, request_id=request.state.request_id,
         ))
+    await audit.write(request.app.state.sessions, audit.by(
+        principal, "document.upload", request, target_type="document", target_id=",".join(d.id for d in out)[:80],
+        details={"documents": [d.id for d in out], "duplicates": sum(d.duplicate for d in out), "visibility": visibility},
+    ))
     return UploadOut(documents=out)
 
 
 @router.get("/documents", response_model=DocumentList, summary="Documents the caller can read")
 async def list_documents(
-    principal: PrincipalDep,
+    principal: DocumentReader,
     downstream: DownstreamDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     collection: Annotated[str | None, Query(max_length=100)] = None,
     visibility: Annotated[Visibility | None, Query()] = None,
@@ -266,7 +275,7 @@ async def list_documents(
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, summary="A document's status, error, counts and timings")
-async def get_document(document_id: DocumentId, principal: PrincipalDep, downstream: DownstreamDep, settings: SettingsDep) -> DocumentOut:
+async def get_document(document_id: DocumentId, principal: DocumentReader, downstream: DownstreamDep, settings: SettingsDep) -> DocumentOut:
     try:
         doc = await downstream.rag.GetDocument(pb.GetDocumentRequest(caller=caller_pb(principal), document_id=document_id),
                                                timeout=settings.call_timeout_seconds)
@@ -278,7 +287,7 @@ async def get_document(document_id: DocumentId, principal: PrincipalDep, downstr
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a document: its file, its record and every vector")
 async def delete_document(
-    request: Request, document_id: DocumentId, principal: PrincipalDep, downstream: DownstreamDep, settings: SettingsDep
+    request: Request, document_id: DocumentId, principal: DocumentWriter, downstream: DownstreamDep, settings: SettingsDep
 ) -> Response:
     try:
         reply = await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller_pb(principal), document_id=document_id),
@@ -287,12 +296,14 @@ async def delete_document(
         raise from_rpc_error(exc, "rag") from None
     if reply.blob_key:
         await asyncio.to_thread(request.app.state.blobs.delete, reply.blob_key)
+    await audit.write(request.app.state.sessions, audit.by(principal, "document.delete", request, target_type="document",
+                                                           target_id=document_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/documents/{document_id}/chunks/{chunk_id}", response_model=ChunkOut, summary="The whole passage a citation points at")
 async def get_chunk(
-    document_id: DocumentId, chunk_id: ChunkId, principal: PrincipalDep, downstream: DownstreamDep, settings: SettingsDep
+    document_id: DocumentId, chunk_id: ChunkId, principal: DocumentReader, downstream: DownstreamDep, settings: SettingsDep
 ) -> ChunkOut:
     try:
         chunk = await downstream.rag.GetChunk(pb.GetChunkRequest(caller=caller_pb(principal), document_id=document_id,
@@ -303,7 +314,7 @@ async def get_chunk(
 
 
 @router.post("/search", response_model=SearchOut, summary="Hybrid search over the documents the caller can read")
-async def search(body: SearchIn, principal: PrincipalDep, downstream: DownstreamDep, settings: SettingsDep) -> SearchOut:
+async def search(body: SearchIn, principal: DocumentReader, downstream: DownstreamDep, settings: SettingsDep) -> SearchOut:
     if not body.query.strip():
         raise AppError(ErrorCode.VALIDATION_ERROR, "query must not be blank", {"field": "query"})
     request = pb.SearchRequest(caller=caller_pb(principal), query=body.query, top_k=body.top_k, collections=body.collections,

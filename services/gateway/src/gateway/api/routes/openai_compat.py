@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
-from gateway.api.deps import DownstreamDep, PrincipalDep, SettingsDep, caller_pb
+from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
+from gateway.guardrails import screen_input
+from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.sse import SSE_HEADERS
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -53,7 +55,7 @@ class ChatCompletionIn(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=32_768)
     max_completion_tokens: int | None = Field(None, ge=1, le=32_768)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
     n: int = Field(1, ge=1, le=1)
     user: str | None = Field(None, max_length=256)
 
@@ -149,38 +151,57 @@ def _encode(reply, chunks: _Chunks, include_usage: bool) -> bytes:
     return b""
 
 
-async def _stream(call, following, chunks: _Chunks, include_usage: bool) -> AsyncIterator[bytes]:
+async def _stream(call, following, chunks: _Chunks, include_usage: bool, guard: TurnGuard) -> AsyncIterator[bytes]:
+    used: int | None = None
     try:
         head = chunks.role()
         if following is not grpc.aio.EOF:
             head += _encode(following, chunks, include_usage)
+            if following.WhichOneof("event") == "end":
+                used = following.end.usage.total_tokens
         yield head
         if following is not grpc.aio.EOF:
             while (reply := await call.read()) is not grpc.aio.EOF:
                 if data := _encode(reply, chunks, include_usage):
                     yield data
+                if reply.WhichOneof("event") == "end":
+                    used = reply.end.usage.total_tokens
         yield b"data: [DONE]\n\n"
     except grpc.RpcError as exc:
         error = from_rpc_error(exc, "llm-orchestrator")
         yield b"data: " + orjson.dumps(error.to_body()) + b"\n\n"
     finally:
         call.cancel()
+        await guard.finish(used)
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completions (streaming or not)")
-async def chat_completions(body: ChatCompletionIn, request: Request, principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> Response:
+async def chat_completions(
+    body: ChatCompletionIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
+) -> Response:
     req = _generate_request(body, principal, settings, request.state.request_id)
+    typed = [m for m in req.messages if m.role == "user"]
+    cleaned, _ = await screen_input(request, principal, [m.content for m in typed])
+    for message, text in zip(typed, cleaned, strict=True):
+        message.content = text
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
-    call, start, following = await _open(downstream, req, settings.chat_timeout_seconds)
+    prompt_chars = sum(len(m.content) for m in req.messages)
+    guard = await begin_turn(limits, principal, prompt_chars, req.params.max_tokens or None, stream=body.stream)
+    try:
+        call, start, following = await _open(downstream, req, settings.chat_timeout_seconds)
+    except BaseException:
+        await guard.finish(0)
+        raise
     headers = {"X-LLM-Provider": start.provider, "X-LLM-Model": start.model}
     if body.stream:
         chunks = _Chunks(completion_id, created, start.model)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(call, following, chunks, include_usage), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+        return StreamingResponse(_stream(call, following, chunks, include_usage, guard), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
     parts: list[str] = []
     finish = "stop"
     usage = common_pb2.Usage()
+    used: int | None = None
     try:
         reply = following
         while reply is not grpc.aio.EOF:
@@ -189,11 +210,13 @@ async def chat_completions(body: ChatCompletionIn, request: Request, principal: 
                 parts.append(reply.delta.text)
             elif kind == "end":
                 finish, usage = _finish(reply.end.finish_reason), reply.end.usage
+                used = usage.total_tokens
             reply = await call.read()
     except grpc.RpcError as exc:
         raise from_rpc_error(exc, "llm-orchestrator") from None
     finally:
         call.cancel()
+        await guard.finish(used)
     payload = {
         "id": completion_id, "object": "chat.completion", "created": created, "model": start.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": finish}],
@@ -203,7 +226,7 @@ async def chat_completions(body: ChatCompletionIn, request: Request, principal: 
 
 
 @router.get("/models", summary="Models and aliases this platform serves")
-async def list_models(principal: PrincipalDep, settings: SettingsDep, downstream: DownstreamDep) -> dict:
+async def list_models(principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> dict:
     try:
         reply = await downstream.llm.ListModels(llm_pb2.ListModelsRequest(), timeout=settings.call_timeout_seconds)
     except grpc.RpcError as exc:

@@ -61,7 +61,7 @@ def _enough_digits(n: int) -> Callable[[str, int], bool]:
     return lambda text, digits: digits >= n
 
 
-_SECRET_PREFIXES = ("sk-", "AKIA", "gh", "xox", "AIza", "eyJ")
+_SECRET_PREFIXES = ("cbk_", "sk-", "AKIA", "gh", "xox", "AIza", "eyJ")
 
 
 def _digits(text: str) -> str:
@@ -72,7 +72,7 @@ RULES: tuple[Rule, ...] = (
     Rule("PRIVATE KEY", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
          worth=lambda text, digits: "-----BEGIN" in text),
     Rule("SECRET", re.compile(
-        r"(?<![\w-])(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
+        r"(?<![\w-])(?:cbk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}|sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
         r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
          worth=lambda text, digits: any(prefix in text for prefix in _SECRET_PREFIXES)),
     Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), worth=lambda text, digits: "@" in text),
@@ -84,10 +84,10 @@ RULES: tuple[Rule, ...] = (
          lambda m: 9 <= len(_digits(m)) <= 15, _enough_digits(9)),
 )
 # Nothing below can match text without one of these: most prose skips every rule.
-_TRIGGER = re.compile(r"[\d@\[]|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----BEGIN")
+_TRIGGER = re.compile(r"[\d@\[]|cbk_|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----BEGIN")
 _NOTHING: Counter = Counter()
 # Characters that start anything but numbers: e-mail, Markdown, key prefixes and key blocks.
-_SPECIAL = re.compile(r"[@\[]|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----|\b[A-Z]{2}\d")
+_SPECIAL = re.compile(r"[@\[]|cbk_|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----|\b[A-Z]{2}\d")
 _DIGIT_RUN = frozenset("0123456789().- ")
 _MD_IMAGE = re.compile(r"!\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
 _MD_LINK = re.compile(r"(?<!!)\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -103,9 +103,77 @@ def _host_allowed(url: str, allowed: frozenset[str]) -> bool:
     return any(host == a or host.endswith("." + a) for a in allowed)
 
 
+# For log lines: no Markdown handling, and a phone number only in international form (+…), since
+# logs are full of bare digit runs (counts, durations, ports) that are nobody's number.
+LOG_RULES: tuple[Rule, ...] = tuple(r for r in RULES if r.name != "PHONE") + (
+    Rule("PHONE", re.compile(r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])"),
+         lambda m: 9 <= len(_digits(m)) <= 15, _enough_digits(9)),
+)
+
+
+_SEPARATOR = re.compile(r"(\s+|[-.])")
+
+
+def _valid_parts(text: str, rule: Rule, found: Counter) -> str:
+    """A greedy match that fails its check (a card number run into a phone number, an IBAN
+    followed by more digits) may still contain a valid value: the longest runs of whole
+    separator-delimited groups that match and check out are redacted, the rest kept."""
+    parts = _SEPARATOR.split(text)
+    tokens, seps = parts[0::2], parts[1::2]
+    n = len(tokens)
+    if n < 2:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < n:
+        end = i + 1
+        for j in range(n if i else n - 1, i, -1):  # the whole run was already rejected
+            candidate = "".join(t + (seps[k] if k < j - 1 else "") for k, t in enumerate(tokens[i:j], start=i))
+            if rule.pattern.fullmatch(candidate) and (rule.valid is None or rule.valid(candidate)):
+                out.append(f"[{rule.name} REDACTED]")
+                found[rule.name] += 1
+                end = j
+                break
+        else:
+            out.append(tokens[i])
+        if end < n:
+            out.append(seps[end - 1])
+        i = end
+    return "".join(out)
+
+
+# Checked numbers whose greedy match can swallow neighbouring digits (a card run into a phone
+# number, an IBAN followed by more digits): a failed check looks inside the run.
+_SPLITTABLE = frozenset({"CARD", "IBAN"})
+
+
+def _apply(rule: Rule, text: str, found: Counter) -> str:
+    out: list[str] = []
+    last = pos = 0
+    while (m := rule.pattern.search(text, pos)) is not None:
+        value = m.group(0)
+        if rule.valid is None or rule.valid(value):
+            replacement = f"[{rule.name} REDACTED]"
+            found[rule.name] += 1
+        elif rule.name in _SPLITTABLE and (replacement := _valid_parts(value, rule, found)) != value:
+            pass
+        else:
+            # Nothing valid here: look again from the run's second group, not past the run.
+            sep = _SEPARATOR.search(value) if rule.name in _SPLITTABLE else None
+            pos = m.start() + sep.end() if sep else max(m.end(), m.start() + 1)
+            continue
+        out.append(text[last:m.start()])
+        out.append(replacement)
+        last = pos = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 class Redactor:
-    def __init__(self, link_allowlist: Iterable[str] = ()) -> None:
+    def __init__(self, link_allowlist: Iterable[str] = (), rules: tuple[Rule, ...] = RULES, links: bool = True) -> None:
         self.allowed = frozenset(h.lower().lstrip(".") for h in link_allowlist)
+        self.rules = rules
+        self.links = links
 
     def redact(self, text: str) -> tuple[str, Counter]:
         if not _TRIGGER.search(text):
@@ -125,20 +193,14 @@ class Redactor:
             found["LINK"] += 1
             return f"{m.group(1)} [link removed]"
 
-        if "](" in text:
+        if self.links and "](" in text:
             text = _MD_IMAGE.sub(image, text)
             text = _MD_LINK.sub(link, text)
         digits = count_digits(text)
-        for rule in RULES:
+        for rule in self.rules:
             if not rule.worth(text, digits):
                 continue
-            def replace(m: re.Match, rule: Rule = rule) -> str:
-                if rule.valid is not None and not rule.valid(m.group(0)):
-                    return m.group(0)
-                found[rule.name] += 1
-                return f"[{rule.name} REDACTED]"
-
-            text = rule.pattern.sub(replace, text)
+            text = _apply(rule, text, found)
         return text, found
 
 

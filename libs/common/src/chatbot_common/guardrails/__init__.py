@@ -1,0 +1,1 @@
+"""Guardrails shared by the services: output redaction, prompt-injection detection, leak canaries."""

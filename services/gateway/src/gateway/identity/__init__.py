@@ -1,0 +1,1 @@
+"""Who is calling and what they may do: roles and scopes, live account state, API keys."""

@@ -1,0 +1,2 @@
+"""Request rates, concurrent streams, tokens per minute and token budgets, shared by every
+gateway replica through Redis (or held in-process for the embedded default)."""
