@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from chatbot.common.v1 import common_pb2
@@ -185,6 +186,9 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             if request.embedding_model != model_id:
                 raise AppError(ErrorCode.VALIDATION_ERROR,
                                f"chunks were embedded by {request.embedding_model!r}; this collection uses {model_id!r}")
+            finishing = request.HasField("finish")
+            if finishing and (request.finish.document_id not in ("", request.document_id) or not request.finish.success):
+                raise AppError(ErrorCode.VALIDATION_ERROR, "a batch can only finish its own document, successfully")
             doc = await self._registry.get(document_id)
             if doc is None or doc.status == DELETING:
                 raise AppError(ErrorCode.NOT_FOUND, "document not found or being deleted")
@@ -206,7 +210,16 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
                     "collection": doc.collection, "embedding_model": model_id,
                 }
                 points.append(ChunkPoint(pid, list(chunk.dense), indices, values, payload))
+            started = time.perf_counter()
             await store.upsert(points)
+            if finishing:
+                # The worker sent its timings before this write: it is counted here.
+                written_ms = int((time.perf_counter() - started) * 1000)
+                request.finish.timings.index_ms += written_ms
+                request.finish.timings.total_ms += written_ms
+                # The finishing transaction sees a delete that raced this write and removes the points.
+                finished = await self._finish(document_id, request.finish)
+                return pb.UpsertChunksResponse(upserted=len(points), document=document_to_pb(finished))
             if not await self._registry.is_live(document_id):
                 # Deleted while we wrote: take our points back out, so nothing outlives the delete.
                 await store.delete_document(document_id)
@@ -217,30 +230,33 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
 
     async def FinishDocument(self, request: pb.FinishDocumentRequest, context) -> pb.Document:
         try:
-            document_id = _document_id(request.document_id)
-            t = request.timings
-            values: dict = {"parse_ms": t.parse_ms, "chunk_ms": t.chunk_ms, "embed_ms": t.embed_ms,
-                            "index_ms": t.index_ms, "total_ms": t.total_ms, "page_count": request.page_count}
-            if request.title:
-                values["title"] = request.title[:300]
-            if request.success:
-                store = await self._resources.store()
-                # Chunks beyond this attempt's count belong to an earlier, different attempt.
-                await store.delete_chunks_from(document_id, request.chunk_count)
-                values["chunk_count"] = await store.count(document_id)
-                values["embedding_model"] = self._resources.embedder_id()
-                values["error"] = ""
-            else:
-                values["error"] = request.error[:2000] or "ingestion failed"
-            doc = await self._registry.finish(document_id, values, success=request.success, retrying=request.retrying)
-            if doc is None:
-                raise AppError(ErrorCode.NOT_FOUND, "document not found")
-            if doc.status == DELETING:
-                store = await self._resources.store()
-                await store.delete_document(document_id)
+            doc = await self._finish(_document_id(request.document_id), request)
         except AppError as exc:
             await abort(context, exc)
         return document_to_pb(doc)
+
+    async def _finish(self, document_id: str, request: pb.FinishDocumentRequest):
+        t = request.timings
+        values: dict = {"parse_ms": t.parse_ms, "chunk_ms": t.chunk_ms, "embed_ms": t.embed_ms,
+                        "index_ms": t.index_ms, "total_ms": t.total_ms, "page_count": request.page_count}
+        if request.title:
+            values["title"] = request.title[:300]
+        if request.success:
+            store = await self._resources.store()
+            # Chunks beyond this attempt's count belong to an earlier, different attempt.
+            await store.delete_chunks_from(document_id, request.chunk_count)
+            values["chunk_count"] = await store.count(document_id)
+            values["embedding_model"] = self._resources.embedder_id()
+            values["error"] = ""
+        else:
+            values["error"] = request.error[:2000] or "ingestion failed"
+        doc = await self._registry.finish(document_id, values, success=request.success, retrying=request.retrying)
+        if doc is None:
+            raise AppError(ErrorCode.NOT_FOUND, "document not found")
+        if doc.status == DELETING:
+            store = await self._resources.store()
+            await store.delete_document(document_id)
+        return doc
 
     async def ReapStale(self, request: pb.ReapStaleRequest, context) -> pb.ReapStaleResponse:
         requeue, failed = await self._registry.reap_stale(request.time_limit_seconds or 600.0,

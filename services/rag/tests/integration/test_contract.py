@@ -211,3 +211,35 @@ async def test_configured_cross_encoder_reorders_the_hits(tmp_path):
     expected = CrossEncoder(str(model_dir), device="cpu", local_files_only=True).predict([(question, h.chunk.text) for h in hits])
     assert [round(h.rank_score, 4) for h in hits] == [round(float(s), 4) for s in expected]
     assert [h.rank_score for h in hits] == sorted((h.rank_score for h in hits), reverse=True)
+
+
+async def test_the_last_batch_finishes_the_document_in_the_same_call(rag):
+    doc = await create(rag, ALICE, b"a document indexed in two batches")
+    assert (await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)).proceed
+    model_id = get_embedder(EmbeddingSettings()).model_id
+    chunks = chunks_for(PASSAGES)
+    first = await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks[:2]), timeout=30)
+    assert first.upserted == 2 and not first.HasField("document")
+    finish = pb.FinishDocumentRequest(document_id=doc.id, success=True, chunk_count=3, page_count=1, title="Two batches",
+                                      timings=pb.DocumentTimings(embed_ms=40, index_ms=5, total_ms=60))
+
+    # A batch may finish only its own document, and only as a success.
+    for wrong in (pb.FinishDocumentRequest(document_id=new_id("doc"), success=True, chunk_count=3),
+                  pb.FinishDocumentRequest(document_id=doc.id, success=False, error="nope")):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks[2:],
+                                                          finish=wrong), timeout=30)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    still = await rag.GetDocument(pb.GetDocumentRequest(caller=ALICE, document_id=doc.id), timeout=5)
+    assert still.status == pb.DOCUMENT_STATUS_PROCESSING
+
+    last = await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks[2:],
+                                                         finish=finish), timeout=30)
+    assert last.upserted == 1 and last.document.id == doc.id
+    assert last.document.status == pb.DOCUMENT_STATUS_INDEXED and last.document.chunk_count == 3
+    assert last.document.title == "Two batches" and last.document.embedding_model == model_id
+    # The rag service adds its own write time to what the worker measured before sending.
+    assert last.document.timings.index_ms >= 5 and last.document.timings.total_ms >= 60
+    assert last.document.timings.total_ms - 60 == last.document.timings.index_ms - 5
+    hits = (await search(rag, ALICE, "Passwords must have how many characters?")).hits
+    assert hits and hits[0].chunk.document_id == doc.id and hits[0].chunk.section == "Security > Passwords"

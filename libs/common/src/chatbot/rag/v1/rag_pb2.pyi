@@ -227,20 +227,24 @@ class Chunk(_message.Message):
     def __init__(self, chunk_id: _Optional[str] = ..., document_id: _Optional[str] = ..., chunk_index: _Optional[int] = ..., text: _Optional[str] = ..., title: _Optional[str] = ..., section: _Optional[str] = ..., page: _Optional[int] = ..., char_start: _Optional[int] = ..., char_end: _Optional[int] = ..., owner_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., visibility: _Optional[str] = ..., collection: _Optional[str] = ..., dense: _Optional[_Iterable[float]] = ..., sparse: _Optional[_Union[SparseVector, _Mapping]] = ...) -> None: ...
 
 class UpsertChunksRequest(_message.Message):
-    __slots__ = ("document_id", "chunks", "embedding_model")
+    __slots__ = ("document_id", "chunks", "embedding_model", "finish")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    FINISH_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     chunks: _containers.RepeatedCompositeFieldContainer[Chunk]
     embedding_model: str
-    def __init__(self, document_id: _Optional[str] = ..., chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ..., embedding_model: _Optional[str] = ...) -> None: ...
+    finish: FinishDocumentRequest
+    def __init__(self, document_id: _Optional[str] = ..., chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ..., embedding_model: _Optional[str] = ..., finish: _Optional[_Union[FinishDocumentRequest, _Mapping]] = ...) -> None: ...
 
 class UpsertChunksResponse(_message.Message):
-    __slots__ = ("upserted",)
+    __slots__ = ("upserted", "document")
     UPSERTED_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     upserted: int
-    def __init__(self, upserted: _Optional[int] = ...) -> None: ...
+    document: Document
+    def __init__(self, upserted: _Optional[int] = ..., document: _Optional[_Union[Document, _Mapping]] = ...) -> None: ...
 
 class FinishDocumentRequest(_message.Message):
     __slots__ = ("document_id", "success", "error", "chunk_count", "page_count", "timings", "title", "retrying")
