@@ -153,6 +153,17 @@ def get_embedder(settings: EmbeddingSettings | None = None) -> Embedder:
         return _shared[key]
 
 
+def embedding_runners(count: int = 0, settings: EmbeddingSettings | None = None) -> list[Embedder]:
+    """`count` model sessions meant to run side by side, one thread each (0 = one per core).
+    A count of 1 is one session with the configured thread count."""
+    settings = settings or EmbeddingSettings()
+    count = count or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if count == 1:
+        return [Embedder(settings)]
+    single = settings.model_copy(update={"threads": 1})
+    return [Embedder(single) for _ in range(count)]
+
+
 class LruCache:
     """A small thread-safe LRU map (query embeddings)."""
 

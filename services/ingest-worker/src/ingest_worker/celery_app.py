@@ -49,7 +49,7 @@ class _PipelineHolder:
         with self._lock:
             if self._pipeline is None:
                 from chatbot_common.blobstore import open_blob_store
-                from chatbot_common.embedding import get_embedder
+                from chatbot_common.embedding import embedding_runners
                 from chatbot_common.grpc_client import open_sync_channel
                 from chatbot.rag.v1 import rag_pb2_grpc
                 from ingest_worker.batching import EncodeBatcher
@@ -57,7 +57,7 @@ class _PipelineHolder:
 
                 channel = open_sync_channel(self.settings.rag_target)
                 blobs = open_blob_store(self.settings.blob_store or self.settings.var_dir / "blobs")
-                encoder = EncodeBatcher(get_embedder(), max_batch=max(self.settings.embed_batch_size, 64))
+                encoder = EncodeBatcher(embedding_runners(self.settings.embed_runners), slice_size=self.settings.embed_slice_size)
                 self._pipeline = Pipeline(self.settings, rag_pb2_grpc.RagServiceStub(channel), blobs, encoder)
             return self._pipeline
 

@@ -36,3 +36,8 @@ class IngestSettings(GrpcServiceSettings):
     chunk_overlap_chars: int = Field(150, ge=0)
     # Chunks embedded and sent to the rag service per batch.
     embed_batch_size: int = Field(32, ge=1, le=512)
+    # Embedding runners: single-threaded model sessions working side by side (0 = one per core).
+    # 1 runs one session with the runtime's own thread count (EMBEDDING_THREADS).
+    embed_runners: int = Field(0, ge=0, le=64)
+    # Texts a runner encodes as one batch.
+    embed_slice_size: int = Field(16, ge=1, le=512)

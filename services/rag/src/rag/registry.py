@@ -51,21 +51,20 @@ class Registry:
         self._sessions = sessions
 
     async def create(self, doc: Document) -> tuple[Document, bool]:
-        """Records a queued document; the same owner uploading the same bytes gets the existing one."""
-        existing = await self._by_sha(doc.owner_id, doc.sha256)
-        if existing is not None:
-            if existing.status == DELETING:
-                raise AppError(ErrorCode.CONFLICT, "an earlier copy of this file is still being deleted; try again shortly")
-            return existing, False
+        """Records a queued document; the same owner uploading the same bytes gets the existing one.
+        New content is the common case: the insert is tried first and the unique (owner, sha256)
+        index answers whether it is a duplicate, in one transaction."""
         doc.id = doc.id or new_id("doc")
         doc.status, doc.created_at = QUEUED, utcnow()
         try:
             async with self._sessions() as session, session.begin():
                 session.add(doc)
-        except IntegrityError:  # a concurrent upload of the same content won the race
+        except IntegrityError:  # the same content is already here (or a concurrent upload won)
             existing = await self._by_sha(doc.owner_id, doc.sha256)
             if existing is None:
                 raise
+            if existing.status == DELETING:
+                raise AppError(ErrorCode.CONFLICT, "an earlier copy of this file is still being deleted; try again shortly") from None
             return existing, False
         return doc, True
 

@@ -218,7 +218,7 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
                 request.finish.timings.index_ms += written_ms
                 request.finish.timings.total_ms += written_ms
                 # The finishing transaction sees a delete that raced this write and removes the points.
-                finished = await self._finish(document_id, request.finish)
+                finished = await self._finish(document_id, request.finish, only_attempt=doc.attempts <= 1)
                 return pb.UpsertChunksResponse(upserted=len(points), document=document_to_pb(finished))
             if not await self._registry.is_live(document_id):
                 # Deleted while we wrote: take our points back out, so nothing outlives the delete.
@@ -235,17 +235,22 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             await abort(context, exc)
         return document_to_pb(doc)
 
-    async def _finish(self, document_id: str, request: pb.FinishDocumentRequest):
+    async def _finish(self, document_id: str, request: pb.FinishDocumentRequest, only_attempt: bool = False):
+        """Records the end of an attempt. `only_attempt`: the document was claimed once, so no
+        earlier attempt left points behind and the points written are the chunks counted."""
         t = request.timings
         values: dict = {"parse_ms": t.parse_ms, "chunk_ms": t.chunk_ms, "embed_ms": t.embed_ms,
                         "index_ms": t.index_ms, "total_ms": t.total_ms, "page_count": request.page_count}
         if request.title:
             values["title"] = request.title[:300]
         if request.success:
-            store = await self._resources.store()
-            # Chunks beyond this attempt's count belong to an earlier, different attempt.
-            await store.delete_chunks_from(document_id, request.chunk_count)
-            values["chunk_count"] = await store.count(document_id)
+            if only_attempt:
+                values["chunk_count"] = request.chunk_count
+            else:
+                store = await self._resources.store()
+                # Chunks beyond this attempt's count belong to an earlier, different attempt.
+                await store.delete_chunks_from(document_id, request.chunk_count)
+                values["chunk_count"] = await store.count(document_id)
             values["embedding_model"] = self._resources.embedder_id()
             values["error"] = ""
         else:
