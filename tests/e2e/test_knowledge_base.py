@@ -157,6 +157,35 @@ def test_corrupted_pdf_fails_with_a_reason_and_the_worker_keeps_serving(http, al
     assert [d["id"] for d in failed] == [doc_id]
 
 
+def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(http, alice):
+    """The files of one request travel as one task: small ones are embedded and indexed
+    together, a large one in its own batches, a broken one fails alone."""
+    planets = ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"]
+    large = MAKERS["md"]("Observatory Logbook", [
+        (f"Night {n}", [f"On night {n} the telescope tracked {planets[n % 8]} for {n + 20} minutes; " + "seeing was steady. " * 40])
+        for n in range(45)])
+    files = [("files", ("greenhouse.txt", MAKERS["txt"]("Seed Vault", [("Storage", ["The seed vault keeps barley seeds at minus eighteen degrees."])]))),
+             ("files", ("logbook.md", large)),
+             ("files", ("broken.pdf", MAKERS["pdf"]("Broken", [("Part", ["Truncated in the middle of its objects."])])[:300])),
+             ("files", ("notes.txt", MAKERS["txt"]("Ferry Notes", [("Timetable", ["The island ferry leaves the harbour at 06:40 on weekdays."])])))]
+    reply = http.post("/api/v1/documents", headers=auth(alice), files=files)
+    assert reply.status_code == 202, reply.text
+    ids = [d["id"] for d in reply.json()["documents"]]
+    seed, logbook, broken, ferry = (wait_for_document(http, alice, document_id) for document_id in ids)
+    assert seed["status"] == "indexed" and ferry["status"] == "indexed" and seed["chunk_count"] >= 1
+    assert logbook["status"] == "indexed" and logbook["chunk_count"] > 32, logbook  # more than one batch
+    assert broken["status"] == "failed" and "PDF" in broken["error"]
+    for doc in (seed, logbook, ferry):
+        assert doc["timings"]["total_ms"] >= doc["timings"]["embed_ms"] > 0
+    # Each document's passages are findable and point at it, the large one's last batch too.
+    for query, document_id in (("barley seeds vault temperature", ids[0]), ("island ferry harbour weekdays", ids[3]),
+                               ("night 44 telescope tracked", ids[1])):
+        hits = http.post("/api/v1/search", headers=auth(alice), json={"query": query, "document_ids": [document_id]}).json()["hits"]
+        assert hits and hits[0]["chunk"]["document_id"] == document_id, (query, hits[:1])
+    night = http.post("/api/v1/search", headers=auth(alice), json={"query": "On night 44 the telescope tracked Jupiter"}).json()["hits"]
+    assert night[0]["chunk"]["section"].endswith("Night 44"), night[0]["chunk"]
+
+
 def _files_outside(root: Path, allowed: tuple[str, ...]) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file() and not any(part in allowed for part in p.relative_to(root).parts)}
 

@@ -17,6 +17,9 @@ from kombu.transport import filesystem
 
 QUEUE = "ingest"
 TASK_INGEST_DOCUMENT = "ingest.document"
+# Several documents of one upload in one task: claimed, embedded and indexed together.
+TASK_INGEST_DOCUMENTS = "ingest.documents"
+MAX_TASK_DOCUMENTS = 20
 TASK_REAP_STALE = "ingest.reap_stale"
 TASK_PURGE_MESSAGES = "retention.purge_messages"
 

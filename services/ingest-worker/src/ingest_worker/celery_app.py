@@ -11,7 +11,7 @@ import grpc
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
-from chatbot_common.tasks import QUEUE, TASK_INGEST_DOCUMENT, TASK_PURGE_MESSAGES, create_celery
+from chatbot_common.tasks import QUEUE, TASK_INGEST_DOCUMENT, TASK_INGEST_DOCUMENTS, TASK_PURGE_MESSAGES, create_celery
 from ingest_worker.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class _PipelineHolder:
 
                 channel = open_sync_channel(self.settings.rag_target)
                 blobs = open_blob_store(self.settings.blob_store or self.settings.var_dir / "blobs")
-                encoder = EncodeBatcher(embedding_runners(self.settings.embed_runners), slice_size=self.settings.embed_slice_size)
+                encoder = EncodeBatcher(embedding_runners(self.settings.embed_runners), batch_size=self.settings.embed_runner_batch_size)
                 self._pipeline = Pipeline(self.settings, rag_pb2_grpc.RagServiceStub(channel), blobs, encoder)
             return self._pipeline
 
@@ -68,21 +68,31 @@ def register_tasks(app: Celery, settings: IngestSettings) -> _PipelineHolder:
 
     @app.task(name=TASK_INGEST_DOCUMENT, bind=True, max_retries=settings.max_attempts - 1)
     def ingest_document(self, document_id: str, request_id: str = "") -> dict:
+        return ingest(self, [document_id])[0]
+
+    @app.task(name=TASK_INGEST_DOCUMENTS, bind=True, max_retries=settings.max_attempts - 1)
+    def ingest_documents(self, document_ids: list[str], request_id: str = "") -> list[dict]:
+        return ingest(self, list(document_ids))
+
+    def ingest(task, document_ids: list[str]) -> list[dict]:
         from ingest_worker.pipeline import Transient
 
-        final = self.request.retries >= self.max_retries
+        final = task.request.retries >= task.max_retries
         # Set by the broker when an unacknowledged delivery came back: its worker is gone.
-        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+        ended: dict = {}
         try:
-            outcome = holder.get().run(document_id, final_attempt=final, redelivered=redelivered)
+            outcomes = holder.get().run_many(document_ids, final_attempt=final, redelivered=redelivered, outcomes=ended)
         except Transient as exc:
-            countdown = settings.retry_backoff_seconds * (2 ** self.request.retries)
-            raise self.retry(exc=exc, countdown=countdown) from None
+            countdown = settings.retry_backoff_seconds * (2 ** task.request.retries)
+            raise task.retry(exc=exc, countdown=countdown) from None
         except SoftTimeLimitExceeded:
-            holder.get().fail(document_id, f"ingestion took longer than {settings.task_time_limit_seconds} s",
-                               retrying=False, timings={}, started=None)
-            return {"document_id": document_id, "status": "failed"}
-        return {"document_id": document_id, "status": outcome.status, "chunks": outcome.chunks}
+            for document_id in document_ids:
+                if document_id not in ended:
+                    holder.get().fail(document_id, f"ingestion took longer than {settings.task_time_limit_seconds} s",
+                                      retrying=False, timings={}, started=None)
+            return [{"document_id": i, "status": ended[i].status if i in ended else "failed"} for i in document_ids]
+        return [{"document_id": o.document_id, "status": o.status, "chunks": o.chunks} for o in outcomes]
 
     @app.task(name=TASK_PURGE_MESSAGES, autoretry_for=(grpc.RpcError,), retry_backoff=True, max_retries=3)
     def purge_messages() -> dict:

@@ -44,6 +44,17 @@ class Outcome:
     timings: dict = field(default_factory=dict)
 
 
+@dataclass
+class _Prepared:
+    """A claimed document, parsed and chunked, waiting to be embedded."""
+    document_id: str
+    chunks: list
+    title: str
+    page_count: int
+    started: float
+    timings: dict
+
+
 class Pipeline:
     def __init__(self, settings: IngestSettings, rag: rag_pb2_grpc.RagServiceStub, blobs: BlobStore, embedder: EncodeBatcher) -> None:
         self.settings = settings
@@ -63,67 +74,136 @@ class Pipeline:
             raise PermanentFailure(f"rag service refused: {exc.details()}") from None
 
     def run(self, document_id: str, *, final_attempt: bool, redelivered: bool = False) -> Outcome:
+        return self.run_many([document_id], final_attempt=final_attempt, redelivered=redelivered)[0]
+
+    def run_many(self, document_ids: list[str], *, final_attempt: bool, redelivered: bool = False,
+                 outcomes: dict[str, Outcome] | None = None) -> list[Outcome]:
+        """Ingests several documents: one claim for all; small ones embedded and indexed together
+        (one encode, one index call and one registry transaction per group), a large one in its
+        own batches. Each document ends on its own: one that fails does not hold back the rest.
+        `outcomes` fills in as documents end (the caller reads it after a time limit)."""
         started = time.perf_counter()
-        claim = self._call(self.rag.StartProcessing, pb.StartProcessingRequest(
-            document_id=document_id, time_limit_seconds=self.settings.task_time_limit_seconds, takeover=redelivered))
-        if not claim.proceed:
-            log.info("document skipped", extra={"document_id": document_id, "reason": claim.reason})
-            return Outcome(document_id, "skipped", reason=claim.reason)
-        doc = claim.document
-        timings: dict[str, int] = {}
+        outcomes = {} if outcomes is None else outcomes
+        claims = self._call(self.rag.StartProcessingMany, pb.StartProcessingManyRequest(
+            document_ids=document_ids, time_limit_seconds=self.settings.task_time_limit_seconds, takeover=redelivered)).claims
+        claimed = []
+        for claim in claims:
+            if claim.proceed:
+                claimed.append(claim.document)
+            else:
+                log.info("document skipped", extra={"document_id": claim.document.id, "reason": claim.reason})
+                outcomes[claim.document.id] = Outcome(claim.document.id, "skipped", reason=claim.reason)
+        group: list[_Prepared] = []
         try:
-            try:
-                data = self.blobs.get(doc.blob_key)
-            except BlobNotFound:
-                raise PermanentFailure("the uploaded file is missing from the blob store") from None
-            t = time.perf_counter()
-            try:
-                parsed = parse(data, doc.filename)
-            except ParseError as exc:
-                raise PermanentFailure(str(exc)) from None
-            timings["parse_ms"] = _ms(t)
-            t = time.perf_counter()
-            chunks = chunk_document(parsed, self.chunking)
-            timings["chunk_ms"] = _ms(t)
-            title = parsed.title or doc.title
-            embed_ms = index_ms = 0
-            batch = self.settings.embed_batch_size
-            finished = None
-            for first in range(0, len(chunks), batch):
-                part = chunks[first:first + batch]
+            for doc in claimed:
+                try:
+                    prepared = self._prepare(doc, started)
+                except PermanentFailure as exc:
+                    outcomes[doc.id] = self._failed(doc.id, str(exc), {}, started)
+                    continue
+                if len(prepared.chunks) > self.settings.embed_batch_size:
+                    self._index_alone(prepared, outcomes)
+                    continue
+                group.append(prepared)
+                if sum(len(p.chunks) for p in group) >= self.settings.embed_batch_size:
+                    self._index_together(group, outcomes)
+                    group = []
+            if group:
+                self._index_together(group, outcomes)
+        except Transient as exc:
+            # Everything claimed and not yet ended goes back to the queue (or fails, last time).
+            for doc in claimed:
+                if doc.id not in outcomes:
+                    self.fail(doc.id, str(exc), retrying=not final_attempt, timings={}, started=started)
+                    if final_attempt:
+                        outcomes[doc.id] = Outcome(doc.id, "failed", reason=str(exc))
+            if not final_attempt:
+                raise
+        return [outcomes[document_id] for document_id in document_ids]
+
+    def _prepare(self, doc: pb.Document, started: float) -> _Prepared:
+        try:
+            data = self.blobs.get(doc.blob_key)
+        except BlobNotFound:
+            raise PermanentFailure("the uploaded file is missing from the blob store") from None
+        t = time.perf_counter()
+        try:
+            parsed = parse(data, doc.filename)
+        except ParseError as exc:
+            raise PermanentFailure(str(exc)) from None
+        parse_ms = _ms(t)
+        t = time.perf_counter()
+        chunks = chunk_document(parsed, self.chunking)
+        return _Prepared(doc.id, chunks, parsed.title or doc.title, parsed.page_count, started,
+                         {"parse_ms": parse_ms, "chunk_ms": _ms(t)})
+
+    def _chunks_pb(self, prepared: _Prepared, chunks: list, vectors) -> list[pb.Chunk]:
+        return [pb.Chunk(chunk_index=c.index, text=c.text, title=prepared.title, section=c.section, page=c.page,
+                         char_start=c.char_start, char_end=c.char_end, dense=v.tolist())
+                for c, v in zip(chunks, vectors, strict=True)]
+
+    def _index_together(self, group: list[_Prepared], outcomes: dict[str, Outcome]) -> None:
+        """Small documents: one encode of all their chunks, one IndexDocuments call. Time spent
+        on the group is shared among its documents by their chunk counts."""
+        t = time.perf_counter()
+        vectors = self.embedder.encode([c.embedding_text(p.title) for p in group for c in p.chunks])
+        embed_ms = _ms(t)
+        t = time.perf_counter()
+        total_chunks = max(1, sum(len(p.chunks) for p in group))
+        items, first = [], 0
+        for p in group:
+            share = len(p.chunks) / total_chunks
+            p.timings.update(embed_ms=round(embed_ms * share), index_ms=round(_ms(t) * share), total_ms=_ms(p.started))
+            items.append(pb.UpsertChunksRequest(
+                document_id=p.document_id, embedding_model=self.embedder.model_id,
+                chunks=self._chunks_pb(p, p.chunks, vectors[first:first + len(p.chunks)]),
+                finish=self._finish_request(p.document_id, len(p.chunks), p.page_count, p.title, p.timings)))
+            first += len(p.chunks)
+        try:
+            results = self._call(self.rag.IndexDocuments, pb.IndexDocumentsRequest(documents=items)).results
+        except PermanentFailure as exc:
+            for p in group:
+                outcomes[p.document_id] = self._failed(p.document_id, str(exc), p.timings, p.started)
+            return
+        for p, result in zip(group, results, strict=True):
+            if result.error:
+                log.info("document not indexed", extra={"document_id": p.document_id, "reason": result.error})
+                outcomes[p.document_id] = Outcome(p.document_id, "skipped", reason=result.error)
+                continue
+            log.info("document indexed", extra={"document_id": p.document_id, "chunks": result.document.chunk_count, **p.timings})
+            outcomes[p.document_id] = Outcome(p.document_id, "indexed", result.document.chunk_count, timings=p.timings)
+
+    def _index_alone(self, p: _Prepared, outcomes: dict[str, Outcome]) -> None:
+        """A large document: embedded and indexed batch by batch; the last batch finishes it."""
+        timings, embed_ms, index_ms = p.timings, 0, 0
+        batch = self.settings.embed_batch_size
+        try:
+            for first in range(0, len(p.chunks), batch):
+                part = p.chunks[first:first + batch]
                 t = time.perf_counter()
-                vectors = self.embedder.encode([c.embedding_text(title) for c in part], batch_size=batch)
+                vectors = self.embedder.encode([c.embedding_text(p.title) for c in part], batch_size=batch)
                 embed_ms += _ms(t)
                 t = time.perf_counter()
-                request = pb.UpsertChunksRequest(
-                    document_id=document_id, embedding_model=self.embedder.model_id,
-                    chunks=[pb.Chunk(chunk_index=c.index, text=c.text, title=title, section=c.section, page=c.page,
-                                     char_start=c.char_start, char_end=c.char_end, dense=v.tolist())
-                            for c, v in zip(part, vectors, strict=True)],
-                )
-                if first + batch >= len(chunks):
+                request = pb.UpsertChunksRequest(document_id=p.document_id, embedding_model=self.embedder.model_id,
+                                                 chunks=self._chunks_pb(p, part, vectors))
+                if first + batch >= len(p.chunks):
                     # The last batch finishes the document in the same call (rag adds its write time).
                     index_ms += _ms(t)
-                    timings.update(embed_ms=embed_ms, index_ms=index_ms, total_ms=_ms(started))
-                    request.finish.CopyFrom(self._finish_request(document_id, len(chunks), parsed.page_count, title, timings))
+                    timings.update(embed_ms=embed_ms, index_ms=index_ms, total_ms=_ms(p.started))
+                    request.finish.CopyFrom(self._finish_request(p.document_id, len(p.chunks), p.page_count, p.title, timings))
                     finished = self._call(self.rag.UpsertChunks, request).document
                 else:
                     self._call(self.rag.UpsertChunks, request)
                     index_ms += _ms(t)
-            if finished is None:  # nothing to index
-                timings.update(embed_ms=embed_ms, index_ms=index_ms, total_ms=_ms(started))
-                finished = self._call(self.rag.FinishDocument, self._finish_request(
-                    document_id, 0, parsed.page_count, title, timings))
-            log.info("document indexed", extra={"document_id": document_id, "chunks": finished.chunk_count, **timings})
-            return Outcome(document_id, "indexed", finished.chunk_count, timings=timings)
         except PermanentFailure as exc:
-            self.fail(document_id, str(exc), retrying=False, timings=timings, started=started)
-            return Outcome(document_id, "failed", reason=str(exc))
-        except Transient as exc:
-            self.fail(document_id, str(exc), retrying=not final_attempt, timings=timings, started=started)
-            if final_attempt:
-                return Outcome(document_id, "failed", reason=str(exc))
-            raise
+            outcomes[p.document_id] = self._failed(p.document_id, str(exc), timings, p.started)
+            return
+        log.info("document indexed", extra={"document_id": p.document_id, "chunks": finished.chunk_count, **timings})
+        outcomes[p.document_id] = Outcome(p.document_id, "indexed", finished.chunk_count, timings=timings)
+
+    def _failed(self, document_id: str, reason: str, timings: dict, started: float) -> Outcome:
+        self.fail(document_id, reason, retrying=False, timings=timings, started=started)
+        return Outcome(document_id, "failed", reason=reason)
 
     @staticmethod
     def _finish_request(document_id: str, chunks: int, pages: int, title: str, timings: dict) -> pb.FinishDocumentRequest:

@@ -39,5 +39,5 @@ class IngestSettings(GrpcServiceSettings):
     # Embedding runners: single-threaded model sessions working side by side (0 = one per core).
     # 1 runs one session with the runtime's own thread count (EMBEDDING_THREADS).
     embed_runners: int = Field(0, ge=0, le=64)
-    # Texts a runner encodes as one batch.
-    embed_slice_size: int = Field(16, ge=1, le=512)
+    # Texts a runner encodes as one batch (chosen from everything waiting, of similar lengths).
+    embed_runner_batch_size: int = Field(16, ge=1, le=512)

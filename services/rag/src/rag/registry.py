@@ -76,6 +76,10 @@ class Registry:
         async with self._sessions() as session:
             return await session.get(Document, document_id)
 
+    async def get_many(self, document_ids: list[str]) -> dict[str, Document]:
+        async with self._sessions() as session:
+            return {doc.id: doc for doc in await session.scalars(select(Document).where(Document.id.in_(document_ids)))}
+
     async def get_readable(self, document_id: str, reader: Reader) -> Document | None:
         async with self._sessions() as session:
             return await session.scalar(
@@ -141,22 +145,18 @@ class Registry:
     ) -> tuple[Document | None, bool, str]:
         """Claims a document for one worker. A second delivery of the same task while the first
         still runs within its time limit is turned away; past it, the first worker is presumed gone."""
+        return (await self.start_processing_many([document_id], max_attempts, time_limit_seconds, takeover))[0]
+
+    async def start_processing_many(
+        self, document_ids: list[str], max_attempts: int, time_limit_seconds: float, takeover: bool = False
+    ) -> list[tuple[Document | None, bool, str]]:
+        """`start_processing` for several documents in one transaction; answers in the ids' order."""
         async with self._sessions() as session, session.begin():
-            doc = await session.scalar(select(Document).where(Document.id == document_id).with_for_update())
-            if doc is None or doc.status == DELETING:
-                return doc, False, "deleted"
-            if doc.status == INDEXED:
-                return doc, False, "already indexed"
-            if doc.status == FAILED:
-                return doc, False, "already failed"
-            recent = doc.started_at and doc.started_at > utcnow() - timedelta(seconds=time_limit_seconds)
-            if doc.status == PROCESSING and recent and not takeover:
-                return doc, False, "in progress elsewhere"
-            if doc.attempts >= max_attempts:
-                doc.status, doc.error, doc.finished_at = FAILED, doc.error or "too many attempts", utcnow()
-                return doc, False, "out of attempts"
-            doc.status, doc.started_at, doc.attempts, doc.error = PROCESSING, utcnow(), doc.attempts + 1, ""
-        return doc, True, ""
+            rows = await session.scalars(select(Document).where(Document.id.in_(document_ids)).with_for_update())
+            found = {doc.id: doc for doc in rows}
+            now = utcnow()
+            return [_claim(found.get(document_id), now, max_attempts, time_limit_seconds, takeover)
+                    for document_id in document_ids]
 
     async def is_live(self, document_id: str) -> bool:
         async with self._sessions() as session:
@@ -164,20 +164,27 @@ class Registry:
         return status is not None and status != DELETING
 
     async def finish(self, document_id: str, values: dict, *, success: bool, retrying: bool) -> Document | None:
+        return (await self.finish_many([(document_id, values)], success=success, retrying=retrying))[0]
+
+    async def finish_many(self, items: list[tuple[str, dict]], *, success: bool, retrying: bool = False) -> list[Document | None]:
+        """Records the end of an attempt for each (document id, column values), in one
+        transaction. A document being deleted is left alone (and returned, for its points to go)."""
         async with self._sessions() as session, session.begin():
-            doc = await session.scalar(select(Document).where(Document.id == document_id).with_for_update())
-            if doc is None or doc.status == DELETING:
-                return doc
-            for key, value in values.items():
-                setattr(doc, key, value)
-            if success:
-                doc.status, doc.error = INDEXED, ""
-            elif retrying:
-                doc.status = QUEUED
-            else:
-                doc.status = FAILED
-            doc.finished_at = utcnow()
-        return doc
+            rows = await session.scalars(select(Document).where(Document.id.in_([i for i, _ in items])).with_for_update())
+            found = {doc.id: doc for doc in rows}
+            now = utcnow()
+            for document_id, values in items:
+                doc = found.get(document_id)
+                if doc is None or doc.status == DELETING:
+                    continue
+                for key, value in values.items():
+                    setattr(doc, key, value)
+                if success:
+                    doc.status, doc.error = INDEXED, ""
+                else:
+                    doc.status = QUEUED if retrying else FAILED
+                doc.finished_at = now
+            return [found.get(document_id) for document_id, _ in items]
 
     async def reap_stale(self, time_limit_seconds: float, max_attempts: int) -> tuple[list[str], list[str]]:
         """Documents `processing` for longer than a task may run: their worker is gone.
@@ -197,3 +204,20 @@ class Registry:
                     doc.status = QUEUED
                     requeue.append(doc.id)
         return requeue, failed
+
+
+def _claim(doc: Document | None, now, max_attempts: int, time_limit_seconds: float, takeover: bool) -> tuple[Document | None, bool, str]:
+    if doc is None or doc.status == DELETING:
+        return doc, False, "deleted"
+    if doc.status == INDEXED:
+        return doc, False, "already indexed"
+    if doc.status == FAILED:
+        return doc, False, "already failed"
+    recent = doc.started_at and doc.started_at > now - timedelta(seconds=time_limit_seconds)
+    if doc.status == PROCESSING and recent and not takeover:
+        return doc, False, "in progress elsewhere"
+    if doc.attempts >= max_attempts:
+        doc.status, doc.error, doc.finished_at = FAILED, doc.error or "too many attempts", now
+        return doc, False, "out of attempts"
+    doc.status, doc.started_at, doc.attempts, doc.error = PROCESSING, now, doc.attempts + 1, ""
+    return doc, True, ""

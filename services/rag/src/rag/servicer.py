@@ -28,6 +28,7 @@ STATUS_TO_PB = {
 PB_TO_STATUS = {v: k for k, v in STATUS_TO_PB.items()}
 VISIBILITIES = ("private", "tenant")
 MAX_ATTEMPTS_DEFAULT = 3
+MAX_BATCH_DOCUMENTS = 100
 
 
 def document_to_pb(d: Document) -> pb.Document:
@@ -177,46 +178,35 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             await abort(context, exc)
         return pb.StartProcessingResponse(document=document_to_pb(doc), proceed=proceed, reason=reason)
 
+    async def StartProcessingMany(self, request: pb.StartProcessingManyRequest, context) -> pb.StartProcessingManyResponse:
+        try:
+            if not 1 <= len(request.document_ids) <= MAX_BATCH_DOCUMENTS:
+                raise AppError(ErrorCode.VALIDATION_ERROR, f"1 to {MAX_BATCH_DOCUMENTS} documents per call", {"field": "document_ids"})
+            ids = [_document_id(document_id) for document_id in request.document_ids]
+            if len(set(ids)) != len(ids):
+                raise AppError(ErrorCode.VALIDATION_ERROR, "a document is named twice", {"field": "document_ids"})
+            claims = await self._registry.start_processing_many(ids, MAX_ATTEMPTS_DEFAULT, request.time_limit_seconds or 600.0,
+                                                                request.takeover)
+        except AppError as exc:
+            await abort(context, exc)
+        return pb.StartProcessingManyResponse(claims=[
+            pb.StartProcessingResponse(document=document_to_pb(doc) if doc else pb.Document(id=document_id), proceed=proceed,
+                                       reason=reason)
+            for document_id, (doc, proceed, reason) in zip(ids, claims, strict=True)])
+
     async def UpsertChunks(self, request: pb.UpsertChunksRequest, context) -> pb.UpsertChunksResponse:
         try:
             document_id = _document_id(request.document_id)
-            retriever = await self._resources.retriever()
+            self._check_batch(request)
             store = await self._resources.store()
-            model_id = self._resources.embedder_id()
-            if request.embedding_model != model_id:
-                raise AppError(ErrorCode.VALIDATION_ERROR,
-                               f"chunks were embedded by {request.embedding_model!r}; this collection uses {model_id!r}")
-            finishing = request.HasField("finish")
-            if finishing and (request.finish.document_id not in ("", request.document_id) or not request.finish.success):
-                raise AppError(ErrorCode.VALIDATION_ERROR, "a batch can only finish its own document, successfully")
             doc = await self._registry.get(document_id)
             if doc is None or doc.status == DELETING:
                 raise AppError(ErrorCode.NOT_FOUND, "document not found or being deleted")
-            points = []
-            for chunk in request.chunks:
-                if len(chunk.dense) != self._resources.dimensions():
-                    raise AppError(ErrorCode.VALIDATION_ERROR, "dense vector has the wrong size")
-                if chunk.sparse.indices:
-                    indices, values = list(chunk.sparse.indices), list(chunk.sparse.values)
-                else:
-                    indices, values = retriever.sparse.document(chunk.text)
-                pid = point_id(document_id, chunk.chunk_index)
-                payload = {
-                    "document_id": document_id, "chunk_id": pid, "chunk_index": chunk.chunk_index, "text": chunk.text,
-                    "title": chunk.title or doc.title, "section": chunk.section, "page": chunk.page,
-                    "char_start": chunk.char_start, "char_end": chunk.char_end,
-                    # Access fields come from the registry, never from the caller.
-                    "owner_id": doc.owner_id, "tenant_id": doc.tenant_id, "visibility": doc.visibility,
-                    "collection": doc.collection, "embedding_model": model_id,
-                }
-                points.append(ChunkPoint(pid, list(chunk.dense), indices, values, payload))
+            points = await self._points(request, doc)
             started = time.perf_counter()
             await store.upsert(points)
-            if finishing:
-                # The worker sent its timings before this write: it is counted here.
-                written_ms = int((time.perf_counter() - started) * 1000)
-                request.finish.timings.index_ms += written_ms
-                request.finish.timings.total_ms += written_ms
+            if request.HasField("finish"):
+                _count_write(request.finish, started)
                 # The finishing transaction sees a delete that raced this write and removes the points.
                 finished = await self._finish(document_id, request.finish, only_attempt=doc.attempts <= 1)
                 return pb.UpsertChunksResponse(upserted=len(points), document=document_to_pb(finished))
@@ -228,6 +218,76 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             await abort(context, exc)
         return pb.UpsertChunksResponse(upserted=len(points))
 
+    async def IndexDocuments(self, request: pb.IndexDocumentsRequest, context) -> pb.IndexDocumentsResponse:
+        """Whole small documents at once: one write of all their points, one transaction
+        finishing them all. A document deleted meanwhile is reported, not fatal to the rest."""
+        try:
+            items = list(request.documents)
+            if not 1 <= len(items) <= MAX_BATCH_DOCUMENTS:
+                raise AppError(ErrorCode.VALIDATION_ERROR, f"1 to {MAX_BATCH_DOCUMENTS} documents per call", {"field": "documents"})
+            ids = [_document_id(item.document_id) for item in items]
+            if len(set(ids)) != len(ids):
+                raise AppError(ErrorCode.VALIDATION_ERROR, "a document is named twice", {"field": "documents"})
+            for item in items:
+                self._check_batch(item)
+                if not item.HasField("finish"):
+                    raise AppError(ErrorCode.VALIDATION_ERROR, "each document must be complete and carry its finish")
+            docs = await self._registry.get_many(ids)
+            live = [(item, docs[i]) for item, i in zip(items, ids, strict=True) if i in docs and docs[i].status != DELETING]
+            points = [point for item, doc in live for point in await self._points(item, doc)]
+            store = await self._resources.store()
+            started = time.perf_counter()
+            if points:
+                await store.upsert(points)
+            finishing = []
+            for item, doc in live:
+                _count_write(item.finish, started)
+                finishing.append((doc.id, await self._finish_values(doc.id, item.finish, only_attempt=doc.attempts <= 1)))
+            finished = await self._registry.finish_many(finishing, success=True) if finishing else []
+        except AppError as exc:
+            await abort(context, exc)
+        results = {}
+        for (item, _), doc in zip(live, finished, strict=True):
+            if doc is None or doc.status == DELETING:
+                # Deleted while we wrote: take its points back out, so nothing outlives the delete.
+                await store.delete_document(item.document_id)
+                continue
+            results[doc.id] = pb.IndexedDocument(document_id=doc.id, upserted=len(item.chunks), document=document_to_pb(doc))
+        return pb.IndexDocumentsResponse(results=[
+            results.get(i) or pb.IndexedDocument(document_id=i, error="document not found or being deleted") for i in ids])
+
+    def _check_batch(self, request: pb.UpsertChunksRequest) -> None:
+        model_id = self._resources.embedder_id()
+        if request.embedding_model != model_id:
+            raise AppError(ErrorCode.VALIDATION_ERROR,
+                           f"chunks were embedded by {request.embedding_model!r}; this collection uses {model_id!r}")
+        if request.HasField("finish") and (request.finish.document_id not in ("", request.document_id) or not request.finish.success):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "a batch can only finish its own document, successfully")
+        dimensions = self._resources.dimensions()
+        if any(len(chunk.dense) != dimensions for chunk in request.chunks):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "dense vector has the wrong size")
+
+    async def _points(self, request: pb.UpsertChunksRequest, doc: Document) -> list[ChunkPoint]:
+        retriever = await self._resources.retriever()
+        model_id = self._resources.embedder_id()
+        points = []
+        for chunk in request.chunks:
+            if chunk.sparse.indices:
+                indices, values = list(chunk.sparse.indices), list(chunk.sparse.values)
+            else:
+                indices, values = retriever.sparse.document(chunk.text)
+            pid = point_id(doc.id, chunk.chunk_index)
+            payload = {
+                "document_id": doc.id, "chunk_id": pid, "chunk_index": chunk.chunk_index, "text": chunk.text,
+                "title": chunk.title or doc.title, "section": chunk.section, "page": chunk.page,
+                "char_start": chunk.char_start, "char_end": chunk.char_end,
+                # Access fields come from the registry, never from the caller.
+                "owner_id": doc.owner_id, "tenant_id": doc.tenant_id, "visibility": doc.visibility,
+                "collection": doc.collection, "embedding_model": model_id,
+            }
+            points.append(ChunkPoint(pid, list(chunk.dense), indices, values, payload))
+        return points
+
     async def FinishDocument(self, request: pb.FinishDocumentRequest, context) -> pb.Document:
         try:
             doc = await self._finish(_document_id(request.document_id), request)
@@ -236,8 +296,18 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
         return document_to_pb(doc)
 
     async def _finish(self, document_id: str, request: pb.FinishDocumentRequest, only_attempt: bool = False):
-        """Records the end of an attempt. `only_attempt`: the document was claimed once, so no
-        earlier attempt left points behind and the points written are the chunks counted."""
+        values = await self._finish_values(document_id, request, only_attempt)
+        doc = await self._registry.finish(document_id, values, success=request.success, retrying=request.retrying)
+        if doc is None:
+            raise AppError(ErrorCode.NOT_FOUND, "document not found")
+        if doc.status == DELETING:
+            store = await self._resources.store()
+            await store.delete_document(document_id)
+        return doc
+
+    async def _finish_values(self, document_id: str, request: pb.FinishDocumentRequest, only_attempt: bool) -> dict:
+        """The registry columns an attempt's end sets. `only_attempt`: the document was claimed
+        once, so no earlier attempt left points behind and the points written are the chunks counted."""
         t = request.timings
         values: dict = {"parse_ms": t.parse_ms, "chunk_ms": t.chunk_ms, "embed_ms": t.embed_ms,
                         "index_ms": t.index_ms, "total_ms": t.total_ms, "page_count": request.page_count}
@@ -255,13 +325,7 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             values["error"] = ""
         else:
             values["error"] = request.error[:2000] or "ingestion failed"
-        doc = await self._registry.finish(document_id, values, success=request.success, retrying=request.retrying)
-        if doc is None:
-            raise AppError(ErrorCode.NOT_FOUND, "document not found")
-        if doc.status == DELETING:
-            store = await self._resources.store()
-            await store.delete_document(document_id)
-        return doc
+        return values
 
     async def ReapStale(self, request: pb.ReapStaleRequest, context) -> pb.ReapStaleResponse:
         requeue, failed = await self._registry.reap_stale(request.time_limit_seconds or 600.0,
@@ -313,3 +377,10 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
         except AppError as exc:
             await abort(context, exc)
         return chunk_to_pb(payload, chunk_id)
+
+
+def _count_write(finish: pb.FinishDocumentRequest, started: float) -> None:
+    """The worker sent its timings before the write: the write's time is added here."""
+    written_ms = int((time.perf_counter() - started) * 1000)
+    finish.timings.index_ms += written_ms
+    finish.timings.total_ms += written_ms

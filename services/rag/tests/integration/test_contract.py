@@ -243,3 +243,63 @@ async def test_the_last_batch_finishes_the_document_in_the_same_call(rag):
     assert last.document.timings.total_ms - 60 == last.document.timings.index_ms - 5
     hits = (await search(rag, ALICE, "Passwords must have how many characters?")).hits
     assert hits and hits[0].chunk.document_id == doc.id and hits[0].chunk.section == "Security > Passwords"
+
+
+async def test_several_documents_are_claimed_and_indexed_in_one_call_each(rag):
+    model_id = get_embedder(EmbeddingSettings()).model_id
+    hotels, passwords, gone = (await create(rag, ALICE, b"hotels"), await create(rag, BOB, b"passwords"),
+                               await create(rag, ALICE, b"deleted before indexing"))
+    done = await create(rag, ALICE, b"already indexed")
+    await index(rag, done, [("Facilities", "The cafeteria opens at eight and closes at three.")])
+    missing = new_id("doc")
+
+    claims = (await rag.StartProcessingMany(pb.StartProcessingManyRequest(
+        document_ids=[hotels.id, passwords.id, gone.id, done.id, missing], time_limit_seconds=60), timeout=5)).claims
+    assert [c.document.id for c in claims] == [hotels.id, passwords.id, gone.id, done.id, missing]
+    assert [c.proceed for c in claims] == [True, True, True, False, False]
+    assert claims[3].reason == "already indexed" and claims[4].reason == "deleted"
+    assert claims[0].document.status == pb.DOCUMENT_STATUS_PROCESSING and claims[0].document.attempts == 1
+    # A second delivery within the time limit is turned away, document by document.
+    again = (await rag.StartProcessingMany(pb.StartProcessingManyRequest(document_ids=[hotels.id], time_limit_seconds=60), timeout=5))
+    assert not again.claims[0].proceed and again.claims[0].reason == "in progress elsewhere"
+
+    await rag.DeleteDocument(pb.DeleteDocumentRequest(caller=ALICE, document_id=gone.id), timeout=30)
+    chunks = chunks_for(PASSAGES)
+
+    def item(doc, part, title):
+        return pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=part, finish=pb.FinishDocumentRequest(
+            document_id=doc.id, success=True, chunk_count=len(part), page_count=1, title=title,
+            timings=pb.DocumentTimings(embed_ms=10, total_ms=20)))
+
+    reply = await rag.IndexDocuments(pb.IndexDocumentsRequest(documents=[
+        item(hotels, chunks[:2], "Travel"), item(passwords, chunks[2:], "Security"), item(gone, chunks[:1], "Gone")]), timeout=30)
+    first, second, third = reply.results
+    assert (first.document_id, first.upserted, first.document.status, first.document.chunk_count, first.document.title) == (
+        hotels.id, 2, pb.DOCUMENT_STATUS_INDEXED, 2, "Travel")
+    assert (second.document.status, second.document.chunk_count, second.document.owner_id) == (pb.DOCUMENT_STATUS_INDEXED, 1, "usr_bob")
+    assert second.document.timings.total_ms >= 20 and second.document.embedding_model == model_id
+    assert third.document_id == gone.id and not third.HasField("document") and "deleted" in third.error
+
+    # Each document's points carry its own owner: Bob's passage is his, Alice's hers.
+    alice = (await search(rag, ALICE, "What is the hotel limit in Berlin?")).hits
+    assert alice and alice[0].chunk.document_id == hotels.id
+    assert all(h.chunk.document_id != passwords.id for h in alice)
+    bob = (await search(rag, BOB, "How many characters must a password have?")).hits
+    assert bob and bob[0].chunk.document_id == passwords.id
+    assert all(h.chunk.document_id != gone.id for h in alice)
+
+    # Bad batches are refused whole, before anything is written.
+    bad = [pb.IndexDocumentsRequest(),
+           pb.IndexDocumentsRequest(documents=[item(hotels, chunks[:1], "x"), item(hotels, chunks[:1], "x")]),
+           pb.IndexDocumentsRequest(documents=[pb.UpsertChunksRequest(document_id=hotels.id, embedding_model=model_id, chunks=chunks)]),
+           pb.IndexDocumentsRequest(documents=[pb.UpsertChunksRequest(document_id=hotels.id, embedding_model="other:torch", chunks=chunks,
+                                                                      finish=pb.FinishDocumentRequest(success=True, chunk_count=3))])]
+    for request in bad:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await rag.IndexDocuments(request, timeout=30)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for request in (pb.StartProcessingManyRequest(), pb.StartProcessingManyRequest(document_ids=["nope"]),
+                    pb.StartProcessingManyRequest(document_ids=[hotels.id, hotels.id])):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await rag.StartProcessingMany(request, timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -184,6 +184,22 @@ class StartProcessingResponse(_message.Message):
     reason: str
     def __init__(self, document: _Optional[_Union[Document, _Mapping]] = ..., proceed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class StartProcessingManyRequest(_message.Message):
+    __slots__ = ("document_ids", "time_limit_seconds", "takeover")
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TAKEOVER_FIELD_NUMBER: _ClassVar[int]
+    document_ids: _containers.RepeatedScalarFieldContainer[str]
+    time_limit_seconds: float
+    takeover: bool
+    def __init__(self, document_ids: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[float] = ..., takeover: _Optional[bool] = ...) -> None: ...
+
+class StartProcessingManyResponse(_message.Message):
+    __slots__ = ("claims",)
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    claims: _containers.RepeatedCompositeFieldContainer[StartProcessingResponse]
+    def __init__(self, claims: _Optional[_Iterable[_Union[StartProcessingResponse, _Mapping]]] = ...) -> None: ...
+
 class SparseVector(_message.Message):
     __slots__ = ("indices", "values")
     INDICES_FIELD_NUMBER: _ClassVar[int]
@@ -245,6 +261,30 @@ class UpsertChunksResponse(_message.Message):
     upserted: int
     document: Document
     def __init__(self, upserted: _Optional[int] = ..., document: _Optional[_Union[Document, _Mapping]] = ...) -> None: ...
+
+class IndexDocumentsRequest(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[UpsertChunksRequest]
+    def __init__(self, documents: _Optional[_Iterable[_Union[UpsertChunksRequest, _Mapping]]] = ...) -> None: ...
+
+class IndexDocumentsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[IndexedDocument]
+    def __init__(self, results: _Optional[_Iterable[_Union[IndexedDocument, _Mapping]]] = ...) -> None: ...
+
+class IndexedDocument(_message.Message):
+    __slots__ = ("document_id", "upserted", "document", "error")
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    UPSERTED_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    document_id: str
+    upserted: int
+    document: Document
+    error: str
+    def __init__(self, document_id: _Optional[str] = ..., upserted: _Optional[int] = ..., document: _Optional[_Union[Document, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class FinishDocumentRequest(_message.Message):
     __slots__ = ("document_id", "success", "error", "chunk_count", "page_count", "timings", "title", "retrying")

@@ -81,6 +81,16 @@ class RagServiceStub:
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
                 _registered_method=True)
+        self.StartProcessingMany = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/StartProcessingMany',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.FromString,
+                _registered_method=True)
+        self.IndexDocuments = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/IndexDocuments',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsResponse.FromString,
+                _registered_method=True)
         self.ReapStale = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/ReapStale',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.ReapStaleRequest.SerializeToString,
@@ -161,6 +171,20 @@ class RagServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartProcessingMany(self, request, context):
+        """The same for several small documents at once (an upload of many files): one call and one
+        registry transaction for all of them, the same rules for each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IndexDocuments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReapStale(self, request, context):
         """Documents left `processing` past their time limit: requeued (ids returned) or failed.
         """
@@ -228,6 +252,16 @@ def add_RagServiceServicer_to_server(servicer, server):
                     servicer.FinishDocument,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.SerializeToString,
+            ),
+            'StartProcessingMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartProcessingMany,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.SerializeToString,
+            ),
+            'IndexDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.IndexDocuments,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsResponse.SerializeToString,
             ),
             'ReapStale': grpc.unary_unary_rpc_method_handler(
                     servicer.ReapStale,
@@ -490,6 +524,60 @@ class RagService:
             '/chatbot.rag.v1.RagService/FinishDocument',
             chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
             chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartProcessingMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/StartProcessingMany',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IndexDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/IndexDocuments',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

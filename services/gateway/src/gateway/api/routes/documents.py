@@ -167,12 +167,12 @@ async def _read_limited(upload: UploadFile, limit: int, name: str) -> bytes:
     return data
 
 
-async def ingest_bytes(
-    downstream: Downstream, blobs: BlobStore, queue: IngestQueue, caller: common_pb2.Caller, *, data: bytes, name: str,
-    content_type: str, collection: str, visibility: str, call_timeout: float, request_id: str,
-) -> UploadedDocument:
-    """Stores the bytes, registers the document and enqueues its ingestion. Shared by uploads
-    and upload events. A duplicate (same owner, same sha256) returns the existing document."""
+async def register_bytes(
+    downstream: Downstream, blobs: BlobStore, caller: common_pb2.Caller, *, data: bytes, name: str, content_type: str,
+    collection: str, visibility: str, call_timeout: float,
+) -> tuple[UploadedDocument, bool]:
+    """Stores the bytes and registers the document (not yet enqueued); True when it is new.
+    A duplicate (same owner, same sha256) returns the existing document and keeps no second blob."""
     document_id = new_id("doc")
     await asyncio.to_thread(blobs.put, document_id, data)
     try:
@@ -186,19 +186,44 @@ async def ingest_bytes(
     doc = reply.document
     if not reply.created:
         await asyncio.to_thread(blobs.delete, document_id)
-        return UploadedDocument(id=doc.id, filename=doc.filename, status=STATUS_NAMES.get(doc.status, "queued"), duplicate=True)
-    try:
-        await queue.enqueue(doc.id, request_id)
-    except Exception:
-        log.exception("enqueue failed", extra={"document_id": doc.id})
-        # Nothing half-done stays behind: no record without a task, no blob without a record.
+        return UploadedDocument(id=doc.id, filename=doc.filename, status=STATUS_NAMES.get(doc.status, "queued"), duplicate=True), False
+    return UploadedDocument(id=doc.id, filename=doc.filename, status="queued", duplicate=False), True
+
+
+async def unregister(downstream: Downstream, blobs: BlobStore, caller: common_pb2.Caller, document_ids: list[str],
+                     call_timeout: float) -> None:
+    """Takes back documents registered but never enqueued: no record without a task, no blob
+    without a record (a new document's blob key is its id)."""
+    for document_id in document_ids:
         try:
-            await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller, document_id=doc.id), timeout=call_timeout)
+            await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller, document_id=document_id), timeout=call_timeout)
         except grpc.RpcError:
-            log.warning("could not remove the unqueued document", extra={"document_id": doc.id})
+            log.warning("could not remove the unqueued document", extra={"document_id": document_id})
         await asyncio.to_thread(blobs.delete, document_id)
+
+
+async def enqueue_new(downstream: Downstream, blobs: BlobStore, queue: IngestQueue, caller: common_pb2.Caller,
+                      document_ids: list[str], *, call_timeout: float, request_id: str) -> None:
+    if not document_ids:
+        return
+    try:
+        await queue.enqueue(document_ids, request_id)
+    except Exception:
+        log.exception("enqueue failed", extra={"documents": document_ids})
+        await unregister(downstream, blobs, caller, document_ids, call_timeout)
         raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "the ingestion queue is unavailable; try again") from None
-    return UploadedDocument(id=doc.id, filename=doc.filename, status="queued", duplicate=False)
+
+
+async def ingest_bytes(
+    downstream: Downstream, blobs: BlobStore, queue: IngestQueue, caller: common_pb2.Caller, *, data: bytes, name: str,
+    content_type: str, collection: str, visibility: str, call_timeout: float, request_id: str,
+) -> UploadedDocument:
+    """One file: stored, registered and enqueued (upload events)."""
+    document, created = await register_bytes(downstream, blobs, caller, data=data, name=name, content_type=content_type,
+                                             collection=collection, visibility=visibility, call_timeout=call_timeout)
+    if created:
+        await enqueue_new(downstream, blobs, queue, caller, [document.id], call_timeout=call_timeout, request_id=request_id)
+    return document
 
 
 @router.post("/documents", status_code=status.HTTP_202_ACCEPTED, response_model=UploadOut,
@@ -234,13 +259,21 @@ async def upload_documents(
             raise AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"{name}: {exc}", {"file": name}) from None
         checked.append((name, data, kind.content_type))
     caller = caller_pb(principal)
-    out = []
-    for name, data, content_type in checked:
-        out.append(await ingest_bytes(
-            downstream, request.app.state.blobs, request.app.state.ingest, caller, data=data, name=name,
-            content_type=content_type, collection=collection, visibility=visibility,
-            call_timeout=settings.call_timeout_seconds, request_id=request.state.request_id,
-        ))
+    blobs, out, new = request.app.state.blobs, [], []
+    try:
+        for name, data, content_type in checked:
+            document, created = await register_bytes(
+                downstream, blobs, caller, data=data, name=name, content_type=content_type, collection=collection,
+                visibility=visibility, call_timeout=settings.call_timeout_seconds)
+            out.append(document)
+            if created:
+                new.append(document.id)
+    except AppError:
+        await unregister(downstream, blobs, caller, new, settings.call_timeout_seconds)  # all or nothing
+        raise
+    # One upload's documents are ingested together.
+    await enqueue_new(downstream, blobs, request.app.state.ingest, caller, new,
+                      call_timeout=settings.call_timeout_seconds, request_id=request.state.request_id)
     await audit.write(request.app.state.sessions, audit.by(
         principal, "document.upload", request, target_type="document", target_id=",".join(d.id for d in out)[:80],
         details={"documents": [d.id for d in out], "duplicates": sum(d.duplicate for d in out), "visibility": visibility},
