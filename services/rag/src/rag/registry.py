@@ -68,6 +68,26 @@ class Registry:
             return existing, False
         return doc, True
 
+    async def create_many(self, docs: list[Document]) -> list[tuple[Document, bool]]:
+        """`create` for several documents in one transaction. Nothing is recorded when one of
+        them is the same content as a document still being deleted."""
+        now = utcnow()
+        for doc in docs:
+            doc.id = doc.id or new_id("doc")
+            doc.status, doc.created_at = QUEUED, now
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add_all(docs)
+            return [(doc, True) for doc in docs]
+        except IntegrityError:  # some content is already here: sort it out document by document
+            pass
+        async with self._sessions() as session:
+            existing = await session.scalars(select(Document).where(
+                or_(*(and_(Document.owner_id == d.owner_id, Document.sha256 == d.sha256) for d in docs))))
+            if any(d.status == DELETING for d in existing):
+                raise AppError(ErrorCode.CONFLICT, "an earlier copy of a file is still being deleted; try again shortly")
+        return [await self.create(doc) for doc in docs]
+
     async def _by_sha(self, owner_id: str, sha256: str) -> Document | None:
         async with self._sessions() as session:
             return await session.scalar(select(Document).where(Document.owner_id == owner_id, Document.sha256 == sha256))

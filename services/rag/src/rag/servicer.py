@@ -64,6 +64,22 @@ def _chunk_id(value: str) -> str:
         raise AppError(ErrorCode.VALIDATION_ERROR, "malformed chunk id", {"field": "chunk_id"}) from None
 
 
+def _new_document(request: pb.CreateDocumentRequest) -> Document:
+    reader = _reader(request.caller)
+    visibility = request.visibility or "private"
+    if visibility not in VISIBILITIES:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "visibility must be private or tenant", {"field": "visibility"})
+    if len(request.sha256) != 64 or not request.blob_key:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "sha256 and blob_key are required")
+    return Document(
+        id=request.blob_key if is_valid_id(request.blob_key, "doc") else "",
+        owner_id=reader.user_id, tenant_id=reader.tenant_id, visibility=visibility,
+        collection=(request.collection or "default")[:100], filename=request.filename[:255],
+        title=(request.title or request.filename)[:300], content_type=request.content_type[:100],
+        size_bytes=request.size_bytes, sha256=request.sha256, blob_key=request.blob_key,
+    )
+
+
 def chunk_to_pb(payload: dict, chunk_id: str) -> pb.Chunk:
     return pb.Chunk(
         chunk_id=chunk_id, document_id=payload.get("document_id", ""), chunk_index=int(payload.get("chunk_index", 0)),
@@ -84,23 +100,20 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
 
     async def CreateDocument(self, request: pb.CreateDocumentRequest, context) -> pb.CreateDocumentResponse:
         try:
-            reader = _reader(request.caller)
-            visibility = request.visibility or "private"
-            if visibility not in VISIBILITIES:
-                raise AppError(ErrorCode.VALIDATION_ERROR, "visibility must be private or tenant", {"field": "visibility"})
-            if len(request.sha256) != 64 or not request.blob_key:
-                raise AppError(ErrorCode.VALIDATION_ERROR, "sha256 and blob_key are required")
-            doc = Document(
-                id=request.blob_key if is_valid_id(request.blob_key, "doc") else "",
-                owner_id=reader.user_id, tenant_id=reader.tenant_id, visibility=visibility,
-                collection=(request.collection or "default")[:100], filename=request.filename[:255],
-                title=(request.title or request.filename)[:300], content_type=request.content_type[:100],
-                size_bytes=request.size_bytes, sha256=request.sha256, blob_key=request.blob_key,
-            )
-            doc, created = await self._registry.create(doc)
+            doc, created = await self._registry.create(_new_document(request))
         except AppError as exc:
             await abort(context, exc)
         return pb.CreateDocumentResponse(document=document_to_pb(doc), created=created)
+
+    async def CreateDocuments(self, request: pb.CreateDocumentsRequest, context) -> pb.CreateDocumentsResponse:
+        try:
+            if not 1 <= len(request.documents) <= MAX_BATCH_DOCUMENTS:
+                raise AppError(ErrorCode.VALIDATION_ERROR, f"1 to {MAX_BATCH_DOCUMENTS} documents per call", {"field": "documents"})
+            results = await self._registry.create_many([_new_document(item) for item in request.documents])
+        except AppError as exc:
+            await abort(context, exc)
+        return pb.CreateDocumentsResponse(results=[pb.CreateDocumentResponse(document=document_to_pb(doc), created=created)
+                                                   for doc, created in results])
 
     async def GetDocument(self, request: pb.GetDocumentRequest, context) -> pb.Document:
         try:

@@ -303,3 +303,34 @@ async def test_several_documents_are_claimed_and_indexed_in_one_call_each(rag):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await rag.StartProcessingMany(request, timeout=5)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_upload_of_several_documents_is_recorded_in_one_call(rag):
+    earlier = await create(rag, ALICE, b"already uploaded")
+
+    def item(caller, content: bytes, name: str):
+        return pb.CreateDocumentRequest(caller=caller, filename=name, content_type="text/plain", size_bytes=len(content),
+                                        sha256=hashlib.sha256(content).hexdigest(), blob_key=new_id("doc"))
+
+    fresh = [item(ALICE, b"first new file", "one.txt"), item(ALICE, b"second new file", "two.txt")]
+    reply = await rag.CreateDocuments(pb.CreateDocumentsRequest(documents=fresh), timeout=5)
+    assert [(r.created, r.document.id, r.document.status) for r in reply.results] == [
+        (True, fresh[0].blob_key, pb.DOCUMENT_STATUS_QUEUED), (True, fresh[1].blob_key, pb.DOCUMENT_STATUS_QUEUED)]
+
+    # Content already there, and the same content twice in one call, return the existing document.
+    mixed = [item(ALICE, b"third new file", "three.txt"), item(ALICE, b"already uploaded", "again.txt"),
+             item(ALICE, b"third new file", "three-again.txt"), item(BOB, b"already uploaded", "bobs.txt")]
+    results = (await rag.CreateDocuments(pb.CreateDocumentsRequest(documents=mixed), timeout=5)).results
+    assert [r.created for r in results] == [True, False, False, True]
+    assert results[1].document.id == earlier.id and results[2].document.id == results[0].document.id
+    assert results[3].document.owner_id == "usr_bob"  # another owner's copy is a document of its own
+    listed = await rag.ListDocuments(pb.ListDocumentsRequest(caller=ALICE, owned_only=True), timeout=5)
+    assert len(listed.documents) == 4
+
+    for bad in (pb.CreateDocumentsRequest(), pb.CreateDocumentsRequest(documents=[item(ALICE, b"x", "x.txt"), pb.CreateDocumentRequest(
+            caller=ALICE, filename="no-digest.txt", blob_key=new_id("doc"))])):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await rag.CreateDocuments(bad, timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A refused call records nothing, not even its valid documents.
+    assert len((await rag.ListDocuments(pb.ListDocumentsRequest(caller=ALICE, owned_only=True), timeout=5)).documents) == 4

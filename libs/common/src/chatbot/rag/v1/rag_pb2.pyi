@@ -114,6 +114,18 @@ class CreateDocumentResponse(_message.Message):
     created: bool
     def __init__(self, document: _Optional[_Union[Document, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
+class CreateDocumentsRequest(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[CreateDocumentRequest]
+    def __init__(self, documents: _Optional[_Iterable[_Union[CreateDocumentRequest, _Mapping]]] = ...) -> None: ...
+
+class CreateDocumentsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CreateDocumentResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[CreateDocumentResponse, _Mapping]]] = ...) -> None: ...
+
 class GetDocumentRequest(_message.Message):
     __slots__ = ("caller", "document_id")
     CALLER_FIELD_NUMBER: _ClassVar[int]

@@ -41,6 +41,11 @@ class RagServiceStub:
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.FromString,
                 _registered_method=True)
+        self.CreateDocuments = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/CreateDocuments',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsResponse.FromString,
+                _registered_method=True)
         self.GetDocument = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/GetDocument',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.GetDocumentRequest.SerializeToString,
@@ -116,6 +121,13 @@ class RagServiceServicer:
     def CreateDocument(self, request, context):
         """Registry, called by the gateway on behalf of a user. Access rules live here:
         a caller reads their own documents and their tenant's shared ones, deletes only their own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateDocuments(self, request, context):
+        """Several documents of one upload in one call and one transaction; all or none are recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -213,6 +225,11 @@ def add_RagServiceServicer_to_server(servicer, server):
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.SerializeToString,
             ),
+            'CreateDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDocuments,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsResponse.SerializeToString,
+            ),
             'GetDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDocument,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.GetDocumentRequest.FromString,
@@ -308,6 +325,33 @@ class RagService:
             '/chatbot.rag.v1.RagService/CreateDocument',
             chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.SerializeToString,
             chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/CreateDocuments',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -167,27 +167,40 @@ async def _read_limited(upload: UploadFile, limit: int, name: str) -> bytes:
     return data
 
 
-async def register_bytes(
-    downstream: Downstream, blobs: BlobStore, caller: common_pb2.Caller, *, data: bytes, name: str, content_type: str,
+async def register_files(
+    downstream: Downstream, blobs: BlobStore, caller: common_pb2.Caller, files: list[tuple[str, bytes, str]], *,
     collection: str, visibility: str, call_timeout: float,
-) -> tuple[UploadedDocument, bool]:
-    """Stores the bytes and registers the document (not yet enqueued); True when it is new.
-    A duplicate (same owner, same sha256) returns the existing document and keeps no second blob."""
-    document_id = new_id("doc")
-    await asyncio.to_thread(blobs.put, document_id, data)
+) -> list[tuple[UploadedDocument, bool]]:
+    """Stores the bytes of each (name, data, content type) and registers the documents in one
+    call, not yet enqueued; True for each new one. A duplicate (same owner, same sha256) returns
+    the existing document and keeps no second blob. All or none are registered."""
+    keys = [new_id("doc") for _ in files]
+
+    def put_all() -> None:
+        for key, (_, data, _) in zip(keys, files, strict=True):
+            blobs.put(key, data)
+
+    def delete(which: list[str]) -> None:
+        for key in which:
+            blobs.delete(key)
+
+    await asyncio.to_thread(put_all)
     try:
-        reply = await downstream.rag.CreateDocument(pb.CreateDocumentRequest(
+        reply = await downstream.rag.CreateDocuments(pb.CreateDocumentsRequest(documents=[pb.CreateDocumentRequest(
             caller=caller, filename=name, title=_title(name), content_type=content_type, size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(), blob_key=document_id, collection=collection, visibility=visibility,
-        ), timeout=call_timeout)
+            sha256=hashlib.sha256(data).hexdigest(), blob_key=key, collection=collection, visibility=visibility,
+        ) for key, (name, data, content_type) in zip(keys, files, strict=True)]), timeout=call_timeout)
     except grpc.RpcError as exc:
-        await asyncio.to_thread(blobs.delete, document_id)
+        await asyncio.to_thread(delete, keys)
         raise from_rpc_error(exc, "rag") from None
-    doc = reply.document
-    if not reply.created:
-        await asyncio.to_thread(blobs.delete, document_id)
-        return UploadedDocument(id=doc.id, filename=doc.filename, status=STATUS_NAMES.get(doc.status, "queued"), duplicate=True), False
-    return UploadedDocument(id=doc.id, filename=doc.filename, status="queued", duplicate=False), True
+    out = []
+    for result in reply.results:
+        doc = result.document
+        status_name = "queued" if result.created else STATUS_NAMES.get(doc.status, "queued")
+        out.append((UploadedDocument(id=doc.id, filename=doc.filename, status=status_name, duplicate=not result.created),
+                    result.created))
+    await asyncio.to_thread(delete, [key for key, result in zip(keys, reply.results, strict=True) if not result.created])
+    return out
 
 
 async def unregister(downstream: Downstream, blobs: BlobStore, caller: common_pb2.Caller, document_ids: list[str],
@@ -219,8 +232,8 @@ async def ingest_bytes(
     content_type: str, collection: str, visibility: str, call_timeout: float, request_id: str,
 ) -> UploadedDocument:
     """One file: stored, registered and enqueued (upload events)."""
-    document, created = await register_bytes(downstream, blobs, caller, data=data, name=name, content_type=content_type,
-                                             collection=collection, visibility=visibility, call_timeout=call_timeout)
+    [(document, created)] = await register_files(downstream, blobs, caller, [(name, data, content_type)], collection=collection,
+                                                 visibility=visibility, call_timeout=call_timeout)
     if created:
         await enqueue_new(downstream, blobs, queue, caller, [document.id], call_timeout=call_timeout, request_id=request_id)
     return document
@@ -259,20 +272,12 @@ async def upload_documents(
             raise AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"{name}: {exc}", {"file": name}) from None
         checked.append((name, data, kind.content_type))
     caller = caller_pb(principal)
-    blobs, out, new = request.app.state.blobs, [], []
-    try:
-        for name, data, content_type in checked:
-            document, created = await register_bytes(
-                downstream, blobs, caller, data=data, name=name, content_type=content_type, collection=collection,
-                visibility=visibility, call_timeout=settings.call_timeout_seconds)
-            out.append(document)
-            if created:
-                new.append(document.id)
-    except AppError:
-        await unregister(downstream, blobs, caller, new, settings.call_timeout_seconds)  # all or nothing
-        raise
+    blobs = request.app.state.blobs
+    registered = await register_files(downstream, blobs, caller, checked, collection=collection, visibility=visibility,
+                                      call_timeout=settings.call_timeout_seconds)
+    out = [document for document, _ in registered]
     # One upload's documents are ingested together.
-    await enqueue_new(downstream, blobs, request.app.state.ingest, caller, new,
+    await enqueue_new(downstream, blobs, request.app.state.ingest, caller, [d.id for d, created in registered if created],
                       call_timeout=settings.call_timeout_seconds, request_id=request.state.request_id)
     await audit.write(request.app.state.sessions, audit.by(
         principal, "document.upload", request, target_type="document", target_id=",".join(d.id for d in out)[:80],
