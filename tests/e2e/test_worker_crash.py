@@ -66,9 +66,12 @@ def test_sigkill_mid_task_still_indexes_exactly_once(broker_fleet):
     assert expected_chunks > 150
     with httpx.Client(base_url=broker_fleet.url, timeout=60) as http:
         user = register_and_login(http)
-        reply = http.post("/api/v1/documents", headers=auth(user), files=[("files", ("rules.txt", data))])
+        # One upload, so one task: the large document first, two small ones waiting behind it.
+        small = [make_text(f"Memo {n}", [("Note", [f"Memo {n} moves the archive review to room {n + 11}."])]) for n in range(2)]
+        reply = http.post("/api/v1/documents", headers=auth(user), files=[
+            ("files", ("rules.txt", data)), ("files", ("memo-0.txt", small[0])), ("files", ("memo-1.txt", small[1]))])
         assert reply.status_code == 202, reply.text
-        doc_id = reply.json()["documents"][0]["id"]
+        doc_id, *memo_ids = [d["id"] for d in reply.json()["documents"]]
 
         # Wait until the worker is inside the task and has indexed part of the document.
         deadline = time.monotonic() + 60
@@ -93,3 +96,10 @@ def test_sigkill_mid_task_still_indexes_exactly_once(broker_fleet):
         hits = http.post("/api/v1/search", headers=auth(user), json={"query": "which desk gets form F-7-33", "top_k": 50}).json()["hits"]
         ids = [h["chunk"]["chunk_id"] for h in hits]
         assert len(ids) == len(set(ids))
+        # The documents that waited in the killed task were taken over with it, each indexed once.
+        for n, memo_id in enumerate(memo_ids):
+            memo = wait_for_document(http, user, memo_id, timeout=60)
+            assert (memo["status"], memo["attempts"], memo["chunk_count"]) == ("indexed", 2, 1), memo
+            hits = http.post("/api/v1/search", headers=auth(user), json={"query": f"Memo {n} archive review room",
+                                                                         "document_ids": [memo_id]}).json()["hits"]
+            assert [h["chunk"]["chunk_index"] for h in hits] == [0]
