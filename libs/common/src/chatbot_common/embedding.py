@@ -153,11 +153,24 @@ def get_embedder(settings: EmbeddingSettings | None = None) -> Embedder:
         return _shared[key]
 
 
+def usable_cpus() -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup CPU limit (a container's
+    `resources.limits.cpu`), which the affinity does not show."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
 def embedding_runners(count: int = 0, settings: EmbeddingSettings | None = None) -> list[Embedder]:
-    """`count` model sessions meant to run side by side, one thread each (0 = one per core).
-    A count of 1 is one session with the configured thread count."""
+    """`count` model sessions meant to run side by side, one thread each (0 = one per usable
+    core). A count of 1 is one session with the configured thread count."""
     settings = settings or EmbeddingSettings()
-    count = count or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    count = count or usable_cpus()
     if count == 1:
         return [Embedder(settings)]
     single = settings.model_copy(update={"threads": 1})
