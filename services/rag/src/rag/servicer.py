@@ -210,7 +210,7 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
     async def UpsertChunks(self, request: pb.UpsertChunksRequest, context) -> pb.UpsertChunksResponse:
         try:
             document_id = _document_id(request.document_id)
-            self._check_batch(request)
+            await self._check_batch(request)
             store = await self._resources.store()
             doc = await self._registry.get(document_id)
             if doc is None or doc.status == DELETING:
@@ -242,7 +242,7 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
             if len(set(ids)) != len(ids):
                 raise AppError(ErrorCode.VALIDATION_ERROR, "a document is named twice", {"field": "documents"})
             for item in items:
-                self._check_batch(item)
+                await self._check_batch(item)
                 if not item.HasField("finish"):
                     raise AppError(ErrorCode.VALIDATION_ERROR, "each document must be complete and carry its finish")
             docs = await self._registry.get_many(ids)
@@ -269,7 +269,8 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
         return pb.IndexDocumentsResponse(results=[
             results.get(i) or pb.IndexedDocument(document_id=i, error="document not found or being deleted") for i in ids])
 
-    def _check_batch(self, request: pb.UpsertChunksRequest) -> None:
+    async def _check_batch(self, request: pb.UpsertChunksRequest) -> None:
+        await self._resources.retriever()  # the embedder is loaded: its id and size are known
         model_id = self._resources.embedder_id()
         if request.embedding_model != model_id:
             raise AppError(ErrorCode.VALIDATION_ERROR,

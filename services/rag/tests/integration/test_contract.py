@@ -334,3 +334,28 @@ async def test_an_upload_of_several_documents_is_recorded_in_one_call(rag):
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     # A refused call records nothing, not even its valid documents.
     assert len((await rag.ListDocuments(pb.ListDocumentsRequest(caller=ALICE, owned_only=True), timeout=5)).documents) == 4
+
+
+async def test_indexing_right_after_start_waits_for_the_model_instead_of_refusing(tmp_path):
+    """The embedder loads in the background; a batch arriving first must not be judged against
+    an unknown model id (it once got 'this collection uses ""')."""
+    settings = RagSettings(grpc_port=0, var_dir=tmp_path)
+    await asyncio.to_thread(rag_server.migrate, settings)
+    running = await start_grpc(rag_server.build_service(settings, EmbeddingSettings()), settings, readiness_interval=0.05)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = rag_pb2_grpc.RagServiceStub(channel)
+            model_id = get_embedder(EmbeddingSettings()).model_id
+            chunk = pb.Chunk(chunk_index=0, text="x", dense=[0.0] * 384)
+            finish = pb.FinishDocumentRequest(success=True, chunk_count=1)
+            for call, request in ((stub.UpsertChunks, pb.UpsertChunksRequest(document_id=new_id("doc"), embedding_model=model_id, chunks=[chunk])),
+                                  (stub.IndexDocuments, pb.IndexDocumentsRequest(documents=[pb.UpsertChunksRequest(
+                                      document_id=new_id("doc"), embedding_model=model_id, chunks=[chunk], finish=finish)]))):
+                try:
+                    reply = await call(request, timeout=120)
+                except grpc.aio.AioRpcError as exc:
+                    assert exc.code() == grpc.StatusCode.NOT_FOUND, exc.details()  # the document does not exist
+                else:
+                    assert reply.results[0].error  # IndexDocuments reports the unknown document per item
+    finally:
+        await running.stop(0)
