@@ -227,8 +227,16 @@ def test_signed_upload_events_enqueue_files_from_the_ingest_directory(http, flee
     owner = register_and_login_as(http, fleet.env["GATEWAY_UPLOAD_EVENT_OWNER_EMAIL"])
     ingest_dir = Path(fleet.env["GATEWAY_INGEST_DIR"])
     (ingest_dir / "2026").mkdir(parents=True, exist_ok=True)
-    (ingest_dir / "2026" / "ferry.md").write_bytes(MAKERS["md"]("Ferry", [("Timetable", ["The island ferry leaves the north pier at 07:15."])]))
-    body = json.dumps({"events": [{"key": "2026/ferry.md", "size": 1}, {"key": "../outside.md"}, {"key": "missing.md"}]}).encode()
+    ferry = MAKERS["md"]("Ferry", [("Timetable", ["The island ferry leaves the north pier at 07:15."])])
+    (ingest_dir / "2026" / "ferry.md").write_bytes(ferry)
+    (ingest_dir / "2026" / "ferry-copy.md").write_bytes(ferry)
+    (ingest_dir / "2026" / "tides.txt").write_bytes(MAKERS["txt"]("Tides", [("Table", ["High tide at the north pier is at 11:20 today."])]))
+    (ingest_dir / "2026" / "bikes.txt").write_bytes(MAKERS["txt"]("Bikes", [("Racks", ["Bicycle racks in the east courtyard are emptied every winter."])]))
+    # Good and bad events interleaved; files of one collection and visibility are registered and
+    # enqueued together, a change of visibility starts a new group; answers keep the events' order.
+    events = [{"key": "2026/ferry.md", "size": 1}, {"key": "../outside.md"}, {"key": "2026/tides.txt"}, {"key": "missing.md"},
+              {"key": "2026/bikes.txt", "visibility": "tenant"}, {"key": "2026/ferry-copy.md"}]
+    body = json.dumps({"events": events}).encode()
     secret = fleet.env["GATEWAY_UPLOAD_EVENT_SECRET"].encode()
 
     def post(payload: bytes, timestamp: int, signature: str | None = None):
@@ -242,10 +250,16 @@ def test_signed_upload_events_enqueue_files_from_the_ingest_directory(http, flee
     reply = post(body, now)
     assert reply.status_code == 202, reply.text
     out = reply.json()
-    assert out["accepted"] == 1 and out["rejected"] == 2
-    doc_id = out["results"][0]["document"]["id"]
-    assert "outside" in out["results"][1]["error"] or ".." in out["results"][1]["error"]
-    assert wait_for_document(http, owner, doc_id)["status"] == "indexed"
+    assert out["accepted"] == 4 and out["rejected"] == 2
+    assert [r["key"] for r in out["results"]] == [e["key"] for e in events]
+    ferry_doc, outside, tides, missing, bikes, copy = out["results"]
+    assert "outside" in outside["error"] or ".." in outside["error"]
+    assert missing["error"] and not missing.get("document")
+    assert copy["document"]["duplicate"] and copy["document"]["id"] == ferry_doc["document"]["id"]
+    for result in (ferry_doc, tides, bikes):
+        doc = wait_for_document(http, owner, result["document"]["id"])
+        assert doc["status"] == "indexed", doc
+    assert wait_for_document(http, owner, bikes["document"]["id"])["visibility"] == "tenant"
 
 
 def register_and_login_as(http, email: str) -> dict[str, str]:

@@ -203,40 +203,24 @@ async def register_files(
     return out
 
 
-async def unregister(downstream: Downstream, blobs: BlobStore, caller: common_pb2.Caller, document_ids: list[str],
-                     call_timeout: float) -> None:
-    """Takes back documents registered but never enqueued: no record without a task, no blob
-    without a record (a new document's blob key is its id)."""
-    for document_id in document_ids:
-        try:
-            await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller, document_id=document_id), timeout=call_timeout)
-        except grpc.RpcError:
-            log.warning("could not remove the unqueued document", extra={"document_id": document_id})
-        await asyncio.to_thread(blobs.delete, document_id)
-
-
 async def enqueue_new(downstream: Downstream, blobs: BlobStore, queue: IngestQueue, caller: common_pb2.Caller,
                       document_ids: list[str], *, call_timeout: float, request_id: str) -> None:
+    """Enqueues newly registered documents; if the queue is down, takes them back (no record
+    without a task, no blob without a record: a new document's blob key is its id)."""
     if not document_ids:
         return
     try:
         await queue.enqueue(document_ids, request_id)
     except Exception:
         log.exception("enqueue failed", extra={"documents": document_ids})
-        await unregister(downstream, blobs, caller, document_ids, call_timeout)
+        for document_id in document_ids:
+            try:
+                await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller, document_id=document_id),
+                                                    timeout=call_timeout)
+            except grpc.RpcError:
+                log.warning("could not remove the unqueued document", extra={"document_id": document_id})
+            await asyncio.to_thread(blobs.delete, document_id)
         raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "the ingestion queue is unavailable; try again") from None
-
-
-async def ingest_bytes(
-    downstream: Downstream, blobs: BlobStore, queue: IngestQueue, caller: common_pb2.Caller, *, data: bytes, name: str,
-    content_type: str, collection: str, visibility: str, call_timeout: float, request_id: str,
-) -> UploadedDocument:
-    """One file: stored, registered and enqueued (upload events)."""
-    [(document, created)] = await register_files(downstream, blobs, caller, [(name, data, content_type)], collection=collection,
-                                                 visibility=visibility, call_timeout=call_timeout)
-    if created:
-        await enqueue_new(downstream, blobs, queue, caller, [document.id], call_timeout=call_timeout, request_id=request_id)
-    return document
 
 
 @router.post("/documents", status_code=status.HTTP_202_ACCEPTED, response_model=UploadOut,

@@ -22,11 +22,13 @@ from sqlalchemy import select
 from chatbot.common.v1 import common_pb2
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.filetypes import UnsupportedFile, sniff
+from chatbot_common.tasks import MAX_TASK_DOCUMENTS
 from gateway.api.deps import DownstreamDep, SessionDep, SettingsDep
-from gateway.api.routes.documents import Collection, UploadedDocument, display_name, ingest_bytes
+from gateway.api.routes.documents import Collection, UploadedDocument, display_name, enqueue_new, register_files
 from gateway.models import User
 
 router = APIRouter(tags=["documents"])
+WINDOW_BYTES = 64 * 1024 * 1024  # files of a batch held in memory at once, at most
 
 
 class ObjectCreated(BaseModel):
@@ -100,24 +102,72 @@ async def upload_events(
     if owner is None or not owner.is_active:
         raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "the configured owner of event uploads does not exist")
     caller = common_pb2.Caller(user_id=owner.id, tenant_id=owner.tenant_id, roles=[owner.role])
-    results: list[EventResult] = []
-    for event in batch.events:
+    ctx = _Window(downstream, request.app.state.blobs, request.app.state.ingest, caller, settings.call_timeout_seconds,
+                  request.state.request_id)
+    results: list[EventResult | None] = [None] * len(batch.events)
+    for index, event in enumerate(batch.events):
         try:
             path = resolve_key(settings.ingest_dir, event.key)
             data = await asyncio.to_thread(_read, path, settings.max_upload_bytes)
             name = display_name(path.name)
             kind = sniff(data, name)
-            document = await ingest_bytes(
-                downstream, request.app.state.blobs, request.app.state.ingest, caller, data=data, name=name,
-                content_type=kind.content_type, collection=event.collection, visibility=event.visibility,
-                call_timeout=settings.call_timeout_seconds, request_id=request.state.request_id,
-            )
-            results.append(EventResult(key=event.key, document=document))
         except (ValueError, OSError) as exc:  # UnsupportedFile is a ValueError
             reason = str(exc) if isinstance(exc, (ValueError, UnsupportedFile)) else "the file cannot be read"
-            results.append(EventResult(key=event.key, error=reason))
-    accepted = sum(1 for r in results if r.document)
-    return EventBatchOut(accepted=accepted, rejected=len(results) - accepted, results=results)
+            results[index] = EventResult(key=event.key, error=reason)
+            continue
+        if not ctx.fits(event, len(data)):
+            await ctx.flush(batch.events, results)
+        ctx.add(index, event, (name, data, kind.content_type))
+    await ctx.flush(batch.events, results)
+    accepted = sum(1 for r in results if r and r.document)
+    return EventBatchOut(accepted=accepted, rejected=len(results) - accepted, results=[r for r in results if r])
+
+
+class _Window:
+    """Files read from consecutive events, registered with one call and enqueued as one task
+    (the same collection and visibility, at most MAX_TASK_DOCUMENTS files and WINDOW_BYTES)."""
+
+    def __init__(self, downstream, blobs, queue, caller: common_pb2.Caller, call_timeout: float, request_id: str) -> None:
+        self.downstream, self.blobs, self.queue, self.caller = downstream, blobs, queue, caller
+        self.call_timeout, self.request_id = call_timeout, request_id
+        self.items: list[tuple[int, tuple[str, bytes, str]]] = []
+        self.target: tuple[str, str] | None = None
+        self.size = 0
+
+    def fits(self, event: ObjectCreated, size: int) -> bool:
+        return not self.items or (self.target == (event.collection, event.visibility)
+                                  and len(self.items) < MAX_TASK_DOCUMENTS and self.size + size <= WINDOW_BYTES)
+
+    def add(self, index: int, event: ObjectCreated, file: tuple[str, bytes, str]) -> None:
+        self.items.append((index, file))
+        self.target = (event.collection, event.visibility)
+        self.size += len(file[1])
+
+    async def flush(self, events: list[ObjectCreated], results: list[EventResult | None]) -> None:
+        if not self.items:
+            return
+        (collection, visibility), items = self.target, self.items
+        self.items, self.target, self.size = [], None, 0
+        try:
+            registered = await register_files(self.downstream, self.blobs, self.caller, [f for _, f in items],
+                                              collection=collection, visibility=visibility, call_timeout=self.call_timeout)
+        except AppError:
+            # One file the registry refuses (its earlier copy still being deleted) must not
+            # refuse the others: one by one, each with its own answer.
+            registered = []
+            for index, file in items:
+                try:
+                    registered += await register_files(self.downstream, self.blobs, self.caller, [file], collection=collection,
+                                                       visibility=visibility, call_timeout=self.call_timeout)
+                except AppError as exc:
+                    registered.append((None, False))
+                    results[index] = EventResult(key=events[index].key, error=exc.message)
+        await enqueue_new(self.downstream, self.blobs, self.queue, self.caller,
+                          [d.id for d, created in registered if d is not None and created],
+                          call_timeout=self.call_timeout, request_id=self.request_id)
+        for (index, _), (document, _) in zip(items, registered, strict=True):
+            if document is not None:
+                results[index] = EventResult(key=events[index].key, document=document)
 
 
 def _read(path: Path, limit: int) -> bytes:
