@@ -102,7 +102,7 @@ async def upload_events(
     if owner is None or not owner.is_active:
         raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "the configured owner of event uploads does not exist")
     caller = common_pb2.Caller(user_id=owner.id, tenant_id=owner.tenant_id, roles=[owner.role])
-    ctx = _Window(downstream, request.app.state.blobs, request.app.state.ingest, caller, settings.call_timeout_seconds,
+    window = _Window(downstream, request.app.state.blobs, request.app.state.ingest, caller, settings.call_timeout_seconds,
                   request.state.request_id)
     results: list[EventResult | None] = [None] * len(batch.events)
     for index, event in enumerate(batch.events):
@@ -115,10 +115,10 @@ async def upload_events(
             reason = str(exc) if isinstance(exc, (ValueError, UnsupportedFile)) else "the file cannot be read"
             results[index] = EventResult(key=event.key, error=reason)
             continue
-        if not ctx.fits(event, len(data)):
-            await ctx.flush(batch.events, results)
-        ctx.add(index, event, (name, data, kind.content_type))
-    await ctx.flush(batch.events, results)
+        if not window.fits(event, len(data)):
+            await window.flush(batch.events, results)
+        window.add(index, event, (name, data, kind.content_type))
+    await window.flush(batch.events, results)
     accepted = sum(1 for r in results if r and r.document)
     return EventBatchOut(accepted=accepted, rejected=len(results) - accepted, results=[r for r in results if r])
 
@@ -151,7 +151,9 @@ class _Window:
         try:
             registered = await register_files(self.downstream, self.blobs, self.caller, [f for _, f in items],
                                               collection=collection, visibility=visibility, call_timeout=self.call_timeout)
-        except AppError:
+        except AppError as exc:
+            if exc.code != ErrorCode.CONFLICT:
+                raise  # the registry is unreachable: the sender should deliver the batch again
             # One file the registry refuses (its earlier copy still being deleted) must not
             # refuse the others: one by one, each with its own answer.
             registered = []
@@ -159,9 +161,11 @@ class _Window:
                 try:
                     registered += await register_files(self.downstream, self.blobs, self.caller, [file], collection=collection,
                                                        visibility=visibility, call_timeout=self.call_timeout)
-                except AppError as exc:
+                except AppError as one:
+                    if one.code != ErrorCode.CONFLICT:
+                        raise
                     registered.append((None, False))
-                    results[index] = EventResult(key=events[index].key, error=exc.message)
+                    results[index] = EventResult(key=events[index].key, error=one.message)
         await enqueue_new(self.downstream, self.blobs, self.queue, self.caller,
                           [d.id for d, created in registered if d is not None and created],
                           call_timeout=self.call_timeout, request_id=self.request_id)
