@@ -172,7 +172,8 @@ class Registry:
     ) -> list[tuple[Document | None, bool, str]]:
         """`start_processing` for several documents in one transaction; answers in the ids' order."""
         async with self._sessions() as session, session.begin():
-            rows = await session.scalars(select(Document).where(Document.id.in_(document_ids)).with_for_update())
+            # Rows locked in id order, so two workers claiming overlapping sets cannot deadlock.
+            rows = await session.scalars(select(Document).where(Document.id.in_(document_ids)).order_by(Document.id).with_for_update())
             found = {doc.id: doc for doc in rows}
             now = utcnow()
             return [_claim(found.get(document_id), now, max_attempts, time_limit_seconds, takeover)
@@ -190,7 +191,8 @@ class Registry:
         """Records the end of an attempt for each (document id, column values), in one
         transaction. A document being deleted is left alone (and returned, for its points to go)."""
         async with self._sessions() as session, session.begin():
-            rows = await session.scalars(select(Document).where(Document.id.in_([i for i, _ in items])).with_for_update())
+            rows = await session.scalars(select(Document).where(Document.id.in_([i for i, _ in items]))
+                                         .order_by(Document.id).with_for_update())
             found = {doc.id: doc for doc in rows}
             now = utcnow()
             for document_id, values in items:
