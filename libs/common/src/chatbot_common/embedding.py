@@ -39,7 +39,7 @@ class EmbeddingSettings(BaseSettings):
     # Where exported ONNX models are kept; shared by every process on the machine.
     cache_dir: Path = Field(default_factory=lambda: repo_var_dir() / "models")
     # ONNX Runtime dynamic quantisation target (avx512_vnni, avx2, arm64).
-    quantization: str = "avx512_vnni"
+    quantization: Literal["avx512_vnni", "avx512", "avx2", "arm64"] = "avx512_vnni"
     batch_size: int = Field(32, ge=1, le=1024)
     threads: int = Field(0, ge=0, description="intra-op threads; 0 lets the runtime choose")
 
@@ -91,7 +91,7 @@ def _load(source: Path, settings: EmbeddingSettings):
     exported = _export_onnx(source, settings)
     file_name = "onnx/model.onnx"
     if settings.backend == "onnx-int8":
-        file_name = f"onnx/model_qint8_{settings.quantization}.onnx"
+        file_name = f"onnx/{quantised_file(settings.quantization)}"
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -105,12 +105,18 @@ def _load(source: Path, settings: EmbeddingSettings):
     )
 
 
+def quantised_file(quantization: str) -> str:
+    """The file ONNX Runtime's dynamic quantiser writes for a target: unsigned int8 weights
+    for avx2, signed for the others (avx512, avx512_vnni, arm64)."""
+    return f"model_{'quint8' if quantization == 'avx2' else 'qint8'}_{quantization}.onnx"
+
+
 def _export_onnx(source: Path, settings: EmbeddingSettings) -> Path:
     """Exports (and quantises) once per cache directory; later calls only check the files."""
     from filelock import FileLock
 
     target = settings.cache_dir / f"{source.name if settings.model_path else MODEL_NAME}-onnx"
-    quantised = target / "onnx" / f"model_qint8_{settings.quantization}.onnx"
+    quantised = target / "onnx" / quantised_file(settings.quantization)
     wanted = quantised if settings.backend == "onnx-int8" else target / "onnx" / "model.onnx"
     if wanted.exists():
         return target
