@@ -186,6 +186,36 @@ def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(
     assert night[0]["chunk"]["section"].endswith("Night 44"), night[0]["chunk"]
 
 
+def test_malformed_ingestion_tasks_are_refused_and_the_worker_keeps_serving(http, fleet, alice):
+    """Anyone who can publish to the broker can send any arguments: none may crash the worker
+    or touch a document not named properly."""
+    from chatbot_common.tasks import QUEUE, TASK_INGEST_DOCUMENT, TASK_INGEST_DOCUMENTS, create_celery
+
+    good = upload(http, alice, "after-junk.txt", MAKERS["txt"]("Junk", [("Ok", ["Orchids in the atrium are watered on Sundays."])]))
+    good_id = good.json()["documents"][0]["id"]
+    app = create_celery("e2e-junk", "", fleet.var_dir)
+    try:
+        for name, kwargs in [(TASK_INGEST_DOCUMENTS, {"document_ids": "doc_not-a-list"}),
+                             (TASK_INGEST_DOCUMENTS, {"document_ids": [None, 7, "../../etc/passwd", {"id": 1}]}),
+                             (TASK_INGEST_DOCUMENTS, {"document_ids": [f"doc_{'0' * 32}"] * 150}),
+                             (TASK_INGEST_DOCUMENTS, {}),
+                             (TASK_INGEST_DOCUMENT, {"document_id": ["not", "a", "string"]}),
+                             (TASK_INGEST_DOCUMENTS, {"document_ids": [good_id, good_id, "junk"]})]:
+            app.send_task(name, kwargs=kwargs, queue=QUEUE)
+    finally:
+        app.close()
+    doc = wait_for_document(http, alice, good_id)
+    assert doc["status"] == "indexed" and doc["chunk_count"] == 1
+    later = upload(http, alice, "later.txt", MAKERS["txt"]("Later", [("Ok", ["The atrium fountain is cleaned monthly."])]))
+    assert wait_for_document(http, alice, later.json()["documents"][0]["id"])["status"] == "indexed"
+    deadline = time.monotonic() + 30
+    log = fleet.log_dir / "ingest-worker.log"
+    while "malformed document ids" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "malformed document ids" in log.read_text(errors="replace")
+    assert "raised unexpected" not in log.read_text(errors="replace")  # no task crashed on its arguments
+
+
 def _files_outside(root: Path, allowed: tuple[str, ...]) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file() and not any(part in allowed for part in p.relative_to(root).parts)}
 

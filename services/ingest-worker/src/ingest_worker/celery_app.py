@@ -11,7 +11,9 @@ import grpc
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
-from chatbot_common.tasks import QUEUE, TASK_INGEST_DOCUMENT, TASK_INGEST_DOCUMENTS, TASK_PURGE_MESSAGES, create_celery
+from chatbot_common.ids import is_valid_id
+from chatbot_common.tasks import (MAX_TASK_DOCUMENTS, QUEUE, TASK_INGEST_DOCUMENT, TASK_INGEST_DOCUMENTS, TASK_PURGE_MESSAGES,
+                                  create_celery)
 from ingest_worker.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -62,37 +64,53 @@ class _PipelineHolder:
             return self._pipeline
 
 
+def _document_ids(value) -> list[str]:
+    """The well-formed document ids of a task's arguments, each once, in order; anything else
+    in a message (which any broker client can publish) is logged and left out."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    ids = list(dict.fromkeys(i for i in items if isinstance(i, str) and is_valid_id(i, "doc")))
+    if len(ids) != len(items):
+        log.warning("malformed document ids left out of an ingestion task", extra={"left_out": len(items) - len(ids)})
+    return ids
+
+
 def register_tasks(app: Celery, settings: IngestSettings) -> _PipelineHolder:
     holder = _PipelineHolder(settings)
     app.pipeline_holder = holder
 
     @app.task(name=TASK_INGEST_DOCUMENT, bind=True, max_retries=settings.max_attempts - 1)
-    def ingest_document(self, document_id: str, request_id: str = "") -> dict:
-        return ingest(self, [document_id])[0]
+    def ingest_document(self, document_id: str = "", request_id: str = "") -> list[dict]:
+        return ingest(self, [document_id])
 
     @app.task(name=TASK_INGEST_DOCUMENTS, bind=True, max_retries=settings.max_attempts - 1)
-    def ingest_documents(self, document_ids: list[str], request_id: str = "") -> list[dict]:
-        return ingest(self, list(document_ids))
+    def ingest_documents(self, document_ids: list[str] = (), request_id: str = "") -> list[dict]:
+        return ingest(self, document_ids)
 
-    def ingest(task, document_ids: list[str]) -> list[dict]:
-        from ingest_worker.pipeline import Transient
+    def ingest(task, document_ids) -> list[dict]:
+        from ingest_worker.pipeline import PermanentFailure, Transient
 
+        ids = _document_ids(document_ids)
         final = task.request.retries >= task.max_retries
         # Set by the broker when an unacknowledged delivery came back: its worker is gone.
         redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
         ended: dict = {}
         try:
-            outcomes = holder.get().run_many(document_ids, final_attempt=final, redelivered=redelivered, outcomes=ended)
+            # A retry runs every slice again: the documents already ended are skipped at the claim.
+            for first in range(0, len(ids), MAX_TASK_DOCUMENTS):
+                holder.get().run_many(ids[first:first + MAX_TASK_DOCUMENTS], final_attempt=final, redelivered=redelivered,
+                                      outcomes=ended)
         except Transient as exc:
             countdown = settings.retry_backoff_seconds * (2 ** task.request.retries)
             raise task.retry(exc=exc, countdown=countdown) from None
+        except PermanentFailure as exc:  # the registry refused the claim itself: nothing was started
+            log.warning("ingestion task refused", extra={"reason": str(exc), "documents": len(ids)})
         except SoftTimeLimitExceeded:
-            for document_id in document_ids:
+            for document_id in ids:
                 if document_id not in ended:
                     holder.get().fail(document_id, f"ingestion took longer than {settings.task_time_limit_seconds} s",
                                       retrying=False, timings={}, started=None)
-            return [{"document_id": i, "status": ended[i].status if i in ended else "failed"} for i in document_ids]
-        return [{"document_id": o.document_id, "status": o.status, "chunks": o.chunks} for o in outcomes]
+        return [{"document_id": i, "status": ended[i].status if i in ended else "failed",
+                 "chunks": ended[i].chunks if i in ended else 0} for i in ids]
 
     @app.task(name=TASK_PURGE_MESSAGES, autoretry_for=(grpc.RpcError,), retry_backoff=True, max_retries=3)
     def purge_messages() -> dict:
