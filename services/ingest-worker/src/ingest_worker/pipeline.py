@@ -149,16 +149,20 @@ class Pipeline:
         vectors = self.embedder.encode([c.embedding_text(p.title) for p in group for c in p.chunks])
         embed_ms = _ms(t)
         t = time.perf_counter()
-        total_chunks = max(1, sum(len(p.chunks) for p in group))
-        items, first = [], 0
+        chunks, first = [], 0
         for p in group:
-            share = len(p.chunks) / total_chunks
-            p.timings.update(embed_ms=round(embed_ms * share), index_ms=round(_ms(t) * share), total_ms=_ms(p.started))
-            items.append(pb.UpsertChunksRequest(
-                document_id=p.document_id, embedding_model=self.embedder.model_id,
-                chunks=self._chunks_pb(p, p.chunks, vectors[first:first + len(p.chunks)]),
-                finish=self._finish_request(p.document_id, len(p.chunks), p.page_count, p.title, p.timings)))
+            chunks.append(self._chunks_pb(p, p.chunks, vectors[first:first + len(p.chunks)]))
             first += len(p.chunks)
+        build_ms = _ms(t)
+        total_chunks = max(1, sum(len(p.chunks) for p in group))
+        items = []
+        for p, part in zip(group, chunks, strict=True):
+            share = len(p.chunks) / total_chunks
+            # The rag service adds its write time to index_ms and total_ms.
+            p.timings.update(embed_ms=round(embed_ms * share), index_ms=round(build_ms * share), total_ms=_ms(p.started))
+            items.append(pb.UpsertChunksRequest(
+                document_id=p.document_id, embedding_model=self.embedder.model_id, chunks=part,
+                finish=self._finish_request(p.document_id, len(p.chunks), p.page_count, p.title, p.timings)))
         try:
             results = self._call(self.rag.IndexDocuments, pb.IndexDocumentsRequest(documents=items)).results
         except PermanentFailure as exc:
