@@ -176,13 +176,21 @@ async def register_files(
     the existing document and keeps no second blob. All or none are registered."""
     keys = [new_id("doc") for _ in files]
 
-    def put_all() -> None:
-        for key, (_, data, _) in zip(keys, files, strict=True):
-            blobs.put(key, data)
-
     def delete(which: list[str]) -> None:
         for key in which:
             blobs.delete(key)
+
+    def put_all() -> None:
+        try:
+            for key, (_, data, _) in zip(keys, files, strict=True):
+                blobs.put(key, data)
+        except OSError:
+            log.exception("blob store write failed")
+            try:
+                delete(keys)  # no blob without a record, not even part of an upload
+            except OSError:
+                log.warning("could not remove the partial upload's blobs")
+            raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "the file store cannot take the upload now; try again") from None
 
     await asyncio.to_thread(put_all)
     try:
