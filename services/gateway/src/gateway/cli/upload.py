@@ -89,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
 
         def send(group: list[Path]) -> list[tuple[Path, dict | None, str]]:
             """(file, its document or None, the reason it was refused) for each file of the group."""
-            reply = post(group)
+            try:
+                reply = post(group)
+            except OSError:  # a file went away or cannot be read since the folder was listed
+                if len(group) > 1:
+                    return [item for p in group for item in send([p])]
+                return [(group[0], None, "the file cannot be read")]
             if reply.status_code == 202:
                 return [(p, d, "") for p, d in zip(group, reply.json()["documents"], strict=True)]
             if len(group) > 1 and 400 <= reply.status_code < 500 and reply.status_code != 429:
@@ -111,12 +116,16 @@ def main(argv: list[str] | None = None) -> int:
             with tqdm(total=len(uploaded), unit="doc", desc="indexing") as bar:
                 pending = list(uploaded)  # in upload order: the worker takes them roughly so
                 while pending and time.monotonic() < deadline:
-                    for doc_id in pending[:POLL_WINDOW]:
+                    # The window moves on: the ones still running go to the back, so a slow
+                    # document never hides the others' ends.
+                    window, pending = pending[:POLL_WINDOW], pending[POLL_WINDOW:]
+                    for doc_id in window:
                         doc = http.get(f"/api/v1/documents/{doc_id}").json()
                         if doc.get("status") in ("indexed", "failed"):
                             statuses[doc_id] = doc
-                            pending.remove(doc_id)
                             bar.update(1)
+                        else:
+                            pending.append(doc_id)
                     if pending:
                         time.sleep(1)
     indexed = [d for d in statuses.values() if d["status"] == "indexed"]
