@@ -15,6 +15,10 @@ families of attack:
   forged role headers ("### System:") and this platform's own <source> delimiters
 - encoded_payload: any of the above found only after decoding (base64, rot13, tag characters)
 
+Two scored detectors (`scoring.py`) add what phrase patterns miss: requests for the assistant's
+own instructions however they are worded (prompt_extraction), and, in retrieved documents only,
+orders addressed to the assistant (embedded_instruction: `say "X" first`, `IMPORTANT: reply with`).
+
 A verdict lists the families found and the cleaned text (invisible characters removed), which is
 what goes on to the model when the policy lets the text through."""
 
@@ -27,8 +31,15 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-# Zero-width and formatting characters that render as nothing, and bidirectional controls.
-_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+import regex  # Unicode properties (\p{Cf}) that `re` lacks
+
+from chatbot_common.guardrails.scoring import extraction_score, instruction_score
+
+# Characters that render as nothing: every format character (Unicode category Cf: zero-width
+# spaces and joiners, bidirectional controls, soft hyphens, ...) and the variation selectors
+# (U+FE00-FE0F and the supplement U+E0100-E01EF), which attach to any letter, so "sys\U000E0100tem"
+# reads as "system" and must be screened as such. Tag characters are decoded first.
+_INVISIBLE = regex.compile(r"[\p{Cf}\p{Variation_Selector}\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0]")
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _SPACED = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z])")
@@ -126,7 +137,10 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
-def _scan(text: str) -> tuple[set[str], list[str]]:
+_NEGATED = re.compile(r"\b(?:never|not|don't|do not|must not|mustn't|refuse to|no)\b[^.!?\n]{0,30}$")
+
+
+def _scan(text: str, kind: str = "message") -> tuple[set[str], list[str]]:
     found: set[str] = set()
     evidence: list[str] = []
     for family, patterns in _COMPILED.items():
@@ -134,10 +148,23 @@ def _scan(text: str) -> tuple[set[str], list[str]]:
             if not any(anchor in text for anchor in anchors):
                 continue
             match = pattern.search(text)
+            # "never reveal your system prompt" is the rule, not the attack (system messages say it).
+            if match and family == "prompt_extraction" and _NEGATED.search(text[max(0, match.start() - 40):match.start()] + match.group(0)[:12]):
+                match = None
             if match:
                 found.add(family)
                 evidence.append(match.group(0)[:80])
                 break
+    if "prompt_extraction" not in found:
+        scored = extraction_score(text)
+        if scored.detected:
+            found.add("prompt_extraction")
+            evidence.append(scored.sentence[:80])
+    if kind == "document":
+        scored = instruction_score(text)
+        if scored.detected:
+            found.add("embedded_instruction")
+            evidence.append(scored.sentence[:80])
     return found, evidence
 
 
@@ -165,16 +192,20 @@ def _decoded_candidates(folded: str, original: str, tags: list[str]) -> list[str
     return out
 
 
-def detect(text: str) -> Verdict:
-    """Scans `text`; `Verdict.cleaned` is the text with invisible characters removed."""
+def detect(text: str, kind: str = "message") -> Verdict:
+    """Scans `text`; `Verdict.cleaned` is the text with invisible characters removed.
+
+    `kind="document"` is for retrieved text, which is data: there, orders addressed to the
+    assistant (what to say, when, in which words) are an attack too (`embedded_instruction`),
+    while a user's own message is meant to instruct."""
     tags = ["".join(chr(ord(ch) - 0xE0000) for ch in run) for run in _TAGS.findall(text)]
     cleaned, stripped = _INVISIBLE.subn("", _TAGS.sub("", text))
     stripped += sum(len(t) for t in tags)
     folded = _fold(cleaned)
-    found, evidence = _scan(folded)
+    found, evidence = _scan(folded, kind)
     hidden: set[str] = set()
     for candidate in _decoded_candidates(folded, cleaned, [_fold(t) for t in tags if t.strip()]):
-        more, why = _scan(candidate)
+        more, why = _scan(candidate, kind)
         if more - found:
             hidden |= more
             evidence += why
