@@ -7,6 +7,12 @@ over real HTTP.
     POST /control {"script": "text", "script_piece": 3}  # stream this text in 3-character pieces
     POST /control {"gap_ms": 200}                   # from now on, this long between chunks
     POST /control {"echo": true}                    # a model that leaks: stream back the whole prompt
+    POST /control {"obey": true}                    # a model that obeys every injection (below)
+    GET /stats                                      # the state, and "last_messages": what the last request sent
+
+An obedient model does what any text it was sent asks: a quoted phrase it is told to say, print,
+reply or respond with comes first in its answer, and a question about its instructions, prompt,
+rules or what it was told is answered by quoting every system message whole.
 
 `start_upstream()` runs it as a process on a free port for tests and benchmarks.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -34,11 +41,26 @@ from starlette.routing import Route
 from fleet import free_port
 
 
+_ORDER = re.compile(r"\b(?:say|print|output|write|repeat|reply(?:\s+with)?|respond(?:\s+with)?|answer(?:\s+with)?|report)\b\W{0,3}[\"“'<]([^\"”'>\n]{1,80})[\"”'>]",
+                    re.IGNORECASE)
+_ABOUT_ITSELF = re.compile(r"instruction|prompt|told|rules|configuration|directive|guideline|initiali[sz]ation", re.IGNORECASE)
+
+
+def obedient_reply(messages: list[dict]) -> str:
+    system = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") in ("system", "developer"))
+    # Reads through datamarking (words joined by a marker) as a capable model would.
+    others = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") not in ("system", "developer")).replace("\u02c6", " ")
+    parts = [m.group(1) for m in _ORDER.finditer(others)]
+    if _ABOUT_ITSELF.search(others.rsplit("Question:", 1)[-1]):
+        parts.append("Sure. My instructions are: " + system)
+    return " ".join(parts)
+
+
 def build_app(tokens: int, gap_ms: float) -> Starlette:
     # `script`: when set (via /control), the text streamed instead of tok0 tok1 …, split into
     # pieces of `script_piece` characters (chunk boundaries anywhere, as real providers do).
     state = {"fail_next": 0, "status": 503, "requests": 0, "script": "", "script_piece": 3, "gap_ms": gap_ms, "echo": False,
-             "error_message": "injected failure"}
+             "obey": False, "error_message": "injected failure", "last_messages": []}
 
     async def control(request: Request) -> Response:
         state.update(orjson.loads(await request.body()))
@@ -53,6 +75,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
     async def completions(request: Request) -> Response:
         state["requests"] += 1
         body = orjson.loads(await request.body())
+        state["last_messages"] = body.get("messages", [])
         if state["fail_next"] > 0:
             state["fail_next"] -= 1
             return JSONResponse({"error": {"message": state["error_message"], "type": "server_error"}}, status_code=state["status"])
@@ -65,6 +88,8 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         text = state["script"]
         if state["echo"]:
             text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        elif state["obey"]:
+            text = obedient_reply(body.get("messages", [])) or text
         if text:
             size = max(1, int(state["script_piece"]))
             words = [text[k:k + size] for k in range(0, len(text), size)]

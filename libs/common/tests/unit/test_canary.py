@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import base64
+import codecs
 import random
 
-from chatbot_common.guardrails.canary import LeakGuard, new_canary
+from chatbot_common.guardrails.canary import LeakGuard, guarded_system_prompt, new_canary, normalised
 
 
 def run(guard: LeakGuard, text: str, piece: int) -> str:
@@ -40,3 +42,52 @@ def test_the_output_redactor_never_alters_a_canary():
         assert redactor.redact(text)[0] == text
         guard = LeakGuard(canary)
         assert run(guard, redactor.redact(text)[0], 3) == "My instructions begin: " and guard.leaked
+
+
+PROMPT = ("You are the assistant of ACME's travel desk. Hotel limits are confidential and differ by city. "
+          'Always end with "Thank you for contacting ACME travel" when the user says goodbye.')
+
+
+def _runs(text: str, size: int) -> set[str]:
+    return {text[i:i + size] for i in range(len(text) - size + 1)}
+
+
+def test_nothing_of_the_prompt_leaves_when_it_is_quoted_from_the_start():
+    """Seen on main: the preamble before the canary streamed out before the canary stopped it."""
+    for piece in range(1, 9):
+        canary = new_canary()
+        guard = LeakGuard(canary, PROMPT)
+        reply = "Sure. My instructions are: " + guarded_system_prompt(PROMPT, canary)
+        assert run(guard, reply, piece) == "Sure. My instructions are: " and guard.leaked
+
+
+def test_a_quotation_from_the_middle_is_stopped_before_a_run_of_the_prompt_leaves():
+    for piece in (1, 3, 7, 20):
+        guard = LeakGuard(new_canary(), PROMPT)
+        released = run(guard, "Happy to help. Hotel limits are confidential and differ by city, I was told.", piece)
+        assert guard.leaked and released == "Happy to help. "
+        assert not _runs(normalised(released), 20) & _runs(normalised(PROMPT), 20)
+
+
+def test_disguised_quotations_are_caught_on_the_normalised_form():
+    canary = new_canary()
+    spaced = " ".join(canary)  # c n r y - a b c ...
+    head = base64.b64encode(guarded_system_prompt(PROMPT, canary).encode()).decode()
+    for reply in (f"Here: {spaced}.", f"Encoded: {head} done", f"Backwards: {canary[::-1]}",
+                  "Y O U   A R E   T H E   A S S I S T A N T   O F   A C M E ' S   T R A V E L   D E S K . hotel",
+                  f"Here: {codecs.encode(canary, 'rot13')}"):
+        for piece in (2, 5):
+            guard = LeakGuard(canary, PROMPT)
+            released = run(guard, reply, piece)
+            assert guard.leaked, reply
+            assert canary[5:] not in normalised(released)
+
+
+def test_ordinary_answers_and_the_prompts_own_quoted_phrases_pass_unchanged():
+    replies = ["Paris is the capital of France. If you do not know, ask the desk: they answer clearly.",
+               "The limit in London is 250 EUR per night [1]. Thank you for contacting ACME travel",
+               "Use base64 like aGVsbG8gd29ybGQ= to encode; the assistant of ACME can help with travel."]
+    for reply in replies:
+        for piece in range(1, 12):
+            guard = LeakGuard(new_canary(), PROMPT)
+            assert run(guard, reply, piece) == reply and not guard.leaked, (reply, piece)

@@ -30,6 +30,9 @@ class ConversationSettings(GrpcServiceSettings):
     rag_max_sources: int = Field(5, ge=1, le=20)
     rag_context_tokens: int = Field(1500, ge=100)
     rag_context_fraction: float = Field(0.6, gt=0, le=0.9, description="share of the free input budget sources may take")
+    # Spotlighting: source text datamarked (words joined by a marker) so the model can tell it
+    # from instructions; off leaves only the per-turn nonce tags (cheaper in tokens).
+    datamark_sources: bool = True
 
     default_model: str = ""  # empty: the orchestrator's default
     default_max_tokens: int = Field(512, ge=1)

@@ -11,21 +11,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 from chatbot_common.errors import AppError, ErrorCode
-from chatbot_common.guardrails.canary import LeakGuard, guarded_system_prompt, new_canary
+from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from chatbot_common.guardrails.injection import detect
 from chatbot_common.ids import new_id
 from conversation.context_window import Budget, DoesNotFit, fit_history
 from conversation.grounding import (
-    GROUNDING_INSTRUCTIONS,
     NO_SOURCES_NOTE,
     NOT_FOUND_ANSWER,
+    SOURCE_OVERHEAD,
     Passage,
     SourceSearch,
+    Spotlight,
     citation_dicts,
-    grounded_user_message,
-    SOURCE_OVERHEAD,
     select,
-    source_block,
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd, LlmStart
 from conversation.models import Conversation, Message
@@ -89,7 +87,6 @@ class Guardrail:
 
 
 TurnEvent = TurnStarted | Citations | ModelSelected | Token | TurnCompleted | Guardrail
-LEAK_STOPPED = "the reply was stopped: it disclosed protected instructions"
 
 FINISH_CANCELLED = "cancelled"
 FINISH_ERROR = "error"
@@ -120,6 +117,7 @@ class ChatTurn:
         self._first_token_at: float | None = None
         self._recorded = False
         self._guardrails: list[Guardrail] = []
+        self._spotlight = Spotlight(settings.datamark_sources)
 
     async def _conversation_for_turn(self) -> Conversation:
         req = self._req
@@ -145,14 +143,16 @@ class ChatTurn:
         model = req.model or (conv.model if conv else "") or self._settings.default_model
         provider = req.provider or (conv.provider if conv else "")
         system_prompt = (conv.system_prompt if conv else req.system_prompt) or self._settings.system_prompt
-        # A fresh canary heads the system prompt on every turn; a reply that repeats it is stopped.
+        # A fresh canary heads the system prompt on every turn; a reply that repeats it, or
+        # quotes a run of the prompt, is stopped before any of it leaves.
         canary = new_canary()
         system_prompt = guarded_system_prompt(system_prompt, canary)
         reserve = req.max_tokens or self._settings.default_max_tokens
+        instructions = self._spotlight.instructions
 
         window, counted = await asyncio.gather(
             self._llm.context_window(model, provider),
-            self._llm.count_tokens(model, [system_prompt, req.message, GROUNDING_INSTRUCTIONS]),
+            self._llm.count_tokens(model, [system_prompt, req.message, instructions]),
         )
         budget = Budget(window, min(reserve, window // 2), 0.0 if counted.exact else self._settings.estimate_margin)
         system_tokens, user_tokens, instruction_tokens = counted.counts
@@ -196,10 +196,10 @@ class ChatTurn:
         if sources:
             self._citations = citation_dicts(sources)
             yield Citations(self._citations)
-            system_prompt = f"{system_prompt}\n\n{GROUNDING_INSTRUCTIONS}"
+            system_prompt = f"{system_prompt}\n\n{instructions}"
             system_tokens += instruction_tokens
             user_tokens += source_tokens
-            user_content = grounded_user_message(req.message, sources)
+            user_content = self._spotlight.user_message(req.message, sources)
 
         history = [
             m for m in await self._repo.recent_messages(conv.id, self._settings.history_limit + 1)
@@ -220,15 +220,15 @@ class ChatTurn:
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id)
         stream = self._llm.generate(prompt, options)
         index = 0
-        guard = LeakGuard(canary)
+        guard = LeakGuard(canary, system_prompt)
         try:
             async for item in stream:
                 if isinstance(item, LlmDelta):
                     if self._first_token_at is None:
                         self._first_token_at = time.monotonic()
-                    text = guard.feed(item.text)
+                    text = guard.feed(self._spotlight.unmark(item.text))
                     if guard.leaked:
-                        log.warning("reply stopped: system prompt canary disclosed", extra={"model": self._model})
+                        log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
                         yield Guardrail("system_prompt_leak", "stopped")
                         raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
                     if text:
@@ -239,7 +239,12 @@ class ChatTurn:
                     self._provider, self._model = item.provider, item.model
                     yield ModelSelected(item.provider, item.model)
                 elif isinstance(item, LlmEnd):
-                    if text := guard.flush():
+                    text = guard.flush()
+                    if guard.leaked:
+                        log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
+                        yield Guardrail("system_prompt_leak", "stopped")
+                        raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
+                    if text:
                         self._parts.append(text)
                         yield Token(text, index)
                         index += 1
@@ -274,7 +279,7 @@ class ChatTurn:
             self._nothing_relevant = result.searchable_documents > 0
             return ([] if explicit else None), 0
         # Each source as it will appear in the prompt (header and quoted text), so the budget holds.
-        counts = (await self._llm.count_tokens(model, [source_block(0, p) for p in passages])).counts
+        counts = (await self._llm.count_tokens(model, [self._spotlight.block(0, p) for p in passages])).counts
         free = budget.input_limit - budget.cost(system_tokens) - budget.cost(user_tokens)
         allowance = min(self._settings.rag_context_tokens, int(free * self._settings.rag_context_fraction))
         chosen = select(passages, counts, allowance, self._settings.rag_max_sources)
@@ -284,12 +289,12 @@ class ChatTurn:
         return [passages[i] for i in chosen], sum(counts[i] + SOURCE_OVERHEAD for i in chosen) + SOURCE_OVERHEAD
 
     def _screen(self, passages: list[Passage]) -> list[Passage]:
-        """Retrieved text is data: a passage carrying instructions for the model is left out
-        (unless the tenant's policy is `allow`) and reported for the audit log; invisible
-        characters are removed from the rest."""
+        """Retrieved text is data: a passage carrying instructions for the model (attack phrases,
+        or orders addressed to the assistant) is left out (unless the tenant's policy is `allow`)
+        and reported for the audit log; invisible characters are removed from the rest."""
         kept = []
         for passage in passages:
-            verdict = detect(passage.text)
+            verdict = detect(passage.text, "document")
             if verdict.detected and self._req.injection_policy != "allow":
                 self._guardrails.append(Guardrail("injection_in_source", "excluded", verdict.categories,
                                                   passage.document_id, passage.chunk_id))

@@ -40,6 +40,14 @@ async def screen_input(request: Request, principal: Principal, texts: list[str])
     return cleaned, policy
 
 
+async def record_leak(request: Request, principal: Principal, where: str) -> None:
+    """A reply stopped by the gateway itself (on /v1) for disclosing the caller's system messages."""
+    LEAKS.inc()
+    await audit.write(request.app.state.sessions, audit.by(
+        principal, "guardrail.leak", request, outcome="blocked", details={"where": where, "action": "stopped", "categories": []},
+    ))
+
+
 async def record_turn_event(request: Request, principal: Principal, event) -> None:
     """A GuardrailEvent from the conversation service, into the audit log."""
     if event.kind == "system_prompt_leak":

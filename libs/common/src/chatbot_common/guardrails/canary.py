@@ -25,6 +25,7 @@ import string
 import unicodedata
 
 MIN_RUN = 40  # alphanumeric characters of the prompt, in order: about eight words
+LEAK_STOPPED = "the reply was stopped: it disclosed protected instructions"
 
 
 def new_canary() -> str:
@@ -72,6 +73,7 @@ class LeakGuard:
         self._protected = normalised(_QUOTED.sub(" ", protected))
         self._min_run = min_run
         self._pending = ""
+        self._released_run = ""  # the end of what was released, if a base64-like run that may go on
         self.leaked = False
 
     def _matched_run(self, keys: str) -> tuple[int, int]:
@@ -111,7 +113,7 @@ class LeakGuard:
         pending = self._pending + text
         keys, where = _keys(pending)
         longest, run_start = self._matched_run(keys)
-        if longest >= self._min_run or any(t in keys for t in self._targets) or self._decoded_reveal(pending):
+        if longest >= self._min_run or any(t in keys for t in self._targets) or self._decoded_reveal(self._released_run + pending):
             self.leaked = True
             self._pending = ""
             return ""
@@ -124,10 +126,19 @@ class LeakGuard:
                     break
         # A base64-like run still growing is held while its decoded head could still be the
         # prompt's (which starts with the canary); a long one has shown what it is.
-        if (tail := _TRAILING_RUN.search(pending)) and 8 <= len(tail.group(0)) < _HOLD_RUN_LIMIT:
+        # (A short one is released, its first word out at once, and remembered.)
+        if (tail := _TRAILING_RUN.search(pending)) and 8 <= len(self._released_run) + len(tail.group(0)) < _HOLD_RUN_LIMIT:
             hold = min(hold, tail.start())
-        self._pending = pending[hold:]
-        return pending[:hold]
+        out, self._pending = pending[:hold], pending[hold:]
+        if out:
+            run = _TRAILING_RUN.search(out)
+            if run is None:
+                self._released_run = ""
+            elif run.start() == 0:
+                self._released_run = (self._released_run + out)[-_HOLD_RUN_LIMIT:]
+            else:
+                self._released_run = run.group(0)
+        return out
 
     def flush(self) -> str:
         """At the end of the stream: whatever was held, if it does not complete a leak."""
@@ -135,7 +146,7 @@ class LeakGuard:
         if self.leaked or not held:
             return ""
         keys = normalised(held)
-        if self._reveals(keys) or self._decoded_reveal(held):
+        if self._reveals(keys) or self._decoded_reveal(self._released_run + held):
             self.leaked = True
             return ""
         return held

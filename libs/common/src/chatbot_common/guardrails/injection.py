@@ -62,7 +62,8 @@ _PATTERNS: dict[str, list[str]] = {
         r"\byou\s+are\s+now\s+(?:a|an|the|my|in|going to|called|named|free|dan|unrestricted|unfiltered|evil|no longer)\b",
         r"\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai|assistant|bound|restricted|limited|chatbot|language model)\b",
         r"\b(?:dan|do anything now|stan|dude|aim)\s+(?:mode|prompt|jailbreak)\b|\bdo anything now\b",
-        r"\b(?:developer|god|admin|root|debug|jailbreak|unrestricted|unfiltered|sudo)\s+mode\b",
+        r"\b(?:god|jailbreak|unrestricted|unfiltered|sudo|evil|dan)\s+mode\b|\b(?:enable|enter|activate|switch(?:ed)?\s+(?:to|into)|turn on|(?:you are|you're)\s+(?:now\s+)?in|now in)\s+(?:the\s+)?(?:developer|admin|root|debug|maintenance)\s+mode\b"
+        r"|\b(?:developer|admin|root|debug|maintenance)\s+mode\s*(?:on|enabled|activated|engaged)\b",
         r"\bjailbr(?:eak|oken)\b",
         r"\b(?:act|behave|respond|answer)\s+as\s+(?:if\s+you\s+(?:were|are)\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|evil|rogue|different|new)\b",
         r"\bpretend\s+(?:to\s+be|you\s+are|that\s+you)\b.{0,60}\b(?:no|without|free of|any)\s+(?:restrictions|rules|limits|filters|guidelines)\b",
@@ -71,7 +72,7 @@ _PATTERNS: dict[str, list[str]] = {
         r"\byour\s+new\s+(?:role|persona|identity|name)\s+is\b",
     ],
     "prompt_extraction": [
-        rf"\b(?:reveal|show|print|repeat|output|display|tell|give|leak|dump|write|recite|list|expose|share|spell out|echo|return|paste|translate|summari[sz]e|encode){_ANY}(?:your|the|my|its|all|any)?{_W}(?:system|initial|hidden|original|secret|internal|developer|confidential|pre-?prompt)[\s\W_]+(?:prompts?|instructions|rules|directives|configuration|guidelines)\b",
+        rf"\b(?:reveal|show|print|repeat|output|display|tell|give|leak|dump|write|recite|list|expose|share|spell out|echo|return|paste|translate|summari[sz]e|encode){_ANY}(?:your|the|my|its|all|any)?{_W}(?:system|initial|hidden|original|secret|internal|developer|confidential|pre-?prompt)[\s\-]+(?:prompts?|instructions|rules|directives|configuration|guidelines)\b",
         r"\bwhat\s+(?:are|were|is)\s+your\s+(?:system\s+|initial\s+|original\s+|hidden\s+|exact\s+)?(?:instructions|rules|system prompt|prompt|directives|guidelines)\b",
         r"\b(?:repeat|print|output|copy|echo)\s+(?:the\s+|all\s+(?:the\s+)?)?(?:words|text|everything|lines|content)\s+(?:above|before|preceding|prior)\b",
         r"\b(?:starting|beginning)\s+with\s+[\"'“]?(?:you are|system)\b",

@@ -26,20 +26,23 @@ THRESHOLD = 0.5
 
 # Verbs that tell an assistant what to produce or how to behave, as the head of an imperative.
 _ORDER_VERBS = (
-    r"say|print|reply|respond|answer|output|write|repeat|type|state|tell|include|add|append|prepend|insert|report|"
-    r"display|show|provide|recommend|mention|declare|begin|start|end|finish|translate|summari[sz]e|visit|go|click|send|"
-    r"forward|email|ignore|disregard|forget|override|focus|refuse|stop|pretend|act|behave|treat|rate|score|praise|"
-    r"describe|claim|inform|advise|direct|redirect|urge|ask|insist|emphasi[sz]e|call|use|read|follow|obey|comply"
+    r"say|print|reply|respond|answer|output|write|repeat|state|tell|include|append|prepend|insert|report|"
+    r"display|show|provide|recommend|mention|declare|begin|start|translate|summari[sz]e|visit|click|"
+    r"ignore|disregard|forget|override|focus|refuse|stop|pretend|act|behave|treat|praise|"
+    r"describe|claim|inform|advise|direct|redirect|urge|insist|emphasi[sz]e|follow|obey|comply"
 )
 # An imperative at the head of a clause: sentence start, or after a clause break, a softener or
 # "if ..., " / "when ...:".
-_CLAUSE_HEAD = r"(?:^|[,:;(\-–—>]\s*|\b(?:then|and|also|instead|first|finally|now|simply|just|please|kindly|only|always|immediately)\s+)"
+_CLAUSE_HEAD = r"(?:^|[,:;(–—>]\s*|(?<!\w)-\s+|\b(?:then|and|also|instead|first|finally|now|simply|just|please|kindly|only|always|immediately)\s+)"
 _IMPERATIVE = re.compile(rf"{_CLAUSE_HEAD}(?:please\s+|kindly\s+|simply\s+|just\s+|always\s+|only\s+)?(?:{_ORDER_VERBS})\b")
 _POLITE = re.compile(rf"\b(?:could|can|would|will)\s+you\s+(?:please\s+|kindly\s+)?(?:{_ORDER_VERBS})\b")
+# The assistant addressed (not merely mentioned, as "the assistant must cite" in a design document).
 _ADDRESSEE = re.compile(
-    r"\b(?:ai|a\.i\.|assistant|chat\s?bot|bot|llm|language model|gpt|chatgpt|claude|gemini|copilot|model|agent)s?\b"
+    r"(?:^|[\n.!?:]\s*)(?:dear|hey|hi|hello|attention)?\s*(?:the\s+)?(?:ai|assistant|chat\s?bot|bot|llm|language model|gpt|chatgpt|claude|gemini|copilot|model|agent)s?\s*[,:!]"
     r"|\bautomated\s+(?:\w+\s+)?(?:software|systems?|tools?|reviewers?|readers?|screeners?)\b"
-    r"|\bnote\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|model|llm|reader|reviewer|system|bot|software)\b"
+    r"|\b(?:note|message|instructions?|memo)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|assistant|model|llm|reader|reviewer|system|bot|software|language model)s?\b"
+    r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language model|assistant|chatbot|bot|model)\b"
+    r"|\b(?:ai|llm|language model|assistant|chatbot|model)s?\s+(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing)\s+(?:this|these)\b"
 )
 _ROLE_LABEL = re.compile(r"(?:^|\n)\s*(?:\[\s*)?(?:system|assistant|user|human|admin(?:istrator)?|ai|developer|instruction)s?\s*(?:\]|:|::)")
 _BRACKETED = re.compile(r"\[(?:system|admin(?: request)?|instruction|rest-of-document)\b|<\s*/?\s*instruction\s*>")
@@ -50,7 +53,7 @@ _CONDITION = re.compile(
 )
 _QUOTED_OUTPUT = re.compile(
     rf"\b(?:{_ORDER_VERBS})\b(?:\s+(?:with|that|as|this|the following|only|exactly|back|out|it|verbatim|text|sentence|phrase|word|words|:))*"
-    r"[\s:]*(?:[\"“”'‘’«`<]|\bhttps?://)"
+    r"[\s:]+(?:[\"“”'‘’«`<]|\bhttps?://)"
 )
 _URGENCY = re.compile(
     r"\b(?:important|critical|urgent|attention|mandatory|required|absolutely|imperative|must|under no circumstances|"
@@ -66,6 +69,9 @@ _OVERRIDE = re.compile(
 )
 _YOU_MODAL = re.compile(r"\byou\s+(?:must|should|will|shall|need to|have to|are (?:required|instructed|to|now)|may not|can ?not|cannot|'ll)\b")
 
+# Code and configuration ('output "cluster_name" {', 'email=payload.get("email")') are read by
+# no one as orders to an assistant.
+_CODE = re.compile(r"[{}=;]|\w\(|\)\s*[:,.]?\s*$|\w\.\w+\(|\[\"")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 # (feature, weight) for instructions in documents; the bias keeps a plain imperative well below.
@@ -105,6 +111,8 @@ def _instruction_logit(sentence: str) -> float:
     if not imperatives and not _YOU_MODAL.search(sentence):
         return -math.inf  # no order in it at all
     logit = _INSTRUCTION_BIAS + (_IMPERATIVE_WEIGHT if imperatives else 0.0) + (0.75 if imperatives > 1 else 0.0)
+    if len(_CODE.findall(sentence)) >= 2:
+        logit -= 2.0
     for pattern, weight in _INSTRUCTION_FEATURES:
         if pattern.search(sentence):
             logit += weight
@@ -129,7 +137,8 @@ def instruction_score(folded: str) -> Scored:
 # prompt") only with a request to see it, since users also ask how to write one.
 _NOUN = r"(?:prompts?|instructions?|directives|programming|system messages?|configuration|config|pre-?prompt|guidelines|rules)"
 _TARGET_OWN = re.compile(
-    rf"\b(?:your|its|the assistant'?s|the bot'?s|the model'?s)\s+(?:\w+\s+)?{_NOUN}\b(?!\s+(?:for|on|about|regarding|to|of|when|in)\b)"
+    rf"\b(?:your|its|the assistant'?s|the bot'?s|the model'?s)\s+(?:\w+\s+)?{_NOUN}\b(?!\s+(?:for|on|about|regarding|to|of|when)\b)"
+    r"|\b(?:instructions?|prompt|rules|text|messages?|directives)\s+(?:that\s+|which\s+)?you\s+(?:were|have\s+been|'ve\s+been|got|received)\s+(?:given|told|provided|sent|fed)?"
     r"|\bwhat\s+(?:you\s+were|were\s+you|you'?ve\s+been|have\s+you\s+been|you\s+have\s+been|you\s+are)\s+(?:told|instructed|programmed|given|configured)\b"
     r"|\b(?:you(?:'re|\s+are)?|you\s+were)\s+not\s+(?:supposed|allowed|permitted)\s+to\s+(?:tell|say|share|reveal|show)\b"
     r"|\bi\s+was\s+(?:instructed|told|programmed)\s+to\b|\bmy\s+instructions\s+(?:are|were)\b"
@@ -145,6 +154,13 @@ _DISCLOSE = re.compile(
     r"summari[sz]e|paraphrase|access|view|look at|extract|retrieve|know|learn|hear)\b"
     r"|\b(?:i'?d love|i would love|i want|i need|i'?d like|i would like|can i|could i|may i|let me|help me|curious|opposite)\b"
 )
+_ASKED_FOR = re.compile(
+    r"\b(?:show|see|read|share|tell|give|print|display|output|repeat|reveal|copy|quote|recite|dump|leak|paste|echo|"
+    r"continue|complete|encode|decode|translate|spell out|list|send|provide|expose|disclose|log|render|extract|retrieve)\b"
+    r"(?:\s+(?:me|us))?[\s\W]{0,3}(?:[\w'-]+[\s\W]{1,3}){0,4}?"
+    r"(?:system|initial|hidden|original|secret|internal|developer|confidential|starting|pre|meta|base|custom|initiali[sz]ation|init|boot)"
+)
+_WANT = re.compile(r"\b(?:i'?d love|i would love|i want|i need|i'?d like|i would like|can i|could i|may i|let me|curious)\b")
 _QUESTION = re.compile(r"\?|\bwhat\s+(?:is|are|was|were)\b|\bwhat's\b|:\s*['\"“]?$|\bstart (?:your|the) (?:answer|reply|response) with\b")
 _FORBIDS = re.compile(
     r"\b(?:never|do not|don't|must not|mustn't|should not|shouldn't|may not|cannot|can't|refuse to|under no circumstances|not allowed to|avoid|no)\b"
@@ -168,7 +184,10 @@ def extraction_score(folded: str) -> Scored:
             logit = _EXTRACTION_BIAS + 2.0
         else:
             continue
-        if _DISCLOSE.search(sentence):
+        # A generic name counts only when asked for: the verb governs it ("show me the system
+        # prompt"), or the sentence says it wants it; "a system prompt includes ... output
+        # format" only talks about one.
+        if (_DISCLOSE.search(sentence) if own else (_ASKED_FOR.search(sentence) or _WANT.search(sentence))):
             logit += 2.5
         if _FORBIDS.search(sentence):
             logit -= 6.0

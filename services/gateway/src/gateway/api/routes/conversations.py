@@ -6,7 +6,7 @@ from datetime import UTC
 from typing import Annotated, Literal
 
 import grpc
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot.common.v1 import common_pb2
@@ -16,6 +16,7 @@ from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.api.routes.chat import CitationOut, citation_out
 from gateway.api.deps import ChatCaller, DownstreamDep, SettingsDep, caller_pb
+from gateway.guardrails import screen_input
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -99,10 +100,15 @@ def pagination(p: common_pb2.PageInfo) -> Pagination:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConversationOut)
-async def create_conversation(body: ConversationIn, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
+async def create_conversation(
+    body: ConversationIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
+) -> ConversationOut:
+    # A caller's system prompt reaches the model like a message does: screened alike.
+    (system_prompt,), _ = await screen_input(request, principal, [body.system_prompt])
     try:
         conv = await downstream.conversation.CreateConversation(
-            pb.CreateConversationRequest(caller=caller_pb(principal), title=body.title, model=body.model, provider=body.provider, system_prompt=body.system_prompt),
+            pb.CreateConversationRequest(caller=caller_pb(principal), title=body.title, model=body.model, provider=body.provider,
+                                         system_prompt=system_prompt),
             timeout=settings.call_timeout_seconds,
         )
     except grpc.RpcError as exc:

