@@ -43,7 +43,7 @@ from fleet import free_port
 
 _ORDER = re.compile(r"\b(?:say|print|output|write|repeat|reply(?:\s+with)?|respond(?:\s+with)?|answer(?:\s+with)?|report)\b\W{0,3}[\"“'<]([^\"”'>\n]{1,80})[\"”'>]",
                     re.IGNORECASE)
-_ABOUT_ITSELF = re.compile(r"instruction|prompt|told|rules|configuration|directive|guideline|initiali[sz]ation", re.IGNORECASE)
+_ABOUT_ITSELF = re.compile(r"instruction|prompt|system|told|rules|configuration|directive|guideline|initiali[sz]ation", re.IGNORECASE)
 
 
 def obedient_reply(messages: list[dict]) -> str:
