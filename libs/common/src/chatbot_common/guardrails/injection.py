@@ -138,7 +138,7 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
-_NEGATED = re.compile(r"\b(?:never|not|don't|do not|must not|mustn't|refuse to|no)\b[^.!?\n]{0,30}$")
+_NEGATED = re.compile(r"\b(?:never|not|don't|do not|must not|mustn't|refuse to|no|can't|cannot|won't|will not|unable to)\b[^.!?\n]{0,30}$")
 
 
 def _scan(text: str, kind: str = "message") -> tuple[set[str], list[str]]:

@@ -171,7 +171,8 @@ _ASKED_FOR = re.compile(
 _WANT = re.compile(r"\b(?:i'?d love|i would love|i want|i need|i'?d like|i would like|can i|could i|may i|let me|curious)\b")
 _QUESTION = re.compile(r"\?|\bwhat\s+(?:is|are|was|were)\b|\bwhat's\b|:\s*['\"“]?$|\bstart (?:your|the) (?:answer|reply|response) with\b")
 _FORBIDS = re.compile(
-    r"\b(?:never|do not|don't|must not|mustn't|should not|shouldn't|may not|cannot|can't|refuse to|under no circumstances|not allowed to|avoid|no)\b"
+    r"\b(?:never|do not|don't|must not|mustn't|should not|shouldn't|may not|cannot|can't|won't|will not|unable to|refuse to|"
+    r"under no circumstances|not allowed to|not able to|avoid|no)\b"
     r"(?:\s+\w+){0,3}\s+(?:reveal|share|disclose|repeat|show|tell|print|output|discuss|quote|leak|expose|give|revealing|sharing|disclosing)\b"
 )
 _EXTRACTION_BIAS = -4.0
