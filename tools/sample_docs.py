@@ -79,4 +79,29 @@ def make_pdf(title: str, sections: Sections) -> bytes:
     return bytes(pdf.output())
 
 
+def make_pdf_with_a_lone_surrogate(text: str) -> bytes:
+    """A one-page PDF of `text` whose font's ToUnicode map sends the letter 'A' to U+D800: pypdf
+    decodes such maps with `surrogatepass`, so the extracted text holds a lone surrogate (a
+    damaged font, as found in the wild)."""
+    cmap = (b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CMapName /T def\n/CMapType 2 def\n"
+            b"1 begincodespacerange\n<00> <FF>\nendcodespacerange\n1 beginbfrange\n<20> <7E> <0020>\nendbfrange\n"
+            b"1 beginbfchar\n<41> <D800>\nendbfchar\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n")
+    content = b"BT /F1 12 Tf 72 700 Td (" + text.encode("latin-1") + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"endstream",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+
+
 MAKERS = {"pdf": make_pdf, "docx": make_docx, "html": make_html, "md": make_markdown, "txt": make_text}

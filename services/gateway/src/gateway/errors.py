@@ -59,6 +59,17 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
     return response
 
 
+async def _not_unicode(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+    """The net under the check at the edge (gateway.unicode_input): text that is not valid
+    Unicode, found only when it was encoded (for a gRPC request, a database row), is still the
+    caller's bad input, never a 500. Any other encoding failure is a bug and stays one."""
+    if exc.reason != "surrogates not allowed":
+        return await _unexpected(request, exc)
+    log.warning("lone surrogate reached an encoder", extra={"path": request.url.path})
+    return error_response(AppError(ErrorCode.VALIDATION_ERROR, "the request holds text that is not valid Unicode (a lone surrogate)",
+                                   {"errors": [{"field": "body", "message": "not valid Unicode: lone surrogate"}]}))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     return error_response(AppError(ErrorCode.INTERNAL_ERROR, "internal error"))
@@ -68,4 +79,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(UnicodeEncodeError, _not_unicode)
     app.add_exception_handler(Exception, _unexpected)

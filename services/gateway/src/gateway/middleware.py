@@ -11,6 +11,7 @@ from prometheus_client import Counter, Histogram
 
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.limits.limiter import rate_headers
+from gateway.unicode_input import TAIL_BYTES, is_json_body, lone_surrogate_field, may_hold_lone_surrogate, not_unicode
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -80,16 +81,20 @@ class GatewayMiddleware:
         if b"%00" in scope.get("query_string", b""):
             await self._reject(send, request_id, _NUL)
             return
-        json_body = headers.get(b"content-type", b"").startswith(b"application/json")
+        json_body = is_json_body(headers.get(b"content-type"))
         received = 0
         tail = b""
+        # A JSON body's chunks, read again whole only when one may hold a lone surrogate.
+        chunks: list[bytes] = []
+        suspect = False
         answered = False  # set once this middleware has answered itself
 
         async def limited_receive():
-            nonlocal received, answered, tail
+            nonlocal received, answered, tail, suspect
             message = await receive()
             if message["type"] == "http.request":
                 body = message.get("body", b"")
+                first = received == 0
                 received += len(body)
                 error = None
                 if received > limit:
@@ -97,7 +102,15 @@ class GatewayMiddleware:
                 elif json_body and body:
                     if b"\\u0000" in tail + body:
                         error = _NUL
-                    tail = body[-5:]
+                    suspect = suspect or may_hold_lone_surrogate(tail + body, first)
+                    chunks.append(body)
+                    tail = (tail + body)[-TAIL_BYTES:]  # chunks may be shorter than a pattern
+                if error is None and suspect and not message.get("more_body", False):
+                    # The whole body is here and nothing has read it yet (the app gets this
+                    # chunk only after the check), so a refusal still comes first.
+                    field = lone_surrogate_field(b"".join(chunks))
+                    if field is not None:
+                        error = not_unicode(field)
                 if error is not None and not answered:
                     # Answer now and tell the app the client is gone, so it stops reading (and
                     # its own reply is dropped).

@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from chatbot_common.filetypes import DOCX, HTML, MARKDOWN, PDF, TEXT, UnsupportedFile, decode_text, sniff
+from chatbot_common.filetypes import DOCX, HTML, MARKDOWN, PDF, TEXT, UnsupportedFile, decode_text, sniff, valid_text
 
 log = logging.getLogger(__name__)
 HEADING, PARAGRAPH = "heading", "paragraph"
@@ -50,11 +50,16 @@ def parse(data: bytes, filename: str = "") -> ParsedDocument:
     parser = {PDF: parse_pdf, DOCX: parse_docx, HTML: parse_html, MARKDOWN: parse_markdown, TEXT: parse_text}[kind]
     try:
         doc = parser(data)
-    except ParseError:
-        raise
+    except ParseError as exc:  # its reason may quote the file
+        raise ParseError(valid_text(str(exc))) from None
     except Exception as exc:  # a damaged file: say so, never crash the worker
         log.info("parse failed", extra={"kind": kind, "error": type(exc).__name__})
-        raise ParseError(f"the {kind.upper()} file could not be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise ParseError(valid_text(f"the {kind.upper()} file could not be read ({type(exc).__name__}: {str(exc)[:200]})")) from None
+    # Every string leaving here is valid Unicode: a lone surrogate would fail the embedding and
+    # the gRPC request of the whole batch the document is indexed with.
+    doc.title = valid_text(doc.title)
+    for block in doc.blocks:
+        block.text = valid_text(block.text)
     doc.blocks = [b for b in doc.blocks if b.text.strip()]
     if not any(b.kind == PARAGRAPH for b in doc.blocks):
         if kind == PDF:
