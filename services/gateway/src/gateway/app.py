@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,8 +11,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from chatbot_common import db, tracing
-from gateway import __version__
-from gateway.api.routes import admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, well_known
+from gateway import __version__, audit
+from gateway.api.routes import admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, usage, well_known
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
 from gateway.ingest import IngestQueue
@@ -21,7 +23,7 @@ from gateway.identity.oidc import OidcVerifier
 from gateway.identity.tenants import TenantPolicies
 from gateway.keys import KeyRing
 from gateway.limits.limiter import Limits, open_store
-from gateway.security import TokenIssuer
+from gateway.security import PasswordHashing, TokenIssuer
 from gateway.settings import GatewaySettings
 
 
@@ -45,9 +47,19 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.accounts = Accounts(app.state.sessions, settings.account_recheck_seconds)
         app.state.tenants = TenantPolicies(app.state.sessions, settings.account_recheck_seconds)
         app.state.limits = Limits(settings, open_store(settings.limits_redis_url, settings.limits_redis_timeout_seconds), app.state.tenants)
+        app.state.passwords = PasswordHashing(settings.password_hash_workers, settings.password_hash_queue, settings.password_hash_nice)
+        outbox = audit.Outbox(settings.audit_outbox_dir)
+        audit.attach(app.state.sessions, outbox)
+        drainer = asyncio.create_task(audit.drain_forever(app.state.sessions, outbox, settings.audit_outbox_retry_seconds))
         try:
             yield
         finally:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
+            with contextlib.suppress(Exception):  # a last chance for entries that waited (the next start retries them)
+                await outbox.drain(app.state.sessions)
+            app.state.passwords.close()
             await app.state.downstream.close()
             await app.state.limits.store.close()
             app.state.ingest.close()
@@ -75,6 +87,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(auth.router)
     api.include_router(me.router)
     api.include_router(admin.router)
+    api.include_router(usage.router)
     api.include_router(chat.router)
     api.include_router(conversations.router)
     api.include_router(documents.router)

@@ -1,21 +1,44 @@
 """The append-only audit log: who did what to which object, from where, with what outcome.
 
 Entries name people by id only (never an e-mail, a password or a key); a failed login for an
-unknown address keeps a short hash of it, enough to see repeated attempts."""
+unknown address keeps a short hash of it, enough to see repeated attempts.
+
+An entry is never dropped quietly. A change is recorded in the transaction that makes it
+(`add`); an event with nothing to commit beside it (a refusal, a failed sign-in) is written on
+its own (`write`), and if the database does not take it, it goes to an outbox on disk that a
+background task writes to the database later (at least once: a crash between the insert and
+the outbox's removal repeats an entry, it never loses one). Every entry the database did not
+take at once is counted in `audit_write_failures_total`; one the outbox could not keep either
+is written to the error log (ids only, no client address), the record of last resort."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import hashlib
+import json
 import logging
+import os
+import uuid
+import weakref
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chatbot_common.db import utcnow
 from gateway.models import AuditEvent
 
 log = logging.getLogger(__name__)
+
+WRITE_FAILURES = Counter("audit_write_failures_total", "Audit entries the database did not take when they happened",
+                         ["kept_in"])  # outbox | log (the outbox failed too)
+OUTBOX_PENDING = Gauge("audit_outbox_pending", "Audit entries waiting in this replica's outbox for the database")
+_FIELDS = ("tenant_id", "actor_id", "actor_kind", "action", "target_type", "target_id", "outcome", "client_ip", "request_id", "details")
 
 
 def subject_hash(value: str) -> str:
@@ -51,11 +74,141 @@ def add(session: AsyncSession, entry: AuditEvent) -> None:
     session.add(entry)
 
 
+def _as_record(entry: AuditEvent) -> dict[str, Any]:
+    return {"created_at": entry.created_at.isoformat(), **{name: getattr(entry, name) for name in _FIELDS}}
+
+
+def _from_record(record: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(created_at=datetime.fromisoformat(record["created_at"]), **{name: record[name] for name in _FIELDS})
+
+
+class Outbox:
+    """Audit entries waiting for the database, as JSON lines in files under `directory`.
+
+    Several processes may share the directory (workers of one replica). Appends hold a shared
+    lock and drains an exclusive one only while they rename the files they take, so an append
+    never lands in a file already taken; one drainer at a time (a second lock) writes the taken
+    files to the database and deletes them once committed. Taken files left by a drainer that
+    died are taken again by the next one."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._file = f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+
+    @contextmanager
+    def _lock(self, name: str, mode: int):
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.directory / name, "a") as handle:
+            fcntl.flock(handle, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, default=str) + "\n"
+        with self._lock(".append.lock", fcntl.LOCK_SH):
+            fd = os.open(self.directory / self._file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, line.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def pending(self) -> int:
+        if not self.directory.is_dir():
+            return 0
+        total = 0
+        for path in [*self.directory.glob("*.jsonl"), *self.directory.glob("*.taken")]:
+            try:
+                total += sum(1 for line in path.read_text().splitlines() if line.strip())
+            except OSError:
+                continue
+        return total
+
+    def _take(self) -> list[Path]:
+        """Renames every waiting file so no append goes into it any more; returns the taken ones."""
+        with self._lock(".append.lock", fcntl.LOCK_EX):
+            for path in self.directory.glob("*.jsonl"):
+                path.rename(path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}.taken"))
+        return sorted(self.directory.glob("*.taken"))
+
+    async def drain(self, sessions: async_sessionmaker) -> int:
+        """Writes the waiting entries to the database; returns how many. Raises if the database
+        refuses (the entries stay for the next attempt)."""
+        if not self.directory.is_dir():
+            return 0
+        drainer = open(self.directory / ".drain.lock", "a")
+        try:
+            try:
+                fcntl.flock(drainer, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another process is draining
+                return 0
+            written = 0
+            for path in await asyncio.to_thread(self._take):
+                records = []
+                for line in (await asyncio.to_thread(path.read_text)).splitlines():
+                    try:
+                        records.append(_from_record(json.loads(line)))
+                    except (ValueError, KeyError, TypeError):  # a line cut short by a crash mid-append
+                        log.error("unreadable audit outbox line skipped", extra={"file": path.name})
+                if records:
+                    async with sessions() as session:
+                        session.add_all(records)
+                        await session.commit()
+                path.unlink()
+                written += len(records)
+            return written
+        finally:
+            drainer.close()
+
+
+# The outbox of each session factory: `write` is called with the application's factory, and
+# the outbox belongs to the same application (registered at start-up by `attach`).
+_outboxes: weakref.WeakKeyDictionary[async_sessionmaker, Outbox] = weakref.WeakKeyDictionary()
+
+
+def attach(sessions: async_sessionmaker, outbox: Outbox) -> None:
+    _outboxes[sessions] = outbox
+
+
 async def write(sessions: async_sessionmaker, entry: AuditEvent) -> None:
-    """Records an event on its own (a refusal, where there is no change to commit with it)."""
+    """Records an event on its own (a refusal, where there is no change to commit with it).
+    Never raises: an audit write failing must not turn a 401 into a 500."""
+    record = _as_record(entry)  # before the session expires or detaches the object
     try:
         async with sessions() as session:
             session.add(entry)
             await session.commit()
-    except Exception:  # noqa: BLE001 - an audit write failing must not turn a 401 into a 500
-        log.exception("audit write failed", extra={"action": entry.action})
+        return
+    except Exception as exc:  # noqa: BLE001 - whatever the database's failure, the entry is kept below
+        failure = type(exc).__name__
+    outbox = _outboxes.get(sessions)
+    if outbox is not None:
+        try:
+            await asyncio.to_thread(outbox.append, record)
+            WRITE_FAILURES.labels("outbox").inc()
+            OUTBOX_PENDING.inc()
+            log.warning("audit write failed; kept in the outbox", extra={"action": record["action"], "error": failure})
+            return
+        except Exception as exc:  # noqa: BLE001
+            failure = f"{failure}; outbox: {type(exc).__name__}"
+    WRITE_FAILURES.labels("log").inc()
+    # The client's address stays out of the log (personal data); everything else is ids.
+    log.error("audit write failed; the entry is kept in this log only",
+              extra={"audit_entry": {k: v for k, v in record.items() if k != "client_ip"}, "error": failure})
+
+
+async def drain_forever(sessions: async_sessionmaker, outbox: Outbox, every_seconds: float) -> None:
+    """The outbox's writer: at start-up (entries left by an earlier run) and then periodically."""
+    while True:
+        try:
+            written = await outbox.drain(sessions)
+            if written:
+                log.info("audit outbox written to the database", extra={"entries": written})
+            OUTBOX_PENDING.set(await asyncio.to_thread(outbox.pending))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the database is still away: try again later
+            log.warning("audit outbox not written yet", extra={"error": type(exc).__name__})
+        await asyncio.sleep(every_seconds)

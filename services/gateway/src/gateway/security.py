@@ -1,5 +1,9 @@
 """Password hashing (argon2id) and JWT issue/verification.
 
+Hashing runs on a few low-priority threads with a bounded queue (`PasswordHashing`): a storm of
+sign-ins waits its turn or is refused with a 429, and never takes the CPU from the event loop
+that serves chat, nor holds a database connection (the routes read, release, hash, then write).
+
 Tokens are signed with the key ring's newest Ed25519 key (EdDSA) and name it in `kid`.
 Verification takes nothing from the token but the `kid`: the algorithm is fixed (an allow-list
 of one), headers that point elsewhere for a key (`jku`, `jwk`, `x5u`, `x5c`) are refused, and
@@ -7,17 +11,31 @@ of one), headers that point elsewhere for a key (`jku`, `jwk`, `x5u`, `x5c`) are
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+import os
 import secrets
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from prometheus_client import Counter, Gauge
 
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.keys import ALGORITHM, KeyRing
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+HASHING_REFUSED = Counter("password_hashing_refused_total", "Password checks refused because the hashing queue was full")
+HASHING_PENDING = Gauge("password_hashing_pending", "Password hashes running or waiting")
 
 ALGORITHMS = [ALGORITHM]
 _FOREIGN_KEY_HEADERS = ("jku", "jwk", "x5u", "x5c", "x5t", "crit")
@@ -35,6 +53,89 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+class PasswordHashing:
+    """argon2 off the event loop, bounded.
+
+    `workers` hashes run at once (0: half the CPUs, at least one; each argon2 hash already
+    spreads over several lanes), `queue` more may wait; beyond that the caller gets a 429 with
+    a Retry-After estimated from recent hash times. The worker threads lower their own
+    scheduling priority (`nice`; threads argon2 starts inherit it), so when the CPU is short the
+    event loop and the other services go first and sign-ins slow down instead of chat."""
+
+    def __init__(self, workers: int = 0, queue: int = 32, nice: int = 10) -> None:
+        self.workers = workers or max(1, _available_cpus() // 2)
+        self.capacity = self.workers + queue
+        self.nice = nice
+        self._pending = 0
+        self._seconds = 0.1  # a running mean of one hash's duration, for Retry-After
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="password-hash", initializer=self._lower_priority)
+
+    def _lower_priority(self) -> None:
+        if self.nice <= 0:
+            return
+        try:  # Linux: a thread's nice value is its own, and threads it starts inherit it
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + self.nice))
+        except (AttributeError, OSError) as exc:
+            log.warning("could not lower the password hashing threads' priority", extra={"error": type(exc).__name__})
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        if self._pending >= self.capacity:
+            HASHING_REFUSED.inc()
+            retry = max(1, math.ceil(self._pending * self._seconds / self.workers))
+            raise AppError(ErrorCode.RATE_LIMIT_EXCEEDED, "too many sign-ins are being checked right now; try again shortly",
+                           {"limit_name": "password checks in progress", "limit": self.capacity, "retry_after": retry})
+        loop = asyncio.get_running_loop()
+        self._pending += 1
+        HASHING_PENDING.inc()
+
+        def on_loop(callback, *values) -> None:
+            try:
+                loop.call_soon_threadsafe(callback, *values)
+            except RuntimeError:  # the loop is closed: the process is shutting down
+                pass
+
+        def timed():
+            started = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                on_loop(self._observe, time.perf_counter() - started)
+
+        future = self._executor.submit(timed)
+        # The slot is freed when the work is really over, not when a caller stops waiting for
+        # it: a hash already running goes on using the CPU.
+        future.add_done_callback(lambda _: on_loop(self._release))
+        return await asyncio.wrap_future(future)
+
+    def _observe(self, seconds: float) -> None:
+        self._seconds = 0.8 * self._seconds + 0.2 * seconds
+
+    def _release(self) -> None:
+        self._pending -= 1
+        HASHING_PENDING.dec()
+
+    async def hash(self, password: str) -> str:
+        return await self.run(hash_password, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await self.run(verify_password, password_hash, password)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,21 @@ class GatewaySettings(ServiceSettings):
     # Self-service sign-up: open (anyone; naming an organisation creates a tenant with the
     # registrant as its admin) or closed (only tenant admins add users).
     registration: Literal["open", "closed"] = "open"
+    # Failed sign-ins per account (per e-mail address, whether or not an account has it, so the
+    # answer never tells): after this many within the window, every sign-in of that address is
+    # refused (429, Retry-After) until the window ends, from any client address. 0: no limit.
+    login_failures_per_account: int = Field(10, ge=0)
+    login_failure_window_seconds: float = Field(900, gt=0)
+    # Password hashing (argon2): hashes at once (0: half the CPUs, at least 1), how many more may
+    # wait (beyond: 429 with Retry-After), and the nice value of the hashing threads (0: none), so
+    # that a sign-in storm slows sign-ins rather than chat.
+    password_hash_workers: int = Field(0, ge=0, le=64)
+    password_hash_queue: int = Field(32, ge=0, le=10_000)
+    password_hash_nice: int = Field(10, ge=0, le=19)
+    # Audit entries the database did not take at once wait here (JSON lines) and are written
+    # later. Empty: var/gateway/audit-outbox. Give it a persistent, writable volume in production.
+    audit_outbox_dir: Path | None = None
+    audit_outbox_retry_seconds: float = Field(5.0, gt=0)
     # How long a replica trusts its cached view of an account or API key (disable, logout,
     # revocation and role changes reach other replicas within this; this replica at once).
     account_recheck_seconds: float = Field(2.0, ge=0.0, le=60.0)
@@ -102,6 +117,8 @@ class GatewaySettings(ServiceSettings):
             if self.env in ("staging", "production"):
                 raise ValueError("GATEWAY_JWT_KEYS_DIR is required outside development (a mounted Secret of Ed25519 keys)")
             self.jwt_keys_dir = self.var_dir / "gateway" / "jwt-keys"
+        if self.audit_outbox_dir is None:
+            self.audit_outbox_dir = self.var_dir / "gateway" / "audit-outbox"
         return self
 
     def key_ring_generates(self) -> bool:

@@ -18,7 +18,7 @@ from gateway.grpc_clients import Downstream
 from gateway.identity import roles
 from gateway.identity.accounts import KEY_PREFIX, Accounts
 from gateway.limits.limiter import Limits
-from gateway.security import Principal, TokenIssuer
+from gateway.security import PasswordHashing, Principal, TokenIssuer
 from gateway.settings import GatewaySettings
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT access token from /api/v1/auth/login, or an API key (cbk_…)")
@@ -47,6 +47,10 @@ async def get_limits(request: Request) -> Limits:
 
 async def get_accounts(request: Request) -> Accounts:
     return request.app.state.accounts
+
+
+async def get_passwords(request: Request) -> PasswordHashing:
+    return request.app.state.passwords
 
 
 async def get_principal(
@@ -97,6 +101,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]
+PasswordsDep = Annotated[PasswordHashing, Depends(get_passwords)]
 ChatCaller = Annotated[Principal, Depends(permission(roles.CHAT))]
 DocumentReader = Annotated[Principal, Depends(permission(roles.DOCUMENTS_READ))]
 DocumentWriter = Annotated[Principal, Depends(permission(roles.DOCUMENTS_WRITE))]

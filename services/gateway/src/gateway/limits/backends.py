@@ -7,7 +7,9 @@ an expiry) and an in-process one for the embedded default (a single replica).
 - `acquire`/`release`: a counted set of leases (concurrent streams); a lease left by a replica
   that died expires on its own.
 - `reserve`/`adjust`: token counters on fixed windows (minute, day, month); several counters are
-  checked and charged together or not at all, and corrected with the real usage afterwards."""
+  checked and charged together or not at all, and corrected with the real usage afterwards.
+- `hit`: a counter whose window starts with its first hit (failed sign-ins of one account);
+  `adjust` gives a hit back."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class LimitStore(Protocol):
     async def release(self, key: str, member: str) -> None: ...
     async def reserve(self, counters: list[Counter], amount: int) -> int: ...  # index of the counter that refused, or -1
     async def adjust(self, counters: list[Counter], delta: int) -> None: ...
+    async def hit(self, key: str, window_seconds: float) -> tuple[int, float]: ...  # (count, seconds left in the window)
     async def usage(self, keys: list[str]) -> list[int]: ...
     async def forget(self, pattern_keys: list[str]) -> int: ...
     async def close(self) -> None: ...
@@ -99,6 +102,17 @@ return 0
 """
 
 
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+"""
+
+
 class RedisStore:
     def __init__(self, url: str, timeout_seconds: float = 0.5) -> None:
         import redis.asyncio as redis
@@ -111,6 +125,7 @@ class RedisStore:
         self._acquire = self.client.register_script(_ACQUIRE)
         self._reserve = self.client.register_script(_RESERVE)
         self._adjust = self.client.register_script(_ADJUST)
+        self._hit = self.client.register_script(_HIT)
 
     async def rate(self, key: str, limit: int, period_seconds: float) -> RateDecision:
         allowed, remaining, retry_ms, reset_ms = await self._rate(keys=[key], args=[int(period_seconds * 1000), limit])
@@ -134,6 +149,10 @@ class RedisStore:
     async def adjust(self, counters: list[Counter], delta: int) -> None:
         if counters and delta:
             await self._adjust(keys=[c.key for c in counters], args=[delta])
+
+    async def hit(self, key: str, window_seconds: float) -> tuple[int, float]:
+        count, ttl_ms = await self._hit(keys=[key], args=[max(1, int(window_seconds * 1000))])
+        return int(count), ttl_ms / 1000
 
     async def usage(self, keys: list[str]) -> list[int]:
         values = await self.client.mget(keys) if keys else []
@@ -215,6 +234,15 @@ class MemoryStore:
             value, expires = self._counters.get(c.key, (0, 0.0))
             if expires > now:
                 self._counters[c.key] = (max(0, value + delta), expires)
+
+    async def hit(self, key: str, window_seconds: float) -> tuple[int, float]:
+        now = time.monotonic()
+        self._sweep(now)
+        value, expires = self._counters.get(key, (0, 0.0))
+        if expires <= now:
+            value, expires = 0, now + window_seconds
+        self._counters[key] = (value + 1, expires)
+        return value + 1, expires - now
 
     async def usage(self, keys: list[str]) -> list[int]:
         now = time.monotonic()

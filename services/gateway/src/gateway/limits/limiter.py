@@ -2,6 +2,7 @@
 tokens be spent, and what was really spent.
 
 Keys (prefix `rl:`): `req:<who>` request rate (GCRA), `streams:u:<user>` open streams,
+`signin:<hash of the e-mail address>` sign-in attempts that may fail,
 `tpm:<scope>:<id>:<minute>`, `day:<scope>:<id>:<yyyymmdd>`, `month:<scope>:<id>:<yyyymm>` token
 counters, where `<who>` is `u:<user>`, `k:<api key>` or `ip:<address>` (the socket peer, or
 X-Forwarded-For only from a configured trusted proxy: uvicorn resolves it).
@@ -11,6 +12,7 @@ closed by default) and counted in `ratelimit_store_errors_total{check,decision}`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import uuid
@@ -91,6 +93,43 @@ class Limits:
         STORE_ERRORS.labels(check, "allowed" if mode == "open" else "refused").inc()
         if mode != "open":
             raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "limits are unavailable; try again shortly", {"retry_after": 1})
+
+    # -- failed sign-ins per account ---------------------------------------------------------
+
+    async def begin_sign_in(self, email: str) -> Counter | None:
+        """Counts a sign-in for `email` as failed until it succeeds, and refuses it (429) once
+        `login_failures_per_account` failed within the window, whoever sends it. Counted up
+        front, so a burst of concurrent guesses cannot all slip in before the first one fails.
+        Any address is counted alike, with or without an account: the answer never says which.
+        Returns the counter to give the attempt back with (`sign_in_not_failed`)."""
+        limit, window = self.s.login_failures_per_account, self.s.login_failure_window_seconds
+        if limit <= 0:
+            return None
+        counter = Counter(f"rl:signin:{hashlib.sha256(email.encode()).hexdigest()[:32]}", limit, math.ceil(window))
+        try:
+            count, seconds_left = await self.store.hit(counter.key, window)
+        except Exception as exc:
+            if not _store_failure(exc):
+                raise
+            self._failed("sign_in_failures", self.s.rate_limit_on_store_failure, exc)
+            return None
+        if count > limit:
+            REFUSALS.labels("sign_in_failures").inc()
+            raise AppError(ErrorCode.RATE_LIMIT_EXCEEDED, "too many failed sign-ins for this account; try again later",
+                           {"limit_name": "failed sign-ins per account", "limit": limit, "window_seconds": window,
+                            "retry_after": max(1, math.ceil(seconds_left))})
+        return counter
+
+    async def sign_in_not_failed(self, counter: Counter | None) -> None:
+        """Gives back an attempt that succeeded or was never checked (the server was busy)."""
+        if counter is None:
+            return
+        try:
+            await self.store.adjust([counter], -1)
+        except Exception as exc:
+            if not _store_failure(exc):
+                raise
+            STORE_ERRORS.labels("sign_in_release", "kept").inc()
 
     # -- concurrent streams ------------------------------------------------------------------
 

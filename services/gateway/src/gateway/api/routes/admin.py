@@ -9,14 +9,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from sqlalchemy import func, select
 
 from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import id_pattern
 from gateway import audit
-from gateway.api.deps import AccountsDep, Admin, SessionDep, SettingsDep
+from gateway.api.deps import AccountsDep, Admin, PasswordsDep, SessionDep, SettingsDep
 from gateway.api.routes.auth import UserOut, check_password_policy, create_user, end_sessions, user_out
 from gateway.api.routes.conversations import Pagination
 from gateway.api.routes.me import ErasureReport, ensure_not_last_admin, erase_as, export_as
@@ -62,7 +62,25 @@ class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(min_length=1, max_length=4)
     expires_in_days: int = Field(90, ge=1, le=3650)
+    expires_at: AwareDatetime | None = Field(
+        None, description="when the key stops working, with its UTC offset (instead of expires_in_days): any future moment "
+        "up to 3650 days ahead, e.g. minutes for a one-off job")
     user_id: str | None = Field(None, pattern=id_pattern("usr"), description="the account the key acts for (default: you)")
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> NewKey:
+        if self.expires_at is not None:
+            if "expires_in_days" in self.model_fields_set:
+                raise ValueError("give expires_at or expires_in_days, not both")
+            now = utcnow()
+            if self.expires_at <= now:
+                raise ValueError("expires_at must be in the future")
+            if self.expires_at > now + timedelta(days=3650):
+                raise ValueError("expires_at must be at most 3650 days ahead")
+        return self
+
+    def expiry(self) -> datetime:
+        return self.expires_at.astimezone(UTC) if self.expires_at is not None else utcnow() + timedelta(days=self.expires_in_days)
 
 
 class KeyOut(BaseModel):
@@ -154,9 +172,11 @@ async def list_users(
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut, summary="Add a user to your organisation")
-async def add_user(body: NewUser, request: Request, principal: Admin, session: SessionDep, settings: SettingsDep) -> UserOut:
+async def add_user(body: NewUser, request: Request, principal: Admin, session: SessionDep, settings: SettingsDep,
+                   passwords: PasswordsDep) -> UserOut:
     check_password_policy(body.password, settings)
-    user = await create_user(session, body.email, body.password, principal.tenant_id, body.role)
+    password_hash = await passwords.hash(body.password)  # before the session takes a connection
+    user = await create_user(session, body.email, password_hash, principal.tenant_id, body.role)
     audit.add(session, audit.by(principal, "user.create", request, target_type="user", target_id=user.id, details={"role": body.role}))
     await session.commit()
     return user_out(user)
@@ -199,11 +219,10 @@ async def create_key(body: NewKey, request: Request, principal: Admin, session: 
     key_id, raw, digest = new_api_key()
     scopes = sorted(set(body.scopes))
     key = ApiKey(id=key_id, tenant_id=principal.tenant_id, user_id=owner.id, created_by=principal.user_id, name=body.name,
-                 secret_sha256=digest, scopes=scopes, expires_at=utcnow() + timedelta(days=body.expires_in_days),
-                 created_at=utcnow())
+                 secret_sha256=digest, scopes=scopes, expires_at=body.expiry(), created_at=utcnow())
     session.add(key)
     audit.add(session, audit.by(principal, "api_key.create", request, target_type="api_key", target_id=key_id,
-                                details={"scopes": scopes, "for": owner.id, "expires_in_days": body.expires_in_days}))
+                                details={"scopes": scopes, "for": owner.id, "expires_at": key.expires_at.isoformat()}))
     await session.commit()
     return CreatedKey(key=raw, **key_out(key))
 

@@ -2,27 +2,36 @@
 
 Refresh tokens rotate: each is good for one refresh, and a used one coming back (a stolen copy)
 revokes its whole family. Logout, a password change and disabling an account raise the
-account's session epoch and revoke every refresh token: every session ends, on every replica."""
+account's session epoch and revoke every refresh token: every session ends, on every replica.
+
+Open sign-up never joins an existing organisation: naming one creates it, naming none creates a
+personal one; in both the registrant is its admin. People join an organisation only when its
+admin adds them (`POST /api/v1/admin/users`).
+
+Password hashing never holds a database connection: a route reads what it needs, releases the
+connection, hashes on the bounded hashing threads, then writes. Failed sign-ins are limited per
+account (`Limits.begin_sign_in`) on top of the per-address request rate."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
 from gateway import audit
-from gateway.api.deps import AccountsDep, anonymous_rate_limit, IssuerDep, PrincipalDep, SessionDep, SettingsDep
+from gateway.api.deps import (
+    AccountsDep, anonymous_rate_limit, IssuerDep, LimitsDep, PasswordsDep, PrincipalDep, SessionDep, SettingsDep,
+)
 from gateway.models import RefreshToken, Tenant, User
-from gateway.security import Principal, hash_password, verify_password
+from gateway.security import Principal
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -85,13 +94,15 @@ def check_password_policy(password: str, settings) -> None:
                        {"field": "password"})
 
 
-def _tenant_id(name: str) -> str:
+def _tenant_id(name: str, random_bytes: int = 4) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "org"
-    return f"{slug}-{secrets.token_hex(4)}"
+    return f"{slug}-{secrets.token_hex(random_bytes)}"
 
 
-async def create_user(session, email: str, password: str, tenant_id: str, role: str) -> User:
-    user = User(id=new_id("usr"), email=email, password_hash=await asyncio.to_thread(hash_password, password),
+async def create_user(session, email: str, password_hash: str, tenant_id: str, role: str) -> User:
+    """Adds the account to the session's transaction. The caller hashes the password first
+    (`PasswordHashing.hash`), before its session takes a connection."""
+    user = User(id=new_id("usr"), email=email, password_hash=password_hash,
                 tenant_id=tenant_id, role=role, is_active=True, session_epoch=0, created_at=utcnow())
     session.add(user)
     try:
@@ -103,27 +114,24 @@ async def create_user(session, email: str, password: str, tenant_id: str, role: 
 
 
 @router.post("/register", dependencies=[Depends(anonymous_rate_limit)], status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def register(body: Registration, request: Request, session: SessionDep, settings: SettingsDep) -> UserOut:
+async def register(body: Registration, request: Request, session: SessionDep, settings: SettingsDep,
+                   passwords: PasswordsDep) -> UserOut:
     if settings.registration == "closed":
         raise AppError(ErrorCode.PERMISSION_DENIED, "sign-up is closed; ask your organisation's admin for an account")
     check_password_policy(body.password, settings)
+    password_hash = await passwords.hash(body.password)
     if body.organization:
         tenant = Tenant(id=_tenant_id(body.organization), name=body.organization.strip(), created_at=utcnow())
-        session.add(tenant)
-        role = "admin"
     else:
-        tenant = await session.get(Tenant, "default")
-        if tenant is None:
-            tenant = Tenant(id="default", name="Default", created_at=utcnow())
-            session.add(tenant)
-        # The default organisation's first account administers it (the embedded single-org setup).
-        has_admin = await session.scalar(
-            select(func.count()).select_from(User).where(User.tenant_id == "default", User.role == "admin")
-        )
-        role = "member" if has_admin else "admin"
-    user = await create_user(session, body.email, body.password, tenant.id, role)
+        # Never a shared default tenant: anyone could sign up into it and read what its members
+        # share with the tenant. A personal organisation is private until its admin adds people.
+        tenant = Tenant(id=_tenant_id("personal", 8), name="Personal", created_at=utcnow())
+    session.add(tenant)
+    role = "admin"
+    user = await create_user(session, body.email, password_hash, tenant.id, role)
     audit.add(session, audit.event(tenant_id=tenant.id, actor_id=user.id, actor_kind="user", action="user.register",
-                                   target_type="user", target_id=user.id, request=request, details={"role": role}))
+                                   target_type="user", target_id=user.id, request=request,
+                                   details={"role": role, "organization": "named" if body.organization else "personal"}))
     await session.commit()
     return user_out(user)
 
@@ -149,21 +157,48 @@ async def end_sessions(session, user_id: str) -> None:
     await session.execute(update(RefreshToken).where(RefreshToken.user_id == user_id).values(revoked=True))
 
 
-@router.post("/login", response_model=TokenPair, dependencies=[Depends(anonymous_rate_limit)])
-async def login(body: Credentials, request: Request, session: SessionDep, issuer: IssuerDep) -> TokenPair:
-    user = await session.scalar(select(User).where(User.email == body.email))
-    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, body.password)
+async def _account(sessions, email: str) -> User | None:
+    """The account for a sign-in, read in a transaction of its own that ends before hashing."""
+    async with sessions() as session:
+        return await session.scalar(select(User).where(User.email == email))
+
+
+def _login_event(user: User | None, email: str, request: Request, outcome: str, reason: str):
+    return audit.event(
+        tenant_id=user.tenant_id if user else "", actor_id=user.id if user else "", actor_kind="user" if user else "anonymous",
+        action="auth.login", outcome=outcome, request=request,
+        details={"reason": reason} | ({} if user else {"subject": audit.subject_hash(email)}),
+    )
+
+
+@router.post("/login", response_model=TokenPair, dependencies=[Depends(anonymous_rate_limit)],
+             responses={429: {"description": "too many failed sign-ins for this account, or too many being checked"}})
+async def login(body: Credentials, request: Request, issuer: IssuerDep, limits: LimitsDep, passwords: PasswordsDep) -> TokenPair:
+    sessions = request.app.state.sessions
+    try:
+        attempt = await limits.begin_sign_in(body.email)
+    except AppError:
+        # Refused without looking at the password, a right one included: otherwise the limit
+        # would only slow down wrong guesses and still confirm the right one.
+        await audit.write(sessions, _login_event(await _account(sessions, body.email), body.email, request,
+                                                 "blocked", "too many failed sign-ins"))
+        raise
+    user = await _account(sessions, body.email)
+    try:
+        # An unknown address is checked against a dummy hash: the same time as a real account.
+        ok = await passwords.verify(user.password_hash if user else None, body.password)
+    except AppError:  # too many being checked: this one was not, so it is not a failure either
+        await limits.sign_in_not_failed(attempt)
+        raise
     if not ok or user is None or not user.is_active:
         reason = "unknown account" if user is None else ("account disabled" if ok else "wrong password")
-        await audit.write(request.app.state.sessions, audit.event(
-            tenant_id=user.tenant_id if user else "", actor_id=user.id if user else "", actor_kind="user" if user else "anonymous",
-            action="auth.login", outcome="failure", request=request,
-            details={"reason": reason} | ({} if user else {"subject": audit.subject_hash(body.email)}),
-        ))
+        await audit.write(sessions, _login_event(user, body.email, request, "failure", reason))
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid email or password")
-    audit.add(session, audit.event(tenant_id=user.tenant_id, actor_id=user.id, actor_kind="user", action="auth.login",
-                                   request=request))
-    return await issue_tokens(session, issuer, user)
+    await limits.sign_in_not_failed(attempt)
+    async with sessions() as session:
+        audit.add(session, audit.event(tenant_id=user.tenant_id, actor_id=user.id, actor_kind="user", action="auth.login",
+                                       request=request))
+        return await issue_tokens(session, issuer, user)
 
 
 @router.post("/refresh", response_model=TokenPair, dependencies=[Depends(anonymous_rate_limit)])
@@ -211,20 +246,30 @@ async def logout(request: Request, principal: PrincipalDep, session: SessionDep,
 @router.post("/password", response_model=TokenPair,
              summary="Change the password; every other session ends, this call gets a fresh token pair")
 async def change_password(
-    body: PasswordChange, request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep,
-    issuer: IssuerDep, accounts: AccountsDep,
+    body: PasswordChange, request: Request, principal: PrincipalDep, settings: SettingsDep,
+    issuer: IssuerDep, accounts: AccountsDep, passwords: PasswordsDep,
 ) -> TokenPair:
     if principal.key_id:
         raise AppError(ErrorCode.VALIDATION_ERROR, "an API key cannot change a password")
-    user = await session.get(User, principal.user_id)
-    if user is None or not await asyncio.to_thread(verify_password, user.password_hash, body.current_password):
-        await audit.write(request.app.state.sessions, audit.by(principal, "auth.password_change", request, outcome="failure"))
+    sessions = request.app.state.sessions
+    async with sessions() as session:  # released before hashing
+        current = await session.scalar(select(User.password_hash).where(User.id == principal.user_id))
+    if current is None or not await passwords.verify(current, body.current_password):
+        await audit.write(sessions, audit.by(principal, "auth.password_change", request, outcome="failure"))
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "current password is wrong")
     check_password_policy(body.new_password, settings)
-    user.password_hash = await asyncio.to_thread(hash_password, body.new_password)
-    await end_sessions(session, user.id)
-    audit.add(session, audit.by(principal, "auth.password_change", request))
-    await session.commit()
-    await session.refresh(user)
-    accounts.invalidate(user.id)
-    return await issue_tokens(session, issuer, user)
+    new_hash = await passwords.hash(body.new_password)
+    async with sessions() as session:
+        # Only over the hash that was verified: a change made meanwhile wins, this one is refused.
+        changed = await session.execute(
+            update(User).where(User.id == principal.user_id, User.password_hash == current).values(password_hash=new_hash)
+        )
+        if changed.rowcount != 1:
+            await session.rollback()
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "current password is wrong")
+        await end_sessions(session, principal.user_id)
+        audit.add(session, audit.by(principal, "auth.password_change", request))
+        await session.commit()
+        user = await session.get(User, principal.user_id)
+        accounts.invalidate(user.id)
+        return await issue_tokens(session, issuer, user)

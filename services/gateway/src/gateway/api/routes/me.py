@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +13,10 @@ from starlette.background import BackgroundTask
 
 from chatbot_common.errors import AppError, ErrorCode
 from gateway import audit
-from gateway.api.deps import LimitsDep, PrincipalDep, SessionDep
+from gateway.api.deps import LimitsDep, PasswordsDep, PrincipalDep, SessionDep
 from gateway.models import Tenant, User
 from gateway.privacy import erase_user, export_user
-from gateway.security import Principal, verify_password
+from gateway.security import Principal
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -116,14 +115,14 @@ async def export_me(request: Request, principal: PrincipalDep, session: SessionD
 
 
 @router.delete("", response_model=ErasureReport, summary="Erase your account and all its data from every store")
-async def erase_me(body: EraseIn, request: Request, principal: PrincipalDep, session: SessionDep) -> ErasureReport:
+async def erase_me(body: EraseIn, request: Request, principal: PrincipalDep, session: SessionDep,
+                   passwords: PasswordsDep) -> ErasureReport:
     _session_only(principal)
     user = await session.get(User, principal.user_id)
     if user is None:
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "account not found")
-    if user.external_subject is None and not (
-        body.password and await asyncio.to_thread(verify_password, user.password_hash, body.password)
-    ):
+    await session.close()  # no connection held while the password is hashed
+    if user.external_subject is None and not (body.password and await passwords.verify(user.password_hash, body.password)):
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "password is wrong")
     await ensure_not_last_admin(session, user)
     await session.close()
