@@ -161,9 +161,14 @@ def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(
     """The files of one request travel as one task: small ones are embedded and indexed
     together, a large one in its own batches, a broken one fails alone."""
     planets = ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"]
-    large = MAKERS["md"]("Observatory Logbook", [
-        (f"Night {n}", [f"On night {n} the telescope tracked {planets[n % 8]} for {n + 20} minutes; " + "seeing was steady. " * 40])
-        for n in range(45)])
+    nights = [(f"Night {n}", [f"On night {n} the telescope tracked {planets[n % 8]} for {n + 20} minutes; " + "seeing was steady. " * 40])
+              for n in range(44)]
+    # The last night (in the last batch) says something no other night says: the search for it
+    # must not be a choice among 45 near-identical passages, whose order differs with the int8
+    # kernels of the CPU (AVX2 and AVX-512 VNNI rank them differently).
+    nights.append(("Night 44", ["On night 44 a barn owl nested on the dome shutter, so the keeper parked the telescope and "
+                                "spent the night repairing the frozen hydraulic pump instead of observing."]))
+    large = MAKERS["md"]("Observatory Logbook", nights)
     files = [("files", ("greenhouse.txt", MAKERS["txt"]("Seed Vault", [("Storage", ["The seed vault keeps barley seeds at minus eighteen degrees."])]))),
              ("files", ("logbook.md", large)),
              ("files", ("broken.pdf", MAKERS["pdf"]("Broken", [("Part", ["Truncated in the middle of its objects."])])[:300])),
@@ -177,13 +182,22 @@ def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(
     assert broken["status"] == "failed" and "PDF" in broken["error"]
     for doc in (seed, logbook, ferry):
         assert doc["timings"]["total_ms"] >= doc["timings"]["embed_ms"] > 0
-    # Each document's passages are findable and point at it, the large one's last batch too.
+    # Each document's passages are findable and point at it.
     for query, document_id in (("barley seeds vault temperature", ids[0]), ("island ferry harbour weekdays", ids[3]),
-                               ("night 44 telescope tracked", ids[1])):
+                               ("barn owl on the dome shutter", ids[1])):
         hits = http.post("/api/v1/search", headers=auth(alice), json={"query": query, "document_ids": [document_id]}).json()["hits"]
         assert hits and hits[0]["chunk"]["document_id"] == document_id, (query, hits[:1])
-    night = http.post("/api/v1/search", headers=auth(alice), json={"query": "On night 44 the telescope tracked Jupiter"}).json()["hits"]
-    assert night[0]["chunk"]["section"].endswith("Night 44"), night[0]["chunk"]
+    # Every passage of the large one is indexed, its last batch too: all of its chunks, read back
+    # without a score threshold (a lookup, no ranking involved).
+    assert logbook["chunk_count"] <= 50  # the most one search returns
+    every = http.post("/api/v1/search", headers=auth(alice), json={
+        "query": "observatory logbook", "document_ids": [ids[1]], "top_k": 50, "score_threshold": -1}).json()["hits"]
+    assert sorted(h["chunk"]["chunk_index"] for h in every) == list(range(logbook["chunk_count"]))
+    assert {h["chunk"]["section"].rsplit(" > ", 1)[-1] for h in every} == {f"Night {n}" for n in range(45)}
+    # And a search of all the user's documents finds the last night by what only it says.
+    question = "Which night did a barn owl nest on the dome while the keeper repaired the hydraulic pump?"
+    night = http.post("/api/v1/search", headers=auth(alice), json={"query": question}).json()["hits"]
+    assert night and night[0]["chunk"]["section"].endswith("Night 44"), night[:1]
 
 
 def test_malformed_ingestion_tasks_are_refused_and_the_worker_keeps_serving(http, fleet, alice):
