@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e_support import register_and_login
+from e2e_support import NO_RATE_LIMITS, register_and_login
 from fake_openai_upstream import start_upstream
 from fleet import Fleet, Ports
 
@@ -53,7 +53,7 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": session_upstream.base_url, "models": ["fake-model"]}]),
            "LLM_MODEL_ALIASES": json.dumps({"default": ["local:smollm2-135m-instruct"]}),
            # Every test signs up from 127.0.0.1; the limits have their own tests (test_limits.py).
-           "GATEWAY_RATE_LIMIT_ANONYMOUS_REQUESTS": "0", "GATEWAY_RATE_LIMIT_REQUESTS": "0", "GATEWAY_RATE_LIMIT_KEY_REQUESTS": "0",
+           **NO_RATE_LIMITS,
            "GATEWAY_MAX_CONCURRENT_STREAMS": "2",
            # Spans as JSON lines per service (what an OTLP collector would receive, scrubbed alike).
            **{f"{prefix}_TRACES_FILE": str(var_dir / "traces" / f"{prefix.lower()}.jsonl")

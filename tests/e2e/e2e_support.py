@@ -9,6 +9,13 @@ from collections.abc import Iterator
 import httpx
 
 
+# Request-rate limits off. A test's sign-ups and status polling all come from one address and
+# one user, as fast as the machine allows, so the default allowance (100 requests a minute per
+# user) runs out on a slow machine; a test that relies on limits sets them (test_limits.py).
+NO_RATE_LIMITS = {"GATEWAY_RATE_LIMIT_ANONYMOUS_REQUESTS": "0", "GATEWAY_RATE_LIMIT_REQUESTS": "0",
+                  "GATEWAY_RATE_LIMIT_KEY_REQUESTS": "0"}
+
+
 def register_and_login(http: httpx.Client) -> dict[str, str]:
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"
     reply = http.post("/api/v1/auth/register", json={"email": email, "password": "correct horse battery"})

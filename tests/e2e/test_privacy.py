@@ -14,7 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from e2e_support import wait_for_document
+from e2e_support import NO_RATE_LIMITS, wait_for_document
 from fleet import Fleet, Ports
 
 pytestmark = pytest.mark.e2e
@@ -154,7 +154,8 @@ def test_celery_beat_purges_messages_past_retention(tmp_path, session_upstream):
     """A fleet whose retention is 3 seconds and whose beat checks every second."""
     env = {"INGEST_RETENTION_DAYS": str(3 / 86_400), "INGEST_RETENTION_CHECK_SECONDS": "1",
            "GATEWAY_LOG_LEVEL": "warning", "LLM_LOCAL_N_CTX": "2048",
-           "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": session_upstream.base_url, "models": ["fake-model"]}])}
+           "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": session_upstream.base_url, "models": ["fake-model"]}]),
+           **NO_RATE_LIMITS}  # it polls until the purge, however long that takes here
     fleet = Fleet(tmp_path / "var", Ports.free(), env, log_dir=tmp_path / "logs")
     fleet.start(timeout=120)
     try:
