@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 
@@ -66,19 +67,28 @@ def test_follow_up_turn_uses_history(http, alice):
         assert reply.status_code == 200 and reply.json()["provider"] == "local", (model, reply.text)
 
 
+def _ordered(conversations: list[dict], field: str, newest_first: bool = False) -> list[str]:
+    """The order the server promises: by `field`, equal times by id (two creations can share a
+    clock tick, so no test waits for the clock to move)."""
+    by_id = sorted(conversations, key=lambda c: c["id"])
+    return [c["id"] for c in sorted(by_id, key=lambda c: datetime.fromisoformat(c[field]), reverse=newest_first)]
+
+
 def test_list_and_delete(http):
     user = register_and_login(http)
-    ids = []
-    for text in ("first topic", "second topic", "third topic"):
-        ids.append(http.post("/api/v1/conversations", json={"title": text}, headers=auth(user)).json()["id"])
-        time.sleep(0.01)
+    created = [http.post("/api/v1/conversations", json={"title": text}, headers=auth(user)).json()
+               for text in ("first topic", "second topic", "third topic")]
+    ids = [c["id"] for c in created]
+    stamps = [datetime.fromisoformat(c["created_at"]) for c in created]
+    assert stamps == sorted(stamps)  # stamped in the order they were made
+    oldest_first = _ordered(created, "created_at")
     page = http.get("/api/v1/conversations", params={"limit": 2, "sort": "created", "order": "asc"}, headers=auth(user)).json()
-    assert [c["id"] for c in page["conversations"]] == ids[:2]
+    assert [c["id"] for c in page["conversations"]] == oldest_first[:2]
     assert page["pagination"] == {"total": 3, "limit": 2, "offset": 0, "has_more": True}
     rest = http.get("/api/v1/conversations", params={"limit": 2, "offset": 2, "sort": "created", "order": "asc"}, headers=auth(user)).json()
-    assert [c["id"] for c in rest["conversations"]] == ids[2:] and not rest["pagination"]["has_more"]
+    assert [c["id"] for c in rest["conversations"]] == oldest_first[2:] and not rest["pagination"]["has_more"]
     newest = http.get("/api/v1/conversations", headers=auth(user)).json()
-    assert newest["conversations"][0]["id"] == ids[-1]
+    assert [c["id"] for c in newest["conversations"]] == _ordered(created, "updated_at", newest_first=True)
 
     assert http.delete(f"/api/v1/conversations/{ids[0]}", headers=auth(user)).status_code == 204
     assert http.get(f"/api/v1/conversations/{ids[0]}", headers=auth(user)).status_code == 404

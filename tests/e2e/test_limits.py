@@ -48,15 +48,17 @@ def test_rate_limit_is_exact_across_two_gateways_sharing_redis(gateways):
     async def burst(headers) -> list[httpx.Response]:
         clients = [httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=3 * LIMIT)) for url in gateways]
         try:
-            go = asyncio.Event()
+            go, parked = asyncio.Event(), asyncio.Semaphore(0)
 
             async def one(i: int) -> httpx.Response:
+                parked.release()
                 await go.wait()
                 return await clients[i % 2].get("/api/v1/me", headers=headers)
 
             tasks = [asyncio.create_task(one(i)) for i in range(3 * LIMIT)]
-            await asyncio.sleep(0.05)
-            go.set()  # released together
+            for _ in tasks:
+                await parked.acquire()
+            go.set()  # every request waits at the line: released together
             return await asyncio.gather(*tasks)
         finally:
             for client in clients:

@@ -4,6 +4,7 @@ path a Qdrant server uses). Access rules, idempotent indexing, deletion, the sta
 
 import asyncio
 import hashlib
+import time
 
 import grpc
 import pytest
@@ -147,13 +148,18 @@ async def test_redelivery_does_not_duplicate_and_delete_removes_everything(rag):
 
 async def test_stale_processing_is_reaped_once(rag):
     doc = await create(rag, ALICE, b"a document whose worker died")
+    claimed_at = time.time()
     claim = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
     assert claim.proceed
     second = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
     assert not second.proceed and second.reason == "in progress elsewhere"
     assert not (await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=60, max_attempts=3), timeout=5)).requeue_document_ids
-    await asyncio.sleep(1.1)
-    first = await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=1, max_attempts=3), timeout=5)
+    # With a one-second limit the claim is reaped as soon as it is older than that, not before.
+    deadline = time.monotonic() + 30
+    while not (first := await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=1, max_attempts=3), timeout=5)).requeue_document_ids:
+        assert time.monotonic() < deadline, "a claim past its time limit was never reaped"
+        await asyncio.sleep(0.05)
+    assert time.time() - claimed_at >= 1
     again = await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=1, max_attempts=3), timeout=5)
     assert list(first.requeue_document_ids) == [doc.id] and not again.requeue_document_ids
     got = await rag.GetDocument(pb.GetDocumentRequest(caller=ALICE, document_id=doc.id), timeout=5)
