@@ -25,7 +25,9 @@ _PII = Redactor(rules=LOG_RULES, links=False)
 
 def scrub(text: str) -> str:
     """Secrets (bearer tokens, keys, passwords in key=value form) and personal data (e-mail
-    addresses, card numbers, IBANs, national ids, international phone numbers) out of a log line."""
+    addresses, card numbers, IBANs, national ids, international phone numbers) out of a log line.
+    The fleet's own identifiers (prefixed ids, UUIDs, trace and span ids, hex digests) are never
+    touched, so an operator can still search for them (see `redaction._FLEET_IDS`)."""
     for pattern in _SECRET_PATTERNS:
         if pattern.groups:
             text = pattern.sub(lambda m: m.group(1) + "[REDACTED]", text)

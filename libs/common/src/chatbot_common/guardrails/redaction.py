@@ -1,44 +1,46 @@
-"""Personal data and secrets taken out of model output, also while it streams.
+"""Personal data and secrets taken out of model output and log lines, also while they stream.
 
-`redact(text)` replaces e-mail addresses, phone numbers, payment card numbers (Luhn-checked),
-IBANs (mod-97-checked), US social security numbers, API keys and private keys with a label,
-and neutralises Markdown images, and links carrying data, that point outside an allow-list
-(an image loads by itself, so it can carry a conversation out to any host).
+`redact(text)` replaces e-mail addresses, phone numbers (valid ones, by `phonenumbers`), payment
+card numbers (Luhn), IBANs, national identifiers (US SSN, UK NINO, German tax id, French NIR,
+Spanish DNI/NIE, Italian codice fiscale, Dutch BSN, Indian Aadhaar: check digits by
+`python-stdnum`), API keys and private keys with a label, and neutralises every image and link to
+a host outside an allow-list (`links.py`). The fleet's own identifiers (prefixed ids, UUIDs,
+trace and span ids, hex digests) are never rewritten: a digit run inside one is not a card.
 
 `StreamRedactor` does the same to a stream of text pieces: it holds back only a tail that could
-still turn into something to redact (an unfinished word, a run of digits, an open Markdown
-link) and releases it once the next piece shows what it was, so a number split across two
-chunks is never released half-redacted, and ordinary words flow through at once.
+still turn into something to redact (an unfinished word, a run of digits, an open Markdown link,
+HTML tag or key block) and releases it once the next piece shows what it was, so a value split
+across chunks is never released half-redacted, and ordinary words flow through at once.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, replace
+
+import phonenumbers
+from stdnum import iban as _iban
+from stdnum import luhn as _luhn
+from stdnum.de import idnr as _de_idnr
+from stdnum.es import dni as _es_dni
+from stdnum.es import nie as _es_nie
+from stdnum.fr import nir as _fr_nir
+from stdnum.in_ import aadhaar as _in_aadhaar
+from stdnum.it import codicefiscale as _it_cf
+from stdnum.nl import bsn as _nl_bsn
+
+from chatbot_common.guardrails import links
 
 
 def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    return _luhn.is_valid(digits)
 
 
 def iban_ok(value: str) -> bool:
-    compact = value.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34:
-        return False
-    rearranged = compact[4:] + compact[:4]
-    try:
-        return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
-    except ValueError:
-        return False
+    return _iban.is_valid(value)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class Rule:
     valid: Callable[[str], bool] | None = None
     # A cheap test (text, its digit count) the text must pass before the pattern is worth running.
     worth: Callable[[str, int], bool] = lambda text, digits: True
+    # Runs on text whose fleet identifiers are masked (only the number-shaped rules need that).
+    masked: bool = True
+    # When set, a bare run of digits counts only with this word shortly before it.
+    context: re.Pattern | None = None
 
 
 _NO_DIGITS = str.maketrans("", "", "0123456789")
@@ -68,47 +74,136 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
 
+# Regions a number written without +country is tried in: those whose national ids are covered.
+_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN")
+
+
+@functools.lru_cache(maxsize=4096)  # parsing costs tens of microseconds per region, and replies repeat numbers
+def phone_ok(value: str) -> bool:
+    """A number some phone could ring: valid for its country (+…) or for one of the regions."""
+    if not 9 <= len(_digits(value)) <= 15:
+        return False
+    regions = (None,) if value.lstrip().startswith("+") else _PHONE_REGIONS
+    for region in regions:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(value, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+# UK National Insurance numbers carry no check digit (and python-stdnum has no module for them):
+# HMRC's allocation rules are the check. Letters D, F, I, Q, U, V never appear in the prefix, O
+# never second, and these prefixes are never issued.
+_NINO_NEVER = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+
+
+def _nino_ok(value: str) -> bool:
+    return value[:2] not in _NINO_NEVER
+
+
+def _card_ok(value: str) -> bool:
+    digits = _digits(value)
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+# A private key block: whole; from its BEGIN line to the end when its END line never comes; the
+# remains of a cut BEGIN (or END) line with the body after it; a body whose BEGIN line is missing,
+# up to its END line; a lone END line. Dashes may be missing (a model asked to leave them out).
+_PEM_LABEL = r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?"
+_PEM_BODY = r"(?:\r?\n[A-Za-z0-9+/=]{16,}[ \t]*)"
+_PEM_END = rf"-* ?END {_PEM_LABEL}-*"
+_PEM_REMAINS = r"(?:\b[A-Z0-9 ]*PRIVATE|\b(?:RIVATE|IVATE|VATE|ATE|TE|E))? ?(?<!PUBLIC )\bKEY(?: BLOCK)?"
+_PEM = re.compile(
+    rf"(?:-+ ?BEGIN {_PEM_LABEL}|BEGIN {_PEM_LABEL} ?-+|(?<![^\n])BEGIN {_PEM_LABEL}[ \t]*(?=\r?\n))[\s\S]*?(?:{_PEM_END}|\Z)"
+    rf"|-{{2,}} ?END {_PEM_LABEL}-*"
+    rf"|{_PEM_REMAINS}-{{2,}}[ \t]*(?:{_PEM_BODY}+(?:\r?\n{_PEM_END})?)?"
+    rf"|(?<![A-Za-z0-9+/=])[A-Za-z0-9+/=]{{16,}}[ \t]*{_PEM_BODY}*\r?\n{_PEM_END}")
+
+# Identifiers with check digits, validated by python-stdnum; each written compact or grouped as
+# people write it.
+_NATIONAL: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
+    ("NINO", r"(?<!\w)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?!\w)", _nino_ok),
+    ("DE IDNR", r"(?<![\w.,-])[1-9]\d(?: ?\d{3}){3}(?![\w-]|[.,]\d)", _de_idnr.is_valid),
+    ("FR NIR", r"(?<!\w)[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?!\w)", _fr_nir.is_valid),
+    ("ES DNI", r"(?<![\w-])\d{8}[ -]?[A-Z](?!\w)", _es_dni.is_valid),
+    ("ES NIE", r"(?<![\w-])[XYZ][ -]?\d{7}[ -]?[A-Z](?!\w)", _es_nie.is_valid),
+    ("IT CF", r"(?<!\w)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?!\w)", _it_cf.is_valid),
+    ("NL BSN", r"(?<![\w.-])\d{4}\.?\d{2}\.?\d{3}(?!\w|[.-]\d)", _nl_bsn.is_valid),
+    ("IN AADHAAR", r"(?<![\w-])[2-9]\d{3}[ -]?\d{4}[ -]?\d{4}(?!\w|[ -]\d)", _in_aadhaar.is_valid),
+)
+# A bare 9-, 11- or 12-digit run in a log line is far more often a count or a duration than a
+# BSN, tax id or Aadhaar number: there it counts only next to a word that names one.
+_ID_CONTEXT = re.compile(r"(?i)(?:bsn|burgerservice|sofi|steuer|idnr|identifikation|tax|aadhaar|uidai|national|"
+                         r"\bid(?:entity)?[ _-]?(?:no|number|nr|num)\b)")
+_CONTEXT_KINDS = frozenset({"DE IDNR", "NL BSN", "IN AADHAAR"})
+
 RULES: tuple[Rule, ...] = (
-    Rule("PRIVATE KEY", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
-         worth=lambda text, digits: "-----BEGIN" in text),
+    Rule("PRIVATE KEY", _PEM, worth=lambda text, digits: "KEY" in text, masked=False),
     Rule("SECRET", re.compile(
         r"(?<![\w-])(?:cbk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}|sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
         r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
-         worth=lambda text, digits: any(prefix in text for prefix in _SECRET_PREFIXES)),
-    Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), worth=lambda text, digits: "@" in text),
+         worth=lambda text, digits: any(prefix in text for prefix in _SECRET_PREFIXES), masked=False),
+    Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+         worth=lambda text, digits: "@" in text, masked=False),
     Rule("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok, _enough_digits(4)),
-    Rule("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), lambda m: 13 <= len(_digits(m)) <= 19 and luhn_ok(_digits(m)),
-         _enough_digits(13)),
+    Rule("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), _card_ok, _enough_digits(13)),
     Rule("SSN", re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)"), worth=_enough_digits(9)),
-    Rule("PHONE", re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w])"),
-         lambda m: 9 <= len(_digits(m)) <= 15, _enough_digits(9)),
+    *(Rule("NATIONAL ID", re.compile(pattern), check, _enough_digits(4)) for _, pattern, check in _NATIONAL),
+    # (not inside a dotted run of numbers: an IP address or a version is nobody's number)
+    Rule("PHONE", re.compile(r"(?<![\w+])(?<!\d\.)(?!\d{1,3}(?:\.\d{1,3}){3}(?!\d))(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w]|\.\d)"),
+         phone_ok, _enough_digits(9)),
 )
+_NATIONAL_PATTERNS = {pattern: kind for kind, pattern, _ in _NATIONAL}
+
 # Nothing below can match text without one of these: most prose skips every rule.
-_TRIGGER = re.compile(r"[\d@\[]|cbk_|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----BEGIN")
-_NOTHING: Counter = Counter()
-# Characters that start anything but numbers: e-mail, Markdown, key prefixes and key blocks.
-_SPECIAL = re.compile(r"[@\[]|cbk_|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----|\b[A-Z]{2}\d")
-_DIGIT_RUN = frozenset("0123456789().- ")
-_MD_IMAGE = re.compile(r"!\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
-_MD_LINK = re.compile(r"(?<!!)\[([^\]\n]{0,300})\]\(\s*<?([^)\s>]{1,2000})>?(?:\s+\"[^\"]*\")?\s*\)")
+_TRIGGER = re.compile(r"[\d@]|cbk_|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|KEY")
 
 
-def _host_allowed(url: str, allowed: frozenset[str]) -> bool:
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return False
-    if not host:
-        return True  # a relative link stays on this site
-    return any(host == a or host.endswith("." + a) for a in allowed)
-
-
-# For log lines: no Markdown handling, and a phone number only in international form (+…), since
-# logs are full of bare digit runs (counts, durations, ports) that are nobody's number.
-LOG_RULES: tuple[Rule, ...] = tuple(r for r in RULES if r.name != "PHONE") + (
+# For log lines: no links, a phone number only in international form (+…), since logs are full of
+# bare digit runs (counts, durations, ports) that are nobody's number, and bare national-id-shaped
+# digit runs only next to a word naming one.
+LOG_RULES: tuple[Rule, ...] = tuple(
+    replace(r, context=_ID_CONTEXT) if _NATIONAL_PATTERNS.get(r.pattern.pattern) in _CONTEXT_KINDS else r
+    for r in RULES if r.name != "PHONE") + (
     Rule("PHONE", re.compile(r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])"),
-         lambda m: 9 <= len(_digits(m)) <= 15, _enough_digits(9)),
+         phone_ok, _enough_digits(9)),
 )
+
+
+# The fleet's own identifiers, masked while the number-shaped rules run (a document id whose hex
+# holds a Luhn-valid digit run is not a card): ids from `ids.new_id` (`doc_`, `msg_`, `usr_`,
+# `conv_`, `key_` and 32 hex digits; `chatcmpl-` likewise), UUIDs, W3C traceparents, lowercase hex
+# runs of 16 to 128 digits with a letter (trace and span ids, digests, JWT ids), and trace, span
+# and request ids named as such. A bare all-digit run stays a number: it may be a card.
+_FLEET_IDS = re.compile(
+    r"(?<![A-Za-z0-9])[a-z][a-z0-9_]{0,15}[_-][0-9a-f]{32}(?![A-Za-z0-9])"
+    r"|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+    r"|\b[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\b"
+    r"|\b(?=[0-9]*[a-f])[0-9a-f]{16,128}\b"
+    r"|\b(?:trace|span|parent(?:_span)?|request)_?id[\"']?\s*[=:]\s*[\"']?(?P<named>[0-9a-f]{16,64})\b")
+_MASK_OPEN, _MASK_CLOSE, _MASK_BASE = "\ue000", "\ue001", 0xE100
+_MASKED = re.compile("\ue000([\ue100-\uf8ff])\ue001")
+
+
+def _mask_ids(text: str) -> tuple[str, list[str]]:
+    if _MASK_OPEN in text:
+        return text, []  # text that already holds the mask character is left as it is
+    ids: list[str] = []
+
+    def mask(m: re.Match) -> str:
+        if len(ids) >= 0xF8FF - _MASK_BASE:
+            return m.group(0)
+        start = m.start("named") if m.group("named") else m.start()
+        ids.append(m.group(0)[start - m.start():])
+        return m.group(0)[: start - m.start()] + _MASK_OPEN + chr(_MASK_BASE + len(ids) - 1) + _MASK_CLOSE
+
+    return _FLEET_IDS.sub(mask, text), ids
+
+
+def _unmask_ids(text: str, ids: list[str]) -> str:
+    return _MASKED.sub(lambda m: ids[ord(m.group(1)) - _MASK_BASE], text) if ids else text
 
 
 _SEPARATOR = re.compile(r"(\s+|[-.])")
@@ -143,8 +238,9 @@ def _valid_parts(text: str, rule: Rule, found: Counter) -> str:
 
 
 # Checked numbers whose greedy match can swallow neighbouring digits (a card run into a phone
-# number, an IBAN followed by more digits): a failed check looks inside the run.
-_SPLITTABLE = frozenset({"CARD", "IBAN"})
+# number, an IBAN followed by more digits, a phone number followed by a year): a failed check
+# looks inside the run.
+_SPLITTABLE = frozenset({"CARD", "IBAN", "PHONE"})
 
 
 def _apply(rule: Rule, text: str, found: Counter) -> str:
@@ -152,6 +248,9 @@ def _apply(rule: Rule, text: str, found: Counter) -> str:
     last = pos = 0
     while (m := rule.pattern.search(text, pos)) is not None:
         value = m.group(0)
+        if rule.context and value.isdigit() and not rule.context.search(text, max(0, m.start() - 40), m.start()):
+            pos = m.end()
+            continue
         if rule.valid is None or rule.valid(value):
             replacement = f"[{rule.name} REDACTED]"
             found[rule.name] += 1
@@ -169,49 +268,72 @@ def _apply(rule: Rule, text: str, found: Counter) -> str:
     return "".join(out)
 
 
+_NOTHING: Counter = Counter()
+
+
 class Redactor:
     def __init__(self, link_allowlist: Iterable[str] = (), rules: tuple[Rule, ...] = RULES, links: bool = True) -> None:
-        self.allowed = frozenset(h.lower().lstrip(".") for h in link_allowlist)
+        self.allowed = frozenset(h.lower().strip().strip(".") for h in link_allowlist if h.strip())
         self.rules = rules
         self.links = links
 
-    def redact(self, text: str) -> tuple[str, Counter]:
-        if not _TRIGGER.search(text):
+    def redact(self, text: str, *, partial: bool = False) -> tuple[str, Counter]:
+        """`partial`: more text follows (a stream), so an HTML tag cut off at the end is
+        neutralised whatever it holds."""
+        linky = self.links and links.TRIGGER.search(text) is not None
+        if not linky and not _TRIGGER.search(text):
             return text, _NOTHING
         found: Counter = Counter()
-
-        def image(m: re.Match) -> str:
-            if _host_allowed(m.group(2), self.allowed):
-                return m.group(0)
-            found["IMAGE"] += 1
-            return f"[image removed: {m.group(1)}]" if m.group(1) else "[image removed]"
-
-        def link(m: re.Match) -> str:
-            url = m.group(2)
-            if _host_allowed(url, self.allowed) or not ("?" in url or "#" in url):
-                return m.group(0)
-            found["LINK"] += 1
-            return f"{m.group(1)} [link removed]"
-
-        if self.links and "](" in text:
-            text = _MD_IMAGE.sub(image, text)
-            text = _MD_LINK.sub(link, text)
+        if linky:
+            text = links.neutralise(text, self.allowed, found, partial=partial)
         digits = count_digits(text)
+        ids: list[str] | None = None
         for rule in self.rules:
             if not rule.worth(text, digits):
                 continue
+            if rule.masked and ids is None:
+                text, ids = _mask_ids(text)
             text = _apply(rule, text, found)
-        return text, found
+        return (_unmask_ids(text, ids) if ids else text), found
 
 
-# A tail that may still grow into something to redact: an unfinished word, a run of digits
-# and separators, an IBAN start, an open Markdown image or link, or an
-# open private key block.
+# A tail that may still grow into something to redact: an unfinished word, a run of digits and
+# separators, an IBAN or national id start, or an open private key block.
 _TAIL_WORD = re.compile(r"\S+$")
-_TAIL_DIGITS = re.compile(r"[+(]?\d[\d().\- ]*$")
-_TAIL_IBAN = re.compile(r"\b[A-Z]{2}\d{2}[A-Z0-9 ]*$")
-_TAIL_MARKDOWN = re.compile(r"!?\[[^\]\n]{0,300}(?:\]\([^)\n]{0,2000})?$")
-_KEY_OPEN = "-----BEGIN"
+_TAIL_NUMBERS = re.compile(
+    r"[+(]?\d[\d().\- ]*$"
+    r"|\b[A-Z]{2}\d{2}[A-Z0-9 ]*$"  # IBAN
+    r"|(?<![A-Za-z0-9])[A-Z]{1,2}[ -]?(?:\d[\d -]*)?$"  # NINO, NIE
+    r"|(?<!\w)[12] ?\d{2} ?\d{2} ?2[AB][\d ]*$")  # NIR born in Corsica
+_TAIL_LETTERS = re.compile(r"(?<![A-Za-z0-9])[A-Z]{1,2}[ -]?$")
+_PEM_BEGIN = re.compile(r"(?:-+ ?)?BEGIN\b")
+_PEM_END_DONE = re.compile(rf"-* ?END {_PEM_LABEL}(?:-{{5}}|-*[ \t]*\r?\n)")
+# The line being written after a key body: more body, or an END line on its way.
+_PEM_PARTIAL_LINE = r"(?:\r?\n(?:[A-Za-z0-9+/=]*|-* ?(?:E(?:N(?:D(?: [A-Z0-9 -]*)?)?)?)?))?\Z"
+_PEM_OPEN_BODY = re.compile(
+    rf"{_PEM_REMAINS}-*[ \t]*{_PEM_BODY}*{_PEM_PARTIAL_LINE}"
+    rf"|(?<![^\n])[A-Za-z0-9+/=]{{16,}}[ \t]*{_PEM_BODY}*{_PEM_PARTIAL_LINE}")
+# Text with none of these (and fewer than 4 digits) cannot hold anything to redact nor the start
+# of it, except in its last word: it is cut with string operations only.
+_SPECIAL = re.compile(r"[@\[\]<]|//|[Ww]{3}\.|[Uu][Rr][Ll]\(|/\S*\?|cbk_|sk-|AKIA|gh[pousr]_|xox[abprs]-|AIza|eyJ|-----|KEY|BEGIN"
+                      r"|\b[A-Z]{2}\d|[A-Za-z0-9+/=]{16}")
+_DIGIT_RUN = frozenset("0123456789().- ")
+
+
+def _pem_open_at(text: str) -> int | None:
+    begin = None
+    for begin in _PEM_BEGIN.finditer(text):
+        pass
+    if begin is not None:
+        line_end = text.find("\n", begin.end())
+        if line_end < 0:
+            return begin.start()  # the BEGIN line is still coming
+        if "PRIVATE KEY" in text[begin.start():line_end] and not _PEM_END_DONE.search(text, line_end):
+            return begin.start()  # a key block is held whole until its END line
+    if "KEY" in text or "\n" in text:
+        if m := _PEM_OPEN_BODY.search(text):
+            return m.start()  # a body whose BEGIN line was cut: an END line may follow
+    return None
 
 
 class StreamRedactor:
@@ -221,30 +343,41 @@ class StreamRedactor:
         self._released_any = False
         self.found: Counter = Counter()
 
+    def _first_word_alone(self, word: re.Match | None) -> bool:
+        # A stream's very first plain word goes out at once (time to first token), unless it
+        # could begin a bare link (`www`).
+        return (not self._released_any and word is not None and word.start() == 0 and word.group(0).isalpha()
+                and not "www".startswith(word.group(0).lower()))
+
     def _hold_from(self, text: str) -> int:
         cut = len(text)
         word = _TAIL_WORD.search(text)
-        first_word_alone = not self._released_any and word is not None and word.start() == 0 and word.group(0).isalpha()
-        if word and not first_word_alone:
-            cut = word.start()  # (a stream's very first plain word goes out at once: time to first token)
-        # Any trailing run of digits: released in pieces, a number could be too short to
-        # recognise in each piece.
-        if digits := _TAIL_DIGITS.search(text):
-            cut = min(cut, digits.start())
-        for pattern in (_TAIL_IBAN, _TAIL_MARKDOWN):
-            if m := pattern.search(text):
-                cut = min(cut, m.start())
-        key = text.rfind(_KEY_OPEN)
-        if key >= 0 and "-----END" not in text[key:]:
-            cut = min(cut, key)  # a PEM block is held whole until its end line
-        # Never release the start of a complete match whose end is still held.
+        if word and not self._first_word_alone(word):
+            cut = word.start()
+        if m := _TAIL_NUMBERS.search(text):
+            cut = min(cut, m.start())
+        if self._redactor.links and (at := links.open_at(text)) is not None:
+            cut = min(cut, at)
+        if (at := _pem_open_at(text)) is not None:
+            cut = min(cut, at)
+        return self._outside_matches(text, cut)
+
+    def _outside_matches(self, text: str, cut: int) -> int:
+        """Never release the start of a complete match whose end is still held."""
         digits = count_digits(text)
-        for rule in RULES if _TRIGGER.search(text) else ():
-            if not rule.worth(text, digits):
-                continue
-            for m in rule.pattern.finditer(text):
-                if m.start() < cut < m.end():
-                    cut = m.start()
+        patterns = [rule.pattern for rule in self._redactor.rules if rule.worth(text, digits)] if _TRIGGER.search(text) else []
+        if self._redactor.links and links.TRIGGER.search(text):
+            patterns.append(links.SPANS)
+        moved = True
+        while moved and cut:
+            moved = False
+            for pattern in patterns:
+                for m in pattern.finditer(text, 0, len(text)):
+                    if m.start() >= cut:
+                        break
+                    if cut < m.end():
+                        cut, moved = m.start(), True
+                        break
         return cut
 
     def feed(self, piece: str) -> str:
@@ -257,12 +390,12 @@ class StreamRedactor:
             return text[:cut]
         cut = self._hold_from(text)
         self._pending = text[cut:]
-        return self._release(text[:cut])
+        return self._release(text[:cut], partial=True)
 
     def _quick_cut(self, text: str) -> int | None:
         """For the common case (prose, or a few digits): where to cut, with string operations
         only. None when the text needs the full check."""
-        if _SPECIAL.search(text) or count_digits(text) >= 4:
+        if count_digits(text) >= 4 or _SPECIAL.search(text):
             return None
         cut = len(text)
         while cut and text[cut - 1] in _DIGIT_RUN:  # a trailing run of digits and separators
@@ -272,21 +405,23 @@ class StreamRedactor:
                 cut -= 1
         else:
             cut = len(text)
+        if m := _TAIL_LETTERS.search(text, max(0, cut - 4), cut):  # the letters a NINO or NIE starts with
+            cut = min(cut, m.start())
         end = len(text.rstrip())
         if end == len(text):  # an unfinished word at the end
             start = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
-            if not (not self._released_any and start == 0 and text.isalpha()):
+            if not (not self._released_any and start == 0 and text.isalpha() and not "www".startswith(text.lower())):
                 cut = min(cut, start)
         return cut
 
     def flush(self) -> str:
         text, self._pending = self._pending, ""
-        return self._release(text)
+        return self._release(text, partial=False)
 
-    def _release(self, text: str) -> str:
+    def _release(self, text: str, *, partial: bool) -> str:
         if not text:
             return ""
-        out, found = self._redactor.redact(text)
+        out, found = self._redactor.redact(text, partial=partial)
         self.found.update(found)
         self._released_any = True
         return out
