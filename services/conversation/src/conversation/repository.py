@@ -1,16 +1,18 @@
-"""Reads and writes of conversations and messages. Every read is scoped to its owner."""
+"""Reads and writes of conversations, messages and the usage ledger. Every read is scoped to its owner."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chatbot_common.db import utcnow
 from chatbot_common.ids import new_id
 from chatbot_common.paging import Page
-from conversation.models import Conversation, Message
+from conversation.models import Conversation, Message, UsageRecord
 
 
 class Repository:
@@ -73,14 +75,19 @@ class Repository:
             return list(reversed(list(rows)))
 
     async def add_message(self, message: Message) -> Message:
-        """Stores a message and bumps its conversation in the same transaction."""
+        """Stores a message and bumps its conversation in the same transaction; an answer's usage
+        goes to the ledger in that transaction too, so the two never disagree."""
         message.created_at = message.created_at or utcnow()
         async with self._sessions() as session, session.begin():
             session.add(message)
-            await session.execute(
+            owner = (await session.execute(
                 update(Conversation).where(Conversation.id == message.conversation_id)
                 .values(message_count=Conversation.message_count + 1, updated_at=message.created_at)
-            )
+                .returning(Conversation.tenant_id, Conversation.user_id)
+            )).one_or_none()
+            if message.role == "assistant" and owner is not None:
+                await _add_usage(session, owner.tenant_id, owner.user_id, message.created_at.date(), message.provider, message.model,
+                                 1, message.prompt_tokens, message.completion_tokens)
         return message
 
     # --- privacy and retention ------------------------------------------------------------
@@ -101,13 +108,36 @@ class Repository:
                 ))
             yield conv, messages
 
-    async def erase_user(self, user_id: str) -> tuple[int, int]:
-        """Deletes every conversation and message of the user: (conversations, messages)."""
+    async def erase_user(self, user_id: str) -> tuple[int, int, int]:
+        """Deletes every conversation and message of the user, and folds the user's usage into
+        the tenant's anonymous ledger rows, all in one transaction: (conversations, messages,
+        ledger rows anonymised). The tenant's totals stay as they were; nothing names the user."""
         async with self._sessions() as session, session.begin():
             owned = select(Conversation.id).where(Conversation.user_id == user_id).scalar_subquery()
             messages = await session.execute(delete(Message).where(Message.conversation_id.in_(owned)))
             conversations = await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
-        return int(conversations.rowcount or 0), int(messages.rowcount or 0)
+            records = (await session.execute(
+                select(UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.turns,
+                       UsageRecord.prompt_tokens, UsageRecord.completion_tokens).where(UsageRecord.user_id == user_id)
+            )).all()
+            await session.execute(delete(UsageRecord).where(UsageRecord.user_id == user_id))
+            for tenant_id, day, provider, model, turns, prompt_tokens, completion_tokens in records:
+                await _add_usage(session, tenant_id, "", day, provider, model, turns, prompt_tokens, completion_tokens)
+        return int(conversations.rowcount or 0), int(messages.rowcount or 0), len(records)
+
+    async def tenant_usage(self, tenant_id: str, since: date, until: date) -> list[tuple[date, str, str, int, int, int]]:
+        """The tenant's usage per day, provider and model, erased users' included:
+        (day, provider, model, turns, prompt tokens, completion tokens)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(UsageRecord.day, UsageRecord.provider, UsageRecord.model, func.sum(UsageRecord.turns),
+                       func.sum(UsageRecord.prompt_tokens), func.sum(UsageRecord.completion_tokens))
+                .where(UsageRecord.tenant_id == tenant_id, UsageRecord.day >= since, UsageRecord.day <= until)
+                .group_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model)
+                .order_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model)
+            )
+            return [(day, provider, model, int(turns), int(prompt), int(completion))
+                    for day, provider, model, turns, prompt, completion in rows]
 
     async def purge_messages(self, cutoff) -> tuple[int, int]:
         """Deletes messages created before `cutoff`, then conversations left empty and untouched
@@ -123,3 +153,18 @@ class Repository:
             if touched:
                 await session.execute(update(Conversation).where(Conversation.id.in_(touched)).values(message_count=remaining))
         return int(messages.rowcount or 0), int(conversations.rowcount or 0)
+
+
+async def _add_usage(session: AsyncSession, tenant_id: str, user_id: str, day: date, provider: str, model: str,
+                     turns: int, prompt_tokens: int, completion_tokens: int) -> None:
+    """Adds to one ledger row, creating it if needed: one statement, so concurrent turns of a
+    tenant (and an erasure folding rows into the same anonymous row) never lose a count."""
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(UsageRecord).values(tenant_id=tenant_id, user_id=user_id, day=day, provider=provider[:64], model=model[:200],
+                                           turns=turns, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.user_id],
+        set_={"turns": UsageRecord.turns + statement.excluded.turns,
+              "prompt_tokens": UsageRecord.prompt_tokens + statement.excluded.prompt_tokens,
+              "completion_tokens": UsageRecord.completion_tokens + statement.excluded.completion_tokens},
+    ))

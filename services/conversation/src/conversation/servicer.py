@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 from collections.abc import AsyncIterator
 
 from chatbot.common.v1 import common_pb2
@@ -49,6 +49,13 @@ def _user(caller: common_pb2.Caller) -> str:
     if not caller.user_id:
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller identity missing")
     return caller.user_id
+
+
+def _day(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"{field} must be a day as YYYY-MM-DD", {"field": field}) from None
 
 
 def _conversation_id(value: str) -> str:
@@ -127,11 +134,26 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
 
     async def EraseUserData(self, request: pb.UserDataRequest, context) -> pb.EraseUserDataResponse:
         try:
-            conversations, messages = await self._repo.erase_user(_user(request.caller))
+            conversations, messages, usage = await self._repo.erase_user(_user(request.caller))
         except AppError as exc:
             await abort(context, exc)
-        log.info("user data erased", extra={"conversations": conversations, "messages": messages})
-        return pb.EraseUserDataResponse(conversations=conversations, messages=messages)
+        log.info("user data erased", extra={"conversations": conversations, "messages": messages, "usage_records_anonymised": usage})
+        return pb.EraseUserDataResponse(conversations=conversations, messages=messages, usage_records_anonymised=usage)
+
+    async def TenantUsage(self, request: pb.TenantUsageRequest, context) -> pb.TenantUsageResponse:
+        try:
+            if not request.caller.tenant_id:
+                raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+            since, until = _day(request.since, "since"), _day(request.until, "until")
+            if until < since:
+                raise AppError(ErrorCode.VALIDATION_ERROR, "until is before since", {"field": "until"})
+            rows = await self._repo.tenant_usage(request.caller.tenant_id, since, until)
+        except AppError as exc:
+            await abort(context, exc)
+        return pb.TenantUsageResponse(rows=[
+            pb.UsageRow(day=day.isoformat(), provider=provider, model=model, turns=turns, prompt_tokens=prompt, completion_tokens=completion)
+            for day, provider, model, turns, prompt, completion in rows
+        ])
 
     async def PurgeMessages(self, request: pb.PurgeMessagesRequest, context) -> pb.PurgeMessagesResponse:
         if not request.older_than_seconds > 0:

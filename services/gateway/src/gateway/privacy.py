@@ -8,7 +8,9 @@ store), the limit counters and the audit log.
 Erasure disables the account and ends its sessions first, so nothing new arrives while the rest
 is removed; every step can run again, so an erasure interrupted half-way is finished by asking
 again. The audit log is append-only and stays: its entries name the account by id, which no
-longer leads to a person once the account is gone."""
+longer leads to a person once the account is gone. The conversation service's usage ledger
+stays too, its rows folded into the tenant's anonymous ones, so the organisation's usage totals
+do not change when one of its users is erased."""
 
 from __future__ import annotations
 
@@ -127,6 +129,8 @@ async def erase_user(app, user_id: str) -> dict:
         "gateway": {"users": users, "sessions": sessions, "api_keys": keys, "rate_limit_keys": limit_keys,
                     "caches": ["account state", "verified tokens"]},
         "conversation": {"conversations": convs.conversations, "messages": convs.messages},
+        # Usage stays for the organisation's totals, with the user's name taken off it.
+        "usage_ledger": {"records_anonymised": convs.usage_records_anonymised},
         "rag": {"documents": docs.documents, "vectors": docs.points, "caches": ["query embeddings"]},
         "blob_store": {"files": blobs},
         "audit_log": {"kept": "append-only; entries name the account id only, which no longer resolves to a person"},

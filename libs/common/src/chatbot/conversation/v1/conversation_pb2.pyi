@@ -259,12 +259,46 @@ class UserConversation(_message.Message):
     def __init__(self, conversation: _Optional[_Union[Conversation, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ...) -> None: ...
 
 class EraseUserDataResponse(_message.Message):
-    __slots__ = ("conversations", "messages")
+    __slots__ = ("conversations", "messages", "usage_records_anonymised")
     CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    USAGE_RECORDS_ANONYMISED_FIELD_NUMBER: _ClassVar[int]
     conversations: int
     messages: int
-    def __init__(self, conversations: _Optional[int] = ..., messages: _Optional[int] = ...) -> None: ...
+    usage_records_anonymised: int
+    def __init__(self, conversations: _Optional[int] = ..., messages: _Optional[int] = ..., usage_records_anonymised: _Optional[int] = ...) -> None: ...
+
+class TenantUsageRequest(_message.Message):
+    __slots__ = ("caller", "since", "until")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    since: str
+    until: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
+
+class UsageRow(_message.Message):
+    __slots__ = ("day", "provider", "model", "turns", "prompt_tokens", "completion_tokens")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TURNS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    provider: str
+    model: str
+    turns: int
+    prompt_tokens: int
+    completion_tokens: int
+    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., turns: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+
+class TenantUsageResponse(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[UsageRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[UsageRow, _Mapping]]] = ...) -> None: ...
 
 class PurgeMessagesRequest(_message.Message):
     __slots__ = ("older_than_seconds",)

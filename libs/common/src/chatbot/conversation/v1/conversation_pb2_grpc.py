@@ -70,6 +70,11 @@ class ConversationServiceStub:
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EraseUserDataResponse.FromString,
                 _registered_method=True)
+        self.TenantUsage = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/TenantUsage',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.FromString,
+                _registered_method=True)
         self.PurgeMessages = channel.unary_unary(
                 '/chatbot.conversation.v1.ConversationService/PurgeMessages',
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesRequest.SerializeToString,
@@ -129,6 +134,13 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TenantUsage(self, request, context):
+        """What a tenant's turns used, per day, provider and model; erased users' usage included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PurgeMessages(self, request, context):
         """Retention: messages older than the period are deleted (Celery beat calls this).
         """
@@ -181,6 +193,11 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     servicer.EraseUserData,
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EraseUserDataResponse.SerializeToString,
+            ),
+            'TenantUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.TenantUsage,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.SerializeToString,
             ),
             'PurgeMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.PurgeMessages,
@@ -383,6 +400,33 @@ class ConversationService:
             '/chatbot.conversation.v1.ConversationService/EraseUserData',
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UserDataRequest.SerializeToString,
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EraseUserDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TenantUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/TenantUsage',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

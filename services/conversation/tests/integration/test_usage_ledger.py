@@ -1,0 +1,151 @@
+"""The usage ledger on SQLite and on the real PostgreSQL: every answer counted in the same
+transaction as the message, concurrent turns never losing a count, erasure folding a user's
+usage into the tenant's anonymous rows (totals unchanged, the user named nowhere), and the
+migration filling the ledger from the messages already stored."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from chatbot_common import db
+from chatbot_common.ids import new_id
+from conversation.models import Message
+from conversation.repository import Repository
+from conversation.server import MIGRATIONS
+
+pytestmark = pytest.mark.contract
+PG_ADMIN_URL = os.environ.get("E2E_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'conversation.db'}"
+        return
+    import psycopg
+
+    name = f"chatbot_ledger_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def upgrade(url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", db.normalize_url(url).replace("%", "%%"))
+    command.upgrade(config, revision)
+
+
+def sync_engine(url: str) -> sa.Engine:
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+
+@pytest.fixture
+async def repo(database_url):
+    await asyncio.to_thread(upgrade, database_url, "head")
+    engine = db.create_engine(database_url)
+    yield Repository(db.session_factory(engine))
+    await engine.dispose()
+
+
+async def turn(repo: Repository, user: str, tenant: str, model: str, prompt: int, completion: int, conversation=None) -> str:
+    conversation = conversation or (await repo.create_conversation(user, tenant, "t")).id
+    await repo.add_message(Message(id=new_id("msg"), conversation_id=conversation, role="user", content=f"question of {user}", citations=[]))
+    await repo.add_message(Message(id=new_id("msg"), conversation_id=conversation, role="assistant", content=f"answer for {user}",
+                                   provider="fake", model=model, prompt_tokens=prompt, completion_tokens=completion, citations=[]))
+    return conversation
+
+
+def totals(rows) -> tuple[int, int, int]:
+    return sum(r[3] for r in rows), sum(r[4] for r in rows), sum(r[5] for r in rows)
+
+
+async def test_erasure_keeps_the_tenants_totals_and_names_no_one(repo, database_url):
+    today = datetime.now(UTC).date()
+    window = (date(2000, 1, 1), date(2100, 1, 1))
+    await turn(repo, "usr_ann", "t1", "m1", 10, 5)
+    conversation = await turn(repo, "usr_ann", "t1", "m2", 7, 3)
+    await turn(repo, "usr_ann", "t1", "m2", 1, 1, conversation)
+    await turn(repo, "usr_bob", "t1", "m1", 20, 10)
+    await turn(repo, "usr_cat", "t2", "m1", 100, 100)
+    before = await repo.tenant_usage("t1", *window)
+    assert before == [(today, "fake", "m1", 2, 30, 15), (today, "fake", "m2", 2, 8, 4)]
+
+    assert await repo.erase_user("usr_ann") == (2, 6, 2)
+    assert await repo.tenant_usage("t1", *window) == before
+    # Bob's erasure folds into the same anonymous row Ann's went to.
+    assert (await repo.erase_user("usr_bob"))[2] == 1
+    assert await repo.tenant_usage("t1", *window) == before
+    assert totals(await repo.tenant_usage("t2", *window)) == (1, 100, 100)
+    # Erasing again finds nothing more to fold.
+    assert await repo.erase_user("usr_ann") == (0, 0, 0)
+
+    engine = sync_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            ledger = conn.execute(sa.text("SELECT tenant_id, user_id, model, turns FROM usage_ledger ORDER BY tenant_id, model")).all()
+            text = " ".join(str(v) for table in ("conversations", "messages", "usage_ledger")
+                            for row in conn.execute(sa.text(f"SELECT * FROM {table}")) for v in row)
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in ledger] == [("t1", "", "m1", 2), ("t1", "", "m2", 2), ("t2", "usr_cat", "m1", 1)]
+    assert "usr_ann" not in text and "usr_bob" not in text and "question of usr_ann" not in text
+
+
+async def test_concurrent_turns_of_one_tenant_never_lose_a_count(repo):
+    conversations = [(await repo.create_conversation(f"usr_{i % 3}", "t1", "t")).id for i in range(6)]
+    await asyncio.gather(*(turn(repo, f"usr_{i % 3}", "t1", "m", 2, 1, conversations[i % 6]) for i in range(30)))
+    assert totals(await repo.tenant_usage("t1", date(2000, 1, 1), date(2100, 1, 1))) == (30, 60, 30)
+
+
+async def test_the_range_is_by_utc_day(repo):
+    await turn(repo, "usr_a", "t1", "m", 1, 1)
+    today = datetime.now(UTC).date()
+    assert totals(await repo.tenant_usage("t1", today, today)) == (1, 1, 1)
+    assert await repo.tenant_usage("t1", date(2000, 1, 1), date(2000, 1, 2)) == []
+
+
+def test_the_migration_fills_the_ledger_from_the_stored_answers(database_url):
+    upgrade(database_url, "0001")
+    engine = sync_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for conv, user, tenant in (("conv_1", "usr_a", "t1"), ("conv_2", "usr_b", "t1")):
+                conn.execute(sa.text("INSERT INTO conversations (id, user_id, tenant_id, title, model, provider, system_prompt, "
+                                     "message_count, created_at, updated_at) VALUES (:i, :u, :t, '', '', '', '', 0, :c, :c)"),
+                             {"i": conv, "u": user, "t": tenant, "c": datetime(2026, 1, 1, tzinfo=UTC)})
+            answers = [("conv_1", "assistant", datetime(2026, 1, 1, 23, 59, tzinfo=UTC), 10, 5),
+                       ("conv_1", "assistant", datetime(2026, 1, 2, 0, 1, tzinfo=UTC), 1, 1),
+                       ("conv_1", "user", datetime(2026, 1, 2, 0, 0, tzinfo=UTC), 0, 0),
+                       ("conv_2", "assistant", datetime(2026, 1, 2, 9, 0, tzinfo=UTC), 4, 2),
+                       ("conv_2", "assistant", datetime(2026, 1, 2, 10, 0, tzinfo=UTC), 6, 3)]
+            for n, (conv, role, at, prompt, completion) in enumerate(answers):
+                conn.execute(sa.text("INSERT INTO messages (id, conversation_id, role, content, model, provider, finish_reason, "
+                                     "prompt_tokens, completion_tokens, latency_ms, ttft_ms, error_code, error_message, citations, "
+                                     "token_count, token_counter, created_at) VALUES (:i, :c, :r, 'x', 'm', 'p', 'stop', :pt, :ct, "
+                                     "0, 0, '', '', '[]', 0, '', :at)"),
+                             {"i": f"msg_{n}", "c": conv, "r": role, "pt": prompt, "ct": completion, "at": at})
+        upgrade(database_url, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT tenant_id, user_id, day, turns, prompt_tokens, completion_tokens FROM usage_ledger "
+                                        "ORDER BY day, user_id")).all()
+    finally:
+        engine.dispose()
+    as_date = lambda v: v if isinstance(v, date) else date.fromisoformat(v)  # noqa: E731 - SQLite reads a Date back as text
+    assert [(t, u, as_date(d), n, p, c) for t, u, d, n, p, c in rows] == [
+        ("t1", "usr_a", date(2026, 1, 1), 1, 10, 5),
+        ("t1", "usr_a", date(2026, 1, 2), 1, 1, 1),
+        ("t1", "usr_b", date(2026, 1, 2), 2, 10, 5),
+    ]

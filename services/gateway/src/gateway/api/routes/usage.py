@@ -1,0 +1,74 @@
+"""GET /api/v1/admin/usage: what the admin's organisation used, per day, provider and model.
+
+The figures come from the conversation service's usage ledger, which outlives the messages: a
+user's erasure (or the retention purge) leaves the organisation's totals unchanged, and the
+report names no user. The token budgets (which /v1 calls charge too) are shown beside them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import grpc
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from chatbot.conversation.v1 import conversation_pb2 as pb
+from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from gateway.api.deps import Admin, DownstreamDep, LimitsDep, SettingsDep, caller_pb
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+MAX_DAYS = 366
+
+
+class UsageTotals(BaseModel):
+    turns: int = Field(description="answers recorded, whatever their finish")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class UsageDay(UsageTotals):
+    day: date
+    provider: str
+    model: str
+
+
+class BudgetUse(BaseModel):
+    used: int
+    limit: int
+
+
+class TenantUsageOut(BaseModel):
+    tenant_id: str
+    since: date
+    until: date
+    totals: UsageTotals
+    days: list[UsageDay] = Field(description="one entry per day, provider and model that had turns")
+    budgets: dict[str, BudgetUse] = Field(description="the organisation's token budgets and what the current windows used")
+
+
+@router.get("/usage", response_model=TenantUsageOut, summary="Your organisation's usage per day and model (erased users' included, unnamed)")
+async def tenant_usage(
+    principal: Admin, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
+    since: Annotated[date | None, Query(description="first day (UTC); default 30 days before `until`")] = None,
+    until: Annotated[date | None, Query(description="last day (UTC), included; default today")] = None,
+) -> TenantUsageOut:
+    until = until or datetime.now(UTC).date()
+    since = since or (until - timedelta(days=29) if until > date.min + timedelta(days=29) else date.min)
+    if until < since:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "until is before since", {"field": "until"})
+    if (until - since).days >= MAX_DAYS:
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"at most {MAX_DAYS} days at once", {"field": "since", "limit": MAX_DAYS})
+    try:
+        reply = await downstream.conversation.TenantUsage(
+            pb.TenantUsageRequest(caller=caller_pb(principal), since=since.isoformat(), until=until.isoformat()),
+            timeout=settings.call_timeout_seconds)
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc, "conversation") from None
+    days = [UsageDay(day=date.fromisoformat(r.day), provider=r.provider, model=r.model, turns=r.turns, prompt_tokens=r.prompt_tokens,
+                     completion_tokens=r.completion_tokens, total_tokens=r.prompt_tokens + r.completion_tokens) for r in reply.rows]
+    totals = UsageTotals(turns=sum(d.turns for d in days), prompt_tokens=sum(d.prompt_tokens for d in days),
+                         completion_tokens=sum(d.completion_tokens for d in days), total_tokens=sum(d.total_tokens for d in days))
+    budgets = {name: BudgetUse(**value) for name, value in (await limits.usage(principal)).items() if name.startswith("tenant ")}
+    return TenantUsageOut(tenant_id=principal.tenant_id, since=since, until=until, totals=totals, days=days, budgets=budgets)
