@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e_support import NO_RATE_LIMITS, register_and_login
+from e2e_support import NO_RATE_LIMITS, add_colleague, register_and_login
 from fake_openai_upstream import start_upstream
 from fleet import Fleet, Ports
 
@@ -88,11 +88,13 @@ def http(fleet) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def alice(http) -> dict[str, str]:
+    """Signed up on her own: the admin of an organisation of her own."""
     return register_and_login(http)
 
 
 @pytest.fixture
-def bob(http) -> dict[str, str]:
-    return register_and_login(http)
+def bob(http, alice) -> dict[str, str]:
+    """Alice's colleague: a member she added to her organisation."""
+    return add_colleague(http, alice)
 
 

@@ -24,6 +24,16 @@ def register_and_login(http: httpx.Client) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}", "_refresh": tokens["refresh_token"], "_email": email}
 
 
+def add_colleague(http: httpx.Client, admin: dict[str, str], role: str = "member") -> dict[str, str]:
+    """Someone the admin adds to the admin's organisation (the only way into an existing one:
+    open sign-up gives each person an organisation of their own)."""
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    reply = http.post("/api/v1/admin/users", headers=auth(admin), json={"email": email, "password": "correct horse battery", "role": role})
+    assert reply.status_code == 201, reply.text
+    tokens = http.post("/api/v1/auth/login", json={"email": email, "password": "correct horse battery"}).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}", "_refresh": tokens["refresh_token"], "_email": email}
+
+
 def auth(user: dict[str, str]) -> dict[str, str]:
     return {"Authorization": user["Authorization"]}
 

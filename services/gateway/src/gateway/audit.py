@@ -175,28 +175,38 @@ def attach(sessions: async_sessionmaker, outbox: Outbox) -> None:
 async def write(sessions: async_sessionmaker, entry: AuditEvent) -> None:
     """Records an event on its own (a refusal, where there is no change to commit with it).
     Never raises: an audit write failing must not turn a 401 into a 500."""
-    record = _as_record(entry)  # before the session expires or detaches the object
+    await write_all(sessions, [entry])
+
+
+async def write_all(sessions: async_sessionmaker, entries: list[AuditEvent]) -> None:
+    """Several events in one transaction (one per document of an upload), kept alike."""
+    records = [_as_record(entry) for entry in entries]  # before the session expires or detaches them
+    if not records:
+        return
     try:
         async with sessions() as session:
-            session.add(entry)
+            session.add_all(entries)
             await session.commit()
         return
-    except Exception as exc:  # noqa: BLE001 - whatever the database's failure, the entry is kept below
+    except Exception as exc:  # noqa: BLE001 - whatever the database's failure, the entries are kept below
         failure = type(exc).__name__
     outbox = _outboxes.get(sessions)
     if outbox is not None:
         try:
-            await asyncio.to_thread(outbox.append, record)
-            WRITE_FAILURES.labels("outbox").inc()
-            OUTBOX_PENDING.inc()
-            log.warning("audit write failed; kept in the outbox", extra={"action": record["action"], "error": failure})
+            for record in records:
+                await asyncio.to_thread(outbox.append, record)
+                WRITE_FAILURES.labels("outbox").inc()
+                OUTBOX_PENDING.inc()
+                log.warning("audit write failed; kept in the outbox", extra={"action": record["action"], "error": failure})
             return
         except Exception as exc:  # noqa: BLE001
             failure = f"{failure}; outbox: {type(exc).__name__}"
-    WRITE_FAILURES.labels("log").inc()
-    # The client's address stays out of the log (personal data); everything else is ids.
-    log.error("audit write failed; the entry is kept in this log only",
-              extra={"audit_entry": {k: v for k, v in record.items() if k != "client_ip"}, "error": failure})
+            records = records[records.index(record):]  # those before it are in the outbox
+    for record in records:
+        WRITE_FAILURES.labels("log").inc()
+        # The client's address stays out of the log (personal data); everything else is ids.
+        log.error("audit write failed; the entry is kept in this log only",
+                  extra={"audit_entry": {k: v for k, v in record.items() if k != "client_ip"}, "error": failure})
 
 
 async def drain_forever(sessions: async_sessionmaker, outbox: Outbox, every_seconds: float) -> None:

@@ -271,10 +271,11 @@ async def upload_documents(
     # One upload's documents are ingested together.
     await enqueue_new(downstream, blobs, request.app.state.ingest, caller, [d.id for d, created in registered if created],
                       call_timeout=settings.call_timeout_seconds, request_id=request.state.request_id)
-    await audit.write(request.app.state.sessions, audit.by(
-        principal, "document.upload", request, target_type="document", target_id=",".join(d.id for d in out)[:80],
-        details={"documents": [d.id for d in out], "duplicates": sum(d.duplicate for d in out), "visibility": visibility},
-    ))
+    # One entry per document, so that each is found by its id; written together.
+    await audit.write_all(request.app.state.sessions, [audit.by(
+        principal, "document.upload", request, target_type="document", target_id=d.id,
+        details={"duplicate": d.duplicate, "visibility": visibility, "collection": collection, "files_in_upload": len(out)},
+    ) for d in out])
     return UploadOut(documents=out)
 
 
@@ -323,7 +324,12 @@ async def delete_document(
         reply = await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller_pb(principal), document_id=document_id),
                                                     timeout=settings.call_timeout_seconds)
     except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "rag") from None
+        refused = from_rpc_error(exc, "rag")
+        if refused.code in (ErrorCode.PERMISSION_DENIED, ErrorCode.NOT_FOUND):  # someone else's document, or probing ids
+            await audit.write(request.app.state.sessions, audit.by(principal, "document.delete", request, outcome="failure",
+                                                                   target_type="document", target_id=document_id,
+                                                                   details={"reason": refused.code.value}))
+        raise refused from None
     if reply.blob_key:
         await asyncio.to_thread(request.app.state.blobs.delete, reply.blob_key)
     await audit.write(request.app.state.sessions, audit.by(principal, "document.delete", request, target_type="document",
