@@ -100,12 +100,3 @@ def _is_text(data: bytes) -> bool:
 def decode_text(data: bytes) -> str:
     """UTF-8 (with or without BOM); other encodings were refused by `sniff`."""
     return data.decode("utf-8-sig", errors="replace")
-
-
-def valid_text(text: str) -> str:
-    """`text` as valid Unicode: surrogate pairs joined into their character, lone surrogates
-    replaced by U+FFFD. Parsers can hand back surrogates (pypdf decodes a font's ToUnicode map
-    with `surrogatepass`), and such a string cannot be encoded for gRPC, a database or a tokenizer."""
-    if text.isascii():
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

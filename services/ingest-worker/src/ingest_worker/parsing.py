@@ -12,7 +12,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from chatbot_common.filetypes import DOCX, HTML, MARKDOWN, PDF, TEXT, UnsupportedFile, decode_text, sniff, valid_text
+from chatbot_common.filetypes import DOCX, HTML, MARKDOWN, PDF, TEXT, UnsupportedFile, decode_text, sniff
+from chatbot_common.text import valid_text
 
 log = logging.getLogger(__name__)
 HEADING, PARAGRAPH = "heading", "paragraph"

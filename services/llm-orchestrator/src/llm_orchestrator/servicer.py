@@ -10,6 +10,7 @@ from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
 from prometheus_client import Counter
 
 from chatbot_common.errors import PROVIDER_ERRORS, AppError, ErrorCode, abort
+from chatbot_common.text import valid_text
 from chatbot_common.guardrails.redaction import Redactor, StreamRedactor
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError
 from llm_orchestrator.router import Router, Started, UnknownModel
@@ -68,6 +69,10 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
         try:
             async with asyncio.timeout(remaining):
                 async for item in stream:
+                    if isinstance(item, Delta) and not item.text.isascii():
+                        # A provider's JSON may carry a lone surrogate (Python's reader lets one
+                        # through); it could not be sent on, and would end the stream mid-answer.
+                        item = Delta(valid_text(item.text))
                     yield item
         except UnknownModel as exc:
             raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None

@@ -1,0 +1,50 @@
+"""A provider whose reply holds a lone surrogate (Python's JSON reader, which the Anthropic SDK
+uses, lets a `\\ud800` escape through): the orchestrator sends the answer on with U+FFFD in its
+place instead of failing the stream mid-answer (protobuf cannot encode a lone surrogate)."""
+
+from chatbot.llm.v1 import llm_pb2
+from llm_orchestrator.providers.base import Delta, End, Usage
+from llm_orchestrator.router import Started
+from llm_orchestrator.servicer import LlmServicer
+
+
+class OneReply:
+    default_model = "fake"
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = texts
+
+    async def generate(self, *_args):
+        yield Started("fake", "fake-model")
+        for text in self.texts:
+            yield Delta(text)
+        yield End("stop", Usage(1, len(self.texts)))
+
+
+class Context:
+    def time_remaining(self) -> float:
+        return 10.0
+
+    def set_trailing_metadata(self, _metadata) -> None:
+        pass
+
+    async def abort(self, code, message):
+        raise AssertionError(f"aborted: {code} {message}")
+
+
+REQUEST = llm_pb2.GenerateRequest(messages=[llm_pb2.ChatMessage(role="user", content="hi")])
+
+
+async def test_a_lone_surrogate_from_a_provider_is_replaced_in_the_stream():
+    servicer = LlmServicer(OneReply("caf\u00e9 ", "hi \ud800 there", " \ud83d\ude00"), None)
+    replies = [reply async for reply in servicer.Generate(REQUEST, Context())]
+    for reply in replies:
+        reply.SerializeToString()  # raises on a lone surrogate
+    text = "".join(r.delta.text for r in replies if r.WhichOneof("event") == "delta")
+    assert text == "caf\u00e9 hi \ufffd there \U0001f600"
+    assert replies[-1].WhichOneof("event") == "end"
+
+
+async def test_the_whole_answer_call_too():
+    reply = await LlmServicer(OneReply("a\udc00b"), None).Complete(REQUEST, Context())
+    assert reply.text == "a\ufffdb" and reply.SerializeToString()
