@@ -332,3 +332,36 @@ def test_values_run_together_are_each_found():
     assert out == "input: [PHONE REDACTED] [CARD REDACTED] [IBAN REDACTED] [SSN REDACTED] end", out
     assert found == {"PHONE": 1, "CARD": 1, "IBAN": 1, "SSN": 1}
     assert Redactor().redact("call +1 415 555 0132 2024 ok")[0] == "call [PHONE REDACTED] 2024 ok"
+
+
+# --- Cost ----------------------------------------------------------------------------------------
+
+
+class _CountingStream(StreamRedactor):
+    looks = 0
+
+    def _hold_from(self, text: str) -> int:
+        self.looks += 1
+        return super()._hold_from(text)
+
+
+@pytest.mark.parametrize("held", ["x" * 6000, "<a " + "y z " * 1500, "[" * 3000, "a <b " * 1200, "QUJDREVGR0hJSktMTU5PUFFS\n" * 250])
+def test_something_kept_open_is_not_rescanned_on_every_token(held):
+    """A reply that keeps something open (a long word, a tag, brackets, a base64 body) is looked
+    at again every so many characters, not on every token: the work stays linear in its length
+    (on main, 3,000 `[` fed one by one took seconds of the orchestrator's event loop)."""
+    stream = _CountingStream(Redactor(ALLOWED))
+    out = "".join(stream.feed(ch) for ch in held + " end.") + stream.flush()
+    assert stream.looks < len(held) // 8, stream.looks  # not once per token
+    assert not foreign_hosts(out)
+
+
+def test_a_hold_that_never_ends_is_let_go_neutralised():
+    text = "see https://docs.example.com/" + "a" * 40_000 + ".evil.example/?q=1 and ![i](https://docs.example.com/" + "b" * 40_000 + ")"
+    stream = StreamRedactor(Redactor(ALLOWED))
+    out = ""
+    for k in range(0, len(text), 7):
+        out += stream.feed(text[k:k + 7])
+        assert len(stream._pending) <= 40_000
+    out += stream.flush()
+    assert not foreign_hosts(out) and out.startswith("see ")

@@ -159,14 +159,15 @@ def _plain_entity(m: re.Match) -> str:
     return ch if len(ch) == 1 and "!" <= ch <= "~" and ch not in "<>&\"'" else m.group(0)
 
 
-def _dest_spans(text: str, allowed: frozenset[str]) -> list[tuple[int, int]]:
+def _dest_spans(text: str, allowed: frozenset[str], partial: bool) -> list[tuple[int, int]]:
     """Every `](` starts a destination, whatever came before it (nested brackets, an image in a
-    link): each is checked, also one inside another's span."""
+    link): each is checked, also one inside another's span. In a piece that more text follows, a
+    destination that runs to its end may still change host: it goes."""
     spans: list[tuple[int, int]] = []
     pos = text.find("](")
     while pos >= 0:
         m = _MD_DEST.match(text, pos)
-        if m and not dest_allowed(m.group(1), allowed, markdown=True):
+        if m and ((partial and m.end() == len(text)) or not dest_allowed(m.group(1), allowed, markdown=True)):
             if spans and pos < spans[-1][1]:
                 spans[-1] = (spans[-1][0], max(spans[-1][1], m.end()))
             else:
@@ -221,7 +222,7 @@ def neutralise(text: str, allowed: frozenset[str], found: Counter, *, partial: b
     def bare(m: re.Match) -> str:
         url = m.group(0)
         kept = url.rstrip(_TRAILING)
-        if not _bare_host(kept) or _bare_allowed(kept, allowed):
+        if not _bare_host(kept) or (_bare_allowed(kept, allowed) and not (partial and m.end() == len(text))):
             return url
         found["LINK"] += 1
         return "[link removed]" + url[len(kept):]
@@ -230,7 +231,7 @@ def neutralise(text: str, allowed: frozenset[str], found: Counter, *, partial: b
         text = _ENTITY.sub(_plain_entity, text)
     if "](" in text:
         text = _MD_INLINE.sub(inline, text)
-        if spans := _dest_spans(text, allowed):
+        if spans := _dest_spans(text, allowed, partial):
             found["LINK"] += len(spans)
             out, last = [], 0
             for start, end in spans:

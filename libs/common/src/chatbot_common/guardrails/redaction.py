@@ -336,10 +336,20 @@ def _pem_open_at(text: str) -> int | None:
     return None
 
 
+# A long hold (a key block, an open tag, a very long word) is looked at again only every
+# _RECHECK_EVERY characters: each look scans all of it, and a reply that keeps something open must
+# not cost time quadratic in its length (the orchestrator's event loop runs this). Past _MAX_HOLD
+# the hold is let go but the last _KEEP_ON_OVERFLOW characters, and what is let go is neutralised
+# as a piece that more text follows.
+_RECHECK_FROM, _RECHECK_EVERY = 256, 128
+_MAX_HOLD, _KEEP_ON_OVERFLOW = 32768, 4096
+
+
 class StreamRedactor:
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._pending = ""
+        self._recheck_at = 0
         self._released_any = False
         self.found: Counter = Counter()
 
@@ -382,15 +392,24 @@ class StreamRedactor:
 
     def feed(self, piece: str) -> str:
         text = self._pending + piece
+        if len(text) < self._recheck_at:
+            self._pending = text
+            return ""
         cut = self._quick_cut(text)
         if cut is not None:  # nothing here can be (part of) something to redact: no rule runs
-            self._pending = text[cut:]
+            self._hold(text, cut)
             if cut:
                 self._released_any = True
             return text[:cut]
         cut = self._hold_from(text)
-        self._pending = text[cut:]
+        if len(text) - cut > _MAX_HOLD:
+            cut = len(text) - _KEEP_ON_OVERFLOW
+        self._hold(text, cut)
         return self._release(text[:cut], partial=True)
+
+    def _hold(self, text: str, cut: int) -> None:
+        self._pending = text[cut:]
+        self._recheck_at = len(self._pending) + _RECHECK_EVERY if len(self._pending) >= _RECHECK_FROM else 0
 
     def _quick_cut(self, text: str) -> int | None:
         """For the common case (prose, or a few digits): where to cut, with string operations
@@ -415,7 +434,7 @@ class StreamRedactor:
         return cut
 
     def flush(self) -> str:
-        text, self._pending = self._pending, ""
+        text, self._pending, self._recheck_at = self._pending, "", 0
         return self._release(text, partial=False)
 
     def _release(self, text: str, *, partial: bool) -> str:
