@@ -4,6 +4,7 @@ dropped) and the bounded password hashing (a full queue answers 429, the threads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 
@@ -123,19 +124,24 @@ async def test_password_hashing_is_bounded_and_a_full_queue_answers_429():
 
 async def test_a_caller_giving_up_does_not_free_a_slot_still_hashing():
     hashing = PasswordHashing(workers=1, queue=0, nice=0)
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
+
+    def hash_until_released() -> bool:
+        started.set()
+        return release.wait(30)
+
     try:
-        task = asyncio.ensure_future(hashing.run(release.wait, 30))
-        await asyncio.sleep(0.05)
+        task = asyncio.ensure_future(hashing.run(hash_until_released))
+        assert await asyncio.to_thread(started.wait, 10)  # the hash is running on its thread
         task.cancel()
-        await asyncio.sleep(0.05)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # the caller has given up
         assert hashing.pending == 1  # the thread is still busy: the slot stays taken
         release.set()
-        for _ in range(100):
-            if hashing.pending == 0:
-                break
+        deadline = asyncio.get_running_loop().time() + 10
+        while hashing.pending:
+            assert asyncio.get_running_loop().time() < deadline, "the slot was never freed"
             await asyncio.sleep(0.01)
-        assert hashing.pending == 0
     finally:
         release.set()
         hashing.close()
