@@ -89,7 +89,8 @@ _AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^\s<>]*)>")
 # An HTML start tag, also one whose `>` has not come (yet): a renderer may close it later.
 _TAG = re.compile(r"<([a-zA-Z][^\s/>]*)((?:\s|/)(?:\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z)|[^>\"'])*)?(>|\Z)")
 _ATTR = re.compile(r"([^\s\"'>/=]+)(?:\s*=\s*(\"[^\"]*\"?|'[^']*'?|[^\s>]*))?")
-_CSS_URL = re.compile(r"(?:url|image|image-set|src)\(\s*(\"[^\"]*\"?|'[^']*'?|[^)\s]*)|@import\s*(\"[^\"]*\"?|'[^']*'?)", re.IGNORECASE)
+_CSS_URL = re.compile(r"(?:url|image|image-set|src)\(\s*(\"[^\"]*\"?|'[^']*'?|[^)\s]*)|@import\s*(\"[^\"]*\"?|'[^']*'?)",
+                      re.IGNORECASE)
 # Bare URLs a renderer turns into links: scheme://…, //…, www.…, and host.tld/…?… (linkify).
 _BARE = re.compile(
     r"(?:\b[a-zA-Z][a-zA-Z0-9+.\-]{0,31}:)?//[^\s<>/?#]*(?:[/?#][^\s<>\"'`]*)?"  # (any character may be in the host)
@@ -122,7 +123,7 @@ def _tag_allowed(name: str, attrs: str, closed: bool, allowed: frozenset[str]) -
         if key in ("srcset", "imagesrcset"):
             urls = [c.split()[0] for c in value.split(",") if c.split()]
         elif key == "content":
-            urls = [u for u in re.findall(r"(?i)url\s*=\s*(\S+)", value)]
+            urls = re.findall(r"(?i)url\s*=\s*(\S+)", value)  # meta refresh
         elif key == "style":
             continue  # checked above
         else:

@@ -129,7 +129,8 @@ _NATIONAL: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
     ("FR NIR", r"(?<!\w)[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?!\w)", _fr_nir.is_valid),
     ("ES DNI", r"(?<![\w-])\d{8}[ -]?[A-Z](?!\w)", _es_dni.is_valid),
     ("ES NIE", r"(?<![\w-])[XYZ][ -]?\d{7}[ -]?[A-Z](?!\w)", _es_nie.is_valid),
-    ("IT CF", r"(?<!\w)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?!\w)", _it_cf.is_valid),
+    ("IT CF", r"(?<!\w)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?!\w)",
+     _it_cf.is_valid),
     ("NL BSN", r"(?<![\w.-])\d{4}\.?\d{2}\.?\d{3}(?!\w|[.-]\d)", _nl_bsn.is_valid),
     ("IN AADHAAR", r"(?<![\w-])[2-9]\d{3}[ -]?\d{4}[ -]?\d{4}(?!\w|[ -]\d)", _in_aadhaar.is_valid),
 )
@@ -152,7 +153,8 @@ RULES: tuple[Rule, ...] = (
     Rule("SSN", re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)"), worth=_enough_digits(9)),
     *(Rule("NATIONAL ID", re.compile(pattern), check, _enough_digits(4)) for _, pattern, check in _NATIONAL),
     # (not inside a dotted run of numbers: an IP address or a version is nobody's number)
-    Rule("PHONE", re.compile(r"(?<![\w+])(?<!\d\.)(?!\d{1,3}(?:\.\d{1,3}){3}(?!\d))(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w]|\.\d)"),
+    Rule("PHONE", re.compile(r"(?<![\w+])(?<!\d\.)(?!\d{1,3}(?:\.\d{1,3}){3}(?!\d))"
+                             r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?![\w]|\.\d)"),
          phone_ok, _enough_digits(9)),
 )
 _NATIONAL_PATTERNS = {pattern: kind for kind, pattern, _ in _NATIONAL}
