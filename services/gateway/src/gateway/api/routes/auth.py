@@ -177,11 +177,12 @@ async def login(body: Credentials, request: Request, issuer: IssuerDep, limits: 
     sessions = request.app.state.sessions
     try:
         attempt = await limits.begin_sign_in(body.email)
-    except AppError:
+    except AppError as refusal:
         # Refused without looking at the password, a right one included: otherwise the limit
         # would only slow down wrong guesses and still confirm the right one.
-        await audit.write(sessions, _login_event(await _account(sessions, body.email), body.email, request,
-                                                 "blocked", "too many failed sign-ins"))
+        if refusal.code is ErrorCode.RATE_LIMIT_EXCEEDED:
+            await audit.write(sessions, _login_event(await _account(sessions, body.email), body.email, request,
+                                                     "blocked", "too many failed sign-ins"))
         raise
     user = await _account(sessions, body.email)
     try:
