@@ -52,6 +52,14 @@ def audit_total(http: httpx.Client, admin: dict[str, str], **params) -> int:
     return reply.json()["pagination"]["total"]
 
 
+def busy_refusals(http: httpx.Client) -> float:
+    """Sign-ins the gateway refused so far because too many were being checked (its metric)."""
+    for line in http.get("/api/v1/metrics").text.splitlines():
+        if line.startswith("password_hashing_refused_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def ttft(http: httpx.Client, user: dict[str, str]) -> float:
     """Seconds from sending a chat to its first token, on a new conversation each time."""
     body = {"message": "Say something short.", "model": "fake:fake-model", "use_rag": False, "max_tokens": 4}
@@ -73,6 +81,7 @@ def test_a_login_storm_neither_fails_nor_starves_chat_and_every_failure_is_audit
     ttft(http, chatter)  # warm-up: connections and caches along the chat path
     idle = [ttft(http, chatter) for _ in range(7)]
 
+    refused_before = busy_refusals(http)
     # Ten wrong passwords for each of twenty accounts, all at once.
     attempts = [[targets[i % len(targets)], f"wrong password {i}"] for i in range(STORM)]
     storm = subprocess.Popen([sys.executable, str(Path(__file__).with_name("login_storm.py")), fleet.url],
@@ -127,6 +136,8 @@ def test_a_login_storm_neither_fails_nor_starves_chat_and_every_failure_is_audit
     assert set(statuses) <= {401, 429}, statuses
     assert all(r["shape"] == ERROR_SHAPE for r in results)
     assert all(r["code"] == "RATE_LIMIT_EXCEEDED" and int(r["retry_after"]) >= 1 for r in throttled)
+    # A 429 is either the account's limit or the hashing queue being full, which is counted.
+    assert busy_refusals(http) - refused_before == len(throttled) - account_limited
     assert failed > 0 and logged == failed and blocked == account_limited
     # The chat kept its pace: measured while the storm was on, the first token came within twice its idle time.
     assert len(under_storm) >= 3, "the storm ended before the chat could be measured under it"
