@@ -320,6 +320,7 @@ ROUTES = [
     Route("PATCH", "/api/v1/admin/tenant", "admin", call=lambda w, h: w.http.patch(
         "/api/v1/admin/tenant", headers=h, json={"injection_policy": "block"})),
     Route("GET", "/api/v1/admin/audit", "admin", call=lambda w, h: w.http.get("/api/v1/admin/audit", headers=h)),
+    Route("GET", "/api/v1/admin/usage", "admin", call=lambda w, h: w.http.get("/api/v1/admin/usage", headers=h)),
 ]
 # Routes whose matrix lives elsewhere: public ones, and those that end the caller's own sessions
 # (test_logout_password_change_and_disable_end_every_session; an API key gets 400 there).
