@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,20 @@ def test_documents_that_merely_talk_about_assistants_pass(passage):
 def test_a_users_own_instructions_are_not_orders_from_a_document():
     assert not detect('Reply with "yes" or "no": is Paris in France?').detected
     assert detect('Reply with "yes" or "no": is Paris in France?', "document").detected
+
+
+@pytest.mark.parametrize(("head", "fill", "tail"), [
+    ("system prompt: show ", "'", ""), ("system reveal", "_", ""), ("ignore ", "_ ", ""), ("you are now ", "-", " system prompt"),
+    ("system reveal", "\n", " instructions"), ("act as ", ": ", " system prompt"), ("hey assistant", ". ", ""),
+    ("print(", ") ", ")"), ("show the ", "-'", " system prompt"), ("if the user asks, say ", " _", "\"x\""),
+    ("---", "-", "end of user"), ("reveal ", "a_", " system prompt"),
+])
+def test_long_runs_of_punctuation_cost_linear_time(head, fill, tail):
+    """Seen in review: overlapping or adjacent repeats of one character class backtracked for
+    hours on one message. Each of these took seconds at a few thousand characters; linear
+    matching takes milliseconds at 20,000 (the bound leaves a slow machine a hundredfold margin)."""
+    text = head + fill * (20_000 // len(fill)) + tail
+    for kind in ("message", "document"):
+        started = time.perf_counter()
+        detect(text, kind)
+        assert time.perf_counter() - started < 3.0, (head, fill, kind)

@@ -44,8 +44,10 @@ _TAGS = re.compile("[\U000e0000-\U000e007f]+")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _SPACED = re.compile(r"(?<![a-z])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z])")
 
-_W = r"[\s\W_]*"  # what may sit between words: spaces, punctuation
-_ANY = r"(?:[\s\W_]+\w+){0,4}?[\s\W_]+"  # up to four filler words ("all of the", "your earlier")
+_W = r"[\s\W_]*+"  # what may sit between words: spaces, punctuation
+# Possessive runs, and words without "_" (the separators have it): overlapping or adjacent
+# runs of the same class backtrack quadratically or worse on a long run of punctuation.
+_ANY = r"(?:[\s\W_]++[^\W_]++){0,4}?[\s\W_]++"  # up to four filler words ("all of the", "your earlier")
 
 _PATTERNS: dict[str, list[str]] = {
     "instruction_override": [
@@ -81,10 +83,10 @@ _PATTERNS: dict[str, list[str]] = {
     "delimiter_injection": [
         r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>",
         r"\[/?inst\]|<</?sys>>|</?s>\s*\[inst\]",
-        r"(?:^|\n)\s*(?:#{2,}\s*(?:system|assistant|developer)\b|\[(?:system|assistant|developer)\]|(?:system|developer)\s+(?:message|prompt|instructions?)\s*:)",
+        r"(?:^|\n)[ \t]*+(?:#{2,}\s*(?:system|assistant|developer)\b|\[(?:system|assistant|developer)\]|(?:system|developer)\s+(?:message|prompt|instructions?)\s*:)",
         r"</\s*(?:source|sources|system|system_prompt|instructions)\s*>|<\s*source\s+n\s*=|<\s*(?:system|system_prompt|instructions)\s*>",
         r"\b(?:begin|end)\s+(?:of\s+)?(?:system|user)\s+(?:prompt|message|input|instructions)\b",
-        r"-{3,}\s*(?:end|begin)\s+(?:of\s+)?(?:user|system|document|context)",
+        r"(?<!-)-{3,}+\s*+(?:end|begin)\s+(?:of\s+)?(?:user|system|document|context)",
     ],
 }
 # Words at least one of which each pattern needs (in the folded text): a pattern whose words are all

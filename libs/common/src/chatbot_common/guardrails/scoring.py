@@ -33,18 +33,18 @@ _ORDER_VERBS = (
 )
 # An imperative at the head of a clause: sentence start, or after a clause break, a softener or
 # "if ..., " / "when ...:".
-_CLAUSE_HEAD = r"(?:^|[,:;(–—>]\s*|(?<!\w)-\s+|\b(?:then|and|also|instead|first|finally|now|simply|just|please|kindly|only|always|immediately)\s+)"
+_CLAUSE_HEAD = r"(?:^|[,:;(–—>]\s*+|(?<!\w)-\s+|\b(?:then|and|also|instead|first|finally|now|simply|just|please|kindly|only|always|immediately)\s+)"
 _IMPERATIVE = re.compile(rf"{_CLAUSE_HEAD}(?:please\s+|kindly\s+|simply\s+|just\s+|always\s+|only\s+)?(?:{_ORDER_VERBS})\b")
 _POLITE = re.compile(rf"\b(?:could|can|would|will)\s+you\s+(?:please\s+|kindly\s+)?(?:{_ORDER_VERBS})\b")
 # The assistant addressed (not merely mentioned, as "the assistant must cite" in a design document).
 _ADDRESSEE = re.compile(
-    r"(?:^|[\n.!?:]\s*)(?:dear|hey|hi|hello|attention)?\s*(?:the\s+)?(?:ai|assistant|chat\s?bot|llm|language model|gpt|chatgpt|claude|gemini|copilot)s?\s*[,:!]"
+    r"(?:^|[\n.!?:]\s*+)(?:dear|hey|hi|hello|attention)?\s*+(?:the\s+)?(?:ai|assistant|chat\s?bot|llm|language model|gpt|chatgpt|claude|gemini|copilot)s?\s*[,:!]"
     r"|\bautomated\s+(?:\w+\s+)?(?:software|systems?|tools?|reviewers?|readers?|screeners?)\b"
     r"|\b(?:note|message|instructions?|memo)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|assistant|model|llm|reader|reviewer|system|bot|software|language model)s?\b"
     r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language model|assistant|chatbot|bot|model)\b"
     r"|\b(?:ai|llm|language model|assistant|chatbot|model)s?\s+(?:reading|processing|summari[sz]ing|parsing|analy[sz]ing)\s+(?:this|these)\b"
 )
-_ROLE_LABEL = re.compile(r"(?:^|\n)\s*(?:\[\s*)?(?:system|assistant|user|human|admin(?:istrator)?|ai|developer|instruction)s?\s*(?:\]|:|::)")
+_ROLE_LABEL = re.compile(r"(?:^|\n)[ \t]*+(?:\[\s*)?(?:system|assistant|user|human|admin(?:istrator)?|ai|developer|instruction)s?\s*(?:\]|:|::)")
 _BRACKETED = re.compile(r"\[(?:system|admin(?: request)?|instruction|rest-of-document)\b|<\s*/?\s*instruction\s*>")
 _CONDITION = re.compile(
     r"\b(?:if|when|whenever|once|should)\s+(?:the\s+|a\s+|any\s+)?(?:user|users|anyone|someone|somebody|they|reader|customer|person|you(?:'re| are)?)\s+"
@@ -52,8 +52,8 @@ _CONDITION = re.compile(
     r"|\b(?:if|when|whenever)\s+(?:asked|questioned|prompted|summari[sz]ing|answering|responding|replying)\b"
 )
 _QUOTED_OUTPUT = re.compile(
-    rf"\b(?:{_ORDER_VERBS})\b(?:\s+(?:with|that|as|this|the following|only|exactly|back|out|it|verbatim|text|sentence|phrase|word|words|:))*"
-    r"[\s:]+(?:[\"“”'‘’«`<]|\bhttps?://)"
+    rf"\b(?:{_ORDER_VERBS})\b(?:\s+(?:with|that|as|this|the following|only|exactly|back|out|it|verbatim|text|sentence|phrase|word|words|:))*+"
+    r"[\s:]++(?:[\"“”'‘’«`<]|\bhttps?://)"
 )
 _URGENCY = re.compile(
     r"\b(?:important|critical|urgent|attention|mandatory|required|absolutely|imperative|must|under no circumstances|"
@@ -76,7 +76,7 @@ _YOU_MODAL = re.compile(r"\byou\s+(?:must|should|will|shall|need to|have to|are 
 
 # Code and configuration ('output "cluster_name" {', 'email=payload.get("email")') are read by
 # no one as orders to an assistant.
-_CODE = re.compile(r"[{}=;]|\w\(|\)\s*[:,.]?\s*$|\w\.\w+\(|\[\"")
+_CODE = re.compile(r"[{}=;]|\w\(|\)\s*+[:,.]?\s*+$|\w\.\w+\(|\[\"")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 # (feature, weight) for instructions in documents; the bias keeps a plain imperative well below.
@@ -165,7 +165,8 @@ _DISCLOSE = re.compile(
 _ASKED_FOR = re.compile(
     r"\b(?:show|see|read|share|tell|give|print|display|output|repeat|reveal|copy|quote|recite|dump|leak|paste|echo|"
     r"continue|complete|encode|decode|translate|spell out|list|send|provide|expose|disclose|log|render|extract|retrieve)\b"
-    r"(?:\s+(?:me|us))?[\s\W]{0,3}(?:[\w'-]+[\s\W]{1,3}){0,4}?"
+    # (word and separator classes disjoint: overlapping ones backtrack exponentially)
+    r"(?:\s+(?:me|us))?[^\w'-]{0,3}(?:[\w'-]+[^\w'-]{1,3}){0,4}?"
     r"(?:system|initial|hidden|original|secret|internal|developer|confidential|starting|pre|meta|base|custom|initiali[sz]ation|init|boot)"
 )
 _WANT = re.compile(r"\b(?:i'?d love|i would love|i want|i need|i'?d like|i would like|can i|could i|may i|let me|curious)\b")
