@@ -226,7 +226,7 @@ class ChatTurn:
                 if isinstance(item, LlmDelta):
                     if self._first_token_at is None:
                         self._first_token_at = time.monotonic()
-                    text = guard.feed(self._spotlight.unmark(item.text))
+                    text = guard.feed(item.text)
                     if guard.leaked:
                         log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
                         yield Guardrail("system_prompt_leak", "stopped")

@@ -12,6 +12,7 @@ from prometheus_client import Counter
 from chatbot_common.errors import PROVIDER_ERRORS, AppError, ErrorCode, abort
 from chatbot_common.text import valid_text
 from chatbot_common.guardrails.redaction import Redactor, StreamRedactor
+from chatbot_common.guardrails.spotlight import unmark
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError
 from llm_orchestrator.router import Router, Started, UnknownModel
 from llm_orchestrator.tokens import TokenCounter
@@ -72,7 +73,8 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                     if isinstance(item, Delta) and not item.text.isascii():
                         # A provider's JSON may carry a lone surrogate (Python's reader lets one
                         # through); it could not be sent on, and would end the stream mid-answer.
-                        item = Delta(valid_text(item.text))
+                        # The datamark of quoted sources becomes a space before the output filter.
+                        item = Delta(unmark(valid_text(item.text)))
                     yield item
         except UnknownModel as exc:
             raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None

@@ -48,3 +48,21 @@ async def test_a_lone_surrogate_from_a_provider_is_replaced_in_the_stream():
 async def test_the_whole_answer_call_too():
     reply = await LlmServicer(OneReply("a\udc00b"), None).Complete(REQUEST, Context())
     assert reply.text == "a\ufffdb" and reply.SerializeToString()
+
+
+async def test_a_number_copied_from_a_datamarked_source_is_redacted():
+    """Seen in review: sources reach the model datamarked ("4111ˆ1111ˆ…"); a copy of a card
+    number passed the output filter, which took the marks for letters, and became whole again
+    once the marks were turned back into spaces."""
+    from chatbot_common.guardrails.redaction import Redactor
+    from chatbot_common.guardrails.spotlight import MARK
+
+    card = MARK.join(["4111", "1111", "1111", "1111"])
+    phone = MARK.join(["+44", "20", "7946", "0958"])
+    for pieces in ([f"Card{MARK}{card}{MARK}and{MARK}{phone}."], list(f"Card {card} and {phone}.")):
+        servicer = LlmServicer(OneReply(*pieces), None, Redactor())
+        replies = [reply async for reply in servicer.Generate(REQUEST, Context())]
+        text = "".join(r.delta.text for r in replies if r.WhichOneof("event") == "delta")
+        assert text == "Card [CARD REDACTED] and [PHONE REDACTED].", text
+    reply = await LlmServicer(OneReply(f"Card {card}"), None, Redactor()).Complete(REQUEST, Context())
+    assert reply.text == "Card [CARD REDACTED]"
