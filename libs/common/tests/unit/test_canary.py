@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import codecs
 import random
+import time
 
 from chatbot_common.guardrails.canary import LeakGuard, guarded_system_prompt, new_canary, normalised
 
@@ -91,3 +92,29 @@ def test_ordinary_answers_and_the_prompts_own_quoted_phrases_pass_unchanged():
         for piece in range(1, 12):
             guard = LeakGuard(new_canary(), PROMPT)
             assert run(guard, reply, piece) == reply and not guard.leaked, (reply, piece)
+
+
+def test_a_reply_that_keeps_something_open_costs_linear_time_and_bounded_holding():
+    """Seen in review: the guard looked at everything it held on every piece, and a run of
+    punctuation after a letter of the prompt was held whole: cubic time on the event loop."""
+    from chatbot_common.guardrails.canary import HOLD_LIMIT
+
+    prompt = (PROMPT + " ") * 400  # a long system prompt (about 60,000 characters)
+    for text in ("a" + "-" * 20_000, "=" * 20_000, "a" + "\U0001f600" * 20_000, "a" + " " * 20_000):
+        guard = LeakGuard(new_canary(), prompt)
+        started = time.perf_counter()
+        released = 0
+        for i, ch in enumerate(text, start=1):
+            released += len(guard.feed(ch))
+            assert i - released <= HOLD_LIMIT + 1
+        assert released + len(guard.flush()) == len(text) and not guard.leaked
+        assert time.perf_counter() - started < 10.0  # about 0.3 s here; the old guard took minutes
+
+
+def test_a_run_of_the_prompt_padded_out_is_still_followed_and_stopped():
+    quote = "hotel limits are confidential and differ by city"
+    padded = "".join(ch + "-" * 60 if ch.isalnum() else ch for ch in quote)
+    guard = LeakGuard(new_canary(), PROMPT)
+    released = run(guard, "Sure: " + padded, 7)
+    assert guard.leaked
+    assert len(normalised(released)) < 40  # what left before the stop is below a leak by definition

@@ -23,6 +23,7 @@ import re
 import secrets
 import string
 import unicodedata
+from collections import deque
 
 MIN_RUN = 40  # alphanumeric characters of the prompt, in order: about eight words
 LEAK_STOPPED = "the reply was stopped: it disclosed protected instructions"
@@ -40,8 +41,11 @@ def guarded_system_prompt(system_prompt: str, canary: str) -> str:
 
 _QUOTED = re.compile(r"\"[^\"\n]{1,300}\"|“[^”\n]{1,300}”|(?<!\w)'[^'\n]{1,300}'(?!\w)")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_TRAILING_RUN = re.compile(r"[A-Za-z0-9+/_=-]+$")
+_RUN_CHARS = frozenset(string.ascii_letters + string.digits + "+/_=-")
 _HOLD_RUN_LIMIT = 256
+HOLD_LIMIT = 1024  # raw characters held back at most
+PROTECT_LIMIT = 16_384  # normalised characters of the prompt compared
+_RECENT = 64
 
 
 def _keys(text: str) -> tuple[str, list[int]]:
@@ -67,30 +71,42 @@ def normalised(text: str) -> str:
 
 
 class LeakGuard:
+    """Linear in the reply: each character of the normalised reply is looked at once (the run it
+    extends is kept between pieces), and what is held is bounded (`HOLD_LIMIT` characters: a
+    run padded out further has released fewer than `min_run` characters of the prompt, which is
+    not yet a leak, and is still followed). Only the first `PROTECT_LIMIT` normalised characters
+    of a very long prompt are compared; the canary at its head covers the rest of a quotation
+    from the start."""
+
     def __init__(self, canary: str, protected: str = "", min_run: int = MIN_RUN) -> None:
         body = normalised(canary.removeprefix("cnry-"))
         self._targets = tuple({normalised(canary), body, codecs.encode(body, "rot13"), body[::-1]})
-        self._protected = normalised(_QUOTED.sub(" ", protected))
+        self._protected = normalised(_QUOTED.sub(" ", protected))[:PROTECT_LIMIT]
         self._min_run = min_run
         self._pending = ""
+        self._offset = 0  # where `_pending` starts in the whole reply
+        self._run = ""  # the longest end of the normalised reply that occurs in the prompt ...
+        self._run_at: deque[int] = deque()  # ... and where each of its characters came from
+        self._recent = ""  # the last characters of the normalised reply, for the canary ...
+        self._recent_at: deque[int] = deque()
         self._released_run = ""  # the end of what was released, if a base64-like run that may go on
         self.leaked = False
 
-    def _matched_run(self, keys: str) -> tuple[int, int]:
-        """(longest run of the protected text found anywhere in `keys`, start of the run that
-        `keys` ends with)."""
-        if not self._protected:
-            return 0, len(keys)
-        longest = 0
-        start = 0  # keys[start:i] is the longest suffix so far that occurs in the prompt
-        for i in range(1, len(keys) + 1):
-            while start < i and keys[start:i] not in self._protected:
-                start += 1
-            longest = max(longest, i - start)
-        return longest, start
-
-    def _reveals(self, keys: str) -> bool:
-        return any(t in keys for t in self._targets) or self._matched_run(keys)[0] >= self._min_run
+    def _step(self, key: str, at: int) -> bool:
+        """Takes one character of the normalised reply; True when the reply now leaks."""
+        if self._protected:
+            self._run += key
+            self._run_at.append(at)
+            while self._run and self._run not in self._protected:
+                self._run = self._run[1:]
+                self._run_at.popleft()
+            if len(self._run) >= self._min_run:
+                return True
+        self._recent = (self._recent + key)[-_RECENT:]
+        self._recent_at.append(at)
+        if len(self._recent_at) > _RECENT:
+            self._recent_at.popleft()
+        return any(self._recent.endswith(t) for t in self._targets)
 
     def _decoded_reveal(self, text: str) -> bool:
         for run in _BASE64_RUN.findall(text):
@@ -102,42 +118,49 @@ class LeakGuard:
                     break
                 except (binascii.Error, ValueError):
                     continue
-            if raw and self._reveals(normalised(raw.decode("utf-8", "ignore"))):
-                return True
+            if raw:
+                keys = normalised(raw.decode("utf-8", "ignore"))
+                if any(t in keys for t in self._targets) or _longest_shared_run(keys, self._protected) >= self._min_run:
+                    return True
         return False
 
     def feed(self, text: str) -> str:
         """The text safe to release now ('' once a leak is seen; `leaked` is then set)."""
         if self.leaked:
             return ""
-        pending = self._pending + text
-        keys, where = _keys(pending)
-        longest, run_start = self._matched_run(keys)
-        if longest >= self._min_run or any(t in keys for t in self._targets) or self._decoded_reveal(self._released_run + pending):
+        base = self._offset + len(self._pending)
+        self._pending += text
+        keys, where = _keys(text)
+        if any(self._step(key, base + i) for key, i in zip(keys, where)) or self._decoded_reveal(self._released_run + self._pending):
             self.leaked = True
             self._pending = ""
             return ""
-        hold = where[run_start] if run_start < len(keys) else len(pending)
+        end = self._offset + len(self._pending)
+        hold = self._run_at[0] if self._run_at else end
         # The start of the canary (or of a variant of it) at the end.
         for target in self._targets:
-            for size in range(min(len(target) - 1, len(keys)), 0, -1):
-                if keys.endswith(target[:size]):
-                    hold = min(hold, where[len(keys) - size])
+            for size in range(min(len(target) - 1, len(self._recent)), 0, -1):
+                if self._recent.endswith(target[:size]):
+                    hold = min(hold, self._recent_at[-size])
                     break
         # A base64-like run still growing is held while its decoded head could still be the
         # prompt's (which starts with the canary); a long one has shown what it is.
         # (A short one is released, its first word out at once, and remembered.)
-        if (tail := _TRAILING_RUN.search(pending)) and 8 <= len(self._released_run) + len(tail.group(0)) < _HOLD_RUN_LIMIT:
-            hold = min(hold, tail.start())
-        out, self._pending = pending[:hold], pending[hold:]
+        tail = _trailing_run(self._pending)
+        if 8 <= len(self._released_run) + tail < _HOLD_RUN_LIMIT:
+            hold = min(hold, end - tail)
+        hold = max(hold, end - HOLD_LIMIT, self._offset)
+        cut = hold - self._offset
+        out, self._pending = self._pending[:cut], self._pending[cut:]
+        self._offset = hold
         if out:
-            run = _TRAILING_RUN.search(out)
-            if run is None:
+            released = _trailing_run(out)
+            if released == 0:
                 self._released_run = ""
-            elif run.start() == 0:
+            elif released == len(out):
                 self._released_run = (self._released_run + out)[-_HOLD_RUN_LIMIT:]
             else:
-                self._released_run = run.group(0)
+                self._released_run = out[-released:]
         return out
 
     def flush(self) -> str:
@@ -145,8 +168,27 @@ class LeakGuard:
         held, self._pending = self._pending, ""
         if self.leaked or not held:
             return ""
-        keys = normalised(held)
-        if self._reveals(keys) or self._decoded_reveal(self._released_run + held):
+        if self._decoded_reveal(self._released_run + held):
             self.leaked = True
             return ""
         return held
+
+
+def _trailing_run(text: str) -> int:
+    """How many characters at the end of `text` could belong to a base64 run (scanned back at
+    most `_HOLD_RUN_LIMIT`: a regex search for it is quadratic on a long run)."""
+    n = 0
+    for ch in reversed(text[-_HOLD_RUN_LIMIT:]):
+        if ch not in _RUN_CHARS:
+            break
+        n += 1
+    return n
+
+
+def _longest_shared_run(keys: str, protected: str) -> int:
+    longest = start = 0
+    for i in range(1, len(keys) + 1):
+        while start < i and keys[start:i] not in protected:
+            start += 1
+        longest = max(longest, i - start)
+    return longest
