@@ -365,3 +365,28 @@ def test_a_hold_that_never_ends_is_let_go_neutralised():
         assert len(stream._pending) <= 40_000
     out += stream.flush()
     assert not foreign_hosts(out) and out.startswith("see ")
+
+
+@pytest.mark.parametrize(("prose", "flows"), [
+    ("if i<n only once, stop; the loop ends when n is reached.", True),
+    ("when a<b && onReady is set, x->y and the rest follows https-free.", True),
+    # `<b` may still become a bold tag: held until it shows it is not (a blank line, 4,000
+    # characters), then released whole.
+    ("a <b and only if c then d. More prose follows here, and more.", False),
+])
+def test_prose_with_a_less_than_sign_flows_and_survives(prose, flows):
+    """Seen in review: `<y only…` was taken for an unclosed tag, held to the end of the reply and
+    then replaced by [link removed] because a later word began with "on"."""
+    stream = StreamRedactor(Redactor())
+    released = [stream.feed(prose[i:i + 3]) for i in range(0, len(prose), 3)]
+    assert "".join(released) + stream.flush() == prose
+    if flows:
+        assert len("".join(released)) >= len(prose) - 40  # released as it came, not held to the end
+    assert Redactor().redact(prose)[0] == prose
+
+
+def test_an_uppercase_tag_is_still_a_tag_when_streamed():
+    text = 'Look: <IMG SRC="https://evil.example/p.png"> done'
+    stream = StreamRedactor(Redactor())
+    out = "".join(stream.feed(text[i:i + 2]) for i in range(0, len(text), 2)) + stream.flush()
+    assert "evil.example" not in out

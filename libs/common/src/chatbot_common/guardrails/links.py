@@ -86,8 +86,25 @@ _MD_DEST = re.compile(r"\]\(\s*" + _DEST)
 # `[ref]: dest`, the destination on the same line or the next.
 _MD_REFDEF = re.compile(r"\[[^\[\]\n]{1,999}\]:[ \t]*\n?[ \t]*(<[^<>\n]*>?|\S+)")
 _AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^\s<>]*)>")
-# An HTML start tag, also one whose `>` has not come (yet): a renderer may close it later.
-_TAG = re.compile(r"<([a-zA-Z][^\s/>]*)((?:\s|/)(?:\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z)|[^>\"'])*)?(>|\Z)")
+# Element names a browser or a Markdown renderer turns into an element: the HTML, SVG and MathML
+# ones, and custom elements (a hyphen in the name). Anything else after `<` ("x<y only", "i<n") is
+# prose, never held or rewritten.
+_ELEMENTS = (
+    "a|abbr|address|animate\\w*|area|article|aside|audio|b|bdi|bdo|blockquote|body|br|button|canvas|caption|circle|cite|code|col|"
+    "colgroup|data|datalist|dd|del|details|dfn|dialog|div|dl|dt|ellipse|em|embed|feimage|fieldset|figcaption|figure|"
+    "font|footer|foreignobject|form|frame|frameset|g|h[1-6]|head|header|hgroup|hr|html|i|iframe|image|img|input|ins|"
+    "isindex|kbd|label|legend|li|line|link|main|map|mark|math|menu|meta|meter|mglyph|mi|mo|ms|mtext|nav|noembed|"
+    "noframes|noscript|object|ol|optgroup|option|output|p|param|path|picture|polygon|polyline|portal|pre|progress|q|rect|rp|rt|"
+    "ruby|s|samp|script|search|section|select|slot|small|source|span|strong|style|sub|summary|sup|svg|table|tbody|td|"
+    "template|text|textarea|tfoot|th|thead|time|title|tr|track|tspan|u|ul|use|var|video|wbr|xmp|applet|base|basefont|"
+    "bgsound|blink|marquee|layer|ilayer|keygen|listing|plaintext|spacer|tt|nobr|center|strike|big|image"
+)
+_NAME = rf"(?i:(?:{_ELEMENTS})(?![a-zA-Z0-9:-])|[a-zA-Z][a-zA-Z0-9]*-[a-zA-Z0-9:._-]*)"  # (inline flag: SPANS joins patterns)
+# An HTML start tag, also one whose `>` has not come (yet): a renderer may close it later. An
+# unclosed one ends at a blank line (no renderer reads a tag across paragraphs) and is not taken
+# for one past OPEN_TAG_LIMIT characters.
+_TAG = re.compile(r"<(" + _NAME + r")((?:\s|/)(?:\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z)|(?!\n[ \t]*\n)[^>\"']){0,4000})?(>|\Z)",
+                  re.IGNORECASE)
 _ATTR = re.compile(r"([^\s\"'>/=]+)(?:\s*=\s*(\"[^\"]*\"?|'[^']*'?|[^\s>]*))?")
 _CSS_URL = re.compile(r"(?:url|image|image-set|src)\(\s*(\"[^\"]*\"?|'[^']*'?|[^)\s]*)|@import\s*(\"[^\"]*\"?|'[^']*'?)",
                       re.IGNORECASE)
@@ -119,6 +136,8 @@ def _tag_allowed(name: str, attrs: str, closed: bool, allowed: frozenset[str]) -
         if key not in _URL_ATTRS and not key.startswith("on"):
             continue
         if key.startswith("on"):
+            if m.group(2) is None:
+                continue  # a bare word ("only", "once") in prose read as attributes: no handler
             return False  # script in an event handler can fetch anything
         if key in ("srcset", "imagesrcset"):
             urls = [c.split()[0] for c in value.split(",") if c.split()]
@@ -254,7 +273,7 @@ _OPEN = re.compile(
     r"!?\[[^\[\]\n]{0,1000}(?:\]|\]\((?:[^)\n\\]|\\[\s\S]?){0,4000})?\Z"  # [text  [text]  [text](dest…
     r"|\]\((?:[^)\n\\]|\\[\s\S]?){0,4000}\Z"  # …](dest… after an odd text part (a renderer may read `\` + newline as part of it)
     r"|\[[^\[\]\n]{1,999}\]:[ \t]*(?:\n[ \t]*)?\S*\Z"  # [ref]: dest…
-    r"|<[a-zA-Z][^\s/>]*(?:(?:\s|/)(?:\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z)|[^>\"'])*)?\Z"  # <tag attr=…
+    r"|<" + _NAME + r"(?:(?:\s|/)(?:\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z)|(?!\n[ \t]*\n)[^>\"'])*)?\Z"  # <tag attr=…
     r"|(?:url|image|image-set|src)\(\s*[^)\n]*\Z", re.IGNORECASE)
 # Everything whose start must not be released while its end is still held.
 SPANS = re.compile("|".join(p.pattern for p in (_MD_INLINE, _MD_DEST, _MD_REFDEF, _AUTOLINK, _TAG, _CSS_URL, _BARE)))
