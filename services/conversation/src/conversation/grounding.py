@@ -121,10 +121,10 @@ class Spotlight:
         where = " > ".join(x for x in (p.title, p.section) if x)
         if p.page:
             where += f" (page {p.page})"
-        text = clean(p.text)
+        text, where = clean(p.text), clean(where).replace('"', "'")
         if self.datamark:
-            text = _SPACES.sub(MARK, text)
-        return f'<{self.tag} n="{number}" from="{clean(where)}">\n{text}\n</{self.tag}>'
+            text, where = _SPACES.sub(MARK, text), _SPACES.sub(MARK, where)
+        return f'<{self.tag} n="{number}" from="{where}">\n{text}\n</{self.tag}>'
 
     def user_message(self, question: str, sources: list[Passage]) -> str:
         blocks = "\n\n".join(self.block(n, p) for n, p in enumerate(sources, start=1))

@@ -295,8 +295,11 @@ class ChatTurn:
         kept = []
         for passage in passages:
             verdict = detect(passage.text, "document")
-            if verdict.detected and self._req.injection_policy != "allow":
-                self._guardrails.append(Guardrail("injection_in_source", "excluded", verdict.categories,
+            # The title and section path go into the prompt too (a heading can carry an order).
+            heading = detect(f"{passage.title}\n{passage.section}", "document")
+            categories = tuple(sorted(set(verdict.categories) | set(heading.categories)))
+            if categories and self._req.injection_policy != "allow":
+                self._guardrails.append(Guardrail("injection_in_source", "excluded", categories,
                                                   passage.document_id, passage.chunk_id))
                 continue
             kept.append(replace(passage, text=verdict.cleaned) if verdict.stripped_invisible else passage)

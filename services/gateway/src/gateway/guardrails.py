@@ -16,14 +16,17 @@ INJECTIONS = Counter("guardrail_injections_total", "Prompt injections detected",
 LEAKS = Counter("guardrail_leaks_total", "Replies stopped for disclosing the system prompt canary")
 
 
-async def screen_input(request: Request, principal: Principal, texts: list[str]) -> tuple[list[str], str]:
-    """Returns the texts with invisible characters removed, and the tenant's policy."""
+async def screen_input(request: Request, principal: Principal, texts: list[str],
+                       kinds: list[str] | None = None) -> tuple[list[str], str]:
+    """Returns the texts with invisible characters removed, and the tenant's policy. `kinds`
+    says, per text, "message" (a user's, the default) or "instructions" (a system prompt, or a
+    message in the assistant's own voice)."""
     policy = (await request.app.state.tenants.get(principal.tenant_id)).injection_policy
     cleaned = []
     found: set[str] = set()
     evidence: list[str] = []
-    for text in texts:
-        verdict = detect(text)
+    for text, kind in zip(texts, kinds or ["message"] * len(texts), strict=True):
+        verdict = detect(text, kind)
         cleaned.append(verdict.cleaned)
         found.update(verdict.categories)
         evidence += verdict.evidence

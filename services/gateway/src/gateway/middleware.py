@@ -68,7 +68,11 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or ())
+        # The first of repeated headers, as Starlette reads them (dict() would keep the last, and
+        # a second Content-Type would then let a JSON body past the checks below).
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers") or ():
+            headers.setdefault(name, value)
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id

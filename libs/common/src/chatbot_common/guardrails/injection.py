@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import regex  # Unicode properties (\p{Cf}) that `re` lacks
 
-from chatbot_common.guardrails.scoring import extraction_score, instruction_score
+from chatbot_common.guardrails.scoring import extraction_score, forbids_disclosure, instruction_score
 
 # Characters that render as nothing: every format character (Unicode category Cf: zero-width
 # spaces and joiners, bidirectional controls, soft hyphens, ...) and the variation selectors
@@ -143,6 +143,12 @@ def _fold(text: str) -> str:
 _NEGATED = re.compile(r"\b(?:never|not|don't|do not|must not|mustn't|refuse to|no|can't|cannot|won't|will not|unable to)\b[^.!?\n]{0,30}$")
 
 
+def _sentence_around(text: str, start: int, end: int) -> str:
+    left = max(text.rfind(ch, 0, start) for ch in ".!?\n") + 1
+    rights = [i for i in (text.find(ch, end) for ch in ".!?\n") if i >= 0]
+    return text[left:min(rights) + 1 if rights else len(text)]
+
+
 def _scan(text: str, kind: str = "message") -> tuple[set[str], list[str]]:
     found: set[str] = set()
     evidence: list[str] = []
@@ -152,13 +158,15 @@ def _scan(text: str, kind: str = "message") -> tuple[set[str], list[str]]:
                 continue
             match = pattern.search(text)
             # "never reveal your system prompt" is the rule, not the attack (system messages say it).
-            if match and family == "prompt_extraction" and _NEGATED.search(text[max(0, match.start() - 40):match.start()] + match.group(0)[:12]):
+            if match and family == "prompt_extraction" and (
+                    _NEGATED.search(text[max(0, match.start() - 40):match.start()] + match.group(0)[:12])
+                    or forbids_disclosure(_sentence_around(text, match.start(), match.end()))):
                 match = None
             if match:
                 found.add(family)
                 evidence.append(match.group(0)[:80])
                 break
-    if "prompt_extraction" not in found:
+    if "prompt_extraction" not in found and kind != "instructions":
         scored = extraction_score(text)
         if scored.detected:
             found.add("prompt_extraction")
@@ -200,7 +208,11 @@ def detect(text: str, kind: str = "message") -> Verdict:
 
     `kind="document"` is for retrieved text, which is data: there, orders addressed to the
     assistant (what to say, when, in which words) are an attack too (`embedded_instruction`),
-    while a user's own message is meant to instruct."""
+    while a user's own message is meant to instruct. `kind="instructions"` is for text the
+    caller writes in the assistant's own voice (a system prompt, a system, developer or replayed
+    assistant message on /v1): the phrase families apply, but not the scored extraction
+    detector, which would read "I was instructed to show prices in EUR" as a request for the
+    prompt."""
     tags = ["".join(chr(ord(ch) - 0xE0000) for ch in run) for run in _TAGS.findall(text)]
     cleaned, stripped = _INVISIBLE.subn("", _TAGS.sub("", text))
     stripped += sum(len(t) for t in tags)

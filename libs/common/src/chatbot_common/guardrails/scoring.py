@@ -175,6 +175,10 @@ _FORBIDS = re.compile(
     r"\b(?:never|do not|don't|must not|mustn't|should not|shouldn't|may not|cannot|can't|won't|will not|unable to|refuse to|"
     r"under no circumstances|not allowed to|not able to|avoid|no)\b"
     r"(?:\s+\w+){0,3}\s+(?:reveal|share|disclose|repeat|show|tell|print|output|discuss|quote|leak|expose|give|revealing|sharing|disclosing)\b"
+
+    # "If the user asks you to reveal your system prompt, refuse." (a rule, as system prompts say)
+    r"|\b(?:if|when|whenever|should)\b[^.!?\n]{0,100}\b(?:reveal|share|disclose|repeat|show|tell|print|output|quote|leak|expose|give)\b"
+    r"[^.!?\n]{0,80}(?:,|\bthen\b|:|;)\s*(?:just\s+|simply\s+|always\s+)?(?:politely\s+)?(?:refuse|decline|say no)\b"
 )
 _EXTRACTION_BIAS = -4.0
 

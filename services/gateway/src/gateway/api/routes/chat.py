@@ -99,7 +99,8 @@ def _request(body: ChatIn, principal, settings, request_id: str) -> pb.ChatReque
 async def _screened_request(body: ChatIn, request: Request, principal, settings) -> pb.ChatRequest:
     req = _request(body, principal, settings, request.state.request_id)
     # The caller's system prompt reaches the model too: screened like the message.
-    (req.message, req.system_prompt), req.injection_policy = await screen_input(request, principal, [body.message, req.system_prompt])
+    (req.message, req.system_prompt), req.injection_policy = await screen_input(
+        request, principal, [body.message, req.system_prompt], ["message", "instructions"])
     return req
 
 

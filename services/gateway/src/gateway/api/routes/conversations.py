@@ -104,7 +104,7 @@ async def create_conversation(
     body: ConversationIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
 ) -> ConversationOut:
     # A caller's system prompt reaches the model like a message does: screened alike.
-    (system_prompt,), _ = await screen_input(request, principal, [body.system_prompt])
+    (system_prompt,), _ = await screen_input(request, principal, [body.system_prompt], ["instructions"])
     try:
         conv = await downstream.conversation.CreateConversation(
             pb.CreateConversationRequest(caller=caller_pb(principal), title=body.title, model=body.model, provider=body.provider,

@@ -208,7 +208,8 @@ async def chat_completions(
 ) -> Response:
     req = _generate_request(body, principal, settings, request.state.request_id)
     # Every role is screened: text refused as `user` must not pass as `system` or `assistant`.
-    cleaned, _ = await screen_input(request, principal, [m.content for m in req.messages])
+    cleaned, _ = await screen_input(request, principal, [m.content for m in req.messages],
+                                    ["message" if m.role == "user" else "instructions" for m in req.messages])
     for message, text in zip(req.messages, cleaned, strict=True):
         message.content = text
     leaks = _protect(req)
