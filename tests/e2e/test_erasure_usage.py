@@ -89,7 +89,8 @@ def test_erasure_leaves_the_organisations_usage_totals_unchanged(http, fleet, er
         erased = http.request("DELETE", "/api/v1/me", headers=member, json={"password": PASSWORD})
     assert erased.status_code == 200, erased.text
     assert erased.json()["removed"]["conversation"] == {"conversations": 1, "messages": 4}
-    assert erased.json()["removed"]["usage_ledger"] == {"records_anonymised": 1}
+    # One ledger row per UTC day (two if the chats crossed midnight).
+    assert erased.json()["removed"]["usage_ledger"]["records_anonymised"] in (1, 2)
 
     after = report(http, admin, window)
     assert after["totals"] == before["totals"] and after["days"] == before["days"]

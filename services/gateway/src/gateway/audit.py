@@ -28,6 +28,7 @@ from typing import Any
 
 from fastapi import Request
 from prometheus_client import Counter, Gauge
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chatbot_common.db import utcnow
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 WRITE_FAILURES = Counter("audit_write_failures_total", "Audit entries the database did not take when they happened",
                          ["kept_in"])  # outbox | log (the outbox failed too)
+REJECTED = Counter("audit_outbox_rejected_total", "Audit entries the database refused for their content, set aside")
 OUTBOX_PENDING = Gauge("audit_outbox_pending", "Audit entries waiting in this replica's outbox for the database")
 _FIELDS = ("tenant_id", "actor_id", "actor_kind", "action", "target_type", "target_id", "outcome", "client_ip", "request_id", "details")
 
@@ -153,14 +155,38 @@ class Outbox:
                     except (ValueError, KeyError, TypeError):  # a line cut short by a crash mid-append
                         log.error("unreadable audit outbox line skipped", extra={"file": path.name})
                 if records:
-                    async with sessions() as session:
-                        session.add_all(records)
-                        await session.commit()
+                    try:
+                        async with sessions() as session:
+                            session.add_all(records)
+                            await session.commit()
+                    except (DataError, IntegrityError):
+                        # One entry the database refuses for what it holds must not hold back the
+                        # rest for ever: entry by entry, and what is refused is set aside.
+                        await self._one_by_one(sessions, [json.loads(line) for line in
+                                                          (await asyncio.to_thread(path.read_text)).splitlines() if line.strip()])
                 path.unlink()
                 written += len(records)
             return written
         finally:
             drainer.close()
+
+
+    async def _one_by_one(self, sessions: async_sessionmaker, lines: list[dict]) -> None:
+        for record in lines:
+            try:
+                entry = _from_record(record)
+                async with sessions() as session:
+                    session.add(entry)
+                    await session.commit()
+            except (DataError, IntegrityError, ValueError, KeyError, TypeError):
+                REJECTED.inc()
+                log.error("audit entry refused by the database; set aside in the outbox's rejected file",
+                          extra={"action": record.get("action", ""), "actor_id": record.get("actor_id", "")})
+                await asyncio.to_thread(self._set_aside, record)
+
+    def _set_aside(self, record: dict) -> None:
+        with open(self.directory / "rejected.jsonl.kept", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
 
 
 # The outbox of each session factory: `write` is called with the application's factory, and

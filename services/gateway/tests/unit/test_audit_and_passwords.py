@@ -165,3 +165,27 @@ async def test_sign_in_failure_counter_opens_its_window_at_the_first_hit():
     second = await store.hit("rl:signin:x", 60)
     assert first[0] == 1 and second[0] == 2 and 0 < second[1] <= first[1] <= 60
     assert (await store.hit("rl:signin:y", 60))[0] == 1
+
+
+async def test_an_entry_the_database_refuses_for_its_content_does_not_hold_back_the_rest(tmp_path):
+    """Seen in review: the outbox committed file by file and stopped at the first failure, so one
+    entry the database would never take blocked every later one for ever."""
+    engine = db.create_engine(sqlite_url(tmp_path / "gateway.db"))
+    sessions = db.session_factory(engine)
+    outbox = audit.Outbox(tmp_path / "outbox")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    before = _metric("audit_outbox_rejected_total")
+    try:
+        good = audit.event(tenant_id="t1", actor_id="usr_1", actor_kind="user", action="auth.login", outcome="failure")
+        record = audit._as_record(good)
+        outbox.append(record)
+        outbox.append({**record, "action": None})  # NOT NULL: refused for what it holds
+        outbox.append({**record, "actor_id": "usr_2"})
+        await outbox.drain(sessions)
+        async with sessions() as session:
+            assert sorted((await session.scalars(select(AuditEvent.actor_id))).all()) == ["usr_1", "usr_2"]
+        assert outbox.pending() == 0 and _metric("audit_outbox_rejected_total") == before + 1
+        assert (tmp_path / "outbox" / "rejected.jsonl.kept").read_text().count("\n") == 1
+    finally:
+        await engine.dispose()
