@@ -15,7 +15,9 @@ from e2e_support import auth, events
 pytestmark = pytest.mark.e2e
 
 FOREIGN = "evil.example"
-DOCUMENT_ID = "doc_e4111111111111111aaaaaaaaaaaaaaa"  # a Luhn-valid digit run inside an id of ours
+# Phone- and number-like digit runs inside an id of ours (one holding a card-length run is not
+# trusted in a reply: see test_a_card_number_dressed_as_an_id_is_still_redacted_in_replies).
+DOCUMENT_ID = "doc_e4155550132a497312345678bcdefabc"
 REPLY = (
     "Here is the logo: ![logo](https://evil.example/p.png?d=20261130) and the form: [click](https://evil.example/c?q=12345678). "
     "The team page is [here](https://evil.example/team). "

@@ -20,7 +20,7 @@ _SECRET_PATTERNS = [
 ]
 
 
-_PII = Redactor(rules=LOG_RULES, links=False)
+_PII = Redactor(rules=LOG_RULES, links=False, strict_ids=False)
 
 
 def scrub(text: str) -> str:

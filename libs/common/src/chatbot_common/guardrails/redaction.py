@@ -189,7 +189,13 @@ _MASK_OPEN, _MASK_CLOSE, _MASK_BASE = "\ue000", "\ue001", 0xE100
 _MASKED = re.compile("\ue000([\ue100-\uf8ff])\ue001")
 
 
-def _mask_ids(text: str) -> tuple[str, list[str]]:
+_CARD_LIKE = re.compile(r"\d{13}")
+
+
+def _mask_ids(text: str, strict: bool = False) -> tuple[str, list[str]]:
+    """`strict` (model output, where an id is rare and a number dressed as one is a leak): an
+    "id" holding a run of 13 digits is left to the number rules, and a bare hex run counts only
+    at a digest's length (16, 32, 40, 64) with at least four letters."""
     if _MASK_OPEN in text:
         return text, []  # text that already holds the mask character is left as it is
     ids: list[str] = []
@@ -197,6 +203,12 @@ def _mask_ids(text: str) -> tuple[str, list[str]]:
     def mask(m: re.Match) -> str:
         if len(ids) >= 0xF8FF - _MASK_BASE:
             return m.group(0)
+        if strict:
+            token = m.group(0)
+            if _CARD_LIKE.search(token):
+                return token
+            if re.fullmatch(r"[0-9a-f]+", token) and (len(token) not in (16, 32, 40, 64) or sum(c.isalpha() for c in token) < 4):
+                return token
         start = m.start("named") if m.group("named") else m.start()
         ids.append(m.group(0)[start - m.start():])
         return m.group(0)[: start - m.start()] + _MASK_OPEN + chr(_MASK_BASE + len(ids) - 1) + _MASK_CLOSE
@@ -274,10 +286,12 @@ _NOTHING: Counter = Counter()
 
 
 class Redactor:
-    def __init__(self, link_allowlist: Iterable[str] = (), rules: tuple[Rule, ...] = RULES, links: bool = True) -> None:
+    def __init__(self, link_allowlist: Iterable[str] = (), rules: tuple[Rule, ...] = RULES, links: bool = True,
+                 strict_ids: bool = True) -> None:
         self.allowed = frozenset(h.lower().strip().strip(".") for h in link_allowlist if h.strip())
         self.rules = rules
         self.links = links
+        self.strict_ids = strict_ids  # model output: see _mask_ids; logs pass False
 
     def redact(self, text: str, *, partial: bool = False) -> tuple[str, Counter]:
         """`partial`: more text follows (a stream), so an HTML tag cut off at the end is
@@ -294,7 +308,7 @@ class Redactor:
             if not rule.worth(text, digits):
                 continue
             if rule.masked and ids is None:
-                text, ids = _mask_ids(text)
+                text, ids = _mask_ids(text, self.strict_ids)
             text = _apply(rule, text, found)
         return (_unmask_ids(text, ids) if ids else text), found
 
