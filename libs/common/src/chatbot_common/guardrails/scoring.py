@@ -156,20 +156,22 @@ _TARGET_NAMED = re.compile(
     r"(?:prompts?|instructions?|directives|configuration|system messages?)\b"
     r"|\b(?:initiali[sz]ation|init|boot)\s+(?:string|text|prompt)\b|\bsystem_?prompt\b|<\s*system_prompt\b"
 )
+# Verbs that ask to see or have something produced, and the ways of saying one wants it.
+_SHOW_VERBS = (
+    r"show|see|read|share|tell|give|print|display|output|repeat|reveal|copy|quote|recite|dump|leak|paste|echo|"
+    r"continue|complete|encode|decode|translate|spell(?: out)?|list|send|provide|expose|disclose|log|render|extract|retrieve"
+)
+_WANTS = r"i'?d love|i would love|i want|i need|i'?d like|i would like|can i|could i|may i|let me|curious"
 _DISCLOSE = re.compile(
-    r"\b(?:show|see|read|share|tell|give|print|display|output|repeat|reveal|copy|quote|recite|dump|leak|paste|echo|"
-    r"continue|complete|encode|decode|translate|spell|list|write|send|provide|expose|disclose|return|log|render|"
-    r"summari[sz]e|paraphrase|access|view|look at|extract|retrieve|know|learn|hear)\b"
-    r"|\b(?:i'?d love|i would love|i want|i need|i'?d like|i would like|can i|could i|may i|let me|help me|curious|opposite)\b"
+    rf"\b(?:{_SHOW_VERBS}|write|return|summari[sz]e|paraphrase|access|view|look at|know|learn|hear)\b|\b(?:{_WANTS}|help me|opposite)\b"
 )
 _ASKED_FOR = re.compile(
-    r"\b(?:show|see|read|share|tell|give|print|display|output|repeat|reveal|copy|quote|recite|dump|leak|paste|echo|"
-    r"continue|complete|encode|decode|translate|spell out|list|send|provide|expose|disclose|log|render|extract|retrieve)\b"
+    rf"\b(?:{_SHOW_VERBS})\b"
     # (word and separator classes disjoint: overlapping ones backtrack exponentially)
     r"(?:\s+(?:me|us))?[^\w'-]{0,3}(?:[\w'-]+[^\w'-]{1,3}){0,4}?"
     r"(?:system|initial|hidden|original|secret|internal|developer|confidential|starting|pre|meta|base|custom|initiali[sz]ation|init|boot)"
 )
-_WANT = re.compile(r"\b(?:i'?d love|i would love|i want|i need|i'?d like|i would like|can i|could i|may i|let me|curious)\b")
+_WANT = re.compile(rf"\b(?:{_WANTS})\b")
 _QUESTION = re.compile(r"\?|\bwhat\s+(?:is|are|was|were)\b|\bwhat's\b|:\s*['\"“]?$|\bstart (?:your|the) (?:answer|reply|response) with\b")
 _FORBIDS = re.compile(
     r"\b(?:never|do not|don't|must not|mustn't|should not|shouldn't|may not|cannot|can't|won't|will not|unable to|refuse to|"
