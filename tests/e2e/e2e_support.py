@@ -34,6 +34,23 @@ def add_colleague(http: httpx.Client, admin: dict[str, str], role: str = "member
     return {"Authorization": f"Bearer {tokens['access_token']}", "_refresh": tokens["refresh_token"], "_email": email}
 
 
+def register_org_admin(http: httpx.Client, prefix: str = "org") -> str:
+    """Signs up the admin of a new organisation; returns a session access token."""
+    tag = uuid.uuid4().hex[:8]
+    email = f"{prefix}-{tag}@example.com"
+    reply = http.post("/api/v1/auth/register", json={"email": email, "password": "correct horse battery", "organization": f"{prefix} {tag}"})
+    assert reply.status_code == 201, reply.text
+    return http.post("/api/v1/auth/login", json={"email": email, "password": "correct horse battery"}).json()["access_token"]
+
+
+def every_scope_key(http: httpx.Client, token: str, name: str) -> str:
+    """An API key of the token's account with every scope."""
+    key = http.post("/api/v1/admin/api-keys", headers={"Authorization": f"Bearer {token}"},
+                    json={"name": name, "scopes": ["chat", "documents:read", "documents:write", "admin"]})
+    assert key.status_code == 201, key.text
+    return key.json()["key"]
+
+
 def auth(user: dict[str, str]) -> dict[str, str]:
     return {"Authorization": user["Authorization"]}
 

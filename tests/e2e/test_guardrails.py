@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from e2e_support import events, wait_for_document
+from e2e_support import events, register_org_admin, wait_for_document
 
 pytestmark = pytest.mark.e2e
 CORPUS = json.loads((Path(__file__).parents[1] / "data" / "injection_payloads.json").read_text())
 ATTACKS = CORPUS["attacks"]
-PASSWORD = "correct horse battery"
 
 
 def org_admin(http) -> dict[str, str]:
-    tag = uuid.uuid4().hex[:8]
-    email = f"guard-{tag}@example.com"
-    assert http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "organization": f"G {tag}"}).status_code == 201
-    token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {register_org_admin(http, 'guard')}"}
 
 
 def upstream_text(fleet) -> str:
@@ -66,7 +60,7 @@ def test_flag_policy_lets_the_message_through_and_records_it(http, fleet):
     finally:
         fleet.upstream.control(echo=False)
     assert reply.status_code == 400 and reply.json()["error"]["code"] == "CONTENT_BLOCKED"  # the echo leaked the canary
-    stored = http.get(f"/api/v1/conversations?limit=1", headers=admin).json()["conversations"][0]
+    stored = http.get("/api/v1/conversations?limit=1", headers=admin).json()["conversations"][0]
     messages = http.get(f"/api/v1/conversations/{stored['id']}/messages", headers=admin).json()["messages"]
     assert messages[0]["content"] == "hello world"
 

@@ -5,7 +5,6 @@ the same request without it or with a wrong credential (schemathesis' `ignored_a
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 
 import pytest
@@ -15,22 +14,16 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import ignored_auth, not_a_server_error
 
+from e2e_support import every_scope_key, register_org_admin
+
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery"
 # Generation goes to the fast fake provider, never to the embedded model with a random max_tokens.
 FAKE_MODEL = "fake:fake-model"
 
 
 @pytest.fixture(scope="module")
 def admin_key(http) -> str:
-    tag = uuid.uuid4().hex[:8]
-    email = f"fuzz-{tag}@example.com"
-    assert http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "organization": f"F {tag}"}).status_code == 201
-    token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"]
-    key = http.post("/api/v1/admin/api-keys", headers={"Authorization": f"Bearer {token}"},
-                    json={"name": "fuzz", "scopes": ["chat", "documents:read", "documents:write", "admin"]})
-    assert key.status_code == 201, key.text
-    return key.json()["key"]
+    return every_scope_key(http, register_org_admin(http, "fuzz"), "fuzz")
 
 
 def operations(url: str) -> list:

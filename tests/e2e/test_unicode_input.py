@@ -18,11 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from e2e_support import wait_for_document
+from e2e_support import every_scope_key, register_org_admin, wait_for_document
 from sample_docs import make_pdf_with_a_lone_surrogate
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery"
 SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)
 # Text around the surrogate never holds one itself, so the inserted one is always lone (a high
 # one followed by a low one would be a valid pair); NUL has its own refusal, with its own message.
@@ -33,14 +32,8 @@ BAD_TEXT = st.tuples(AROUND, SURROGATES, AROUND).map("".join)
 @pytest.fixture(scope="module")
 def admin(http) -> dict[str, str]:
     """An organisation's admin: bearer headers of an API key with every scope, and of a session."""
-    tag = uuid.uuid4().hex[:8]
-    email = f"unicode-{tag}@example.com"
-    assert http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD, "organization": f"U {tag}"}).status_code == 201
-    token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"]
-    key = http.post("/api/v1/admin/api-keys", headers={"Authorization": f"Bearer {token}"},
-                    json={"name": "unicode", "scopes": ["chat", "documents:read", "documents:write", "admin"]})
-    assert key.status_code == 201, key.text
-    return {"key": f"Bearer {key.json()['key']}", "session": f"Bearer {token}"}
+    token = register_org_admin(http, "unicode")
+    return {"key": f"Bearer {every_scope_key(http, token, 'unicode')}", "session": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
