@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from chatbot_common import tracing
+from chatbot_common.grpc_errors import AppErrorInterceptor
 from chatbot_common.metrics import MetricsInterceptor, start_metrics_server
 from chatbot_common.settings import GrpcServiceSettings
 
@@ -93,7 +94,7 @@ class RunningServer:
 async def start_grpc(service: GrpcService, settings: GrpcServiceSettings, readiness_interval: float = 2.0) -> RunningServer:
     """Starts a service's server (with health, reflection and metrics) and returns at once."""
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(), *tracing.server_interceptors()],
+        interceptors=[MetricsInterceptor(), *tracing.server_interceptors(), AppErrorInterceptor()],
         options=server_options(),
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
