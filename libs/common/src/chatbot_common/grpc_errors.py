@@ -83,6 +83,13 @@ class _MappedStream:
     def cancel(self) -> bool:
         return self._call.cancel()
 
+    async def read(self) -> Any:
+        """The next reply, or `grpc.aio.EOF` once the stream has ended."""
+        try:
+            return await self._call.read()
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self._peer) from None
+
     async def __aiter__(self) -> AsyncIterator[Any]:
         try:
             async for reply in self._call:

@@ -10,12 +10,14 @@ from chatbot.conversation.v1 import conversation_pb2_grpc
 from chatbot.llm.v1 import llm_pb2_grpc
 from chatbot.rag.v1 import rag_pb2_grpc
 from chatbot_common.grpc_client import open_channel
+from chatbot_common.grpc_errors import MappedStub
 from gateway.settings import GatewaySettings
 
 
 @dataclass
 class Downstream:
     channels: dict[str, grpc.aio.Channel]
+    # Wrapped: a failed call raises the AppError the peer sent (or one naming the peer), never grpc.RpcError.
     conversation: conversation_pb2_grpc.ConversationServiceStub
     llm: llm_pb2_grpc.LlmOrchestratorStub
     rag: rag_pb2_grpc.RagServiceStub
@@ -30,9 +32,9 @@ class Downstream:
         }
         return cls(
             channels=channels,
-            conversation=conversation_pb2_grpc.ConversationServiceStub(channels["conversation"]),
-            llm=llm_pb2_grpc.LlmOrchestratorStub(channels["llm-orchestrator"]),
-            rag=rag_pb2_grpc.RagServiceStub(channels["rag"]),
+            conversation=MappedStub(conversation_pb2_grpc.ConversationServiceStub(channels["conversation"]), "conversation"),
+            llm=MappedStub(llm_pb2_grpc.LlmOrchestratorStub(channels["llm-orchestrator"]), "llm-orchestrator"),
+            rag=MappedStub(rag_pb2_grpc.RagServiceStub(channels["rag"]), "rag"),
         )
 
     async def close(self) -> None:

@@ -21,13 +21,11 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import grpc
 from sqlalchemy import delete, or_, select
 
 from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as conv_pb
 from chatbot.rag.v1 import rag_pb2
-from chatbot_common.errors import from_rpc_error
 from gateway.api.routes.auth import end_sessions
 from gateway.api.routes.conversations import conversation_out, message_out
 from gateway.api.routes.documents import document_out
@@ -47,15 +45,12 @@ async def export_user(app, user: User) -> Path:
     downstream, settings = app.state.downstream, app.state.settings
     subject = _subject(user)
     conversations = []
-    try:
-        async for item in downstream.conversation.ExportUserData(conv_pb.UserDataRequest(caller=subject),
-                                                                 timeout=settings.chat_timeout_seconds):
-            conversations.append({**conversation_out(item.conversation).model_dump(),
-                                  "messages": [message_out(m).model_dump() for m in item.messages]})
-        documents = (await downstream.rag.ExportUserDocuments(rag_pb2.UserDocumentsRequest(caller=subject),
-                                                              timeout=settings.call_timeout_seconds)).documents
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "export") from None
+    async for item in downstream.conversation.ExportUserData(conv_pb.UserDataRequest(caller=subject),
+                                                             timeout=settings.chat_timeout_seconds):
+        conversations.append({**conversation_out(item.conversation).model_dump(),
+                              "messages": [message_out(m).model_dump() for m in item.messages]})
+    documents = (await downstream.rag.ExportUserDocuments(rag_pb2.UserDocumentsRequest(caller=subject),
+                                                          timeout=settings.call_timeout_seconds)).documents
     async with app.state.sessions() as session:
         tenant = await session.get(Tenant, user.tenant_id)
         keys = list(await session.scalars(select(ApiKey).where(ApiKey.user_id == user.id)))
@@ -112,11 +107,8 @@ async def erase_user(app, user_id: str) -> dict:
         await end_sessions(session, user_id)
         await session.commit()
     app.state.accounts.invalidate(user_id)
-    try:
-        docs = await downstream.rag.EraseUserDocuments(rag_pb2.UserDocumentsRequest(caller=subject), timeout=settings.chat_timeout_seconds)
-        convs = await downstream.conversation.EraseUserData(conv_pb.UserDataRequest(caller=subject), timeout=settings.chat_timeout_seconds)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "erasure") from None
+    docs = await downstream.rag.EraseUserDocuments(rag_pb2.UserDocumentsRequest(caller=subject), timeout=settings.chat_timeout_seconds)
+    convs = await downstream.conversation.EraseUserData(conv_pb.UserDataRequest(caller=subject), timeout=settings.chat_timeout_seconds)
     blobs = sum(await asyncio.gather(*(asyncio.to_thread(app.state.blobs.delete, key) for key in docs.blob_keys)))
     limit_keys = await app.state.limits.forget_user(user_id)
     async with app.state.sessions() as session, session.begin():

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
-from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
@@ -108,10 +108,7 @@ async def _open_turn(downstream, req: pb.ChatRequest, timeout: float):
     """Starts the turn and waits for its first event, so that errors found before anything
     was generated (unknown conversation, bad model, services down) get a real HTTP status."""
     call = downstream.conversation.Chat(req, timeout=timeout)
-    try:
-        first = await call.read()
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
+    first = await call.read()
     if first is grpc.aio.EOF:
         raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the turn early")
     return call, first
@@ -154,8 +151,6 @@ async def chat(
                     citations=citations,
                 )
             event_msg = await call.read()
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
     finally:
         call.cancel()
         await guard.finish(used)
@@ -200,8 +195,7 @@ async def _sse(call, first, heartbeat: float, guard: TurnGuard, on_guardrail) ->
                 yield event("model", {"provider": item.model.provider, "model": item.model.model})
             elif kind == "guardrail":
                 await on_guardrail(item.guardrail)
-    except grpc.RpcError as exc:
-        error = from_rpc_error(exc, "conversation")
+    except AppError as error:
         yield event("error", {"code": error.code.value, "message": error.message, "retryable": error.retryable})
     finally:
         # The client left (or we are done): cancelling the call stops generation upstream.

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated, Literal
 
-import grpc
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
-from chatbot_common.errors import from_rpc_error
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.api.routes.chat import CitationOut, citation_out
@@ -105,14 +103,11 @@ async def create_conversation(
 ) -> ConversationOut:
     # A caller's system prompt reaches the model like a message does: screened alike.
     (system_prompt,), _ = await screen_input(request, principal, [body.system_prompt], ["instructions"])
-    try:
-        conv = await downstream.conversation.CreateConversation(
-            pb.CreateConversationRequest(caller=caller_pb(principal), title=body.title, model=body.model, provider=body.provider,
-                                         system_prompt=system_prompt),
-            timeout=settings.call_timeout_seconds,
-        )
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
+    conv = await downstream.conversation.CreateConversation(
+        pb.CreateConversationRequest(caller=caller_pb(principal), title=body.title, model=body.model, provider=body.provider,
+                                     system_prompt=system_prompt),
+        timeout=settings.call_timeout_seconds,
+    )
     return conversation_out(conv)
 
 
@@ -126,35 +121,26 @@ async def list_conversations(
     sort: Literal["created", "updated"] = "updated",
     order: Literal["asc", "desc"] = "desc",
 ) -> ConversationList:
-    try:
-        reply = await downstream.conversation.ListConversations(
-            pb.ListConversationsRequest(caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset), sort=sort, order=order),
-            timeout=settings.call_timeout_seconds,
-        )
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
+    reply = await downstream.conversation.ListConversations(
+        pb.ListConversationsRequest(caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset), sort=sort, order=order),
+        timeout=settings.call_timeout_seconds,
+    )
     return ConversationList(conversations=[conversation_out(c) for c in reply.conversations], pagination=pagination(reply.page))
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(conversation_id: ConversationId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
-    try:
-        conv = await downstream.conversation.GetConversation(
-            pb.GetConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
-        )
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
+    conv = await downstream.conversation.GetConversation(
+        pb.GetConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
+    )
     return conversation_out(conv)
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def delete_conversation(conversation_id: ConversationId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> Response:
-    try:
-        await downstream.conversation.DeleteConversation(
-            pb.DeleteConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
-        )
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
+    await downstream.conversation.DeleteConversation(
+        pb.DeleteConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -167,11 +153,8 @@ async def list_messages(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> MessageList:
-    try:
-        reply = await downstream.conversation.ListMessages(
-            pb.ListMessagesRequest(caller=caller_pb(principal), conversation_id=conversation_id, page=common_pb2.PageRequest(limit=limit, offset=offset)),
-            timeout=settings.call_timeout_seconds,
-        )
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
+    reply = await downstream.conversation.ListMessages(
+        pb.ListMessagesRequest(caller=caller_pb(principal), conversation_id=conversation_id, page=common_pb2.PageRequest(limit=limit, offset=offset)),
+        timeout=settings.call_timeout_seconds,
+    )
     return MessageList(messages=[message_out(m) for m in reply.messages], pagination=pagination(reply.page))

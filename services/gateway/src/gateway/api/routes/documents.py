@@ -11,14 +11,13 @@ import unicodedata
 from datetime import UTC
 from typing import Annotated, Literal
 
-import grpc
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot.common.v1 import common_pb2
 from chatbot.rag.v1 import rag_pb2 as pb
 from chatbot_common.blobstore import BlobStore
-from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.filetypes import UnsupportedFile, sniff
 from chatbot_common.ids import id_pattern, new_id
 from chatbot_common.timeutil import iso
@@ -198,9 +197,9 @@ async def register_files(
             caller=caller, filename=name, title=_title(name), content_type=content_type, size_bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(), blob_key=key, collection=collection, visibility=visibility,
         ) for key, (name, data, content_type) in zip(keys, files, strict=True)]), timeout=call_timeout)
-    except grpc.RpcError as exc:
+    except AppError:
         await asyncio.to_thread(delete, keys)
-        raise from_rpc_error(exc, "rag") from None
+        raise
     out = []
     for result in reply.results:
         doc = result.document
@@ -225,7 +224,7 @@ async def enqueue_new(downstream: Downstream, blobs: BlobStore, queue: IngestQue
             try:
                 await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller, document_id=document_id),
                                                     timeout=call_timeout)
-            except grpc.RpcError:
+            except AppError:
                 log.warning("could not remove the unqueued document", extra={"document_id": document_id})
             await asyncio.to_thread(blobs.delete, document_id)
         raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "the ingestion queue is unavailable; try again") from None
@@ -292,14 +291,11 @@ async def list_documents(
     owned: Annotated[bool, Query(description="only the caller's own documents")] = False,
     q: Annotated[str | None, Query(max_length=200, description="substring of the title or filename")] = None,
 ) -> DocumentList:
-    try:
-        reply = await downstream.rag.ListDocuments(pb.ListDocumentsRequest(
-            caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset),
-            status=STATUS_VALUES.get(status_ or "", pb.DOCUMENT_STATUS_UNSPECIFIED), collection=collection or "",
-            visibility=visibility or "", owned_only=owned, query=q or "",
-        ), timeout=settings.call_timeout_seconds)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "rag") from None
+    reply = await downstream.rag.ListDocuments(pb.ListDocumentsRequest(
+        caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset),
+        status=STATUS_VALUES.get(status_ or "", pb.DOCUMENT_STATUS_UNSPECIFIED), collection=collection or "",
+        visibility=visibility or "", owned_only=owned, query=q or "",
+    ), timeout=settings.call_timeout_seconds)
     p = reply.page
     return DocumentList(documents=[document_out(d, principal.user_id) for d in reply.documents],
                         pagination=Pagination(total=p.total, limit=p.limit, offset=p.offset, has_more=p.has_more))
@@ -307,11 +303,8 @@ async def list_documents(
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, summary="A document's status, error, counts and timings")
 async def get_document(document_id: DocumentId, principal: DocumentReader, downstream: DownstreamDep, settings: SettingsDep) -> DocumentOut:
-    try:
-        doc = await downstream.rag.GetDocument(pb.GetDocumentRequest(caller=caller_pb(principal), document_id=document_id),
-                                               timeout=settings.call_timeout_seconds)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "rag") from None
+    doc = await downstream.rag.GetDocument(pb.GetDocumentRequest(caller=caller_pb(principal), document_id=document_id),
+                                           timeout=settings.call_timeout_seconds)
     return document_out(doc, principal.user_id)
 
 
@@ -323,13 +316,12 @@ async def delete_document(
     try:
         reply = await downstream.rag.DeleteDocument(pb.DeleteDocumentRequest(caller=caller_pb(principal), document_id=document_id),
                                                     timeout=settings.call_timeout_seconds)
-    except grpc.RpcError as exc:
-        refused = from_rpc_error(exc, "rag")
+    except AppError as refused:
         if refused.code in (ErrorCode.PERMISSION_DENIED, ErrorCode.NOT_FOUND):  # someone else's document, or probing ids
             await audit.write(request.app.state.sessions, audit.by(principal, "document.delete", request, outcome="failure",
                                                                    target_type="document", target_id=document_id,
                                                                    details={"reason": refused.code.value}))
-        raise refused from None
+        raise
     if reply.blob_key:
         await asyncio.to_thread(request.app.state.blobs.delete, reply.blob_key)
     await audit.write(request.app.state.sessions, audit.by(principal, "document.delete", request, target_type="document",
@@ -341,11 +333,8 @@ async def delete_document(
 async def get_chunk(
     document_id: DocumentId, chunk_id: ChunkId, principal: DocumentReader, downstream: DownstreamDep, settings: SettingsDep
 ) -> ChunkOut:
-    try:
-        chunk = await downstream.rag.GetChunk(pb.GetChunkRequest(caller=caller_pb(principal), document_id=document_id,
-                                                                 chunk_id=chunk_id), timeout=settings.call_timeout_seconds)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "rag") from None
+    chunk = await downstream.rag.GetChunk(pb.GetChunkRequest(caller=caller_pb(principal), document_id=document_id,
+                                                             chunk_id=chunk_id), timeout=settings.call_timeout_seconds)
     return chunk_out(chunk)
 
 
@@ -357,9 +346,6 @@ async def search(body: SearchIn, principal: DocumentReader, downstream: Downstre
                                document_ids=body.document_ids, dense_only=not body.hybrid)
     if body.score_threshold is not None:
         request.score_threshold = body.score_threshold
-    try:
-        reply = await downstream.rag.Search(request, timeout=settings.call_timeout_seconds)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "rag") from None
+    reply = await downstream.rag.Search(request, timeout=settings.call_timeout_seconds)
     return SearchOut(hits=[SearchHitOut(chunk=chunk_out(h.chunk), score=h.score, rank_score=h.rank_score, snippet=h.snippet)
                            for h in reply.hits], searchable_documents=reply.searchable_documents, took_ms=reply.took_ms)

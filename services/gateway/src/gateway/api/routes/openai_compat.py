@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2
-from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
 from gateway.guardrails import record_leak, screen_input
@@ -131,14 +131,11 @@ async def _open(downstream, req, timeout: float):
     already on its way, is read too: the first token then leaves in the same write as the
     response's first chunk."""
     call = downstream.llm.Generate(req, timeout=timeout)
-    try:
-        first = await call.read()
-        if first is grpc.aio.EOF or first.WhichOneof("event") != "start":
-            call.cancel()
-            raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream did not start")
-        following = await call.read()
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "llm-orchestrator") from None
+    first = await call.read()
+    if first is grpc.aio.EOF or first.WhichOneof("event") != "start":
+        call.cancel()
+        raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream did not start")
+    following = await call.read()
     return call, first.start, following
 
 
@@ -194,8 +191,7 @@ async def _stream(call, following, chunks: _Chunks, include_usage: bool, guard: 
     except _Leaked:
         await on_leak()
         yield b"data: " + orjson.dumps(AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED).to_body()) + b"\n\n"
-    except grpc.RpcError as exc:
-        error = from_rpc_error(exc, "llm-orchestrator")
+    except AppError as error:
         yield b"data: " + orjson.dumps(error.to_body()) + b"\n\n"
     finally:
         call.cancel()
@@ -250,8 +246,6 @@ async def chat_completions(
                 await on_leak()
                 raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
             reply = await call.read()
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "llm-orchestrator") from None
     finally:
         call.cancel()
         await guard.finish(used)
@@ -265,10 +259,7 @@ async def chat_completions(
 
 @router.get("/models", summary="Models and aliases this platform serves")
 async def list_models(principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> dict:
-    try:
-        reply = await downstream.llm.ListModels(llm_pb2.ListModelsRequest(), timeout=settings.call_timeout_seconds)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "llm-orchestrator") from None
+    reply = await downstream.llm.ListModels(llm_pb2.ListModelsRequest(), timeout=settings.call_timeout_seconds)
     return {
         "object": "list",
         "data": [

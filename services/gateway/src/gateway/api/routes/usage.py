@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-import grpc
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
-from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from chatbot_common.errors import AppError, ErrorCode
 from gateway.api.deps import Admin, DownstreamDep, LimitsDep, SettingsDep, caller_pb
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -60,12 +59,9 @@ async def tenant_usage(
         raise AppError(ErrorCode.VALIDATION_ERROR, "until is before since", {"field": "until"})
     if (until - since).days >= MAX_DAYS:
         raise AppError(ErrorCode.VALIDATION_ERROR, f"at most {MAX_DAYS} days at once", {"field": "since", "limit": MAX_DAYS})
-    try:
-        reply = await downstream.conversation.TenantUsage(
-            pb.TenantUsageRequest(caller=caller_pb(principal), since=since.isoformat(), until=until.isoformat()),
-            timeout=settings.call_timeout_seconds)
-    except grpc.RpcError as exc:
-        raise from_rpc_error(exc, "conversation") from None
+    reply = await downstream.conversation.TenantUsage(
+        pb.TenantUsageRequest(caller=caller_pb(principal), since=since.isoformat(), until=until.isoformat()),
+        timeout=settings.call_timeout_seconds)
     days = [UsageDay(day=date.fromisoformat(r.day), provider=r.provider, model=r.model, turns=r.turns, prompt_tokens=r.prompt_tokens,
                      completion_tokens=r.completion_tokens, total_tokens=r.prompt_tokens + r.completion_tokens) for r in reply.rows]
     totals = UsageTotals(turns=sum(d.turns for d in days), prompt_tokens=sum(d.prompt_tokens for d in days),
