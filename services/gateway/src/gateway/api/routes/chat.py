@@ -16,6 +16,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
+from gateway.api.schemas.chat import CitationOut, citation_out
 from gateway.guardrails import record_turn_event, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.sse import SSE_HEADERS, HEARTBEAT, event, with_heartbeats
@@ -42,22 +43,6 @@ class TokensUsed(BaseModel):
     prompt: int
     completion: int
     total: int
-
-
-class CitationOut(BaseModel):
-    number: int
-    document_id: str
-    chunk_id: str
-    title: str
-    section: str
-    page: int | None
-    snippet: str
-    score: float
-
-
-def citation_out(c) -> CitationOut:
-    return CitationOut(number=c.number, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title, section=c.section,
-                       page=c.page or None, snippet=c.snippet, score=round(c.score, 4))
 
 
 class ChatOut(BaseModel):

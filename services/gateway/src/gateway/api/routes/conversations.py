@@ -12,8 +12,8 @@ from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
-from gateway.api.routes.chat import CitationOut, citation_out
 from gateway.api.deps import ChatCaller, DownstreamDep, SettingsDep, caller_pb
+from gateway.api.schemas.chat import CitationOut, citation_out
 from gateway.guardrails import screen_input
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
