@@ -9,6 +9,8 @@ import pytest
 
 from chatbot_common.embedding import Embedder, EmbeddingSettings, embedding_runners, quantised_file, usable_cpus
 
+pytestmark = pytest.mark.contract  # loads the ONNX embedding model
+
 TEXTS = ["The nightly hotel limit is 180 EUR in Berlin.", "Passwords must have at least fourteen characters."]
 
 

@@ -11,6 +11,8 @@ import pytest
 from chatbot_common.embedding import EmbeddingSettings, embedding_runners
 from ingest_worker.batching import EncodeBatcher
 
+pytestmark = pytest.mark.contract  # loads the ONNX embedding model
+
 SUBJECTS = ["The cafeteria", "Our Berlin office", "The payroll team", "A contractor", "The security desk", "Every laptop",
             "The travel policy", "Parental leave", "The quarterly report", "A vendor invoice", "The parking garage"]
 PREDICATES = ["opens at eight in the morning", "needs a manager's approval", "is reviewed every spring",
