@@ -2,7 +2,8 @@
 the task names. The gateway enqueues by name; only the worker imports the task code.
 
 Broker: `redis://…` or `amqp://…` by configuration; the embedded default is kombu's filesystem
-transport under `var/broker`, which needs no server and works across processes on one machine.
+transport under `var/broker` (queue, processed and control folders, nothing elsewhere), which
+needs no server and works across processes on one machine.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from queue import Empty
 
 from celery import Celery
 from kombu.transport import TRANSPORT_ALIASES
@@ -20,16 +22,18 @@ TASK_INGEST_DOCUMENT = "ingest.document"
 # Several documents of one upload in one task: claimed, embedded and indexed together.
 TASK_INGEST_DOCUMENTS = "ingest.documents"
 MAX_TASK_DOCUMENTS = 20
-TASK_REAP_STALE = "ingest.reap_stale"
 TASK_PURGE_MESSAGES = "retention.purge_messages"
 
 
 class AtomicFilesystemChannel(filesystem.Channel):
-    """kombu's filesystem channel, with messages published atomically.
+    """kombu's filesystem channel, with messages published atomically and taken under `var/`.
 
     kombu writes a message file in place, so a consumer polling the folder can take the file
     while it is still empty, lose the message and stop the worker on the JSON error. Here the
     message is written under a name the consumer ignores and renamed into place when complete.
+    kombu also moves each message it takes into the system's temporary folder; here it is
+    renamed into the processed folder beside the queue (one rename: one consumer wins) and
+    removed once read.
     """
 
     def _put(self, queue, payload, **kwargs):
@@ -41,6 +45,25 @@ class AtomicFilesystemChannel(filesystem.Channel):
             os.replace(temporary, final)
         except OSError as exc:
             raise filesystem.ChannelError(f"cannot add a message to {self.data_folder_out!r}") from exc
+
+    def _get(self, queue):
+        suffix = f"{queue}.msg"
+        for name in sorted(os.listdir(self.data_folder_in)):
+            if name.partition(".")[2] != suffix:
+                continue
+            taken = os.path.join(self.processed_folder, name)
+            try:
+                os.rename(os.path.join(self.data_folder_in, name), taken)
+            except OSError:  # another consumer took it first
+                continue
+            try:
+                with open(taken, "rb") as handle:
+                    payload = handle.read()
+                os.remove(taken)
+            except OSError as exc:
+                raise filesystem.ChannelError(f"cannot read {taken!r} from the queue") from exc
+            return filesystem.loads(filesystem.bytes_to_str(payload))
+        raise Empty()
 
 
 class AtomicFilesystemTransport(filesystem.Transport):
@@ -57,16 +80,17 @@ def broker_config(broker_url: str, var_dir: Path, visibility_timeout: float) -> 
             # A message taken by a worker that died comes back after this long.
             options = {"visibility_timeout": visibility_timeout}
         return {"broker_url": broker_url, "broker_transport_options": options}
-    queue_dir = var_dir / "broker" / "queue"
-    processed = var_dir / "broker" / "processed"
-    queue_dir.mkdir(parents=True, exist_ok=True)
-    processed.mkdir(parents=True, exist_ok=True)
+    folders = {name: var_dir / "broker" / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
     return {
         "broker_url": "chatbotfs://",
         "broker_transport_options": {
-            "data_folder_in": str(queue_dir),
-            "data_folder_out": str(queue_dir),
-            "data_folder_processed": str(processed),
+            "data_folder_in": str(folders["queue"]),
+            "data_folder_out": str(folders["queue"]),
+            "processed_folder": str(folders["processed"]),
+            # Exchange tables; kombu's default is `control/` in the working directory.
+            "control_folder": str(folders["control"]),
             # The transport polls the folder; kombu's default of 1 s would idle a worker between tasks.
             "polling_interval": 0.1,
         },
