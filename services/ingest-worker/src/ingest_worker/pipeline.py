@@ -73,9 +73,6 @@ class Pipeline:
                 raise PermanentFailure("the document was deleted") from None
             raise PermanentFailure(f"rag service refused: {exc.details()}") from None
 
-    def run(self, document_id: str, *, final_attempt: bool, redelivered: bool = False) -> Outcome:
-        return self.run_many([document_id], final_attempt=final_attempt, redelivered=redelivered)[0]
-
     def run_many(self, document_ids: list[str], *, final_attempt: bool, redelivered: bool = False,
                  outcomes: dict[str, Outcome] | None = None) -> list[Outcome]:
         """Ingests several documents: one claim for all; small ones embedded and indexed together
@@ -85,7 +82,8 @@ class Pipeline:
         started = time.perf_counter()
         outcomes = {} if outcomes is None else outcomes
         claims = self._call(self.rag.StartProcessingMany, pb.StartProcessingManyRequest(
-            document_ids=document_ids, time_limit_seconds=self.settings.task_time_limit_seconds, takeover=redelivered)).claims
+            document_ids=document_ids, time_limit_seconds=self.settings.task_time_limit_seconds,
+            max_attempts=self.settings.max_attempts, takeover=redelivered)).claims
         claimed = []
         for claim in claims:
             if claim.proceed:

@@ -20,7 +20,6 @@ from ingest_worker.celery_app import QUEUE, create_app
 from ingest_worker.settings import IngestSettings
 
 log = logging.getLogger(__name__)
-SERVICE_NAME = "chatbot.ingest.v1.IngestWorker"
 
 
 def _start_health_server(settings: IngestSettings) -> tuple[grpc.Server, health.HealthServicer]:
@@ -28,8 +27,9 @@ def _start_health_server(settings: IngestSettings) -> tuple[grpc.Server, health.
     servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     port = server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
-    for name in ("", SERVICE_NAME):
-        servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    # The worker serves no gRPC API, so its health is the server's (the empty service name),
+    # which is what the Kubernetes probes and the gateway's /ready ask for.
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     server.start()
     log.info("health serving", extra={"grpc_port": port})
     return server, servicer
@@ -68,8 +68,7 @@ def run(settings: IngestSettings) -> None:
     reaper = Reaper(app, settings)
 
     def mark(status: int) -> None:
-        for name in ("", SERVICE_NAME):
-            servicer.set(name, status)
+        servicer.set("", status)
 
     def on_ready(**_) -> None:
         app.pipeline_holder.get()  # load the embedding model before the first task arrives
