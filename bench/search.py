@@ -108,14 +108,15 @@ def main() -> None:
             visibility = "tenant" if d % 3 == 0 else "private"
             for attempt in range(120):
                 try:
-                    reply = stub.CreateDocument(pb.CreateDocumentRequest(
+                    reply = stub.CreateDocuments(pb.CreateDocumentsRequest(documents=[pb.CreateDocumentRequest(
                         caller=owner, filename=f"doc{d}.md", sha256=hashlib.sha256(f"doc{d}".encode()).hexdigest(),
-                        blob_key=new_id("doc"), visibility=visibility), timeout=10)
+                        blob_key=new_id("doc"), visibility=visibility)]), timeout=10)
                     break
                 except grpc.RpcError:
                     time.sleep(0.5)  # the service is still loading its model
-            stub.StartProcessing(pb.StartProcessingRequest(document_id=reply.document.id, time_limit_seconds=3600), timeout=10)
-            documents.append((reply.document.id, owner))
+            documents.append((reply.results[0].document.id, owner))
+        stub.StartProcessingMany(pb.StartProcessingManyRequest(document_ids=[doc_id for doc_id, _ in documents],
+                                                               time_limit_seconds=3600, max_attempts=1), timeout=10)
         inserted = 0
         builds = 0
         for size in sizes:
@@ -132,6 +133,7 @@ def main() -> None:
                 stub.UpsertChunks(pb.UpsertChunksRequest(document_id=doc_id, embedding_model=embedder.model_id, chunks=batch), timeout=120)
                 inserted += len(batch)
             load_s = time.perf_counter() - t
+            # Documents get chunks again at the next size; FinishDocument recounts their points each time.
             for doc_id, _ in documents:
                 stub.FinishDocument(pb.FinishDocumentRequest(document_id=doc_id, success=True, chunk_count=10**9), timeout=60)
             builds += 1
@@ -151,9 +153,6 @@ def main() -> None:
                        "p99": pct(latencies, 0.99), "hits": len(reply.hits)}
                 results.append(row)
                 print(f"  {mode:6s} p50 {row['p50']:6.1f} ms  p95 {row['p95']:6.1f} ms  p99 {row['p99']:6.1f} ms")
-            # Chunks of the next size go in after this measurement, so FinishDocument recounts later.
-            for doc_id, _ in documents:
-                stub.StartProcessing(pb.StartProcessingRequest(document_id=doc_id, time_limit_seconds=3600), timeout=10)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -35,9 +35,12 @@ async def build_index(stub) -> dict[str, str]:
     ids = {}
     for title, sections in DOCUMENTS.items():
         data = make_markdown(title, sections)
-        doc = (await stub.CreateDocument(pb.CreateDocumentRequest(
-            caller=CALLER, filename=f"{title}.md", sha256=hashlib.sha256(data).hexdigest(), blob_key=new_id("doc")), timeout=5)).document
-        assert (await stub.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)).proceed
+        doc = (await stub.CreateDocuments(pb.CreateDocumentsRequest(documents=[pb.CreateDocumentRequest(
+            caller=CALLER, filename=f"{title}.md", sha256=hashlib.sha256(data).hexdigest(), blob_key=new_id("doc"))]),
+            timeout=5)).results[0].document
+        claims = await stub.StartProcessingMany(pb.StartProcessingManyRequest(document_ids=[doc.id], time_limit_seconds=60,
+                                                                               max_attempts=1), timeout=5)
+        assert claims.claims[0].proceed
         parsed = parse(data, f"{title}.md")
         chunks = chunk_document(parsed)
         vectors = embedder.encode([c.embedding_text(parsed.title) for c in chunks])

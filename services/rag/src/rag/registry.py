@@ -16,17 +16,45 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
-from chatbot_common.ids import new_id
+from chatbot_common.ids import is_valid_id, new_id
 from chatbot_common.paging import Page
 from rag.models import Document
 
 QUEUED, PROCESSING, INDEXED, FAILED, DELETING = "queued", "processing", "indexed", "failed", "deleting"
+# Documents one call may name (an upload, a worker's claim or index call): one transaction each.
+MAX_DOCUMENTS_PER_CALL = 100
 
 
 @dataclass(frozen=True)
 class Reader:
+    """The user a read or a delete is for; there is always one."""
+
     user_id: str
     tenant_id: str
+
+    def __post_init__(self) -> None:
+        if not self.user_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller identity missing")
+
+
+def valid_document_id(value: str) -> str:
+    if not is_valid_id(value, "doc"):
+        raise AppError(ErrorCode.VALIDATION_ERROR, "malformed document id", {"field": "document_id"})
+    return value
+
+
+def check_call_size(count: int, field: str) -> None:
+    if not 1 <= count <= MAX_DOCUMENTS_PER_CALL:
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"1 to {MAX_DOCUMENTS_PER_CALL} documents per call", {"field": field})
+
+
+def valid_document_ids(values, field: str) -> list[str]:
+    """The documents one call names: 1 to MAX_DOCUMENTS_PER_CALL well-formed ids, none twice."""
+    check_call_size(len(values), field)
+    ids = [valid_document_id(value) for value in values]
+    if len(set(ids)) != len(ids):
+        raise AppError(ErrorCode.VALIDATION_ERROR, "a document is named twice", {"field": field})
+    return ids
 
 
 def readable(reader: Reader):
@@ -160,17 +188,12 @@ class Registry:
         async with self._sessions() as session, session.begin():
             await session.execute(delete(Document).where(Document.id == document_id))
 
-    async def start_processing(
-        self, document_id: str, max_attempts: int, time_limit_seconds: float, takeover: bool = False
-    ) -> tuple[Document | None, bool, str]:
-        """Claims a document for one worker. A second delivery of the same task while the first
-        still runs within its time limit is turned away; past it, the first worker is presumed gone."""
-        return (await self.start_processing_many([document_id], max_attempts, time_limit_seconds, takeover))[0]
-
     async def start_processing_many(
         self, document_ids: list[str], max_attempts: int, time_limit_seconds: float, takeover: bool = False
     ) -> list[tuple[Document | None, bool, str]]:
-        """`start_processing` for several documents in one transaction; answers in the ids' order."""
+        """Claims documents for one worker, in one transaction; answers in the ids' order. A second
+        delivery of the same task while the first still runs within its time limit is turned
+        away; past it (or on a `takeover`), the first worker is presumed gone."""
         async with self._sessions() as session, session.begin():
             # Rows locked in id order, so two workers claiming overlapping sets cannot deadlock.
             rows = await session.scalars(select(Document).where(Document.id.in_(document_ids)).order_by(Document.id).with_for_update())

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from functools import partial
 
-from chatbot_common.embedding import EmbeddingSettings, get_embedder
+from chatbot_common.embedding import Embedder, EmbeddingSettings, get_embedder
 from rag.retrieval import Retriever
 from rag.settings import RagSettings
 from rag.store import VectorStore, open_store
@@ -15,9 +17,10 @@ log = logging.getLogger(__name__)
 
 
 class Resources:
-    def __init__(self, settings: RagSettings, embedding: EmbeddingSettings | None = None) -> None:
+    def __init__(self, settings: RagSettings, embedding: EmbeddingSettings | None = None,
+                 load_embedder: Callable[[], Embedder] | None = None) -> None:
         self._settings = settings
-        self._embedding = embedding or EmbeddingSettings()
+        self._load_embedder = load_embedder or partial(get_embedder, embedding or EmbeddingSettings())
         self._task: asyncio.Task | None = None
         self._store: VectorStore | None = None
         self._retriever: Retriever | None = None
@@ -29,7 +32,7 @@ class Resources:
         return self._task
 
     async def _load(self) -> None:
-        self._embedder = await asyncio.to_thread(get_embedder, self._embedding)
+        self._embedder = await asyncio.to_thread(self._load_embedder)
         self._store = await asyncio.to_thread(open_store, self._settings, self._embedder.dimensions)
         self._store.start_background()
         self._retriever = Retriever(self._store, self._embedder, self._settings)

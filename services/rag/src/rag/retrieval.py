@@ -1,9 +1,10 @@
 """Turning a question into ranked, access-checked passages.
 
-Hybrid by default: the dense vector (all-MiniLM-L6-v2) and a BM25 keyword vector (Qdrant's
-tokenizer and stemmer, IDF applied by the engine) are each searched under the caller's access
-filter and fused by reciprocal rank. Hits whose dense similarity is weak are dropped, near-
-duplicate passages are collapsed, and an optional cross-encoder reorders the survivors.
+Hybrid by default: the dense vector (all-MiniLM-L6-v2) and a BM25 keyword vector (`sparse.py`)
+are each searched under the caller's access filter and fused by reciprocal rank. Hits whose
+dense similarity is weak are dropped, near-duplicate passages are collapsed, and an optional
+cross-encoder reorders the survivors. `Search` is the caller's side: who may read what, the
+limits, and the passage a citation points at.
 """
 
 from __future__ import annotations
@@ -11,32 +12,24 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from qdrant_edge import Bm25
 
 from chatbot_common.embedding import Embedder, LruCache
+from chatbot_common.errors import AppError, ErrorCode
+from rag.registry import INDEXED, Reader, Registry, valid_document_id
 from rag.settings import RagSettings
+from rag.sparse import SparseEncoder
 from rag.store import Scope, VectorStore
+
+if TYPE_CHECKING:
+    from rag.resources import Resources
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset("a an and are as at be by for from has have how i in is it of on or the to was what when where which who why with".split())
-
-
-class SparseEncoder:
-    """BM25 term weights for chunks, unit weights for queries (Qdrant's own BM25 model)."""
-
-    def __init__(self) -> None:
-        self._bm25 = Bm25()
-
-    def document(self, text: str) -> tuple[list[int], list[float]]:
-        vector = self._bm25.embed_document(text)
-        return list(vector.indices), list(vector.values)
-
-    def query(self, text: str) -> tuple[list[int], list[float]]:
-        vector = self._bm25.embed_query(text)
-        return list(vector.indices), list(vector.values)
 
 
 @dataclass
@@ -132,3 +125,60 @@ class Retriever:
             passages.sort(key=lambda p: p.rank_score, reverse=True)
         took_ms = int((time.perf_counter() - started) * 1000)
         return passages[:top_k], took_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    top_k: int = 0  # 0: the configured default
+    collections: tuple[str, ...] = ()
+    document_ids: tuple[str, ...] = ()
+    threshold: float | None = None  # None: the configured one
+    hybrid: bool = True
+
+
+@dataclass(slots=True)
+class Found:
+    passages: list[Passage]
+    searchable_documents: int  # indexed documents the caller may read
+    took_ms: int
+
+
+class Search:
+    def __init__(self, registry: Registry, resources: Resources, settings: RagSettings) -> None:
+        self._registry = registry
+        self._resources = resources
+        self._settings = settings
+
+    async def search(self, reader: Reader, question: Question) -> Found:
+        """The query's length is the callers' rule (the gateway refuses, the conversation cuts)."""
+        query = question.text.strip()
+        if not query:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "query must not be empty", {"field": "query"})
+        top_k = question.top_k or self._settings.top_k
+        if not 1 <= top_k <= self._settings.max_top_k:
+            raise AppError(ErrorCode.VALIDATION_ERROR, f"top_k must be 1..{self._settings.max_top_k}")
+        for document_id in question.document_ids:
+            valid_document_id(document_id)
+        searchable = await self._registry.count_searchable(reader)
+        if searchable == 0:
+            return Found([], 0, 0)
+        retriever = await self._resources.retriever()
+        scope = Scope(reader.user_id, reader.tenant_id, question.collections, question.document_ids)
+        passages, took_ms = await retriever.search(query, scope, top_k, threshold=question.threshold, hybrid=question.hybrid)
+        return Found(passages, searchable, took_ms)
+
+    async def chunk(self, reader: Reader, document_id: str, chunk_id: str) -> tuple[str, dict]:
+        """The whole passage a citation points at: (its id, its stored payload)."""
+        document_id = valid_document_id(document_id)
+        try:
+            chunk_id = str(uuid.UUID(chunk_id))
+        except ValueError:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "malformed chunk id", {"field": "chunk_id"}) from None
+        doc = await self._registry.get_readable(document_id, reader)
+        if doc is None or doc.status != INDEXED:
+            raise AppError(ErrorCode.NOT_FOUND, "chunk not found")
+        payload = await (await self._resources.store()).get(chunk_id)
+        if payload is None or payload.get("document_id") != document_id:
+            raise AppError(ErrorCode.NOT_FOUND, "chunk not found")
+        return chunk_id, payload

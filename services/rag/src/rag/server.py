@@ -6,8 +6,11 @@ from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
 from chatbot_common import db
 from chatbot_common.embedding import EmbeddingSettings
 from chatbot_common.grpc_server import GrpcService, serve_grpc
+from rag.documents import Documents
+from rag.indexing import Indexer
 from rag.registry import Registry
 from rag.resources import Resources
+from rag.retrieval import Search
 from rag.servicer import RagServicer
 from rag.settings import RagSettings
 
@@ -22,7 +25,8 @@ def migrate(settings: RagSettings) -> None:
 def build_service(settings: RagSettings, embedding: EmbeddingSettings | None = None) -> GrpcService:
     engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
     resources = Resources(settings, embedding)
-    servicer = RagServicer(Registry(db.session_factory(engine)), resources, settings)
+    registry = Registry(db.session_factory(engine))
+    servicer = RagServicer(Documents(registry, resources), Indexer(registry, resources), Search(registry, resources, settings))
 
     async def ready() -> bool:
         return await db.ping(engine) and await resources.loaded()

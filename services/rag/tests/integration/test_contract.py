@@ -52,11 +52,17 @@ async def rag(request, tmp_path):
 
 
 async def create(stub, caller, content: bytes, visibility="private", collection="default") -> pb.Document:
-    doc_id = new_id("doc")
-    reply = await stub.CreateDocument(pb.CreateDocumentRequest(
+    reply = await stub.CreateDocuments(pb.CreateDocumentsRequest(documents=[pb.CreateDocumentRequest(
         caller=caller, filename="policy.md", content_type="text/markdown", size_bytes=len(content),
-        sha256=hashlib.sha256(content).hexdigest(), blob_key=doc_id, visibility=visibility, collection=collection), timeout=5)
-    return reply.document
+        sha256=hashlib.sha256(content).hexdigest(), blob_key=new_id("doc"), visibility=visibility, collection=collection)]),
+        timeout=5)
+    return reply.results[0].document
+
+
+async def claim(stub, document_id: str, takeover: bool = False, max_attempts: int = 3) -> pb.Claim:
+    reply = await stub.StartProcessingMany(pb.StartProcessingManyRequest(
+        document_ids=[document_id], time_limit_seconds=60, max_attempts=max_attempts, takeover=takeover), timeout=5)
+    return reply.claims[0]
 
 
 def chunks_for(passages) -> list[pb.Chunk]:
@@ -67,11 +73,14 @@ def chunks_for(passages) -> list[pb.Chunk]:
 
 
 async def index(stub, doc: pb.Document, passages=PASSAGES) -> pb.Document:
-    claim = await stub.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
-    assert claim.proceed, claim.reason
+    """As the worker indexes a document: claimed, then one batch that finishes it."""
+    claimed = await claim(stub, doc.id)
+    assert claimed.proceed, claimed.reason
     model_id = get_embedder(EmbeddingSettings()).model_id
-    await stub.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks_for(passages)), timeout=30)
-    return await stub.FinishDocument(pb.FinishDocumentRequest(document_id=doc.id, success=True, chunk_count=len(passages)), timeout=30)
+    reply = await stub.UpsertChunks(pb.UpsertChunksRequest(
+        document_id=doc.id, embedding_model=model_id, chunks=chunks_for(passages),
+        finish=pb.FinishDocumentRequest(success=True, chunk_count=len(passages))), timeout=30)
+    return reply.document
 
 
 async def search(stub, caller, query, **kw) -> pb.SearchResponse:
@@ -81,8 +90,9 @@ async def search(stub, caller, query, **kw) -> pb.SearchResponse:
 async def test_index_search_and_access_rules(rag):
     doc = await create(rag, ALICE, b"alice's travel policy")
     assert doc.status == pb.DOCUMENT_STATUS_QUEUED
-    again = await rag.CreateDocument(pb.CreateDocumentRequest(
-        caller=ALICE, filename="copy.md", sha256=hashlib.sha256(b"alice's travel policy").hexdigest(), blob_key=new_id("doc")), timeout=5)
+    again = (await rag.CreateDocuments(pb.CreateDocumentsRequest(documents=[pb.CreateDocumentRequest(
+        caller=ALICE, filename="copy.md", sha256=hashlib.sha256(b"alice's travel policy").hexdigest(), blob_key=new_id("doc"))]),
+        timeout=5)).results[0]
     assert not again.created and again.document.id == doc.id  # same owner, same bytes: the same document
 
     done = await index(rag, doc)
@@ -121,8 +131,8 @@ async def test_index_search_and_access_rules(rag):
 async def test_redelivery_does_not_duplicate_and_delete_removes_everything(rag):
     doc = await index(rag, await create(rag, ALICE, b"policy v1"))
     # The same task again (a redelivery): refused while indexed; forced through, same point ids.
-    claim = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
-    assert not claim.proceed and claim.reason == "already indexed"
+    again = await claim(rag, doc.id)
+    assert not again.proceed and again.reason == "already indexed"
     model_id = get_embedder(EmbeddingSettings()).model_id
     await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks_for(PASSAGES)), timeout=30)
     hits = (await search(rag, ALICE, "hotel limit London")).hits
@@ -149,9 +159,8 @@ async def test_redelivery_does_not_duplicate_and_delete_removes_everything(rag):
 async def test_stale_processing_is_reaped_once(rag):
     doc = await create(rag, ALICE, b"a document whose worker died")
     claimed_at = time.time()
-    claim = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
-    assert claim.proceed
-    second = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)
+    assert (await claim(rag, doc.id)).proceed
+    second = await claim(rag, doc.id)
     assert not second.proceed and second.reason == "in progress elsewhere"
     assert not (await rag.ReapStale(pb.ReapStaleRequest(time_limit_seconds=60, max_attempts=3), timeout=5)).requeue_document_ids
     # With a one-second limit the claim is reaped as soon as it is older than that, not before.
@@ -165,9 +174,12 @@ async def test_stale_processing_is_reaped_once(rag):
     got = await rag.GetDocument(pb.GetDocumentRequest(caller=ALICE, document_id=doc.id), timeout=5)
     assert got.status == pb.DOCUMENT_STATUS_QUEUED and got.attempts == 1
     # A broker redelivery (its consumer died) takes over at once, without waiting for the limit.
-    assert (await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)).proceed
-    takeover = await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60, takeover=True), timeout=5)
+    assert (await claim(rag, doc.id)).proceed
+    takeover = await claim(rag, doc.id, takeover=True)
     assert takeover.proceed and takeover.document.attempts == 3
+    # The worker's configured attempts decide: with three made, a fourth claim fails the document.
+    out = await claim(rag, doc.id, takeover=True)
+    assert not out.proceed and out.reason == "out of attempts" and out.document.status == pb.DOCUMENT_STATUS_FAILED
 
 
 async def test_bad_requests_are_invalid_argument(rag):
@@ -185,6 +197,9 @@ async def test_bad_requests_are_invalid_argument(rag):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await rag.Search(pb.SearchRequest(query="no caller"), timeout=5)
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as info:  # the reaper sends the worker's limits
+        await rag.ReapStale(pb.ReapStaleRequest(), timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_configured_cross_encoder_reorders_the_hits(tmp_path):
@@ -221,7 +236,7 @@ async def test_configured_cross_encoder_reorders_the_hits(tmp_path):
 
 async def test_the_last_batch_finishes_the_document_in_the_same_call(rag):
     doc = await create(rag, ALICE, b"a document indexed in two batches")
-    assert (await rag.StartProcessing(pb.StartProcessingRequest(document_id=doc.id, time_limit_seconds=60), timeout=5)).proceed
+    assert (await claim(rag, doc.id)).proceed
     model_id = get_embedder(EmbeddingSettings()).model_id
     chunks = chunks_for(PASSAGES)
     first = await rag.UpsertChunks(pb.UpsertChunksRequest(document_id=doc.id, embedding_model=model_id, chunks=chunks[:2]), timeout=30)
@@ -260,14 +275,14 @@ async def test_several_documents_are_claimed_and_indexed_in_one_call_each(rag):
     missing = new_id("doc")
 
     claims = (await rag.StartProcessingMany(pb.StartProcessingManyRequest(
-        document_ids=[hotels.id, passwords.id, gone.id, done.id, missing], time_limit_seconds=60), timeout=5)).claims
+        document_ids=[hotels.id, passwords.id, gone.id, done.id, missing], time_limit_seconds=60, max_attempts=3), timeout=5)).claims
     assert [c.document.id for c in claims] == [hotels.id, passwords.id, gone.id, done.id, missing]
     assert [c.proceed for c in claims] == [True, True, True, False, False]
     assert claims[3].reason == "already indexed" and claims[4].reason == "deleted"
     assert claims[0].document.status == pb.DOCUMENT_STATUS_PROCESSING and claims[0].document.attempts == 1
     # A second delivery within the time limit is turned away, document by document.
-    again = (await rag.StartProcessingMany(pb.StartProcessingManyRequest(document_ids=[hotels.id], time_limit_seconds=60), timeout=5))
-    assert not again.claims[0].proceed and again.claims[0].reason == "in progress elsewhere"
+    again = await claim(rag, hotels.id)
+    assert not again.proceed and again.reason == "in progress elsewhere"
 
     await rag.DeleteDocument(pb.DeleteDocumentRequest(caller=ALICE, document_id=gone.id), timeout=30)
     chunks = chunks_for(PASSAGES)
@@ -305,7 +320,10 @@ async def test_several_documents_are_claimed_and_indexed_in_one_call_each(rag):
             await rag.IndexDocuments(request, timeout=30)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     for request in (pb.StartProcessingManyRequest(), pb.StartProcessingManyRequest(document_ids=["nope"]),
-                    pb.StartProcessingManyRequest(document_ids=[hotels.id, hotels.id])):
+                    pb.StartProcessingManyRequest(document_ids=[hotels.id, hotels.id]),
+                    # The worker's time limit and attempts are its configuration: never guessed here.
+                    pb.StartProcessingManyRequest(document_ids=[passwords.id], time_limit_seconds=60),
+                    pb.StartProcessingManyRequest(document_ids=[passwords.id], max_attempts=3)):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await rag.StartProcessingMany(request, timeout=5)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

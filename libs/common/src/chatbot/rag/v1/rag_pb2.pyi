@@ -176,17 +176,25 @@ class DeleteDocumentResponse(_message.Message):
     blob_key: str
     def __init__(self, deleted_points: _Optional[int] = ..., blob_key: _Optional[str] = ...) -> None: ...
 
-class StartProcessingRequest(_message.Message):
-    __slots__ = ("document_id", "time_limit_seconds", "takeover")
-    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+class StartProcessingManyRequest(_message.Message):
+    __slots__ = ("document_ids", "time_limit_seconds", "max_attempts", "takeover")
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     TAKEOVER_FIELD_NUMBER: _ClassVar[int]
-    document_id: str
+    document_ids: _containers.RepeatedScalarFieldContainer[str]
     time_limit_seconds: float
+    max_attempts: int
     takeover: bool
-    def __init__(self, document_id: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., takeover: _Optional[bool] = ...) -> None: ...
+    def __init__(self, document_ids: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., takeover: _Optional[bool] = ...) -> None: ...
 
-class StartProcessingResponse(_message.Message):
+class StartProcessingManyResponse(_message.Message):
+    __slots__ = ("claims",)
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    claims: _containers.RepeatedCompositeFieldContainer[Claim]
+    def __init__(self, claims: _Optional[_Iterable[_Union[Claim, _Mapping]]] = ...) -> None: ...
+
+class Claim(_message.Message):
     __slots__ = ("document", "proceed", "reason")
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     PROCEED_FIELD_NUMBER: _ClassVar[int]
@@ -195,22 +203,6 @@ class StartProcessingResponse(_message.Message):
     proceed: bool
     reason: str
     def __init__(self, document: _Optional[_Union[Document, _Mapping]] = ..., proceed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
-
-class StartProcessingManyRequest(_message.Message):
-    __slots__ = ("document_ids", "time_limit_seconds", "takeover")
-    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
-    TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
-    TAKEOVER_FIELD_NUMBER: _ClassVar[int]
-    document_ids: _containers.RepeatedScalarFieldContainer[str]
-    time_limit_seconds: float
-    takeover: bool
-    def __init__(self, document_ids: _Optional[_Iterable[str]] = ..., time_limit_seconds: _Optional[float] = ..., takeover: _Optional[bool] = ...) -> None: ...
-
-class StartProcessingManyResponse(_message.Message):
-    __slots__ = ("claims",)
-    CLAIMS_FIELD_NUMBER: _ClassVar[int]
-    claims: _containers.RepeatedCompositeFieldContainer[StartProcessingResponse]
-    def __init__(self, claims: _Optional[_Iterable[_Union[StartProcessingResponse, _Mapping]]] = ...) -> None: ...
 
 class SparseVector(_message.Message):
     __slots__ = ("indices", "values")

@@ -36,11 +36,6 @@ class RagServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.CreateDocument = channel.unary_unary(
-                '/chatbot.rag.v1.RagService/CreateDocument',
-                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.SerializeToString,
-                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.FromString,
-                _registered_method=True)
         self.CreateDocuments = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/CreateDocuments',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsRequest.SerializeToString,
@@ -71,30 +66,25 @@ class RagServiceStub:
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.EraseUserDocumentsResponse.FromString,
                 _registered_method=True)
-        self.StartProcessing = channel.unary_unary(
-                '/chatbot.rag.v1.RagService/StartProcessing',
-                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingRequest.SerializeToString,
-                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingResponse.FromString,
+        self.StartProcessingMany = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/StartProcessingMany',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.FromString,
                 _registered_method=True)
         self.UpsertChunks = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/UpsertChunks',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksResponse.FromString,
                 _registered_method=True)
-        self.FinishDocument = channel.unary_unary(
-                '/chatbot.rag.v1.RagService/FinishDocument',
-                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
-                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
-                _registered_method=True)
-        self.StartProcessingMany = channel.unary_unary(
-                '/chatbot.rag.v1.RagService/StartProcessingMany',
-                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.SerializeToString,
-                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.FromString,
-                _registered_method=True)
         self.IndexDocuments = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/IndexDocuments',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsResponse.FromString,
+                _registered_method=True)
+        self.FinishDocument = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/FinishDocument',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
                 _registered_method=True)
         self.ReapStale = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/ReapStale',
@@ -118,16 +108,10 @@ class RagServiceServicer:
     search. The only service that talks to Qdrant (a server, or Qdrant Edge in-process).
     """
 
-    def CreateDocument(self, request, context):
+    def CreateDocuments(self, request, context):
         """Registry, called by the gateway on behalf of a user. Access rules live here:
         a caller reads their own documents and their tenant's shared ones, deletes only their own.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def CreateDocuments(self, request, context):
-        """Several documents of one upload in one call and one transaction; all or none are recorded.
+        The documents of one upload, in one call and one transaction; all or none are recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,8 +148,10 @@ class RagServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def StartProcessing(self, request, context):
-        """Ingestion, called by the worker: claim, index in batches, finish.
+    def StartProcessingMany(self, request, context):
+        """Ingestion, called by the worker: claim an upload's documents, then index a large document
+        in batches (its last batch finishes it) and small ones together (one call and one registry
+        transaction for all of them, the same rules for each); a failed attempt ends with FinishDocument.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,21 +163,13 @@ class RagServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def FinishDocument(self, request, context):
+    def IndexDocuments(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def StartProcessingMany(self, request, context):
-        """The same for several small documents at once (an upload of many files): one call and one
-        registry transaction for all of them, the same rules for each.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def IndexDocuments(self, request, context):
+    def FinishDocument(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,11 +198,6 @@ class RagServiceServicer:
 
 def add_RagServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'CreateDocument': grpc.unary_unary_rpc_method_handler(
-                    servicer.CreateDocument,
-                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.FromString,
-                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.SerializeToString,
-            ),
             'CreateDocuments': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateDocuments,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentsRequest.FromString,
@@ -255,30 +228,25 @@ def add_RagServiceServicer_to_server(servicer, server):
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.EraseUserDocumentsResponse.SerializeToString,
             ),
-            'StartProcessing': grpc.unary_unary_rpc_method_handler(
-                    servicer.StartProcessing,
-                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingRequest.FromString,
-                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingResponse.SerializeToString,
+            'StartProcessingMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartProcessingMany,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.SerializeToString,
             ),
             'UpsertChunks': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertChunks,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UpsertChunksResponse.SerializeToString,
             ),
-            'FinishDocument': grpc.unary_unary_rpc_method_handler(
-                    servicer.FinishDocument,
-                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.FromString,
-                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.SerializeToString,
-            ),
-            'StartProcessingMany': grpc.unary_unary_rpc_method_handler(
-                    servicer.StartProcessingMany,
-                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.FromString,
-                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.SerializeToString,
-            ),
             'IndexDocuments': grpc.unary_unary_rpc_method_handler(
                     servicer.IndexDocuments,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsResponse.SerializeToString,
+            ),
+            'FinishDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishDocument,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.SerializeToString,
             ),
             'ReapStale': grpc.unary_unary_rpc_method_handler(
                     servicer.ReapStale,
@@ -307,33 +275,6 @@ class RagService:
     """The knowledge base: the document registry, chunk storage and access-filtered hybrid
     search. The only service that talks to Qdrant (a server, or Qdrant Edge in-process).
     """
-
-    @staticmethod
-    def CreateDocument(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/chatbot.rag.v1.RagService/CreateDocument',
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentRequest.SerializeToString,
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.CreateDocumentResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def CreateDocuments(request,
@@ -498,7 +439,7 @@ class RagService:
             _registered_method=True)
 
     @staticmethod
-    def StartProcessing(request,
+    def StartProcessingMany(request,
             target,
             options=(),
             channel_credentials=None,
@@ -511,9 +452,9 @@ class RagService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/chatbot.rag.v1.RagService/StartProcessing',
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingRequest.SerializeToString,
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingResponse.FromString,
+            '/chatbot.rag.v1.RagService/StartProcessingMany',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -552,60 +493,6 @@ class RagService:
             _registered_method=True)
 
     @staticmethod
-    def FinishDocument(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/chatbot.rag.v1.RagService/FinishDocument',
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def StartProcessingMany(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/chatbot.rag.v1.RagService/StartProcessingMany',
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyRequest.SerializeToString,
-            chatbot_dot_rag_dot_v1_dot_rag__pb2.StartProcessingManyResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def IndexDocuments(request,
             target,
             options=(),
@@ -622,6 +509,33 @@ class RagService:
             '/chatbot.rag.v1.RagService/IndexDocuments',
             chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsRequest.SerializeToString,
             chatbot_dot_rag_dot_v1_dot_rag__pb2.IndexDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/FinishDocument',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.FinishDocumentRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
             options,
             channel_credentials,
             insecure,
