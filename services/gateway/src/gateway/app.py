@@ -15,7 +15,6 @@ from gateway import __version__, audit
 from gateway.api.routes import admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, usage, well_known
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
-from gateway.ingest import IngestQueue
 from chatbot_common.blobstore import open_blob_store
 from gateway.middleware import GatewayMiddleware
 from gateway.identity.accounts import Accounts
@@ -23,8 +22,11 @@ from gateway.identity.oidc import OidcVerifier
 from gateway.identity.tenants import TenantPolicies
 from gateway.keys import KeyRing
 from gateway.limits.limiter import Limits, open_store
+from gateway.privacy import Privacy
 from gateway.security import PasswordHashing, TokenIssuer
 from gateway.settings import GatewaySettings
+from gateway.uploads.files import Uploads
+from gateway.uploads.queue import IngestQueue
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -48,6 +50,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.tenants = TenantPolicies(app.state.sessions, settings.account_recheck_seconds)
         app.state.limits = Limits(settings, open_store(settings.limits_redis_url, settings.limits_redis_timeout_seconds), app.state.tenants)
         app.state.passwords = PasswordHashing(settings.password_hash_workers, settings.password_hash_queue, settings.password_hash_nice)
+        app.state.uploads = Uploads(app.state.downstream, app.state.blobs, app.state.ingest, app.state.sessions,
+                                    settings.call_timeout_seconds)
+        app.state.privacy = Privacy(settings=settings, sessions=app.state.sessions, downstream=app.state.downstream,
+                                    blobs=app.state.blobs, limits=app.state.limits, accounts=app.state.accounts,
+                                    issuer=app.state.issuer, passwords=app.state.passwords)
         outbox = audit.Outbox(settings.audit_outbox_dir)
         audit.attach(app.state.sessions, outbox)
         drainer = asyncio.create_task(audit.drain_forever(app.state.sessions, outbox, settings.audit_outbox_retry_seconds))

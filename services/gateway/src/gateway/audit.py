@@ -24,10 +24,10 @@ import weakref
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from fastapi import Request
 from prometheus_client import Counter, Gauge
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,13 +43,21 @@ OUTBOX_PENDING = Gauge("audit_outbox_pending", "Audit entries waiting in this re
 _FIELDS = ("tenant_id", "actor_id", "actor_kind", "action", "target_type", "target_id", "outcome", "client_ip", "request_id", "details")
 
 
+class Origin(Protocol):
+    """Where an audited action came from: the HTTP request (its client address, its request id).
+    Modules that act for a route take it as this, so that they need nothing of the web framework."""
+
+    client: Any
+    state: Any
+
+
 def subject_hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def event(
     *, tenant_id: str, actor_id: str, actor_kind: str, action: str, target_type: str = "", target_id: str = "",
-    outcome: str = "success", request: Request | None = None, details: dict[str, Any] | None = None,
+    outcome: str = "success", request: Origin | None = None, details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     client_ip = request.client.host if request is not None and request.client else ""
     request_id = getattr(request.state, "request_id", "") if request is not None else ""
@@ -60,7 +68,7 @@ def event(
     )
 
 
-def by(principal, action: str, request: Request | None = None, **kwargs) -> AuditEvent:
+def by(principal, action: str, request: Origin | None = None, **kwargs) -> AuditEvent:
     """An event whose actor is the authenticated caller (a user, or the key acting for one)."""
     details = dict(kwargs.pop("details", None) or {})
     if principal.key_id:
@@ -248,3 +256,32 @@ async def drain_forever(sessions: async_sessionmaker, outbox: Outbox, every_seco
         except Exception as exc:  # noqa: BLE001 - the database is still away: try again later
             log.warning("audit outbox not written yet", extra={"error": type(exc).__name__})
         await asyncio.sleep(every_seconds)
+
+
+async def search(session: AsyncSession, tenant_id: str, *, action: str | None = None, actor_id: str | None = None,
+                 outcome: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                 limit: int, offset: int) -> tuple[int, list[AuditEvent]]:
+    """A tenant's entries, newest first, and how many match in all."""
+    where = [AuditEvent.tenant_id == tenant_id]
+    if action:
+        where.append(AuditEvent.action == action)
+    if actor_id:
+        where.append(AuditEvent.actor_id == actor_id)
+    if outcome:
+        where.append(AuditEvent.outcome == outcome)
+    if since:
+        where.append(AuditEvent.created_at >= since)
+    if until:
+        where.append(AuditEvent.created_at < until)
+    total = await session.scalar(select(func.count()).select_from(AuditEvent).where(*where)) or 0
+    rows = (await session.scalars(
+        select(AuditEvent).where(*where).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+    )).all()
+    return total, list(rows)
+
+
+async def about(session: AsyncSession, user_id: str) -> list[AuditEvent]:
+    """Every entry the account made or was the target of, oldest first (a personal-data export)."""
+    return list(await session.scalars(
+        select(AuditEvent).where(or_(AuditEvent.actor_id == user_id, AuditEvent.target_id == user_id)).order_by(AuditEvent.id)
+    ))

@@ -9,23 +9,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.errors import ERRORS, AppError, ErrorCode
 
 log = logging.getLogger(__name__)
 
-_CODE_FOR_HTTP = {
-    400: ErrorCode.VALIDATION_ERROR,
-    401: ErrorCode.AUTHENTICATION_ERROR,
-    403: ErrorCode.PERMISSION_DENIED,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.VALIDATION_ERROR,
-    409: ErrorCode.CONFLICT,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
-    415: ErrorCode.VALIDATION_ERROR,
-    422: ErrorCode.VALIDATION_ERROR,
-    429: ErrorCode.RATE_LIMIT_EXCEEDED,
-    503: ErrorCode.SERVICE_UNAVAILABLE,
-}
+
+def _codes_by_http_status() -> dict[int, ErrorCode]:
+    """An HTTP status raised by the framework (an unknown route, a bad multipart body...), read
+    back as one of the error table's codes. Where several codes share a status, the first
+    declared in `ErrorCode` is the one (400: VALIDATION_ERROR, not CONTENT_BLOCKED): the
+    general one is declared before the particular ones."""
+    codes: dict[int, ErrorCode] = {}
+    for code in ErrorCode:
+        codes.setdefault(ERRORS[code].http_status, code)
+    return codes
+
+
+_CODE_FOR_HTTP = _codes_by_http_status()
 
 WWW_AUTHENTICATE = 'Bearer realm="api", error="invalid_token"'
 
@@ -52,8 +52,13 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return error_response(AppError(ErrorCode.VALIDATION_ERROR, "request validation failed", {"errors": problems}))
 
 
+def code_for_http_status(status: int) -> ErrorCode:
+    """A status no code has (405, say) is the caller's mistake below 500, ours from 500 on."""
+    return _CODE_FOR_HTTP.get(status, ErrorCode.VALIDATION_ERROR if status < 500 else ErrorCode.INTERNAL_ERROR)
+
+
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = _CODE_FOR_HTTP.get(exc.status_code, ErrorCode.VALIDATION_ERROR if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR)
+    code = code_for_http_status(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     response = JSONResponse(AppError(code, message).to_body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
     return response

@@ -6,12 +6,25 @@ from dataclasses import dataclass
 
 import grpc
 
+from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2_grpc
 from chatbot.llm.v1 import llm_pb2_grpc
 from chatbot.rag.v1 import rag_pb2_grpc
 from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_errors import MappedStub
+from gateway.models import User
+from gateway.security import Principal
 from gateway.settings import GatewaySettings
+
+
+def caller_of(principal: Principal) -> common_pb2.Caller:
+    """Who a downstream call is made for (each service applies its own access rules to it)."""
+    return common_pb2.Caller(user_id=principal.user_id, tenant_id=principal.tenant_id, roles=[principal.role])
+
+
+def account_caller(user: User) -> common_pb2.Caller:
+    """A call made for an account rather than for a request's caller (a data export, storage events)."""
+    return common_pb2.Caller(user_id=user.id, tenant_id=user.tenant_id, roles=[user.role])
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Request dependencies: settings, database sessions, downstream stubs, the caller.
+"""Request dependencies: settings, database sessions, downstream stubs, the gateway's modules built
+at start-up (uploads, privacy, caches), the caller.
 
 All are `async def`: FastAPI runs plain `def` dependencies on a thread pool, a hop that
 would cost every request on the streaming path."""
@@ -10,16 +11,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chatbot.common.v1 import common_pb2
 from chatbot_common.errors import AppError, ErrorCode
-from gateway.grpc_clients import Downstream
+from gateway.grpc_clients import Downstream, caller_of
 from gateway.identity import roles
 from gateway.identity.accounts import KEY_PREFIX, Accounts
+from gateway.identity.tenants import TenantPolicies
 from gateway.limits.limiter import Limits
+from gateway.privacy import Privacy
 from gateway.security import PasswordHashing, Principal, TokenIssuer
 from gateway.settings import GatewaySettings
+from gateway.uploads.files import Uploads
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT access token from /api/v1/auth/login, or an API key (cbk_…)")
 
@@ -39,6 +42,23 @@ async def get_issuer(request: Request) -> TokenIssuer:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as session:
         yield session
+
+
+async def get_sessions(request: Request) -> async_sessionmaker:
+    """The session factory, for work that must not hold one connection throughout (password hashing)."""
+    return request.app.state.sessions
+
+
+async def get_uploads(request: Request) -> Uploads:
+    return request.app.state.uploads
+
+
+async def get_privacy(request: Request) -> Privacy:
+    return request.app.state.privacy
+
+
+async def get_tenants(request: Request) -> TenantPolicies:
+    return request.app.state.tenants
 
 
 async def get_limits(request: Request) -> Limits:
@@ -90,14 +110,17 @@ def permission(name: str):
     return check
 
 
-def caller_pb(principal: Principal) -> common_pb2.Caller:
-    return common_pb2.Caller(user_id=principal.user_id, tenant_id=principal.tenant_id, roles=[principal.role])
+caller_pb = caller_of  # the name routes know it by
 
 
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 DownstreamDep = Annotated[Downstream, Depends(get_downstream)]
 IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionsDep = Annotated[async_sessionmaker, Depends(get_sessions)]
+UploadsDep = Annotated[Uploads, Depends(get_uploads)]
+PrivacyDep = Annotated[Privacy, Depends(get_privacy)]
+TenantsDep = Annotated[TenantPolicies, Depends(get_tenants)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]

@@ -10,41 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.api.deps import Admin, DownstreamDep, LimitsDep, SettingsDep, caller_pb
+from gateway.api.schemas.usage import BudgetUse, TenantUsageOut, totals_of, usage_days
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 MAX_DAYS = 366
-
-
-class UsageTotals(BaseModel):
-    turns: int = Field(description="answers recorded, whatever their finish")
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class UsageDay(UsageTotals):
-    day: date
-    provider: str
-    model: str
-
-
-class BudgetUse(BaseModel):
-    used: int
-    limit: int
-
-
-class TenantUsageOut(BaseModel):
-    tenant_id: str
-    since: date
-    until: date
-    totals: UsageTotals
-    days: list[UsageDay] = Field(description="one entry per day, provider and model that had turns")
-    budgets: dict[str, BudgetUse] = Field(description="the organisation's token budgets and what the current windows used")
 
 
 @router.get("/usage", response_model=TenantUsageOut, summary="Your organisation's usage per day and model (erased users' included, unnamed)")
@@ -62,9 +35,6 @@ async def tenant_usage(
     reply = await downstream.conversation.TenantUsage(
         pb.TenantUsageRequest(caller=caller_pb(principal), since=since.isoformat(), until=until.isoformat()),
         timeout=settings.call_timeout_seconds)
-    days = [UsageDay(day=date.fromisoformat(r.day), provider=r.provider, model=r.model, turns=r.turns, prompt_tokens=r.prompt_tokens,
-                     completion_tokens=r.completion_tokens, total_tokens=r.prompt_tokens + r.completion_tokens) for r in reply.rows]
-    totals = UsageTotals(turns=sum(d.turns for d in days), prompt_tokens=sum(d.prompt_tokens for d in days),
-                         completion_tokens=sum(d.completion_tokens for d in days), total_tokens=sum(d.total_tokens for d in days))
+    days = usage_days(reply)
     budgets = {name: BudgetUse(**value) for name, value in (await limits.usage(principal)).items() if name.startswith("tenant ")}
-    return TenantUsageOut(tenant_id=principal.tenant_id, since=since, until=until, totals=totals, days=days, budgets=budgets)
+    return TenantUsageOut(tenant_id=principal.tenant_id, since=since, until=until, totals=totals_of(days), days=days, budgets=budgets)

@@ -16,3 +16,8 @@ class Pagination(BaseModel):
 
 def pagination(p: common_pb2.PageInfo) -> Pagination:
     return Pagination(total=p.total, limit=p.limit, offset=p.offset, has_more=p.has_more)
+
+
+def page_of(total: int, limit: int, offset: int, count: int) -> Pagination:
+    """A page of `count` rows read from the gateway's own tables."""
+    return Pagination(total=total, limit=limit, offset=offset, has_more=offset + count < total)

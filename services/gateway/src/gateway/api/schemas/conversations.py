@@ -1,0 +1,77 @@
+"""Conversations and their messages over REST, and the converters from the conversation service's messages."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatbot.conversation.v1 import conversation_pb2 as pb
+from chatbot_common.timeutil import iso
+from gateway.api.schemas.chat import CitationOut, citation_out
+from gateway.api.schemas.common import Pagination
+
+
+class ConversationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field("", max_length=200)
+    provider: str = Field("", max_length=64, pattern=r"^[a-z0-9_-]*$")
+    model: str = Field("", max_length=200, pattern=r"^[A-Za-z0-9._:/@-]*$")
+    system_prompt: str = Field("", max_length=8_000)
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    model: str
+    provider: str
+    system_prompt: str
+    message_count: int
+    created_at: str
+    updated_at: str
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationOut]
+    pagination: Pagination
+
+
+class MessageOut(BaseModel):
+    id: str
+    conversation_id: str
+    role: str
+    content: str
+    model: str
+    provider: str
+    finish_reason: str
+    tokens_used: dict[str, int]
+    latency_ms: int
+    ttft_ms: int
+    error: dict[str, str] | None
+    citations: list[CitationOut]
+    created_at: str
+
+
+class MessageList(BaseModel):
+    messages: list[MessageOut]
+    pagination: Pagination
+
+
+def conversation_out(c: pb.Conversation) -> ConversationOut:
+    return ConversationOut(
+        id=c.id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt, message_count=c.message_count,
+        created_at=iso(c.created_at.ToDatetime(tzinfo=UTC)), updated_at=iso(c.updated_at.ToDatetime(tzinfo=UTC)),
+    )
+
+
+def message_out(m: pb.Message) -> MessageOut:
+    return MessageOut(
+        id=m.id, conversation_id=m.conversation_id, role=m.role, content=m.content, model=m.model, provider=m.provider,
+        finish_reason=m.finish_reason,
+        tokens_used={"prompt": m.usage.prompt_tokens, "completion": m.usage.completion_tokens, "total": m.usage.total_tokens},
+        latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
+        error={"code": m.error_code, "message": m.error_message} if m.error_code else None,
+        citations=[citation_out(c) for c in m.citations],
+        created_at=iso(m.created_at.ToDatetime(tzinfo=UTC)),
+    )
