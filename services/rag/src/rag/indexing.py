@@ -208,10 +208,11 @@ class Indexer:
     async def finish(self, document_id: str, end: AttemptEnd, *, only_attempt: bool = False) -> Document:
         values = await self._end_values(valid_document_id(document_id), end, only_attempt)
         doc = await self._registry.finish(document_id, values, success=end.success, retrying=end.retrying)
+        if doc is None or doc.status == DELETING:
+            # Deleted meanwhile, maybe entirely (record gone too): a write just before must not outlive it.
+            await (await self._resources.store()).delete_document(document_id)
         if doc is None:
             raise AppError(ErrorCode.NOT_FOUND, "document not found")
-        if doc.status == DELETING:
-            await (await self._resources.store()).delete_document(document_id)
         return doc
 
     async def _end_values(self, document_id: str, end: AttemptEnd, only_attempt: bool) -> dict:
