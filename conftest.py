@@ -24,3 +24,18 @@ def fake_upstream() -> Iterator[Upstream]:
     yield upstream
     upstream.process.terminate()
     upstream.process.wait(10)
+
+
+@pytest.fixture
+def refused_configuration(capsys):
+    """Loads settings the way a service's entrypoint does and returns the lines it printed on
+    refusing them (it must refuse: exit status 2)."""
+    from chatbot_common.entrypoint import load_settings
+
+    def refuse(settings_cls) -> list[str]:
+        with pytest.raises(SystemExit) as stopped:
+            load_settings(settings_cls)
+        assert stopped.value.code == 2
+        return capsys.readouterr().err.splitlines()
+
+    return refuse

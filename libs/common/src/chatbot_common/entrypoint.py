@@ -1,39 +1,41 @@
-"""The `python -m <service>` entrypoint shared by every gRPC service:
-read settings (failing fast on bad config), configure logging, run `serve` on uvloop.
-`python -m <service> migrate` runs the service's migrations instead, where it has any."""
+"""The `python -m <service>` entrypoint shared by every gRPC service: configure logging, run
+`serve` on uvloop (`python -m <service> migrate` runs the service's migrations instead).
+
+A service's `__main__` calls `load_settings` first, before it imports its server, so a bad
+value stops the process at once with one line naming the variable, and no traceback."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from chatbot_common.logging import configure_logging
-from chatbot_common.settings import ServiceSettings
+from chatbot_common.settings import ServiceSettings, configuration_errors
 
 S = TypeVar("S", bound=ServiceSettings)
 
 
 def load_settings(settings_cls: type[S]) -> S:
+    """Every setting of the service, read and checked once; on a bad value the process ends
+    (exit 2) with one line per problem on stderr, and no traceback."""
     try:
         return settings_cls()
-    except ValidationError as exc:
-        # Print which variables are wrong, never their values (they may be secrets).
-        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        print(f"invalid configuration for {settings_cls.__name__}:\n" + "\n".join(lines), file=sys.stderr)
+    except (ValidationError, SettingsError) as exc:
+        for line in configuration_errors(exc, settings_cls):
+            print(f"invalid configuration: {line}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def run_service(
     name: str,
-    settings_cls: type[S],
+    settings: S,
     serve: Callable[[S], Awaitable[None]],
     migrate: Callable[[S], None] | None = None,
 ) -> None:
-    settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_json)
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "migrate":

@@ -23,11 +23,6 @@ def test_every_quantisation_target_loads_and_agrees_with_the_default(target):
     assert np.sum(vectors * default, axis=1).min() > 0.97
 
 
-def test_an_unknown_quantisation_target_is_refused():
-    with pytest.raises(ValueError):
-        EmbeddingSettings(quantization="avx3")
-
-
 def test_runners_default_to_the_usable_cores():
     cpus = usable_cpus()
     assert 1 <= cpus <= len(os.sched_getaffinity(0))

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import GrpcServiceSettings, sqlite_url
+from chatbot_common.settings import DatabaseSettings, GrpcServiceSettings
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful, accurate assistant. Answer clearly and concisely. "
@@ -11,12 +11,11 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-class ConversationSettings(GrpcServiceSettings):
+class ConversationSettings(GrpcServiceSettings, DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONVERSATION_", extra="ignore")
+    database_file = "conversation.db"
 
     grpc_port: int = Field(50051, ge=0, le=65535)
-    database_url: str = Field("", validation_alias=AliasChoices("CONVERSATION_DATABASE_URL", "DATABASE_URL"))
-    database_pool_size: int = Field(10, ge=1)
 
     llm_target: str = "127.0.0.1:50052"
     rag_target: str = "127.0.0.1:50053"
@@ -41,9 +40,3 @@ class ConversationSettings(GrpcServiceSettings):
     # Extra room kept when token counts are estimates (a remote model's tokenizer differs).
     estimate_margin: float = Field(0.15, ge=0, le=1)
     title_length: int = Field(60, ge=10)
-
-    @model_validator(mode="after")
-    def _default_database(self) -> ConversationSettings:
-        if not self.database_url:
-            self.database_url = sqlite_url(self.var_dir / "conversation.db")
-        return self

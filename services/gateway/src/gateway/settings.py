@@ -1,31 +1,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import ServiceSettings, sqlite_url
+from chatbot_common.settings import AlsoFrom, BlobStoreSettings, BrokerSettings, DatabaseSettings
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    database_file = "gateway.db"
 
-    port: int = Field(8000, ge=0, le=65535, validation_alias=AliasChoices("GATEWAY_PORT", "APP_PORT"))
-    workers: int = Field(1, ge=1)
-    database_url: str = Field("", validation_alias=AliasChoices("GATEWAY_DATABASE_URL", "DATABASE_URL"))
-    database_pool_size: int = Field(10, ge=1)
+    port: Annotated[int, AlsoFrom("APP_PORT")] = Field(8000, ge=0, le=65535)
 
     # Ed25519 signing keys (<kid>.pem), newest signs, all verify. Empty: var/gateway/jwt-keys,
     # generated on first start (development only; elsewhere mount a Secret with the keys).
-    jwt_keys_dir: Path | None = Field(None, validation_alias=AliasChoices("GATEWAY_JWT_KEYS_DIR", "JWT_KEYS_DIR"))
+    jwt_keys_dir: Annotated[Path | None, AlsoFrom("JWT_KEYS_DIR")] = None
     jwt_issuer: str = "chatbot-gateway"
     jwt_audience: str = "chatbot-api"
-    access_token_ttl_seconds: int = Field(900, ge=30, validation_alias=AliasChoices("GATEWAY_ACCESS_TOKEN_TTL_SECONDS", "JWT_EXPIRY"))
-    refresh_token_ttl_seconds: int = Field(
-        604_800, ge=60, validation_alias=AliasChoices("GATEWAY_REFRESH_TOKEN_TTL_SECONDS", "JWT_REFRESH_EXPIRY")
-    )
+    access_token_ttl_seconds: Annotated[int, AlsoFrom("JWT_EXPIRY")] = Field(900, ge=30)
+    refresh_token_ttl_seconds: Annotated[int, AlsoFrom("JWT_REFRESH_EXPIRY")] = Field(604_800, ge=60)
     password_min_length: int = Field(8, ge=8)
     # Self-service sign-up: open (anyone; naming an organisation creates a tenant with the
     # registrant as its admin) or closed (only tenant admins add users).
@@ -60,10 +56,10 @@ class GatewaySettings(ServiceSettings):
     oidc_jwks_cooldown_seconds: float = Field(30.0, ge=0)  # least time between key-set fetches for unknown kids
 
     # Limits. A Redis URL shares them across replicas; empty: held in this process (one replica).
-    limits_redis_url: str = Field("", validation_alias=AliasChoices("GATEWAY_LIMITS_REDIS_URL", "LIMITS_REDIS_URL", "REDIS_URL"))
+    limits_redis_url: Annotated[str, AlsoFrom("LIMITS_REDIS_URL", "REDIS_URL")] = ""
     limits_redis_timeout_seconds: float = Field(0.5, gt=0)
-    rate_limit_requests: int = Field(100, ge=0, validation_alias=AliasChoices("GATEWAY_RATE_LIMIT_REQUESTS", "RATE_LIMIT_REQUESTS"))
-    rate_limit_window: float = Field(60, gt=0, validation_alias=AliasChoices("GATEWAY_RATE_LIMIT_WINDOW", "RATE_LIMIT_WINDOW"))
+    rate_limit_requests: Annotated[int, AlsoFrom("RATE_LIMIT_REQUESTS")] = Field(100, ge=0)
+    rate_limit_window: Annotated[float, AlsoFrom("RATE_LIMIT_WINDOW")] = Field(60, gt=0)
     rate_limit_key_requests: int = Field(600, ge=0)  # per API key per window
     rate_limit_anonymous_requests: int = Field(30, ge=0)  # per client address per window (sign-in, sign-up)
     max_concurrent_streams: int = Field(50, ge=0)  # per user
@@ -88,29 +84,23 @@ class GatewaySettings(ServiceSettings):
     max_message_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # Uploads: bytes per file, per request (several files), files per request.
-    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, validation_alias=AliasChoices("GATEWAY_MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES"))
+    max_upload_bytes: Annotated[int, AlsoFrom("MAX_UPLOAD_BYTES")] = Field(50 * 1024 * 1024, ge=1)
     max_upload_request_bytes: int = Field(200 * 1024 * 1024, ge=1024)
     max_upload_files: int = Field(20, ge=1, le=1000)
-    # Where uploaded bytes go (shared with the ingest worker): a directory; empty = var/blobs.
-    blob_store: str = Field("", validation_alias=AliasChoices("GATEWAY_BLOB_STORE", "BLOB_STORE"))
-    # The ingestion queue's broker: empty = kombu's filesystem transport under var/ (as the worker).
-    broker_url: str = Field("", validation_alias=AliasChoices("GATEWAY_BROKER_URL", "INGEST_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL"))
     # Batch ingestion from upload events: files under this directory, events signed with this secret.
     ingest_dir: Path | None = None
-    upload_event_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("GATEWAY_UPLOAD_EVENT_SECRET", "UPLOAD_EVENT_SECRET"))
+    upload_event_secret: Annotated[SecretStr | None, AlsoFrom("UPLOAD_EVENT_SECRET")] = None
     upload_event_max_age_seconds: int = Field(300, ge=1)
     upload_event_owner_email: str = ""  # whose documents event-ingested files become
     # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed. Empty: none, the
     # client is the socket peer (a client cannot pick its own identity with a header).
-    trusted_proxies: list[str] = Field(default_factory=list, validation_alias=AliasChoices("GATEWAY_TRUSTED_PROXIES", "TRUSTED_PROXIES"))
+    trusted_proxies: Annotated[list[str], AlsoFrom("TRUSTED_PROXIES")] = Field(default_factory=list)
     # Strict-Transport-Security: auto (on HTTPS requests), always (behind a TLS-terminating proxy), off.
     hsts: Literal["auto", "always", "off"] = "auto"
-    cors_origins: list[str] = Field(default_factory=list, validation_alias=AliasChoices("GATEWAY_CORS_ORIGINS", "CORS_ORIGINS"))
+    cors_origins: Annotated[list[str], AlsoFrom("CORS_ORIGINS")] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _defaults(self) -> GatewaySettings:
-        if not self.database_url:
-            self.database_url = sqlite_url(self.var_dir / "gateway.db")
         if self.oidc_issuer and not (self.oidc_jwks_url and self.oidc_audience):
             raise ValueError("GATEWAY_OIDC_ISSUER needs GATEWAY_OIDC_JWKS_URL and GATEWAY_OIDC_AUDIENCE")
         if self.jwt_keys_dir is None:
@@ -124,6 +114,3 @@ class GatewaySettings(ServiceSettings):
     def key_ring_generates(self) -> bool:
         """Only the embedded default creates its first key; deployments bring theirs."""
         return self.env not in ("staging", "production")
-
-    def blob_store_path(self) -> Path:
-        return Path(self.blob_store) if self.blob_store else self.var_dir / "blobs"

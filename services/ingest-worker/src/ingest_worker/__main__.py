@@ -4,10 +4,10 @@ from ingest_worker.settings import IngestSettings
 
 
 def main() -> None:
-    from ingest_worker.worker import run
-
     settings = load_settings(IngestSettings)
     configure_logging("ingest-worker", settings.log_level, settings.log_json)
+    from ingest_worker.worker import run
+
     run(settings)
 
 

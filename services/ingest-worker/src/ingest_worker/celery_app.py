@@ -58,8 +58,9 @@ class _PipelineHolder:
                 from ingest_worker.pipeline import Pipeline
 
                 channel = open_sync_channel(self.settings.rag_target)
-                blobs = open_blob_store(self.settings.blob_store or self.settings.var_dir / "blobs")
-                encoder = EncodeBatcher(embedding_runners(self.settings.embed_runners), batch_size=self.settings.embed_runner_batch_size)
+                blobs = open_blob_store(self.settings.blob_store_path())
+                runners = embedding_runners(self.settings.embed_runners, self.settings.embedding)
+                encoder = EncodeBatcher(runners, batch_size=self.settings.embed_runner_batch_size)
                 self._pipeline = Pipeline(self.settings, rag_pb2_grpc.RagServiceStub(channel), blobs, encoder)
             return self._pipeline
 

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Annotated
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import GrpcServiceSettings
+from chatbot_common.settings import AlsoFrom, BlobStoreSettings, BrokerSettings, EmbeddingSettings, GrpcServiceSettings
 
 
-class IngestSettings(GrpcServiceSettings):
+class IngestSettings(GrpcServiceSettings, BrokerSettings, BlobStoreSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
 
     # gRPC here only answers health checks (Kubernetes probes, the gateway's /ready).
     grpc_port: int = Field(50054, ge=0, le=65535)
-    # Empty: kombu's filesystem transport under var/ (no server). Else redis://… or amqp://…
-    broker_url: str = Field("", validation_alias=AliasChoices("INGEST_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL"))
     # Documents in flight in this worker process (threads sharing one embedding model).
     concurrency: int = Field(8, ge=1, le=64)
     task_time_limit_seconds: int = Field(600, ge=5)
@@ -23,13 +23,11 @@ class IngestSettings(GrpcServiceSettings):
     rag_target: str = "127.0.0.1:50053"
     # Retention (Celery beat, embedded in the worker): messages older than this are deleted by
     # the conversation service. 0 keeps them forever. Fractions of a day are allowed.
-    retention_days: float = Field(365.0, ge=0, validation_alias=AliasChoices("INGEST_RETENTION_DAYS", "RETENTION_DAYS"))
+    retention_days: Annotated[float, AlsoFrom("RETENTION_DAYS")] = Field(365.0, ge=0)
     retention_check_seconds: float = Field(3600.0, ge=0.5)
     run_beat: bool = True  # off on all but one replica when several run (the purge is idempotent either way)
     conversation_target: str = "127.0.0.1:50051"
     rag_timeout_seconds: float = Field(30.0, gt=0)
-    # Where uploaded bytes are (shared with the gateway): a directory; empty = var/blobs.
-    blob_store: str = Field("", validation_alias=AliasChoices("INGEST_BLOB_STORE", "BLOB_STORE"))
     # Chunking.
     chunk_target_chars: int = Field(800, ge=100)
     chunk_max_chars: int = Field(1000, ge=200)
@@ -41,3 +39,13 @@ class IngestSettings(GrpcServiceSettings):
     embed_runners: int = Field(0, ge=0, le=64)
     # Texts a runner encodes as one batch (chosen from everything waiting, of similar lengths).
     embed_runner_batch_size: int = Field(16, ge=1, le=512)
+    # The model itself (EMBEDDING_*): the rag service's too, which embeds the queries.
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
+    @model_validator(mode="after")
+    def _chunk_sizes(self) -> IngestSettings:
+        if self.chunk_target_chars > self.chunk_max_chars:
+            raise ValueError("INGEST_CHUNK_TARGET_CHARS must not exceed INGEST_CHUNK_MAX_CHARS")
+        if self.chunk_overlap_chars >= self.chunk_target_chars:
+            raise ValueError("INGEST_CHUNK_OVERLAP_CHARS must be less than INGEST_CHUNK_TARGET_CHARS")
+        return self

@@ -1,11 +1,12 @@
-from chatbot_common.entrypoint import run_service
+from chatbot_common.entrypoint import load_settings, run_service
 from llm_orchestrator.settings import LlmSettings
 
 
 def main() -> None:
+    settings = load_settings(LlmSettings)
     from llm_orchestrator.server import serve
 
-    run_service("llm-orchestrator", LlmSettings, serve)
+    run_service("llm-orchestrator", settings, serve)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import GrpcServiceSettings
+from chatbot_common.settings import AlsoFrom, GrpcServiceSettings
 
 
 class OpenAICompatibleServer(BaseModel):
@@ -36,7 +37,7 @@ class LlmSettings(GrpcServiceSettings):
     breaker_cooldown_seconds: float = Field(30.0, gt=0)
 
     local_enabled: bool = True
-    local_model_path: Path | None = Field(None, validation_alias=AliasChoices("LLM_LOCAL_MODEL_PATH", "LOCAL_MODEL_PATH"))
+    local_model_path: Annotated[Path | None, AlsoFrom("LOCAL_MODEL_PATH")] = None
     local_model_name: str = "smollm2-135m-instruct"
     local_n_ctx: int = Field(4096, ge=256)
     local_threads: int | None = Field(None, ge=1)
@@ -50,16 +51,12 @@ class LlmSettings(GrpcServiceSettings):
     # fewer wake-ups along gRPC, SSE and the client leave the CPU to the model.
     local_stream_interval_ms: float = Field(20.0, ge=0, le=1000)
 
-    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("LLM_OPENAI_API_KEY", "OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("LLM_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
-    openai_models: list[str] = Field(
-        default_factory=lambda: ["gpt-4o-mini"], validation_alias=AliasChoices("LLM_OPENAI_MODELS", "OPENAI_MODELS")
-    )
+    openai_api_key: Annotated[SecretStr | None, AlsoFrom("OPENAI_API_KEY")] = None
+    openai_base_url: Annotated[str | None, AlsoFrom("OPENAI_BASE_URL")] = None
+    openai_models: Annotated[list[str], AlsoFrom("OPENAI_MODELS")] = Field(default_factory=lambda: ["gpt-4o-mini"])
     openai_context_window: int = Field(128_000, ge=256)
 
-    anthropic_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("LLM_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
-    )
+    anthropic_api_key: Annotated[SecretStr | None, AlsoFrom("ANTHROPIC_API_KEY")] = None
     anthropic_base_url: str | None = None
     anthropic_models: list[str] = Field(default_factory=lambda: ["claude-3-5-haiku-latest"])
     anthropic_context_window: int = Field(200_000, ge=256)
@@ -69,10 +66,11 @@ class LlmSettings(GrpcServiceSettings):
     @model_validator(mode="after")
     def _something_to_serve(self) -> LlmSettings:
         if not (self.local_enabled or self.openai_api_key or self.openai_base_url or self.anthropic_api_key or self.openai_compatible):
-            raise ValueError("no provider configured: enable the local model or configure OpenAI/Anthropic")
+            raise ValueError("no provider configured: set LLM_LOCAL_ENABLED, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY "
+                             "or LLM_OPENAI_COMPATIBLE")
         names = [s.name for s in self.openai_compatible]
         if len(set(names)) != len(names) or {"local", "openai", "anthropic"} & set(names):
-            raise ValueError("openai_compatible server names must be unique and not local/openai/anthropic")
+            raise ValueError("LLM_OPENAI_COMPATIBLE: server names must be unique and not local, openai or anthropic")
         return self
 
     @property

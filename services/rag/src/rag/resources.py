@@ -20,7 +20,7 @@ class Resources:
     def __init__(self, settings: RagSettings, embedding: EmbeddingSettings | None = None,
                  load_embedder: Callable[[], Embedder] | None = None) -> None:
         self._settings = settings
-        self._load_embedder = load_embedder or partial(get_embedder, embedding or EmbeddingSettings())
+        self._load_embedder = load_embedder or partial(get_embedder, embedding or settings.embedding)
         self._task: asyncio.Task | None = None
         self._store: VectorStore | None = None
         self._retriever: Retriever | None = None

@@ -2,23 +2,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from typing import Annotated
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import GrpcServiceSettings, sqlite_url
+from chatbot_common.settings import AlsoFrom, DatabaseSettings, EmbeddingSettings, GrpcServiceSettings
 
 
-class RagSettings(GrpcServiceSettings):
+class RagSettings(GrpcServiceSettings, DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+    database_file = "rag.db"  # the document registry (status, owners, counts)
 
     grpc_port: int = Field(50053, ge=0, le=65535)
-    # The document registry (status, owners, counts). SQLite under var/ unless a URL is given.
-    database_url: str = Field("", validation_alias=AliasChoices("RAG_DATABASE_URL", "DATABASE_URL"))
-    database_pool_size: int = Field(10, ge=1)
+    # Queries are embedded by the model the ingest worker embeds documents with (EMBEDDING_*).
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     # Vectors: a Qdrant server when QDRANT_URL is set, else Qdrant Edge in-process under var/.
-    qdrant_url: str = Field("", validation_alias=AliasChoices("RAG_QDRANT_URL", "QDRANT_URL"))
-    qdrant_api_key: str = Field("", validation_alias=AliasChoices("RAG_QDRANT_API_KEY", "QDRANT_API_KEY"))
+    qdrant_url: Annotated[str, AlsoFrom("QDRANT_URL")] = ""
+    qdrant_api_key: Annotated[str, AlsoFrom("QDRANT_API_KEY")] = ""
     qdrant_timeout_seconds: float = Field(10.0, gt=0)
     collection: str = "chunks"
     edge_path: Path | None = None
@@ -41,8 +43,8 @@ class RagSettings(GrpcServiceSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> RagSettings:
-        if not self.database_url:
-            self.database_url = sqlite_url(self.var_dir / "rag.db")
+        if self.top_k > self.max_top_k:
+            raise ValueError("RAG_TOP_K must not exceed RAG_MAX_TOP_K")
         if self.edge_path is None:
             self.edge_path = self.var_dir / "qdrant-edge"
         return self
