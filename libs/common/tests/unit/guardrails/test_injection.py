@@ -12,7 +12,7 @@ import pytest
 
 from chatbot_common.guardrails.injection import detect
 
-CORPUS = json.loads((Path(__file__).parents[4] / "tests" / "data" / "injection_payloads.json").read_text())
+CORPUS = json.loads((Path(__file__).parents[5] / "tests" / "data" / "injection_payloads.json").read_text())
 
 
 def test_corpus_is_large_enough():
