@@ -19,10 +19,6 @@ def test_the_shared_blob_store_and_broker_are_read(monkeypatch, tmp_path):
 
 
 def test_a_bad_value_stops_the_worker_naming_the_variable(monkeypatch, refused_configuration):
-    monkeypatch.setenv("EMBEDDING_QUANTIZATION", "avx3")
-    assert refused_configuration(IngestSettings) == [
-        "invalid configuration: EMBEDDING_QUANTIZATION: Input should be 'avx512_vnni', 'avx512', 'avx2' or 'arm64'"]
-    monkeypatch.delenv("EMBEDDING_QUANTIZATION")
     monkeypatch.setenv("INGEST_CONCURRENCY", "0")
     assert refused_configuration(IngestSettings) == [
         "invalid configuration: INGEST_CONCURRENCY: Input should be greater than or equal to 1"]
