@@ -27,50 +27,19 @@ from gateway.uploads.files import Uploads
 _bearer = HTTPBearer(auto_error=False, description="A JWT access token from /api/v1/auth/login, or an API key (cbk_…)")
 
 
-async def get_settings(request: Request) -> GatewaySettings:
-    return request.app.state.settings
+def _built_at_start(name: str):
+    """A dependency handing a route what the app's lifespan built as `app.state.<name>`."""
 
+    async def get(request: Request):
+        return getattr(request.app.state, name)
 
-async def get_downstream(request: Request) -> Downstream:
-    return request.app.state.downstream
-
-
-async def get_issuer(request: Request) -> TokenIssuer:
-    return request.app.state.issuer
+    get.__name__ = f"get_{name}"
+    return get
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as session:
         yield session
-
-
-async def get_sessions(request: Request) -> async_sessionmaker:
-    """The session factory, for work that must not hold one connection throughout (password hashing)."""
-    return request.app.state.sessions
-
-
-async def get_uploads(request: Request) -> Uploads:
-    return request.app.state.uploads
-
-
-async def get_privacy(request: Request) -> Privacy:
-    return request.app.state.privacy
-
-
-async def get_tenants(request: Request) -> TenantPolicies:
-    return request.app.state.tenants
-
-
-async def get_limits(request: Request) -> Limits:
-    return request.app.state.limits
-
-
-async def get_accounts(request: Request) -> Accounts:
-    return request.app.state.accounts
-
-
-async def get_passwords(request: Request) -> PasswordHashing:
-    return request.app.state.passwords
 
 
 async def get_principal(
@@ -113,18 +82,19 @@ def permission(name: str):
 caller_pb = caller_of  # the name routes know it by
 
 
-SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
-DownstreamDep = Annotated[Downstream, Depends(get_downstream)]
-IssuerDep = Annotated[TokenIssuer, Depends(get_issuer)]
+SettingsDep = Annotated[GatewaySettings, Depends(_built_at_start("settings"))]
+DownstreamDep = Annotated[Downstream, Depends(_built_at_start("downstream"))]
+IssuerDep = Annotated[TokenIssuer, Depends(_built_at_start("issuer"))]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-SessionsDep = Annotated[async_sessionmaker, Depends(get_sessions)]
-UploadsDep = Annotated[Uploads, Depends(get_uploads)]
-PrivacyDep = Annotated[Privacy, Depends(get_privacy)]
-TenantsDep = Annotated[TenantPolicies, Depends(get_tenants)]
+# The session factory, for work that must not hold one connection throughout (password hashing).
+SessionsDep = Annotated[async_sessionmaker, Depends(_built_at_start("sessions"))]
+UploadsDep = Annotated[Uploads, Depends(_built_at_start("uploads"))]
+PrivacyDep = Annotated[Privacy, Depends(_built_at_start("privacy"))]
+TenantsDep = Annotated[TenantPolicies, Depends(_built_at_start("tenants"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-AccountsDep = Annotated[Accounts, Depends(get_accounts)]
-LimitsDep = Annotated[Limits, Depends(get_limits)]
-PasswordsDep = Annotated[PasswordHashing, Depends(get_passwords)]
+AccountsDep = Annotated[Accounts, Depends(_built_at_start("accounts"))]
+LimitsDep = Annotated[Limits, Depends(_built_at_start("limits"))]
+PasswordsDep = Annotated[PasswordHashing, Depends(_built_at_start("passwords"))]
 ChatCaller = Annotated[Principal, Depends(permission(roles.CHAT))]
 DocumentReader = Annotated[Principal, Depends(permission(roles.DOCUMENTS_READ))]
 DocumentWriter = Annotated[Principal, Depends(permission(roles.DOCUMENTS_WRITE))]

@@ -6,8 +6,6 @@ without a task."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
 
 import grpc

@@ -111,8 +111,8 @@ async def get_chunk(
 
 @router.post("/search", response_model=SearchOut, summary="Hybrid search over the documents the caller can read")
 async def search(body: SearchIn, principal: DocumentReader, downstream: DownstreamDep, settings: SettingsDep) -> SearchOut:
-    # The HTTP caller hears of a blank query in the API's words; the rag service checks the same
-    # for its other callers (the chat turn, the orchestrator's knowledge-base tool).
+    # Also the rag service's own rule (it has other callers); checked here too so that the HTTP
+    # caller hears it in this API's words.
     if not body.query.strip():
         raise AppError(ErrorCode.VALIDATION_ERROR, "query must not be blank", {"field": "query"})
     request = pb.SearchRequest(caller=caller_pb(principal), query=body.query, top_k=body.top_k, collections=body.collections,

@@ -16,7 +16,7 @@ from gateway.api.schemas.common import Pagination
 
 Status = Literal["queued", "processing", "indexed", "failed"]
 Visibility = Literal["private", "tenant"]
-# The one check of a collection name's shape (the rag service stores what it is given).
+# The one check of a collection name's shape: the rag service trusts it (rag.proto, CreateDocumentRequest).
 Collection = Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9._-]*$")]
 _NAMED_COLLECTION = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 STATUS_NAMES: dict[int, Status] = {
@@ -96,6 +96,8 @@ class ChunkOut(BaseModel):
     char_end: int
 
 
+# The query's length and the filters' shapes are checked here only: the rag service trusts them
+# (rag.proto, SearchRequest).
 class SearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
