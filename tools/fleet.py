@@ -83,7 +83,11 @@ class Fleet:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        return subprocess.Popen([sys.executable, "-m", module, *args], env=self._env(), stdout=out, stderr=subprocess.STDOUT if out else None, cwd=ROOT)
+        # A process group of its own: Ctrl-C reaches only this runner, which stops the services
+        # front first; were they in the terminal's group, each would also get the SIGINT and the
+        # SIGTERM that follows could land in the middle of its exit.
+        return subprocess.Popen([sys.executable, "-m", module, *args], env=self._env(), stdout=out,
+                                stderr=subprocess.STDOUT if out else None, cwd=ROOT, process_group=0)
 
     def migrate(self) -> None:
         for module in ("gateway", "conversation", "rag"):
@@ -143,21 +147,24 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", "8000")))
     args = parser.parse_args()
     fleet = Fleet(args.var_dir, Ports(gateway=args.port))
-    stop = False
+    stop = started = False
 
     def on_signal(_sig, _frame) -> None:
         nonlocal stop
         stop = True
+        if not started:  # no use waiting for a fleet that is to stop
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: the terminal closed
+        signal.signal(sig, on_signal)
     print("starting the fleet (gateway, conversation, llm-orchestrator, rag, ingest-worker)...", flush=True)
     try:
         fleet.start()
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"fleet failed to start: {exc}", file=sys.stderr)
+    except (RuntimeError, TimeoutError, KeyboardInterrupt) as exc:
+        print(f"fleet failed to start: {str(exc) or 'stopped'}", file=sys.stderr)
         fleet.stop()
         return 1
+    started = True
     print(f"\nready: {fleet.url}\n  API docs  {fleet.url}/api/v1/docs\n  OpenAI    {fleet.url}/v1\nCtrl-C stops everything.\n", flush=True)
     try:
         while not stop:
