@@ -18,6 +18,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from fake_openai_upstream import Upstream, start_upstream  # noqa: E402
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """`make test-unit` must start no server and load no model: a test under an `integration/`
+    folder carries the contract marker, or the run stops here."""
+    unmarked = sorted({item.nodeid.split("::")[0] for item in items
+                       if "/integration/" in item.nodeid and item.get_closest_marker("contract") is None})
+    if unmarked:
+        raise pytest.UsageError("tests under integration/ need the contract marker: " + ", ".join(unmarked))
+
+
 @pytest.fixture
 def fake_upstream() -> Iterator[Upstream]:
     upstream = start_upstream()
