@@ -2,12 +2,17 @@
 
   (a) an OpenAI-compatible fake upstream called directly,
   (b) the same upstream through a LiteLLM proxy (installed into bench/.venv-litellm),
-  (c) the same upstream through this fleet (gateway /v1 -> llm-orchestrator -> upstream),
+  (c) the same upstream through this fleet's `/v1` (gateway -> llm-orchestrator -> upstream),
+  (d) the same upstream through the chat path `/api/v1/chat/stream` (gateway -> conversation
+      -> llm-orchestrator -> upstream, every turn persisted: a new conversation, the user's
+      message, the answer with its usage),
 
-at 1, 50 and 200 concurrent streams: TTFT p50/p95, inter-token gap p50/p95, requests/s, errors.
-Then the embedded model through the fleet against llama-cpp-python called directly (tokens/s).
+at 1, 50 and 200 concurrent streams: TTFT p50/p95, inter-token gap p50/p95, requests/s, errors,
+and the CPU each fleet process spent per turn (utime + stime from /proc, before and after the
+cell, divided by the turns served). Then the embedded model through the fleet against
+llama-cpp-python called directly (tokens/s).
 
-    python bench/streaming.py [--duration 10] [--skip-litellm]
+    python bench/streaming.py [--duration 10] [--levels 1,50,200] [--skip-litellm] [--skip-embedded]
 Writes bench/results/streaming.md.
 """
 
@@ -22,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -55,18 +61,42 @@ def wait_http(url: str, timeout: float = 90) -> None:
     raise TimeoutError(url)
 
 
-async def one_stream(client: httpx.AsyncClient, url: str, headers: dict, model: str, ttfts: list, gaps: list) -> None:
-    body = {"model": model, "stream": True, "max_tokens": TOKENS, "messages": [{"role": "user", "content": "Count for me."}]}
+@dataclass(frozen=True)
+class Target:
+    url: str
+    headers: dict
+    model: str
+    wire: str = "openai"  # openai: chat.completion.chunk lines; chat: the chat path's named SSE events
+
+
+def _has_text(wire: str, event: str, line: str) -> bool:
+    """Whether an SSE data line carries generated text."""
+    if wire == "chat":
+        if event == "error":
+            raise RuntimeError(f"error event {line[6:80]}")
+        return event == "token"
+    if line == "data: [DONE]":
+        return False
+    chunk = orjson.loads(line[6:])
+    return bool(chunk.get("choices") and chunk["choices"][0].get("delta", {}).get("content"))
+
+
+async def one_stream(client: httpx.AsyncClient, target: Target, ttfts: list, gaps: list) -> None:
+    if target.wire == "chat":
+        body = {"model": target.model, "max_tokens": TOKENS, "message": "Count for me."}
+    else:
+        body = {"model": target.model, "stream": True, "max_tokens": TOKENS, "messages": [{"role": "user", "content": "Count for me."}]}
     started = time.perf_counter()
     last = None
-    async with client.stream("POST", url, json=body, headers=headers) as reply:
+    event = ""
+    async with client.stream("POST", target.url, json=body, headers=target.headers) as reply:
         if reply.status_code != 200:
             raise RuntimeError(f"status {reply.status_code} {(await reply.aread())[:60]!r}")
         async for line in reply.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
+            if line.startswith("event: "):
+                event = line[7:]
                 continue
-            chunk = orjson.loads(line[6:])
-            if not chunk.get("choices") or not chunk["choices"][0].get("delta", {}).get("content"):
+            if not line.startswith("data: ") or not _has_text(target.wire, event, line):
                 continue
             now = time.perf_counter()
             if last is None:
@@ -78,21 +108,31 @@ async def one_stream(client: httpx.AsyncClient, url: str, headers: dict, model: 
         raise RuntimeError("no tokens")
 
 
-async def load(url: str, headers: dict, model: str, concurrency: int, duration: float) -> dict:
+CLOCK_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far, in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_MS  # utime, stime: fields 14 and 15 of stat(5)
+
+
+async def load(target: Target, concurrency: int, duration: float, pids: dict[str, int]) -> dict:
     ttfts: list[float] = []
     gaps: list[float] = []
     done = errors = 0
     reasons: Counter = Counter()
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        await one_stream(client, url, headers, model, [], [])  # warm-up
+        await one_stream(client, target, [], [])  # warm-up
+        cpu_before = {name: cpu_ms(pid) for name, pid in pids.items()}
         stop_at = time.perf_counter() + duration
 
         async def worker() -> None:
             nonlocal done, errors
             while time.perf_counter() < stop_at:
                 try:
-                    await one_stream(client, url, headers, model, ttfts, gaps)
+                    await one_stream(client, target, ttfts, gaps)
                     done += 1
                 except Exception as exc:  # noqa: BLE001 - counted and named in the report
                     errors += 1
@@ -101,7 +141,9 @@ async def load(url: str, headers: dict, model: str, concurrency: int, duration: 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu = {name: (cpu_ms(pid) - cpu_before[name]) / max(1, done + errors) for name, pid in pids.items()}
     return {
+        "cpu": cpu,
         "ttft_p50": pct(ttfts, 0.5) * 1000, "ttft_p95": pct(ttfts, 0.95) * 1000,
         "gap_p50": pct(gaps, 0.5) * 1000, "gap_p95": pct(gaps, 0.95) * 1000,
         "rps": done / elapsed, "done": done, "errors": errors, "reasons": dict(reasons),
@@ -175,6 +217,34 @@ async def local_model_tokens_per_second(fleet_url: str, token: str, runs: int = 
     return statistics.median(direct), statistics.median(fleet)
 
 
+FLEET_PATHS = ("v1", "chat")
+SERVICES = ("gateway", "conversation", "llm-orchestrator", "rag", "ingest-worker")
+
+
+def cpu_text(cpu: dict[str, float]) -> str:
+    if not cpu:
+        return "–"
+    return " ".join(f"{name.split('-')[0]} {cpu[name]:.1f}" for name in SERVICES if name in cpu) + f" = {sum(cpu.values()):.1f}"
+
+
+def side_by_side(results: dict[tuple[str, int], dict], levels: list[int]) -> list[str]:
+    """The figures the chat path is held to, against the upstream called directly."""
+    lines = ["| | direct | /v1 | chat path | target |", "|---|---|---|---|---|"]
+    if 1 in levels:
+        d, v, c = (results[(n, 1)] for n in ("direct", "v1", "chat"))
+        lines.append(f"| TTFT p50 at 1 stream, ms | {d['ttft_p50']:.1f} | {v['ttft_p50']:.1f} (+{v['ttft_p50'] - d['ttft_p50']:.1f}) "
+                     f"| {c['ttft_p50']:.1f} (+{c['ttft_p50'] - d['ttft_p50']:.1f}) | /v1 ≤ +3, chat ≤ +8 |")
+    if 50 in levels:
+        d, v, c = (results[(n, 50)] for n in ("direct", "v1", "chat"))
+        lines.append(f"| requests/s at 50 streams | {d['rps']:.1f} | {v['rps']:.1f} ({100 * v['rps'] / d['rps']:.0f}%) "
+                     f"| {c['rps']:.1f} ({100 * c['rps'] / d['rps']:.0f}%) | chat ≥ 70% of direct |")
+    for level in levels:
+        v, c = results[("v1", level)], results[("chat", level)]
+        lines.append(f"| CPU ms per turn at {level} stream{'s' if level > 1 else ''} | – | {cpu_text(v['cpu'])} | {cpu_text(c['cpu'])} "
+                     f"| chat ≤ 15 |")
+    return lines
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=10.0)
@@ -189,7 +259,7 @@ async def main() -> None:
                                       "--tokens", str(TOKENS), "--gap-ms", str(GAP_MS)])
     upstream = f"http://127.0.0.1:{up_port}/v1"
     wait_http(f"http://127.0.0.1:{up_port}/stats")
-    targets: dict[str, tuple[str, dict, str]] = {"direct": (f"{upstream}/chat/completions", {}, "fake-model")}
+    targets: dict[str, Target] = {"direct": Target(f"{upstream}/chat/completions", {}, "fake-model")}
     procs = [upstream_proc]
     fleet = Fleet(Path(tempfile.mkdtemp()) / "var", Ports.free(), {
         "LLM_OPENAI_COMPATIBLE": orjson.dumps([{"name": "fake", "base_url": upstream, "models": ["fake-model"], "context_window": 8192}]).decode(),
@@ -203,17 +273,20 @@ async def main() -> None:
         if not args.skip_litellm:
             proc, url = start_litellm(upstream)
             procs.append(proc)
-            targets["litellm"] = (url, {"Authorization": f"Bearer {LITELLM_KEY}"}, "fake-model")
+            targets["litellm"] = Target(url, {"Authorization": f"Bearer {LITELLM_KEY}"}, "fake-model")
         fleet.start()
         token = fleet_token(fleet.url)
-        targets["fleet"] = (f"{fleet.url}/v1/chat/completions", {"Authorization": f"Bearer {token}"}, "fake:fake-model")
+        auth = {"Authorization": f"Bearer {token}"}
+        targets["v1"] = Target(f"{fleet.url}/v1/chat/completions", auth, "fake:fake-model")
+        targets["chat"] = Target(f"{fleet.url}/api/v1/chat/stream", auth, "fake:fake-model", wire="chat")
+        pids = {name: proc.pid for name, proc in fleet.processes.items()}
         results: dict[tuple[str, int], dict] = {}
         for level in levels:
-            for name, (url, headers, model) in targets.items():
-                results[(name, level)] = await load(url, headers, model, level, args.duration)
-                r = results[(name, level)]
+            for name, target in targets.items():
+                results[(name, level)] = r = await load(target, level, args.duration, pids if name in FLEET_PATHS else {})
                 print(f"{name:8s} c={level:<4d} ttft p50 {r['ttft_p50']:7.1f} ms p95 {r['ttft_p95']:7.1f} | gap p50 {r['gap_p50']:5.1f} "
-                      f"p95 {r['gap_p95']:6.1f} | {r['rps']:6.1f} req/s | errors {r['errors']} {r['reasons'] or ''}", flush=True)
+                      f"p95 {r['gap_p95']:6.1f} | {r['rps']:6.1f} req/s | errors {r['errors']} {r['reasons'] or ''}"
+                      + (f" | CPU ms/turn {cpu_text(r['cpu'])}" if r["cpu"] else ""), flush=True)
         direct_tps, fleet_tps = (float("nan"), float("nan")) if args.skip_embedded else await local_model_tokens_per_second(fleet.url, token)
         print(f"embedded model: llama-cpp-python direct {direct_tps:.1f} tok/s, through the fleet {fleet_tps:.1f} tok/s", flush=True)
     finally:
@@ -222,24 +295,29 @@ async def main() -> None:
             proc.terminate()
             proc.wait(15)
 
+    summary = side_by_side(results, levels)
+    print("\n".join(summary))
+    load_avg = "load average {:.2f} {:.2f} {:.2f} at the end".format(*os.getloadavg())
     lines = [
         "# Streaming benchmark", "",
         f"Fake upstream: {TOKENS} tokens, {GAP_MS} ms apart; {args.duration:.0f} s per cell; {os.cpu_count()} cores; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
-        "| path | streams | TTFT p50 ms | TTFT p95 ms | gap p50 ms | gap p95 ms | req/s | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {load_avg}.", "",
+        "`v1`: gateway `/v1` -> llm-orchestrator -> upstream. `chat`: gateway `/api/v1/chat/stream` -> conversation -> "
+        "llm-orchestrator -> upstream, each turn a new conversation, persisted (SQLite). CPU: utime + stime of each "
+        "process over the cell, divided by the turns served (idle work included).", "",
+        *summary, "",
+        "| path | streams | TTFT p50 ms | TTFT p95 ms | gap p50 ms | gap p95 ms | req/s | errors | CPU ms/turn |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (name, level), r in results.items():
-        lines.append(f"| {name} | {level} | {r['ttft_p50']:.1f} | {r['ttft_p95']:.1f} | {r['gap_p50']:.1f} | {r['gap_p95']:.1f} | {r['rps']:.1f} | {r['errors']} |")
+        lines.append(f"| {name} | {level} | {r['ttft_p50']:.1f} | {r['ttft_p95']:.1f} | {r['gap_p50']:.1f} | {r['gap_p95']:.1f} | {r['rps']:.1f} "
+                     f"| {r['errors']} | {cpu_text(r['cpu'])} |")
     lines += ["", "| embedded model | tokens/s |", "|---|---|",
               f"| llama-cpp-python direct | {direct_tps:.1f} |", f"| through the fleet | {fleet_tps:.1f} ({100 * fleet_tps / direct_tps:.1f}%, target ≥ 95%) |"]
-    if 1 in levels:
-        added = results[("fleet", 1)]["ttft_p50"] - results[("direct", 1)]["ttft_p50"]
-        lines += ["", f"Fleet adds {added:.1f} ms TTFT p50 at 1 stream (target ≤ 5 ms)."]
-        if "litellm" in targets:
-            lines += [f"LiteLLM adds {results[('litellm', 1)]['ttft_p50'] - results[('direct', 1)]['ttft_p50']:.1f} ms TTFT p50 at 1 stream."]
+    if 1 in levels and "litellm" in targets:
+        lines += ["", f"LiteLLM adds {results[('litellm', 1)]['ttft_p50'] - results[('direct', 1)]['ttft_p50']:.1f} ms TTFT p50 at 1 stream."]
     if 50 in levels and "litellm" in targets:
-        f, lt = results[("fleet", 50)], results[("litellm", 50)]
+        f, lt = results[("v1", 50)], results[("litellm", 50)]
         lines += [f"At 50 streams: fleet TTFT p50 {f['ttft_p50']:.0f} ms vs LiteLLM {lt['ttft_p50']:.0f} ms "
                   f"({f['ttft_p50'] / lt['ttft_p50']:.2f}×, target ≤ 0.33×); req/s {f['rps']:.1f} vs {lt['rps']:.1f} "
                   f"({f['rps'] / lt['rps']:.1f}×, target ≥ 3×)."]
