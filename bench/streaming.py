@@ -180,7 +180,7 @@ async def local_model_tokens_per_second(fleet_url: str, token: str, runs: int = 
     """tokens/s of the embedded model: llama-cpp-python directly vs through the fleet (/v1)."""
     from llama_cpp import Llama
 
-    from llm_orchestrator.providers.local import bundled_model_path
+    from chatbot_common.tokens import bundled_model_path
 
     messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
     llama = Llama(model_path=str(bundled_model_path()), n_ctx=N_CTX, n_threads=os.cpu_count(), verbose=False)

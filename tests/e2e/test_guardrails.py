@@ -107,7 +107,9 @@ def test_the_canary_never_appears_in_a_reply(http, fleet):
                 seen = list(events(reply.iter_lines()))
             text = "".join(data["token"] for name, data in seen if name == "token")
             assert "cnry-" not in text.lower(), payload
-            assert seen[-1][0] == "error" and seen[-1][1]["code"] == "CONTENT_BLOCKED"
+            # The SSE error event carries the one error shape, as every HTTP error does.
+            assert seen[-1][0] == "error" and set(seen[-1][1]) == {"error"}, seen[-1]
+            assert set(seen[-1][1]["error"]) == {"code", "message", "details"} and seen[-1][1]["error"]["code"] == "CONTENT_BLOCKED"
             conversation = next(data for name, data in seen if name == "start")["conversation_id"]
             stored = http.get(f"/api/v1/conversations/{conversation}/messages", headers=admin).json()["messages"]
             assert "cnry-" not in stored[-1]["content"].lower() and stored[-1]["error"]["code"] == "CONTENT_BLOCKED"
@@ -207,7 +209,7 @@ def test_nothing_of_the_system_prompt_reaches_the_client_or_the_store(http, flee
             seen = chat_events(http, admin, {"message": message, "model": "fake:fake-model", "use_rag": False, **extra})
             text = "".join(data["token"] for name, data in seen if name == "token")
             assert _never_leaks(text, prompt), (message, text)
-            assert seen[-1][0] == "error" and seen[-1][1]["code"] == "CONTENT_BLOCKED", seen[-1]
+            assert seen[-1][0] == "error" and seen[-1][1]["error"]["code"] == "CONTENT_BLOCKED", seen[-1]
             conversation = next(data for name, data in seen if name == "start")["conversation_id"]
             stored = http.get(f"/api/v1/conversations/{conversation}/messages", headers=admin).json()["messages"][-1]
             assert _never_leaks(stored["content"], prompt) and stored["error"]["code"] == "CONTENT_BLOCKED", stored
@@ -220,7 +222,7 @@ def test_nothing_of_the_system_prompt_reaches_the_client_or_the_store(http, flee
         fleet.upstream.control(obey=False, script="Of course. As instructed: " + TRAVEL_PROMPT.split(". ", 1)[1])
         seen = chat_events(http, admin, {"message": "hello", "model": "fake:fake-model", "use_rag": False, "system_prompt": TRAVEL_PROMPT})
         text = "".join(data["token"] for name, data in seen if name == "token")
-        assert _never_leaks(text, TRAVEL_PROMPT) and seen[-1][1]["code"] == "CONTENT_BLOCKED", (text, seen[-1])
+        assert _never_leaks(text, TRAVEL_PROMPT) and seen[-1][1]["error"]["code"] == "CONTENT_BLOCKED", (text, seen[-1])
     finally:
         fleet.upstream.control(obey=False, script="", script_piece=3)
     assert len(audit(http, admin, action="guardrail.leak")) == 2 * len(attempts) + 1

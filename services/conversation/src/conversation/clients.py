@@ -1,7 +1,9 @@
-"""The llm-orchestrator over gRPC, behind the LlmClient protocol the turn uses."""
+"""The llm-orchestrator and the rag service over gRPC, behind the protocols the turn uses.
+Their stubs are wrapped (MappedStub): a failed call raises the AppError the peer sent."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -10,51 +12,51 @@ import grpc
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
 from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
-from chatbot_common.errors import AppError, ErrorCode, from_rpc_error
+from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
+from chatbot_common.grpc_errors import MappedStub
 from conversation.grounding import Passage, SearchResult
-from conversation.llm import GenerateOptions, LlmDelta, LlmEnd, LlmStart, TokenCounts
+from conversation.llm import GenerateOptions, LlmDelta, LlmEnd, ModelFacts
+
+# rag.SearchRequest.query: at most 4,000 characters, which callers guarantee (rag.proto).
+MAX_QUERY_CHARS = 4000
+# A model missing from the cached catalogue may have been configured since: the catalogue is
+# fetched again before the model is refused, but not more often than this.
+RECHECK_SECONDS = 1.0
 
 
 class GrpcLlmClient:
+    """Generation over gRPC, and the model catalogue cached here (fetched again after
+    `catalogue_ttl`, or early for a model it does not list), so a turn asks for neither."""
+
     def __init__(self, channel: grpc.aio.Channel, call_timeout: float, generate_timeout: float, catalogue_ttl: float = 30.0) -> None:
-        self._stub = llm_pb2_grpc.LlmOrchestratorStub(channel)
+        self._stub = MappedStub(llm_pb2_grpc.LlmOrchestratorStub(channel), "llm-orchestrator")
         self._call_timeout = call_timeout
         self._generate_timeout = generate_timeout
         self._catalogue_ttl = catalogue_ttl
         self._catalogue: llm_pb2.ListModelsResponse | None = None
         self._catalogue_at = 0.0
+        self._fetching = asyncio.Lock()  # concurrent turns share one fetch
 
-    async def _models(self) -> llm_pb2.ListModelsResponse:
-        if self._catalogue is None or time.monotonic() - self._catalogue_at > self._catalogue_ttl:
-            try:
+    async def _models(self, older_than: float) -> llm_pb2.ListModelsResponse:
+        """The catalogue, fetched again if it is older than `older_than` seconds."""
+        async with self._fetching:
+            if self._catalogue is None or time.monotonic() - self._catalogue_at > older_than:
                 self._catalogue = await self._stub.ListModels(llm_pb2.ListModelsRequest(), timeout=self._call_timeout)
-            except grpc.RpcError as exc:
-                raise from_rpc_error(exc, "llm-orchestrator") from None
-            self._catalogue_at = time.monotonic()
-        return self._catalogue
+                self._catalogue_at = time.monotonic()
+            return self._catalogue
 
-    async def context_window(self, model: str, provider: str) -> int:
-        catalogue = await self._models()
-        name = model or catalogue.default_model
-        # The orchestrator accepts "provider/model" as well as "provider:model".
-        spellings = {name, name.replace("/", ":", 1)}
-        matches = [m for m in catalogue.models if m.id in spellings or (not m.is_alias and m.id.split(":", 1)[1] == name)]
-        if provider:
-            matches = [m for m in matches if m.is_alias or m.provider == provider] or [
-                m for m in catalogue.models if not m.is_alias and m.provider == provider
-            ]
+    async def model(self, model: str, provider: str) -> ModelFacts:
+        matches = _matching(await self._models(self._catalogue_ttl), model, provider)
         if not matches:
-            raise AppError(ErrorCode.VALIDATION_ERROR, f"unknown model {name!r}", {"field": "model"})
-        return min(m.context_window for m in matches)
+            catalogue = await self._models(RECHECK_SECONDS)
+            matches = _matching(catalogue, model, provider)
+            if not matches:
+                raise AppError(ErrorCode.VALIDATION_ERROR, f"unknown model {model or catalogue.default_model!r}", {"field": "model"})
+        tokenizers = {m.tokenizer for m in matches}
+        return ModelFacts(min(m.context_window for m in matches), tokenizers.pop() if len(tokenizers) == 1 else "")
 
-    async def count_tokens(self, model: str, texts: list[str]) -> TokenCounts:
-        try:
-            reply = await self._stub.CountTokens(llm_pb2.CountTokensRequest(model=model, texts=texts), timeout=self._call_timeout)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc, "llm-orchestrator") from None
-        return TokenCounts(list(reply.counts), reply.tokenizer, reply.exact)
-
-    async def generate(self, messages: list[tuple[str, str]], options: GenerateOptions) -> AsyncIterator[LlmStart | LlmDelta | LlmEnd]:
+    async def generate(self, messages: list[tuple[str, str]], options: GenerateOptions) -> AsyncIterator[ModelSelected | LlmDelta | LlmEnd]:
         params = llm_pb2.GenerationParams()
         if options.temperature is not None:
             params.temperature = options.temperature
@@ -75,31 +77,39 @@ class GrpcLlmClient:
                 if kind == "delta":
                     yield LlmDelta(reply.delta.text)
                 elif kind == "start":
-                    yield LlmStart(reply.start.provider, reply.start.model)
+                    yield ModelSelected(reply.start.provider, reply.start.model)
                 elif kind == "end":
                     u = reply.end.usage
                     yield LlmEnd(reply.end.finish_reason, u.prompt_tokens, u.completion_tokens)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc, "llm-orchestrator") from None
         finally:
             # Closing early (the client left) must stop generation upstream too.
             call.cancel()
+
+
+def _matching(catalogue: llm_pb2.ListModelsResponse, model: str, provider: str) -> list[llm_pb2.ModelInfo]:
+    """The catalogue entries a requested model (and provider) may be served by."""
+    name = model or catalogue.default_model
+    # The orchestrator accepts "provider/model" as well as "provider:model".
+    spellings = {name, name.replace("/", ":", 1)}
+    matches = [m for m in catalogue.models if m.id in spellings or (not m.is_alias and m.id.split(":", 1)[1] == name)]
+    if provider:
+        matches = [m for m in matches if m.is_alias or m.provider == provider] or [
+            m for m in catalogue.models if not m.is_alias and m.provider == provider
+        ]
+    return matches
 
 
 class GrpcRagClient:
     """The rag service's Search, behind the SourceSearch protocol the turn uses."""
 
     def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
-        self._stub = rag_pb2_grpc.RagServiceStub(channel)
+        self._stub = MappedStub(rag_pb2_grpc.RagServiceStub(channel), "rag")
         self._timeout = timeout
 
     async def search(self, user_id: str, tenant_id: str, query: str, top_k: int) -> SearchResult:
-        try:
-            reply = await self._stub.Search(rag_pb2.SearchRequest(
-                caller=common_pb2.Caller(user_id=user_id, tenant_id=tenant_id), query=query[:4000], top_k=top_k,
-            ), timeout=self._timeout)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc, "rag") from None
+        reply = await self._stub.Search(rag_pb2.SearchRequest(
+            caller=common_pb2.Caller(user_id=user_id, tenant_id=tenant_id), query=query[:MAX_QUERY_CHARS], top_k=top_k,
+        ), timeout=self._timeout)
         return SearchResult(
             passages=[Passage(h.chunk.document_id, h.chunk.chunk_id, h.chunk.title, h.chunk.section, h.chunk.page,
                               h.chunk.text, h.snippet, h.score) for h in reply.hits],

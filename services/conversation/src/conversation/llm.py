@@ -6,19 +6,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-
-@dataclass(frozen=True)
-class LlmStart:
-    provider: str
-    model: str
+from chatbot_common.generation import ModelSelected
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LlmDelta:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LlmEnd:
     finish_reason: str
     prompt_tokens: int
@@ -26,10 +22,11 @@ class LlmEnd:
 
 
 @dataclass(frozen=True)
-class TokenCounts:
-    counts: list[int]
-    counter: str
-    exact: bool
+class ModelFacts:
+    """What the model catalogue says about the model a turn asked for."""
+
+    context_window: int
+    tokenizer: str  # the token counter (chatbot_common.tokens) exact for it; "": counts are estimates
 
 
 @dataclass(frozen=True)
@@ -43,8 +40,8 @@ class GenerateOptions:
 
 
 class LlmClient(Protocol):
-    async def context_window(self, model: str, provider: str) -> int: ...
+    async def model(self, model: str, provider: str) -> ModelFacts:
+        """Raises a VALIDATION_ERROR AppError for a model the orchestrator does not serve."""
+        ...
 
-    async def count_tokens(self, model: str, texts: list[str]) -> TokenCounts: ...
-
-    def generate(self, messages: list[tuple[str, str]], options: GenerateOptions) -> AsyncIterator[LlmStart | LlmDelta | LlmEnd]: ...
+    def generate(self, messages: list[tuple[str, str]], options: GenerateOptions) -> AsyncIterator[ModelSelected | LlmDelta | LlmEnd]: ...

@@ -74,11 +74,18 @@ class Repository:
             )
             return list(reversed(list(rows)))
 
-    async def add_message(self, message: Message) -> Message:
-        """Stores a message and bumps its conversation in the same transaction; an answer's usage
-        goes to the ledger in that transaction too, so the two never disagree."""
+    async def add_message(self, message: Message, new_conversation: Conversation | None = None) -> Message:
+        """Stores a message and bumps its conversation in the same transaction (a turn's first
+        message creates its conversation in it); an answer's usage goes to the ledger in that
+        transaction too, so the two never disagree."""
         message.created_at = message.created_at or utcnow()
         async with self._sessions() as session, session.begin():
+            if new_conversation is not None:
+                new_conversation.message_count, new_conversation.updated_at = 1, message.created_at
+                session.add(new_conversation)
+                await session.flush()  # the conversation's row before the message that refers to it
+                session.add(message)
+                return message
             session.add(message)
             owner = (await session.execute(
                 update(Conversation).where(Conversation.id == message.conversation_id)

@@ -6,6 +6,7 @@ from chatbot.conversation.v1 import conversation_pb2, conversation_pb2_grpc
 from chatbot_common import db
 from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_server import GrpcService, serve_grpc
+from chatbot_common.tokens import open_counter
 from conversation.clients import GrpcLlmClient, GrpcRagClient
 from conversation.repository import Repository
 from conversation.servicer import ConversationServicer
@@ -25,7 +26,8 @@ def build_service(settings: ConversationSettings) -> GrpcService:
     llm = GrpcLlmClient(llm_channel, settings.llm_call_timeout_seconds, settings.llm_timeout_seconds)
     rag_channel = open_channel(settings.rag_target)
     sources = GrpcRagClient(rag_channel, settings.rag_timeout_seconds)
-    servicer = ConversationServicer(Repository(db.session_factory(engine)), llm, settings, sources)
+    # The orchestrator's tokenizer, loaded here: a turn counts its tokens without a round trip.
+    servicer = ConversationServicer(Repository(db.session_factory(engine)), llm, open_counter(), settings, sources)
 
     async def close() -> None:
         await llm_channel.close()

@@ -1,4 +1,6 @@
-"""gRPC surface of the conversation service: proto <-> domain, AppError -> status."""
+"""gRPC surface of the conversation service: proto <-> domain, nothing else. A domain error
+raised here becomes its status through the interceptor every server has
+(chatbot_common.grpc_errors); requests are trusted as conversation.proto describes."""
 
 from __future__ import annotations
 
@@ -11,16 +13,17 @@ from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot.conversation.v1 import conversation_pb2_grpc
 from chatbot_common.db import utcnow
-from chatbot_common.errors import AppError, ErrorCode, abort
-from chatbot_common.ids import is_valid_id
+from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
 from chatbot_common.paging import page_from_pb, page_info
 from chatbot_common.timeutil import to_timestamp
+from chatbot_common.tokens import ByteEstimate, TokenCounter
 from conversation.llm import LlmClient
 from conversation.models import Conversation, Message
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
 from conversation.grounding import SourceSearch
-from conversation.turn import ChatTurn, Citations, Guardrail, ModelSelected, Token, TurnCompleted, TurnRequest, TurnStarted
+from conversation.turn import ChatTurn, Citations, Guardrail, Token, TurnCompleted, TurnRequest, TurnStarted
 
 log = logging.getLogger(__name__)
 
@@ -58,98 +61,70 @@ def _day(value: str, field: str) -> date:
         raise AppError(ErrorCode.VALIDATION_ERROR, f"{field} must be a day as YYYY-MM-DD", {"field": field}) from None
 
 
-def _conversation_id(value: str) -> str:
-    if not is_valid_id(value, "conv"):
-        raise AppError(ErrorCode.VALIDATION_ERROR, "malformed conversation id", {"field": "conversation_id"})
-    return value
+def _not_found() -> AppError:
+    return AppError(ErrorCode.NOT_FOUND, "conversation not found")
 
 
 class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
     def __init__(
-        self, repo: Repository, llm: LlmClient, settings: ConversationSettings, sources: SourceSearch | None = None
+        self, repo: Repository, llm: LlmClient, counter: TokenCounter | ByteEstimate, settings: ConversationSettings,
+        sources: SourceSearch | None = None,
     ) -> None:
         self._repo = repo
         self._llm = llm
+        self._counter = counter
         self._sources = sources
         self._settings = settings
 
     async def CreateConversation(self, request: pb.CreateConversationRequest, context) -> pb.Conversation:
-        try:
-            user = _user(request.caller)
-            conv = await self._repo.create_conversation(
-                user, request.caller.tenant_id, request.title[:200], request.model, request.provider, request.system_prompt
-            )
-        except AppError as exc:
-            await abort(context, exc)
+        conv = await self._repo.create_conversation(
+            _user(request.caller), request.caller.tenant_id, request.title[:200], request.model, request.provider, request.system_prompt
+        )
         return conversation_to_pb(conv)
 
     async def GetConversation(self, request: pb.GetConversationRequest, context) -> pb.Conversation:
-        try:
-            conv = await self._repo.get_conversation(_conversation_id(request.conversation_id), _user(request.caller))
-            if conv is None:
-                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
-        except AppError as exc:
-            await abort(context, exc)
+        conv = await self._repo.get_conversation(request.conversation_id, _user(request.caller))
+        if conv is None:
+            raise _not_found()
         return conversation_to_pb(conv)
 
     async def ListConversations(self, request: pb.ListConversationsRequest, context) -> pb.ListConversationsResponse:
-        try:
-            sort = request.sort or "updated"
-            order = request.order or "desc"
-            if sort not in ("created", "updated") or order not in ("asc", "desc"):
-                raise AppError(ErrorCode.VALIDATION_ERROR, "sort must be created|updated and order asc|desc")
-            page = page_from_pb(request.page, 20)
-            rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order)
-        except AppError as exc:
-            await abort(context, exc)
+        sort = request.sort or "updated"
+        order = request.order or "desc"
+        if sort not in ("created", "updated") or order not in ("asc", "desc"):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "sort must be created|updated and order asc|desc")
+        page = page_from_pb(request.page, 20)
+        rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order)
         return pb.ListConversationsResponse(conversations=[conversation_to_pb(c) for c in rows], page=page_info(page, total))
 
     async def DeleteConversation(self, request: pb.DeleteConversationRequest, context) -> pb.DeleteConversationResponse:
-        try:
-            if not await self._repo.delete_conversation(_conversation_id(request.conversation_id), _user(request.caller)):
-                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
-        except AppError as exc:
-            await abort(context, exc)
+        if not await self._repo.delete_conversation(request.conversation_id, _user(request.caller)):
+            raise _not_found()
         return pb.DeleteConversationResponse()
 
     async def ListMessages(self, request: pb.ListMessagesRequest, context) -> pb.ListMessagesResponse:
-        try:
-            conv_id = _conversation_id(request.conversation_id)
-            if await self._repo.get_conversation(conv_id, _user(request.caller)) is None:
-                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
-            page = page_from_pb(request.page, 50)
-            rows, total = await self._repo.list_messages(conv_id, page)
-        except AppError as exc:
-            await abort(context, exc)
+        if await self._repo.get_conversation(request.conversation_id, _user(request.caller)) is None:
+            raise _not_found()
+        page = page_from_pb(request.page, 50)
+        rows, total = await self._repo.list_messages(request.conversation_id, page)
         return pb.ListMessagesResponse(messages=[message_to_pb(m) for m in rows], page=page_info(page, total))
 
     async def ExportUserData(self, request: pb.UserDataRequest, context) -> AsyncIterator[pb.UserConversation]:
-        try:
-            user_id = _user(request.caller)
-        except AppError as exc:
-            await abort(context, exc)
-            return
-        async for conv, messages in self._repo.user_conversations(user_id):
+        async for conv, messages in self._repo.user_conversations(_user(request.caller)):
             yield pb.UserConversation(conversation=conversation_to_pb(conv), messages=[message_to_pb(m) for m in messages])
 
     async def EraseUserData(self, request: pb.UserDataRequest, context) -> pb.EraseUserDataResponse:
-        try:
-            conversations, messages, usage = await self._repo.erase_user(_user(request.caller))
-        except AppError as exc:
-            await abort(context, exc)
+        conversations, messages, usage = await self._repo.erase_user(_user(request.caller))
         log.info("user data erased", extra={"conversations": conversations, "messages": messages, "usage_records_anonymised": usage})
         return pb.EraseUserDataResponse(conversations=conversations, messages=messages, usage_records_anonymised=usage)
 
     async def TenantUsage(self, request: pb.TenantUsageRequest, context) -> pb.TenantUsageResponse:
-        try:
-            if not request.caller.tenant_id:
-                raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
-            since, until = _day(request.since, "since"), _day(request.until, "until")
-            if until < since:
-                raise AppError(ErrorCode.VALIDATION_ERROR, "until is before since", {"field": "until"})
-            rows = await self._repo.tenant_usage(request.caller.tenant_id, since, until)
-        except AppError as exc:
-            await abort(context, exc)
+        if not request.caller.tenant_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        since, until = _day(request.since, "since"), _day(request.until, "until")
+        if until < since:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "until is before since", {"field": "until"})
+        rows = await self._repo.tenant_usage(request.caller.tenant_id, since, until)
         return pb.TenantUsageResponse(rows=[
             pb.UsageRow(day=day.isoformat(), provider=provider, model=model, turns=turns, prompt_tokens=prompt, completion_tokens=completion)
             for day, provider, model, turns, prompt, completion in rows
@@ -157,38 +132,32 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
 
     async def PurgeMessages(self, request: pb.PurgeMessagesRequest, context) -> pb.PurgeMessagesResponse:
         if not request.older_than_seconds > 0:
-            await abort(context, AppError(ErrorCode.VALIDATION_ERROR, "older_than_seconds must be positive"))
+            raise AppError(ErrorCode.VALIDATION_ERROR, "older_than_seconds must be positive")
         cutoff = utcnow() - timedelta(seconds=request.older_than_seconds)
         messages, conversations = await self._repo.purge_messages(cutoff)
         log.info("retention purge", extra={"messages": messages, "conversations": conversations})
         return pb.PurgeMessagesResponse(messages=messages, conversations=conversations)
 
     async def Chat(self, request: pb.ChatRequest, context) -> AsyncIterator[pb.ChatEvent]:
-        try:
-            turn_request = TurnRequest(
-                user_id=_user(request.caller),
-                tenant_id=request.caller.tenant_id,
-                message=request.message,
-                conversation_id=_conversation_id(request.conversation_id) if request.conversation_id else "",
-                model=request.model,
-                provider=request.provider,
-                temperature=request.temperature if request.HasField("temperature") else None,
-                max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
-                request_id=request.request_id,
-                system_prompt=request.system_prompt,
-                use_rag=request.use_rag if request.HasField("use_rag") else None,
-                injection_policy=request.injection_policy or "block",
-            )
-        except AppError as exc:
-            await abort(context, exc)
-            return
-        turn = ChatTurn(self._repo, self._llm, self._settings, turn_request, self._sources)
+        turn_request = TurnRequest(
+            user_id=_user(request.caller),
+            tenant_id=request.caller.tenant_id,
+            message=request.message,
+            conversation_id=request.conversation_id,
+            model=request.model,
+            provider=request.provider,
+            temperature=request.temperature if request.HasField("temperature") else None,
+            max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
+            request_id=request.request_id,
+            system_prompt=request.system_prompt,
+            use_rag=request.use_rag if request.HasField("use_rag") else None,
+            injection_policy=request.injection_policy or "block",
+        )
+        turn = ChatTurn(self._repo, self._llm, self._counter, self._settings, turn_request, self._sources)
         events = turn.run()
         try:
             async for event in events:
                 yield _event_to_pb(event)
-        except AppError as exc:
-            await abort(context, exc)
         except asyncio.CancelledError:
             # The caller went away: stop upstream generation, then keep the partial answer.
             await events.aclose()
@@ -206,7 +175,7 @@ def _event_to_pb(event) -> pb.ChatEvent:
     if isinstance(event, Citations):
         return pb.ChatEvent(citations=pb.CitationList(citations=[common_pb2.Citation(**c) for c in event.citations]))
     if isinstance(event, ModelSelected):
-        return pb.ChatEvent(model=pb.ModelSelected(provider=event.provider, model=event.model))
+        return pb.ChatEvent(model=common_pb2.ModelSelected(provider=event.provider, model=event.model))
     if isinstance(event, TurnCompleted):
         m = event.message
         return pb.ChatEvent(

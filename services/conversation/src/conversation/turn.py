@@ -1,31 +1,42 @@
 """One chat turn: persist the user message, fit history into the context window, stream the
 answer, persist the assistant message with usage and timings. The assistant message is
-stored on every path: completed, failed at the provider, or cut off by the client."""
+stored on every path: completed, failed at the provider, or cut off by the client.
+
+A turn costs one rag.Search and one llm.Generate: the model's context window comes from the
+catalogue the LlmClient caches, and tokens are counted here with the orchestrator's tokenizer.
+What the gateway validated (a non-blank message, a well-formed conversation id, parameters
+in range) is trusted, as conversation.proto says."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
+from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from chatbot_common.guardrails.injection import detect
 from chatbot_common.ids import new_id
+from chatbot_common.streams import join_text, read_ahead
+from chatbot_common.tokens import ByteEstimate, TokenCounter
 from conversation.context_window import Budget, DoesNotFit, fit_history
 from conversation.grounding import (
     NO_SOURCES_NOTE,
     NOT_FOUND_ANSWER,
     SOURCE_OVERHEAD,
     Passage,
+    SearchResult,
     SourceSearch,
     Spotlight,
     citation_dicts,
     select,
 )
-from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd, LlmStart
+from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
 from conversation.models import Conversation, Message
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
@@ -53,12 +64,6 @@ class TurnRequest:
 class TurnStarted:
     conversation_id: str
     user_message_id: str
-
-
-@dataclass(frozen=True)
-class ModelSelected:
-    provider: str
-    model: str
 
 
 @dataclass(frozen=True)
@@ -93,13 +98,18 @@ FINISH_ERROR = "error"
 KNOWLEDGE_BASE = "knowledge-base"  # the "provider" of an answer given without the model
 
 
+# Texts longer than this in all are counted on a worker thread, not on the event loop.
+_COUNT_INLINE_CHARS = 4000
+
+
 class ChatTurn:
     def __init__(
-        self, repo: Repository, llm: LlmClient, settings: ConversationSettings, request: TurnRequest,
-        sources: SourceSearch | None = None,
+        self, repo: Repository, llm: LlmClient, counter: TokenCounter | ByteEstimate, settings: ConversationSettings,
+        request: TurnRequest, sources: SourceSearch | None = None,
     ) -> None:
         self._repo = repo
         self._llm = llm
+        self._counter = counter
         self._sources = sources
         self._citations: list[dict] = []
         self._nothing_relevant = False
@@ -111,7 +121,6 @@ class ChatTurn:
         self._model = ""
         self._prompt_tokens = 0
         self._completion_tokens = 0
-        self._counter = ""
         self._counts_exact = False
         self._started = time.monotonic()
         self._first_token_at: float | None = None
@@ -119,27 +128,27 @@ class ChatTurn:
         self._guardrails: list[Guardrail] = []
         self._spotlight = Spotlight(settings.datamark_sources)
 
-    async def _conversation_for_turn(self) -> Conversation:
+    async def _count(self, texts: list[str]) -> list[int]:
+        if sum(map(len, texts)) <= _COUNT_INLINE_CHARS:
+            return self._counter.count(texts)
+        return await asyncio.to_thread(self._counter.count, texts)
+
+    def _new_conversation(self) -> Conversation:
         req = self._req
-        if req.conversation_id:
-            conv = await self._repo.get_conversation(req.conversation_id, req.user_id)
-            if conv is None:
-                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
-            return conv
-        title = " ".join(req.message.split())[: self._settings.title_length]
-        return await self._repo.create_conversation(
-            req.user_id, req.tenant_id, title, req.model, req.provider, req.system_prompt
+        now = utcnow()
+        return Conversation(
+            id=new_id("conv"), user_id=req.user_id, tenant_id=req.tenant_id, title=" ".join(req.message.split())[: self._settings.title_length],
+            model=req.model, provider=req.provider, system_prompt=req.system_prompt, message_count=0, created_at=now, updated_at=now,
         )
 
     async def run(self) -> AsyncIterator[TurnEvent]:
         req = self._req
-        if not req.message.strip():
-            raise AppError(ErrorCode.VALIDATION_ERROR, "message must not be empty", {"field": "message"})
         # Look up the conversation before anything is written, so a bad id writes nothing.
+        conv = None
         if req.conversation_id:
-            conv = await self._conversation_for_turn()
-        else:
-            conv = None
+            conv = await self._repo.get_conversation(req.conversation_id, req.user_id)
+            if conv is None:
+                raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
         model = req.model or (conv.model if conv else "") or self._settings.default_model
         provider = req.provider or (conv.provider if conv else "")
         system_prompt = (conv.system_prompt if conv else req.system_prompt) or self._settings.system_prompt
@@ -148,16 +157,13 @@ class ChatTurn:
         canary = new_canary()
         system_prompt = guarded_system_prompt(system_prompt, canary)
         reserve = req.max_tokens or self._settings.default_max_tokens
-        instructions = self._spotlight.instructions
 
-        window, counted = await asyncio.gather(
-            self._llm.context_window(model, provider),
-            self._llm.count_tokens(model, [system_prompt, req.message, instructions]),
-        )
-        budget = Budget(window, min(reserve, window // 2), 0.0 if counted.exact else self._settings.estimate_margin)
-        system_tokens, user_tokens, instruction_tokens = counted.counts
-        self._counter = counted.counter
-        self._counts_exact = counted.exact
+        # An unknown model is refused here, before anything is written.
+        facts = await self._llm.model(model, provider)
+        self._counts_exact = facts.tokenizer == self._counter.name
+        budget = Budget(facts.context_window, min(reserve, facts.context_window // 2),
+                        0.0 if self._counts_exact else self._settings.estimate_margin)
+        system_tokens, user_tokens = await self._count([system_prompt, req.message])
         try:
             fit_history(budget, [system_tokens, user_tokens], [])
         except DoesNotFit as exc:
@@ -167,19 +173,28 @@ class ChatTurn:
                 {"field": "message", "tokens": exc.needed, "limit": exc.limit},
             ) from None
 
+        new_conversation = None
         if conv is None:
-            conv = await self._conversation_for_turn()
+            conv = new_conversation = self._new_conversation()
         self._conversation = conv
-        user_message = await self._repo.add_message(
-            Message(
-                id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message,
-                token_count=user_tokens, token_counter=counted.counter, citations=[],
-            )
+        user_message = Message(
+            id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message,
+            token_count=user_tokens, token_counter=self._counter.name, citations=[], created_at=utcnow(),
+        )
+        # The message is stored (a new conversation with it) while the sources are looked up
+        # and the history is read: none of them waits for another.
+        limit = self._settings.history_limit
+        _, (found, search_error), recent = await asyncio.gather(
+            self._repo.add_message(user_message, new_conversation),
+            self._search(),
+            self._repo.recent_messages(conv.id, limit + 1) if new_conversation is None else _nothing(),
         )
         yield TurnStarted(conv.id, user_message.id)
 
         try:
-            sources, source_tokens = await self._retrieve(model, budget, system_tokens + instruction_tokens, user_tokens)
+            if search_error is not None:
+                raise search_error
+            sources, source_tokens, instruction_tokens = await self._ground(found, budget, system_tokens, user_tokens)
         except AppError as exc:
             await self._record(FINISH_ERROR, exc)
             raise
@@ -196,21 +211,17 @@ class ChatTurn:
         if sources:
             self._citations = citation_dicts(sources)
             yield Citations(self._citations)
-            system_prompt = f"{system_prompt}\n\n{instructions}"
+            system_prompt = f"{system_prompt}\n\n{self._spotlight.instructions}"
             system_tokens += instruction_tokens
             user_tokens += source_tokens
             user_content = self._spotlight.user_message(req.message, sources)
 
         history = [
-            m for m in await self._repo.recent_messages(conv.id, self._settings.history_limit + 1)
+            m for m in recent
             if m.id != user_message.id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR
-        ]
-        stale = [i for i, m in enumerate(history) if m.token_counter != counted.counter]
-        if stale:
-            recount = await self._llm.count_tokens(model, [history[i].content for i in stale])
-            fresh = dict(zip(stale, recount.counts, strict=True))
-        else:
-            fresh = {}
+        ][-limit:]
+        stale = [i for i, m in enumerate(history) if m.token_counter != self._counter.name]
+        fresh = dict(zip(stale, await self._count([history[i].content for i in stale]), strict=True)) if stale else {}
         history_tokens = [fresh.get(i, m.token_count) for i, m in enumerate(history)]
         keep = fit_history(budget, [system_tokens, user_tokens], history_tokens)
         prompt = [("system", system_prompt)]
@@ -218,75 +229,78 @@ class ChatTurn:
         prompt.append(("user", user_content))
 
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id)
-        stream = self._llm.generate(prompt, options)
         index = 0
         guard = LeakGuard(canary, system_prompt)
         try:
-            async for item in stream:
-                if isinstance(item, LlmDelta):
-                    if self._first_token_at is None:
-                        self._first_token_at = time.monotonic()
-                    text = guard.feed(item.text)
-                    if guard.leaked:
-                        log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
-                        yield Guardrail("system_prompt_leak", "stopped")
-                        raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
-                    if text:
-                        self._parts.append(text)
-                        yield Token(text, index)
-                        index += 1
-                elif isinstance(item, LlmStart):
-                    self._provider, self._model = item.provider, item.model
-                    yield ModelSelected(item.provider, item.model)
-                elif isinstance(item, LlmEnd):
-                    text = guard.flush()
-                    if guard.leaked:
-                        log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
-                        yield Guardrail("system_prompt_leak", "stopped")
-                        raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
-                    if text:
-                        self._parts.append(text)
-                        yield Token(text, index)
-                        index += 1
-                    self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
-                    message = await self._record(item.finish_reason)
-                    yield TurnCompleted(message)
-                    return
+            # What arrives while the previous event is being sent on goes out as one token event.
+            async with contextlib.aclosing(read_ahead(self._llm.generate(prompt, options))) as batches:
+                async for batch in batches:
+                    for item in join_text(batch, LlmDelta):
+                        if isinstance(item, LlmDelta):
+                            if self._first_token_at is None:
+                                self._first_token_at = time.monotonic()
+                            text = guard.feed(item.text)
+                        elif isinstance(item, ModelSelected):
+                            self._provider, self._model = item.provider, item.model
+                            yield item
+                            continue
+                        else:
+                            text = guard.flush()
+                        if guard.leaked:
+                            log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
+                            yield Guardrail("system_prompt_leak", "stopped")
+                            raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
+                        if text:
+                            self._parts.append(text)
+                            yield Token(text, index)
+                            index += 1
+                        if isinstance(item, LlmEnd):
+                            self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
+                            yield TurnCompleted(await self._record(item.finish_reason))
+                            return
             raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
         except AppError as exc:
             await self._record(FINISH_ERROR, exc)
             raise
-        finally:
-            await stream.aclose()
 
-    async def _retrieve(self, model: str, budget: Budget, system_tokens: int, user_tokens: int) -> tuple[list[Passage] | None, int]:
-        """The sources for this turn: None for a plain turn, [] when grounding was asked for
-        and nothing relevant exists, else the chosen passages (and their token count)."""
+    async def _search(self) -> tuple[SearchResult | None, AppError | None]:
+        """The rag service's candidates for this turn (None for a plain turn), or why grounding
+        that was asked for failed. Never raises: the user's message is being stored meanwhile."""
         req = self._req
         if req.use_rag is False or self._sources is None:
-            return None, 0
-        explicit = req.use_rag is True
+            return None, None
         try:
-            result = await self._sources.search(req.user_id, req.tenant_id, req.message, self._settings.rag_candidates)
+            return await self._sources.search(req.user_id, req.tenant_id, req.message, self._settings.rag_candidates), None
         except AppError as exc:
-            if explicit:
-                raise
+            if req.use_rag is True:
+                return None, exc
             # Grounding was only the default: answer without documents rather than not at all.
             log.warning("retrieval unavailable; answering without documents", extra={"code": exc.code.value})
-            return None, 0
-        passages = self._screen(result.passages)
+            return None, None
+
+    async def _ground(self, found: SearchResult | None, budget: Budget, system_tokens: int,
+                      user_tokens: int) -> tuple[list[Passage] | None, int, int]:
+        """The sources for this turn: None for a plain turn, [] when grounding was asked for
+        and nothing relevant exists, else the chosen passages; with their token count and the
+        grounding instructions' (the instructions join the system prompt)."""
+        explicit = self._req.use_rag is True
+        if found is None:
+            return None, 0, 0
+        passages = self._screen(found.passages)
         if not passages:
-            self._nothing_relevant = result.searchable_documents > 0
-            return ([] if explicit else None), 0
+            self._nothing_relevant = found.searchable_documents > 0
+            return ([] if explicit else None), 0, 0
         # Each source as it will appear in the prompt (header and quoted text), so the budget holds.
-        counts = (await self._llm.count_tokens(model, [self._spotlight.block(0, p) for p in passages])).counts
+        instruction_tokens, *counts = await self._count([self._spotlight.instructions, *(self._spotlight.block(0, p) for p in passages)])
+        system_tokens += instruction_tokens
         free = budget.input_limit - budget.cost(system_tokens) - budget.cost(user_tokens)
         allowance = min(self._settings.rag_context_tokens, int(free * self._settings.rag_context_fraction))
         chosen = select(passages, counts, allowance, self._settings.rag_max_sources)
         if not chosen:
             self._nothing_relevant = True
-            return ([] if explicit else None), 0
-        return [passages[i] for i in chosen], sum(counts[i] + SOURCE_OVERHEAD for i in chosen) + SOURCE_OVERHEAD
+            return ([] if explicit else None), 0, 0
+        source_tokens = sum(counts[i] + SOURCE_OVERHEAD for i in chosen) + SOURCE_OVERHEAD
+        return [passages[i] for i in chosen], source_tokens, instruction_tokens
 
     def _screen(self, passages: list[Passage]) -> list[Passage]:
         """Retrieved text is data: a passage carrying instructions for the model (attack phrases,
@@ -311,9 +325,8 @@ class ChatTurn:
         self._first_token_at = time.monotonic()
         self._parts.append(text)
         yield Token(text, 0)
-        self._completion_tokens = (await self._llm.count_tokens(self._req.model, [text])).counts[0]
-        message = await self._record("stop")
-        yield TurnCompleted(message)
+        (self._completion_tokens,) = await self._count([text])
+        yield TurnCompleted(await self._record("stop"))
 
     async def record_interrupted(self) -> None:
         """The client went away: keep what was generated so far."""
@@ -327,10 +340,7 @@ class ChatTurn:
         content = "".join(self._parts)
         if finish_reason != "stop" and not self._completion_tokens and content:
             # Cut short before the provider reported usage: count what we have.
-            try:
-                self._completion_tokens = (await self._llm.count_tokens(self._model or self._req.model, [content])).counts[0]
-            except AppError:
-                self._completion_tokens = len(self._parts)
+            (self._completion_tokens,) = await self._count([content])
         message = Message(
             id=new_id("msg"),
             conversation_id=self._conversation.id,
@@ -349,7 +359,11 @@ class ChatTurn:
             token_count=self._completion_tokens,
             # Usage is in the serving model's tokens; it doubles as the stored count only when
             # that model's tokenizer is the one counting (otherwise the next turn recounts).
-            token_counter=self._counter if self._counts_exact else "",
+            token_counter=self._counter.name if self._counts_exact else "",
             created_at=None,
         )
         return await self._repo.add_message(message)
+
+
+async def _nothing() -> list[Message]:
+    return []

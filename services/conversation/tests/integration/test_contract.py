@@ -79,9 +79,10 @@ async def test_ownership_and_validation(stub):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.GetConversation(pb.GetConversationRequest(caller=caller("usr_b"), conversation_id=conv.id), timeout=5)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    # The gateway refuses a malformed id (conversation.proto): here it is simply not found.
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.GetConversation(pb.GetConversationRequest(caller=caller(), conversation_id="bogus"), timeout=5)
-    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.GetConversation(pb.GetConversationRequest(conversation_id=conv.id), timeout=5)
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED

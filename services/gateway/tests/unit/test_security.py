@@ -1,4 +1,3 @@
-import asyncio
 import time
 
 import jwt
@@ -8,7 +7,6 @@ from jwt_mutations import CASES as JWT_CASES, Forge
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.keys import KeyRing
 from gateway.security import Principal, TokenIssuer, hash_password, verify_password
-from gateway.sse import event, with_heartbeats
 
 
 @pytest.fixture(autouse=True)
@@ -91,22 +89,6 @@ def test_password_hashing():
     assert verify_password(hashed, "correct horse")
     assert not verify_password(hashed, "wrong horse")
     assert not verify_password(None, "anything")
-
-
-def test_sse_framing_and_heartbeats():
-    assert event("token", {"token": "a", "index": 0}) == b'event: token\ndata: {"token":"a","index":0}\n\n'
-
-    async def slow():
-        await asyncio.sleep(0.05)
-        yield "first"
-        yield "second"
-
-    async def collect():
-        return [item async for item in with_heartbeats(slow(), 0.01)]
-
-    items = asyncio.run(collect())
-    assert items[-2:] == ["first", "second"]
-    assert items[0] is None and set(items[:-2]) == {None}
 
 
 def test_verified_tokens_are_cached_but_expiry_and_retired_keys_still_apply(monkeypatch):

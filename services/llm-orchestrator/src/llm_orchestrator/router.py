@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Histogram
 
 from chatbot_common.errors import ProviderErrorKind
+from chatbot_common.generation import ModelSelected
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ModelSpec, Provider, ProviderError
 from llm_orchestrator.resilience import BreakerState, CircuitBreaker, backoff_delay
 
@@ -35,12 +36,6 @@ class Target:
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.model}"
-
-
-@dataclass(frozen=True)
-class Started:
-    provider: str
-    model: str
 
 
 @dataclass(frozen=True)
@@ -124,7 +119,7 @@ class Router:
 
     async def generate(
         self, requested: str, provider: str, messages: list[ChatMessage], params: GenParams
-    ) -> AsyncIterator[Started | Delta | End]:
+    ) -> AsyncIterator[ModelSelected | Delta | End]:
         chain = self.resolve(requested, provider)
         last_error: ProviderError | None = None
         loop = asyncio.get_running_loop()
@@ -151,7 +146,7 @@ class Router:
                         if not emitted:
                             emitted = True
                             TTFT.labels(target.provider).observe(loop.time() - started_at)
-                            yield Started(target.provider, target.model)
+                            yield ModelSelected(target.provider, target.model)
                             timeout = self.policy.idle_timeout
                         yield item
                         if isinstance(item, End):

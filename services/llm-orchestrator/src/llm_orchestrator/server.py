@@ -1,18 +1,14 @@
 from __future__ import annotations
 
-import logging
-
 from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
 from chatbot_common.grpc_server import GrpcService, serve_grpc
+from chatbot_common.tokens import TokenCounter, open_counter
 from llm_orchestrator.providers import build_providers, default_aliases
 from llm_orchestrator.resilience import CircuitBreaker
 from llm_orchestrator.router import Router, RouterPolicy
 from chatbot_common.guardrails.redaction import Redactor
 from llm_orchestrator.servicer import LlmServicer
 from llm_orchestrator.settings import LlmSettings
-from llm_orchestrator.tokens import TokenCounter
-
-log = logging.getLogger(__name__)
 
 SERVICE_NAME = llm_pb2.DESCRIPTOR.services_by_name["LlmOrchestrator"].full_name
 
@@ -32,16 +28,11 @@ def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
         ),
         lambda: CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_seconds),
     )
-    counter = None
-    try:
-        from llm_orchestrator.providers.local import bundled_model_path
-
-        local_targets = {"local"} if "local" in providers else set()
-        counter = TokenCounter(settings.local_model_path or bundled_model_path(), local_targets)
-    except (ImportError, FileNotFoundError, ValueError):
-        log.warning("no GGUF tokenizer available; token counts will be estimates")
+    # The embedded model's own tokenizer: exact for the local provider, an estimate for others.
+    counter = open_counter(settings.local_model_path)
+    exact = frozenset({"local"}) if "local" in providers and isinstance(counter, TokenCounter) else frozenset()
     redactor = Redactor(settings.link_allowlist) if settings.output_redaction else None
-    return LlmServicer(router, counter, redactor), router
+    return LlmServicer(router, counter, redactor, exact), router
 
 
 def build_service(settings: LlmSettings) -> GrpcService:

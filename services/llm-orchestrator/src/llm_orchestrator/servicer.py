@@ -1,23 +1,26 @@
-"""gRPC surface of the orchestrator: maps proto <-> router objects and errors <-> statuses."""
+"""gRPC surface of the orchestrator: maps proto <-> router objects. A domain error raised here
+becomes its status through the interceptor every server has (chatbot_common.grpc_errors).
+Requests are trusted as llm.proto describes: the gateway validates what partners send."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
 from prometheus_client import Counter
 
-from chatbot_common.errors import PROVIDER_ERRORS, AppError, ErrorCode, abort
-from chatbot_common.text import valid_text
+from chatbot_common.errors import PROVIDER_ERRORS, AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.redaction import Redactor, StreamRedactor
 from chatbot_common.guardrails.spotlight import unmark
+from chatbot_common.streams import join_text, read_ahead
+from chatbot_common.text import valid_text
+from chatbot_common.tokens import ByteEstimate, TokenCounter
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError
-from llm_orchestrator.router import Router, Started, UnknownModel
-from llm_orchestrator.tokens import TokenCounter
-
-_ROLES = {"system", "user", "assistant"}
+from llm_orchestrator.router import Router, Target, UnknownModel
 
 
 def to_app_error(exc: ProviderError) -> AppError:
@@ -35,18 +38,8 @@ def _params(request: llm_pb2.GenerateRequest) -> GenParams:
     )
 
 
-def _validate(request: llm_pb2.GenerateRequest) -> list[ChatMessage]:
-    if not request.messages:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "messages must not be empty")
-    bad = [m.role for m in request.messages if m.role not in _ROLES]
-    if bad:
-        raise AppError(ErrorCode.VALIDATION_ERROR, f"unknown role {bad[0]!r}", {"allowed": sorted(_ROLES)})
-    p = request.params
-    if p.HasField("temperature") and not 0.0 <= p.temperature <= 2.0:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "temperature must be between 0 and 2")
-    if p.HasField("max_tokens") and p.max_tokens < 1:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "max_tokens must be at least 1")
-    return [ChatMessage(m.role, m.content) for m in request.messages]
+def _unknown(exc: UnknownModel) -> AppError:
+    return AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"})
 
 
 REDACTIONS = Counter("llm_output_redactions_total", "Spans taken out of model output", ["kind"])
@@ -58,17 +51,21 @@ def _count_redactions(found) -> None:
 
 
 class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
-    def __init__(self, router: Router, counter: TokenCounter | None, redactor: Redactor | None = None) -> None:
+    def __init__(self, router: Router, counter: TokenCounter | ByteEstimate | None, redactor: Redactor | None = None,
+                 exact_providers: frozenset[str] = frozenset()) -> None:
         self._router = router
-        self._counter = counter
+        self._counter = counter or ByteEstimate()
+        self._exact_providers = exact_providers  # whose models the counter counts exactly
         self._redactor = redactor  # output filter: PII, secrets, exfiltrating Markdown
 
-    async def _events(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[Started | Delta | End]:
-        messages = _validate(request)
-        remaining = context.time_remaining()
+    def _exact(self, chain: list[Target]) -> bool:
+        return all(t.provider in self._exact_providers for t in chain)
+
+    async def _events(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[ModelSelected | Delta | End]:
+        messages = [ChatMessage(m.role, m.content) for m in request.messages]
         stream = self._router.generate(request.model, request.provider, messages, _params(request))
         try:
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout(context.time_remaining()):
                 async for item in stream:
                     if isinstance(item, Delta) and not item.text.isascii():
                         # A provider's JSON may carry a lone surrogate (Python's reader lets one
@@ -77,7 +74,7 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                         item = Delta(unmark(valid_text(item.text)))
                     yield item
         except UnknownModel as exc:
-            raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None
+            raise _unknown(exc) from None
         except ProviderError as exc:
             raise to_app_error(exc) from None
         finally:
@@ -86,19 +83,20 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
     async def Generate(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[llm_pb2.GenerateResponse]:
         stream = StreamRedactor(self._redactor) if self._redactor else None
         try:
-            async for item in self._events(request, context):
-                if isinstance(item, Delta):
-                    text = stream.feed(item.text) if stream else item.text
-                    if text:
-                        yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=text))
-                elif isinstance(item, Started):
-                    yield llm_pb2.GenerateResponse(start=llm_pb2.StreamStart(provider=item.provider, model=item.model))
-                else:
-                    if stream and (tail := stream.flush()):
-                        yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
-                    yield llm_pb2.GenerateResponse(end=llm_pb2.StreamEnd(finish_reason=item.finish_reason, usage=_usage(item)))
-        except AppError as exc:
-            await abort(context, exc)
+            # Text that arrives while a message is being sent goes out as one delta after it.
+            async with contextlib.aclosing(read_ahead(self._events(request, context))) as batches:
+                async for batch in batches:
+                    for item in join_text(batch, Delta):
+                        if isinstance(item, Delta):
+                            text = stream.feed(item.text) if stream else item.text
+                            if text:
+                                yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=text))
+                        elif isinstance(item, ModelSelected):
+                            yield llm_pb2.GenerateResponse(start=common_pb2.ModelSelected(provider=item.provider, model=item.model))
+                        else:
+                            if stream and (tail := stream.flush()):
+                                yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
+                            yield llm_pb2.GenerateResponse(end=llm_pb2.StreamEnd(finish_reason=item.finish_reason, usage=_usage(item)))
         finally:
             if stream:
                 _count_redactions(stream.found)
@@ -106,17 +104,14 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
     async def Complete(self, request: llm_pb2.GenerateRequest, context) -> llm_pb2.CompleteResponse:
         reply = llm_pb2.CompleteResponse()
         parts: list[str] = []
-        try:
-            async for item in self._events(request, context):
-                if isinstance(item, Delta):
-                    parts.append(item.text)
-                elif isinstance(item, Started):
-                    reply.provider, reply.model = item.provider, item.model
-                else:
-                    reply.finish_reason = item.finish_reason
-                    reply.usage.CopyFrom(_usage(item))
-        except AppError as exc:
-            await abort(context, exc)
+        async for item in self._events(request, context):
+            if isinstance(item, Delta):
+                parts.append(item.text)
+            elif isinstance(item, ModelSelected):
+                reply.provider, reply.model = item.provider, item.model
+            else:
+                reply.finish_reason = item.finish_reason
+                reply.usage.CopyFrom(_usage(item))
         reply.text = "".join(parts)
         if self._redactor:
             reply.text, found = self._redactor.redact(reply.text)
@@ -136,22 +131,18 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                     context_window=min(self._router.spec(t).context_window for t in chain),
                     is_alias=is_alias,
                     available=self._router.available(chain),
+                    tokenizer=self._counter.name if self._exact(chain) else "",
                 )
             )
         return reply
 
     async def CountTokens(self, request: llm_pb2.CountTokensRequest, context) -> llm_pb2.CountTokensResponse:
-        if self._counter is None:
-            # No tokenizer here at all: a conservative bytes-based estimate.
-            return llm_pb2.CountTokensResponse(counts=[len(t.encode()) // 3 + 1 for t in request.texts], tokenizer="bytes/3", exact=False)
         try:
             chain = self._router.resolve(request.model)
         except UnknownModel as exc:
-            await abort(context, AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}))
-            return llm_pb2.CountTokensResponse()
+            raise _unknown(exc) from None
         counts = await asyncio.to_thread(self._counter.count, list(request.texts))
-        exact = all(self._counter.is_exact(t.provider) for t in chain)
-        return llm_pb2.CountTokensResponse(counts=counts, tokenizer=self._counter.name, exact=exact)
+        return llm_pb2.CountTokensResponse(counts=counts, tokenizer=self._counter.name, exact=self._exact(chain))
 
 
 def _usage(end: End) -> common_pb2.Usage:

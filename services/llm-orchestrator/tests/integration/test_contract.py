@@ -91,13 +91,13 @@ async def test_rate_limit_maps_to_resource_exhausted(stub, fake_upstream):
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-async def test_invalid_requests(stub):
-    bad_role = llm_pb2.GenerateRequest(model="default", messages=[llm_pb2.ChatMessage(role="wizard", content="x")])
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await collect(stub, bad_role)
-    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+async def test_an_unknown_model_is_invalid(stub):
+    # Roles and parameters are the callers' to get right (llm.proto); the model is known here only.
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await collect(stub, request("no-such-model"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.CountTokens(llm_pb2.CountTokensRequest(model="no-such-model", texts=["x"]), timeout=5)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -106,6 +106,11 @@ async def test_complete_and_count_tokens(stub):
     assert reply.provider == "local" and reply.text and reply.usage.completion_tokens <= 8
     counts = await stub.CountTokens(llm_pb2.CountTokensRequest(model="default", texts=["hello world", "a much longer sentence than that"]), timeout=5)
     assert counts.exact and counts.counts[0] < counts.counts[1]
+    # The catalogue names the tokenizer that counts a model exactly (the conversation service
+    # counts with the same one): the embedded model's, for the local model only.
+    models = {m.id: m for m in (await stub.ListModels(llm_pb2.ListModelsRequest(), timeout=5)).models}
+    assert models["local:smollm2-135m-instruct"].tokenizer == counts.tokenizer and models["default"].tokenizer == counts.tokenizer
+    assert models["fake:fake-model"].tokenizer == "" and models["resilient"].tokenizer == ""
 
 
 async def test_concurrent_requests_to_the_local_model_all_complete(stub):

@@ -3,8 +3,8 @@ uses, lets a `\\ud800` escape through): the orchestrator sends the answer on wit
 place instead of failing the stream mid-answer (protobuf cannot encode a lone surrogate)."""
 
 from chatbot.llm.v1 import llm_pb2
+from chatbot_common.generation import ModelSelected
 from llm_orchestrator.providers.base import Delta, End, Usage
-from llm_orchestrator.router import Started
 from llm_orchestrator.servicer import LlmServicer
 
 
@@ -15,7 +15,7 @@ class OneReply:
         self.texts = texts
 
     async def generate(self, *_args):
-        yield Started("fake", "fake-model")
+        yield ModelSelected("fake", "fake-model")
         for text in self.texts:
             yield Delta(text)
         yield End("stop", Usage(1, len(self.texts)))
@@ -24,12 +24,6 @@ class OneReply:
 class Context:
     def time_remaining(self) -> float:
         return 10.0
-
-    def set_trailing_metadata(self, _metadata) -> None:
-        pass
-
-    async def abort(self, code, message):
-        raise AssertionError(f"aborted: {code} {message}")
 
 
 REQUEST = llm_pb2.GenerateRequest(messages=[llm_pb2.ChatMessage(role="user", content="hi")])

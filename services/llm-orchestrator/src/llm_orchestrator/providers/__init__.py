@@ -10,7 +10,8 @@ def build_providers(settings: LlmSettings) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
     timeout = settings.first_token_timeout_seconds
     if settings.local_enabled:
-        from llm_orchestrator.providers.local import LocalProvider, bundled_model_path
+        from chatbot_common.tokens import bundled_model_path
+        from llm_orchestrator.providers.local import LocalProvider
 
         providers["local"] = LocalProvider(
             model_path=settings.local_model_path or bundled_model_path(),

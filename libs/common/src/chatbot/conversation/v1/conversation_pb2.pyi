@@ -170,14 +170,6 @@ class TurnStarted(_message.Message):
     user_message_id: str
     def __init__(self, conversation_id: _Optional[str] = ..., user_message_id: _Optional[str] = ...) -> None: ...
 
-class ModelSelected(_message.Message):
-    __slots__ = ("provider", "model")
-    PROVIDER_FIELD_NUMBER: _ClassVar[int]
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    provider: str
-    model: str
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
-
 class TokenDelta(_message.Message):
     __slots__ = ("text", "index")
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -223,12 +215,12 @@ class ChatEvent(_message.Message):
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_FIELD_NUMBER: _ClassVar[int]
     started: TurnStarted
-    model: ModelSelected
+    model: _common_pb2.ModelSelected
     citations: CitationList
     token: TokenDelta
     completed: TurnCompleted
     guardrail: GuardrailEvent
-    def __init__(self, started: _Optional[_Union[TurnStarted, _Mapping]] = ..., model: _Optional[_Union[ModelSelected, _Mapping]] = ..., citations: _Optional[_Union[CitationList, _Mapping]] = ..., token: _Optional[_Union[TokenDelta, _Mapping]] = ..., completed: _Optional[_Union[TurnCompleted, _Mapping]] = ..., guardrail: _Optional[_Union[GuardrailEvent, _Mapping]] = ...) -> None: ...
+    def __init__(self, started: _Optional[_Union[TurnStarted, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., citations: _Optional[_Union[CitationList, _Mapping]] = ..., token: _Optional[_Union[TokenDelta, _Mapping]] = ..., completed: _Optional[_Union[TurnCompleted, _Mapping]] = ..., guardrail: _Optional[_Union[GuardrailEvent, _Mapping]] = ...) -> None: ...
 
 class GuardrailEvent(_message.Message):
     __slots__ = ("kind", "action", "categories", "document_id", "chunk_id")

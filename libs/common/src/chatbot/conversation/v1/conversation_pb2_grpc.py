@@ -151,6 +151,8 @@ class ConversationServiceServicer:
     def Chat(self, request, context):
         """Runs one turn: persists the user message, fits history into the model's context,
         streams the answer, persists the assistant message (also when cancelled or failed).
+        A turn costs one rag.Search and one llm.Generate: the model catalogue is cached here and
+        tokens are counted with the orchestrator's tokenizer in-process (chatbot_common.tokens).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

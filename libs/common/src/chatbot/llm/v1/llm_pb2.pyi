@@ -45,14 +45,6 @@ class GenerateRequest(_message.Message):
     caller: _common_pb2.Caller
     def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., params: _Optional[_Union[GenerationParams, _Mapping]] = ..., provider: _Optional[str] = ..., request_id: _Optional[str] = ..., caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...
 
-class StreamStart(_message.Message):
-    __slots__ = ("provider", "model")
-    PROVIDER_FIELD_NUMBER: _ClassVar[int]
-    MODEL_FIELD_NUMBER: _ClassVar[int]
-    provider: str
-    model: str
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
-
 class TextDelta(_message.Message):
     __slots__ = ("text",)
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -72,10 +64,10 @@ class GenerateResponse(_message.Message):
     START_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
-    start: StreamStart
+    start: _common_pb2.ModelSelected
     delta: TextDelta
     end: StreamEnd
-    def __init__(self, start: _Optional[_Union[StreamStart, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., end: _Optional[_Union[StreamEnd, _Mapping]] = ...) -> None: ...
+    def __init__(self, start: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., end: _Optional[_Union[StreamEnd, _Mapping]] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
     __slots__ = ("provider", "model", "text", "finish_reason", "usage")
@@ -96,20 +88,22 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("id", "chain", "provider", "context_window", "is_alias", "available")
+    __slots__ = ("id", "chain", "provider", "context_window", "is_alias", "available", "tokenizer")
     ID_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     IS_ALIAS_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZER_FIELD_NUMBER: _ClassVar[int]
     id: str
     chain: _containers.RepeatedScalarFieldContainer[str]
     provider: str
     context_window: int
     is_alias: bool
     available: bool
-    def __init__(self, id: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., context_window: _Optional[int] = ..., is_alias: _Optional[bool] = ..., available: _Optional[bool] = ...) -> None: ...
+    tokenizer: str
+    def __init__(self, id: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., context_window: _Optional[int] = ..., is_alias: _Optional[bool] = ..., available: _Optional[bool] = ..., tokenizer: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "default_model")

@@ -65,7 +65,8 @@ class LlmOrchestratorServicer:
 
     def Generate(self, request, context):
         """Streams one generation. The first message is always `start`, naming the provider
-        and model actually used; then `delta`s; then exactly one `end`.
+        and model actually used; then `delta`s; then exactly one `end`. Text that arrives from the
+        provider while the previous delta is being sent travels as one delta.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC
 from typing import Annotated
 
-import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
 from chatbot_common.ids import id_pattern
+from chatbot_common.streams import read_ahead
 from chatbot_common.timeutil import iso
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
 from gateway.api.schemas.chat import CitationOut, citation_out
+from gateway.chat_stream import Citations, GuardrailCaught, Text, TurnCompleted, TurnStarted, Usage, open_turn
 from gateway.guardrails import record_turn_event, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
-from gateway.sse import SSE_HEADERS, HEARTBEAT, event, with_heartbeats
+from gateway.sse import HEARTBEAT, SSE_HEADERS
+from gateway.sse import event as sse_event
 
 router = APIRouter(tags=["chat"])
 
@@ -61,8 +65,6 @@ class ChatOut(BaseModel):
 
 
 def _request(body: ChatIn, principal, settings, request_id: str) -> pb.ChatRequest:
-    if not body.message.strip():
-        raise AppError(ErrorCode.VALIDATION_ERROR, "message must not be empty", {"field": "message"})
     if len(body.message) > settings.max_message_chars:
         raise AppError(
             ErrorCode.VALIDATION_ERROR, f"message is longer than {settings.max_message_chars} characters",
@@ -86,17 +88,19 @@ async def _screened_request(body: ChatIn, request: Request, principal, settings)
     # The caller's system prompt reaches the model too: screened like the message.
     (req.message, req.system_prompt), req.injection_policy = await screen_input(
         request, principal, [body.message, req.system_prompt], ["message", "instructions"])
+    # Checked once, here, on what is sent on (invisible characters removed): the conversation
+    # service trusts it (conversation.proto).
+    if not req.message.strip():
+        raise AppError(ErrorCode.VALIDATION_ERROR, "message must not be empty", {"field": "message"})
     return req
 
 
-async def _open_turn(downstream, req: pb.ChatRequest, timeout: float):
-    """Starts the turn and waits for its first event, so that errors found before anything
-    was generated (unknown conversation, bad model, services down) get a real HTTP status."""
-    call = downstream.conversation.Chat(req, timeout=timeout)
-    first = await call.read()
-    if first is grpc.aio.EOF:
-        raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the turn early")
-    return call, first
+async def _open(downstream, req: pb.ChatRequest, settings, guard: TurnGuard):
+    try:
+        return await open_turn(downstream, req, settings.chat_timeout_seconds)
+    except BaseException:
+        await guard.finish(0)
+        raise
 
 
 @router.post("/chat", response_model=ChatOut, summary="Send a message and get the whole answer")
@@ -105,86 +109,82 @@ async def chat(
 ) -> ChatOut:
     req = await _screened_request(body, request, principal, settings)
     guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=False)
+    stream, _ = await _open(downstream, req, settings, guard)
     used: int | None = 0
-    try:
-        call, first = await _open_turn(downstream, req, settings.chat_timeout_seconds)
-    except BaseException:
-        await guard.finish(0)
-        raise
     parts: list[str] = []
     citations: list[CitationOut] = []
     try:
-        event_msg = first
-        while event_msg is not grpc.aio.EOF:
-            kind = event_msg.WhichOneof("event")
-            if kind == "token":
-                parts.append(event_msg.token.text)
-                used = None  # tokens were spent; the real count comes with `completed`
-            elif kind == "citations":
-                citations = [citation_out(c) for c in event_msg.citations.citations]
-            elif kind == "guardrail":
-                await record_turn_event(request, principal, event_msg.guardrail)
-            elif kind == "completed":
-                done = event_msg.completed
-                u = done.usage
-                used = u.total_tokens
+        async for event in stream:
+            if isinstance(event, Text):
+                parts.append(event.text)
+                used = None  # tokens were spent; the real count comes with the completion
+            elif isinstance(event, Citations):
+                citations = [citation_out(c) for c in event.citations]
+            elif isinstance(event, GuardrailCaught):
+                await record_turn_event(request, principal, event.event)
+            elif isinstance(event, TurnCompleted):
+                used = event.usage.total
                 return ChatOut(
-                    id=done.message_id, conversation_id=done.conversation_id, content="".join(parts),
-                    tokens_used=TokensUsed(prompt=u.prompt_tokens, completion=u.completion_tokens, total=u.total_tokens),
-                    finish_reason=done.finish_reason, model=done.model, provider=done.provider,
-                    timestamp=iso(done.created_at.ToDatetime(tzinfo=UTC)), latency_ms=done.latency_ms, ttft_ms=done.ttft_ms,
-                    citations=citations,
+                    id=event.message_id, conversation_id=event.conversation_id, content="".join(parts), tokens_used=_tokens(event.usage),
+                    finish_reason=event.finish_reason, model=event.model, provider=event.provider, timestamp=iso(event.created_at),
+                    latency_ms=event.latency_ms, ttft_ms=event.ttft_ms, citations=citations,
                 )
-            event_msg = await call.read()
     finally:
-        call.cancel()
+        stream.cancel()
         await guard.finish(used)
     raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the turn without a result")
 
 
-async def _sse(call, first, heartbeat: float, guard: TurnGuard, on_guardrail) -> AsyncIterator[bytes]:
-    used: int | None = 0
-    async def events():
-        item = first
-        while item is not grpc.aio.EOF:
-            yield item
-            item = await call.read()
+def _tokens(u: Usage) -> TokensUsed:
+    return TokensUsed(prompt=u.prompt, completion=u.completion, total=u.total)
 
+
+def _sse_event(event) -> bytes | None:
+    """The SSE encoding of one event (None: not shown to the client)."""
+    if isinstance(event, Text):
+        return sse_event("token", {"token": event.text, "index": event.index})
+    if isinstance(event, TurnCompleted):
+        return sse_event("complete", {
+            "finish_reason": event.finish_reason, "usage": dataclasses.asdict(event.usage), "total_tokens": event.usage.total,
+            "model": event.model, "provider": event.provider, "conversation_id": event.conversation_id, "message_id": event.message_id,
+            "latency_ms": event.latency_ms, "ttft_ms": event.ttft_ms, "timestamp": iso(event.created_at),
+        })
+    if isinstance(event, Citations):
+        return sse_event("citations", {"citations": [citation_out(c).model_dump() for c in event.citations]})
+    if isinstance(event, TurnStarted):
+        return sse_event("start", {"conversation_id": event.conversation_id, "user_message_id": event.user_message_id})
+    if isinstance(event, ModelSelected):
+        return sse_event("model", {"provider": event.provider, "model": event.model})
+    return None
+
+
+async def _sse(stream, heartbeat: float, guard: TurnGuard, on_guardrail) -> AsyncIterator[bytes]:
+    used: int | None = 0
     try:
-        async for item in with_heartbeats(events(), heartbeat):
-            if item is None:
-                yield HEARTBEAT
-                continue
-            kind = item.WhichOneof("event")
-            if kind == "token":
-                used = None
-                yield event("token", {"token": item.token.text, "index": item.token.index})
-            elif kind == "completed":
-                done = item.completed
-                u = done.usage
-                used = u.total_tokens
-                yield event("complete", {
-                    "finish_reason": done.finish_reason,
-                    "usage": {"prompt": u.prompt_tokens, "completion": u.completion_tokens, "total": u.total_tokens},
-                    "total_tokens": u.total_tokens,
-                    "model": done.model, "provider": done.provider,
-                    "conversation_id": done.conversation_id, "message_id": done.message_id,
-                    "latency_ms": done.latency_ms, "ttft_ms": done.ttft_ms,
-                    "timestamp": iso(done.created_at.ToDatetime(tzinfo=UTC)),
-                })
-            elif kind == "citations":
-                yield event("citations", {"citations": [citation_out(c).model_dump() for c in item.citations.citations]})
-            elif kind == "started":
-                yield event("start", {"conversation_id": item.started.conversation_id, "user_message_id": item.started.user_message_id})
-            elif kind == "model":
-                yield event("model", {"provider": item.model.provider, "model": item.model.model})
-            elif kind == "guardrail":
-                await on_guardrail(item.guardrail)
+        # Events that arrive while a write is pending leave together, in one write.
+        async with contextlib.aclosing(read_ahead(aiter(stream), heartbeat)) as batches:
+            async for batch in batches:
+                if not batch:
+                    yield HEARTBEAT
+                    continue
+                out = []
+                for event in batch:
+                    if isinstance(event, GuardrailCaught):
+                        await on_guardrail(event.event)
+                        continue
+                    if isinstance(event, Text):
+                        used = None
+                    elif isinstance(event, TurnCompleted):
+                        used = event.usage.total
+                    if (data := _sse_event(event)) is not None:
+                        out.append(data)
+                if out:
+                    yield b"".join(out)
     except AppError as error:
-        yield event("error", {"code": error.code.value, "message": error.message, "retryable": error.retryable})
+        yield sse_event("error", error.to_body())
     finally:
         # The client left (or we are done): cancelling the call stops generation upstream.
-        call.cancel()
+        stream.cancel()
         await guard.finish(used)
 
 
@@ -192,20 +192,18 @@ async def _sse(call, first, heartbeat: float, guard: TurnGuard, on_guardrail) ->
     "/chat/stream",
     summary="Stream an answer as Server-Sent Events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "events: start, model, citations, token, complete, error"}},
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "events: start, model, citations, token, complete; error carries the one error shape "
+                                    '{"error": {"code", "message", "details"}}'}},
 )
 async def chat_stream(
     body: ChatIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
 ) -> StreamingResponse:
     req = await _screened_request(body, request, principal, settings)
     guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=True)
-    try:
-        call, first = await _open_turn(downstream, req, settings.chat_timeout_seconds)
-    except BaseException:
-        await guard.finish(0)
-        raise
+    stream, first = await _open(downstream, req, settings, guard)
     headers = dict(SSE_HEADERS)
-    if first.WhichOneof("event") == "started":
-        headers["X-Conversation-Id"] = first.started.conversation_id
-    return StreamingResponse(_sse(call, first, settings.heartbeat_seconds, guard,
-                                  lambda e: record_turn_event(request, principal, e)), media_type="text/event-stream", headers=headers)
+    if isinstance(first, TurnStarted):
+        headers["X-Conversation-Id"] = first.conversation_id
+    return StreamingResponse(_sse(stream, settings.heartbeat_seconds, guard, lambda e: record_turn_event(request, principal, e)),
+                             media_type="text/event-stream", headers=headers)

@@ -3,22 +3,24 @@ the llm-orchestrator, nothing is stored."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-import grpc
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
+from chatbot_common.streams import read_ahead
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
+from gateway.chat_stream import GenerationEnded, Text, Usage, open_generation
 from gateway.guardrails import record_leak, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.sse import SSE_HEADERS
@@ -116,27 +118,13 @@ class _Chunks:
     def finish(self, reason: str) -> bytes:
         return self._head + b'{"index":0,"delta":{},"finish_reason":' + orjson.dumps(reason) + b"}]}\n\n"
 
-    def usage(self, u: common_pb2.Usage) -> bytes:
-        usage = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
+    def usage(self, u: Usage) -> bytes:
+        usage = {"prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": u.total}
         return self._head + b'],"usage":' + orjson.dumps(usage) + b"}\n\n"
 
 
 def _finish(reason: str) -> str:
     return reason if reason in ("stop", "length", "content_filter") else "stop"
-
-
-async def _open(downstream, req, timeout: float):
-    """Starts generation and waits for the stream's start (sent with the first token, so
-    provider errors before any token still get a real HTTP status). The message after it,
-    already on its way, is read too: the first token then leaves in the same write as the
-    response's first chunk."""
-    call = downstream.llm.Generate(req, timeout=timeout)
-    first = await call.read()
-    if first is grpc.aio.EOF or first.WhichOneof("event") != "start":
-        call.cancel()
-        raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream did not start")
-    following = await call.read()
-    return call, first.start, following
 
 
 class _Leaked(Exception):
@@ -155,47 +143,55 @@ def _protect(req: llm_pb2.GenerateRequest) -> LeakGuard | None:
     return LeakGuard(canary, protected)
 
 
-def _encode(reply, chunks: _Chunks, include_usage: bool, guard: LeakGuard | None) -> bytes:
-    kind = reply.WhichOneof("event")
-    if kind == "delta":
-        text = guard.feed(reply.delta.text) if guard else reply.delta.text
-        if guard and guard.leaked:
+class _Reply:
+    """The answer's text as it may leave (the leak guard holds back what could be the start of
+    a disclosure), its finish and usage."""
+
+    def __init__(self, leaks: LeakGuard | None) -> None:
+        self._leaks = leaks
+        self.finish = "stop"
+        self.usage: Usage | None = None
+
+    def text(self, event: Text | GenerationEnded) -> str:
+        """Raises _Leaked once the reply discloses the system messages."""
+        if isinstance(event, Text):
+            text = self._leaks.feed(event.text) if self._leaks else event.text
+        else:
+            self.finish, self.usage = _finish(event.finish_reason), event.usage
+            text = self._leaks.flush() if self._leaks else ""
+        if self._leaks and self._leaks.leaked:
             raise _Leaked
-        return chunks.delta(text) if text else b""
-    if kind == "end":
-        held = guard.flush() if guard else ""
-        if guard and guard.leaked:
-            raise _Leaked
-        done = (chunks.delta(held) if held else b"") + chunks.finish(_finish(reply.end.finish_reason))
-        return done + chunks.usage(reply.end.usage) if include_usage else done
-    return b""
+        return text
 
 
-async def _stream(call, following, chunks: _Chunks, include_usage: bool, guard: TurnGuard, leaks: LeakGuard | None,
-                  on_leak) -> AsyncIterator[bytes]:
-    used: int | None = None
+async def _stream(stream, chunks: _Chunks, include_usage: bool, guard: TurnGuard, reply: _Reply, on_leak) -> AsyncIterator[bytes]:
+    head = chunks.role()
     try:
-        head = chunks.role()
-        if following is not grpc.aio.EOF:
-            head += _encode(following, chunks, include_usage, leaks)
-            if following.WhichOneof("event") == "end":
-                used = following.end.usage.total_tokens
-        yield head
-        if following is not grpc.aio.EOF:
-            while (reply := await call.read()) is not grpc.aio.EOF:
-                if data := _encode(reply, chunks, include_usage, leaks):
-                    yield data
-                if reply.WhichOneof("event") == "end":
-                    used = reply.end.usage.total_tokens
-        yield b"data: [DONE]\n\n"
+        # Deltas that arrive while a write is pending leave together, in one write; the first
+        # leaves with the response's role chunk.
+        async with contextlib.aclosing(read_ahead(aiter(stream))) as batches:
+            async for batch in batches:
+                out = [head]
+                head = b""
+                for event in batch:
+                    if isinstance(event, ModelSelected):
+                        continue
+                    if text := reply.text(event):
+                        out.append(chunks.delta(text))
+                    if isinstance(event, GenerationEnded):
+                        out.append(chunks.finish(reply.finish))
+                        if include_usage:
+                            out.append(chunks.usage(event.usage))
+                yield b"".join(out)
+        yield head + b"data: [DONE]\n\n"
     except _Leaked:
         await on_leak()
         yield b"data: " + orjson.dumps(AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED).to_body()) + b"\n\n"
     except AppError as error:
         yield b"data: " + orjson.dumps(error.to_body()) + b"\n\n"
     finally:
-        call.cancel()
-        await guard.finish(used)
+        stream.cancel()
+        await guard.finish(reply.usage.total if reply.usage else None)
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completions (streaming or not)")
@@ -208,13 +204,13 @@ async def chat_completions(
                                     ["message" if m.role == "user" else "instructions" for m in req.messages])
     for message, text in zip(req.messages, cleaned, strict=True):
         message.content = text
-    leaks = _protect(req)
+    reply = _Reply(_protect(req))
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     prompt_chars = sum(len(m.content) for m in req.messages)
     guard = await begin_turn(limits, principal, prompt_chars, req.params.max_tokens or None, stream=body.stream)
     try:
-        call, start, following = await _open(downstream, req, settings.chat_timeout_seconds)
+        stream, start = await open_generation(downstream, req, settings.chat_timeout_seconds)
     except BaseException:
         await guard.finish(0)
         raise
@@ -226,33 +222,24 @@ async def chat_completions(
     if body.stream:
         chunks = _Chunks(completion_id, created, start.model)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(call, following, chunks, include_usage, guard, leaks, on_leak), media_type="text/event-stream",
+        return StreamingResponse(_stream(stream, chunks, include_usage, guard, reply, on_leak), media_type="text/event-stream",
                                  headers={**SSE_HEADERS, **headers})
     parts: list[str] = []
-    finish = "stop"
-    usage = common_pb2.Usage()
-    used: int | None = None
     try:
-        reply = following
-        while reply is not grpc.aio.EOF:
-            kind = reply.WhichOneof("event")
-            if kind == "delta":
-                parts.append(leaks.feed(reply.delta.text) if leaks else reply.delta.text)
-            elif kind == "end":
-                finish, usage = _finish(reply.end.finish_reason), reply.end.usage
-                used = usage.total_tokens
-                parts.append(leaks.flush() if leaks else "")
-            if leaks and leaks.leaked:
-                await on_leak()
-                raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
-            reply = await call.read()
+        async for event in stream:
+            if isinstance(event, Text | GenerationEnded):
+                parts.append(reply.text(event))
+    except _Leaked:
+        await on_leak()
+        raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED) from None
     finally:
-        call.cancel()
-        await guard.finish(used)
+        stream.cancel()
+        await guard.finish(reply.usage.total if reply.usage else None)
+    usage = reply.usage or Usage(0, 0, 0)
     payload = {
         "id": completion_id, "object": "chat.completion", "created": created, "model": start.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": reply.finish}],
+        "usage": {"prompt_tokens": usage.prompt, "completion_tokens": usage.completion, "total_tokens": usage.total},
     }
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 

@@ -1,0 +1,184 @@
+"""The two streams a chat answer comes from, each read in one place into typed events that every
+wire format the gateway writes is encoded from: the conversation service's Chat stream
+(`/api/v1/chat`, `/api/v1/chat/stream`) and the llm-orchestrator's Generate stream (`/v1`).
+
+A route opens a stream, iterates its events and encodes them; no route reads gRPC messages.
+Opening waits for the first event, so that an error found before anything was generated
+(unknown conversation or model, a service down) still gets a real HTTP status. Failed calls
+raise `AppError` (the stubs are wrapped), at the start or in the middle of a stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import grpc
+
+from chatbot.common.v1 import common_pb2
+from chatbot.conversation.v1 import conversation_pb2
+from chatbot.llm.v1 import llm_pb2
+from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
+from gateway.grpc_clients import Downstream
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    """The user's message is stored (in a new conversation, if none was named)."""
+
+    conversation_id: str
+    user_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citations:
+    citations: list[common_pb2.Citation]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A piece of the answer; `index` counts the pieces of one stream from 0."""
+
+    text: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailCaught:
+    """Something a guardrail caught during the turn, for the audit log."""
+
+    event: conversation_pb2.GuardrailEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt: int
+    completion: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCompleted:
+    """The answer is stored; nothing follows."""
+
+    message_id: str
+    conversation_id: str
+    finish_reason: str
+    usage: Usage
+    provider: str
+    model: str
+    latency_ms: int
+    ttft_ms: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationEnded:
+    """The generation is over; nothing follows."""
+
+    finish_reason: str
+    usage: Usage
+
+
+TurnEvent = TurnStarted | ModelSelected | Citations | Text | GuardrailCaught | TurnCompleted
+GenerationEvent = ModelSelected | Text | GenerationEnded
+E = TypeVar("E")
+
+
+def _usage(u: common_pb2.Usage) -> Usage:
+    return Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+
+
+def _turn_event(reply: conversation_pb2.ChatEvent) -> TurnEvent:
+    kind = reply.WhichOneof("event")
+    if kind == "token":
+        return Text(reply.token.text, reply.token.index)
+    if kind == "started":
+        return TurnStarted(reply.started.conversation_id, reply.started.user_message_id)
+    if kind == "model":
+        return ModelSelected(reply.model.provider, reply.model.model)
+    if kind == "citations":
+        return Citations(list(reply.citations.citations))
+    if kind == "guardrail":
+        return GuardrailCaught(reply.guardrail)
+    if kind == "completed":
+        done = reply.completed
+        return TurnCompleted(done.message_id, done.conversation_id, done.finish_reason, _usage(done.usage), done.provider, done.model,
+                             done.latency_ms, done.ttft_ms, done.created_at.ToDatetime(tzinfo=UTC))
+    raise AppError(ErrorCode.SERVICE_UNAVAILABLE, f"unexpected chat event {kind!r} from the conversation service")
+
+
+class _GenerationEvents:
+    """Generate's replies as events; deltas are numbered as they come."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self) -> None:
+        self._index = 0
+
+    def __call__(self, reply: llm_pb2.GenerateResponse) -> GenerationEvent:
+        kind = reply.WhichOneof("event")
+        if kind == "delta":
+            self._index += 1
+            return Text(reply.delta.text, self._index - 1)
+        if kind == "start":
+            return ModelSelected(reply.start.provider, reply.start.model)
+        if kind == "end":
+            return GenerationEnded(reply.end.finish_reason, _usage(reply.end.usage))
+        raise AppError(ErrorCode.LLM_PROVIDER_ERROR, f"unexpected generation event {kind!r}")
+
+
+class EventStream(Generic[E]):
+    """A started call read as typed events (the ones read while opening come first).
+    `cancel()` stops the work upstream: call it when done, and when the client has gone."""
+
+    def __init__(self, call: Any, convert: Callable[[Any], E], read: list[E]) -> None:
+        self._call = call
+        self._convert = convert
+        self._read = read
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[E]:
+        read, self._read = self._read, []
+        for event in read:
+            yield event
+        while (reply := await self._call.read()) is not grpc.aio.EOF:
+            yield self._convert(reply)
+
+
+async def _first(call: Any) -> Any:
+    try:
+        return await call.read()
+    except BaseException:
+        call.cancel()
+        raise
+
+
+async def open_turn(downstream: Downstream, request: conversation_pb2.ChatRequest, timeout: float) -> tuple[EventStream[TurnEvent], TurnEvent]:
+    """Starts a turn; returns its stream and its first event (already in the stream too)."""
+    call = downstream.conversation.Chat(request, timeout=timeout)
+    first = await _first(call)
+    if first is grpc.aio.EOF:
+        raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the turn early")
+    event = _turn_event(first)
+    return EventStream(call, _turn_event, [event]), event
+
+
+async def open_generation(downstream: Downstream, request: llm_pb2.GenerateRequest,
+                          timeout: float) -> tuple[EventStream[GenerationEvent], ModelSelected]:
+    """Starts a generation and waits for its start (sent with the first token, so provider
+    errors before any token still get a real HTTP status). The event after it, already on its
+    way, is read too, so that the first token can leave with the response's first bytes."""
+    call = downstream.llm.Generate(request, timeout=timeout)
+    convert = _GenerationEvents()
+    start = await _first(call)
+    if start is grpc.aio.EOF or start.WhichOneof("event") != "start":
+        call.cancel()
+        raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream did not start")
+    following = await _first(call)
+    return EventStream(call, convert, [] if following is grpc.aio.EOF else [convert(following)]), convert(start)
