@@ -15,16 +15,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def read_ahead(source: AsyncIterator[T], idle: float | None = None) -> AsyncIterator[list[T]]:
+async def read_ahead(source: AsyncIterator[T], idle: float | None = None, hold: float = 0.0) -> AsyncIterator[list[T]]:
     """The source's items in order, in lists of what arrived since the consumer last asked.
 
     A list is never empty, except that with `idle` set an empty one comes whenever that many
     seconds pass without an item (a heartbeat's cue): the pending read of the source is never
-    cancelled for it. An error of the source is raised after the items that came before it.
+    cancelled for it. With `hold`, a list is not handed out sooner than `hold` seconds after the
+    one before, so that what arrives meanwhile travels with it; the first list and the end of
+    the source are never held. An error of the source is raised after the items before it.
     Closing this generator stops the reading task (and with it the source's pending read)."""
     loop = asyncio.get_running_loop()
     items: list[T] = []
     waiter: asyncio.Future[None] | None = None
+    holding = False  # while a list is held back, only the source's end wakes the consumer
     finished = False
     failure: Exception | None = None
 
@@ -37,33 +40,49 @@ async def read_ahead(source: AsyncIterator[T], idle: float | None = None) -> Asy
         try:
             async for item in source:
                 items.append(item)
-                wake()
+                if not holding:
+                    wake()
         except Exception as exc:  # handed to the consumer, after the items before it
             failure = exc
         finally:
             finished = True
             wake()
 
+    async def wait(seconds: float | None) -> bool:
+        """Whether the pump woke the consumer before `seconds` passed."""
+        nonlocal waiter
+        waiter = loop.create_future()
+        try:
+            if seconds is None:
+                await waiter
+            else:
+                async with asyncio.timeout(seconds):
+                    await waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            waiter = None
+
     reader = asyncio.create_task(pump())
+    release_at = 0.0
     try:
         while True:
-            if not items and not finished:
-                waiter = loop.create_future()
+            if not items and not finished and not await wait(idle):
+                yield []
+                continue
+            if items and not finished and (delay := release_at - loop.time()) > 0:
+                holding = True
                 try:
-                    if idle is None:
-                        await waiter
-                    else:
-                        async with asyncio.timeout(idle):
-                            await waiter
-                except TimeoutError:
-                    yield []
-                    continue
+                    await wait(delay)
                 finally:
-                    waiter = None
+                    holding = False
             if items:
                 batch = items.copy()
                 items.clear()
                 yield batch
+                if hold:
+                    release_at = loop.time() + hold
             elif finished:
                 if failure is not None:
                     raise failure

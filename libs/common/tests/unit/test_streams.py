@@ -107,3 +107,41 @@ def test_runs_of_text_are_joined_and_other_items_kept_in_place():
     assert join_text([Piece("a"), Piece("b"), "end", Piece("c")], Piece) == [Piece("ab"), "end", Piece("c")]
     one = [Piece("x")]
     assert join_text(one, Piece) is one
+
+
+async def test_held_items_travel_together_and_the_end_is_never_held():
+    took_first = asyncio.Event()
+
+    async def bursts():
+        yield "first"
+        await took_first.wait()
+        yield "b"
+        yield "c"
+
+    loop = asyncio.get_running_loop()
+    got = []
+    started = loop.time()
+    async for batch in read_ahead(bursts(), hold=30.0):
+        got.append(batch)
+        took_first.set()
+    # The first list is not held; "b" and "c" arrive within the hold and leave together, as soon
+    # as the source ends (30 s would have been the hold).
+    assert got == [["first"], ["b", "c"]] and loop.time() - started < 10
+
+
+async def test_a_list_is_held_for_the_interval_after_the_one_before():
+    took_first, took_second = asyncio.Event(), asyncio.Event()
+
+    async def slow_end():
+        yield "first"
+        await took_first.wait()
+        yield "second"
+        await took_second.wait()
+
+    loop = asyncio.get_running_loop()
+    times = []
+    async for batch in read_ahead(slow_end(), hold=0.05):
+        times.append((batch, loop.time()))
+        (took_second if took_first.is_set() else took_first).set()
+    assert [batch for batch, _ in times] == [["first"], ["second"]]
+    assert times[1][1] - times[0][1] >= 0.05

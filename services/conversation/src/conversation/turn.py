@@ -22,7 +22,6 @@ from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from chatbot_common.guardrails.injection import detect
 from chatbot_common.ids import new_id
-from chatbot_common.streams import join_text, read_ahead
 from chatbot_common.tokens import ByteEstimate, TokenCounter
 from conversation.context_window import Budget, DoesNotFit, fit_history
 from conversation.grounding import (
@@ -142,6 +141,18 @@ class ChatTurn:
         )
 
     async def run(self) -> AsyncIterator[TurnEvent]:
+        # The search needs nothing but the question: it runs while the turn is checked and the
+        # message stored (the rag service's answer is what the model waits for longest).
+        search = asyncio.ensure_future(self._search())
+        try:
+            # Closed with this generator (the client left): its Generate call is cancelled at once.
+            async with contextlib.aclosing(self._run(search)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            search.cancel()
+
+    async def _run(self, search: asyncio.Future[tuple[SearchResult | None, AppError | None]]) -> AsyncIterator[TurnEvent]:
         req = self._req
         # Look up the conversation before anything is written, so a bad id writes nothing.
         conv = None
@@ -181,14 +192,13 @@ class ChatTurn:
             id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message,
             token_count=user_tokens, token_counter=self._counter.name, citations=[], created_at=utcnow(),
         )
-        # The message is stored (a new conversation with it) while the sources are looked up
-        # and the history is read: none of them waits for another.
+        # The message is stored (a new conversation with it) while the history is read.
         limit = self._settings.history_limit
-        _, (found, search_error), recent = await asyncio.gather(
+        _, recent = await asyncio.gather(
             self._repo.add_message(user_message, new_conversation),
-            self._search(),
             self._repo.recent_messages(conv.id, limit + 1) if new_conversation is None else _nothing(),
         )
+        found, search_error = await search
         yield TurnStarted(conv.id, user_message.id)
 
         try:
@@ -231,37 +241,37 @@ class ChatTurn:
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id)
         index = 0
         guard = LeakGuard(canary, system_prompt)
+        stream = self._llm.generate(prompt, options)
         try:
-            # What arrives while the previous event is being sent on goes out as one token event.
-            async with contextlib.aclosing(read_ahead(self._llm.generate(prompt, options))) as batches:
-                async for batch in batches:
-                    for item in join_text(batch, LlmDelta):
-                        if isinstance(item, LlmDelta):
-                            if self._first_token_at is None:
-                                self._first_token_at = time.monotonic()
-                            text = guard.feed(item.text)
-                        elif isinstance(item, ModelSelected):
-                            self._provider, self._model = item.provider, item.model
-                            yield item
-                            continue
-                        else:
-                            text = guard.flush()
-                        if guard.leaked:
-                            log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
-                            yield Guardrail("system_prompt_leak", "stopped")
-                            raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
-                        if text:
-                            self._parts.append(text)
-                            yield Token(text, index)
-                            index += 1
-                        if isinstance(item, LlmEnd):
-                            self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
-                            yield TurnCompleted(await self._record(item.finish_reason))
-                            return
+            async for item in stream:
+                if isinstance(item, LlmDelta):
+                    if self._first_token_at is None:
+                        self._first_token_at = time.monotonic()
+                    text = guard.feed(item.text)
+                elif isinstance(item, ModelSelected):
+                    self._provider, self._model = item.provider, item.model
+                    yield item
+                    continue
+                else:
+                    text = guard.flush()
+                if guard.leaked:
+                    log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
+                    yield Guardrail("system_prompt_leak", "stopped")
+                    raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
+                if text:
+                    self._parts.append(text)
+                    yield Token(text, index)
+                    index += 1
+                if isinstance(item, LlmEnd):
+                    self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
+                    yield TurnCompleted(await self._record(item.finish_reason))
+                    return
             raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
         except AppError as exc:
             await self._record(FINISH_ERROR, exc)
             raise
+        finally:
+            await stream.aclose()
 
     async def _search(self) -> tuple[SearchResult | None, AppError | None]:
         """The rag service's candidates for this turn (None for a plain turn), or why grounding

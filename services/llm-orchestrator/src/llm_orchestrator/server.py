@@ -32,7 +32,7 @@ def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
     counter = open_counter(settings.local_model_path)
     exact = frozenset({"local"}) if "local" in providers and isinstance(counter, TokenCounter) else frozenset()
     redactor = Redactor(settings.link_allowlist) if settings.output_redaction else None
-    return LlmServicer(router, counter, redactor, exact), router
+    return LlmServicer(router, counter, redactor, exact, settings.stream_interval_ms / 1000), router
 
 
 def build_service(settings: LlmSettings) -> GrpcService:

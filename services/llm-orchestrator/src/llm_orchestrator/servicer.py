@@ -52,8 +52,9 @@ def _count_redactions(found) -> None:
 
 class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
     def __init__(self, router: Router, counter: TokenCounter | ByteEstimate | None, redactor: Redactor | None = None,
-                 exact_providers: frozenset[str] = frozenset()) -> None:
+                 exact_providers: frozenset[str] = frozenset(), stream_interval: float = 0.0) -> None:
         self._router = router
+        self._stream_interval = stream_interval
         self._counter = counter or ByteEstimate()
         self._exact_providers = exact_providers  # whose models the counter counts exactly
         self._redactor = redactor  # output filter: PII, secrets, exfiltrating Markdown
@@ -83,8 +84,9 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
     async def Generate(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[llm_pb2.GenerateResponse]:
         stream = StreamRedactor(self._redactor) if self._redactor else None
         try:
-            # Text that arrives while a message is being sent goes out as one delta after it.
-            async with contextlib.aclosing(read_ahead(self._events(request, context))) as batches:
+            # Text that arrives while a message is being sent, or within the stream interval after
+            # it, goes out as one delta; the first delta and the end never wait.
+            async with contextlib.aclosing(read_ahead(self._events(request, context), hold=self._stream_interval)) as batches:
                 async for batch in batches:
                     for item in join_text(batch, Delta):
                         if isinstance(item, Delta):

@@ -47,9 +47,10 @@ class LlmSettings(GrpcServiceSettings):
     # images (and links carrying data) to hosts outside the allow-list neutralised.
     output_redaction: bool = True
     link_allowlist: list[str] = Field(default_factory=list)
-    # Tokens produced within this many milliseconds travel as one delta (the first never waits):
-    # fewer wake-ups along gRPC, SSE and the client leave the CPU to the model.
-    local_stream_interval_ms: float = Field(20.0, ge=0, le=1000)
+    # Text a provider (any provider) streams within this many milliseconds after a delta travels
+    # as one delta (the first and the end never wait): every hop downstream (gRPC, SSE, the
+    # client) then handles a message per interval instead of one per token. 0: as it comes.
+    stream_interval_ms: float = Field(20.0, ge=0, le=1000)
 
     openai_api_key: Annotated[SecretStr | None, AlsoFrom("OPENAI_API_KEY")] = None
     openai_base_url: Annotated[str | None, AlsoFrom("OPENAI_BASE_URL")] = None

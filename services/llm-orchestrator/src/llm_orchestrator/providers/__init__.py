@@ -20,7 +20,7 @@ def build_providers(settings: LlmSettings) -> dict[str, Provider]:
             threads=settings.local_threads,
             max_queue=settings.local_max_queue,
             default_max_tokens=settings.local_default_max_tokens,
-            stream_interval=settings.local_stream_interval_ms / 1000,
+            stream_interval=settings.stream_interval_ms / 1000,
         )
     if settings.openai_enabled:
         from llm_orchestrator.providers.openai import OpenAIProvider
