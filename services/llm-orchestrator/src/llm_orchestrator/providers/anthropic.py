@@ -15,8 +15,9 @@ from llm_orchestrator.providers.base import (
     ModelSpec,
     ProviderError,
     Usage,
-    kind_for_http_status,
-    parse_retry_after,
+    status_error,
+    timed_out,
+    unreachable,
 )
 
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter", "tool_use": "stop"}
@@ -24,13 +25,11 @@ _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", 
 
 def translate_error(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderError(ProviderErrorKind.TIMEOUT, "the provider timed out")
+        return timed_out()
     if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider could not be reached")
+        return unreachable()
     if isinstance(exc, anthropic.APIStatusError):
-        kind = kind_for_http_status(exc.status_code, str(exc.body or ""))
-        return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers),
-                             detail=str(exc.message or "")[:500])
+        return status_error(exc.status_code, str(exc.body or ""), exc.response.headers, str(exc.message or ""))
     return ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider error: {type(exc).__name__}")
 
 

@@ -124,6 +124,20 @@ def kind_for_http_status(status: int, body_text: str = "") -> ProviderErrorKind:
     return ProviderErrorKind.UNAVAILABLE
 
 
+def status_error(status: int, body_text: str, headers: object, detail: str) -> ProviderError:
+    """An HTTP error answer from any provider API, as the one taxonomy."""
+    return ProviderError(kind_for_http_status(status, body_text), f"the provider answered {status}",
+                         retry_after=parse_retry_after(headers), detail=detail[:500])
+
+
+def timed_out() -> ProviderError:
+    return ProviderError(ProviderErrorKind.TIMEOUT, "the provider timed out")
+
+
+def unreachable() -> ProviderError:
+    return ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider could not be reached")
+
+
 def parse_retry_after(headers: object) -> float | None:
     value = getattr(headers, "get", lambda _k: None)("retry-after")
     try:

@@ -1,4 +1,9 @@
-"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp server, LM Studio, Azure)."""
+"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp server, LM Studio).
+
+The chat completions API is called with httpx directly: a request is one JSON body and a
+bearer key, and the SDK's typed request building cost more CPU per request than relaying
+all of its tokens. Retries are ours (with fallback and circuit breakers), never the client's.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
-import openai
 import orjson
 
 from chatbot_common.errors import ProviderErrorKind
@@ -20,24 +24,25 @@ from llm_orchestrator.providers.base import (
     ProviderError,
     Usage,
     kind_for_http_status,
-    parse_retry_after,
+    status_error,
+    timed_out,
+    unreachable,
 )
 
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _DRAIN_SECONDS = 0.5
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop", "function_call": "stop"}
 
 
-def translate_error(exc: Exception) -> ProviderError:
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(ProviderErrorKind.TIMEOUT, "the provider timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider could not be reached")
-    if isinstance(exc, openai.APIStatusError):
-        body = str(exc.body or "")
-        kind = kind_for_http_status(exc.status_code, body)
-        return ProviderError(kind, f"the provider answered {exc.status_code}", retry_after=parse_retry_after(exc.response.headers),
-                             detail=str(exc.message or "")[:500])
-    return ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider error: {type(exc).__name__}")
+async def _refusal(response: httpx.Response) -> ProviderError:
+    """An error answer, with the provider's own message for the operator's log."""
+    text = (await response.aread()).decode(errors="replace")
+    try:
+        error = orjson.loads(text).get("error")
+        detail = str(error.get("message") if isinstance(error, dict) else error or text)
+    except (orjson.JSONDecodeError, AttributeError):
+        detail = text
+    return status_error(response.status_code, text, response.headers, detail)
 
 
 class _Reply:
@@ -96,38 +101,42 @@ class OpenAIProvider:
     def __init__(self, name: str, api_key: str, base_url: str | None, models: list[str], context_window: int, timeout: float) -> None:
         self.name = name
         self._models = [ModelSpec(m, context_window) for m in models]
-        # Retries are ours (with fallback and circuit breakers), so the SDK must not add its own.
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self._client = httpx.AsyncClient(
+            base_url=base_url or DEFAULT_BASE_URL, timeout=timeout,
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        )
 
     def models(self) -> list[ModelSpec]:
         return list(self._models)
 
     async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | End]:
-        kwargs: dict = {}
+        request: dict = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if params.temperature is not None:
-            kwargs["temperature"] = params.temperature
+            request["temperature"] = params.temperature
         if params.top_p is not None:
-            kwargs["top_p"] = params.top_p
+            request["top_p"] = params.top_p
         if params.max_tokens is not None:
-            kwargs["max_tokens"] = params.max_tokens
+            request["max_tokens"] = params.max_tokens
         if params.stop:
-            kwargs["stop"] = list(params.stop)
+            request["stop"] = list(params.stop)
         if params.seed is not None:
-            kwargs["seed"] = params.seed
+            request["seed"] = params.seed
         reply = _Reply()
+        answered = False
         try:
-            # The SDK builds, authenticates and error-maps the request; the SSE body is read
-            # raw and decoded with orjson, which costs far less per token than SDK objects.
-            async with self._client.chat.completions.with_streaming_response.create(
-                model=model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
-                stream=True,
-                stream_options={"include_usage": True},
-                **kwargs,
-            ) as response:
-                body = response.iter_bytes()
-                # One delta per read: chunks that arrived together (while the delta before was
-                # being sent on, under load) travel on together.
+            async with self._client.stream("POST", "chat/completions", content=orjson.dumps(request)) as response:
+                answered = True
+                if response.status_code >= 400:
+                    raise await _refusal(response)
+                # The SSE body is read raw and decoded with orjson: one delta per read, so chunks
+                # that arrived together travel on together.
+                body = response.aiter_bytes()
                 async for data in body:
                     if text := reply.feed(data):
                         yield Delta(text)
@@ -139,10 +148,10 @@ class OpenAIProvider:
                     yield reply.end()
                 finally:
                     await _drain(body)
-        except openai.OpenAIError as exc:
-            raise translate_error(exc) from None
-        except (httpx.HTTPError, orjson.JSONDecodeError):
-            raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider's stream broke off") from None
+        except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
+            if answered:
+                raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider's stream broke off") from None
+            raise (timed_out() if isinstance(exc, httpx.TimeoutException) else unreachable()) from None
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._client.aclose()
