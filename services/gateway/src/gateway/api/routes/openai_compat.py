@@ -3,7 +3,6 @@ the llm-orchestrator, nothing is stored."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +17,6 @@ from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
-from chatbot_common.streams import read_ahead
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
 from gateway.chat_stream import GenerationEnded, Text, Usage, open_generation
 from gateway.guardrails import record_leak, screen_input
@@ -165,24 +163,20 @@ class _Reply:
 
 
 async def _stream(stream, chunks: _Chunks, include_usage: bool, guard: TurnGuard, reply: _Reply, on_leak) -> AsyncIterator[bytes]:
+    # The orchestrator paces its deltas, so each event is one write; the first delta (read while
+    # opening) leaves with the response's role chunk.
     head = chunks.role()
     try:
-        # Deltas that arrive while a write is pending leave together, in one write; the first
-        # leaves with the response's role chunk.
-        async with contextlib.aclosing(read_ahead(aiter(stream))) as batches:
-            async for batch in batches:
-                out = [head]
-                head = b""
-                for event in batch:
-                    if isinstance(event, ModelSelected):
-                        continue
-                    if text := reply.text(event):
-                        out.append(chunks.delta(text))
-                    if isinstance(event, GenerationEnded):
-                        out.append(chunks.finish(reply.finish))
-                        if include_usage:
-                            out.append(chunks.usage(event.usage))
-                yield b"".join(out)
+        async for event in stream:
+            if isinstance(event, ModelSelected):
+                continue
+            text = reply.text(event)
+            out = head + chunks.delta(text) if text else head
+            head = b""
+            if isinstance(event, GenerationEnded):
+                out += chunks.finish(reply.finish) + (chunks.usage(event.usage) if include_usage else b"")
+            if out:
+                yield out
         yield head + b"data: [DONE]\n\n"
     except _Leaked:
         await on_leak()
