@@ -275,7 +275,8 @@ class ChatTurn:
 
     async def _search(self) -> tuple[SearchResult | None, AppError | None]:
         """The rag service's candidates for this turn (None for a plain turn), or why grounding
-        that was asked for failed. Never raises: the user's message is being stored meanwhile."""
+        that was asked for failed. Never raises: it runs beside the turn's checks and the storing
+        of the message, and a failure is the turn's to report once the message is stored."""
         req = self._req
         if req.use_rag is False or self._sources is None:
             return None, None

@@ -5,20 +5,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
-from chatbot_common.ids import id_pattern
 from chatbot_common.streams import read_ahead
 from chatbot_common.timeutil import iso
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
-from gateway.api.schemas.chat import CitationOut, citation_out
+from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, TokensUsed, citation_out
 from gateway.chat_stream import Citations, GuardrailCaught, Text, TurnCompleted, TurnStarted, Usage, open_turn
 from gateway.guardrails import record_turn_event, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
@@ -26,42 +23,6 @@ from gateway.sse import HEARTBEAT, SSE_HEADERS
 from gateway.sse import event as sse_event
 
 router = APIRouter(tags=["chat"])
-
-ModelName = Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9._:/@-]*$")]
-
-
-class ChatIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    message: str = Field(description="The user's message", examples=["Explain RAG architecture"])
-    conversation_id: str | None = Field(None, pattern=id_pattern("conv"), description="Omit to start a new conversation")
-    provider: Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9_-]*$")] | None = None
-    model: ModelName | None = None
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
-    use_rag: bool | None = None
-    system_prompt: str | None = Field(None, max_length=8_000, description="Only used when a new conversation starts")
-
-
-class TokensUsed(BaseModel):
-    prompt: int
-    completion: int
-    total: int
-
-
-class ChatOut(BaseModel):
-    id: str
-    conversation_id: str
-    role: str = "assistant"
-    content: str
-    tokens_used: TokensUsed
-    finish_reason: str
-    model: str
-    provider: str
-    timestamp: str
-    latency_ms: int
-    ttft_ms: int
-    citations: list[CitationOut] = Field(default_factory=list, description="the sources the answer was grounded in")
 
 
 def _request(body: ChatIn, principal, settings, request_id: str) -> pb.ChatRequest:

@@ -6,59 +6,23 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
+from gateway.api.schemas.openai_compat import ChatCompletionIn, Message
 from gateway.chat_stream import GenerationEnded, Text, Usage, open_generation
 from gateway.guardrails import record_leak, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.sse import SSE_HEADERS
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    text: str | None = None
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] | None = None
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatCompletionIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    model: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    messages: list[Message] = Field(min_length=1, max_length=1000)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
-    max_completion_tokens: int | None = Field(None, ge=1, le=32_768)
-    stop: str | list[str] | None = None
-    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
-    n: int = Field(1, ge=1, le=1)
-    user: str | None = Field(None, max_length=256)
 
 
 def _text(message: Message) -> str:

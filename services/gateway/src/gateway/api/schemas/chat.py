@@ -1,10 +1,14 @@
-"""Shapes of a chat turn's pieces that other features show too (a stored message carries its citations)."""
+"""A chat turn over REST (/api/v1/chat, /api/v1/chat/stream), and the pieces of it that other
+features show too (a stored message carries its citations)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatbot.common.v1 import common_pb2
+from chatbot_common.ids import id_pattern
 
 
 class CitationOut(BaseModel):
@@ -21,3 +25,40 @@ class CitationOut(BaseModel):
 def citation_out(c: common_pb2.Citation) -> CitationOut:
     return CitationOut(number=c.number, document_id=c.document_id, chunk_id=c.chunk_id, title=c.title, section=c.section,
                        page=c.page or None, snippet=c.snippet, score=round(c.score, 4))
+
+
+ModelName = Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9._:/@-]*$")]
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(description="The user's message", examples=["Explain RAG architecture"])
+    conversation_id: str | None = Field(None, pattern=id_pattern("conv"), description="Omit to start a new conversation")
+    provider: Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9_-]*$")] | None = None
+    model: ModelName | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    use_rag: bool | None = None
+    system_prompt: str | None = Field(None, max_length=8_000, description="Only used when a new conversation starts")
+
+
+class TokensUsed(BaseModel):
+    prompt: int
+    completion: int
+    total: int
+
+
+class ChatOut(BaseModel):
+    id: str
+    conversation_id: str
+    role: str = "assistant"
+    content: str
+    tokens_used: TokensUsed
+    finish_reason: str
+    model: str
+    provider: str
+    timestamp: str
+    latency_ms: int
+    ttft_ms: int
+    citations: list[CitationOut] = Field(default_factory=list, description="the sources the answer was grounded in")
