@@ -253,6 +253,7 @@ async def main() -> None:
     parser.add_argument("--skip-embedded", action="store_true", help="skip the embedded-model tokens/s comparison")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    load_before = os.getloadavg()
 
     up_port = free_port()
     upstream_proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "fake_openai_upstream.py"), "--port", str(up_port),
@@ -297,11 +298,13 @@ async def main() -> None:
 
     summary = side_by_side(results, levels)
     print("\n".join(summary))
-    load_avg = "load average {:.2f} {:.2f} {:.2f} at the end".format(*os.getloadavg())
+    # The run itself keeps both cores busy: only the figure before it tells how quiet the machine was.
+    load_avg = "load average {:.2f} {:.2f} {:.2f} before the run".format(*load_before)
     lines = [
         "# Streaming benchmark", "",
         f"Fake upstream: {TOKENS} tokens, {GAP_MS} ms apart; {args.duration:.0f} s per cell; {os.cpu_count()} cores; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {load_avg}.", "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {load_avg}.",
+        f"Command: `python bench/streaming.py {' '.join(sys.argv[1:])}`" + (" (no LiteLLM proxy in this run)." if args.skip_litellm else "."), "",
         "`v1`: gateway `/v1` -> llm-orchestrator -> upstream. `chat`: gateway `/api/v1/chat/stream` -> conversation -> "
         "llm-orchestrator -> upstream, each turn a new conversation, persisted (SQLite). CPU: utime + stime of each "
         "process over the cell, divided by the turns served (idle work included).", "",
