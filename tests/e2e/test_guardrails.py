@@ -126,6 +126,15 @@ def test_personal_data_never_reaches_replies_or_logs(http, fleet):
     """PII typed by a user, answered by the provider, echoed in a provider's error message (which
     the orchestrator logs) and sent in failed sign-ins: the reply and the stored message carry it
     redacted, and no service's log carries it at all."""
+    def read_spans() -> dict[str, list[dict]]:
+        return {path.stem: [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+                for path in (fleet.var_dir / "traces").glob("*.jsonl")}
+
+    def chat_spans(spans: dict[str, list[dict]]) -> list[dict]:
+        return [s for s in spans.get("gateway", []) if s["name"] == "POST /api/v1/chat"]
+
+    # The fleet is shared: earlier tests' chat spans are already there, this test's come after them.
+    chats_before = len(chat_spans(read_spans()))
     admin = org_admin(http)
     http.post("/api/v1/auth/login", json={"email": PII[0], "password": "a wrong password"})
     http.get("/api/v1/documents", headers=admin, params={"q": PII[0]})  # in the URL: span attributes carry it
@@ -149,25 +158,24 @@ def test_personal_data_never_reaches_replies_or_logs(http, fleet):
         for vector in PII:
             assert vector not in text, (name, vector)
     # Traces: one trace across gateway, conversation and orchestrator, and no PII in any span.
-    def read_spans() -> dict[str, list[dict]]:
-        return {path.stem: [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
-                for path in (fleet.var_dir / "traces").glob("*.jsonl")}
-
-    # The span processors export in batches: wait until the chat's spans have been written.
+    # The span processors export in batches, in the order spans end: wait until this test's chat
+    # (it ended after the document listing) has been written.
     deadline = time.monotonic() + 30
     while True:
         spans = read_spans()
-        chat = [s for s in spans.get("gateway", []) if s["name"] == "POST /api/v1/chat"]
-        if chat and {"conversation", "llm"} <= set(spans) or time.monotonic() > deadline:
+        chat = chat_spans(spans)[chats_before:]
+        trace_ids = {s["context"]["trace_id"] for s in chat}
+        joined = all(trace_ids & {s["context"]["trace_id"] for s in spans.get(name, [])} for name in ("conversation", "llm"))
+        listed = [s for s in spans.get("gateway", []) if s["name"] == "GET /api/v1/documents"]
+        redacted = any("[EMAIL REDACTED]" in json.dumps(s["attributes"]) for s in listed)
+        if chat and joined and redacted or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert {"gateway", "conversation", "llm"} <= set(spans)
-    assert chat, [s["name"] for s in spans["gateway"]][:20]
-    trace_ids = {s["context"]["trace_id"] for s in chat}
+    assert chat, [s["name"] for s in spans["gateway"]][-20:]
     assert trace_ids & {s["context"]["trace_id"] for s in spans["conversation"]}
     assert trace_ids & {s["context"]["trace_id"] for s in spans["llm"]}
-    listed = [s for s in spans["gateway"] if s["name"] == "GET /api/v1/documents"]
-    assert any("[EMAIL REDACTED]" in json.dumps(s["attributes"]) for s in listed)
+    assert redacted, [s["attributes"] for s in listed][-3:]
     for path in (fleet.var_dir / "traces").glob("*.jsonl"):
         text = path.read_text()
         for vector in PII:
