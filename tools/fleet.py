@@ -78,7 +78,7 @@ class Fleet:
         env.update(self.env)
         return env
 
-    def _spawn(self, name: str, module: str, *args: str) -> subprocess.Popen:
+    def _spawn(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ class Fleet:
         # A process group of its own: Ctrl-C reaches only this runner, which stops the services
         # front first; were they in the terminal's group, each would also get the SIGINT and the
         # SIGTERM that follows could land in the middle of its exit.
-        return subprocess.Popen([sys.executable, "-m", module, *args], env=self._env(), stdout=out,
+        return subprocess.Popen([sys.executable, "-m", module, *args], env={**self._env(), **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT if out else None, cwd=ROOT, process_group=0)
 
     def migrate(self) -> None:
@@ -101,7 +101,15 @@ class Fleet:
             self.processes[name] = self._spawn(name, module)
         self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float) -> None:
+    def start_gateway_replica(self, name: str, port: int, timeout: float = 60.0) -> str:
+        """Another gateway process in front of the same services (a second replica); its URL.
+        `stop` stops it too, first."""
+        self.processes[name] = self._spawn(name, "gateway", env={"GATEWAY_PORT": str(port)})
+        url = f"http://127.0.0.1:{port}"
+        self.wait_ready(timeout, url)
+        return url
+
+    def wait_ready(self, timeout: float, url: str | None = None) -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -109,7 +117,7 @@ class Fleet:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
             try:
-                with urllib.request.urlopen(f"{self.url}/api/v1/ready", timeout=2) as reply:
+                with urllib.request.urlopen(f"{url or self.url}/api/v1/ready", timeout=2) as reply:
                     if reply.status == 200:
                         return
             except urllib.error.HTTPError as exc:
@@ -121,7 +129,8 @@ class Fleet:
 
     def stop(self, grace: float = 15.0) -> dict[str, int | None]:
         # Front first, so no new work reaches services that are draining.
-        order = ["gateway", "conversation", "llm-orchestrator", "rag", "ingest-worker"]
+        services = ["conversation", "llm-orchestrator", "rag", "ingest-worker"]
+        order = [name for name in self.processes if name not in services] + services
         for name in order:
             proc = self.processes.get(name)
             if proc and proc.poll() is None:

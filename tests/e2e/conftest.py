@@ -61,7 +61,9 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
     drop = None
     if request.param == "postgres":
         url, drop = _postgres_database()
-        env.update({"GATEWAY_DATABASE_URL": url, "CONVERSATION_DATABASE_URL": url, "RAG_DATABASE_URL": url})
+        env.update({"GATEWAY_DATABASE_URL": url, "CONVERSATION_DATABASE_URL": url, "RAG_DATABASE_URL": url,
+                    # Answers in flight in the real Redis, so that gateway replicas share them.
+                    "GATEWAY_ANSWER_BUFFER_REDIS_URL": os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/0")})
     fleet = Fleet(var_dir, Ports.free(), env, log_dir=var_dir / "logs")
     try:
         fleet.start(timeout=120)
@@ -73,10 +75,10 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
         if drop:
             drop()
     # SIGTERM must end every service cleanly (no crash, no kill after the grace period).
-    grpc_services = {name: code for name, code in codes.items() if name != "gateway"}
+    grpc_services = {name: code for name, code in codes.items() if not name.startswith("gateway")}
     assert set(grpc_services.values()) == {0}, codes
-    # uvicorn re-raises the signal it handled once its graceful shutdown is done
-    assert codes["gateway"] in (0, -15), codes
+    # uvicorn re-raises the signal it handled once its graceful shutdown is done (every replica)
+    assert {code for name, code in codes.items() if name.startswith("gateway")} <= {0, -15}, codes
     assert "Application shutdown complete" in (fleet.log_dir / "gateway.log").read_text()
 
 

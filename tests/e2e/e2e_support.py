@@ -56,14 +56,22 @@ def auth(user: dict[str, str]) -> dict[str, str]:
 
 
 def events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
-    name, data = "message", []
+    for _, name, data in numbered_events(lines):
+        yield name, data
+
+
+def numbered_events(lines: Iterator[str]) -> Iterator[tuple[int | None, str, dict]]:
+    """SSE events as (id, name, data); id None for an event without one."""
+    event_id, name, data = None, "message", []
     for line in lines:
         if line == "":
             if data:
-                yield name, json.loads("\n".join(data))
-            name, data = "message", []
+                yield event_id, name, json.loads("\n".join(data))
+            event_id, name, data = None, "message", []
         elif line.startswith(":"):
             continue
+        elif line.startswith("id:"):
+            event_id = int(line[3:].strip())
         elif line.startswith("event:"):
             name = line[6:].strip()
         elif line.startswith("data:"):

@@ -272,6 +272,16 @@ def _new_document(w: World) -> str:
     return reply.json()["documents"][0]["id"]
 
 
+def _finished_answer(w: World) -> str:
+    """A streamed answer of the member's, read to its end: its message id (its events stay
+    followable for a while after)."""
+    with w.http.stream("POST", "/api/v1/chat/stream", headers=w.headers["member"],
+                       json={"message": "hi", "model": w.model, "use_rag": False}) as reply:
+        assert reply.status_code == 200
+        reply.read()
+        return reply.headers["x-message-id"]
+
+
 ROUTES = [
     Route("GET", "/api/v1/me", None, call=lambda w, h: w.http.get("/api/v1/me", headers=h)),
     Route("GET", "/api/v1/me/usage", None, call=lambda w, h: w.http.get("/api/v1/me/usage", headers=h)),
@@ -284,6 +294,11 @@ ROUTES = [
         "/api/v1/chat", headers=h, json={"message": "hi", "model": w.model, "use_rag": False})),
     Route("POST", "/api/v1/chat/stream", "chat", call=lambda w, h: w.http.post(
         "/api/v1/chat/stream", headers=h, json={"message": "hi", "model": w.model, "use_rag": False})),
+    Route("GET", "/api/v1/chat/stream/{message_id}", "chat", owned=True, call=lambda w, h: w.http.get(
+        f"/api/v1/chat/stream/{_finished_answer(w)}", headers=h)),
+    # The answer has ended: its owner is told so (409), after the same checks as the others.
+    Route("POST", "/api/v1/chat/stream/{message_id}/stop", "chat", owned=True, ok=409, call=lambda w, h: w.http.post(
+        f"/api/v1/chat/stream/{_finished_answer(w)}/stop", headers=h)),
     Route("POST", "/v1/chat/completions", "chat", call=lambda w, h: w.http.post(
         "/v1/chat/completions", headers=h, json={"model": w.model, "messages": [{"role": "user", "content": "hi"}]})),
     Route("GET", "/v1/models", "chat", call=lambda w, h: w.http.get("/v1/models", headers=h)),

@@ -114,17 +114,26 @@ def test_another_user_is_denied(http, alice, bob):
     assert [m["role"] for m in messages] == ["user", "assistant"]
 
 
-def test_client_disconnect_stores_the_partial_answer(http, alice):
+def test_stop_stores_the_partial_answer(http, alice):
     body = {"message": "Write a very long story about a dragon who learns to bake bread, with many chapters.", "max_tokens": 1500, "temperature": 0.8}
     conversation_id = None
     seen = 0
+    after_stop = []
     with http.stream("POST", "/api/v1/chat/stream", json=body, headers=auth(alice)) as reply:
         conversation_id = reply.headers["x-conversation-id"]
+        message_id = reply.headers["x-message-id"]
         for name, _data in events(reply.iter_lines()):
+            if seen >= 5:
+                after_stop.append(name)
             if name == "token":
                 seen += 1
-                if seen == 5:
-                    break  # the client goes away mid-answer
+                if seen == 5:  # the user presses Stop mid-answer
+                    stop = http.post(f"/api/v1/chat/stream/{message_id}/stop", headers=auth(alice))
+                    assert stop.status_code == 202, stop.text
+    # the stream the client was reading ends with the stop, without a completion
+    assert after_stop[-1] == "stopped" and "complete" not in after_stop, after_stop
+    stopped_twice = http.post(f"/api/v1/chat/stream/{message_id}/stop", headers=auth(alice))
+    assert stopped_twice.status_code == 409 and stopped_twice.json()["error"]["code"] == "CONFLICT"
     # Stored once the cancel has reached the conversation service and the local model's turn has
     # let go; on a loaded two-core machine that took over 30 s once (one full run of four). A
     # finished answer would be stored as "stop"/"length", so a longer wait hides no failure.
@@ -137,7 +146,7 @@ def test_client_disconnect_stores_the_partial_answer(http, alice):
             break
         time.sleep(0.2)
     assert assistant is not None, "the partial answer was stored"
-    assert assistant["finish_reason"] == "cancelled"
+    assert assistant["finish_reason"] == "cancelled" and assistant["id"] == message_id
     assert assistant["content"], "the partial text is kept"
     assert 5 <= assistant["tokens_used"]["completion"] < 1500
     # generation upstream stopped: the model is free again and answers the next request promptly

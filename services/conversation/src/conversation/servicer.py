@@ -171,7 +171,8 @@ def _event_to_pb(event) -> pb.ChatEvent:
     if isinstance(event, Token):
         return pb.ChatEvent(token=pb.TokenDelta(text=event.text, index=event.index))
     if isinstance(event, TurnStarted):
-        return pb.ChatEvent(started=pb.TurnStarted(conversation_id=event.conversation_id, user_message_id=event.user_message_id))
+        return pb.ChatEvent(started=pb.TurnStarted(conversation_id=event.conversation_id, user_message_id=event.user_message_id,
+                                                   assistant_message_id=event.assistant_message_id))
     if isinstance(event, Citations):
         return pb.ChatEvent(citations=pb.CitationList(citations=[common_pb2.Citation(**c) for c in event.citations]))
     if isinstance(event, ModelSelected):

@@ -63,6 +63,7 @@ class TurnRequest:
 class TurnStarted:
     conversation_id: str
     user_message_id: str
+    assistant_message_id: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class ChatTurn:
         self._recorded = False
         self._guardrails: list[Guardrail] = []
         self._spotlight = Spotlight(settings.datamark_sources)
+        self._answer_id = new_id("msg")  # named in TurnStarted, so known before the answer is stored
 
     async def _count(self, texts: list[str]) -> list[int]:
         if sum(map(len, texts)) <= _COUNT_INLINE_CHARS:
@@ -199,7 +201,7 @@ class ChatTurn:
             self._repo.recent_messages(conv.id, limit + 1) if new_conversation is None else _nothing(),
         )
         found, search_error = await search
-        yield TurnStarted(conv.id, user_message.id)
+        yield TurnStarted(conv.id, user_message.id, self._answer_id)
 
         try:
             if search_error is not None:
@@ -353,7 +355,7 @@ class ChatTurn:
             # Cut short before the provider reported usage: count what we have.
             (self._completion_tokens,) = await self._count([content])
         message = Message(
-            id=new_id("msg"),
+            id=self._answer_id,
             conversation_id=self._conversation.id,
             role="assistant",
             content=content,

@@ -12,6 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from chatbot_common import db, tracing
 from gateway import __version__, audit
+from gateway.answers import open_buffers
+from gateway.answers.relay import Relays
 from gateway.api.routes import admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, usage, well_known
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
@@ -49,6 +51,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.accounts = Accounts(app.state.sessions, settings.account_recheck_seconds)
         app.state.tenants = TenantPolicies(app.state.sessions, settings.account_recheck_seconds)
         app.state.limits = Limits(settings, open_store(settings.limits_redis_url, settings.limits_redis_timeout_seconds), app.state.tenants)
+        app.state.relays = Relays(open_buffers(settings))
         app.state.passwords = PasswordHashing(settings.password_hash_workers, settings.password_hash_queue, settings.password_hash_nice)
         app.state.uploads = Uploads(app.state.downstream, app.state.blobs, app.state.ingest, app.state.sessions,
                                     settings.call_timeout_seconds)
@@ -67,6 +70,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             with contextlib.suppress(Exception):  # a last chance for entries that waited (the next start retries them)
                 await outbox.drain(app.state.sessions)
             app.state.passwords.close()
+            await app.state.relays.close()  # before the channels: the answers in flight are cancelled on them
             await app.state.downstream.close()
             await app.state.limits.store.close()
             app.state.ingest.close()

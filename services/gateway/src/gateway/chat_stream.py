@@ -31,6 +31,7 @@ class TurnStarted:
 
     conversation_id: str
     user_message_id: str
+    assistant_message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ def _turn_event(reply: conversation_pb2.ChatEvent) -> TurnEvent:
     if kind == "token":
         return Text(reply.token.text, reply.token.index)
     if kind == "started":
-        return TurnStarted(reply.started.conversation_id, reply.started.user_message_id)
+        return TurnStarted(reply.started.conversation_id, reply.started.user_message_id, reply.started.assistant_message_id)
     if kind == "model":
         return ModelSelected(reply.model.provider, reply.model.model)
     if kind == "citations":

@@ -80,6 +80,11 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     call_timeout_seconds: float = Field(10.0, gt=0)
     chat_timeout_seconds: float = Field(310.0, gt=0)
     heartbeat_seconds: float = Field(15.0, gt=0)
+    # Streamed answers are kept for clients that come back (reload, another tab, another replica):
+    # in Redis Streams when a URL is set (shared by every replica), else in this process; an
+    # answer's events are forgotten this long after it ended (the stored message stays).
+    answer_buffer_redis_url: Annotated[str, AlsoFrom("ANSWER_BUFFER_REDIS_URL", "REDIS_URL")] = ""
+    answer_buffer_ttl_seconds: float = Field(300.0, gt=0)
 
     max_message_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
@@ -98,6 +103,8 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     # Strict-Transport-Security: auto (on HTTPS requests), always (behind a TLS-terminating proxy), off.
     hsts: Literal["auto", "always", "off"] = "auto"
     cors_origins: Annotated[list[str], AlsoFrom("CORS_ORIGINS")] = Field(default_factory=list)
+    # The built web app (`make web`). Empty: services/gateway/web/dist beside this package's sources.
+    web_dir: Path | None = None
 
     @model_validator(mode="after")
     def _defaults(self) -> GatewaySettings:
@@ -109,6 +116,8 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
             self.jwt_keys_dir = self.var_dir / "gateway" / "jwt-keys"
         if self.audit_outbox_dir is None:
             self.audit_outbox_dir = self.var_dir / "gateway" / "audit-outbox"
+        if self.web_dir is None:
+            self.web_dir = Path(__file__).resolve().parents[2] / "web" / "dist"
         return self
 
     def key_ring_generates(self) -> bool:

@@ -20,7 +20,7 @@ class Conversation(conversation_pb2_grpc.ConversationServiceServicer):
     async def Chat(self, request: pb.ChatRequest, context):
         if request.conversation_id:
             raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
-        yield pb.ChatEvent(started=pb.TurnStarted(conversation_id="conv_1", user_message_id="msg_1"))
+        yield pb.ChatEvent(started=pb.TurnStarted(conversation_id="conv_1", user_message_id="msg_1", assistant_message_id="msg_2"))
         yield pb.ChatEvent(token=pb.TokenDelta(text="partial", index=0))
         raise AppError(ErrorCode.LLM_TIMEOUT, "the provider stopped answering")
 
@@ -49,5 +49,5 @@ async def test_a_failure_mid_turn_comes_after_the_events_before_it(downstream):
     with pytest.raises(AppError) as failed:
         async for event in stream:
             seen.append(event)
-    assert seen == [first, Text("partial", 0)] and first == TurnStarted("conv_1", "msg_1")
+    assert seen == [first, Text("partial", 0)] and first == TurnStarted("conv_1", "msg_1", "msg_2")
     assert failed.value.code is ErrorCode.LLM_TIMEOUT and failed.value.to_body()["error"]["message"] == "the provider stopped answering"

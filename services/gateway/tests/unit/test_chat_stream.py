@@ -56,7 +56,7 @@ async def test_a_turn_reads_as_typed_events_in_order():
     created = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     citation = common_pb2.Citation(number=1, document_id="doc_1", chunk_id="c1", title="Handbook", score=0.5)
     call = ScriptedCall([
-        pb.ChatEvent(started=pb.TurnStarted(conversation_id="conv_1", user_message_id="msg_1")),
+        pb.ChatEvent(started=pb.TurnStarted(conversation_id="conv_1", user_message_id="msg_1", assistant_message_id="msg_2")),
         pb.ChatEvent(model=common_pb2.ModelSelected(provider="fake", model="fake-model")),
         pb.ChatEvent(citations=pb.CitationList(citations=[citation])),
         pb.ChatEvent(guardrail=pb.GuardrailEvent(kind="injection_in_source", action="excluded")),
@@ -67,7 +67,7 @@ async def test_a_turn_reads_as_typed_events_in_order():
             ttft_ms=12, usage=common_pb2.Usage(prompt_tokens=5, completion_tokens=2, total_tokens=7), created_at=stamp(created))),
     ])
     stream, first = await open_turn(downstream(call), pb.ChatRequest(), timeout=5)
-    assert first == TurnStarted("conv_1", "msg_1")
+    assert first == TurnStarted("conv_1", "msg_1", "msg_2")
     events = [event async for event in stream]
     assert events[0] == first and events[1] == ModelSelected("fake", "fake-model")
     assert isinstance(events[2], Citations) and events[2].citations[0].document_id == "doc_1"

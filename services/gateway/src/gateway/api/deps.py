@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chatbot_common.errors import AppError, ErrorCode
+from gateway.answers.relay import Relays
 from gateway.grpc_clients import Downstream, caller_of
 from gateway.identity import roles
 from gateway.identity.accounts import KEY_PREFIX, Accounts
@@ -94,6 +95,7 @@ TenantsDep = Annotated[TenantPolicies, Depends(_built_at_start("tenants"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AccountsDep = Annotated[Accounts, Depends(_built_at_start("accounts"))]
 LimitsDep = Annotated[Limits, Depends(_built_at_start("limits"))]
+RelaysDep = Annotated[Relays, Depends(_built_at_start("relays"))]
 PasswordsDep = Annotated[PasswordHashing, Depends(_built_at_start("passwords"))]
 ChatCaller = Annotated[Principal, Depends(permission(roles.CHAT))]
 DocumentReader = Annotated[Principal, Depends(permission(roles.DOCUMENTS_READ))]

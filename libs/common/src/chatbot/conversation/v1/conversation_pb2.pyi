@@ -163,12 +163,14 @@ class ChatRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ...) -> None: ...
 
 class TurnStarted(_message.Message):
-    __slots__ = ("conversation_id", "user_message_id")
+    __slots__ = ("conversation_id", "user_message_id", "assistant_message_id")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     USER_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     user_message_id: str
-    def __init__(self, conversation_id: _Optional[str] = ..., user_message_id: _Optional[str] = ...) -> None: ...
+    assistant_message_id: str
+    def __init__(self, conversation_id: _Optional[str] = ..., user_message_id: _Optional[str] = ..., assistant_message_id: _Optional[str] = ...) -> None: ...
 
 class TokenDelta(_message.Message):
     __slots__ = ("text", "index")

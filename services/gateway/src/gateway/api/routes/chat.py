@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Path, Request, status
 from fastapi.responses import StreamingResponse
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
-from chatbot_common.streams import read_ahead
+from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
-from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
-from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, TokensUsed, citation_out
+from gateway.answers.relay import Relays, follow
+from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, RelaysDep, SettingsDep, caller_pb
+from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, StopOut, TokensUsed, citation_out
 from gateway.chat_stream import Citations, GuardrailCaught, Text, TurnCompleted, TurnStarted, Usage, open_turn
 from gateway.guardrails import record_turn_event, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
-from gateway.sse import HEARTBEAT, SSE_HEADERS
+from gateway.sse import SSE_HEADERS
 from gateway.sse import event as sse_event
 
 router = APIRouter(tags=["chat"])
@@ -113,58 +113,81 @@ def _sse_event(event) -> bytes | None:
     if isinstance(event, Citations):
         return sse_event("citations", {"citations": [citation_out(c).model_dump() for c in event.citations]})
     if isinstance(event, TurnStarted):
-        return sse_event("start", {"conversation_id": event.conversation_id, "user_message_id": event.user_message_id})
+        return sse_event("start", {"conversation_id": event.conversation_id, "user_message_id": event.user_message_id,
+                                   "message_id": event.assistant_message_id})
     if isinstance(event, ModelSelected):
         return sse_event("model", {"provider": event.provider, "model": event.model})
     return None
 
 
-async def _sse(stream, heartbeat: float, guard: TurnGuard, on_guardrail) -> AsyncIterator[bytes]:
-    used: int | None = 0
-    try:
-        # Events that arrive while a write is pending leave together, in one write.
-        async with contextlib.aclosing(read_ahead(aiter(stream), heartbeat)) as batches:
-            async for batch in batches:
-                if not batch:
-                    yield HEARTBEAT
-                    continue
-                out = []
-                for event in batch:
-                    if isinstance(event, GuardrailCaught):
-                        await on_guardrail(event.event)
-                        continue
-                    if isinstance(event, Text):
-                        used = None
-                    elif isinstance(event, TurnCompleted):
-                        used = event.usage.total
-                    if (data := _sse_event(event)) is not None:
-                        out.append(data)
-                if out:
-                    yield b"".join(out)
-    except AppError as error:
-        yield sse_event("error", error.to_body())
-    finally:
-        # The client left (or we are done): cancelling the call stops generation upstream.
-        stream.cancel()
-        await guard.finish(used)
+_STREAM_EVENTS = ("events: start (names the answer's message_id), model, citations, token, complete; stopped when stopped; "
+                  'error carries the one error shape {"error": {"code", "message", "details"}}. Every event has an id: '
+                  "the answer can be followed again from any of them")
 
 
 @router.post(
     "/chat/stream",
     summary="Stream an answer as Server-Sent Events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "events: start, model, citations, token, complete; error carries the one error shape "
-                                    '{"error": {"code", "message", "details"}}'}},
+    responses={200: {"content": {"text/event-stream": {}}, "description": _STREAM_EVENTS}},
 )
 async def chat_stream(
     body: ChatIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
+    relays: RelaysDep,
 ) -> StreamingResponse:
+    """The answer is generated whether or not the client stays: a client that leaves (a reload,
+    a closed tab) comes back with GET /api/v1/chat/stream/{message_id}; POST .../stop stops it."""
     req = await _screened_request(body, request, principal, settings)
     guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=True)
     stream, first = await _open(downstream, req, settings, guard)
-    headers = dict(SSE_HEADERS)
-    if isinstance(first, TurnStarted):
-        headers["X-Conversation-Id"] = first.conversation_id
-    return StreamingResponse(_sse(stream, settings.heartbeat_seconds, guard, lambda e: record_turn_event(request, principal, e)),
-                             media_type="text/event-stream", headers=headers)
+    if not isinstance(first, TurnStarted):  # the conversation service always starts with it
+        stream.cancel()
+        await guard.finish(0)
+        raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service did not start the turn")
+    message_id = first.assistant_message_id
+    try:
+        await relays.start(message_id, principal.user_id, stream, guard, _sse_event, lambda e: record_turn_event(request, principal, e))
+    except BaseException:
+        stream.cancel()
+        await guard.finish(0)
+        raise
+    headers = {**SSE_HEADERS, "X-Conversation-Id": first.conversation_id, "X-Message-Id": message_id}
+    return StreamingResponse(follow(relays.buffers, message_id, 0, settings.heartbeat_seconds), media_type="text/event-stream",
+                             headers=headers)
+
+
+MessageId = Annotated[str, Path(pattern=id_pattern("msg"), description="the answer's message id (the start event's message_id)")]
+
+
+async def _owned(relays: Relays, message_id: str, principal) -> None:
+    if await relays.buffers.owner(message_id) != principal.user_id:
+        raise AppError(ErrorCode.NOT_FOUND, "no answer in flight with this id (a finished answer is in its conversation's messages)")
+
+
+@router.get(
+    "/chat/stream/{message_id}",
+    summary="Follow an answer again: the events after Last-Event-ID, then the rest as it comes",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": _STREAM_EVENTS}},
+)
+async def resume_stream(
+    message_id: MessageId, principal: ChatCaller, settings: SettingsDep, relays: RelaysDep,
+    last_event_id: Annotated[str | None, Header(description="the id of the last event received; none: from the start")] = None,
+) -> StreamingResponse:
+    after = 0
+    if last_event_id is not None and last_event_id.strip():
+        if not last_event_id.strip().isdigit() or len(last_event_id.strip()) > 9:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "Last-Event-ID must be an event id of this stream", {"field": "Last-Event-ID"})
+        after = int(last_event_id)
+    await _owned(relays, message_id, principal)
+    return StreamingResponse(follow(relays.buffers, message_id, after, settings.heartbeat_seconds), media_type="text/event-stream",
+                             headers={**SSE_HEADERS, "X-Message-Id": message_id})
+
+
+@router.post("/chat/stream/{message_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=StopOut,
+             summary="Stop an answer in flight; the part generated so far is stored")
+async def stop_stream(message_id: MessageId, principal: ChatCaller, relays: RelaysDep) -> StopOut:
+    await _owned(relays, message_id, principal)
+    if not await relays.stop(message_id):
+        raise AppError(ErrorCode.CONFLICT, "the answer has already ended")
+    return StopOut(message_id=message_id, stopping=True)

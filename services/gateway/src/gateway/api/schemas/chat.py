@@ -62,3 +62,8 @@ class ChatOut(BaseModel):
     latency_ms: int
     ttft_ms: int
     citations: list[CitationOut] = Field(default_factory=list, description="the sources the answer was grounded in")
+
+
+class StopOut(BaseModel):
+    message_id: str
+    stopping: bool = Field(description="the generation stops at its next event; the part generated so far is stored")

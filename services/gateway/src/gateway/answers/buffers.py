@@ -1,0 +1,118 @@
+"""Where an answer's events wait for whoever follows them: one buffer per assistant message.
+
+Events are numbered from 1 in the order they were appended (the SSE `id:`); a follower asks
+for the events after the last one it has and waits for more. A buffer records who may read it
+and whether its generation was asked to stop; it ends once, and is forgotten `ttl` seconds
+after it ended (the stored message is the record from then on)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+Batch = list[tuple[int, bytes]]  # (event number, encoded event)
+
+
+class AnswerBuffers(Protocol):
+    async def open(self, message_id: str, owner: str) -> None: ...
+
+    async def append(self, message_id: str, events: list[bytes]) -> bool:
+        """Adds events after the ones before; returns whether a stop was asked for."""
+        ...
+
+    async def end(self, message_id: str) -> None: ...
+
+    async def owner(self, message_id: str) -> str | None:
+        """Who may follow the answer; None: no such answer (never, or forgotten)."""
+        ...
+
+    async def ask_stop(self, message_id: str) -> bool:
+        """Asks the generation to stop (seen by its relay at its next event); False when the
+        answer has already ended."""
+        ...
+
+    def follow(self, message_id: str, after: int, wait: float) -> AsyncIterator[Batch]:
+        """The events numbered above `after`, as they come, until the end. An empty batch means
+        nothing came for `wait` seconds (a heartbeat's cue)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class _Answer:
+    owner: str
+    events: list[bytes] = field(default_factory=list)
+    ended: bool = False
+    stop: bool = False
+    changed: asyncio.Future | None = None
+
+    def wake(self) -> None:
+        if self.changed is not None and not self.changed.done():
+            self.changed.set_result(None)
+        self.changed = None
+
+
+class InProcessBuffers:
+    """This process's buffers: for one gateway replica (the embedded default)."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self._ttl = ttl_seconds
+        self._answers: dict[str, _Answer] = {}
+
+    async def open(self, message_id: str, owner: str) -> None:
+        self._answers[message_id] = _Answer(owner)
+
+    async def append(self, message_id: str, events: list[bytes]) -> bool:
+        answer = self._answers[message_id]
+        answer.events.extend(events)
+        answer.wake()
+        return answer.stop
+
+    async def end(self, message_id: str) -> None:
+        answer = self._answers.get(message_id)
+        if answer is None or answer.ended:
+            return
+        answer.ended = True
+        answer.wake()
+        asyncio.get_running_loop().call_later(self._ttl, self._forget, message_id, answer)
+
+    def _forget(self, message_id: str, answer: _Answer) -> None:
+        if self._answers.get(message_id) is answer:
+            del self._answers[message_id]
+
+    async def owner(self, message_id: str) -> str | None:
+        answer = self._answers.get(message_id)
+        return answer.owner if answer else None
+
+    async def ask_stop(self, message_id: str) -> bool:
+        answer = self._answers.get(message_id)
+        if answer is None or answer.ended:
+            return False
+        answer.stop = True
+        return True
+
+    async def follow(self, message_id: str, after: int, wait: float) -> AsyncIterator[Batch]:
+        answer = self._answers.get(message_id)
+        if answer is None:
+            return
+        while True:
+            if len(answer.events) > after:
+                batch = [(n, answer.events[n - 1]) for n in range(after + 1, len(answer.events) + 1)]
+                after = len(answer.events)
+                yield batch
+                continue
+            if answer.ended:
+                return
+            if answer.changed is None:
+                answer.changed = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(wait):
+                    await asyncio.shield(answer.changed)
+            except TimeoutError:
+                yield []
+
+    async def close(self) -> None:
+        self._answers.clear()

@@ -1,0 +1,98 @@
+"""Answer buffers in Redis Streams, shared by every gateway replica: a client that reconnects
+may land on another replica than the one generating, and still follows the answer.
+
+Per answer: a stream `chatbot:answer:<id>` whose entries are numbered `0-<n>` (n = the event
+number, so `Last-Event-ID` is the stream position), with an entry holding `end` last; a key
+naming the owner; a key present once a stop was asked for. Every key expires: while the answer
+is in flight, after the longest a turn may take; once it ended, after the buffer's ttl."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from gateway.answers.buffers import Batch
+
+_PREFIX = "chatbot:answer:"
+
+
+def _keys(message_id: str) -> tuple[str, str, str]:
+    base = _PREFIX + message_id
+    return base, base + ":owner", base + ":stop"
+
+
+class RedisBuffers:
+    def __init__(self, url: str, ttl_seconds: float, inflight_seconds: float) -> None:
+        import redis.asyncio as redis
+
+        # No socket timeout: followers block in XREAD for up to their heartbeat interval.
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        self._ttl = max(1, int(ttl_seconds))
+        self._inflight = max(1, int(inflight_seconds)) + self._ttl
+        self._appended: dict[str, int] = {}  # answers this replica generates: events so far
+
+    async def open(self, message_id: str, owner: str) -> None:
+        _, owner_key, _ = _keys(message_id)
+        await self._client.set(owner_key, owner, ex=self._inflight)
+        self._appended[message_id] = 0
+
+    async def append(self, message_id: str, events: list[bytes]) -> bool:
+        stream, owner_key, stop_key = _keys(message_id)
+        n = self._appended[message_id]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for data in events:
+                n += 1
+                pipe.xadd(stream, {"e": data}, id=f"0-{n}")
+            pipe.expire(stream, self._inflight)
+            pipe.exists(stop_key)
+            *_, stop = await pipe.execute()
+        self._appended[message_id] = n
+        return bool(stop)
+
+    async def end(self, message_id: str) -> None:
+        n = self._appended.pop(message_id, None)
+        if n is None:
+            return
+        stream, owner_key, stop_key = _keys(message_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.xadd(stream, {"end": b"1"}, id=f"0-{n + 1}")
+            for key in (stream, owner_key, stop_key):
+                pipe.expire(key, self._ttl)
+            await pipe.execute()
+
+    async def owner(self, message_id: str) -> str | None:
+        value = await self._client.get(_keys(message_id)[1])
+        return value.decode() if value is not None else None
+
+    async def ask_stop(self, message_id: str) -> bool:
+        stream, owner_key, stop_key = _keys(message_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.exists(owner_key)
+            pipe.xrevrange(stream, count=1)
+            exists, last = await pipe.execute()
+        if not exists or (last and b"end" in last[0][1]):
+            return False
+        await self._client.set(stop_key, b"1", ex=self._inflight)
+        return True
+
+    async def follow(self, message_id: str, after: int, wait: float) -> AsyncIterator[Batch]:
+        stream, owner_key, _ = _keys(message_id)
+        position = f"0-{after}"
+        while True:
+            reply = await self._client.xread({stream: position}, count=512, block=max(1, int(wait * 1000)))
+            if not reply:
+                if not await self._client.exists(owner_key):
+                    return  # forgotten (or its replica died long ago): the stored message is the record
+                yield []
+                continue
+            batch: Batch = []
+            for entry_id, fields in reply[0][1]:
+                position = entry_id.decode()
+                if b"end" in fields:
+                    if batch:
+                        yield batch
+                    return
+                batch.append((int(position.split("-", 1)[1]), fields[b"e"]))
+            yield batch
+
+    async def close(self) -> None:
+        await self._client.aclose()

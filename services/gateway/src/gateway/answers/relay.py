@@ -1,0 +1,105 @@
+"""The task that generates a streamed answer, whoever is listening: it reads the turn's events,
+encodes them as SSE and appends them to the answer's buffer, until the turn ends, fails, or is
+stopped. A client leaving does not stop it; `stop` does (on this replica at once; on another,
+through the buffer, at the relay's next event)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from chatbot_common.errors import AppError
+from chatbot_common.streams import read_ahead
+from gateway.answers.buffers import AnswerBuffers
+from gateway.chat_stream import EventStream, GuardrailCaught, Text, TurnCompleted, TurnEvent
+from gateway.limits.limiter import TurnGuard
+from gateway.sse import HEARTBEAT
+from gateway.sse import event as sse_event
+
+log = logging.getLogger(__name__)
+
+
+class Relays:
+    """The answers this replica is generating, by assistant message id."""
+
+    def __init__(self, buffers: AnswerBuffers) -> None:
+        self.buffers = buffers
+        self._running: dict[str, tuple[asyncio.Task, EventStream]] = {}
+
+    async def start(
+        self, message_id: str, owner: str, stream: EventStream[TurnEvent], guard: TurnGuard,
+        encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]],
+    ) -> None:
+        await self.buffers.open(message_id, owner)
+        task = asyncio.create_task(self._run(message_id, stream, guard, encode, on_guardrail), name=f"answer {message_id}")
+        self._running[message_id] = (task, stream)
+        task.add_done_callback(lambda _: self._running.pop(message_id, None))
+
+    async def _run(self, message_id: str, stream: EventStream[TurnEvent], guard: TurnGuard,
+                   encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]]) -> None:
+        used: int | None = 0
+        stopped = False
+        try:
+            # Events that arrive while an append is pending are appended together.
+            async with contextlib.aclosing(read_ahead(aiter(stream))) as batches:
+                async for batch in batches:
+                    out = []
+                    for event in batch:
+                        if isinstance(event, GuardrailCaught):
+                            await on_guardrail(event.event)
+                            continue
+                        if isinstance(event, Text):
+                            used = None  # tokens were spent; the real count comes with the completion
+                        elif isinstance(event, TurnCompleted):
+                            used = event.usage.total
+                        if (data := encode(event)) is not None:
+                            out.append(data)
+                    if out and await self.buffers.append(message_id, out):
+                        stopped = True
+                        break
+        except AppError as error:
+            await self._append_last(message_id, sse_event("error", error.to_body()))
+        except asyncio.CancelledError:
+            stopped = True
+        except Exception:  # noqa: BLE001 - a buffer store failure: the turn is cancelled below, the follower sees the end
+            log.exception("answer relay failed", extra={"message_id": message_id})
+        finally:
+            # Cancelling the call stops generation upstream; the conversation service stores
+            # the partial answer as cancelled.
+            stream.cancel()
+            if stopped:
+                await self._append_last(message_id, sse_event("stopped", {"message_id": message_id}))
+            with contextlib.suppress(Exception):
+                await self.buffers.end(message_id)
+            await guard.finish(used)
+
+    async def _append_last(self, message_id: str, data: bytes) -> None:
+        with contextlib.suppress(Exception):
+            await self.buffers.append(message_id, [data])
+
+    async def stop(self, message_id: str) -> bool:
+        """Stops the answer's generation; False when it has already ended."""
+        running = self._running.get(message_id)
+        if running is not None:
+            running[0].cancel()
+            return True
+        return await self.buffers.ask_stop(message_id)
+
+    async def close(self) -> None:
+        """Shutting down: the answers in flight stop (each stored as cancelled)."""
+        tasks = [task for task, _ in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.buffers.close()
+
+
+async def follow(buffers: AnswerBuffers, message_id: str, after: int, heartbeat: float) -> AsyncIterator[bytes]:
+    """The answer's SSE events numbered above `after`, each with its `id:`, then the end."""
+    async for batch in buffers.follow(message_id, after, heartbeat):
+        if not batch:
+            yield HEARTBEAT
+            continue
+        yield b"".join(b"id: %d\n" % n + data for n, data in batch)

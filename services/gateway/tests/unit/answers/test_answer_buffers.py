@@ -1,0 +1,125 @@
+"""What every answer buffer must do, whatever holds it: in this process, and (marked `contract`,
+so `make test-unit` skips it) in Redis Streams on the real Redis at 127.0.0.1:6379, where a
+second buffer on the same Redis plays a second gateway replica."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from gateway.answers.buffers import AnswerBuffers, Batch, InProcessBuffers
+from gateway.answers.redis_buffers import RedisBuffers
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def make(kind: str, ttl: float) -> AnswerBuffers:
+    return InProcessBuffers(ttl) if kind == "in-process" else RedisBuffers(REDIS_URL, ttl, inflight_seconds=60)
+
+
+@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.contract)])
+def kind(request) -> str:
+    return request.param
+
+
+def new_id() -> str:
+    return "msg_" + uuid.uuid4().hex
+
+
+async def collect(buffers: AnswerBuffers, message_id: str, after: int, wait: float = 0.05, limit: int = 100) -> list[Batch]:
+    batches = []
+    async for batch in buffers.follow(message_id, after, wait):
+        batches.append(batch)
+        if len(batches) >= limit:
+            break
+    return batches
+
+
+async def replays_follows_and_ends(buffers: AnswerBuffers, ttl: float) -> None:
+    message_id = new_id()
+    await buffers.open(message_id, "usr_1")
+    assert await buffers.owner(message_id) == "usr_1"
+    assert await buffers.append(message_id, [b"a", b"b"]) is False
+    follower = asyncio.ensure_future(collect(buffers, message_id, 0, wait=5))
+    await asyncio.sleep(0.05)
+    await buffers.append(message_id, [b"c"])
+    await buffers.end(message_id)
+    batches = await asyncio.wait_for(follower, 5)
+    # numbered from 1, in order, each once, and the follow ends with the answer
+    assert [event for batch in batches for event in batch] == [(1, b"a"), (2, b"b"), (3, b"c")]
+    # after the end: a replay from any point, until the buffer is forgotten
+    assert [e for b in await collect(buffers, message_id, 2) for e in b] == [(3, b"c")]
+    assert await collect(buffers, message_id, 3) == []
+    assert await buffers.owner(message_id) == "usr_1"
+
+
+async def heartbeats_while_nothing_comes(buffers: AnswerBuffers, ttl: float) -> None:
+    message_id = new_id()
+    await buffers.open(message_id, "usr_1")
+    batches = await collect(buffers, message_id, 0, wait=0.02, limit=3)
+    assert batches == [[], [], []]
+    await buffers.end(message_id)
+
+
+async def stop_is_seen_by_the_next_append_and_refused_once_ended(buffers: AnswerBuffers, ttl: float) -> None:
+    message_id = new_id()
+    await buffers.open(message_id, "usr_1")
+    await buffers.append(message_id, [b"a"])
+    assert await buffers.ask_stop(message_id) is True
+    assert await buffers.append(message_id, [b"b"]) is True
+    await buffers.end(message_id)
+    assert await buffers.ask_stop(message_id) is False
+
+
+async def unknown_answers_have_no_owner_and_nothing_to_follow(buffers: AnswerBuffers, ttl: float) -> None:
+    message_id = new_id()
+    assert await buffers.owner(message_id) is None
+    assert await buffers.ask_stop(message_id) is False
+    assert await collect(buffers, message_id, 0) == []
+
+
+async def forgotten_after_the_ttl(buffers: AnswerBuffers, ttl: float) -> None:
+    message_id = new_id()
+    await buffers.open(message_id, "usr_1")
+    await buffers.append(message_id, [b"a"])
+    await buffers.end(message_id)
+    deadline = asyncio.get_running_loop().time() + ttl + 5
+    while await buffers.owner(message_id) is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the buffer outlived its ttl"
+        await asyncio.sleep(0.05)
+    assert await collect(buffers, message_id, 0) == []
+
+
+@pytest.mark.parametrize(("check", "ttl"), [
+    (replays_follows_and_ends, 60), (heartbeats_while_nothing_comes, 60), (stop_is_seen_by_the_next_append_and_refused_once_ended, 60),
+    (unknown_answers_have_no_owner_and_nothing_to_follow, 60), (forgotten_after_the_ttl, 1),
+], ids=lambda v: getattr(v, "__name__", str(v)))
+async def test_buffer(kind, check, ttl):
+    buffers = make(kind, ttl)
+    try:
+        await check(buffers, ttl)
+    finally:
+        await buffers.close()
+
+
+@pytest.mark.contract
+async def test_a_second_replica_follows_and_stops_an_answer_the_first_generates():
+    first, second = make("redis", 60), make("redis", 60)
+    try:
+        message_id = new_id()
+        await first.open(message_id, "usr_1")
+        await first.append(message_id, [b"a"])
+        follower = asyncio.ensure_future(collect(second, message_id, 0, wait=5))
+        await asyncio.sleep(0.05)
+        assert await second.owner(message_id) == "usr_1"
+        assert await second.ask_stop(message_id) is True
+        assert await first.append(message_id, [b"b"]) is True  # the generating replica sees the stop
+        await first.end(message_id)
+        assert [e for b in await asyncio.wait_for(follower, 5) for e in b] == [(1, b"a"), (2, b"b")]
+        assert await second.ask_stop(message_id) is False
+    finally:
+        await first.close()
+        await second.close()

@@ -1,0 +1,133 @@
+"""Answers that survive the client: a streamed answer goes on when the client leaves (a reload, a
+closed tab, a switch of conversation), and `GET /api/v1/chat/stream/{message_id}` with
+`Last-Event-ID` replays what was missed and follows the rest, nothing lost or doubled. On the
+SQLite fleet the events wait in the gateway's process; on the PostgreSQL fleet in the real Redis,
+where a second gateway replica serves the client that comes back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from e2e_support import auth, numbered_events
+from fleet import free_port
+
+pytestmark = pytest.mark.e2e
+
+WORDS = [f"w{i}" for i in range(60)]
+SCRIPT = " ".join(WORDS)
+
+
+@contextmanager
+def slow_answer(fleet, script: str = SCRIPT) -> Iterator[None]:
+    """The fake provider streams the script in 4-character pieces 25 ms apart (SCRIPT: about a
+    second and a half): long enough for a client to leave and come back mid-answer."""
+    fleet.upstream.control(script=script, script_piece=4, gap_ms=25)
+    try:
+        yield
+    finally:
+        fleet.upstream.control(script="", script_piece=3, gap_ms=2.0)
+
+
+def start_and_leave(http: httpx.Client, user: dict, tokens: int) -> tuple[str, str, list[tuple[int, str, dict]]]:
+    """Starts a streamed answer, reads `tokens` token events, and drops the connection: the
+    message id, the conversation id and the events read."""
+    seen = []
+    body = {"message": "Recite the words.", "model": "fake:fake-model", "use_rag": False}
+    with http.stream("POST", "/api/v1/chat/stream", json=body, headers=auth(user)) as reply:
+        assert reply.status_code == 200, reply.read()
+        for event in numbered_events(reply.iter_lines()):
+            seen.append(event)
+            if sum(1 for _, name, _ in seen if name == "token") == tokens:
+                break
+    return reply.headers["x-message-id"], reply.headers["x-conversation-id"], seen
+
+
+def follow(client: httpx.Client, user: dict, message_id: str, last_event_id: int | None) -> list[tuple[int, str, dict]]:
+    headers = {**auth(user), **({"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {})}
+    with client.stream("GET", f"/api/v1/chat/stream/{message_id}", headers=headers) as reply:
+        assert reply.status_code == 200, reply.read()
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        return list(numbered_events(reply.iter_lines()))
+
+
+def text_of(events: list[tuple[int, str, dict]]) -> str:
+    return "".join(data["token"] for _, name, data in events if name == "token")
+
+
+def stored_answer(http: httpx.Client, user: dict, conversation_id: str) -> dict:
+    messages = http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(user)).json()["messages"]
+    return messages[-1]
+
+
+def check_resumed(http: httpx.Client, other: httpx.Client, user: dict, fleet) -> None:
+    with slow_answer(fleet):
+        message_id, conversation_id, before = start_and_leave(http, user, tokens=3)
+        # the start event names the answer; event ids count up from 1 without a gap
+        assert before[0][1] == "start" and before[0][2]["message_id"] == message_id
+        assert [n for n, _, _ in before] == list(range(1, len(before) + 1))
+        rest = follow(other, user, message_id, before[-1][0])
+    assert rest, "the answer went on after the client left"
+    # nothing missed, nothing doubled: the ids continue where the client left
+    assert [n for n, _, _ in rest] == list(range(before[-1][0] + 1, before[-1][0] + 1 + len(rest)))
+    assert rest[-1][1] == "complete" and rest[-1][2]["message_id"] == message_id
+    assert rest[-1][2]["finish_reason"] == "stop"
+    answer = text_of(before) + text_of(rest)
+    assert answer == SCRIPT
+    stored = stored_answer(http, user, conversation_id)
+    assert stored["id"] == message_id and stored["content"] == SCRIPT
+    # Coming back without Last-Event-ID replays the whole answer, the same events.
+    again = follow(other, user, message_id, None)
+    assert [(n, name) for n, name, _ in again] == [(n, name) for n, name, _ in before + rest]
+    assert text_of(again) == SCRIPT
+
+
+def test_a_client_that_leaves_comes_back_to_the_whole_answer(http, fleet, alice):
+    check_resumed(http, http, alice, fleet)
+
+
+def test_another_gateway_replica_serves_the_client_that_comes_back(http, fleet, alice):
+    if fleet.backend != "postgres":
+        pytest.skip("the fleet with the Redis answer buffer is the PostgreSQL one")
+    url = fleet.start_gateway_replica("gateway-replica", free_port())
+    try:
+        with httpx.Client(base_url=url, timeout=60) as replica:
+            check_resumed(http, replica, alice, fleet)
+    finally:
+        process = fleet.processes.pop("gateway-replica")
+        process.terminate()
+        assert process.wait(30) in (0, -15)
+
+
+def test_only_the_owner_follows_or_stops_an_answer(http, fleet, alice, bob):
+    long_script = " ".join(f"w{i}" for i in range(400))  # about 12 s: it is stopped long before
+    with slow_answer(fleet, long_script):
+        message_id, conversation_id, _ = start_and_leave(http, alice, tokens=1)
+        for reply in (http.get(f"/api/v1/chat/stream/{message_id}", headers=auth(bob)),
+                      http.post(f"/api/v1/chat/stream/{message_id}/stop", headers=auth(bob)),
+                      http.get("/api/v1/chat/stream/msg_" + "0" * 32, headers=auth(alice))):
+            assert reply.status_code == 404 and reply.json()["error"]["code"] == "NOT_FOUND", reply.text
+        for bad in ("abc", "-1", "1" * 40):
+            reply = http.get(f"/api/v1/chat/stream/{message_id}", headers={**auth(alice), "Last-Event-ID": bad})
+            assert reply.status_code == 400 and reply.json()["error"]["code"] == "VALIDATION_ERROR", (bad, reply.text)
+        assert http.get("/api/v1/chat/stream/not-an-id", headers=auth(alice)).status_code == 400
+        assert http.get(f"/api/v1/chat/stream/{message_id}").status_code == 401
+        # the owner can still stop it: the stored answer is cut short, and it is the one streamed
+        stop = http.post(f"/api/v1/chat/stream/{message_id}/stop", headers=auth(alice))
+        assert stop.status_code == 202, stop.text
+        events = follow(http, alice, message_id, None)
+    assert events[-1][1] == "stopped" and all(name != "complete" for _, name, _ in events)
+    # Stored once the cancel has reached the conversation service.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stored = stored_answer(http, alice, conversation_id)
+        if stored["role"] == "assistant":
+            break
+        time.sleep(0.1)
+    assert stored["id"] == message_id and stored["finish_reason"] == "cancelled"
+    # what was streamed is what was stored (the service may have had a little more when it stopped)
+    assert stored["content"].startswith(text_of(events)) and len(stored["content"]) < len(long_script)
