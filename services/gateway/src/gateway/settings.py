@@ -84,7 +84,7 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     # in Redis Streams when a URL is set (shared by every replica), else in this process; an
     # answer's events are forgotten this long after it ended (the stored message stays).
     answer_buffer_redis_url: Annotated[str, AlsoFrom("ANSWER_BUFFER_REDIS_URL", "REDIS_URL")] = ""
-    answer_buffer_ttl_seconds: float = Field(300.0, gt=0)
+    answer_buffer_ttl_seconds: float = Field(60.0, gt=0)
 
     max_message_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)

@@ -56,11 +56,15 @@ class _Answer:
 
 
 class InProcessBuffers:
-    """This process's buffers: for one gateway replica (the embedded default)."""
+    """This process's buffers: for one gateway replica (the embedded default). Ended answers are
+    kept for `ttl` seconds, and at most `max_ended` of them (the oldest go first), so that memory
+    stays bounded however many answers a busy replica ends per second."""
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, ttl_seconds: float, max_ended: int = 5000) -> None:
         self._ttl = ttl_seconds
+        self._max_ended = max_ended
         self._answers: dict[str, _Answer] = {}
+        self._ended: dict[str, _Answer] = {}  # in the order they ended
 
     async def open(self, message_id: str, owner: str) -> None:
         self._answers[message_id] = _Answer(owner)
@@ -77,11 +81,16 @@ class InProcessBuffers:
             return
         answer.ended = True
         answer.wake()
+        self._ended[message_id] = answer
+        while len(self._ended) > self._max_ended:
+            self._forget(*next(iter(self._ended.items())))
         asyncio.get_running_loop().call_later(self._ttl, self._forget, message_id, answer)
 
     def _forget(self, message_id: str, answer: _Answer) -> None:
         if self._answers.get(message_id) is answer:
             del self._answers[message_id]
+        if self._ended.get(message_id) is answer:
+            del self._ended[message_id]
 
     async def owner(self, message_id: str) -> str | None:
         answer = self._answers.get(message_id)
@@ -116,3 +125,4 @@ class InProcessBuffers:
 
     async def close(self) -> None:
         self._answers.clear()
+        self._ended.clear()

@@ -123,3 +123,16 @@ async def test_a_second_replica_follows_and_stops_an_answer_the_first_generates(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_busy_replica_keeps_a_bounded_number_of_ended_answers():
+    buffers = InProcessBuffers(ttl_seconds=60, max_ended=3)
+    ids = [new_id() for _ in range(5)]
+    for message_id in ids:
+        await buffers.open(message_id, "usr_1")
+        await buffers.append(message_id, [b"a"])
+        await buffers.end(message_id)
+    assert [await buffers.owner(m) for m in ids] == [None, None, "usr_1", "usr_1", "usr_1"]
+    in_flight = new_id()
+    await buffers.open(in_flight, "usr_1")  # answers in flight are never dropped for room
+    assert await buffers.owner(in_flight) == "usr_1"
