@@ -14,8 +14,16 @@ LLAMA_WHEELS := $(HOME)/.cache/chatbot-platform/llama-cpp-python-$(LLAMA_VERSION
 export HF_HUB_OFFLINE := 1
 PACKAGES := libs/common services/gateway services/conversation services/llm-orchestrator services/rag services/ingest-worker
 STAMP := $(VENV)/.installed
+# The web app (services/gateway/web): npm ci from the committed lockfile, then a build the gateway
+# serves; each redone only when its inputs change. Browser tests drive Debian's chromium.
+WEB := services/gateway/web
+WEB_DEPS := $(WEB)/node_modules/.ci-installed
+WEB_BUILD := $(WEB)/dist/index.html
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public $(WEB)/scripts -type f -not -name '*.test.*' 2>/dev/null) \
+	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package.json
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install proto proto-check migrate run test test-unit test-contract test-e2e bench clean
+.PHONY: install proto proto-check migrate run test test-unit test-contract test-e2e test-web bench clean web
 
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +34,20 @@ $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	touch $@
 
 install: $(STAMP)
+
+$(WEB_DEPS): $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
+	cd $(WEB) && npm run build
+	touch $@
+
+web: $(WEB_BUILD)
+
+# Vitest: the SSE client and the Markdown sanitising (the browser tests run in tests/e2e).
+test-web: $(WEB_DEPS)
+	cd $(WEB) && npm test
 
 proto: $(STAMP)
 	$(PY) tools/protogen.py
@@ -38,10 +60,10 @@ migrate: $(STAMP)
 	$(PY) -m conversation migrate
 	$(PY) -m rag migrate
 
-run: $(STAMP) proto
+run: $(STAMP) proto web
 	$(PY) tools/fleet.py
 
-test: $(STAMP) proto-check
+test: $(STAMP) proto-check web test-web
 	$(PY) -m pytest
 
 test-unit: $(STAMP)
@@ -50,14 +72,14 @@ test-unit: $(STAMP)
 test-contract: $(STAMP)
 	$(PY) -m pytest -m contract
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) web
 	$(PY) -m pytest tests/e2e
 
 bench: $(STAMP)
 	$(PY) bench/streaming.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache $(WEB)/node_modules $(WEB)/dist
 
 print-%:
 	@echo $($*)

@@ -1,0 +1,100 @@
+/** The chat stream: `POST /api/v1/chat/stream` read as typed events.
+ *
+ * Every event goes through `applyChatEvent`, a pure reducer over the answer so far, so a stream
+ * resumed later (from the message id in `start`/`complete` and the parser's last event id) can
+ * feed the same reducer and nothing is shown twice. */
+
+import { authFetch } from "./session";
+import { ApiError, errorFromBody, errorFromResponse } from "./errors";
+import { readSse, SseParser } from "./sse";
+import type { Citation } from "./types";
+
+export interface ChatRequest {
+  message: string;
+  conversation_id?: string;
+  model?: string;
+}
+
+export type ChatEvent =
+  | { type: "start"; conversation_id: string; user_message_id: string }
+  | { type: "model"; provider: string; model: string }
+  | { type: "citations"; citations: Citation[] }
+  | { type: "token"; token: string; index: number }
+  | { type: "complete"; finish_reason: string; message_id: string; conversation_id: string; model: string; provider: string }
+  | { type: "error"; error: ApiError };
+
+export interface Answer {
+  conversationId?: string;
+  userMessageId?: string;
+  messageId?: string;
+  text: string;
+  citations: Citation[];
+  model?: string;
+  /** waiting: nothing yet (typing indicator); then streaming, and one of the ends. */
+  status: "waiting" | "streaming" | "done" | "stopped" | "error";
+  finishReason?: string;
+  error?: ApiError;
+}
+
+export const emptyAnswer: Answer = { text: "", citations: [], status: "waiting" };
+
+export function applyChatEvent(answer: Answer, event: ChatEvent): Answer {
+  switch (event.type) {
+    case "start":
+      return { ...answer, conversationId: event.conversation_id, userMessageId: event.user_message_id };
+    case "model":
+      return { ...answer, model: event.model };
+    case "citations":
+      return { ...answer, citations: event.citations };
+    case "token":
+      return { ...answer, text: answer.text + event.token, status: "streaming" };
+    case "complete":
+      return {
+        ...answer, status: "done", messageId: event.message_id, conversationId: event.conversation_id,
+        finishReason: event.finish_reason, model: event.model || answer.model,
+      };
+    case "error":
+      return { ...answer, status: "error", error: event.error };
+  }
+}
+
+/** One SSE frame as a ChatEvent; unknown names are skipped (a newer gateway may add some). */
+export function toChatEvent(name: string, data: string): ChatEvent | null {
+  const payload = JSON.parse(data);
+  switch (name) {
+    case "start":
+    case "model":
+    case "citations":
+    case "token":
+    case "complete":
+      return { type: name, ...payload } as ChatEvent;
+    case "error":
+      return { type: "error", error: errorFromBody(200, payload) };
+    default:
+      return null;
+  }
+}
+
+export async function* streamChat(request: ChatRequest, signal: AbortSignal, parser = new SseParser()): AsyncGenerator<ChatEvent> {
+  const response = await authFetch("/api/v1/chat/stream", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify(request),
+    signal,
+  });
+  if (!response.ok) throw await errorFromResponse(response);
+  if (!response.body) throw new ApiError(0, "NETWORK_ERROR", "The answer stream could not be read.");
+  let ended = false;
+  try {
+    for await (const frame of readSse(response.body, parser)) {
+      const event = toChatEvent(frame.event, frame.data);
+      if (!event) continue;
+      if (event.type === "complete" || event.type === "error") ended = true;
+      yield event;
+    }
+  } catch (error) {
+    if ((error as Error).name === "AbortError" || signal.aborted) throw error;
+    throw new ApiError(0, "NETWORK_ERROR", "The connection was lost before the answer ended.");
+  }
+  if (!ended) throw new ApiError(0, "NETWORK_ERROR", "The connection was lost before the answer ended.");
+}
