@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from chatbot_common import db, tracing
-from gateway import __version__, audit
+from gateway import __version__, audit, webapp
 from gateway.answers import open_buffers
 from gateway.answers.relay import Relays
 from gateway.api.routes import admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, usage, well_known
@@ -82,7 +82,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description="Public REST API (`/api/v1`) and OpenAI-compatible API (`/v1`). Errors use one shape: "
         '`{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served by gateway.webapp from local files (no CDN)
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
     )
@@ -105,6 +105,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(upload_events.router)
     app.include_router(api)
     app.include_router(well_known.router)
+    webapp.install(app, settings.web_dir, docs_url="/api/v1/docs")
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
