@@ -105,8 +105,6 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     cors_origins: Annotated[list[str], AlsoFrom("CORS_ORIGINS")] = Field(default_factory=list)
     # The built web app (`make web`). Empty: services/gateway/web/dist beside this package's sources.
     web_dir: Path | None = None
-    # The built web app (`make web`). Empty: services/gateway/web/dist beside this package's sources.
-    web_dir: Path | None = None
 
     @model_validator(mode="after")
     def _defaults(self) -> GatewaySettings:
@@ -118,8 +116,6 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
             self.jwt_keys_dir = self.var_dir / "gateway" / "jwt-keys"
         if self.audit_outbox_dir is None:
             self.audit_outbox_dir = self.var_dir / "gateway" / "audit-outbox"
-        if self.web_dir is None:
-            self.web_dir = Path(__file__).resolve().parents[2] / "web" / "dist"
         if self.web_dir is None:
             self.web_dir = Path(__file__).resolve().parents[2] / "web" / "dist"
         return self
