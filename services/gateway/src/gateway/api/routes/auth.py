@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from chatbot_common.errors import AppError, ErrorCode
 from gateway.api.deps import (
     AccountsDep, anonymous_rate_limit, IssuerDep, LimitsDep, PasswordsDep, PrincipalDep, SessionDep, SessionsDep, SettingsDep,
 )
-from gateway.api.schemas.auth import Credentials, PasswordChange, RefreshIn, Registration, TokenPair, UserOut, token_pair, user_out
+from gateway.api import session_cookie
+from gateway.api.schemas.auth import (
+    AccessToken, Credentials, PasswordChange, RefreshIn, Registration, TokenPair, UserOut, access_token, token_pair, user_out,
+)
 from gateway.identity import sessions, users
+from gateway.identity.sessions import IssuedTokens
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -23,24 +28,50 @@ async def register(body: Registration, request: Request, session: SessionDep, se
     return user_out(user)
 
 
-@router.post("/login", response_model=TokenPair, dependencies=[Depends(anonymous_rate_limit)],
+_COOKIE_FLOW = ("With `X-Auth-Session: cookie` (browsers): the refresh token travels in an httpOnly, SameSite=Strict "
+                "cookie instead of the body.")
+
+
+def _answer(tokens: IssuedTokens, request: Request, response: Response, settings) -> TokenPair | AccessToken:
+    if not session_cookie.wants_cookie(request):
+        return token_pair(tokens)
+    session_cookie.set_refresh(response, request, tokens.refresh_token, settings.refresh_token_ttl_seconds, settings.hsts)
+    return access_token(tokens)
+
+
+@router.post("/login", response_model=TokenPair | AccessToken, dependencies=[Depends(anonymous_rate_limit)], description=_COOKIE_FLOW,
              responses={429: {"description": "too many failed sign-ins for this account, or too many being checked"}})
-async def login(body: Credentials, request: Request, factory: SessionsDep, issuer: IssuerDep, limits: LimitsDep,
-                passwords: PasswordsDep) -> TokenPair:
-    return token_pair(await sessions.sign_in(factory, limits, passwords, issuer, email=body.email, password=body.password,
-                                             request=request))
+async def login(body: Credentials, request: Request, response: Response, factory: SessionsDep, issuer: IssuerDep,
+                limits: LimitsDep, passwords: PasswordsDep, settings: SettingsDep) -> TokenPair | AccessToken:
+    if session_cookie.wants_cookie(request):
+        session_cookie.check_same_origin(request)  # login CSRF: no other site signs this browser into its account
+    tokens = await sessions.sign_in(factory, limits, passwords, issuer, email=body.email, password=body.password, request=request)
+    return _answer(tokens, request, response, settings)
 
 
-@router.post("/refresh", response_model=TokenPair, dependencies=[Depends(anonymous_rate_limit)])
-async def refresh(body: RefreshIn, request: Request, session: SessionDep, issuer: IssuerDep) -> TokenPair:
-    return token_pair(await sessions.refresh(session, issuer, body.refresh_token, request))
+@router.post("/refresh", response_model=TokenPair | AccessToken, dependencies=[Depends(anonymous_rate_limit)],
+             description="The JSON flow sends `refresh_token` in the body. " + _COOKIE_FLOW + " The cookie rotates too; "
+                         "a request from another origin is refused (403).")
+async def refresh(request: Request, response: Response, session: SessionDep, issuer: IssuerDep, settings: SettingsDep,
+                  body: RefreshIn | None = None) -> TokenPair | AccessToken:
+    if session_cookie.wants_cookie(request):
+        token = session_cookie.cookie_token(request)
+    elif body is not None:
+        token = body.refresh_token
+    else:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "request validation failed",
+                       {"errors": [{"field": "refresh_token", "message": "Field required"}]})
+    return _answer(await sessions.refresh(session, issuer, token, request), request, response, settings)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
              summary="Sign out everywhere: every access and refresh token of the account stops working")
-async def logout(request: Request, principal: PrincipalDep, session: SessionDep, accounts: AccountsDep) -> Response:
+async def logout(request: Request, principal: PrincipalDep, session: SessionDep, accounts: AccountsDep,
+                 settings: SettingsDep) -> Response:
     await sessions.sign_out(session, accounts, principal, request)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    session_cookie.clear_refresh(response, request, settings.hsts)
+    return response
 
 
 @router.post("/password", response_model=TokenPair,

@@ -44,6 +44,14 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
+class AccessToken(BaseModel):
+    """The cookie flow's answer: the refresh token went into an httpOnly cookie."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
 class RefreshIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,3 +72,7 @@ def user_out(user: User) -> UserOut:
 
 def token_pair(tokens: IssuedTokens) -> TokenPair:
     return TokenPair(access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_in=tokens.expires_in)
+
+
+def access_token(tokens: IssuedTokens) -> AccessToken:
+    return AccessToken(access_token=tokens.access_token, expires_in=tokens.expires_in)
