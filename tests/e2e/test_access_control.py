@@ -282,6 +282,13 @@ def _finished_answer(w: World) -> str:
         return reply.headers["x-message-id"]
 
 
+def _answer(w: World) -> str:
+    """An answer in the member's conversation: its feedback path."""
+    reply = w.http.post("/api/v1/chat", headers=w.headers["member"],
+                        json={"message": "hi", "model": w.model, "use_rag": False, "conversation_id": w.conversation})
+    return f"/api/v1/conversations/{w.conversation}/messages/{reply.json()['id']}/feedback"
+
+
 ROUTES = [
     Route("GET", "/api/v1/me", None, call=lambda w, h: w.http.get("/api/v1/me", headers=h)),
     Route("GET", "/api/v1/me/usage", None, call=lambda w, h: w.http.get("/api/v1/me/usage", headers=h)),
@@ -308,6 +315,14 @@ ROUTES = [
           call=lambda w, h: w.http.get(f"/api/v1/conversations/{w.conversation}", headers=h)),
     Route("GET", "/api/v1/conversations/{conversation_id}/messages", "chat", owned=True,
           call=lambda w, h: w.http.get(f"/api/v1/conversations/{w.conversation}/messages", headers=h)),
+    Route("PATCH", "/api/v1/conversations/{conversation_id}", "chat", owned=True,
+          call=lambda w, h: w.http.patch(f"/api/v1/conversations/{w.conversation}", headers=h, json={"title": "renamed"})),
+    Route("GET", "/api/v1/conversations/{conversation_id}/export", "chat", owned=True,
+          call=lambda w, h: w.http.get(f"/api/v1/conversations/{w.conversation}/export", headers=h)),
+    Route("PUT", "/api/v1/conversations/{conversation_id}/messages/{message_id}/feedback", "chat", owned=True,
+          call=lambda w, h: w.http.put(_answer(w), headers=h, json={"rating": "up"})),
+    Route("DELETE", "/api/v1/conversations/{conversation_id}/messages/{message_id}/feedback", "chat", owned=True, ok=204,
+          call=lambda w, h: w.http.delete(_answer(w), headers=h)),
     Route("DELETE", "/api/v1/conversations/{conversation_id}", "chat", owned=True, ok=204,
           call=lambda w, h: w.http.delete(f"/api/v1/conversations/{_new_conversation(w)}", headers=h)),
     Route("POST", "/api/v1/documents", "documents:write", ok=202, call=lambda w, h: w.http.post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chatbot_common.db import UTCDateTime, utcnow
@@ -55,6 +55,10 @@ class Message(Base):
     token_count: Mapped[int] = mapped_column(Integer, default=0)
     token_counter: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The owner's rating of an answer: 1 up, -1 down, 0 none.
+    feedback_rating: Mapped[int] = mapped_column(SmallInteger, default=0)
+    feedback_comment: Mapped[str] = mapped_column(Text, default="")
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
 
     __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,16 +45,45 @@ class Repository:
             conv = await session.get(Conversation, conversation_id)
         return conv if conv is not None and conv.user_id == user_id else None
 
-    async def list_conversations(self, user_id: str, page: Page, sort: str, order: str) -> tuple[list[Conversation], int]:
+    async def list_conversations(self, user_id: str, page: Page, sort: str, order: str, query: str = "") -> tuple[list[Conversation], int]:
+        """The user's conversations; with `query`, those whose title or any message contains it
+        (case-insensitively, the text taken literally: % and _ match themselves)."""
         column = Conversation.created_at if sort == "created" else Conversation.updated_at
         ordering = column.asc() if order == "asc" else column.desc()
+        where = [Conversation.user_id == user_id]
+        if query:
+            pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            in_messages = select(Message.id).where(Message.conversation_id == Conversation.id,
+                                                   Message.content.ilike(pattern, escape="\\")).exists()
+            where.append(or_(Conversation.title.ilike(pattern, escape="\\"), in_messages))
         async with self._sessions() as session:
-            total = await session.scalar(select(func.count()).select_from(Conversation).where(Conversation.user_id == user_id))
+            total = await session.scalar(select(func.count()).select_from(Conversation).where(*where))
             rows = await session.scalars(
-                select(Conversation).where(Conversation.user_id == user_id).order_by(ordering, Conversation.id)
-                .limit(page.limit).offset(page.offset)
+                select(Conversation).where(*where).order_by(ordering, Conversation.id).limit(page.limit).offset(page.offset)
             )
             return list(rows), int(total or 0)
+
+    async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> Conversation | None:
+        async with self._sessions() as session, session.begin():
+            conv = await session.get(Conversation, conversation_id)
+            if conv is None or conv.user_id != user_id:
+                return None
+            conv.title = title
+        return conv
+
+    async def set_feedback(self, conversation_id: str, user_id: str, message_id: str, rating: int, comment: str) -> Message | None:
+        """Rates an answer in one of the user's conversations (0 withdraws the rating); None when
+        there is no such answer of theirs."""
+        async with self._sessions() as session, session.begin():
+            conv = await session.get(Conversation, conversation_id)
+            message = await session.get(Message, message_id)
+            if conv is None or conv.user_id != user_id or message is None or message.conversation_id != conversation_id \
+                    or message.role != "assistant":
+                return None
+            message.feedback_rating = rating
+            message.feedback_comment = comment if rating else ""
+            message.feedback_at = utcnow() if rating else None
+        return message
 
     async def delete_conversation(self, conversation_id: str, user_id: str) -> bool:
         async with self._sessions() as session, session.begin():

@@ -40,12 +40,15 @@ def usage_pb(m: Message) -> common_pb2.Usage:
 
 
 def message_to_pb(m: Message) -> pb.Message:
-    return pb.Message(
+    message = pb.Message(
         id=m.id, conversation_id=m.conversation_id, role=m.role, content=m.content, model=m.model, provider=m.provider,
         finish_reason=m.finish_reason, usage=usage_pb(m), latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
         error_code=m.error_code, error_message=m.error_message,
         citations=[common_pb2.Citation(**c) for c in (m.citations or [])], created_at=to_timestamp(m.created_at),
     )
+    if m.feedback_rating:
+        message.feedback.CopyFrom(pb.Feedback(rating=m.feedback_rating, comment=m.feedback_comment, at=to_timestamp(m.feedback_at)))
+    return message
 
 
 def _user(caller: common_pb2.Caller) -> str:
@@ -94,13 +97,30 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         if sort not in ("created", "updated") or order not in ("asc", "desc"):
             raise AppError(ErrorCode.VALIDATION_ERROR, "sort must be created|updated and order asc|desc")
         page = page_from_pb(request.page, 20)
-        rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order)
+        rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order, request.query)
         return pb.ListConversationsResponse(conversations=[conversation_to_pb(c) for c in rows], page=page_info(page, total))
 
     async def DeleteConversation(self, request: pb.DeleteConversationRequest, context) -> pb.DeleteConversationResponse:
         if not await self._repo.delete_conversation(request.conversation_id, _user(request.caller)):
             raise _not_found()
         return pb.DeleteConversationResponse()
+
+    async def UpdateConversation(self, request: pb.UpdateConversationRequest, context) -> pb.Conversation:
+        user = _user(request.caller)
+        if request.HasField("title"):
+            conv = await self._repo.rename_conversation(request.conversation_id, user, request.title)
+        else:
+            conv = await self._repo.get_conversation(request.conversation_id, user)
+        if conv is None:
+            raise _not_found()
+        return conversation_to_pb(conv)
+
+    async def SetFeedback(self, request: pb.SetFeedbackRequest, context) -> pb.Message:
+        message = await self._repo.set_feedback(request.conversation_id, _user(request.caller), request.message_id, request.rating,
+                                                request.comment)
+        if message is None:
+            raise AppError(ErrorCode.NOT_FOUND, "answer not found")
+        return message_to_pb(message)
 
     async def ListMessages(self, request: pb.ListMessagesRequest, context) -> pb.ListMessagesResponse:
         if await self._repo.get_conversation(request.conversation_id, _user(request.caller)) is None:

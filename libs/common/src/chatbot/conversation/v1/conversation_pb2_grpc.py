@@ -55,10 +55,20 @@ class ConversationServiceStub:
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteConversationRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteConversationResponse.FromString,
                 _registered_method=True)
+        self.UpdateConversation = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/UpdateConversation',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateConversationRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Conversation.FromString,
+                _registered_method=True)
         self.ListMessages = channel.unary_unary(
                 '/chatbot.conversation.v1.ConversationService/ListMessages',
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesResponse.FromString,
+                _registered_method=True)
+        self.SetFeedback = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/SetFeedback',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.SetFeedbackRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Message.FromString,
                 _registered_method=True)
         self.ExportUserData = channel.unary_stream(
                 '/chatbot.conversation.v1.ConversationService/ExportUserData',
@@ -115,8 +125,21 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateConversation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListMessages(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFeedback(self, request, context):
+        """The owner's rating of an answer (up, down, or none to withdraw it), with an optional comment.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -181,10 +204,20 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteConversationRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteConversationResponse.SerializeToString,
             ),
+            'UpdateConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConversation,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateConversationRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Conversation.SerializeToString,
+            ),
             'ListMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMessages,
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'SetFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFeedback,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.SetFeedbackRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Message.SerializeToString,
             ),
             'ExportUserData': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportUserData,
@@ -332,6 +365,33 @@ class ConversationService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/UpdateConversation',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateConversationRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Conversation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListMessages(request,
             target,
             options=(),
@@ -348,6 +408,33 @@ class ConversationService:
             '/chatbot.conversation.v1.ConversationService/ListMessages',
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesRequest.SerializeToString,
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/SetFeedback',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.SetFeedbackRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Message.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,10 +1,12 @@
-"""Conversations and their messages, scoped to the caller."""
+"""Conversations and their messages, scoped to the caller: list and search, create, rename,
+delete, export as Markdown; the messages, and the owner's rating of an answer."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from prometheus_client import Counter
 
 from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
@@ -12,9 +14,13 @@ from chatbot_common.ids import id_pattern
 from gateway.api.deps import ChatCaller, DownstreamDep, SettingsDep, caller_pb
 from gateway.api.schemas.common import pagination
 from gateway.api.schemas.conversations import (
-    ConversationIn, ConversationList, ConversationOut, MessageList, conversation_out, message_out,
+    RATINGS, ConversationIn, ConversationList, ConversationOut, ConversationPatch, FeedbackIn, MessageList, MessageOut, conversation_out,
+    message_out,
 )
+from gateway.conversation_markdown import file_name, to_markdown
 from gateway.guardrails import screen_input
+
+FEEDBACK = Counter("chat_feedback_total", "Answers rated by their owner", ["rating"])
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -44,9 +50,11 @@ async def list_conversations(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Literal["created", "updated"] = "updated",
     order: Literal["asc", "desc"] = "desc",
+    q: Annotated[str, Query(max_length=200, description="only conversations whose title or any message contains this text")] = "",
 ) -> ConversationList:
     reply = await downstream.conversation.ListConversations(
-        pb.ListConversationsRequest(caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset), sort=sort, order=order),
+        pb.ListConversationsRequest(caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset), sort=sort,
+                                    order=order, query=q.strip()),
         timeout=settings.call_timeout_seconds,
     )
     return ConversationList(conversations=[conversation_out(c) for c in reply.conversations], pagination=pagination(reply.page))
@@ -58,6 +66,39 @@ async def get_conversation(conversation_id: ConversationId, principal: ChatCalle
         pb.GetConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
     )
     return conversation_out(conv)
+
+
+@router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation")
+async def update_conversation(
+    conversation_id: ConversationId, body: ConversationPatch, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
+) -> ConversationOut:
+    conv = await downstream.conversation.UpdateConversation(
+        pb.UpdateConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id, title=" ".join(body.title.split())),
+        timeout=settings.call_timeout_seconds,
+    )
+    return conversation_out(conv)
+
+
+@router.get("/{conversation_id}/export", response_class=Response, summary="The conversation as a Markdown document",
+            responses={200: {"content": {"text/markdown": {}}}})
+async def export_conversation(conversation_id: ConversationId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> Response:
+    caller = caller_pb(principal)
+    conv = await downstream.conversation.GetConversation(
+        pb.GetConversationRequest(caller=caller, conversation_id=conversation_id), timeout=settings.call_timeout_seconds)
+    messages: list[pb.Message] = []
+    while True:
+        page = await downstream.conversation.ListMessages(
+            pb.ListMessagesRequest(caller=caller, conversation_id=conversation_id,
+                                   page=common_pb2.PageRequest(limit=_EXPORT_PAGE, offset=len(messages))),
+            timeout=settings.call_timeout_seconds)
+        messages += page.messages
+        if len(page.messages) < _EXPORT_PAGE or len(messages) >= page.page.total:
+            break
+    return Response(to_markdown(conv, messages), media_type="text/markdown; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{file_name(conv)}"'})
+
+
+_EXPORT_PAGE = 100
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
@@ -82,3 +123,32 @@ async def list_messages(
         timeout=settings.call_timeout_seconds,
     )
     return MessageList(messages=[message_out(m) for m in reply.messages], pagination=pagination(reply.page))
+
+
+MessageId = Annotated[str, Path(pattern=id_pattern("msg"), description="msg_ followed by 32 hex digits")]
+
+
+@router.put("/{conversation_id}/messages/{message_id}/feedback", response_model=MessageOut, summary="Rate an answer (up or down)")
+async def rate_answer(
+    conversation_id: ConversationId, message_id: MessageId, body: FeedbackIn, principal: ChatCaller, settings: SettingsDep,
+    downstream: DownstreamDep,
+) -> MessageOut:
+    message = await downstream.conversation.SetFeedback(
+        pb.SetFeedbackRequest(caller=caller_pb(principal), conversation_id=conversation_id, message_id=message_id,
+                              rating=RATINGS[body.rating], comment=body.comment.strip()),
+        timeout=settings.call_timeout_seconds,
+    )
+    FEEDBACK.labels(body.rating).inc()
+    return message_out(message)
+
+
+@router.delete("/{conversation_id}/messages/{message_id}/feedback", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               summary="Withdraw a rating")
+async def withdraw_rating(
+    conversation_id: ConversationId, message_id: MessageId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
+) -> Response:
+    await downstream.conversation.SetFeedback(
+        pb.SetFeedbackRequest(caller=caller_pb(principal), conversation_id=conversation_id, message_id=message_id, rating=0),
+        timeout=settings.call_timeout_seconds,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,28 @@ class ConversationIn(BaseModel):
     provider: str = Field("", max_length=64, pattern=r"^[a-z0-9_-]*$")
     model: str = Field("", max_length=200, pattern=r"^[A-Za-z0-9._:/@-]*$")
     system_prompt: str = Field("", max_length=8_000)
+
+
+class ConversationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200, pattern=r"\S", description="the new title (not blank)")
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Literal["up", "down"]
+    comment: str = Field("", max_length=2000)
+
+
+class FeedbackOut(BaseModel):
+    rating: Literal["up", "down"]
+    comment: str
+    at: str
+
+
+RATINGS = {"up": 1, "down": -1}
 
 
 class ConversationOut(BaseModel):
@@ -51,6 +74,7 @@ class MessageOut(BaseModel):
     error: dict[str, str] | None
     citations: list[CitationOut]
     created_at: str
+    feedback: FeedbackOut | None = Field(None, description="the owner's rating of an answer")
 
 
 class MessageList(BaseModel):
@@ -74,4 +98,6 @@ def message_out(m: pb.Message) -> MessageOut:
         error={"code": m.error_code, "message": m.error_message} if m.error_code else None,
         citations=[citation_out(c) for c in m.citations],
         created_at=iso(m.created_at.ToDatetime(tzinfo=UTC)),
+        feedback=FeedbackOut(rating="up" if m.feedback.rating > 0 else "down", comment=m.feedback.comment,
+                             at=iso(m.feedback.at.ToDatetime(tzinfo=UTC))) if m.HasField("feedback") else None,
     )
