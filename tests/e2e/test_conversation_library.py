@@ -1,6 +1,7 @@
 """What a person does with past conversations over HTTP, on the real fleet: search them (titles
-and what was said), rename, export as Markdown, and rate answers (stored with the message and
-counted in a metric); nobody else can touch them."""
+and what was said), rename, export as Markdown, rate answers (stored with the message and
+counted in a metric), edit a question or regenerate an answer in a new branch and switch between
+branches; nobody else can touch them."""
 
 from __future__ import annotations
 
@@ -103,3 +104,72 @@ def test_rating_an_answer(http, alice, bob):
     assert http.delete(path, headers=auth(alice)).status_code == 204
     assert http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(alice)).json()["messages"][1]["feedback"] is None
     assert http.delete(path, headers=auth(bob)).status_code == 404
+
+
+def branch(http, user, conversation_id: str, which: str = "current") -> list[dict]:
+    reply = http.get(f"/api/v1/conversations/{conversation_id}/messages", params={"branch": which, "limit": 100}, headers=auth(user))
+    assert reply.status_code == 200, reply.text
+    return reply.json()["messages"]
+
+
+def chat(http, user, **body) -> dict:
+    reply = http.post("/api/v1/chat", json={"model": FAKE, "use_rag": False, **body}, headers=auth(user))
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def prompt_texts(fleet) -> list[str]:
+    """What the provider was sent last, without the system prompt."""
+    return [m["content"] for m in fleet.upstream.stats()["last_messages"] if m["role"] != "system"]
+
+
+def test_edit_and_regenerate_branch_and_every_branch_stays_reachable(http, fleet, alice, bob):
+    a1 = chat(http, alice, message="Question one about owls.")
+    conversation_id = a1["conversation_id"]
+    a2 = chat(http, alice, message="Question two about owls.", conversation_id=conversation_id)
+    q1, _, q2, _ = (m["id"] for m in branch(http, alice, conversation_id))
+
+    # Regenerate the second answer: a sibling of it, answering the same stored question.
+    again = chat(http, alice, conversation_id=conversation_id, regenerate_message_id=a2["id"])
+    assert prompt_texts(fleet) == ["Question one about owls.", a1["content"], "Question two about owls."]
+    current = branch(http, alice, conversation_id)
+    assert [m["id"] for m in current] == [q1, a1["id"], q2, again["id"]]
+    assert current[-1]["parent_id"] == q2 and current[0]["parent_id"] is None
+    assert http.get(f"/api/v1/conversations/{conversation_id}", headers=auth(alice)).json()["current_message_id"] == again["id"]
+
+    # Edit the first question: a new branch from the start; the model sees no other branch.
+    edited = chat(http, alice, conversation_id=conversation_id, edit_message_id=q1, message="Question one, about cats instead.")
+    assert prompt_texts(fleet) == ["Question one, about cats instead."]
+    current = branch(http, alice, conversation_id)
+    assert [m["content"] for m in current] == ["Question one, about cats instead.", edited["content"]]
+    assert current[0]["parent_id"] is None and current[1]["parent_id"] == current[0]["id"]
+    every = branch(http, alice, conversation_id, "all")
+    assert len(every) == 7 and {q1, q2, a1["id"], a2["id"], again["id"], edited["id"]} <= {m["id"] for m in every}
+
+    # Back to the first branch: its newest answer is shown; then the earlier answer's branch.
+    switched = http.patch(f"/api/v1/conversations/{conversation_id}", json={"current_message_id": q1}, headers=auth(alice))
+    assert switched.status_code == 200 and switched.json()["current_message_id"] == again["id"]
+    http.patch(f"/api/v1/conversations/{conversation_id}", json={"current_message_id": a2["id"]}, headers=auth(alice))
+    assert [m["id"] for m in branch(http, alice, conversation_id)] == [q1, a1["id"], q2, a2["id"]]
+    # and the conversation goes on from the branch shown
+    chat(http, alice, message="Question three.", conversation_id=conversation_id)
+    assert prompt_texts(fleet) == ["Question one about owls.", a1["content"], "Question two about owls.", a2["content"], "Question three."]
+    assert branch(http, alice, conversation_id)[-2]["parent_id"] == a2["id"]
+
+    # What cannot be edited or answered again, and who cannot
+    for body in ({"regenerate_message_id": q1}, {"edit_message_id": a1["id"], "message": "x"}):
+        reply = http.post("/api/v1/chat", json={"model": FAKE, "conversation_id": conversation_id, **body}, headers=auth(alice))
+        assert reply.status_code == 404 and reply.json()["error"]["code"] == "NOT_FOUND", (body, reply.text)
+    for body in ({"edit_message_id": q1, "message": "x"}, {"conversation_id": conversation_id, "edit_message_id": q1, "regenerate_message_id": a2["id"], "message": "x"},
+                 {"conversation_id": conversation_id, "regenerate_message_id": a2["id"], "message": "x"},
+                 {"conversation_id": conversation_id, "edit_message_id": q1, "message": "  "}):
+        reply = http.post("/api/v1/chat", json={"model": FAKE, **body}, headers=auth(alice))
+        assert reply.status_code == 400 and reply.json()["error"]["code"] == "VALIDATION_ERROR", (body, reply.text)
+    reply = http.post("/api/v1/chat", json={"model": FAKE, "conversation_id": conversation_id, "regenerate_message_id": a2["id"]}, headers=auth(bob))
+    assert reply.status_code == 404
+    other = chat(http, alice, message="Elsewhere.")
+    for patch in ({"current_message_id": other["id"]}, {"current_message_id": "msg_" + "0" * 32}):
+        reply = http.patch(f"/api/v1/conversations/{conversation_id}", json=patch, headers=auth(alice))
+        assert reply.status_code == 404, reply.text
+    assert http.patch(f"/api/v1/conversations/{conversation_id}", json={"current_message_id": q1}, headers=auth(bob)).status_code == 404
+    assert len(branch(http, alice, conversation_id, "all")) == 9  # nothing refused was stored

@@ -27,6 +27,8 @@ class Conversation(Base):
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last message of the branch shown and continued ("" before the first message).
+    current_message_id: Mapped[str] = mapped_column(String(40), default="")
 
     __table_args__ = (
         Index("ix_conversations_user_updated", "user_id", "updated_at"),
@@ -40,6 +42,9 @@ class Message(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(40), ForeignKey("conversations.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
+    # The message this one follows (None: the first). No foreign key: retention deletes old
+    # messages, and a branch then starts at the oldest one kept.
+    parent_id: Mapped[str | None] = mapped_column(String(40), nullable=True, default=None)
     content: Mapped[str] = mapped_column(Text, default="")
     model: Mapped[str] = mapped_column(String(200), default="")
     provider: Mapped[str] = mapped_column(String(64), default="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -103,14 +103,46 @@ class Repository:
             )
             return list(rows), int(total or 0)
 
-    async def recent_messages(self, conversation_id: str, limit: int) -> list[Message]:
-        """The newest `limit` messages, oldest first."""
+    async def branch(self, conversation_id: str, last_id: str | None, limit: int | None = None) -> list[Message]:
+        """The branch that ends with `last_id`, oldest first: the message and those it follows,
+        at most `limit` of them (the newest). One recursive query on SQLite and PostgreSQL."""
+        if not last_id:
+            return []
+        path = select(Message.id, Message.parent_id, literal(1).label("depth")).where(
+            Message.id == last_id, Message.conversation_id == conversation_id).cte("path", recursive=True)
+        step = select(Message.id, Message.parent_id, (path.c.depth + 1).label("depth")).join(path, Message.id == path.c.parent_id)
+        if limit is not None:
+            step = step.where(path.c.depth < limit)
+        path = path.union_all(step.where(Message.conversation_id == conversation_id))
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(Message).where(Message.conversation_id == conversation_id)
-                .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
-            )
-            return list(reversed(list(rows)))
+            rows = await session.scalars(select(Message).join(path, Message.id == path.c.id).order_by(path.c.depth.desc()))
+            return list(rows)
+
+    async def get_message(self, conversation_id: str, message_id: str) -> Message | None:
+        async with self._sessions() as session:
+            message = await session.get(Message, message_id)
+        return message if message is not None and message.conversation_id == conversation_id else None
+
+    async def show_branch(self, conversation_id: str, user_id: str, message_id: str) -> Conversation | None:
+        """Makes the branch through `message_id` current: its newest message under it (following
+        the newest child at each step) becomes the conversation's current message. None when
+        the conversation is not the user's or the message not in it."""
+        async with self._sessions() as session, session.begin():
+            conv = await session.get(Conversation, conversation_id)
+            if conv is None or conv.user_id != user_id:
+                return None
+            rows = (await session.execute(
+                select(Message.id, Message.parent_id).where(Message.conversation_id == conversation_id)
+                .order_by(Message.created_at, Message.id)
+            )).all()
+            if message_id not in {row.id for row in rows}:
+                return None
+            newest_child = {row.parent_id: row.id for row in rows}  # later rows win: the newest child
+            current = message_id
+            while current in newest_child:
+                current = newest_child[current]
+            conv.current_message_id = current
+        return conv
 
     async def add_message(self, message: Message, new_conversation: Conversation | None = None) -> Message:
         """Stores a message and bumps its conversation in the same transaction (a turn's first
@@ -121,13 +153,15 @@ class Repository:
         async with self._sessions() as session, session.begin():
             if new_conversation is not None:
                 new_conversation.message_count, new_conversation.updated_at = 1, message.created_at
+                new_conversation.current_message_id = message.id
                 await session.execute(insert(_CONVERSATIONS), [_row(new_conversation, _CONVERSATIONS)])
                 await session.execute(insert(_MESSAGES), [_row(message, _MESSAGES)])
                 return message
             await session.execute(insert(_MESSAGES), [_row(message, _MESSAGES)])
+            # The newest message is the current one: a new message continues, or starts, the branch shown.
             owner = (await session.execute(
                 update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == message.conversation_id)
-                .values(message_count=_CONVERSATIONS.c.message_count + 1, updated_at=message.created_at)
+                .values(message_count=_CONVERSATIONS.c.message_count + 1, updated_at=message.created_at, current_message_id=message.id)
                 .returning(_CONVERSATIONS.c.tenant_id, _CONVERSATIONS.c.user_id)
             )).one_or_none()
             if message.role == "assistant" and owner is not None:

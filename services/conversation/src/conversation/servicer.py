@@ -32,6 +32,7 @@ def conversation_to_pb(c: Conversation) -> pb.Conversation:
     return pb.Conversation(
         id=c.id, user_id=c.user_id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt,
         message_count=c.message_count, created_at=to_timestamp(c.created_at), updated_at=to_timestamp(c.updated_at),
+        current_message_id=c.current_message_id or "",
     )
 
 
@@ -45,6 +46,7 @@ def message_to_pb(m: Message) -> pb.Message:
         finish_reason=m.finish_reason, usage=usage_pb(m), latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
         error_code=m.error_code, error_message=m.error_message,
         citations=[common_pb2.Citation(**c) for c in (m.citations or [])], created_at=to_timestamp(m.created_at),
+        parent_id=m.parent_id or "",
     )
     if m.feedback_rating:
         message.feedback.CopyFrom(pb.Feedback(rating=m.feedback_rating, comment=m.feedback_comment, at=to_timestamp(m.feedback_at)))
@@ -107,12 +109,15 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
 
     async def UpdateConversation(self, request: pb.UpdateConversationRequest, context) -> pb.Conversation:
         user = _user(request.caller)
-        if request.HasField("title"):
-            conv = await self._repo.rename_conversation(request.conversation_id, user, request.title)
-        else:
-            conv = await self._repo.get_conversation(request.conversation_id, user)
+        conv = await self._repo.get_conversation(request.conversation_id, user)
         if conv is None:
             raise _not_found()
+        if request.HasField("current_message_id"):
+            conv = await self._repo.show_branch(request.conversation_id, user, request.current_message_id)
+            if conv is None:
+                raise AppError(ErrorCode.NOT_FOUND, "message not found in this conversation")
+        if request.HasField("title"):
+            conv = await self._repo.rename_conversation(request.conversation_id, user, request.title) or conv
         return conversation_to_pb(conv)
 
     async def SetFeedback(self, request: pb.SetFeedbackRequest, context) -> pb.Message:
@@ -123,10 +128,15 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         return message_to_pb(message)
 
     async def ListMessages(self, request: pb.ListMessagesRequest, context) -> pb.ListMessagesResponse:
-        if await self._repo.get_conversation(request.conversation_id, _user(request.caller)) is None:
+        conv = await self._repo.get_conversation(request.conversation_id, _user(request.caller))
+        if conv is None:
             raise _not_found()
         page = page_from_pb(request.page, 50)
-        rows, total = await self._repo.list_messages(request.conversation_id, page)
+        if request.current_branch:
+            branch = await self._repo.branch(conv.id, conv.current_message_id)
+            rows, total = branch[page.offset:page.offset + page.limit], len(branch)
+        else:
+            rows, total = await self._repo.list_messages(request.conversation_id, page)
         return pb.ListMessagesResponse(messages=[message_to_pb(m) for m in rows], page=page_info(page, total))
 
     async def ExportUserData(self, request: pb.UserDataRequest, context) -> AsyncIterator[pb.UserConversation]:
@@ -172,6 +182,8 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             system_prompt=request.system_prompt,
             use_rag=request.use_rag if request.HasField("use_rag") else None,
             injection_policy=request.injection_policy or "block",
+            edit_message_id=request.edit_message_id,
+            regenerate_message_id=request.regenerate_message_id,
         )
         turn = ChatTurn(self._repo, self._llm, self._counter, self._settings, turn_request, self._sources)
         events = turn.run()

@@ -57,6 +57,8 @@ class TurnRequest:
     system_prompt: str = ""
     use_rag: bool | None = None  # None: on when the caller has indexed documents
     injection_policy: str = "block"  # for retrieved passages: block | flag (both leave them out) | allow
+    edit_message_id: str = ""  # `message` replaces this user message, in a new branch
+    regenerate_message_id: str = ""  # a new answer to the question this answer answered, in a new branch
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class ChatTurn:
         self._guardrails: list[Guardrail] = []
         self._spotlight = Spotlight(settings.datamark_sources)
         self._answer_id = new_id("msg")  # named in TurnStarted, so known before the answer is stored
+        self._question_id: str | None = None  # the user message answered: the answer's parent
+        self._searching: asyncio.Future[tuple[SearchResult | None, AppError | None]] | None = None
 
     async def _count(self, texts: list[str]) -> list[int]:
         if sum(map(len, texts)) <= _COUNT_INLINE_CHARS:
@@ -144,24 +148,31 @@ class ChatTurn:
 
     async def run(self) -> AsyncIterator[TurnEvent]:
         # The search needs nothing but the question: it runs while the turn is checked and the
-        # message stored (the rag service's answer is what the model waits for longest).
-        search = asyncio.ensure_future(self._search())
+        # message stored (the rag service's answer is what the model waits for longest). A
+        # regenerated answer's question is stored: its search starts once it is read.
+        if not self._req.regenerate_message_id:
+            self._searching = asyncio.ensure_future(self._search(self._req.message))
         try:
             # Closed with this generator (the client left): its Generate call is cancelled at once.
-            async with contextlib.aclosing(self._run(search)) as events:
+            async with contextlib.aclosing(self._run()) as events:
                 async for event in events:
                     yield event
         finally:
-            search.cancel()
+            if self._searching is not None:
+                self._searching.cancel()
 
-    async def _run(self, search: asyncio.Future[tuple[SearchResult | None, AppError | None]]) -> AsyncIterator[TurnEvent]:
+    async def _run(self) -> AsyncIterator[TurnEvent]:
         req = self._req
-        # Look up the conversation before anything is written, so a bad id writes nothing.
+        # Look up the conversation (and the message edited or answered again) before anything
+        # is written, so a bad id writes nothing.
         conv = None
         if req.conversation_id:
             conv = await self._repo.get_conversation(req.conversation_id, req.user_id)
             if conv is None:
                 raise AppError(ErrorCode.NOT_FOUND, "conversation not found")
+        parent_id, question = await self._place(conv)
+        if question is not None:
+            self._searching = asyncio.ensure_future(self._search(question.content))
         model = req.model or (conv.model if conv else "") or self._settings.default_model
         provider = req.provider or (conv.provider if conv else "")
         system_prompt = (conv.system_prompt if conv else req.system_prompt) or self._settings.system_prompt
@@ -176,7 +187,8 @@ class ChatTurn:
         self._counts_exact = facts.tokenizer == self._counter.name
         budget = Budget(facts.context_window, min(reserve, facts.context_window // 2),
                         0.0 if self._counts_exact else self._settings.estimate_margin)
-        system_tokens, user_tokens = await self._count([system_prompt, req.message])
+        text = question.content if question is not None else req.message
+        system_tokens, user_tokens = await self._count([system_prompt, text])
         try:
             fit_history(budget, [system_tokens, user_tokens], [])
         except DoesNotFit as exc:
@@ -190,17 +202,22 @@ class ChatTurn:
         if conv is None:
             conv = new_conversation = self._new_conversation()
         self._conversation = conv
-        user_message = Message(
-            id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message,
-            token_count=user_tokens, token_counter=self._counter.name, citations=[], created_at=utcnow(),
-        )
-        # The message is stored (a new conversation with it) while the history is read.
         limit = self._settings.history_limit
-        _, recent = await asyncio.gather(
-            self._repo.add_message(user_message, new_conversation),
-            self._repo.recent_messages(conv.id, limit + 1) if new_conversation is None else _nothing(),
-        )
-        found, search_error = await search
+        if question is not None:  # answered again: the question is stored already
+            user_message = question
+            recent = await self._repo.branch(conv.id, parent_id, limit)
+        else:
+            user_message = Message(
+                id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message, parent_id=parent_id,
+                token_count=user_tokens, token_counter=self._counter.name, citations=[], created_at=utcnow(),
+            )
+            # The message is stored (a new conversation with it) while the history is read.
+            _, recent = await asyncio.gather(
+                self._repo.add_message(user_message, new_conversation),
+                self._repo.branch(conv.id, parent_id, limit) if new_conversation is None else _nothing(),
+            )
+        self._question_id = user_message.id
+        found, search_error = await self._searching
         yield TurnStarted(conv.id, user_message.id, self._answer_id)
 
         try:
@@ -217,7 +234,7 @@ class ChatTurn:
             async for event in self._answer_without_model(NOT_FOUND_ANSWER):
                 yield event
             return
-        user_content = req.message
+        user_content = text
         if self._nothing_relevant:
             system_prompt = f"{system_prompt}\n\n{NO_SOURCES_NOTE}"
         if sources:
@@ -226,7 +243,7 @@ class ChatTurn:
             system_prompt = f"{system_prompt}\n\n{self._spotlight.instructions}"
             system_tokens += instruction_tokens
             user_tokens += source_tokens
-            user_content = self._spotlight.user_message(req.message, sources)
+            user_content = self._spotlight.user_message(text, sources)
 
         history = [
             m for m in recent
@@ -275,7 +292,28 @@ class ChatTurn:
         finally:
             await stream.aclose()
 
-    async def _search(self) -> tuple[SearchResult | None, AppError | None]:
+    async def _place(self, conv: Conversation | None) -> tuple[str | None, Message | None]:
+        """Where the turn goes in the conversation's tree: the message the new user message
+        follows, and for a regeneration the stored question answered again (no new message)."""
+        req = self._req
+        if conv is None:
+            if req.edit_message_id or req.regenerate_message_id:
+                raise AppError(ErrorCode.VALIDATION_ERROR, "editing or regenerating needs the conversation", {"field": "conversation_id"})
+            return None, None
+        if req.edit_message_id:
+            edited = await self._repo.get_message(conv.id, req.edit_message_id)
+            if edited is None or edited.role != "user":
+                raise AppError(ErrorCode.NOT_FOUND, "message to edit not found (a message of yours in this conversation)")
+            return edited.parent_id, None
+        if req.regenerate_message_id:
+            answer = await self._repo.get_message(conv.id, req.regenerate_message_id)
+            question = await self._repo.get_message(conv.id, answer.parent_id) if answer is not None and answer.parent_id else None
+            if answer is None or answer.role != "assistant" or question is None or question.role != "user":
+                raise AppError(ErrorCode.NOT_FOUND, "answer to regenerate not found (an answer in this conversation)")
+            return question.parent_id, question
+        return conv.current_message_id or None, None
+
+    async def _search(self, question: str) -> tuple[SearchResult | None, AppError | None]:
         """The rag service's candidates for this turn (None for a plain turn), or why grounding
         that was asked for failed. Never raises: it runs beside the turn's checks and the storing
         of the message, and a failure is the turn's to report once the message is stored."""
@@ -283,7 +321,7 @@ class ChatTurn:
         if req.use_rag is False or self._sources is None:
             return None, None
         try:
-            return await self._sources.search(req.user_id, req.tenant_id, req.message, self._settings.rag_candidates), None
+            return await self._sources.search(req.user_id, req.tenant_id, question, self._settings.rag_candidates), None
         except AppError as exc:
             if req.use_rag is True:
                 return None, exc
@@ -357,6 +395,7 @@ class ChatTurn:
         message = Message(
             id=self._answer_id,
             conversation_id=self._conversation.id,
+            parent_id=self._question_id,
             role="assistant",
             content=content,
             model=self._model,

@@ -1,7 +1,7 @@
 """The usage ledger on SQLite and on the real PostgreSQL: every answer counted in the same
 transaction as the message, concurrent turns never losing a count, erasure folding a user's
 usage into the tenant's anonymous rows (totals unchanged, the user named nowhere), and the
-migration filling the ledger from the messages already stored."""
+migrations filling the ledger, and each conversation's branch, from the messages already stored."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ async def test_the_range_is_by_utc_day(repo):
     assert await repo.tenant_usage("t1", date(2000, 1, 1), date(2000, 1, 2)) == []
 
 
-def test_the_migration_fills_the_ledger_from_the_stored_answers(database_url):
+def test_the_migrations_fill_the_ledger_and_the_branches_from_the_stored_messages(database_url):
     upgrade(database_url, "0001")
     engine = sync_engine(database_url)
     try:
@@ -141,8 +141,13 @@ def test_the_migration_fills_the_ledger_from_the_stored_answers(database_url):
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT tenant_id, user_id, day, turns, prompt_tokens, completion_tokens FROM usage_ledger "
                                         "ORDER BY day, user_id")).all()
+            parents = dict(conn.execute(sa.text("SELECT id, parent_id FROM messages")).all())
+            current = dict(conn.execute(sa.text("SELECT id, current_message_id FROM conversations")).all())
     finally:
         engine.dispose()
+    # 0004: the messages already stored became one branch per conversation, in the order written
+    assert parents == {"msg_0": None, "msg_2": "msg_0", "msg_1": "msg_2", "msg_3": None, "msg_4": "msg_3"}
+    assert current == {"conv_1": "msg_1", "conv_2": "msg_4"}
     as_date = lambda v: v if isinstance(v, date) else date.fromisoformat(v)  # noqa: E731 - SQLite reads a Date back as text
     assert [(t, u, as_date(d), n, p, c) for t, u, d, n, p, c in rows] == [
         ("t1", "usr_a", date(2026, 1, 1), 1, 10, 5),

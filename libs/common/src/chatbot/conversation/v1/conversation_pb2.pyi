@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Conversation(_message.Message):
-    __slots__ = ("id", "user_id", "title", "model", "provider", "system_prompt", "message_count", "created_at", "updated_at")
+    __slots__ = ("id", "user_id", "title", "model", "provider", "system_prompt", "message_count", "created_at", "updated_at", "current_message_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class Conversation(_message.Message):
     MESSAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     title: str
@@ -30,10 +31,11 @@ class Conversation(_message.Message):
     message_count: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., system_prompt: _Optional[str] = ..., message_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    current_message_id: str
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., system_prompt: _Optional[str] = ..., message_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_message_id: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("id", "conversation_id", "role", "content", "model", "provider", "finish_reason", "usage", "latency_ms", "ttft_ms", "error_code", "error_message", "citations", "created_at", "feedback")
+    __slots__ = ("id", "conversation_id", "role", "content", "model", "provider", "finish_reason", "usage", "latency_ms", "ttft_ms", "error_code", "error_message", "citations", "created_at", "feedback", "parent_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +51,7 @@ class Message(_message.Message):
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     conversation_id: str
     role: str
@@ -64,7 +67,8 @@ class Message(_message.Message):
     citations: _containers.RepeatedCompositeFieldContainer[_common_pb2.Citation]
     created_at: _timestamp_pb2.Timestamp
     feedback: Feedback
-    def __init__(self, id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., role: _Optional[str] = ..., content: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ...) -> None: ...
+    parent_id: str
+    def __init__(self, id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., role: _Optional[str] = ..., content: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., parent_id: _Optional[str] = ...) -> None: ...
 
 class Feedback(_message.Message):
     __slots__ = ("rating", "comment", "at")
@@ -133,14 +137,16 @@ class DeleteConversationResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class UpdateConversationRequest(_message.Message):
-    __slots__ = ("caller", "conversation_id", "title")
+    __slots__ = ("caller", "conversation_id", "title", "current_message_id")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     conversation_id: str
     title: str
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+    current_message_id: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., title: _Optional[str] = ..., current_message_id: _Optional[str] = ...) -> None: ...
 
 class SetFeedbackRequest(_message.Message):
     __slots__ = ("caller", "conversation_id", "message_id", "rating", "comment")
@@ -157,14 +163,16 @@ class SetFeedbackRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message_id: _Optional[str] = ..., rating: _Optional[int] = ..., comment: _Optional[str] = ...) -> None: ...
 
 class ListMessagesRequest(_message.Message):
-    __slots__ = ("caller", "conversation_id", "page")
+    __slots__ = ("caller", "conversation_id", "page", "current_branch")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_BRANCH_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     conversation_id: str
     page: _common_pb2.PageRequest
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ...) -> None: ...
+    current_branch: bool
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., current_branch: _Optional[bool] = ...) -> None: ...
 
 class ListMessagesResponse(_message.Message):
     __slots__ = ("messages", "page")
@@ -175,7 +183,7 @@ class ListMessagesResponse(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt", "injection_policy")
+    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt", "injection_policy", "edit_message_id", "regenerate_message_id")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +195,8 @@ class ChatRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
     INJECTION_POLICY_FIELD_NUMBER: _ClassVar[int]
+    EDIT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGENERATE_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     conversation_id: str
     message: str
@@ -198,7 +208,9 @@ class ChatRequest(_message.Message):
     request_id: str
     system_prompt: str
     injection_policy: str
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ...) -> None: ...
+    edit_message_id: str
+    regenerate_message_id: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ..., edit_message_id: _Optional[str] = ..., regenerate_message_id: _Optional[str] = ...) -> None: ...
 
 class TurnStarted(_message.Message):
     __slots__ = ("conversation_id", "user_message_id", "assistant_message_id")

@@ -31,9 +31,16 @@ def _request(body: ChatIn, principal, settings, request_id: str) -> pb.ChatReque
             ErrorCode.VALIDATION_ERROR, f"message is longer than {settings.max_message_chars} characters",
             {"field": "message", "limit": settings.max_message_chars},
         )
+    if (body.edit_message_id or body.regenerate_message_id) and not body.conversation_id:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "editing or regenerating needs the conversation_id", {"field": "conversation_id"})
+    if body.edit_message_id and body.regenerate_message_id:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "edit or regenerate, not both", {"field": "regenerate_message_id"})
+    if body.regenerate_message_id and body.message:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "a regeneration answers the stored question: send no message", {"field": "message"})
     req = pb.ChatRequest(
         caller=caller_pb(principal), message=body.message, conversation_id=body.conversation_id or "",
         model=body.model or "", provider=body.provider or "", request_id=request_id, system_prompt=body.system_prompt or "",
+        edit_message_id=body.edit_message_id or "", regenerate_message_id=body.regenerate_message_id or "",
     )
     if body.temperature is not None:
         req.temperature = body.temperature
@@ -51,7 +58,7 @@ async def _screened_request(body: ChatIn, request: Request, principal, settings)
         request, principal, [body.message, req.system_prompt], ["message", "instructions"])
     # Checked once, here, on what is sent on (invisible characters removed): the conversation
     # service trusts it (conversation.proto).
-    if not req.message.strip():
+    if not req.message.strip() and not req.regenerate_message_id:
         raise AppError(ErrorCode.VALIDATION_ERROR, "message must not be empty", {"field": "message"})
     return req
 

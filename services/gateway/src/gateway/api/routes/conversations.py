@@ -68,14 +68,16 @@ async def get_conversation(conversation_id: ConversationId, principal: ChatCalle
     return conversation_out(conv)
 
 
-@router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation")
+@router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation, or switch the branch shown")
 async def update_conversation(
     conversation_id: ConversationId, body: ConversationPatch, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
 ) -> ConversationOut:
-    conv = await downstream.conversation.UpdateConversation(
-        pb.UpdateConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id, title=" ".join(body.title.split())),
-        timeout=settings.call_timeout_seconds,
-    )
+    update = pb.UpdateConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id)
+    if body.title is not None:
+        update.title = " ".join(body.title.split())
+    if body.current_message_id is not None:
+        update.current_message_id = body.current_message_id
+    conv = await downstream.conversation.UpdateConversation(update, timeout=settings.call_timeout_seconds)
     return conversation_out(conv)
 
 
@@ -88,7 +90,7 @@ async def export_conversation(conversation_id: ConversationId, principal: ChatCa
     messages: list[pb.Message] = []
     while True:
         page = await downstream.conversation.ListMessages(
-            pb.ListMessagesRequest(caller=caller, conversation_id=conversation_id,
+            pb.ListMessagesRequest(caller=caller, conversation_id=conversation_id, current_branch=True,
                                    page=common_pb2.PageRequest(limit=_EXPORT_PAGE, offset=len(messages))),
             timeout=settings.call_timeout_seconds)
         messages += page.messages
@@ -117,9 +119,12 @@ async def list_messages(
     downstream: DownstreamDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    branch: Annotated[Literal["all", "current"], Query(
+        description="all: every message of every branch, oldest first; current: the branch shown, first to current message")] = "all",
 ) -> MessageList:
     reply = await downstream.conversation.ListMessages(
-        pb.ListMessagesRequest(caller=caller_pb(principal), conversation_id=conversation_id, page=common_pb2.PageRequest(limit=limit, offset=offset)),
+        pb.ListMessagesRequest(caller=caller_pb(principal), conversation_id=conversation_id, page=common_pb2.PageRequest(limit=limit, offset=offset),
+                               current_branch=branch == "current"),
         timeout=settings.call_timeout_seconds,
     )
     return MessageList(messages=[message_out(m) for m in reply.messages], pagination=pagination(reply.page))

@@ -33,8 +33,12 @@ ModelName = Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(description="The user's message", examples=["Explain RAG architecture"])
+    message: str = Field("", description="The user's message (none when regenerating)", examples=["Explain RAG architecture"])
     conversation_id: str | None = Field(None, pattern=id_pattern("conv"), description="Omit to start a new conversation")
+    edit_message_id: str | None = Field(None, pattern=id_pattern("msg"),
+                                        description="Edit: `message` replaces this user message in a new branch (the earlier stays)")
+    regenerate_message_id: str | None = Field(None, pattern=id_pattern("msg"),
+                                              description="Regenerate: a new answer in place of this one, in a new branch")
     provider: Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9_-]*$")] | None = None
     model: ModelName | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)

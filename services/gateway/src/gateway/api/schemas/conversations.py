@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
+from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.api.schemas.chat import CitationOut, citation_out
 from gateway.api.schemas.common import Pagination
@@ -25,7 +26,16 @@ class ConversationIn(BaseModel):
 class ConversationPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200, pattern=r"\S", description="the new title (not blank)")
+    title: str | None = Field(None, min_length=1, max_length=200, pattern=r"\S", description="the new title (not blank)")
+    current_message_id: str | None = Field(
+        None, pattern=id_pattern("msg"),
+        description="switch branch: a message of the conversation; the newest message under it becomes current")
+
+    @model_validator(mode="after")
+    def _something(self) -> ConversationPatch:
+        if self.title is None and self.current_message_id is None:
+            raise ValueError("nothing to change: give title or current_message_id")
+        return self
 
 
 class FeedbackIn(BaseModel):
@@ -53,6 +63,7 @@ class ConversationOut(BaseModel):
     message_count: int
     created_at: str
     updated_at: str
+    current_message_id: str = Field(description="the last message of the branch shown and continued")
 
 
 class ConversationList(BaseModel):
@@ -63,6 +74,7 @@ class ConversationList(BaseModel):
 class MessageOut(BaseModel):
     id: str
     conversation_id: str
+    parent_id: str | None = Field(description="the message this one follows (none: the first); siblings are branches")
     role: str
     content: str
     model: str
@@ -86,12 +98,13 @@ def conversation_out(c: pb.Conversation) -> ConversationOut:
     return ConversationOut(
         id=c.id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt, message_count=c.message_count,
         created_at=iso(c.created_at.ToDatetime(tzinfo=UTC)), updated_at=iso(c.updated_at.ToDatetime(tzinfo=UTC)),
+        current_message_id=c.current_message_id,
     )
 
 
 def message_out(m: pb.Message) -> MessageOut:
     return MessageOut(
-        id=m.id, conversation_id=m.conversation_id, role=m.role, content=m.content, model=m.model, provider=m.provider,
+        id=m.id, conversation_id=m.conversation_id, parent_id=m.parent_id or None, role=m.role, content=m.content, model=m.model, provider=m.provider,
         finish_reason=m.finish_reason,
         tokens_used={"prompt": m.usage.prompt_tokens, "completion": m.usage.completion_tokens, "total": m.usage.total_tokens},
         latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
