@@ -16,11 +16,12 @@ export interface ChatRequest {
 }
 
 export type ChatEvent =
-  | { type: "start"; conversation_id: string; user_message_id: string }
+  | { type: "start"; conversation_id: string; user_message_id: string; message_id?: string }
   | { type: "model"; provider: string; model: string }
   | { type: "citations"; citations: Citation[] }
   | { type: "token"; token: string; index: number }
   | { type: "complete"; finish_reason: string; message_id: string; conversation_id: string; model: string; provider: string }
+  | { type: "stopped"; message_id: string }
   | { type: "error"; error: ApiError };
 
 export interface Answer {
@@ -41,7 +42,8 @@ export const emptyAnswer: Answer = { text: "", citations: [], status: "waiting" 
 export function applyChatEvent(answer: Answer, event: ChatEvent): Answer {
   switch (event.type) {
     case "start":
-      return { ...answer, conversationId: event.conversation_id, userMessageId: event.user_message_id };
+      return { ...answer, conversationId: event.conversation_id, userMessageId: event.user_message_id,
+        messageId: event.message_id ?? answer.messageId };
     case "model":
       return { ...answer, model: event.model };
     case "citations":
@@ -53,6 +55,8 @@ export function applyChatEvent(answer: Answer, event: ChatEvent): Answer {
         ...answer, status: "done", messageId: event.message_id, conversationId: event.conversation_id,
         finishReason: event.finish_reason, model: event.model || answer.model,
       };
+    case "stopped":
+      return { ...answer, status: "stopped" };
     case "error":
       return { ...answer, status: "error", error: event.error };
   }
@@ -67,11 +71,23 @@ export function toChatEvent(name: string, data: string): ChatEvent | null {
     case "citations":
     case "token":
     case "complete":
+    case "stopped":
       return { type: name, ...payload } as ChatEvent;
     case "error":
       return { type: "error", error: errorFromBody(200, payload) };
     default:
       return null;
+  }
+}
+
+/** Asks the gateway to stop an answer (generation goes on server side when a client merely leaves);
+ * the stream then ends with `stopped`, and the stored message is what was shown. */
+export async function stopAnswer(messageId: string): Promise<boolean> {
+  try {
+    const response = await authFetch(`/api/v1/chat/stream/${encodeURIComponent(messageId)}/stop`, { method: "POST" });
+    return response.ok;
+  } catch {
+    return false;
   }
 }
 
@@ -89,7 +105,7 @@ export async function* streamChat(request: ChatRequest, signal: AbortSignal, par
     for await (const frame of readSse(response.body, parser)) {
       const event = toChatEvent(frame.event, frame.data);
       if (!event) continue;
-      if (event.type === "complete" || event.type === "error") ended = true;
+      if (event.type === "complete" || event.type === "stopped" || event.type === "error") ended = true;
       yield event;
     }
   } catch (error) {

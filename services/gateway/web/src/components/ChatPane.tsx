@@ -4,7 +4,7 @@ import type { Answer } from "../api/chat";
 import { apiJson } from "../api/session";
 import type { Citation, Message } from "../api/types";
 import { RichText } from "./markdownSlot";
-import { useChat } from "./useChat";
+import { STOPPED, useChat } from "./useChat";
 
 interface Props {
   conversationId: string | null;
@@ -67,7 +67,7 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
         {shown.map((m) => (
           <article key={m.id} className={"message " + m.role} aria-label={m.role === "user" ? "You" : "Assistant"}>
             {m.role === "user" ? <p className="plain">{m.content}</p> : <RichText text={m.content} />}
-            {m.finish_reason === "stopped" && <p className="muted">Stopped.</p>}
+            {m.finish_reason === STOPPED && <p className="muted">Stopped.</p>}
             {m.citations.length > 0 && <Citations items={m.citations} />}
           </article>
         ))}
@@ -98,7 +98,7 @@ function LiveAnswer({ answer, onRetry }: { answer: Answer; onRetry: () => void }
       {answer.status === "waiting" && (
         <p className="typing" role="status"><span /><span /><span /><span className="visually-hidden">Assistant is typing</span></p>
       )}
-      {answer.text && <RichText text={answer.text} />}
+      {answer.text && <div className="answer-text"><RichText text={answer.text} /></div>}
       {answer.status === "stopped" && <p className="muted">Stopped.</p>}
       {answer.citations.length > 0 && <Citations items={answer.citations} />}
       {answer.status === "error" && answer.error && (

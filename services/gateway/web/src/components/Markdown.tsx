@@ -1,12 +1,15 @@
 /** An answer as Markdown. Nothing the model writes may run: raw HTML is shown as the text it is,
  * the HTML that Markdown produces is sanitised (GitHub's schema: no script, no event handlers, no
- * javascript: URLs) and only then do the trusted steps (KaTeX, highlight.js) add their markup. */
+ * javascript: URLs) and only then do the trusted steps (highlight.js, KaTeX) add their markup.
+ *
+ * KaTeX draws into the element itself (DOM nodes, styles through the CSSOM) rather than through
+ * rehype-katex, whose HTML string is parsed with inline style attributes the CSP refuses. */
 
 import "katex/dist/katex.min.css";
-import { useRef, useState, type ComponentProps } from "react";
+import katex from "katex";
+import { isValidElement, useEffect, useRef, useState, type ComponentProps, type ReactElement } from "react";
 import ReactMarkdown from "react-markdown";
 import rehypeHighlight from "rehype-highlight";
-import rehypeKatex from "rehype-katex";
 import rehypeSanitize, { defaultSchema } from "rehype-sanitize";
 import remarkGfm from "remark-gfm";
 import remarkMath from "remark-math";
@@ -32,11 +35,32 @@ export const sanitizeSchema = {
 };
 
 // react-markdown hands each component its syntax-tree node too; it must not reach the DOM.
-type Props<T extends "pre" | "a" | "table"> = ComponentProps<T> & { node?: unknown };
+type Props<T extends "pre" | "a" | "table" | "code"> = ComponentProps<T> & { node?: unknown };
+
+function Math({ tex, display }: { tex: string; display: boolean }) {
+  const ref = useRef<HTMLSpanElement>(null);
+  useEffect(() => {
+    if (ref.current) katex.render(tex, ref.current, { displayMode: display, throwOnError: false, trust: false });
+  }, [tex, display]);
+  return <span ref={ref} className={display ? "math math-display" : "math"} data-tex={tex} />;
+}
+
+function mathOf(className: string | undefined): "inline" | "display" | null {
+  if (!className?.includes("language-math")) return null;
+  return className.includes("math-display") ? "display" : "inline";
+}
+
+function Code({ node: _, className, children, ...props }: Props<"code">) {
+  const math = mathOf(className);
+  if (math) return <Math tex={String(children ?? "")} display={math === "display"} />;
+  return <code className={className} {...props}>{children}</code>;
+}
 
 function CodeBlock({ node: _, ...props }: Props<"pre">) {
   const ref = useRef<HTMLPreElement>(null);
   const [copied, setCopied] = useState(false);
+  const child = props.children as ReactElement<{ className?: string }>;
+  if (isValidElement(child) && mathOf(child.props.className) === "display") return <div className="math-block">{child}</div>;
   const copy = async () => {
     await navigator.clipboard.writeText(ref.current?.innerText ?? "");
     setCopied(true);
@@ -68,8 +92,8 @@ export default function Markdown({ text }: { text: string }) {
   return (
     <ReactMarkdown
       remarkPlugins={[remarkGfm, remarkMath, remarkHtmlAsText]}
-      rehypePlugins={[[rehypeSanitize, sanitizeSchema], [rehypeKatex, { throwOnError: false, trust: false }], rehypeHighlight]}
-      components={{ pre: CodeBlock, a: Link, table: Table }}
+      rehypePlugins={[[rehypeSanitize, sanitizeSchema], [rehypeHighlight, { plainText: ["math"] }]]}
+      components={{ pre: CodeBlock, code: Code, a: Link, table: Table }}
     >
       {text}
     </ReactMarkdown>

@@ -1,8 +1,13 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { applyChatEvent, emptyAnswer, streamChat, type Answer } from "../api/chat";
+import { applyChatEvent, emptyAnswer, stopAnswer, streamChat, type Answer } from "../api/chat";
 import { ApiError } from "../api/errors";
 import type { Message } from "../api/types";
+
+// The finish reason the conversation service stores for an answer stopped before its end.
+export const STOPPED = "cancelled";
+// How long a stop asked of the server may take before the stream is simply dropped.
+const STOP_GRACE_MS = 3000;
 
 export interface LiveTurn {
   question: string;
@@ -14,6 +19,7 @@ export interface LiveTurn {
 export function useChat(conversationId: string | null, model: string, onStarted: (id: string) => void) {
   const [live, setLive] = useState<LiveTurn | null>(null);
   const abort = useRef<AbortController | null>(null);
+  const liveRef = useRef<LiveTurn | null>(null);
   const conversation = useRef(conversationId);
   conversation.current = conversationId;
   const queries = useQueryClient();
@@ -30,7 +36,7 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     ];
     if (turn.answer.text || turn.answer.status === "done") {
       kept.push({ id: turn.answer.messageId ?? `local-answer-${now}`, conversation_id: id, role: "assistant", content: turn.answer.text,
-        model: turn.answer.model ?? "", finish_reason: turn.answer.status === "stopped" ? "stopped" : turn.answer.finishReason ?? "",
+        model: turn.answer.model ?? "", finish_reason: turn.answer.status === "stopped" ? STOPPED : turn.answer.finishReason ?? "",
         citations: turn.answer.citations, error: null, created_at: now });
     }
     queries.setQueryData<{ messages: Message[] }>(["messages", id], (old) => {
@@ -47,6 +53,7 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     let turn: LiveTurn = { question, answer: emptyAnswer };
     const update = (answer: Answer) => {
       turn = { question, answer };
+      liveRef.current = turn;
       setLive(turn);
     };
     update(emptyAnswer);
@@ -61,7 +68,7 @@ export function useChat(conversationId: string | null, model: string, onStarted:
           onStarted(event.conversation_id);
         }
       }
-      if (turn.answer.status === "done") {
+      if (turn.answer.status === "done" || turn.answer.status === "stopped") {
         keep(turn);
         setLive(null);
       }
@@ -77,7 +84,21 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     }
   }, [keep, model, onStarted, queries]);
 
-  const stop = useCallback(() => abort.current?.abort(), []);
+  /** The server stops the answer and the stream ends with `stopped`, so the partial answer shown
+   * is the one stored; without a message id yet, or when the server does not answer, the stream
+   * is dropped here and what arrived stays. */
+  const stop = useCallback(() => {
+    const controller = abort.current;
+    if (!controller) return;
+    const messageId = liveRef.current?.answer.messageId;
+    if (!messageId) {
+      controller.abort();
+      return;
+    }
+    const timer = setTimeout(() => controller.abort(), STOP_GRACE_MS);
+    controller.signal.addEventListener("abort", () => clearTimeout(timer));
+    void stopAnswer(messageId).then((ok) => ok || controller.abort());
+  }, []);
 
   /** Before the next question, a stopped or failed turn joins the history as it was shown. */
   const settle = useCallback(() => {

@@ -67,4 +67,12 @@ describe("chat events", () => {
     expect(failed.error?.retryable).toBe(true);
     expect(failed.text).toBe("Hi there");
   });
+
+  it("names the answer from the start event and keeps the partial text when it is stopped", () => {
+    let answer = applyChatEvent(emptyAnswer, toChatEvent("start", '{"conversation_id":"conv_1","user_message_id":"msg_1","message_id":"msg_2"}')!);
+    expect(answer.messageId).toBe("msg_2");
+    answer = applyChatEvent(answer, toChatEvent("token", '{"token":"Par","index":0}')!);
+    answer = applyChatEvent(answer, toChatEvent("stopped", '{"message_id":"msg_2"}')!);
+    expect(answer).toMatchObject({ status: "stopped", text: "Par", messageId: "msg_2" });
+  });
 });
