@@ -1,10 +1,11 @@
-"""Helpers the e2e tests share: accounts, auth headers, an SSE reader."""
+"""Helpers the e2e tests share: accounts, auth headers, an SSE reader, answers in flight."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -136,3 +137,41 @@ def start_gateways(var_dir, env: dict[str, str], count: int = 1):
                     raise
                 time.sleep(0.1)
     return procs, urls
+
+
+# --- answers in flight (resumable streams) ---------------------------------------------------
+
+WORDS = [f"w{i}" for i in range(60)]
+SCRIPT = " ".join(WORDS)
+
+
+@contextmanager
+def slow_answer(fleet, script: str = SCRIPT) -> Iterator[None]:
+    """The fake provider streams the script in 4-character pieces 25 ms apart (SCRIPT: about a
+    second and a half): long enough for a client to leave and come back mid-answer."""
+    fleet.upstream.control(script=script, script_piece=4, gap_ms=25)
+    try:
+        yield
+    finally:
+        fleet.upstream.control(script="", script_piece=3, gap_ms=2.0)
+
+
+def start_and_leave(http: httpx.Client, user: dict, tokens: int) -> tuple[str, str, list[tuple[int, str, dict]]]:
+    """Starts a streamed answer, reads `tokens` token events, and drops the connection: the
+    message id, the conversation id and the events read."""
+    seen = []
+    body = {"message": "Recite the words.", "model": "fake:fake-model", "use_rag": False}
+    with http.stream("POST", "/api/v1/chat/stream", json=body, headers=auth(user)) as reply:
+        assert reply.status_code == 200, reply.read()
+        for event in numbered_events(reply.iter_lines()):
+            seen.append(event)
+            if sum(1 for _, name, _ in seen if name == "token") == tokens:
+                break
+    return reply.headers["x-message-id"], reply.headers["x-conversation-id"], seen
+
+
+def stored_answer(http: httpx.Client, user: dict, conversation_id: str) -> dict:
+    messages = http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(user)).json()["messages"]
+    return messages[-1]
+
+

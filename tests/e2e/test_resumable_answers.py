@@ -7,45 +7,14 @@ where a second gateway replica serves the client that comes back."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
-from e2e_support import auth, numbered_events
+from e2e_support import SCRIPT, auth, numbered_events, slow_answer, start_and_leave, stored_answer
 from fleet import free_port
 
 pytestmark = pytest.mark.e2e
-
-WORDS = [f"w{i}" for i in range(60)]
-SCRIPT = " ".join(WORDS)
-
-
-@contextmanager
-def slow_answer(fleet, script: str = SCRIPT) -> Iterator[None]:
-    """The fake provider streams the script in 4-character pieces 25 ms apart (SCRIPT: about a
-    second and a half): long enough for a client to leave and come back mid-answer."""
-    fleet.upstream.control(script=script, script_piece=4, gap_ms=25)
-    try:
-        yield
-    finally:
-        fleet.upstream.control(script="", script_piece=3, gap_ms=2.0)
-
-
-def start_and_leave(http: httpx.Client, user: dict, tokens: int) -> tuple[str, str, list[tuple[int, str, dict]]]:
-    """Starts a streamed answer, reads `tokens` token events, and drops the connection: the
-    message id, the conversation id and the events read."""
-    seen = []
-    body = {"message": "Recite the words.", "model": "fake:fake-model", "use_rag": False}
-    with http.stream("POST", "/api/v1/chat/stream", json=body, headers=auth(user)) as reply:
-        assert reply.status_code == 200, reply.read()
-        for event in numbered_events(reply.iter_lines()):
-            seen.append(event)
-            if sum(1 for _, name, _ in seen if name == "token") == tokens:
-                break
-    return reply.headers["x-message-id"], reply.headers["x-conversation-id"], seen
-
 
 def follow(client: httpx.Client, user: dict, message_id: str, last_event_id: int | None) -> list[tuple[int, str, dict]]:
     headers = {**auth(user), **({"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {})}
@@ -57,11 +26,6 @@ def follow(client: httpx.Client, user: dict, message_id: str, last_event_id: int
 
 def text_of(events: list[tuple[int, str, dict]]) -> str:
     return "".join(data["token"] for _, name, data in events if name == "token")
-
-
-def stored_answer(http: httpx.Client, user: dict, conversation_id: str) -> dict:
-    messages = http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(user)).json()["messages"]
-    return messages[-1]
 
 
 def check_resumed(http: httpx.Client, other: httpx.Client, user: dict, fleet) -> None:

@@ -14,7 +14,9 @@ from chatbot_common import db, tracing
 from gateway import __version__, audit, webapp
 from gateway.answers import open_buffers
 from gateway.answers.relay import Relays
-from gateway.api.routes import admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, usage, well_known
+from gateway.api.routes import (
+    admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, usage, well_known, ws,
+)
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
 from chatbot_common.blobstore import open_blob_store
@@ -105,6 +107,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(upload_events.router)
     app.include_router(api)
     app.include_router(well_known.router)
+    app.include_router(ws.router)
     webapp.install(app, settings.web_dir, docs_url="/api/v1/docs")
     if settings.cors_origins:
         app.add_middleware(

@@ -43,13 +43,18 @@ async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
     return error_response(exc)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    # Report where and why, never the offending input itself (it may be a password).
+def invalid_request(errors) -> AppError:
+    """Pydantic's validation errors as the one error: where and why, never the offending input
+    itself (it may be a password)."""
     problems = [
         {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body", "message": err.get("msg", "invalid")}
-        for err in exc.errors()
+        for err in errors
     ]
-    return error_response(AppError(ErrorCode.VALIDATION_ERROR, "request validation failed", {"errors": problems}))
+    return AppError(ErrorCode.VALIDATION_ERROR, "request validation failed", {"errors": problems})
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    return error_response(invalid_request(exc.errors()))
 
 
 def code_for_http_status(status: int) -> ErrorCode:

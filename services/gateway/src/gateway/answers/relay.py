@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from chatbot_common.errors import AppError
+from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.streams import read_ahead
 from gateway.answers.buffers import AnswerBuffers
 from gateway.chat_stream import EventStream, GuardrailCaught, Text, TurnCompleted, TurnEvent
@@ -78,6 +78,11 @@ class Relays:
     async def _append_last(self, message_id: str, data: bytes) -> None:
         with contextlib.suppress(Exception):
             await self.buffers.append(message_id, [data])
+
+    async def require_owner(self, message_id: str, user_id: str) -> None:
+        """Only the person an answer is for may follow or stop it; to anyone else it does not exist."""
+        if await self.buffers.owner(message_id) != user_id:
+            raise AppError(ErrorCode.NOT_FOUND, "no answer in flight with this id (a finished answer is in its conversation's messages)")
 
     async def stop(self, message_id: str) -> bool:
         """Stops the answer's generation; False when it has already ended."""

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chatbot_common.errors import AppError, ErrorCode
@@ -49,17 +50,22 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "missing bearer token")
-    token = credentials.credentials
-    accounts: Accounts = request.app.state.accounts
-    oidc = request.app.state.oidc
+    return await authenticate(request, credentials.credentials)
+
+
+async def authenticate(conn: HTTPConnection, token: str) -> Principal:
+    """The caller a token stands for (an access token of ours or of the OIDC issuer, or an API
+    key), counted against the caller's request limit; for requests and WebSockets alike."""
+    accounts: Accounts = conn.app.state.accounts
+    oidc = conn.app.state.oidc
     if token.startswith(KEY_PREFIX):
         principal = await accounts.from_api_key(token)
     elif oidc is not None and oidc.claims_issuer(token) == oidc.issuer:
-        principal = await accounts.from_oidc(await oidc.verify(token), request.app.state.settings)
+        principal = await accounts.from_oidc(await oidc.verify(token), conn.app.state.settings)
     else:
-        principal = await accounts.from_token(request.app.state.issuer.principal(token))
-    request.state.principal = principal
-    await request.app.state.limits.check_request(request, principal)
+        principal = await accounts.from_token(conn.app.state.issuer.principal(token))
+    conn.state.principal = principal
+    await conn.app.state.limits.check_request(conn, principal)
     return principal
 
 
