@@ -8,11 +8,32 @@ is in flight, after the longest a turn may take; once it ended, after the buffer
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
+from redis.exceptions import RedisError
+
+from chatbot_common.errors import AppError, ErrorCode
 from gateway.answers.buffers import Batch
 
 _PREFIX = "chatbot:answer:"
+
+
+def _unavailable() -> AppError:
+    return AppError(ErrorCode.SERVICE_UNAVAILABLE, "the answer buffer (Redis) is unavailable; try again shortly", {"retry_after": 1})
+
+
+def _store_call(method):
+    """A Redis failure is the service being unavailable (503, retryable), never a 500."""
+
+    @functools.wraps(method)
+    async def call(*args, **kwargs):
+        try:
+            return await method(*args, **kwargs)
+        except RedisError:
+            raise _unavailable() from None
+
+    return call
 
 
 def _keys(message_id: str) -> tuple[str, str, str]:
@@ -30,11 +51,13 @@ class RedisBuffers:
         self._inflight = max(1, int(inflight_seconds)) + self._ttl
         self._appended: dict[str, int] = {}  # answers this replica generates: events so far
 
+    @_store_call
     async def open(self, message_id: str, owner: str) -> None:
         _, owner_key, _ = _keys(message_id)
         await self._client.set(owner_key, owner, ex=self._inflight)
         self._appended[message_id] = 0
 
+    @_store_call
     async def append(self, message_id: str, events: list[bytes]) -> bool:
         stream, owner_key, stop_key = _keys(message_id)
         n = self._appended[message_id]
@@ -48,6 +71,7 @@ class RedisBuffers:
         self._appended[message_id] = n
         return bool(stop)
 
+    @_store_call
     async def end(self, message_id: str) -> None:
         n = self._appended.pop(message_id, None)
         if n is None:
@@ -59,10 +83,12 @@ class RedisBuffers:
                 pipe.expire(key, self._ttl)
             await pipe.execute()
 
+    @_store_call
     async def owner(self, message_id: str) -> str | None:
         value = await self._client.get(_keys(message_id)[1])
         return value.decode() if value is not None else None
 
+    @_store_call
     async def ask_stop(self, message_id: str) -> bool:
         stream, owner_key, stop_key = _keys(message_id)
         async with self._client.pipeline(transaction=False) as pipe:
@@ -78,9 +104,13 @@ class RedisBuffers:
         stream, owner_key, _ = _keys(message_id)
         position = f"0-{after}"
         while True:
-            reply = await self._client.xread({stream: position}, count=512, block=max(1, int(wait * 1000)))
+            try:
+                reply = await self._client.xread({stream: position}, count=512, block=max(1, int(wait * 1000)))
+                gone = not reply and not await self._client.exists(owner_key)
+            except RedisError:
+                raise _unavailable() from None
             if not reply:
-                if not await self._client.exists(owner_key):
+                if gone:
                     return  # forgotten (or its replica died long ago): the stored message is the record
                 yield []
                 continue

@@ -63,8 +63,9 @@ class Relays:
             await self._append_last(message_id, sse_event("error", error.to_body()))
         except asyncio.CancelledError:
             stopped = True
-        except Exception:  # noqa: BLE001 - a buffer store failure: the turn is cancelled below, the follower sees the end
+        except Exception:  # noqa: BLE001 - e.g. the buffer store failing: the turn is cancelled below
             log.exception("answer relay failed", extra={"message_id": message_id})
+            await self._append_last(message_id, sse_event("error", AppError(ErrorCode.INTERNAL_ERROR, "internal error").to_body()))
         finally:
             # Cancelling the call stops generation upstream; the conversation service stores
             # the partial answer as cancelled.
@@ -102,9 +103,13 @@ class Relays:
 
 
 async def follow(buffers: AnswerBuffers, message_id: str, after: int, heartbeat: float) -> AsyncIterator[bytes]:
-    """The answer's SSE events numbered above `after`, each with its `id:`, then the end."""
-    async for batch in buffers.follow(message_id, after, heartbeat):
-        if not batch:
-            yield HEARTBEAT
-            continue
-        yield b"".join(b"id: %d\n" % n + data for n, data in batch)
+    """The answer's SSE events numbered above `after`, each with its `id:`, then the end (or an
+    error event, without an id, when the buffer cannot be read: the client may come back)."""
+    try:
+        async for batch in buffers.follow(message_id, after, heartbeat):
+            if not batch:
+                yield HEARTBEAT
+                continue
+            yield b"".join(b"id: %d\n" % n + data for n, data in batch)
+    except AppError as error:
+        yield sse_event("error", error.to_body())

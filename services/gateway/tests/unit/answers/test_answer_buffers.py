@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from chatbot_common.errors import AppError, ErrorCode
 from gateway.answers.buffers import AnswerBuffers, Batch, InProcessBuffers
 from gateway.answers.redis_buffers import RedisBuffers
 
@@ -136,3 +137,19 @@ async def test_a_busy_replica_keeps_a_bounded_number_of_ended_answers():
     in_flight = new_id()
     await buffers.open(in_flight, "usr_1")  # answers in flight are never dropped for room
     assert await buffers.owner(in_flight) == "usr_1"
+
+
+async def test_redis_down_is_service_unavailable_never_a_500():
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    buffers = RedisBuffers(f"redis://127.0.0.1:{port}/0", 60, inflight_seconds=60)
+    try:
+        for call in (buffers.open(new_id(), "usr_1"), buffers.owner(new_id()), buffers.ask_stop(new_id()), collect(buffers, new_id(), 0)):
+            with pytest.raises(AppError) as refused:
+                await call
+            assert refused.value.code is ErrorCode.SERVICE_UNAVAILABLE
+    finally:
+        await buffers.close()

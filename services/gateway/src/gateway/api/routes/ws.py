@@ -114,9 +114,12 @@ class _ChatSocket:
         task.add_done_callback(lambda t: self._following.pop(message_id, None) if self._following.get(message_id) is t else None)
 
     async def _follow(self, message_id: str, after: int) -> None:
-        async for batch in self.relays.buffers.follow(message_id, after, self.app.state.settings.heartbeat_seconds):
-            for number, sse in batch:
-                await self.send(_event_frame(message_id, number, sse))
+        try:
+            async for batch in self.relays.buffers.follow(message_id, after, self.app.state.settings.heartbeat_seconds):
+                for number, sse in batch:
+                    await self.send(_event_frame(message_id, number, sse))
+        except AppError as error:  # the buffer cannot be read: the client may resume later
+            await self.error(error)
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind, ref = frame["type"], frame.get("ref", "")
