@@ -9,6 +9,8 @@ Sec-Fetch-Site) is refused."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import Request, Response
 
 from chatbot_common.errors import AppError, ErrorCode
@@ -32,8 +34,8 @@ def check_same_origin(request: Request) -> None:
     if site is not None and site not in ("same-origin", "none"):
         raise AppError(ErrorCode.PERMISSION_DENIED, "cross-site session requests are refused", {"reason": "cross-site"})
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    if origin is not None and origin != own:
+    # Host against host, not scheme: behind a TLS proxy the browser says https and we may see http.
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
         raise AppError(ErrorCode.PERMISSION_DENIED, "cross-origin session requests are refused", {"reason": "origin"})
 
 
