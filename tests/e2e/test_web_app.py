@@ -271,3 +271,48 @@ def test_the_api_docs_load_from_the_gateway_alone(screen):
     page.goto("/api/v1/docs")
     page.get_by_text("Chatbot platform API").first.wait_for()
     assert page.locator(".opblock").count() > 10
+
+
+def test_the_sidebar_renames_searches_and_deletes(screen, scripted):
+    page = screen.page
+    screen.sign_up()
+    scripted("Fine.", gap_ms=5)
+    nav = page.get_by_role("navigation", name="Conversations")
+    for question in ("First question", "Second question"):
+        nav.get_by_role("button", name="New chat").click()
+        screen.ask(question)
+        nav.get_by_role("link", name=question).wait_for()
+        page.get_by_role("log").get_by_text("Fine.").wait_for()
+    nav.get_by_role("button", name="Rename First question").click()
+    field = nav.get_by_label("New title")
+    field.fill("Travel plans")
+    field.press("Enter")
+    nav.get_by_role("link", name="Travel plans").wait_for()
+    search = nav.get_by_label("Search conversations")
+    search.fill("travel")
+    wait_until(lambda: nav.get_by_role("link").count() == 1)
+    search.fill("")
+    page.once("dialog", lambda dialog: dialog.accept())
+    nav.get_by_role("button", name="Delete Travel plans").click()
+    nav.get_by_role("link", name="Travel plans").wait_for(state="detached")
+    page.reload()
+    nav.get_by_role("link", name="Second question").wait_for()
+    assert nav.get_by_role("link", name="Travel plans").count() == 0
+    screen.axe("sidebar")
+
+
+def test_a_failed_answer_shows_an_error_and_retry_answers(screen, fleet, scripted):
+    page = screen.page
+    screen.sign_up()
+    scripted("Recovered.", gap_ms=5)
+    fleet.upstream.control(fail_next=3, status=503)
+    try:
+        screen.ask("Will this work?")
+        alert = page.get_by_role("log").get_by_role("alert")
+        alert.wait_for()
+    finally:
+        fleet.upstream.control(fail_next=0)
+    screen.axe("error")
+    alert.get_by_role("button", name="Retry").click()
+    page.get_by_role("log").get_by_text("Recovered.").wait_for()
+    assert page.get_by_role("log").get_by_role("alert").count() == 0

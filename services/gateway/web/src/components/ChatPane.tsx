@@ -16,7 +16,7 @@ interface Props {
 export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props) {
   const history = useQuery({
     queryKey: ["messages", conversationId],
-    queryFn: () => apiJson<{ messages: Message[] }>(`/api/v1/conversations/${conversationId}/messages?limit=100`),
+    queryFn: () => apiJson<{ messages: Message[] }>(`/api/v1/conversations/${conversationId}/messages?limit=100&branch=current`),
     enabled: conversationId !== null,
   });
   const { live, streaming, send, stop, settle } = useChat(conversationId, model, onStarted);

@@ -26,6 +26,12 @@ export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (
       if (id === current) onOpen(null);
     },
   });
+  const rename = useMutation({
+    mutationFn: ({ id, title }: { id: string; title: string }) =>
+      apiJson<Conversation>(`/api/v1/conversations/${id}`, { method: "PATCH", body: JSON.stringify({ title }) }),
+    onSuccess: () => void queries.invalidateQueries({ queryKey: ["conversations"] }),
+  });
+  const [editing, setEditing] = useState<string | null>(null);
   const groups = useMemo(() => {
     const needle = query.trim().toLowerCase();
     const all = list.data?.conversations ?? [];
@@ -46,8 +52,16 @@ export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (
           <ul>
             {items.map((c) => (
               <li key={c.id} className={c.id === current ? "current" : ""}>
-                <a href={`/c/${c.id}`} aria-current={c.id === current ? "page" : undefined}
-                  onClick={(e) => { e.preventDefault(); onOpen(c.id); }}>{titleOf(c)}</a>
+                {editing === c.id ? (
+                  <RenameField title={titleOf(c)} onDone={(title) => {
+                    setEditing(null);
+                    if (title && title !== titleOf(c)) rename.mutate({ id: c.id, title });
+                  }} />
+                ) : (
+                  <a href={`/c/${c.id}`} aria-current={c.id === current ? "page" : undefined}
+                    onClick={(e) => { e.preventDefault(); onOpen(c.id); }}>{titleOf(c)}</a>
+                )}
+                <button type="button" className="icon" aria-label={`Rename ${titleOf(c)}`} onClick={() => setEditing(c.id)}>✎</button>
                 <button type="button" className="icon" aria-label={`Delete ${titleOf(c)}`}
                   onClick={() => { if (window.confirm(`Delete “${titleOf(c)}”?`)) remove.mutate(c.id); }}>×</button>
               </li>
@@ -57,5 +71,19 @@ export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (
       ))}
       {list.isSuccess && groups.length === 0 && <p className="muted">{query ? "No match." : "No conversations yet."}</p>}
     </nav>
+  );
+}
+
+/** Enter saves, Escape or leaving the field without a change cancels. */
+function RenameField({ title, onDone }: { title: string; onDone: (title: string | null) => void }) {
+  const [value, setValue] = useState(title);
+  return (
+    <input className="rename" aria-label="New title" value={value} autoFocus maxLength={200}
+      onChange={(e) => setValue(e.target.value)}
+      onBlur={() => onDone(value.trim() || null)}
+      onKeyDown={(e) => {
+        if (e.key === "Enter") onDone(value.trim() || null);
+        if (e.key === "Escape") { e.stopPropagation(); onDone(null); }
+      }} />
   );
 }
