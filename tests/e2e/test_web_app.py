@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from e2e_support import upload, wait_for_document
+
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,3 +318,22 @@ def test_a_failed_answer_shows_an_error_and_retry_answers(screen, fleet, scripte
     alert.get_by_role("button", name="Retry").click()
     page.get_by_role("log").get_by_text("Recovered.").wait_for()
     assert page.get_by_role("log").get_by_role("alert").count() == 0
+
+
+def test_citations_are_listed_under_the_answer_and_stay_text(screen, http, scripted):
+    page = screen.page
+    email = screen.sign_up()
+    token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"]
+    user = {"Authorization": f"Bearer {token}"}
+    text = (b"# Moon base <img src=x onerror=\"window.__xss.push('doc')\">\n\n## Airlocks\n\n"
+            b"Airlock C on the moon base is sealed every night at 22:00 sharp.\n")
+    doc_id = upload(http, user, "<svg onload=window.__xss.push('name')>.md", text).json()["documents"][0]["id"]
+    assert wait_for_document(http, user, doc_id)["status"] == "indexed"
+    scripted("Airlock C is sealed at 22:00 [1].", gap_ms=5)
+    screen.ask("When is airlock C sealed?")
+    sources = page.get_by_role("log").get_by_role("region", name="Sources")
+    sources.wait_for()
+    sources.locator("summary").first.click()
+    assert "22:00" in sources.inner_text()
+    assert page.get_by_role("log").locator("img, svg:not(.katex *), [onerror], [onload]").count() == 0
+    screen.axe("answer with sources")
