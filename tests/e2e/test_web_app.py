@@ -337,3 +337,21 @@ def test_citations_are_listed_under_the_answer_and_stay_text(screen, http, scrip
     assert "22:00" in sources.inner_text()
     assert page.get_by_role("log").locator("img, svg:not(.katex *), [onerror], [onload]").count() == 0
     screen.axe("answer with sources")
+
+
+def test_tabs_that_renew_at_the_same_moment_keep_the_session(screen):
+    """The tabs share the refresh cookie, and a rotated token presented twice ends the session:
+    their refreshes take turns (Web Locks), so both stay signed in."""
+    page = screen.page
+    screen.sign_up()
+    other = screen.context.new_page()
+    other.goto("/")
+    other.get_by_role("button", name="Sign out").wait_for()
+    for _ in range(3):
+        # Both reload within a millisecond or two of each other, so their refreshes overlap.
+        deadline = page.evaluate("Date.now() + 300")
+        for tab in (page, other):
+            tab.evaluate("at => setTimeout(() => location.reload(), at - Date.now())", deadline)
+        time.sleep(0.5)
+        page.get_by_role("button", name="Sign out").wait_for()
+        other.get_by_role("button", name="Sign out").wait_for()

@@ -60,12 +60,18 @@ export async function signUp(email: string, password: string): Promise<void> {
   await signIn(email, password);
 }
 
+/** Refreshes one at a time across this browser's tabs: they share the cookie, and a rotated
+ * refresh token presented twice (two tabs at the same instant) ends the whole session. */
+function exclusive<T>(work: () => Promise<T>): Promise<T> {
+  return navigator.locks ? navigator.locks.request("chatbot-session-refresh", work) : work();
+}
+
 /** A new access token from the refresh cookie (which rotates); false when there is no session.
- * Concurrent callers share one request: a rotated refresh token used twice ends the session. */
+ * Concurrent callers in this tab share one request. */
 export function refresh(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
-      const response = await post("/api/v1/auth/refresh");
+      const response = await exclusive(() => post("/api/v1/auth/refresh"));
       if (!response.ok) {
         if (response.status === 401 || response.status === 403) adopt(null);
         return false;
