@@ -291,14 +291,20 @@ def test_the_sidebar_renames_searches_and_deletes(screen, scripted):
     field.press("Enter")
     nav.get_by_role("link", name="Travel plans").wait_for()
     search = nav.get_by_label("Search conversations")
-    search.fill("travel")
+    page.keyboard.press("Control+k")
+    assert search.evaluate("el => el === document.activeElement")
+    page.keyboard.type("travel")
     wait_until(lambda: nav.get_by_role("link").count() == 1)
     search.fill("")
     page.once("dialog", lambda dialog: dialog.accept())
     nav.get_by_role("button", name="Delete Travel plans").click()
     nav.get_by_role("link", name="Travel plans").wait_for(state="detached")
     page.reload()
-    nav.get_by_role("link", name="Second question").wait_for()
+    nav.get_by_role("link", name="Second question").click()
+    page.get_by_role("log").get_by_text("Fine.").wait_for()
+    page.keyboard.press("Control+Shift+O")
+    page.get_by_text("Ask anything").wait_for()
+    assert page.url == screen.base + "/"
     assert nav.get_by_role("link", name="Travel plans").count() == 0
     screen.axe("sidebar")
 

@@ -5,8 +5,6 @@
  * KaTeX draws into the element itself (DOM nodes, styles through the CSSOM) rather than through
  * rehype-katex, whose HTML string is parsed with inline style attributes the CSP refuses. */
 
-import "katex/dist/katex.min.css";
-import katex from "katex";
 import { isValidElement, useEffect, useRef, useState, type ComponentProps, type ReactElement } from "react";
 import ReactMarkdown from "react-markdown";
 import rehypeHighlight from "rehype-highlight";
@@ -40,7 +38,13 @@ type Props<T extends "pre" | "a" | "table" | "code"> = ComponentProps<T> & { nod
 function Math({ tex, display }: { tex: string; display: boolean }) {
   const ref = useRef<HTMLSpanElement>(null);
   useEffect(() => {
-    if (ref.current) katex.render(tex, ref.current, { displayMode: display, throwOnError: false, trust: false });
+    let live = true;
+    void import("./katexRender").then(({ renderMath }) => {
+      if (live && ref.current) renderMath(tex, ref.current, display);
+    });
+    return () => {
+      live = false;
+    };
   }, [tex, display]);
   return <span ref={ref} className={display ? "math math-display" : "math"} data-tex={tex} />;
 }

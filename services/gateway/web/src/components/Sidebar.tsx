@@ -40,10 +40,11 @@ export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (
 
   return (
     <nav id="sidebar" className="sidebar" aria-label="Conversations">
-      <button type="button" className="primary new-chat" onClick={() => onOpen(null)}>New chat</button>
+      <button type="button" className="primary new-chat" onClick={() => onOpen(null)} aria-keyshortcuts="Control+Shift+O"
+        title="New chat (Ctrl+Shift+O)">New chat</button>
       <label className="search">
         <span className="visually-hidden">Search conversations</span>
-        <input type="search" placeholder="Search" value={query} onChange={(e) => setQuery(e.target.value)} />
+        <input id="conversation-search" type="search" placeholder="Search (Ctrl+K)" aria-keyshortcuts="Control+K" value={query} onChange={(e) => setQuery(e.target.value)} />
       </label>
       {list.isError && <p role="alert" className="form-error">Conversations could not be loaded.</p>}
       {groups.map(([group, items]) => (

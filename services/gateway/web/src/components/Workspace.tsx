@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { apiJson, signOut } from "../api/session";
 import type { Me } from "../api/types";
 import { useConversationRoute } from "../route";
@@ -22,6 +22,22 @@ export function Workspace() {
     setChatKey((k) => k + 1);
     setMenuOpen(false);
   };
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!(e.ctrlKey || e.metaKey)) return;
+      if (e.shiftKey && e.key.toLowerCase() === "o") {
+        e.preventDefault();
+        open(null);
+      } else if (!e.shiftKey && e.key.toLowerCase() === "k") {
+        e.preventDefault();
+        setMenuOpen(true);
+        document.getElementById("conversation-search")?.focus();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  });
 
   return (
     <div className={"workspace" + (menuOpen ? " menu-open" : "")}>
