@@ -75,8 +75,9 @@ def test_only_the_owner_follows_or_stops_an_answer(http, fleet, alice, bob):
                       http.post(f"/api/v1/chat/stream/{message_id}/stop", headers=auth(bob)),
                       http.get("/api/v1/chat/stream/msg_" + "0" * 32, headers=auth(alice))):
             assert reply.status_code == 404 and reply.json()["error"]["code"] == "NOT_FOUND", reply.text
-        for bad in ("abc", "-1", "1" * 40):
-            reply = http.get(f"/api/v1/chat/stream/{message_id}", headers={**auth(alice), "Last-Event-ID": bad})
+        for bad in ("abc", "-1", "1" * 40, "\u00b2", "1.5"):
+            # as raw bytes: a latin-1 digit such as "²" must not pass for one
+            reply = http.get(f"/api/v1/chat/stream/{message_id}", headers={**auth(alice), "Last-Event-ID": bad.encode("latin-1")})
             assert reply.status_code == 400 and reply.json()["error"]["code"] == "VALIDATION_ERROR", (bad, reply.text)
         assert http.get("/api/v1/chat/stream/not-an-id", headers=auth(alice)).status_code == 400
         assert http.get(f"/api/v1/chat/stream/{message_id}").status_code == 401

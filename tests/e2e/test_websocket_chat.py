@@ -112,7 +112,7 @@ def test_what_strangers_and_bad_frames_get(http, fleet, alice, bob):
     with slow_answer(fleet):
         message_id, _, _ = start_and_leave(http, alice, tokens=1)
     with socket(fleet, bob) as ws:
-        for frame, code in (("not json", "VALIDATION_ERROR"), (json.dumps([1]), "VALIDATION_ERROR"),
+        for frame, code in (("not json", "VALIDATION_ERROR"), (json.dumps([1]), "VALIDATION_ERROR"), (b"\x00binary", "VALIDATION_ERROR"),
                             (json.dumps({"type": "dance"}), "VALIDATION_ERROR"),
                             (json.dumps({"type": "chat", "message": "hi", "temperature": 9}), "VALIDATION_ERROR"),
                             (json.dumps({"type": "resume", "message_id": "nope"}), "VALIDATION_ERROR"),

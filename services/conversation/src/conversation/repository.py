@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date
 
-from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy import case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -103,25 +103,46 @@ class Repository:
             )
             return list(rows), int(total or 0)
 
-    async def branch(self, conversation_id: str, last_id: str | None, limit: int | None = None) -> list[Message]:
-        """The branch that ends with `last_id`, oldest first: the message and those it follows,
-        at most `limit` of them (the newest). One recursive query on SQLite and PostgreSQL."""
-        if not last_id:
-            return []
+    @staticmethod
+    def _path(conversation_id: str, last_id: str, limit: int | None):
+        """The ids of the branch ending with `last_id` and their depth (1: the last), as a recursive CTE."""
         path = select(Message.id, Message.parent_id, literal(1).label("depth")).where(
             Message.id == last_id, Message.conversation_id == conversation_id).cte("path", recursive=True)
         step = select(Message.id, Message.parent_id, (path.c.depth + 1).label("depth")).join(path, Message.id == path.c.parent_id)
         if limit is not None:
             step = step.where(path.c.depth < limit)
-        path = path.union_all(step.where(Message.conversation_id == conversation_id))
+        return path.union_all(step.where(Message.conversation_id == conversation_id))
+
+    async def branch(self, conversation_id: str, last_id: str | None, limit: int | None = None) -> list[Message]:
+        """The branch that ends with `last_id`, oldest first: the message and those it follows,
+        at most `limit` of them (the newest). One recursive query on SQLite and PostgreSQL."""
+        if not last_id:
+            return []
+        path = self._path(conversation_id, last_id, limit)
         async with self._sessions() as session:
             rows = await session.scalars(select(Message).join(path, Message.id == path.c.id).order_by(path.c.depth.desc()))
             return list(rows)
+
+    async def branch_page(self, conversation_id: str, last_id: str | None, page: Page) -> tuple[list[Message], int]:
+        """A page of the branch ending with `last_id`, oldest first, and the branch's length: the
+        path is walked over ids only, and only the page's messages are read."""
+        if not last_id:
+            return [], 0
+        path = self._path(conversation_id, last_id, None)
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(path))
+            rows = await session.scalars(select(Message).join(path, Message.id == path.c.id)
+                                         .order_by(path.c.depth.desc()).limit(page.limit).offset(page.offset))
+            return list(rows), int(total or 0)
 
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None:
         async with self._sessions() as session:
             message = await session.get(Message, message_id)
         return message if message is not None and message.conversation_id == conversation_id else None
+
+    async def set_current(self, conversation_id: str, message_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id).values(current_message_id=message_id))
 
     async def show_branch(self, conversation_id: str, user_id: str, message_id: str) -> Conversation | None:
         """Makes the branch through `message_id` current: its newest message under it (following
@@ -158,10 +179,16 @@ class Repository:
                 await session.execute(insert(_MESSAGES), [_row(message, _MESSAGES)])
                 return message
             await session.execute(insert(_MESSAGES), [_row(message, _MESSAGES)])
-            # The newest message is the current one: a new message continues, or starts, the branch shown.
+            # A person's message becomes current (it continues the branch shown, or starts one);
+            # an answer only if its question still is (the person may have switched branch since).
+            current = _CONVERSATIONS.c.current_message_id
+            if message.role != "user":
+                current_now = case((current == (message.parent_id or ""), message.id), else_=current)
+            else:
+                current_now = message.id
             owner = (await session.execute(
                 update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == message.conversation_id)
-                .values(message_count=_CONVERSATIONS.c.message_count + 1, updated_at=message.created_at, current_message_id=message.id)
+                .values(message_count=_CONVERSATIONS.c.message_count + 1, updated_at=message.created_at, current_message_id=current_now)
                 .returning(_CONVERSATIONS.c.tenant_id, _CONVERSATIONS.c.user_id)
             )).one_or_none()
             if message.role == "assistant" and owner is not None:

@@ -133,8 +133,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             raise _not_found()
         page = page_from_pb(request.page, 50)
         if request.current_branch:
-            branch = await self._repo.branch(conv.id, conv.current_message_id)
-            rows, total = branch[page.offset:page.offset + page.limit], len(branch)
+            rows, total = await self._repo.branch_page(conv.id, conv.current_message_id, page)
         else:
             rows, total = await self._repo.list_messages(request.conversation_id, page)
         return pb.ListMessagesResponse(messages=[message_to_pb(m) for m in rows], page=page_info(page, total))

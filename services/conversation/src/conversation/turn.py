@@ -203,9 +203,10 @@ class ChatTurn:
             conv = new_conversation = self._new_conversation()
         self._conversation = conv
         limit = self._settings.history_limit
-        if question is not None:  # answered again: the question is stored already
+        if question is not None:
+            # Answered again: the question is stored already; it is current until its new answer is.
             user_message = question
-            recent = await self._repo.branch(conv.id, parent_id, limit)
+            _, recent = await asyncio.gather(self._repo.set_current(conv.id, question.id), self._repo.branch(conv.id, parent_id, limit))
         else:
             user_message = Message(
                 id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message, parent_id=parent_id,

@@ -1,7 +1,8 @@
-"""Starting a chat turn for a person: the request checked and screened, the turn's limits
-taken, the conversation service's stream opened; and for a streamed answer, its relay started,
-so that every way of following it (SSE, WebSocket, a resumed stream) reads the same events.
-`conn` is the HTTP request or the WebSocket the person is on (for the audit log)."""
+"""Starting a chat turn for a person, for every route that starts one (POST /api/v1/chat and
+/chat/stream, WS /ws/chat): the request checked and screened, the turn's limits taken, the
+conversation service's stream opened; and for a streamed answer, its relay started (so every
+way of following it reads the same events) and the SSE encoding of its events. `conn` is the
+HTTP request or the WebSocket the person is on (for the audit log)."""
 
 from __future__ import annotations
 

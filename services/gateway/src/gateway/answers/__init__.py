@@ -18,5 +18,6 @@ def open_buffers(settings: GatewaySettings) -> AnswerBuffers:
     if settings.answer_buffer_redis_url:
         from gateway.answers.redis_buffers import RedisBuffers
 
-        return RedisBuffers(settings.answer_buffer_redis_url, settings.answer_buffer_ttl_seconds, settings.chat_timeout_seconds)
+        return RedisBuffers(settings.answer_buffer_redis_url, settings.answer_buffer_ttl_seconds, settings.chat_timeout_seconds,
+                            longest_wait_seconds=settings.heartbeat_seconds)
     return InProcessBuffers(settings.answer_buffer_ttl_seconds)

@@ -42,11 +42,13 @@ def _keys(message_id: str) -> tuple[str, str, str]:
 
 
 class RedisBuffers:
-    def __init__(self, url: str, ttl_seconds: float, inflight_seconds: float) -> None:
+    def __init__(self, url: str, ttl_seconds: float, inflight_seconds: float, longest_wait_seconds: float = 30.0) -> None:
         import redis.asyncio as redis
 
-        # No socket timeout: followers block in XREAD for up to their heartbeat interval.
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        # Followers block in XREAD for up to their heartbeat interval: the socket timeout is
+        # longer than that, and still ends a read that a network partition would hang forever.
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=longest_wait_seconds + 5,
+                                            health_check_interval=30)
         self._ttl = max(1, int(ttl_seconds))
         self._inflight = max(1, int(inflight_seconds)) + self._ttl
         self._appended: dict[str, int] = {}  # answers this replica generates: events so far

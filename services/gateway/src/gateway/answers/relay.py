@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.streams import read_ahead
@@ -21,29 +22,38 @@ from gateway.sse import event as sse_event
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
+class _Relay:
+    stream: EventStream[TurnEvent]
+    reading: bool = True  # False once the relay is ending the answer: too late to stop it
+    stop: bool = False
+
+
 class Relays:
     """The answers this replica is generating, by assistant message id."""
 
     def __init__(self, buffers: AnswerBuffers) -> None:
         self.buffers = buffers
-        self._running: dict[str, tuple[asyncio.Task, EventStream]] = {}
+        self._running: dict[str, _Relay] = {}
+        self._tasks: set[asyncio.Task] = set()
 
     async def start(
         self, message_id: str, owner: str, stream: EventStream[TurnEvent], guard: TurnGuard,
         encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]],
     ) -> None:
         await self.buffers.open(message_id, owner)
-        task = asyncio.create_task(self._run(message_id, stream, guard, encode, on_guardrail), name=f"answer {message_id}")
-        self._running[message_id] = (task, stream)
-        task.add_done_callback(lambda _: self._running.pop(message_id, None))
+        relay = self._running[message_id] = _Relay(stream)
+        task = asyncio.create_task(self._run(message_id, relay, guard, encode, on_guardrail), name=f"answer {message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, message_id: str, stream: EventStream[TurnEvent], guard: TurnGuard,
+    async def _run(self, message_id: str, relay: _Relay, guard: TurnGuard,
                    encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]]) -> None:
         used: int | None = 0
-        stopped = False
         try:
-            # Events that arrive while an append is pending are appended together.
-            async with contextlib.aclosing(read_ahead(aiter(stream))) as batches:
+            # Events that arrive while an append is pending are appended together. A stop
+            # cancels the call: the stream then ends (or fails) at once, and the flag tells why.
+            async with contextlib.aclosing(read_ahead(aiter(relay.stream))) as batches:
                 async for batch in batches:
                     out = []
                     for event in batch:
@@ -56,24 +66,38 @@ class Relays:
                             used = event.usage.total
                         if (data := encode(event)) is not None:
                             out.append(data)
-                    if out and await self.buffers.append(message_id, out):
-                        stopped = True
+                    if any(isinstance(event, TurnCompleted) for event in batch):
+                        relay.stop = False  # it ended before the stop took effect: the answer is whole
+                    elif relay.stop:
                         break
-        except AppError as error:
-            await self._append_last(message_id, sse_event("error", error.to_body()))
-        except asyncio.CancelledError:
-            stopped = True
+                    if out and await self.buffers.append(message_id, out):  # stopped on another replica
+                        relay.stop = True
+                        break
+        except (AppError, asyncio.CancelledError) as error:
+            if not relay.stop and isinstance(error, AppError):
+                await self._append_last(message_id, sse_event("error", error.to_body()))
+            elif not relay.stop:
+                raise
         except Exception:  # noqa: BLE001 - e.g. the buffer store failing: the turn is cancelled below
             log.exception("answer relay failed", extra={"message_id": message_id})
             await self._append_last(message_id, sse_event("error", AppError(ErrorCode.INTERNAL_ERROR, "internal error").to_body()))
         finally:
+            relay.reading = False
+            # Shielded: whatever happens to this task now, the answer ends once, in order, and
+            # the turn's limits are given back.
+            await asyncio.shield(self._end(message_id, relay, guard, used))
+
+    async def _end(self, message_id: str, relay: _Relay, guard: TurnGuard, used: int | None) -> None:
+        try:
             # Cancelling the call stops generation upstream; the conversation service stores
             # the partial answer as cancelled.
-            stream.cancel()
-            if stopped:
+            relay.stream.cancel()
+            if relay.stop:
                 await self._append_last(message_id, sse_event("stopped", {"message_id": message_id}))
             with contextlib.suppress(Exception):
                 await self.buffers.end(message_id)
+        finally:
+            self._running.pop(message_id, None)
             await guard.finish(used)
 
     async def _append_last(self, message_id: str, data: bytes) -> None:
@@ -86,19 +110,21 @@ class Relays:
             raise AppError(ErrorCode.NOT_FOUND, "no answer in flight with this id (a finished answer is in its conversation's messages)")
 
     async def stop(self, message_id: str) -> bool:
-        """Stops the answer's generation; False when it has already ended."""
-        running = self._running.get(message_id)
-        if running is not None:
-            running[0].cancel()
-            return True
-        return await self.buffers.ask_stop(message_id)
+        """Stops the answer's generation; False when it has already ended (or is ending)."""
+        relay = self._running.get(message_id)
+        if relay is None:
+            return await self.buffers.ask_stop(message_id)
+        if not relay.reading:
+            return False
+        relay.stop = True
+        relay.stream.cancel()
+        return True
 
     async def close(self) -> None:
-        """Shutting down: the answers in flight stop (each stored as cancelled)."""
-        tasks = [task for task, _ in self._running.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Shutting down: the answers in flight stop (each stored as cancelled, its followers told)."""
+        for message_id in list(self._running):
+            await self.stop(message_id)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.buffers.close()
 
 

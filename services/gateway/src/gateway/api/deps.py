@@ -74,13 +74,18 @@ async def anonymous_rate_limit(request: Request) -> None:
     await request.app.state.limits.check_request(request, None)
 
 
+def require(principal: Principal, name: str) -> Principal:
+    """The caller, if it has the permission (roles.py); else 403."""
+    if name not in principal.permissions:
+        raise AppError(ErrorCode.PERMISSION_DENIED, f"this action needs the '{name}' permission", {"permission": name})
+    return principal
+
+
 def permission(name: str):
     """A dependency that authenticates the caller and requires one permission (roles.py)."""
 
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if name not in principal.permissions:
-            raise AppError(ErrorCode.PERMISSION_DENIED, f"this action needs the '{name}' permission", {"permission": name})
-        return principal
+        return require(principal, name)
 
     check.__name__ = f"require_{name.replace(':', '_')}"
     return check

@@ -21,23 +21,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("parent_id", sa.String(40), nullable=True))
     with op.batch_alter_table("conversations") as batch:
         batch.add_column(sa.Column("current_message_id", sa.String(40), nullable=False, server_default=""))
-    messages = sa.table("messages", sa.column("id"), sa.column("conversation_id"), sa.column("parent_id"), sa.column("created_at"))
-    conversations = sa.table("conversations", sa.column("id"), sa.column("current_message_id"))
-    bind = op.get_bind()
-    rows = bind.execute(sa.select(messages.c.conversation_id, messages.c.id).order_by(
-        messages.c.conversation_id, messages.c.created_at, messages.c.id))
-    previous: tuple[str, str] | None = None
-    links, last = [], {}
-    for conversation_id, message_id in rows:
-        if previous is not None and previous[0] == conversation_id:
-            links.append({"m": message_id, "p": previous[1]})
-        last[conversation_id] = message_id
-        previous = (conversation_id, message_id)
-    if links:
-        bind.execute(messages.update().where(messages.c.id == sa.bindparam("m")).values(parent_id=sa.bindparam("p")), links)
-    if last:
-        bind.execute(conversations.update().where(conversations.c.id == sa.bindparam("c")).values(current_message_id=sa.bindparam("m")),
-                     [{"c": c, "m": m} for c, m in last.items()])
+    # Set-based, so that a large table is linked by the database, not row by row from here:
+    # each message follows the one written before it in its conversation.
+    op.execute(
+        "UPDATE messages SET parent_id = (SELECT p.id FROM messages p WHERE p.conversation_id = messages.conversation_id "
+        "AND (p.created_at < messages.created_at OR (p.created_at = messages.created_at AND p.id < messages.id)) "
+        "ORDER BY p.created_at DESC, p.id DESC LIMIT 1)"
+    )
+    op.execute(
+        "UPDATE conversations SET current_message_id = COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = conversations.id "
+        "ORDER BY m.created_at DESC, m.id DESC LIMIT 1), '')"
+    )
 
 
 def downgrade() -> None:

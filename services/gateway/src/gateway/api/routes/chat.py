@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, status
@@ -11,7 +12,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.answers.relay import follow
-from gateway.answers.turns import open_guarded, screened_turn_request, start_answer
+from gateway.chat_turns import open_guarded, screened_turn_request, start_answer
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, RelaysDep, SettingsDep
 from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, StopOut, TokensUsed, citation_out
 from gateway.chat_stream import Citations, GuardrailCaught, Text, TurnCompleted, Usage
@@ -96,7 +97,7 @@ async def resume_stream(
 ) -> StreamingResponse:
     after = 0
     if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit() or len(last_event_id.strip()) > 9:
+        if not re.fullmatch(r"[0-9]{1,9}", last_event_id.strip()):  # ASCII digits only ("²".isdigit() is True)
             raise AppError(ErrorCode.VALIDATION_ERROR, "Last-Event-ID must be an event id of this stream", {"field": "Last-Event-ID"})
         after = int(last_event_id)
     await relays.require_owner(message_id, principal.user_id)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,14 +35,15 @@ from pydantic import ValidationError
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import is_valid_id
 from gateway.answers.relay import Relays
-from gateway.answers.turns import start_answer
-from gateway.api.deps import authenticate
+from gateway.chat_turns import start_answer
+from gateway.api.deps import authenticate, require
 from gateway.api.schemas.chat import ChatIn
 from gateway.errors import invalid_request
 from gateway.identity import roles
 from gateway.security import Principal
 
 router = APIRouter(tags=["chat"])
+log = logging.getLogger(__name__)
 
 AUTH_SECONDS = 10.0
 _REF_CHARS = 64
@@ -51,6 +54,11 @@ def _origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
     if origin is None:
         return True  # not a browser: no ambient credentials ride on the socket, the token comes in a frame
     return origin in allowed or urlsplit(origin).netloc == ws.headers.get("host")
+
+
+def _ref(frame: dict[str, Any]) -> str:
+    ref = frame.get("ref", "")
+    return ref if isinstance(ref, str) and len(ref) <= _REF_CHARS else ""
 
 
 def _event_frame(message_id: str, number: int, sse: bytes) -> str:
@@ -77,7 +85,12 @@ class _ChatSocket:
         await self.send({"type": "error", "ref": ref, **error.to_body()})
 
     async def receive(self) -> dict[str, Any]:
-        text = await self.ws.receive_text()
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "frames are text (JSON), not binary")
         if len(text) > self.app.state.settings.max_body_bytes:
             raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, "frame is too large", {"limit": self.app.state.settings.max_body_bytes})
         try:
@@ -91,18 +104,15 @@ class _ChatSocket:
             raise AppError(ErrorCode.VALIDATION_ERROR, f"ref: a string of at most {_REF_CHARS} characters", {"field": "ref"})
         return frame
 
-    async def caller(self) -> Principal:
-        principal = await authenticate(self.ws, self.token)
-        if roles.CHAT not in principal.permissions:
-            raise AppError(ErrorCode.PERMISSION_DENIED, f"this action needs the '{roles.CHAT}' permission", {"permission": roles.CHAT})
-        return principal
+    async def caller(self, token: str | None = None) -> Principal:
+        return require(await authenticate(self.ws, token or self.token), roles.CHAT)
 
     async def sign_in(self, frame: dict[str, Any]) -> Principal:
         token = frame.get("token")
         if frame["type"] != "auth" or not isinstance(token, str) or not token:
             raise AppError(ErrorCode.AUTHENTICATION_ERROR, 'the first frame is {"type": "auth", "token": ...}')
-        self.token = token
-        principal = await self.caller()
+        principal = await self.caller(token)
+        self.token = token  # only a token that worked replaces the socket's
         await self.send({"type": "ready", "ref": frame.get("ref", ""), "user_id": principal.user_id})
         return principal
 
@@ -118,8 +128,14 @@ class _ChatSocket:
             async for batch in self.relays.buffers.follow(message_id, after, self.app.state.settings.heartbeat_seconds):
                 for number, sse in batch:
                     await self.send(_event_frame(message_id, number, sse))
-        except AppError as error:  # the buffer cannot be read: the client may resume later
-            await self.error(error)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the buffer cannot be read: say so; the client may resume later
+            error = exc if isinstance(exc, AppError) else AppError(ErrorCode.INTERNAL_ERROR, "internal error")
+            if not isinstance(exc, AppError):
+                log.exception("following an answer over a socket failed", extra={"message_id": message_id})
+            with contextlib.suppress(Exception):  # the socket may be gone
+                await self.send({"type": "error", "ref": "", "message_id": message_id, **error.to_body()})
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind, ref = frame["type"], frame.get("ref", "")
@@ -169,6 +185,8 @@ async def chat_socket(ws: WebSocket) -> None:
     if not _origin_allowed(ws, ws.app.state.settings.cors_origins):
         await ws.close(code=status.WS_1008_POLICY_VIOLATION)  # before the handshake completes: HTTP 403
         return
+    # One request id for the socket's life: its turns and audit entries carry it.
+    ws.state.request_id = ws.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
     await ws.accept()
     socket = _ChatSocket(ws)
     try:
@@ -187,7 +205,12 @@ async def chat_socket(ws: WebSocket) -> None:
                 frame = await socket.receive()
                 await socket.handle(frame)
             except AppError as error:
-                await socket.error(error, frame.get("ref", "") if isinstance(frame.get("ref", ""), str) else "")
+                await socket.error(error, _ref(frame))
+            except WebSocketDisconnect:
+                raise
+            except Exception:  # noqa: BLE001 - one frame's failure is that frame's error, not the socket's end
+                log.exception("a WebSocket frame failed", extra={"frame_type": str(frame.get("type", ""))[:40]})
+                await socket.error(AppError(ErrorCode.INTERNAL_ERROR, "internal error"), _ref(frame))
     except WebSocketDisconnect:
         pass
     finally:
