@@ -102,8 +102,9 @@ class Screen:
     def ask(self, text: str, model: str | None = "fake-model") -> None:
         if model:
             picker = self.page.get_by_label("Model")
-            value = next(v for v in picker.locator("option").evaluate_all("os => os.map(o => o.value)") if v.endswith(model))
-            picker.select_option(value)
+            option = picker.locator(f"option[value$='{model}']")
+            option.wait_for(state="attached")  # the list arrives from /v1/models after the first paint
+            picker.select_option(option.get_attribute("value"))
         box = self.page.get_by_role("textbox", name="Message", exact=True)
         box.fill(text)
         box.press("Enter")
@@ -173,7 +174,7 @@ def test_sign_up_then_the_answer_streams_token_by_token_and_renders(screen, scri
     assert answer.locator("pre code .hljs-keyword").first.inner_text() == "def"
     assert answer.get_by_role("button", name="Copy code").count() == 1
     assert answer.locator(".katex").count() == 2
-    assert page.get_by_role("navigation", name="Conversations").get_by_role("heading", name="Today").is_visible()
+    page.get_by_role("navigation", name="Conversations").get_by_role("heading", name="Today").wait_for()
     assert re.fullmatch(r".*/c/conv_[0-9a-f]{32}", page.url)
     screen.axe("chat")
     screen.shot("chat")
@@ -235,7 +236,7 @@ def test_a_reload_keeps_the_session_and_script_cannot_read_the_tokens(screen, sc
     page.reload()
     page.get_by_role("button", name="Sign out").wait_for()
     page.get_by_title(email).wait_for()
-    assert page.get_by_role("log").get_by_text("Noted.").is_visible()
+    page.get_by_role("log").get_by_text("Noted.").wait_for()
     # The refresh token is an httpOnly cookie; the access token lives only in memory.
     assert "chatbot_refresh" not in page.evaluate("document.cookie")
     stored = page.evaluate("JSON.stringify({...localStorage, ...sessionStorage})")
@@ -263,7 +264,7 @@ def test_usable_at_360_px(browser, fleet, scripted):
         sidebar.get_by_role("button", name="New chat").wait_for()
         screen.shot("mobile-sidebar")
         sidebar.get_by_role("button", name="New chat").click()
-        assert page.get_by_text("Ask anything").is_visible()
+        page.get_by_text("Ask anything").wait_for()
     finally:
         screen.close()
 
@@ -337,10 +338,12 @@ def test_citations_are_listed_under_the_answer_and_stay_text(screen, http, scrip
     assert wait_for_document(http, user, doc_id)["status"] == "indexed"
     scripted("Airlock C is sealed at 22:00 [1].", gap_ms=5)
     screen.ask("When is airlock C sealed?")
+    # Once the turn has ended: the answer then moves from the live stream to the history.
+    page.get_by_role("log").locator("article.message.assistant").get_by_text("Airlock C is sealed").wait_for()
+    page.get_by_role("button", name="Send").wait_for()
     sources = page.get_by_role("log").get_by_role("region", name="Sources")
-    sources.wait_for()
     sources.locator("summary").first.click()
-    assert "22:00" in sources.inner_text()
+    sources.get_by_text("sealed every night at 22:00").wait_for()
     assert page.get_by_role("log").locator("img, svg:not(.katex *), [onerror], [onload]").count() == 0
     screen.axe("answer with sources")
 
