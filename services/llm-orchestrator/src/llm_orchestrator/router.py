@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Histogram
 
 from chatbot_common.errors import ProviderErrorKind
 from chatbot_common.generation import ModelSelected
-from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ModelSpec, Provider, ProviderError
+from llm_orchestrator.providers.base import ChatMessage, Deadlines, Delta, End, GenParams, ModelSpec, Provider, ProviderError
 from llm_orchestrator.resilience import BreakerState, CircuitBreaker, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,11 @@ class RouterPolicy:
     max_attempts: int = 3
     backoff_base: float = 0.25
     backoff_max: float = 4.0
-    first_token_timeout: float = 60.0
-    idle_timeout: float = 60.0
+    deadlines: Deadlines = Deadlines(60.0, 60.0)
+    provider_deadlines: dict[str, Deadlines] = field(default_factory=dict)  # by provider name, over `deadlines`
+
+    def deadlines_of(self, provider: str) -> Deadlines:
+        return self.provider_deadlines.get(provider, self.deadlines)
 
 
 class UnknownModel(Exception):
@@ -132,9 +135,10 @@ class Router:
                     break
                 started_at = loop.time()
                 emitted = False
+                deadlines = self.policy.deadlines_of(target.provider)
                 stream = self.providers[target.provider].stream(target.model, messages, params)
                 try:
-                    timeout = self.policy.first_token_timeout
+                    timeout = deadlines.first_token
                     while True:
                         try:
                             async with asyncio.timeout(timeout):
@@ -147,7 +151,7 @@ class Router:
                             emitted = True
                             TTFT.labels(target.provider).observe(loop.time() - started_at)
                             yield ModelSelected(target.provider, target.model)
-                            timeout = self.policy.idle_timeout
+                            timeout = deadlines.idle
                         yield item
                         if isinstance(item, End):
                             breaker.record_success()
@@ -168,8 +172,8 @@ class Router:
                     # the log formatter scrubs personal data and secrets from every field.
                     log.warning("provider attempt failed", extra={"provider": target.provider, "model": target.model, "kind": exc.kind.value,
                                                                   "attempt": attempt + 1, "error": exc.detail or exc.message})
-                    if not exc.retryable:
-                        break
+                    if not exc.retryable or exc.kind is ProviderErrorKind.TIMEOUT:
+                        break  # a refusal repeats itself, and a silent provider is not waited for twice
                     if attempt + 1 < self.policy.max_attempts:
                         delay = backoff_delay(attempt, self.policy.backoff_base, self.policy.backoff_max)
                         if exc.retry_after is not None:

@@ -3,8 +3,9 @@ from __future__ import annotations
 from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
 from chatbot_common.grpc_server import GrpcService, serve_grpc
 from chatbot_common.tokens import TokenCounter, open_counter
-from llm_orchestrator.providers import build_providers, default_aliases
+from llm_orchestrator.providers import build_providers, default_aliases, provider_deadlines
 from llm_orchestrator.resilience import CircuitBreaker
+from llm_orchestrator.providers.base import Deadlines
 from llm_orchestrator.router import Router, RouterPolicy
 from chatbot_common.guardrails.redaction import Redactor
 from llm_orchestrator.servicer import LlmServicer
@@ -23,8 +24,8 @@ def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
             max_attempts=settings.max_attempts,
             backoff_base=settings.backoff_base_seconds,
             backoff_max=settings.backoff_max_seconds,
-            first_token_timeout=settings.first_token_timeout_seconds,
-            idle_timeout=settings.idle_timeout_seconds,
+            deadlines=Deadlines(settings.first_token_timeout_seconds, settings.idle_timeout_seconds),
+            provider_deadlines=provider_deadlines(settings),
         ),
         lambda: CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_seconds),
     )

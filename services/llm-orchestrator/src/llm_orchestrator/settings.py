@@ -17,6 +17,9 @@ class OpenAICompatibleServer(BaseModel):
     api_key: SecretStr = SecretStr("none")
     models: list[str] = Field(min_length=1)
     context_window: int = Field(8192, ge=256)
+    # Deadlines for this server (none: LLM_FIRST_TOKEN_TIMEOUT_SECONDS, LLM_IDLE_TIMEOUT_SECONDS).
+    first_token_timeout_seconds: float | None = Field(None, gt=0)
+    idle_timeout_seconds: float | None = Field(None, gt=0)
 
 
 class LlmSettings(GrpcServiceSettings):
@@ -28,8 +31,14 @@ class LlmSettings(GrpcServiceSettings):
     # alias -> ordered chain of "provider:model"; e.g. {"default": ["openai:gpt-4o-mini", "local:smollm2-135m-instruct"]}
     model_aliases: dict[str, list[str]] = Field(default_factory=dict)
 
-    first_token_timeout_seconds: float = Field(60.0, gt=0)
-    idle_timeout_seconds: float = Field(60.0, gt=0)
+    # A remote provider silent this long before its first token, or between two, is given up
+    # for the next in the chain (a silence is not retried on the same provider): the defaults
+    # fail over a hung provider within 10 s. The embedded model queues and prefills on the CPU,
+    # so it has deadlines of its own.
+    first_token_timeout_seconds: float = Field(8.0, gt=0)
+    idle_timeout_seconds: float = Field(8.0, gt=0)
+    local_first_token_timeout_seconds: float = Field(120.0, gt=0)
+    local_idle_timeout_seconds: float = Field(60.0, gt=0)
     max_attempts: int = Field(3, ge=1, le=10)
     backoff_base_seconds: float = Field(0.25, ge=0)
     backoff_max_seconds: float = Field(4.0, ge=0)

@@ -118,3 +118,37 @@ async def test_concurrent_requests_to_the_local_model_all_complete(stub):
 
     results = await asyncio.gather(*(collect(stub, request(max_tokens=6)) for _ in range(4)))
     assert all(r[-1].WhichOneof("event") == "end" for r in results)
+
+
+async def test_a_silent_provider_is_given_up_at_its_first_token_deadline_not_retried(fake_upstream, tmp_path):
+    """A provider that accepts the request and then says nothing (a hung server, over real HTTP)
+    is left after its first-token deadline, once, for the next in the chain."""
+    import time
+
+    from fake_openai_upstream import start_upstream
+
+    silent = start_upstream(gap_ms=60_000)
+    try:
+        settings = LlmSettings(
+            grpc_port=0, var_dir=tmp_path, max_attempts=3, backoff_base_seconds=0.01, local_enabled=False,
+            openai_compatible=[
+                {"name": "silent", "base_url": silent.base_url, "models": ["fake-model"], "first_token_timeout_seconds": 1.0},
+                {"name": "fake", "base_url": fake_upstream.base_url, "models": ["fake-model"]},
+            ],
+            model_aliases={"default": ["silent:fake-model", "fake:fake-model"]},
+        )
+        running = await start_grpc(build_service(settings), settings)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        try:
+            started = time.monotonic()
+            events = await collect(llm_pb2_grpc.LlmOrchestratorStub(channel), request())
+            waited = time.monotonic() - started
+        finally:
+            await channel.close()
+            await running.stop(1)
+        assert events[0].start.provider == "fake" and events[-1].WhichOneof("event") == "end"
+        assert silent.stats()["requests"] == 1, "a silence is not retried on the same provider"
+        assert waited < 30, waited  # one 1 s deadline, not the 60 s the silent server would take
+    finally:
+        silent.process.terminate()
+        silent.process.wait(10)

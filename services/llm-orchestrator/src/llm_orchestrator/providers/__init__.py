@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from llm_orchestrator.providers.base import Provider
+from llm_orchestrator.providers.base import Deadlines, Provider
 from llm_orchestrator.settings import LlmSettings
+
+
+def provider_deadlines(settings: LlmSettings) -> dict[str, Deadlines]:
+    """Deadlines that differ from the remote default: the embedded model's, and any server's own."""
+    deadlines = {"local": Deadlines(settings.local_first_token_timeout_seconds, settings.local_idle_timeout_seconds)}
+    for server in settings.openai_compatible:
+        if server.first_token_timeout_seconds or server.idle_timeout_seconds:
+            deadlines[server.name] = Deadlines(server.first_token_timeout_seconds or settings.first_token_timeout_seconds,
+                                               server.idle_timeout_seconds or settings.idle_timeout_seconds)
+    return deadlines
 
 
 def build_providers(settings: LlmSettings) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
-    timeout = settings.first_token_timeout_seconds
+    # The HTTP client's own timeout backs the router's deadlines up (connect, each read).
+    timeout = max(settings.first_token_timeout_seconds, settings.idle_timeout_seconds,
+                  *(d for s in settings.openai_compatible for d in (s.first_token_timeout_seconds, s.idle_timeout_seconds) if d))
     if settings.local_enabled:
         from chatbot_common.tokens import bundled_model_path
         from llm_orchestrator.providers.local import LocalProvider

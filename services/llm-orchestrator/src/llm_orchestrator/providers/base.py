@@ -144,3 +144,11 @@ def parse_retry_after(headers: object) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long the router waits on a provider: for its first token, and between two."""
+
+    first_token: float
+    idle: float
