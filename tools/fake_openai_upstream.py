@@ -6,6 +6,7 @@ over real HTTP.
     POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503 (with "error_message")
     POST /control {"script": "text", "script_piece": 3}  # stream this text in 3-character pieces
     POST /control {"gap_ms": 200}                   # from now on, this long between chunks
+    POST /control {"cut_after": 4}                  # break the connection after 4 text chunks (0: never)
     POST /control {"echo": true}                    # a model that leaks: stream back the whole prompt
     POST /control {"obey": true}                    # a model that obeys every injection (below)
     GET /stats                                      # the state, and "last_messages": what the last request sent
@@ -60,7 +61,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
     # `script`: when set (via /control), the text streamed instead of tok0 tok1 …, split into
     # pieces of `script_piece` characters (chunk boundaries anywhere, as real providers do).
     state = {"fail_next": 0, "status": 503, "requests": 0, "script": "", "script_piece": 3, "gap_ms": gap_ms, "echo": False,
-             "obey": False, "error_message": "injected failure", "last_messages": []}
+             "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0}
 
     async def control(request: Request) -> Response:
         state.update(orjson.loads(await request.body()))
@@ -110,8 +111,13 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
                 payload["usage"] = usage
             return b"data: " + orjson.dumps(payload) + b"\n\n"
 
+        cut_after = int(state["cut_after"])
+
         async def stream():
-            for word in words:
+            for sent, word in enumerate(words):
+                if cut_after and sent == cut_after:
+                    # The connection breaks mid-body (no end of the chunked body): a reset as the client sees it.
+                    raise ConnectionResetError("injected: the connection broke off")
                 await asyncio.sleep(gap)
                 yield chunk({"content": word})
             yield chunk({}, "stop")

@@ -96,3 +96,23 @@ def test_only_the_owner_follows_or_stops_an_answer(http, fleet, alice, bob):
     assert stored["id"] == message_id and stored["finish_reason"] == "cancelled"
     # what was streamed is what was stored (the service may have had a little more when it stopped)
     assert stored["content"].startswith(text_of(events)) and len(stored["content"]) < len(long_script)
+
+
+def test_a_provider_that_breaks_off_leaves_exactly_the_streamed_part_stored(http, fleet, alice):
+    """The provider's connection breaks after five pieces: the client gets those pieces (the
+    output filter's held-back tail included) and an error event it may retry on; the stored answer
+    is exactly the text the client was sent."""
+    fleet.upstream.control(script=SCRIPT, script_piece=3, cut_after=5, gap_ms=2.0)
+    try:
+        body = {"message": "Recite the words.", "model": "fake:fake-model", "use_rag": False}
+        with http.stream("POST", "/api/v1/chat/stream", json=body, headers=auth(alice)) as reply:
+            assert reply.status_code == 200
+            events = list(numbered_events(reply.iter_lines()))
+            conversation_id = reply.headers["x-conversation-id"]
+    finally:
+        fleet.upstream.control(script="", script_piece=3, cut_after=0)
+    streamed = "".join(d["token"] for _, name, d in events if name == "token")
+    assert streamed == SCRIPT[:15]
+    assert events[-1][1] == "error" and events[-1][2]["error"]["code"] == "SERVICE_UNAVAILABLE"
+    stored = stored_answer(http, alice, conversation_id)
+    assert stored["content"] == streamed and stored["finish_reason"] == "error"

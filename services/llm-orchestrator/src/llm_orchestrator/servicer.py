@@ -99,6 +99,12 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                             if stream and (tail := stream.flush()):
                                 yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
                             yield llm_pb2.GenerateResponse(end=llm_pb2.StreamEnd(finish_reason=item.finish_reason, usage=_usage(item)))
+        except AppError:
+            # The provider broke off: what the output filter was holding back goes out (filtered)
+            # before the error, so that the partial answer is all the provider sent.
+            if stream and (tail := stream.flush()):
+                yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
+            raise
         finally:
             if stream:
                 _count_redactions(stream.found)

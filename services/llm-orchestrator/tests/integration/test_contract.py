@@ -152,3 +152,24 @@ async def test_a_silent_provider_is_given_up_at_its_first_token_deadline_not_ret
     finally:
         silent.process.terminate()
         silent.process.wait(10)
+
+
+async def test_a_stream_cut_midway_is_a_provider_error_after_all_the_text_it_sent(stub, fake_upstream):
+    """The connection breaks after some chunks (a reset, over real HTTP): the caller gets every
+    piece of text the provider sent, the output filter's held-back tail included, then a
+    provider error (retryable), never an internal one; and no other provider's text is spliced on."""
+    script = "w0 w1 w2 w3 w4 w5 w6 w7"
+    fake_upstream.control(script=script, script_piece=3, cut_after=5)
+    try:
+        events = []
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for event in stub.Generate(request("resilient"), timeout=60):
+                events.append(event)
+    finally:
+        fake_upstream.control(script="", script_piece=3, cut_after=0)
+    assert events[0].start.provider == "fake"
+    text = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
+    assert text == script[:15], text  # the five 3-character pieces sent before the break
+    # the provider's failure as the error table has it: unavailable, worth retrying
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert dict(info.value.trailing_metadata())["x-error-code"] == "SERVICE_UNAVAILABLE"
