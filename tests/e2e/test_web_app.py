@@ -296,7 +296,12 @@ def test_the_sidebar_renames_searches_and_deletes(screen, scripted):
     assert search.evaluate("el => el === document.activeElement")
     page.keyboard.type("travel")
     wait_until(lambda: nav.get_by_role("link").count() == 1)
+    # The server searches what was said too: the renamed conversation's question still matches.
+    search.fill("first QUESTION")
+    nav.get_by_role("link", name="Second question").wait_for(state="detached")
+    assert nav.get_by_role("link").all_inner_texts() == ["Travel plans"]
     search.fill("")
+    nav.get_by_role("link", name="Second question").wait_for()
     page.once("dialog", lambda dialog: dialog.accept())
     nav.get_by_role("button", name="Delete Travel plans").click()
     nav.get_by_role("link", name="Travel plans").wait_for(state="detached")

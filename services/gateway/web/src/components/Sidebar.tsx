@@ -1,14 +1,26 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useMemo, useState } from "react";
 import { apiJson } from "../api/session";
 import type { Conversation, Page } from "../api/types";
 import { groupByDate } from "../dates";
 
-export function useConversations() {
+/** The newest conversations, or those whose title or messages hold `q` (searched by the server). */
+export function useConversations(q = "") {
   return useQuery({
-    queryKey: ["conversations"],
-    queryFn: () => apiJson<{ conversations: Conversation[]; pagination: Page }>("/api/v1/conversations?limit=100&sort=updated&order=desc"),
+    queryKey: ["conversations", q],
+    queryFn: () => apiJson<{ conversations: Conversation[]; pagination: Page }>(
+      "/api/v1/conversations?" + new URLSearchParams({ limit: "100", sort: "updated", order: "desc", q })),
+    placeholderData: keepPreviousData,
   });
+}
+
+function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
 }
 
 export function titleOf(c: Pick<Conversation, "title">): string {
@@ -17,7 +29,8 @@ export function titleOf(c: Pick<Conversation, "title">): string {
 
 export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (id: string | null) => void }) {
   const [query, setQuery] = useState("");
-  const list = useConversations();
+  const searched = useDebounced(query.trim(), 250);
+  const list = useConversations(searched);
   const queries = useQueryClient();
   const remove = useMutation({
     mutationFn: (id: string) => apiJson<void>(`/api/v1/conversations/${id}`, { method: "DELETE" }),
@@ -32,11 +45,7 @@ export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (
     onSuccess: () => void queries.invalidateQueries({ queryKey: ["conversations"] }),
   });
   const [editing, setEditing] = useState<string | null>(null);
-  const groups = useMemo(() => {
-    const needle = query.trim().toLowerCase();
-    const all = list.data?.conversations ?? [];
-    return groupByDate(needle ? all.filter((c) => titleOf(c).toLowerCase().includes(needle)) : all);
-  }, [list.data, query]);
+  const groups = useMemo(() => groupByDate(list.data?.conversations ?? []), [list.data]);
 
   return (
     <nav id="sidebar" className="sidebar" aria-label="Conversations">
