@@ -29,18 +29,16 @@ _SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+# Pages (the web app, the API docs) set their own CSP (gateway.webapp); everything else is data.
 _CSP_API = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-_CSP_DOCS = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-             b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-             b"frame-ancestors 'none'; base-uri 'none'")
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
-def security_headers(path: str, tls: bool, existing: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def security_headers(tls: bool, existing: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     present = {name.lower() for name, _ in existing}
     extra = [h for h in _SECURITY_HEADERS if h[0] not in present]
     if b"content-security-policy" not in present:
-        extra.append((b"content-security-policy", _CSP_DOCS if path.endswith("/docs") else _CSP_API))
+        extra.append((b"content-security-policy", _CSP_API))
     if tls and _HSTS[0] not in present:
         extra.append(_HSTS)
     return extra
@@ -133,7 +131,7 @@ class GatewayMiddleware:
                 headers = list(message.get("headers") or [])
                 tls = self.hsts == "always" or (self.hsts == "auto" and scope.get("scheme") == "https")
                 message["headers"] = [*headers, (b"x-request-id", request_id.encode("latin-1")),
-                                      *security_headers(scope["path"], tls, headers)]
+                                      *security_headers(tls, headers)]
                 decision = state.get("ratelimit")
                 if decision is not None:
                     message["headers"] += rate_headers(decision)
@@ -150,5 +148,5 @@ class GatewayMiddleware:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"x-request-id", request_id.encode("latin-1"))]
         await send({"type": "http.response.start", "status": error.spec.http_status,
-                    "headers": [*headers, *security_headers("", False, headers)]})
+                    "headers": [*headers, *security_headers(False, headers)]})
         await send({"type": "http.response.body", "body": body})
