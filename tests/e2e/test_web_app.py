@@ -1,6 +1,7 @@
 """The web app in a real browser (Debian's chromium, driven by Playwright's client) against the
 real fleet: sign up, watch an answer arrive token by token, stop one mid-stream, a reload that
-keeps the session, an XSS payload that stays text, a 360 px screen, and axe-core on each screen.
+keeps the session, an answer followed again after a reload or a switch of conversation mid-answer,
+an XSS payload that stays text, a 360 px screen, and axe-core on each screen.
 Every page runs under the gateway's CSP: a violation, a page error or a request to anywhere but
 the gateway fails the test.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import upload, wait_for_document
+from e2e_support import slow_answer, upload, wait_for_document
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)]
 
@@ -369,3 +370,38 @@ def test_tabs_that_renew_at_the_same_moment_keep_the_session(screen):
         time.sleep(0.5)
         page.get_by_role("button", name="Sign out").wait_for()
         other.get_by_role("button", name="Sign out").wait_for()
+
+
+def test_an_answer_in_flight_survives_a_reload_and_a_switch_of_conversation(screen, fleet):
+    """The answer goes on server side; the page that comes back follows it again and shows it once,
+    whole: what had arrived before the reload is replayed, not added to."""
+    page = screen.page
+    screen.sign_up()
+    log = page.get_by_role("log")
+    nav = page.get_by_role("navigation", name="Conversations")
+    script = " ".join(f"w{i}" for i in range(100))  # about 2.5 s in 4-character pieces 25 ms apart
+
+    def mid_answer() -> None:
+        wait_until(lambda: page.locator(".answer-text").count() and len(page.locator(".answer-text").inner_text()) > 20)
+
+    with slow_answer(fleet, script):
+        screen.ask("Recite the words.")
+        mid_answer()
+        page.reload()
+        page.get_by_role("button", name="Stop").wait_for()  # still streaming, followed again
+        page.get_by_role("button", name="Send").wait_for()
+        assert log.locator("article.message.assistant").all_inner_texts() == [script]
+        assert log.locator("article.message.user").all_inner_texts() == ["Recite the words."]
+
+        screen.ask("Once more.")
+        mid_answer()
+        nav.get_by_role("button", name="New chat").click()
+        page.get_by_text("Ask anything").wait_for()
+        nav.get_by_role("link", name="Recite the words.").click()
+        page.get_by_role("button", name="Stop").wait_for()
+        page.get_by_role("button", name="Send").wait_for()
+    assert log.locator("article.message.assistant").all_inner_texts() == [script, script]
+    assert log.locator("article.message.user").all_inner_texts() == ["Recite the words.", "Once more."]
+    page.reload()
+    log.locator("article.message.assistant").nth(1).wait_for()
+    assert log.locator("article.message.assistant").all_inner_texts() == [script, script]

@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
+import { forgetAllInFlight } from "./api/inflight";
 import { onSessionChange, refresh } from "./api/session";
 import { AuthScreen } from "./components/AuthScreen";
 import { Workspace } from "./components/Workspace";
@@ -12,7 +13,10 @@ export default function App() {
     let live = true;
     void refresh().then((ok) => live && setState(ok ? "in" : "out"));
     const stop = onSessionChange((signedIn) => {
-      if (!signedIn) queries.clear();
+      if (!signedIn) {
+        queries.clear();
+        forgetAllInFlight();
+      }
       setState(signedIn ? "in" : "out");
     });
     return () => {

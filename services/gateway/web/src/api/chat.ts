@@ -2,7 +2,7 @@
  *
  * Every event goes through `applyChatEvent`, a pure reducer over the answer so far, so a stream
  * resumed later (from the message id in `start`/`complete` and the parser's last event id) can
- * feed the same reducer and nothing is shown twice. */
+ * feed the same reducer and nothing is shown twice (`followAnswer`). */
 
 import { authFetch } from "./session";
 import { ApiError, errorFromBody, errorFromResponse } from "./errors";
@@ -98,6 +98,22 @@ export async function* streamChat(request: ChatRequest, signal: AbortSignal, par
     body: JSON.stringify(request),
     signal,
   });
+  yield* readChat(response, signal, parser);
+}
+
+/** Follows an answer already under way (after a reload, a switch of conversation or a dropped
+ * connection): with the parser of an earlier stream, only the events after its last id come
+ * (Last-Event-ID), so feeding them to the same answer shows nothing twice; with a fresh parser,
+ * the whole answer is replayed. A 404 means the answer is no longer kept: the stored message is
+ * the record. */
+export async function* followAnswer(messageId: string, signal: AbortSignal, parser = new SseParser()): AsyncGenerator<ChatEvent> {
+  const headers: Record<string, string> = { Accept: "text/event-stream" };
+  if (parser.lastEventId) headers["Last-Event-ID"] = parser.lastEventId;
+  const response = await authFetch(`/api/v1/chat/stream/${encodeURIComponent(messageId)}`, { headers, signal });
+  yield* readChat(response, signal, parser);
+}
+
+async function* readChat(response: Response, signal: AbortSignal, parser: SseParser): AsyncGenerator<ChatEvent> {
   if (!response.ok) throw await errorFromResponse(response);
   if (!response.body) throw new ApiError(0, "NETWORK_ERROR", "The answer stream could not be read.");
   let ended = false;

@@ -73,7 +73,10 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
         ))}
         {live && (
           <>
-            <article className="message user" aria-label="You"><p className="plain">{live.question}</p></article>
+            {/* A resumed answer's question is in the history until its start event names it. */}
+            {!(live.resumed && !live.answer.userMessageId) && (
+              <article className="message user" aria-label="You"><p className="plain">{live.question}</p></article>
+            )}
             <LiveAnswer answer={live.answer} onRetry={() => submit(live.question)} />
           </>
         )}

@@ -1,21 +1,31 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { applyChatEvent, emptyAnswer, stopAnswer, streamChat, type Answer } from "../api/chat";
+import { applyChatEvent, emptyAnswer, followAnswer, stopAnswer, streamChat, type Answer, type ChatEvent } from "../api/chat";
 import { ApiError } from "../api/errors";
+import { forgetInFlight, inFlight, rememberInFlight } from "../api/inflight";
+import { SseParser } from "../api/sse";
 import type { Message } from "../api/types";
 
 // The finish reason the conversation service stores for an answer stopped before its end.
 export const STOPPED = "cancelled";
 // How long a stop asked of the server may take before the stream is simply dropped.
 const STOP_GRACE_MS = 3000;
+// A connection that drops mid-answer is followed again from its last event, this many times.
+const RECONNECTS = 3;
 
 export interface LiveTurn {
   question: string;
   answer: Answer;
+  /** Followed again after a reload or a switch: the question is already in the history. */
+  resumed?: boolean;
 }
 
+type Open = (signal: AbortSignal, parser: SseParser) => AsyncGenerator<ChatEvent>;
+
 /** One turn at a time: sends, streams into `live`, stops (the partial answer stays), retries.
- * When the turn ends it is kept in the messages cache, so the list does not reload mid-read. */
+ * When the turn ends it is kept in the messages cache, so the list does not reload mid-read.
+ * An answer under way is remembered by conversation (api/inflight), so a pane that opens on it
+ * (a reload, a switch back) follows it from the start, and a dropped connection from its last event. */
 export function useChat(conversationId: string | null, model: string, onStarted: (id: string) => void) {
   const [live, setLive] = useState<LiveTurn | null>(null);
   const abort = useRef<AbortController | null>(null);
@@ -46,43 +56,78 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     void queries.invalidateQueries({ queryKey: ["conversations"] });
   }, [queries]);
 
-  const send = useCallback(async (question: string) => {
+  const run = useCallback(async (question: string, open: Open, resumed = false) => {
     abort.current?.abort();
     const controller = new AbortController();
     abort.current = controller;
-    let turn: LiveTurn = { question, answer: emptyAnswer };
+    const parser = new SseParser();
+    let turn: LiveTurn = { question, answer: emptyAnswer, resumed };
     const update = (answer: Answer) => {
-      turn = { question, answer };
+      turn = { question, answer, resumed };
       liveRef.current = turn;
       setLive(turn);
     };
     update(emptyAnswer);
+    let stream = open(controller.signal, parser);
     try {
-      const request = { message: question, ...(conversation.current ? { conversation_id: conversation.current } : {}),
-        ...(model ? { model } : {}) };
-      for await (const event of streamChat(request, controller.signal)) {
-        update(applyChatEvent(turn.answer, event));
-        if (event.type === "start" && !conversation.current) {
-          queries.setQueryData(["messages", event.conversation_id], { messages: [] });
-          conversation.current = event.conversation_id;
-          onStarted(event.conversation_id);
+      for (let reconnects = 0; ; reconnects++) {
+        try {
+          for await (const event of stream) {
+            update(applyChatEvent(turn.answer, event));
+            if (event.type === "start") {
+              if (event.message_id) rememberInFlight(event.conversation_id, { messageId: event.message_id, question });
+              if (!conversation.current) {
+                queries.setQueryData(["messages", event.conversation_id], { messages: [] });
+                conversation.current = event.conversation_id;
+                onStarted(event.conversation_id);
+              }
+            }
+          }
+          break;
+        } catch (error) {
+          const id = turn.answer.messageId;
+          const dropped = error instanceof ApiError && error.code === "NETWORK_ERROR";
+          if (controller.signal.aborted || !id || !dropped || reconnects >= RECONNECTS) throw error;
+          stream = followAnswer(id, controller.signal, parser);
         }
       }
+      forgetInFlight(turn.answer.conversationId, turn.answer.messageId);
       if (turn.answer.status === "done" || turn.answer.status === "stopped") {
         keep(turn);
         setLive(null);
       }
     } catch (error) {
       if (controller.signal.aborted) {
+        // Left (another conversation, a new chat) or stopped here: what the server goes on with
+        // is followed again when this conversation is shown.
         update({ ...turn.answer, status: "stopped" });
+      } else if (resumed && error instanceof ApiError && error.status === 404) {
+        // No longer kept (ended a while ago): the stored message is the answer.
+        forgetInFlight(conversation.current);
+        setLive(null);
+        void queries.invalidateQueries({ queryKey: ["messages", conversation.current] });
       } else {
+        forgetInFlight(turn.answer.conversationId, turn.answer.messageId);
         const failure = error instanceof ApiError ? error : new ApiError(0, "NETWORK_ERROR", "The answer could not be read.");
         update({ ...turn.answer, status: "error", error: failure });
       }
     } finally {
       if (abort.current === controller) abort.current = null;
     }
-  }, [keep, model, onStarted, queries]);
+  }, [keep, onStarted, queries]);
+
+  const send = useCallback((question: string) => {
+    const request = { message: question, ...(conversation.current ? { conversation_id: conversation.current } : {}),
+      ...(model ? { model } : {}) };
+    return run(question, (signal, parser) => streamChat(request, signal, parser));
+  }, [model, run]);
+
+  // Once, when the pane opens: an answer this tab saw start here and did not see end.
+  useEffect(() => {
+    const entry = inFlight(conversation.current);
+    if (entry) void run(entry.question, (signal, parser) => followAnswer(entry.messageId, signal, parser), true);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
 
   /** The server stops the answer and the stream ends with `stopped`, so the partial answer shown
    * is the one stored; without a message id yet, or when the server does not answer, the stream
