@@ -1,7 +1,7 @@
 """The web app in a real browser (Debian's chromium, driven by Playwright's client) against the
 real fleet: sign up, watch an answer arrive token by token, stop one mid-stream, a reload that
 keeps the session, an answer followed again after a reload or a switch of conversation mid-answer,
-an XSS payload that stays text, a 360 px screen, and axe-core on each screen.
+an XSS payload that stays text, the document library (drop, indexed, a cited passage opened), a 360 px screen, and axe-core on each screen.
 Every page runs under the gateway's CSP: a violation, a page error or a request to anywhere but
 the gateway fails the test.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import slow_answer, upload, wait_for_document
+from e2e_support import slow_answer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)]
 
@@ -333,24 +333,64 @@ def test_a_failed_answer_shows_an_error_and_retry_answers(screen, fleet, scripte
     assert page.get_by_role("log").get_by_role("alert").count() == 0
 
 
-def test_citations_are_listed_under_the_answer_and_stay_text(screen, http, scripted):
+def drop_files(page, target, files: dict[str, str]) -> None:
+    """Drops files on `target` as a person dragging them from the desktop would (a drop event
+    carrying a DataTransfer with the files)."""
+    transfer = page.evaluate_handle(
+        """files => { const t = new DataTransfer();
+                      for (const [name, text] of Object.entries(files)) t.items.add(new File([text], name));
+                      return t; }""", files)
+    target.dispatch_event("drop", {"dataTransfer": transfer})
+
+
+def test_documents_dropped_in_the_library_are_indexed_and_an_answer_opens_the_cited_passage(screen, scripted):
     page = screen.page
-    email = screen.sign_up()
-    token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["access_token"]
-    user = {"Authorization": f"Bearer {token}"}
-    text = (b"# Moon base <img src=x onerror=\"window.__xss.push('doc')\">\n\n## Airlocks\n\n"
-            b"Airlock C on the moon base is sealed every night at 22:00 sharp.\n")
-    doc_id = upload(http, user, "<svg onload=window.__xss.push('name')>.md", text).json()["documents"][0]["id"]
-    assert wait_for_document(http, user, doc_id)["status"] == "indexed"
+    screen.sign_up()
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Documents").click()
+    page.get_by_role("heading", name="Documents").wait_for()
+    assert page.url == screen.base + "/documents"
+    page.get_by_label("Share with everyone in").check()
+    name = "<svg onload=window.__xss.push('name')>.md"
+    text = ("# Moon base <img src=x onerror=\"window.__xss.push('doc')\">\n\n## Airlocks\n\n"
+            "Airlock C on the moon base is sealed every night at 22:00 sharp.\n\n"
+            "The inner door stays locked until the pressure check passes at 06:00.\n")
+    drop_files(page, page.get_by_role("region", name="Upload"), {name: text, "broken.pdf": "%PDF-1.4\n1 0 obj\n<< /Type"})
+    uploads = page.get_by_role("list", name="Uploads")
+    uploads.get_by_role("progressbar").nth(1).wait_for()
+    assert uploads.get_by_role("progressbar").count() == 2
+    uploads.get_by_text("Uploaded").nth(1).wait_for()
+    library = page.get_by_role("table")
+    moon = library.get_by_role("row").filter(has_text="Moon base")
+    moon.get_by_text("Indexed").wait_for(timeout=120_000)  # the list is polled while ingestion runs
+    assert "Tenant" in moon.inner_text()
+    broken = library.get_by_role("row").filter(has_text="broken.pdf")
+    broken.get_by_text("Failed").wait_for(timeout=120_000)
+    assert "PDF" in broken.inner_text()  # with its reason
+    screen.axe("documents")
+    screen.shot("documents")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    broken.get_by_role("button", name=re.compile(r"^Delete ")).click()
+    broken.wait_for(state="detached")
+
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Chat").click()
     scripted("Airlock C is sealed at 22:00 [1].", gap_ms=5)
     screen.ask("When is airlock C sealed?")
     # Once the turn has ended: the answer then moves from the live stream to the history.
     page.get_by_role("log").locator("article.message.assistant").get_by_text("Airlock C is sealed").wait_for()
     page.get_by_role("button", name="Send").wait_for()
     sources = page.get_by_role("log").get_by_role("region", name="Sources")
-    sources.locator("summary").first.click()
-    sources.get_by_text("sealed every night at 22:00").wait_for()
-    assert page.get_by_role("log").locator("img, svg:not(.katex *), [onerror], [onload]").count() == 0
+    opener = sources.get_by_role("button").first
+    opener.click()
+    passage = page.get_by_role("dialog")
+    passage.get_by_text("The inner door stays locked").wait_for()  # the whole passage, beyond the snippet
+    assert "Airlocks" in passage.inner_text()
+    assert page.locator("img, svg:not(.katex *), [onerror], [onload]").count() == 0
+    screen.axe("cited passage")
+    screen.shot("passage")
+    page.keyboard.press("Escape")
+    passage.wait_for(state="detached")
+    assert opener.evaluate("el => el === document.activeElement")
     screen.axe("answer with sources")
 
 

@@ -95,6 +95,11 @@ export async function signOut(): Promise<void> {
   }
 }
 
+/** The Authorization header for what fetch cannot do (XMLHttpRequest reports upload progress). */
+export function bearer(): string | null {
+  return accessToken ? `Bearer ${accessToken}` : null;
+}
+
 export function isSignedIn(): boolean {
   return accessToken !== null;
 }

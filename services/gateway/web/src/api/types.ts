@@ -44,6 +44,35 @@ export interface Me {
   email: string;
   tenant_name: string;
   role: string;
+  permissions: string[];
+}
+
+export type DocumentStatus = "queued" | "processing" | "indexed" | "failed";
+
+export interface DocumentInfo {
+  id: string;
+  filename: string;
+  title: string;
+  content_type: string;
+  size_bytes: number;
+  collection: string;
+  visibility: "private" | "tenant";
+  status: DocumentStatus;
+  error: string | null;
+  chunk_count: number;
+  page_count: number;
+  owned: boolean;
+  created_at: string;
+}
+
+export interface Chunk {
+  chunk_id: string;
+  document_id: string;
+  chunk_index: number;
+  text: string;
+  title: string;
+  section: string;
+  page: number | null;
 }
 
 export interface Model {

@@ -4,6 +4,7 @@ import type { Answer } from "../api/chat";
 import { apiJson } from "../api/session";
 import type { Citation, Message } from "../api/types";
 import { RichText } from "./markdownSlot";
+import { citationLabel, PassageDialog } from "./Passage";
 import { STOPPED, useChat } from "./useChat";
 
 interface Props {
@@ -115,21 +116,19 @@ function LiveAnswer({ answer, onRetry }: { answer: Answer; onRetry: () => void }
 }
 
 function Citations({ items }: { items: Citation[] }) {
+  const [open, setOpen] = useState<Citation | null>(null);
   return (
     <section className="citations" aria-label="Sources">
       <h3>Sources</h3>
       <ol>
         {items.map((c) => (
           <li key={c.number} value={c.number}>
-            <details>
-              <summary>
-                {c.title || "Document"}{c.section ? ` — ${c.section}` : ""}{c.page ? `, page ${c.page}` : ""}
-              </summary>
-              <p className="plain">{c.snippet}</p>
-            </details>
+            <button type="button" className="link" aria-haspopup="dialog" onClick={() => setOpen(c)}>{citationLabel(c)}</button>
+            <p className="plain muted snippet">{c.snippet}</p>
           </li>
         ))}
       </ol>
+      {open && <PassageDialog citation={open} onClose={() => setOpen(null)} />}
     </section>
   );
 }

@@ -2,14 +2,16 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { apiJson, signOut } from "../api/session";
 import type { Me } from "../api/types";
-import { useConversationRoute } from "../route";
+import { useRoute, type View } from "../route";
 import { applyTheme, storedTheme, type Theme } from "../theme";
 import { ChatPane } from "./ChatPane";
+import { DocumentsPage } from "./Documents";
 import { ModelPicker } from "./ModelPicker";
 import { Sidebar } from "./Sidebar";
 
 export function Workspace() {
-  const [conversationId, go] = useConversationRoute();
+  const [route, go] = useRoute();
+  const conversationId = route.conversationId;
   const [model, setModel] = useState("");
   const [menuOpen, setMenuOpen] = useState(false);
   const [theme, setTheme] = useState<Theme>(storedTheme);
@@ -18,10 +20,13 @@ export function Workspace() {
   const me = useQuery({ queryKey: ["me"], queryFn: () => apiJson<Me>("/api/v1/me") });
 
   const open = (id: string | null) => {
-    go(id);
+    go({ view: "chat", conversationId: id });
     setChatKey((k) => k + 1);
     setMenuOpen(false);
   };
+
+  const show = (view: View) => (view === "chat" ? open(conversationId) : go({ view, conversationId: null }));
+  const sections: [View, string][] = [["chat", "Chat"], ["documents", "Documents"]];
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -44,7 +49,13 @@ export function Workspace() {
       <header className="topbar">
         <button type="button" className="icon menu-button" aria-label="Conversations" aria-expanded={menuOpen}
           aria-controls="sidebar" onClick={() => setMenuOpen(!menuOpen)}>☰</button>
-        <ModelPicker value={model} onChange={setModel} />
+        <nav aria-label="Sections" className="sections">
+          {sections.map(([view, label]) => (
+            <a key={view} href={view === "chat" ? "/" : `/${view}`} aria-current={route.view === view ? "page" : undefined}
+              onClick={(e) => { e.preventDefault(); show(view); }}>{label}</a>
+          ))}
+        </nav>
+        {route.view === "chat" && <ModelPicker value={model} onChange={setModel} />}
         <div className="spacer" />
         <label className="theme">
           <span className="visually-hidden">Theme</span>
@@ -58,8 +69,10 @@ export function Workspace() {
         <button type="button" onClick={() => void signOut()}>Sign out</button>
       </header>
       <Sidebar current={conversationId} onOpen={open} />
-      <ChatPane key={chatKey} conversationId={conversationId} model={model}
-        onStarted={(id) => go(id, true)} onDeleted={() => open(null)} />
+      {route.view === "documents" ? <DocumentsPage me={me.data} /> : (
+        <ChatPane key={chatKey} conversationId={conversationId} model={model}
+          onStarted={(id) => go({ view: "chat", conversationId: id }, true)} onDeleted={() => open(null)} />
+      )}
     </div>
   );
 }
