@@ -111,7 +111,7 @@ class Screen:
         box.press("Enter")
 
     def answer_text(self) -> str:
-        return self.page.locator("article.message.assistant").last.inner_text()
+        return self.page.locator("article.message.assistant .content").last.inner_text()
 
     def axe(self, name: str) -> None:
         result = self.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
@@ -430,8 +430,8 @@ def test_an_answer_in_flight_survives_a_reload_and_a_switch_of_conversation(scre
         page.reload()
         page.get_by_role("button", name="Stop").wait_for()  # still streaming, followed again
         page.get_by_role("button", name="Send").wait_for()
-        assert log.locator("article.message.assistant").all_inner_texts() == [script]
-        assert log.locator("article.message.user").all_inner_texts() == ["Recite the words."]
+        assert log.locator("article.message.assistant .content").all_inner_texts() == [script]
+        assert log.locator("article.message.user .content").all_inner_texts() == ["Recite the words."]
 
         screen.ask("Once more.")
         mid_answer()
@@ -440,8 +440,58 @@ def test_an_answer_in_flight_survives_a_reload_and_a_switch_of_conversation(scre
         nav.get_by_role("link", name="Recite the words.").click()
         page.get_by_role("button", name="Stop").wait_for()
         page.get_by_role("button", name="Send").wait_for()
-    assert log.locator("article.message.assistant").all_inner_texts() == [script, script]
-    assert log.locator("article.message.user").all_inner_texts() == ["Recite the words.", "Once more."]
+    assert log.locator("article.message.assistant .content").all_inner_texts() == [script, script]
+    assert log.locator("article.message.user .content").all_inner_texts() == ["Recite the words.", "Once more."]
     page.reload()
     log.locator("article.message.assistant").nth(1).wait_for()
-    assert log.locator("article.message.assistant").all_inner_texts() == [script, script]
+    assert log.locator("article.message.assistant .content").all_inner_texts() == [script, script]
+
+
+def test_an_edited_question_starts_a_branch_and_the_first_stays_reachable(screen, scripted):
+    """Also: an answer rated with a comment, regenerated beside the first, and the conversation exported."""
+    page = screen.page
+    screen.sign_up()
+    log = page.get_by_role("log")
+    contents = log.locator("article.message .content")
+    scripted("Paris.", gap_ms=5)
+    screen.ask("Capital of France?")
+    log.get_by_text("Paris.").wait_for()
+    page.get_by_role("button", name="Send").wait_for()
+    # Rated, with a comment: stored with the answer.
+    log.get_by_role("button", name="Good answer").click()
+    log.get_by_role("button", name="Add a comment").click()
+    log.get_by_label("Comment on this answer").fill("Short and right.")
+    log.get_by_role("button", name="Save").click()
+    log.get_by_text("“Short and right.”").wait_for()
+
+    scripted("Rome.", gap_ms=5)
+    log.locator("article.message.user").get_by_role("button", name="Edit").click()
+    editor = log.get_by_role("textbox", name="Edit your message")
+    editor.fill("Capital of Italy?")
+    editor.press("Enter")
+    log.get_by_text("Rome.").wait_for()
+    page.get_by_role("button", name="Send", exact=True).wait_for()
+    log.get_by_role("group", name="question versions").get_by_text("2/2").wait_for()
+    assert contents.all_inner_texts() == ["Capital of Italy?", "Rome."]
+    screen.axe("edited branch")
+    screen.shot("branches")
+
+    log.get_by_role("button", name="Previous question").click()
+    log.get_by_text("Paris.").wait_for()
+    assert contents.all_inner_texts() == ["Capital of France?", "Paris."]
+    assert log.get_by_role("button", name="Good answer").get_attribute("aria-pressed") == "true"
+    scripted("Paris, on the Seine.", gap_ms=5)
+    log.get_by_role("button", name="Regenerate").click()
+    log.get_by_text("Paris, on the Seine.").wait_for()
+    log.get_by_role("group", name="answer versions").get_by_text("2/2").wait_for()
+    assert contents.all_inner_texts() == ["Capital of France?", "Paris, on the Seine."]
+    # The branch shown is the one the server keeps current: a reload shows it too.
+    page.reload()
+    log.get_by_text("Paris, on the Seine.").wait_for()
+    log.get_by_role("group", name="question versions").get_by_text("1/2").wait_for()
+    log.get_by_role("button", name="Previous answer").click()
+    log.get_by_text("Paris.").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export as Markdown").click()
+    exported = Path(download.value.path()).read_text()
+    assert "Capital of France?" in exported and "Paris." in exported

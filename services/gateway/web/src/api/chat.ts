@@ -10,7 +10,9 @@ import { readSse, SseParser } from "./sse";
 import type { Citation } from "./types";
 
 export interface ChatRequest {
-  message: string;
+  message?: string;
+  edit_message_id?: string;
+  regenerate_message_id?: string;
   conversation_id?: string;
   model?: string;
 }

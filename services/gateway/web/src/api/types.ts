@@ -21,9 +21,18 @@ export interface Conversation {
   updated_at: string;
 }
 
+export interface Feedback {
+  rating: "up" | "down";
+  comment: string;
+  at: string;
+}
+
 export interface Message {
   id: string;
   conversation_id: string;
+  /** The message this one follows; messages with the same parent are branches of each other. */
+  parent_id?: string | null;
+  feedback?: Feedback | null;
   role: "user" | "assistant" | "system";
   content: string;
   model: string;

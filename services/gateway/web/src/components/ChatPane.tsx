@@ -1,9 +1,11 @@
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type KeyboardEvent } from "react";
 import type { Answer } from "../api/chat";
 import { apiJson } from "../api/session";
 import type { Citation, Message } from "../api/types";
+import { siblingsOf } from "../branches";
 import { RichText } from "./markdownSlot";
+import { BranchSwitcher, exportConversation, FeedbackButtons } from "./MessageTools";
 import { citationLabel, PassageDialog } from "./Passage";
 import { STOPPED, useChat } from "./useChat";
 
@@ -20,6 +22,20 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
     queryFn: () => apiJson<{ messages: Message[] }>(`/api/v1/conversations/${conversationId}/messages?limit=100&branch=current`),
     enabled: conversationId !== null,
   });
+  // Every branch, for the ‹ 1/2 › switchers (siblings share a parent_id).
+  const branches = useQuery({
+    queryKey: ["messages", conversationId, "all"],
+    queryFn: () => apiJson<{ messages: Message[] }>(`/api/v1/conversations/${conversationId}/messages?limit=100&branch=all`),
+    enabled: conversationId !== null,
+  });
+  const queries = useQueryClient();
+  const switchBranch = useMutation({
+    mutationFn: (id: string) => apiJson(`/api/v1/conversations/${conversationId}`, { method: "PATCH",
+      body: JSON.stringify({ current_message_id: id }) }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["messages", conversationId] }),
+  });
+  const [editing, setEditing] = useState<string | null>(null);
+  const [exportFailed, setExportFailed] = useState(false);
   const { live, streaming, send, stop, settle } = useChat(conversationId, model, onStarted);
   const [draft, setDraft] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
@@ -55,11 +71,38 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
     }
   };
 
-  const shown = (history.data?.messages ?? []).filter((m) => m.role !== "system" &&
+  const stored = history.data?.messages ?? [];
+  // An edit or a regeneration under way replaces the branch from its question on.
+  const cut = live?.cutAt ? stored.findIndex((m) => m.id === live.cutAt) : -1;
+  const shown = (cut === -1 ? stored : stored.slice(0, cut)).filter((m) => m.role !== "system" &&
     m.id !== live?.answer.userMessageId && m.id !== live?.answer.messageId);
+  const all = branches.data?.messages ?? [];
+  const busy = streaming || switchBranch.isPending;
+
+  const edit = (m: Message, text: string) => {
+    setEditing(null);
+    if (!text.trim() || busy) return;
+    settle();
+    void send(text, { edit_message_id: m.id, cutAt: m.id });
+  };
+  const regenerate = (answer: Message) => {
+    const at = shown.indexOf(answer);
+    const question = shown.slice(0, at).reverse().find((m) => m.role === "user");
+    if (!question || busy) return;
+    settle();
+    void send(question.content, { regenerate_message_id: answer.id, cutAt: question.id });
+  };
 
   return (
     <main className="chat">
+      {conversationId && (
+        <div className="chat-tools">
+          {exportFailed && <span role="alert" className="form-error small">The export failed.</span>}
+          <button type="button" onClick={() => { setExportFailed(false); exportConversation(conversationId).catch(() => setExportFailed(true)); }}>
+            Export as Markdown
+          </button>
+        </div>
+      )}
       <div className="messages" role="log" aria-live="polite" aria-relevant="additions text" aria-label="Messages">
         {conversationId === null && !live && <p className="empty">Ask anything to start a conversation.</p>}
         {history.isError && (history.error as { status?: number }).status !== 404 && (
@@ -67,16 +110,33 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
         )}
         {shown.map((m) => (
           <article key={m.id} className={"message " + m.role} aria-label={m.role === "user" ? "You" : "Assistant"}>
-            {m.role === "user" ? <p className="plain">{m.content}</p> : <RichText text={m.content} />}
+            {m.role === "user" && editing === m.id
+              ? <EditForm text={m.content} onSend={(text) => edit(m, text)} onCancel={() => setEditing(null)} />
+              : m.role === "user" ? <p className="plain content">{m.content}</p> : <div className="content"><RichText text={m.content} /></div>}
             {m.finish_reason === STOPPED && <p className="muted">Stopped.</p>}
             {m.citations.length > 0 && <Citations items={m.citations} />}
+            {editing !== m.id && (
+              <div className="message-tools">
+                {(() => {
+                  const siblings = siblingsOf(all, m);
+                  return siblings && <BranchSwitcher siblings={siblings} what={m.role === "user" ? "question" : "answer"}
+                    disabled={busy} onSwitch={(id) => switchBranch.mutate(id)} />;
+                })()}
+                {m.role === "user"
+                  ? <button type="button" className="link" disabled={busy} onClick={() => setEditing(m.id)}>Edit</button>
+                  : <>
+                    <button type="button" className="link" disabled={busy} onClick={() => regenerate(m)}>Regenerate</button>
+                    <FeedbackButtons message={m} />
+                  </>}
+              </div>
+            )}
           </article>
         ))}
         {live && (
           <>
             {/* A resumed answer's question is in the history until its start event names it. */}
             {!(live.resumed && !live.answer.userMessageId) && (
-              <article className="message user" aria-label="You"><p className="plain">{live.question}</p></article>
+              <article className="message user" aria-label="You"><p className="plain content">{live.question}</p></article>
             )}
             <LiveAnswer answer={live.answer} onRetry={() => submit(live.question)} />
           </>
@@ -96,13 +156,32 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
   );
 }
 
+/** An earlier question edited in place: sending starts a new branch, the old one stays reachable. */
+function EditForm({ text, onSend, onCancel }: { text: string; onSend: (text: string) => void; onCancel: () => void }) {
+  const [value, setValue] = useState(text);
+  return (
+    <form className="edit" onSubmit={(e) => { e.preventDefault(); onSend(value); }}>
+      <label className="visually-hidden" htmlFor="edit-input">Edit your message</label>
+      <textarea id="edit-input" value={value} autoFocus rows={3} onChange={(e) => setValue(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Escape") { e.stopPropagation(); onCancel(); }
+          if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) { e.preventDefault(); onSend(value); }
+        }} />
+      <div className="edit-actions">
+        <button type="button" onClick={onCancel}>Cancel</button>
+        <button type="submit" className="primary" disabled={!value.trim()}>Send</button>
+      </div>
+    </form>
+  );
+}
+
 function LiveAnswer({ answer, onRetry }: { answer: Answer; onRetry: () => void }) {
   return (
     <article className="message assistant" aria-label="Assistant" aria-busy={answer.status === "waiting" || answer.status === "streaming"}>
       {answer.status === "waiting" && (
         <p className="typing" role="status"><span /><span /><span /><span className="visually-hidden">Assistant is typing</span></p>
       )}
-      {answer.text && <div className="answer-text"><RichText text={answer.text} /></div>}
+      {answer.text && <div className="answer-text content"><RichText text={answer.text} /></div>}
       {answer.status === "stopped" && <p className="muted">Stopped.</p>}
       {answer.citations.length > 0 && <Citations items={answer.citations} />}
       {answer.status === "error" && answer.error && (

@@ -18,6 +18,14 @@ export interface LiveTurn {
   answer: Answer;
   /** Followed again after a reload or a switch: the question is already in the history. */
   resumed?: boolean;
+  /** An edit or a regeneration: the history is shown up to this message, the new branch live. */
+  cutAt?: string;
+}
+
+export interface Branching {
+  edit_message_id?: string;
+  regenerate_message_id?: string;
+  cutAt: string;
 }
 
 type Open = (signal: AbortSignal, parser: SseParser) => AsyncGenerator<ChatEvent>;
@@ -56,14 +64,24 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     void queries.invalidateQueries({ queryKey: ["conversations"] });
   }, [queries]);
 
-  const run = useCallback(async (question: string, open: Open, resumed = false) => {
+  /** The turn joins the history: kept in the cache as it was shown, or, for a new branch (whose
+   * messages replace part of what was shown), the history is asked again before the live turn goes. */
+  const finish = useCallback(async (turn: LiveTurn) => {
+    if (turn.cutAt) {
+      await queries.invalidateQueries({ queryKey: ["messages", turn.answer.conversationId ?? conversation.current] });
+      void queries.invalidateQueries({ queryKey: ["conversations"] });
+    } else keep(turn);
+    setLive(null);
+  }, [keep, queries]);
+
+  const run = useCallback(async (question: string, open: Open, resumed = false, cutAt?: string) => {
     abort.current?.abort();
     const controller = new AbortController();
     abort.current = controller;
     const parser = new SseParser();
-    let turn: LiveTurn = { question, answer: emptyAnswer, resumed };
+    let turn: LiveTurn = { question, answer: emptyAnswer, resumed, cutAt };
     const update = (answer: Answer) => {
-      turn = { question, answer, resumed };
+      turn = { question, answer, resumed, cutAt };
       liveRef.current = turn;
       setLive(turn);
     };
@@ -92,10 +110,7 @@ export function useChat(conversationId: string | null, model: string, onStarted:
         }
       }
       forgetInFlight(turn.answer.conversationId, turn.answer.messageId);
-      if (turn.answer.status === "done" || turn.answer.status === "stopped") {
-        keep(turn);
-        setLive(null);
-      }
+      if (turn.answer.status === "done" || turn.answer.status === "stopped") await finish(turn);
     } catch (error) {
       if (controller.signal.aborted) {
         // Left (another conversation, a new chat) or stopped here: what the server goes on with
@@ -114,12 +129,14 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     } finally {
       if (abort.current === controller) abort.current = null;
     }
-  }, [keep, onStarted, queries]);
+  }, [finish, onStarted, queries]);
 
-  const send = useCallback((question: string) => {
-    const request = { message: question, ...(conversation.current ? { conversation_id: conversation.current } : {}),
-      ...(model ? { model } : {}) };
-    return run(question, (signal, parser) => streamChat(request, signal, parser));
+  /** A question; or, with `branching`, an edited question or a new answer in a new branch. */
+  const send = useCallback((question: string, branching?: Branching) => {
+    const { cutAt, ...branch }: Partial<Branching> = branching ?? {};
+    const request = { ...(branch.regenerate_message_id ? {} : { message: question }), ...branch,
+      ...(conversation.current ? { conversation_id: conversation.current } : {}), ...(model ? { model } : {}) };
+    return run(question, (signal, parser) => streamChat(request, signal, parser), false, cutAt);
   }, [model, run]);
 
   // Once, when the pane opens: an answer this tab saw start here and did not see end.
@@ -147,11 +164,8 @@ export function useChat(conversationId: string | null, model: string, onStarted:
 
   /** Before the next question, a stopped or failed turn joins the history as it was shown. */
   const settle = useCallback(() => {
-    if (live && live.answer.status !== "waiting" && live.answer.status !== "streaming") {
-      keep(live);
-      setLive(null);
-    }
-  }, [keep, live]);
+    if (live && live.answer.status !== "waiting" && live.answer.status !== "streaming") void finish(live);
+  }, [finish, live]);
 
   const streaming = live !== null && (live.answer.status === "waiting" || live.answer.status === "streaming");
   return { live, streaming, send, stop, settle };
