@@ -116,3 +116,24 @@ def test_a_provider_that_breaks_off_leaves_exactly_the_streamed_part_stored(http
     assert events[-1][1] == "error" and events[-1][2]["error"]["code"] == "SERVICE_UNAVAILABLE"
     stored = stored_answer(http, alice, conversation_id)
     assert stored["content"] == streamed and stored["finish_reason"] == "error"
+
+
+def test_a_gateway_that_shuts_down_lets_its_answers_finish(http, fleet, alice):
+    """SIGTERM to a gateway replica mid-answer (a rolling restart): the answer it was generating
+    is not cut; it is stored whole, and (with the Redis buffer) followed to its end elsewhere."""
+    url = fleet.start_gateway_replica("gateway-draining", free_port())
+    process = fleet.processes["gateway-draining"]
+    try:
+        with slow_answer(fleet), httpx.Client(base_url=url, timeout=60) as replica:
+            message_id, conversation_id, before = start_and_leave(replica, alice, tokens=2)
+            process.terminate()
+            if fleet.backend == "postgres":  # the buffer is shared: the answer is followed on the other gateway
+                rest = follow(http, alice, message_id, before[-1][0])
+                assert rest[-1][1] == "complete" and text_of(before) + text_of(rest) == SCRIPT
+            assert process.wait(30) in (0, -15)
+    finally:
+        fleet.processes.pop("gateway-draining", None)
+        if process.poll() is None:
+            process.kill()
+    stored = stored_answer(http, alice, conversation_id)
+    assert stored["id"] == message_id and stored["finish_reason"] == "stop" and stored["content"] == SCRIPT

@@ -72,7 +72,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             with contextlib.suppress(Exception):  # a last chance for entries that waited (the next start retries them)
                 await outbox.drain(app.state.sessions)
             app.state.passwords.close()
-            await app.state.relays.close()  # before the channels: the answers in flight are cancelled on them
+            # Before the channels: the answers in flight end on them (or are stopped after the grace).
+            await app.state.relays.close(settings.shutdown_grace_seconds)
             await app.state.downstream.close()
             await app.state.limits.store.close()
             app.state.ingest.close()

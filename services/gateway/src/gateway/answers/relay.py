@@ -120,8 +120,12 @@ class Relays:
         relay.stream.cancel()
         return True
 
-    async def close(self) -> None:
-        """Shutting down: the answers in flight stop (each stored as cancelled, its followers told)."""
+    async def close(self, grace_seconds: float = 0.0) -> None:
+        """Shutting down: the answers in flight get `grace_seconds` to end (a rolling restart
+        must not cut the answers that clients follow on other replicas, or will come back
+        for); those still going then stop (each stored as cancelled, its followers told)."""
+        if self._tasks and grace_seconds > 0:
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
         for message_id in list(self._running):
             await self.stop(message_id)
         await asyncio.gather(*self._tasks, return_exceptions=True)
