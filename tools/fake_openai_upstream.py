@@ -61,7 +61,8 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
     # `script`: when set (via /control), the text streamed instead of tok0 tok1 …, split into
     # pieces of `script_piece` characters (chunk boundaries anywhere, as real providers do).
     state = {"fail_next": 0, "status": 503, "requests": 0, "script": "", "script_piece": 3, "gap_ms": gap_ms, "echo": False,
-             "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0}
+             "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0,
+             "disconnects": 0}  # streams whose client went away before the end
 
     async def control(request: Request) -> Response:
         state.update(orjson.loads(await request.body()))
@@ -114,12 +115,16 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         cut_after = int(state["cut_after"])
 
         async def stream():
-            for sent, word in enumerate(words):
-                if cut_after and sent == cut_after:
-                    # The connection breaks mid-body (no end of the chunked body): a reset as the client sees it.
-                    raise ConnectionResetError("injected: the connection broke off")
-                await asyncio.sleep(gap)
-                yield chunk({"content": word})
+            try:
+                for sent, word in enumerate(words):
+                    if cut_after and sent == cut_after:
+                        # The connection breaks mid-body (no end of the chunked body): a reset as the client sees it.
+                        raise ConnectionResetError("injected: the connection broke off")
+                    await asyncio.sleep(gap)
+                    yield chunk({"content": word})
+            except (asyncio.CancelledError, GeneratorExit):
+                state["disconnects"] += 1  # the client closed the request mid-answer
+                raise
             yield chunk({}, "stop")
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield chunk({}, usage={"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n})

@@ -137,3 +137,24 @@ def test_a_gateway_that_shuts_down_lets_its_answers_finish(http, fleet, alice):
             process.kill()
     stored = stored_answer(http, alice, conversation_id)
     assert stored["id"] == message_id and stored["finish_reason"] == "stop" and stored["content"] == SCRIPT
+
+
+def test_a_partner_that_leaves_a_v1_stream_ends_the_provider_request(http, fleet, alice):
+    """/v1 is not resumable (OpenAI's wire has no such thing): a partner that closes its stream
+    closes the provider's request too, through every hop (gateway, orchestrator, HTTP upstream)."""
+    before = fleet.upstream.stats()["disconnects"]
+    long_script = " ".join(f"w{i}" for i in range(400))
+    with slow_answer(fleet, long_script):
+        body = {"model": "fake:fake-model", "stream": True, "messages": [{"role": "user", "content": "Recite."}]}
+        with http.stream("POST", "/v1/chat/completions", json=body, headers=auth(alice)) as reply:
+            assert reply.status_code == 200
+            chunks = 0
+            for line in reply.iter_lines():
+                chunks += line.startswith("data: {")
+                if chunks == 3:
+                    break  # the partner goes away mid-answer
+        left = time.monotonic()
+        while fleet.upstream.stats()["disconnects"] == before:
+            # about 12 s of answer left: the upstream hearing of it well before then is the point
+            assert time.monotonic() - left < 5, "the provider request outlived its caller"
+            time.sleep(0.05)
