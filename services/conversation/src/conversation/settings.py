@@ -21,7 +21,7 @@ class ConversationSettings(GrpcServiceSettings, DatabaseSettings):
     rag_target: str = "127.0.0.1:50053"
     # Deadline for a whole generation; the gateway's own deadline is a little longer.
     llm_timeout_seconds: float = Field(300.0, gt=0)
-    llm_call_timeout_seconds: float = Field(5.0, gt=0, description="deadline for unary calls (models, token counts)")
+    llm_call_timeout_seconds: float = Field(5.0, gt=0, description="deadline for unary calls to the orchestrator (the model catalogue)")
 
     rag_timeout_seconds: float = Field(10.0, gt=0)
     # Grounding: candidates asked of the rag service, sources put in the prompt, and their budget.
