@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from e2e_support import slow_answer
@@ -495,3 +496,59 @@ def test_an_edited_question_starts_a_branch_and_the_first_stays_reachable(screen
         page.get_by_role("button", name="Export as Markdown").click()
     exported = Path(download.value.path()).read_text()
     assert "Capital of France?" in exported and "Paris." in exported
+
+
+def test_an_admin_creates_a_key_and_reads_the_audit_log_and_a_member_sees_no_admin_controls(browser, fleet, screen):
+    page = screen.page
+    screen.sign_up()  # the first account of a new organisation is its admin
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Admin").click()
+    page.get_by_role("heading", name="Users and roles").wait_for()
+    member = f"member-{uuid.uuid4().hex[:8]}@example.com"
+    users = page.get_by_role("form", name="Add a user")
+    users.get_by_label("Email").fill(member)
+    users.get_by_label("First password").fill(PASSWORD)
+    users.get_by_role("button", name="Add user").click()
+    page.get_by_role("cell", name=member, exact=True).wait_for()
+
+    keys = page.get_by_role("form", name="Create an API key")
+    keys.get_by_label("Name").fill("CI pipeline")
+    keys.get_by_label("documents:read").check()
+    keys.get_by_label("Expires in (days)").fill("30")
+    keys.get_by_role("button", name="Create key").click()
+    secret = page.locator(".created-key code")
+    secret.wait_for()
+    key = secret.inner_text()
+    row = page.get_by_role("row").filter(has_text="CI pipeline")
+    row.wait_for()
+    assert "chat, documents:read" in row.inner_text() and "Active" in row.inner_text()
+    assert key not in page.get_by_role("table").first.inner_text()  # the list never shows it
+    # The key works, as the one it was shown to be.
+    reply = httpx.get(fleet.url + "/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert reply.status_code == 200 and reply.json()["api_key_id"]
+    page.get_by_role("button", name="Done").click()
+    secret.wait_for(state="detached")
+
+    audit = page.get_by_role("form", name="Filter the audit log")
+    audit.get_by_label("Action").fill("api_key.create")
+    audit.get_by_role("button", name="Filter").click()
+    events = page.get_by_role("table", name="Audit events")
+    wait_until(lambda: events.get_by_role("row").count() == 2)  # the header and the one creation
+    assert "api_key.create" in events.inner_text() and "success" in events.inner_text()
+    screen.axe("admin")
+    screen.shot("admin")
+
+    other = Screen(browser, fleet, viewport={"width": 1280, "height": 800})
+    try:
+        mpage = other.page
+        mpage.goto("/")
+        mpage.get_by_label("Email").fill(member)
+        mpage.get_by_label("Password").fill(PASSWORD)
+        mpage.get_by_role("button", name="Sign in").click()
+        sections = mpage.get_by_role("navigation", name="Sections")
+        sections.get_by_role("link", name="Documents").wait_for()
+        assert sections.get_by_role("link", name="Admin").count() == 0
+        mpage.goto("/admin")
+        mpage.get_by_text("Only your organisation's admins can see this page.").wait_for()
+        assert mpage.get_by_role("form").count() == 0 and mpage.get_by_role("table").count() == 0
+    finally:
+        other.close()

@@ -4,6 +4,7 @@ import { apiJson, signOut } from "../api/session";
 import type { Me } from "../api/types";
 import { useRoute, type View } from "../route";
 import { applyTheme, storedTheme, type Theme } from "../theme";
+import { AdminPage } from "./Admin";
 import { ChatPane } from "./ChatPane";
 import { DocumentsPage } from "./Documents";
 import { ModelPicker } from "./ModelPicker";
@@ -26,7 +27,8 @@ export function Workspace() {
   };
 
   const show = (view: View) => (view === "chat" ? open(conversationId) : go({ view, conversationId: null }));
-  const sections: [View, string][] = [["chat", "Chat"], ["documents", "Documents"]];
+  const sections: [View, string][] = [["chat", "Chat"], ["documents", "Documents"],
+    ...(me.data?.permissions.includes("admin") ? [["admin", "Admin"] as [View, string]] : [])];
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -69,7 +71,7 @@ export function Workspace() {
         <button type="button" onClick={() => void signOut()}>Sign out</button>
       </header>
       <Sidebar current={conversationId} onOpen={open} />
-      {route.view === "documents" ? <DocumentsPage me={me.data} /> : (
+      {route.view === "documents" ? <DocumentsPage me={me.data} /> : route.view === "admin" ? <AdminPage me={me.data} /> : (
         <ChatPane key={chatKey} conversationId={conversationId} model={model}
           onStarted={(id) => go({ view: "chat", conversationId: id }, true)} onDeleted={() => open(null)} />
       )}
