@@ -118,3 +118,21 @@ def test_sign_out_clears_the_cookie_and_ends_the_session(fleet, http):
         assert "chatbot_refresh" not in browser.cookies
         browser.cookies.set("chatbot_refresh", cookie, path="/api/v1/auth")
         assert browser.post("/api/v1/auth/refresh", headers=COOKIE_MODE).status_code == 401
+
+
+def test_a_planted_second_cookie_is_refused_and_a_dead_cookie_is_dropped(fleet, http):
+    """A sibling site can set a cookie of the same name for the browser to send beside ours: two
+    are refused, not guessed between. A cookie that no longer refreshes is cleared, so the
+    browser stops sending it."""
+    email = _account(http)
+    with _browser(fleet) as browser:
+        browser.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}, headers=COOKIE_MODE)
+        mine = browser.cookies["chatbot_refresh"]
+        doubled = browser.post("/api/v1/auth/refresh", headers={
+            **COOKIE_MODE, "Cookie": f"chatbot_refresh=planted-by-a-sibling; chatbot_refresh={mine}"})
+        assert doubled.status_code == 401 and doubled.json()["error"]["code"] == "AUTHENTICATION_ERROR"
+        assert "max-age=0" in _cookie_header(doubled).lower()
+    with _browser(fleet) as browser:
+        browser.cookies.set("chatbot_refresh", "not-a-session", path="/api/v1/auth")
+        dead = browser.post("/api/v1/auth/refresh", headers=COOKIE_MODE)
+        assert dead.status_code == 401 and "max-age=0" in _cookie_header(dead).lower()

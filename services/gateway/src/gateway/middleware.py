@@ -32,6 +32,7 @@ _SECURITY_HEADERS = [
 # Pages (the web app, the API docs) set their own CSP (gateway.webapp); everything else is data.
 _CSP_API = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 def security_headers(tls: bool, existing: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -39,6 +40,8 @@ def security_headers(tls: bool, existing: list[tuple[bytes, bytes]]) -> list[tup
     extra = [h for h in _SECURITY_HEADERS if h[0] not in present]
     if b"content-security-policy" not in present:
         extra.append((b"content-security-policy", _CSP_API))
+    if b"cache-control" not in present:
+        extra.append(_NO_STORE)  # API answers (tokens among them) are for their caller only
     if tls and _HSTS[0] not in present:
         extra.append(_HSTS)
     return extra

@@ -86,8 +86,9 @@ class WebApp:
         return HTMLResponse(body, headers=headers)
 
     def root_file(self, path: str) -> Path | None:
-        """A file the build put beside index.html (favicon, Swagger UI), never outside the build."""
-        if not path or path.startswith("assets/"):
+        """A file the build put beside index.html (favicon, Swagger UI), never outside the build,
+        never a hidden file or a source map."""
+        if not path or path.startswith("assets/") or path.endswith(".map") or any(part.startswith(".") for part in path.split("/")):
             return None
         candidate = (self.root / path).resolve()
         if candidate.is_relative_to(self.root) and candidate.is_file() and candidate.name != "index.html":
@@ -119,6 +120,11 @@ def install(app: FastAPI, root: Path, docs_url: str) -> None:
             await not_found(scope, receive, send)
             return
         file = web.root_file(path.lstrip("/"))
+        if file is None and "." in path.rsplit("/", 1)[-1]:
+            # A file that is not there (favicon.ico, robots.txt, a stale script): 404, not the app
+            # as HTML under a name that promises something else.
+            await not_found(scope, receive, send)
+            return
         response = (FileResponse(file, headers={"Cache-Control": REVALIDATE}) if file is not None
                     else web.index(Request(scope, receive)))
         await response(scope, receive, send)

@@ -93,3 +93,21 @@ async def test_without_a_build_the_api_works_and_the_root_says_how_to_build(tmp_
         assert (await c.get("/api/v1/docs")).status_code == 503
         assert (await c.get("/api/v1/openapi.json")).status_code == 200
         assert (await c.get("/api/v1/nope")).status_code == 404
+
+
+async def test_hidden_files_source_maps_and_missing_files_are_not_served(tmp_path, dist):
+    (dist / ".env").write_text("SECRET=1")
+    (dist / "swagger" / ".env").write_text("SECRET=2")
+    (dist / "app.js.map").write_text("{}")
+    async with client(tmp_path, dist) as c:
+        for path in ("/.env", "/swagger/.env", "/app.js.map", "/favicon.ico", "/robots.txt", "/sw.js"):
+            reply = await c.get(path)
+            assert reply.status_code == 404 and reply.json()["error"]["code"] == "NOT_FOUND", path
+            assert "SECRET" not in reply.text
+
+
+async def test_api_answers_are_not_stored_by_caches(tmp_path, dist):
+    async with client(tmp_path, dist) as c:
+        reply = await c.get("/api/v1/health")
+        assert reply.headers["cache-control"] == "no-store"
+        assert (await c.get("/")).headers["cache-control"] == "no-cache"  # pages keep their own

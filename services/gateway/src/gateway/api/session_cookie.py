@@ -15,9 +15,18 @@ from fastapi import Request, Response
 
 from chatbot_common.errors import AppError, ErrorCode
 
+# Under TLS the cookie is `__Host-` prefixed (Secure, Path=/, no Domain), so that a sibling
+# subdomain cannot plant one of the same name for the browser to send with ours; over plain HTTP
+# (development on loopback) the prefix is not allowed, and the cookie is scoped to the auth routes.
 COOKIE = "chatbot_refresh"
+SECURE_COOKIE = "__Host-chatbot_refresh"
 COOKIE_PATH = "/api/v1/auth"
 MODE_HEADER = "x-auth-session"
+
+
+def _cookie(request: Request, hsts: str) -> tuple[str, str, bool]:
+    """(name, path, secure) of the refresh cookie for this request."""
+    return (SECURE_COOKIE, "/", True) if _tls(request, hsts) else (COOKIE, COOKIE_PATH, False)
 
 
 def wants_cookie(request: Request) -> bool:
@@ -39,19 +48,25 @@ def check_same_origin(request: Request) -> None:
         raise AppError(ErrorCode.PERMISSION_DENIED, "cross-origin session requests are refused", {"reason": "origin"})
 
 
-def cookie_token(request: Request) -> str:
-    """The refresh token of a cookie-authenticated refresh, after the CSRF checks."""
+def cookie_token(request: Request, hsts: str) -> str:
+    """The refresh token of a cookie-authenticated refresh, after the CSRF checks. Two cookies
+    of the name (one planted by a sibling site) are refused rather than guessed between."""
     check_same_origin(request)
-    token = request.cookies.get(COOKIE, "")
-    if not token:
+    name, _, _ = _cookie(request, hsts)
+    sent = [part.split("=", 1)[1].strip() for part in request.headers.get("cookie", "").split(";")
+            if part.strip().startswith(name + "=")]
+    if len(sent) > 1:
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "more than one session cookie; sign in again")
+    if not sent or not sent[0]:
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "no session cookie; sign in")
-    return token
+    return sent[0]
 
 
 def set_refresh(response: Response, request: Request, token: str, max_age: int, hsts: str) -> None:
-    response.set_cookie(COOKIE, token, max_age=max_age, path=COOKIE_PATH, httponly=True, samesite="strict",
-                        secure=_tls(request, hsts))
+    name, path, secure = _cookie(request, hsts)
+    response.set_cookie(name, token, max_age=max_age, path=path, httponly=True, samesite="strict", secure=secure)
 
 
 def clear_refresh(response: Response, request: Request, hsts: str) -> None:
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_tls(request, hsts))
+    name, path, secure = _cookie(request, hsts)
+    response.delete_cookie(name, path=path, httponly=True, samesite="strict", secure=secure)

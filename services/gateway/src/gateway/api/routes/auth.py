@@ -10,6 +10,7 @@ from gateway.api.deps import (
     AccountsDep, anonymous_rate_limit, IssuerDep, LimitsDep, PasswordsDep, PrincipalDep, SessionDep, SessionsDep, SettingsDep,
 )
 from gateway.api import session_cookie
+from gateway.errors import error_response
 from gateway.api.schemas.auth import (
     AccessToken, Credentials, PasswordChange, RefreshIn, Registration, TokenPair, UserOut, access_token, token_pair, user_out,
 )
@@ -54,14 +55,21 @@ async def login(body: Credentials, request: Request, response: Response, factory
                          "a request from another origin is refused (403).")
 async def refresh(request: Request, response: Response, session: SessionDep, issuer: IssuerDep, settings: SettingsDep,
                   body: RefreshIn | None = None) -> TokenPair | AccessToken:
-    if session_cookie.wants_cookie(request):
-        token = session_cookie.cookie_token(request)
-    elif body is not None:
-        token = body.refresh_token
-    else:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "request validation failed",
-                       {"errors": [{"field": "refresh_token", "message": "Field required"}]})
-    return _answer(await sessions.refresh(session, issuer, token, request), request, response, settings)
+    if not session_cookie.wants_cookie(request):
+        if body is None:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "request validation failed",
+                           {"errors": [{"field": "refresh_token", "message": "Field required"}]})
+        return _answer(await sessions.refresh(session, issuer, body.refresh_token, request), request, response, settings)
+    try:
+        token = session_cookie.cookie_token(request, settings.hsts)
+        return _answer(await sessions.refresh(session, issuer, token, request), request, response, settings)
+    except AppError as error:
+        # A cookie that no longer refreshes (revoked, reused, expired, doubled) is dropped, so
+        # the browser stops sending it on every load.
+        refused = error_response(error)
+        if error.code is ErrorCode.AUTHENTICATION_ERROR:
+            session_cookie.clear_refresh(refused, request, settings.hsts)
+        return refused
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
