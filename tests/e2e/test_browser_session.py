@@ -136,3 +136,22 @@ def test_a_planted_second_cookie_is_refused_and_a_dead_cookie_is_dropped(fleet, 
         browser.cookies.set("chatbot_refresh", "not-a-session", path="/api/v1/auth")
         dead = browser.post("/api/v1/auth/refresh", headers=COOKIE_MODE)
         assert dead.status_code == 401 and "max-age=0" in _cookie_header(dead).lower()
+
+
+def test_a_browser_whose_access_token_expired_still_signs_out(fleet, http):
+    """Sign-out with the session cookie alone (the access token gone or expired, as after a
+    laptop's sleep): that session ends and the cookie is cleared, so the next person at the
+    screen is not signed in by a reload."""
+    email = _account(http)
+    with _browser(fleet) as browser:
+        browser.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}, headers=COOKIE_MODE)
+        cookie = browser.cookies["chatbot_refresh"]
+        out = browser.post("/api/v1/auth/logout", headers={**COOKIE_MODE, "Authorization": "Bearer expired.or.garbage"})
+        assert out.status_code == 204, out.text
+        assert "max-age=0" in _cookie_header(out).lower()
+    with _browser(fleet) as browser:
+        browser.cookies.set("chatbot_refresh", cookie, path="/api/v1/auth")
+        assert browser.post("/api/v1/auth/refresh", headers=COOKIE_MODE).status_code == 401
+    # without a good token or the cookie mode, sign-out is still refused
+    assert http.post("/api/v1/auth/logout").status_code == 401
+    assert http.post("/api/v1/auth/logout", headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -53,6 +53,22 @@ async def get_principal(
     return await authenticate(request, credentials.credentials)
 
 
+async def get_optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller when a good bearer token came; None when none did or it no longer works (a
+    route that has another way to know the caller, such as the session cookie, decides)."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        return None
+    try:
+        return await authenticate(request, credentials.credentials)
+    except AppError as error:
+        if error.code is ErrorCode.AUTHENTICATION_ERROR:
+            return None
+        raise
+
+
 async def authenticate(conn: HTTPConnection, token: str) -> Principal:
     """The caller a token stands for (an access token of ours or of the OIDC issuer, or an API
     key), counted against the caller's request limit; for requests and WebSockets alike."""
@@ -104,6 +120,7 @@ UploadsDep = Annotated[Uploads, Depends(_built_at_start("uploads"))]
 PrivacyDep = Annotated[Privacy, Depends(_built_at_start("privacy"))]
 TenantsDep = Annotated[TenantPolicies, Depends(_built_at_start("tenants"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 AccountsDep = Annotated[Accounts, Depends(_built_at_start("accounts"))]
 LimitsDep = Annotated[Limits, Depends(_built_at_start("limits"))]
 RelaysDep = Annotated[Relays, Depends(_built_at_start("relays"))]

@@ -144,6 +144,20 @@ async def sign_out(session: AsyncSession, accounts: Accounts, principal: Princip
     accounts.invalidate(principal.user_id)
 
 
+async def end_browser_session(session: AsyncSession, issuer: TokenIssuer, token: str, request: audit.Origin) -> None:
+    """A browser signs out with its refresh cookie alone (its access token may have expired):
+    that session's refresh tokens, rotated ones included, stop working."""
+    claims = issuer.decode(token, "refresh")
+    stored = await session.get(RefreshToken, claims["jti"])
+    if stored is None:
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "no such session")
+    await session.execute(update(RefreshToken).where(RefreshToken.family_id == stored.family_id).values(revoked=True))
+    user = await users.get(session, stored.user_id)
+    audit.add(session, audit.event(tenant_id=user.tenant_id if user else "", actor_id=stored.user_id, actor_kind="user",
+                                   action="auth.logout", request=request, details={"family": stored.family_id[:8]}))
+    await session.commit()
+
+
 async def change_password(sessions: async_sessionmaker, passwords: PasswordHashing, issuer: TokenIssuer, accounts: Accounts,
                           principal: Principal, *, current_password: str, new_password: str, min_length: int,
                           request: audit.Origin) -> IssuedTokens:

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.api.deps import (
-    AccountsDep, anonymous_rate_limit, IssuerDep, LimitsDep, PasswordsDep, PrincipalDep, SessionDep, SessionsDep, SettingsDep,
+    AccountsDep, anonymous_rate_limit, IssuerDep, LimitsDep, OptionalPrincipalDep, PasswordsDep, PrincipalDep, SessionDep, SessionsDep,
+    SettingsDep,
 )
 from gateway.api import session_cookie
 from gateway.errors import error_response
@@ -74,9 +75,17 @@ async def refresh(request: Request, response: Response, session: SessionDep, iss
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
              summary="Sign out everywhere: every access and refresh token of the account stops working")
-async def logout(request: Request, principal: PrincipalDep, session: SessionDep, accounts: AccountsDep,
-                 settings: SettingsDep) -> Response:
-    await sessions.sign_out(session, accounts, principal, request)
+async def logout(request: Request, principal: OptionalPrincipalDep, session: SessionDep, accounts: AccountsDep,
+                 issuer: IssuerDep, settings: SettingsDep) -> Response:
+    """With a good access token: everywhere. A browser whose access token has expired signs out
+    with its session cookie alone (`X-Auth-Session: cookie`): that session ends. The cookie is
+    cleared either way."""
+    if principal is not None:
+        await sessions.sign_out(session, accounts, principal, request)
+    elif session_cookie.wants_cookie(request):
+        await sessions.end_browser_session(session, issuer, session_cookie.cookie_token(request, settings.hsts), request)
+    else:
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "missing bearer token")
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     session_cookie.clear_refresh(response, request, settings.hsts)
     return response
