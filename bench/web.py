@@ -6,7 +6,8 @@
   (the sign-in form's Email field, or the composer, enabled and focusable);
 
   a 1,000-message conversation (Markdown answers with code, alternating with questions): the time
-  from navigation until every message is in the DOM and the composer answers, and the frame times
+  from navigation until the newest answer is rendered (the list is virtualised: rows near the
+  viewport only) and the composer answers, and the frame times
   while the list is scrolled from top to bottom at 400 px per frame.
 
 The conversation's messages come from a route that answers the app's messages request in the
@@ -157,11 +158,14 @@ def main() -> None:
                 chat.close()
 
                 long = context.new_page()
+                long.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                                     "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))")
                 long.route(f"**/api/v1/conversations/{conversation_id}/messages*", lambda route: route.fulfill(
                     status=200, content_type="application/json", body=body))
                 long.goto(f"/c/{conversation_id}")
                 # The last answer rendered (Markdown, table and code), not merely its article.
-                long.get_by_role("log").locator("article.message").nth(MESSAGES - 1).locator("table").wait_for(state="attached")
+                # (a virtualised list holds only the rows near the viewport: the last answer is found by its text).
+                long.get_by_role("log").locator("article.message", has_text=f"check_{MESSAGES - 1}(").locator("table").wait_for(state="attached")
                 results["long_ms"].append(interactive_ms(long, long.get_by_role("textbox", name="Message", exact=True)))
                 frames = long.evaluate("""async () => {
                     const list = document.querySelector('[role=log]');
@@ -178,6 +182,8 @@ def main() -> None:
                     }
                     return gaps;
                 }""")
+                # The virtualised rows are placed through the CSSOM, which the page's CSP allows.
+                assert long.evaluate("window.__csp") == [], long.evaluate("window.__csp")
                 results["frame_p50"].append(pct(frames, 0.5))
                 results["frame_p95"].append(pct(frames, 0.95))
                 results["frame_max"].append(max(frames))
@@ -216,7 +222,7 @@ def write(results: dict[str, list[float]], signin: Shipped, chat: Shipped, runs:
         "",
         "| measure | median | runs |",
         "|---|---|---|",
-        f"| navigation to every message in the DOM and the composer interactive | {med['long_ms']:.0f} ms | {', '.join(f'{v:.0f}' for v in results['long_ms'])} |",
+        f"| navigation to the newest answer rendered and the composer interactive | {med['long_ms']:.0f} ms | {', '.join(f'{v:.0f}' for v in results['long_ms'])} |",
         f"| scroll frame time p50 | {med['frame_p50']:.1f} ms | {', '.join(f'{v:.1f}' for v in results['frame_p50'])} |",
         f"| scroll frame time p95 | {med['frame_p95']:.1f} ms | {', '.join(f'{v:.1f}' for v in results['frame_p95'])} |",
         f"| scroll frame time max | {med['frame_max']:.1f} ms | {', '.join(f'{v:.1f}' for v in results['frame_max'])} |",

@@ -6,6 +6,7 @@ import type { Citation, Message } from "../api/types";
 import { siblingsOf } from "../branches";
 import { RichText } from "./markdownSlot";
 import { BranchSwitcher, exportConversation, FeedbackButtons } from "./MessageTools";
+import { VirtualList, VIRTUALISE_FROM } from "./VirtualList";
 import { citationLabel, PassageDialog } from "./Passage";
 import { STOPPED, useChat } from "./useChat";
 
@@ -40,6 +41,7 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
   const [draft, setDraft] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
   const end = useRef<HTMLDivElement>(null);
+  const log = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     if (history.error && (history.error as { status?: number }).status === 404) onDeleted();
@@ -93,6 +95,30 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
     void send(question.content, { regenerate_message_id: answer.id, cutAt: question.id });
   };
 
+  const renderMessage = (m: Message) => (
+    <article key={m.id} className={"message " + m.role} aria-label={m.role === "user" ? "You" : "Assistant"}>
+      {m.role === "user" && editing === m.id
+        ? <EditForm text={m.content} onSend={(text) => edit(m, text)} onCancel={() => setEditing(null)} />
+        : m.role === "user" ? <p className="plain content">{m.content}</p> : <div className="content"><RichText text={m.content} /></div>}
+      {m.finish_reason === STOPPED && <p className="muted">Stopped.</p>}
+      {m.citations.length > 0 && <Citations items={m.citations} />}
+      {editing !== m.id && (
+        <div className="message-tools">
+          {(() => {
+            const siblings = siblingsOf(all, m);
+            return siblings && <BranchSwitcher siblings={siblings} what={m.role === "user" ? "question" : "answer"}
+              disabled={busy} onSwitch={(id) => switchBranch.mutate(id)} />;
+          })()}
+          {m.role === "user"
+            ? <button type="button" className="link" disabled={busy} onClick={() => setEditing(m.id)}>Edit</button>
+            : <>
+              <button type="button" className="link" disabled={busy} onClick={() => regenerate(m)}>Regenerate</button>
+              <FeedbackButtons message={m} />
+            </>}
+        </div>
+      )}
+    </article>);
+
   return (
     <main className="chat">
       {conversationId && (
@@ -103,35 +129,14 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
           </button>
         </div>
       )}
-      <div className="messages" role="log" aria-live="polite" aria-relevant="additions text" aria-label="Messages">
+      <div className="messages" ref={log} role="log" aria-live="polite" aria-relevant="additions text" aria-label="Messages">
         {conversationId === null && !live && <p className="empty">Ask anything to start a conversation.</p>}
         {history.isError && (history.error as { status?: number }).status !== 404 && (
           <p role="alert" className="banner error">Messages could not be loaded.</p>
         )}
-        {shown.map((m) => (
-          <article key={m.id} className={"message " + m.role} aria-label={m.role === "user" ? "You" : "Assistant"}>
-            {m.role === "user" && editing === m.id
-              ? <EditForm text={m.content} onSend={(text) => edit(m, text)} onCancel={() => setEditing(null)} />
-              : m.role === "user" ? <p className="plain content">{m.content}</p> : <div className="content"><RichText text={m.content} /></div>}
-            {m.finish_reason === STOPPED && <p className="muted">Stopped.</p>}
-            {m.citations.length > 0 && <Citations items={m.citations} />}
-            {editing !== m.id && (
-              <div className="message-tools">
-                {(() => {
-                  const siblings = siblingsOf(all, m);
-                  return siblings && <BranchSwitcher siblings={siblings} what={m.role === "user" ? "question" : "answer"}
-                    disabled={busy} onSwitch={(id) => switchBranch.mutate(id)} />;
-                })()}
-                {m.role === "user"
-                  ? <button type="button" className="link" disabled={busy} onClick={() => setEditing(m.id)}>Edit</button>
-                  : <>
-                    <button type="button" className="link" disabled={busy} onClick={() => regenerate(m)}>Regenerate</button>
-                    <FeedbackButtons message={m} />
-                  </>}
-              </div>
-            )}
-          </article>
-        ))}
+        {shown.length >= VIRTUALISE_FROM
+          ? <VirtualList items={shown} scroller={log} render={renderMessage} />
+          : shown.map(renderMessage)}
         {live && (
           <>
             {/* A resumed answer's question is in the history until its start event names it. */}
