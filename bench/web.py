@@ -10,8 +10,9 @@
   viewport only) and the composer answers, and the frame times
   while the list is scrolled from top to bottom at 400 px per frame.
 
-The conversation's messages come from a route that answers the app's messages request in the
-browser (the API pages at 100): this measures the client, not the conversation service.
+The conversation's messages come from a route that answers the app's messages requests in the
+browser, paged as the API pages them (100 at most): this measures the client, not the
+conversation service (though each of the ten pages crosses Playwright's route handler).
 
     python bench/web.py [--runs 5]
 Writes bench/results/web.md. Targets (issue 13): <= 250 KB gzipped JS on first load, a
@@ -31,6 +32,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 
@@ -75,6 +77,14 @@ def fake_messages(conversation_id: str) -> dict:
         })
         parent = mid
     return {"messages": messages, "pagination": {"total": MESSAGES, "limit": MESSAGES, "offset": 0}}
+
+
+def paged(everything: dict, url: str) -> str:
+    """The page the app asked for (limit, offset), as the API pages it."""
+    query = parse_qs(urlparse(url).query)
+    limit, offset = int(query.get("limit", ["50"])[0]), int(query.get("offset", ["0"])[0])
+    messages = everything["messages"][offset:offset + limit]
+    return json.dumps({"messages": messages, "pagination": {"total": len(everything["messages"]), "limit": limit, "offset": offset}})
 
 
 def pct(values: list[float], q: float) -> float:
@@ -131,8 +141,8 @@ def main() -> None:
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         httpx.post(fleet.url + "/api/v1/auth/register", json={"email": email, "password": PASSWORD}).raise_for_status()
         conversation_id = "conv_" + uuid.uuid4().hex
-        body = json.dumps(fake_messages(conversation_id))
-        short = json.dumps({**fake_messages(conversation_id), "messages": fake_messages(conversation_id)["messages"][:2]})
+        everything = fake_messages(conversation_id)
+        short = {"messages": everything["messages"][:2]}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             for run in range(args.runs):
@@ -150,7 +160,7 @@ def main() -> None:
                 chat = context.new_page()
                 shipped = Shipped(chat)
                 chat.route(f"**/api/v1/conversations/{conversation_id}/messages*", lambda route: route.fulfill(
-                    status=200, content_type="application/json", body=short))
+                    status=200, content_type="application/json", body=paged(short, route.request.url)))
                 chat.goto(f"/c/{conversation_id}")
                 chat.get_by_role("log").locator("article.message.assistant table").first.wait_for()
                 results["chat_ms"].append(interactive_ms(chat, chat.get_by_role("textbox", name="Message", exact=True)))
@@ -161,7 +171,7 @@ def main() -> None:
                 long.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
                                      "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))")
                 long.route(f"**/api/v1/conversations/{conversation_id}/messages*", lambda route: route.fulfill(
-                    status=200, content_type="application/json", body=body))
+                    status=200, content_type="application/json", body=paged(everything, route.request.url)))
                 long.goto(f"/c/{conversation_id}")
                 # The last answer rendered (Markdown, table and code), not merely its article.
                 # (a virtualised list holds only the rows near the viewport: the last answer is found by its text).

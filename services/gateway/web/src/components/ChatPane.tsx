@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type KeyboardEvent } from "react";
 import type { Answer } from "../api/chat";
 import { apiJson } from "../api/session";
-import type { Citation, Message } from "../api/types";
+import type { Citation, Message, Page } from "../api/types";
 import { siblingsOf } from "../branches";
 import { RichText } from "./markdownSlot";
 import { BranchSwitcher, exportConversation, FeedbackButtons } from "./MessageTools";
@@ -17,16 +17,31 @@ interface Props {
   onDeleted: () => void;
 }
 
+// The API's largest page of messages.
+const PAGE = 100;
+
+/** Every message of the branch (oldest first), whatever its length: the first page says how many
+ * there are and the rest are asked for together. */
+async function allMessages(conversationId: string, branch: "current" | "all"): Promise<{ messages: Message[] }> {
+  const page = (offset: number) => apiJson<{ messages: Message[]; pagination: Page }>(
+    `/api/v1/conversations/${conversationId}/messages?limit=${PAGE}&offset=${offset}&branch=${branch}`);
+  const first = await page(0);
+  const offsets = [];
+  for (let offset = PAGE; offset < first.pagination.total; offset += PAGE) offsets.push(offset);
+  const rest = await Promise.all(offsets.map(page));
+  return { messages: [first, ...rest].flatMap((p) => p.messages) };
+}
+
 export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props) {
   const history = useQuery({
     queryKey: ["messages", conversationId],
-    queryFn: () => apiJson<{ messages: Message[] }>(`/api/v1/conversations/${conversationId}/messages?limit=100&branch=current`),
+    queryFn: () => allMessages(conversationId!, "current"),
     enabled: conversationId !== null,
   });
   // Every branch, for the ‹ 1/2 › switchers (siblings share a parent_id).
   const branches = useQuery({
     queryKey: ["messages", conversationId, "all"],
-    queryFn: () => apiJson<{ messages: Message[] }>(`/api/v1/conversations/${conversationId}/messages?limit=100&branch=all`),
+    queryFn: () => allMessages(conversationId!, "all"),
     enabled: conversationId !== null,
   });
   const queries = useQueryClient();
