@@ -66,11 +66,12 @@ class Relays:
                             used = event.usage.total
                         if (data := encode(event)) is not None:
                             out.append(data)
-                    if any(isinstance(event, TurnCompleted) for event in batch):
+                    completed = any(isinstance(event, TurnCompleted) for event in batch)
+                    if completed:
                         relay.stop = False  # it ended before the stop took effect: the answer is whole
                     elif relay.stop:
                         break
-                    if out and await self.buffers.append(message_id, out):  # stopped on another replica
+                    if out and await self.buffers.append(message_id, out) and not completed:  # stopped on another replica
                         relay.stop = True
                         break
         except (AppError, asyncio.CancelledError) as error:
