@@ -1,13 +1,15 @@
 """The web application (`services/gateway/web`, built by `make web`) and the API docs, served from
 the gateway's own files: no CDN, so an air-gapped deployment works and the CSP names only 'self'.
 
-Hashed build assets (`/assets/*`) are cached for a year as immutable; `index.html` is revalidated
+Hashed build assets (`/assets/*`) are cached for a year as immutable, and sent gzipped to browsers
+that accept it; `index.html` is revalidated
 on every load, so a new build reaches browsers at once. Any other GET outside the API prefixes
 is a client route and answers with the app (SPA fallback); the API prefixes keep their JSON 404.
 Without a build the API still works and `/` says how to build the app."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from pathlib import Path
 
@@ -57,12 +59,37 @@ def is_api_path(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES)
 
 
+_COMPRESSIBLE = (".js", ".css", ".svg", ".json", ".map", ".txt", ".html")
+
+
 class _ImmutableAssets(StaticFiles):
+    """Hashed build files: immutable, and gzip-compressed once (kept in memory, a build's worth)
+    for browsers that accept it, so the JavaScript shipped is what `bench/web.py` counts."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._gzipped: dict[str, tuple[bytes, str]] = {}
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
+        if response.status_code == 200 and path.endswith(_COMPRESSIBLE) and _accepts_gzip(scope):
+            response = self._gzip(path, response)
         if response.status_code in (200, 304):
             response.headers["Cache-Control"] = IMMUTABLE
+            response.headers["Vary"] = "Accept-Encoding"
         return response
+
+    def _gzip(self, path: str, original: Response) -> Response:
+        if path not in self._gzipped:
+            full, _ = self.lookup_path(path)
+            self._gzipped[path] = (gzip.compress(Path(full).read_bytes(), compresslevel=9), original.media_type or "")
+        body, media_type = self._gzipped[path]
+        headers = {"Content-Encoding": "gzip", "ETag": original.headers.get("etag", "")}
+        return Response(body, media_type=original.headers.get("content-type", media_type), headers=headers)
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    return any(name == b"accept-encoding" and b"gzip" in value for name, value in scope.get("headers") or ())
 
 
 class WebApp:

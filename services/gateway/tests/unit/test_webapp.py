@@ -111,3 +111,19 @@ async def test_api_answers_are_not_stored_by_caches(tmp_path, dist):
         reply = await c.get("/api/v1/health")
         assert reply.headers["cache-control"] == "no-store"
         assert (await c.get("/")).headers["cache-control"] == "no-cache"  # pages keep their own
+
+
+async def test_assets_are_sent_gzipped_to_browsers_that_accept_it(tmp_path, dist):
+    import gzip
+
+    script = "console.log('app');\n" * 200
+    (dist / "assets" / "index-abc123.js").write_text(script)
+    async with client(tmp_path, dist) as c:
+        packed = await c.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
+        assert packed.status_code == 200 and packed.headers["content-encoding"] == "gzip"
+        assert packed.text == script  # httpx decodes it: the same file
+        assert int(packed.headers["content-length"]) < len(gzip.compress(script.encode())) + 64 < len(script)
+        assert packed.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+        assert "immutable" in packed.headers["cache-control"] and packed.headers["vary"] == "Accept-Encoding"
+        plain = await c.get("/assets/index-abc123.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.text == script
