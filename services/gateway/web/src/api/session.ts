@@ -89,7 +89,9 @@ export function refresh(): Promise<boolean> {
 
 export async function signOut(): Promise<void> {
   try {
-    if (accessToken) await post("/api/v1/auth/logout", undefined, { Authorization: `Bearer ${accessToken}` });
+    // With a live access token: every session of the account ends. Without one (it expired while
+    // the laptop slept), the session cookie alone ends this browser's. The cookie is cleared either way.
+    await post("/api/v1/auth/logout", undefined, accessToken ? { Authorization: `Bearer ${accessToken}` } : {});
   } finally {
     adopt(null);
   }
