@@ -104,7 +104,7 @@ async def start_answer(body: ChatIn, conn: HTTPConnection, principal: Principal,
         if not isinstance(first, TurnStarted):  # the conversation service always starts with it
             raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service did not start the turn")
         await relays.start(first.assistant_message_id, principal.user_id, stream, guard, sse_encoded,
-                           lambda e: record_turn_event(conn, principal, e))
+                           lambda e: record_turn_event(conn, principal, e), first.conversation_id)
     except BaseException:
         stream.cancel()
         await guard.finish(0)

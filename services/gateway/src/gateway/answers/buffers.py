@@ -3,7 +3,12 @@
 Events are numbered from 1 in the order they were appended (the SSE `id:`); a follower asks
 for the events after the last one it has and waits for more. A buffer records who may read it
 and whether its generation was asked to stop; it ends once, and is forgotten `ttl` seconds
-after it ended (the stored message is the record from then on)."""
+after it ended (the stored message is the record from then on).
+
+While an answer is in flight its conversation names it (`pending`): the server, not the tab that
+asked, knows which answer a conversation is waiting for, so a client that opens the conversation
+anywhere (after a reload on another replica, in a new tab, on another device) follows it. Only
+the answer's owner sees it; the mark goes when the answer ends."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ Batch = list[tuple[int, bytes]]  # (event number, encoded event)
 
 
 class AnswerBuffers(Protocol):
-    async def open(self, message_id: str, owner: str) -> None: ...
+    async def open(self, message_id: str, owner: str, conversation_id: str = "") -> None: ...
 
     async def append(self, message_id: str, events: list[bytes]) -> bool:
         """Adds events after the ones before; returns whether a stop was asked for."""
@@ -33,6 +38,11 @@ class AnswerBuffers(Protocol):
         answer has already ended."""
         ...
 
+    async def pending(self, owner: str, conversation_ids: list[str]) -> dict[str, str]:
+        """The answer in flight in each of these conversations that `owner` may follow, by
+        conversation id (conversations with none are left out)."""
+        ...
+
     def follow(self, message_id: str, after: int, wait: float) -> AsyncIterator[Batch]:
         """The events numbered above `after`, as they come, until the end. An empty batch means
         nothing came for `wait` seconds (a heartbeat's cue)."""
@@ -44,6 +54,7 @@ class AnswerBuffers(Protocol):
 @dataclass
 class _Answer:
     owner: str
+    conversation_id: str = ""
     events: list[bytes] = field(default_factory=list)
     ended: bool = False
     stop: bool = False
@@ -65,9 +76,12 @@ class InProcessBuffers:
         self._max_ended = max_ended
         self._answers: dict[str, _Answer] = {}
         self._ended: dict[str, _Answer] = {}  # in the order they ended
+        self._pending: dict[str, str] = {}  # conversation id -> its answer in flight
 
-    async def open(self, message_id: str, owner: str) -> None:
-        self._answers[message_id] = _Answer(owner)
+    async def open(self, message_id: str, owner: str, conversation_id: str = "") -> None:
+        self._answers[message_id] = _Answer(owner, conversation_id)
+        if conversation_id:
+            self._pending[conversation_id] = message_id
 
     async def append(self, message_id: str, events: list[bytes]) -> bool:
         answer = self._answers[message_id]
@@ -81,6 +95,8 @@ class InProcessBuffers:
             return
         answer.ended = True
         answer.wake()
+        if answer.conversation_id and self._pending.get(answer.conversation_id) == message_id:
+            del self._pending[answer.conversation_id]
         self._ended[message_id] = answer
         while len(self._ended) > self._max_ended:
             self._forget(*next(iter(self._ended.items())))
@@ -102,6 +118,15 @@ class InProcessBuffers:
             return False
         answer.stop = True
         return True
+
+    async def pending(self, owner: str, conversation_ids: list[str]) -> dict[str, str]:
+        found = {}
+        for conversation_id in conversation_ids:
+            message_id = self._pending.get(conversation_id)
+            answer = self._answers.get(message_id) if message_id else None
+            if answer is not None and answer.owner == owner and not answer.ended:
+                found[conversation_id] = message_id
+        return found
 
     async def follow(self, message_id: str, after: int, wait: float) -> AsyncIterator[Batch]:
         answer = self._answers.get(message_id)
@@ -126,3 +151,4 @@ class InProcessBuffers:
     async def close(self) -> None:
         self._answers.clear()
         self._ended.clear()
+        self._pending.clear()

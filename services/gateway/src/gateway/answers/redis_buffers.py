@@ -3,8 +3,10 @@ may land on another replica than the one generating, and still follows the answe
 
 Per answer: a stream `chatbot:answer:<id>` whose entries are numbered `0-<n>` (n = the event
 number, so `Last-Event-ID` is the stream position), with an entry holding `end` last; a key
-naming the owner; a key present once a stop was asked for. Every key expires: while the answer
-is in flight, after the longest a turn may take; once it ended, after the buffer's ttl."""
+naming the owner; a key present once a stop was asked for; while it is in flight, a key
+`chatbot:answer:conversation:<id>` holding "<owner> <message id>" (removed when the answer ends,
+unless a newer answer of the conversation took it over). Every key expires: while the answer is
+in flight, after the longest a turn may take; once it ended, after the buffer's ttl."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from chatbot_common.errors import AppError, ErrorCode
 from gateway.answers.buffers import Batch
 
 _PREFIX = "chatbot:answer:"
+_CONVERSATION = _PREFIX + "conversation:"
+# Removes a conversation's mark only if it still names this answer (a newer one may have taken it).
+_FORGET_PENDING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def _unavailable() -> AppError:
@@ -52,11 +57,19 @@ class RedisBuffers:
         self._ttl = max(1, int(ttl_seconds))
         self._inflight = max(1, int(inflight_seconds)) + self._ttl
         self._appended: dict[str, int] = {}  # answers this replica generates: events so far
+        self._marks: dict[str, tuple[str, str]] = {}  # and the (key, value) naming each in its conversation
+        self._forget_pending = self._client.register_script(_FORGET_PENDING)
 
     @_store_call
-    async def open(self, message_id: str, owner: str) -> None:
+    async def open(self, message_id: str, owner: str, conversation_id: str = "") -> None:
         _, owner_key, _ = _keys(message_id)
-        await self._client.set(owner_key, owner, ex=self._inflight)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(owner_key, owner, ex=self._inflight)
+            if conversation_id:
+                mark = (_CONVERSATION + conversation_id, f"{owner} {message_id}")
+                pipe.set(*mark, ex=self._inflight)
+                self._marks[message_id] = mark
+            await pipe.execute()
         self._appended[message_id] = 0
 
     @_store_call
@@ -76,6 +89,7 @@ class RedisBuffers:
     @_store_call
     async def end(self, message_id: str) -> None:
         n = self._appended.pop(message_id, None)
+        mark = self._marks.pop(message_id, None)
         if n is None:
             return
         stream, owner_key, stop_key = _keys(message_id)
@@ -83,7 +97,23 @@ class RedisBuffers:
             pipe.xadd(stream, {"end": b"1"}, id=f"0-{n + 1}")
             for key in (stream, owner_key, stop_key):
                 pipe.expire(key, self._ttl)
+            if mark is not None:
+                await self._forget_pending(keys=[mark[0]], args=[mark[1]], client=pipe)
             await pipe.execute()
+
+    @_store_call
+    async def pending(self, owner: str, conversation_ids: list[str]) -> dict[str, str]:
+        if not conversation_ids:
+            return {}
+        values = await self._client.mget([_CONVERSATION + c for c in conversation_ids])
+        found = {}
+        for conversation_id, value in zip(conversation_ids, values, strict=True):
+            if value is None:
+                continue
+            who, _, message_id = value.decode().partition(" ")
+            if who == owner and message_id:
+                found[conversation_id] = message_id
+        return found
 
     @_store_call
     async def owner(self, message_id: str) -> str | None:

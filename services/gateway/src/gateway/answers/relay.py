@@ -39,9 +39,9 @@ class Relays:
 
     async def start(
         self, message_id: str, owner: str, stream: EventStream[TurnEvent], guard: TurnGuard,
-        encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]],
+        encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]], conversation_id: str = "",
     ) -> None:
-        await self.buffers.open(message_id, owner)
+        await self.buffers.open(message_id, owner, conversation_id)
         relay = self._running[message_id] = _Relay(stream)
         task = asyncio.create_task(self._run(message_id, relay, guard, encode, on_guardrail), name=f"answer {message_id}")
         self._tasks.add(task)
@@ -109,6 +109,16 @@ class Relays:
         """Only the person an answer is for may follow or stop it; to anyone else it does not exist."""
         if await self.buffers.owner(message_id) != user_id:
             raise AppError(ErrorCode.NOT_FOUND, "no answer in flight with this id (a finished answer is in its conversation's messages)")
+
+    async def pending(self, owner: str, conversation_ids: list[str]) -> dict[str, str]:
+        """The answers in flight in these conversations of `owner`, by conversation id. When the
+        buffer cannot be read the conversations are still shown, as having none (a client that
+        started the answer keeps its own hint)."""
+        try:
+            return await self.buffers.pending(owner, conversation_ids)
+        except AppError as error:
+            log.warning("answers in flight unknown: %s", error.message)
+            return {}
 
     async def stop(self, message_id: str) -> bool:
         """Stops the answer's generation; False when it has already ended (or is ending)."""

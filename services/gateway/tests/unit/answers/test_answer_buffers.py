@@ -94,7 +94,24 @@ async def forgotten_after_the_ttl(buffers: AnswerBuffers, ttl: float) -> None:
     assert await collect(buffers, message_id, 0) == []
 
 
+async def a_conversation_names_its_answer_in_flight_to_its_owner_only(buffers: AnswerBuffers, ttl: float) -> None:
+    conversation, other = "conv_" + uuid.uuid4().hex, "conv_" + uuid.uuid4().hex
+    first, second = new_id(), new_id()
+    assert await buffers.pending("usr_1", [conversation, other]) == {}
+    await buffers.open(first, "usr_1", conversation)
+    assert await buffers.pending("usr_1", [conversation, other]) == {conversation: first}
+    assert await buffers.pending("usr_2", [conversation]) == {}  # nobody else sees it
+    # a newer answer in the same conversation takes over; the older one ending leaves it
+    await buffers.open(second, "usr_1", conversation)
+    await buffers.end(first)
+    assert await buffers.pending("usr_1", [conversation]) == {conversation: second}
+    await buffers.end(second)
+    assert await buffers.pending("usr_1", [conversation]) == {}
+    assert await buffers.owner(second) == "usr_1"  # the events are still kept for the ttl
+
+
 @pytest.mark.parametrize(("check", "ttl"), [
+    (a_conversation_names_its_answer_in_flight_to_its_owner_only, 60),
     (replays_follows_and_ends, 60), (heartbeats_while_nothing_comes, 60), (stop_is_seen_by_the_next_append_and_refused_once_ended, 60),
     (unknown_answers_have_no_owner_and_nothing_to_follow, 60), (forgotten_after_the_ttl, 1),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
@@ -110,8 +127,9 @@ async def test_buffer(kind, check, ttl):
 async def test_a_second_replica_follows_and_stops_an_answer_the_first_generates():
     first, second = make("redis", 60), make("redis", 60)
     try:
-        message_id = new_id()
-        await first.open(message_id, "usr_1")
+        message_id, conversation = new_id(), "conv_" + uuid.uuid4().hex
+        await first.open(message_id, "usr_1", conversation)
+        assert await second.pending("usr_1", [conversation]) == {conversation: message_id}
         await first.append(message_id, [b"a"])
         follower = asyncio.ensure_future(collect(second, message_id, 0, wait=5))
         await asyncio.sleep(0.05)
@@ -121,6 +139,7 @@ async def test_a_second_replica_follows_and_stops_an_answer_the_first_generates(
         await first.end(message_id)
         assert [e for b in await asyncio.wait_for(follower, 5) for e in b] == [(1, b"a"), (2, b"b")]
         assert await second.ask_stop(message_id) is False
+        assert await second.pending("usr_1", [conversation]) == {}
     finally:
         await first.close()
         await second.close()
@@ -147,7 +166,8 @@ async def test_redis_down_is_service_unavailable_never_a_500():
         port = probe.getsockname()[1]
     buffers = RedisBuffers(f"redis://127.0.0.1:{port}/0", 60, inflight_seconds=60)
     try:
-        for call in (buffers.open(new_id(), "usr_1"), buffers.owner(new_id()), buffers.ask_stop(new_id()), collect(buffers, new_id(), 0)):
+        for call in (buffers.open(new_id(), "usr_1", "conv_1"), buffers.owner(new_id()), buffers.ask_stop(new_id()),
+                     buffers.pending("usr_1", ["conv_1"]), collect(buffers, new_id(), 0)):
             with pytest.raises(AppError) as refused:
                 await call
             assert refused.value.code is ErrorCode.SERVICE_UNAVAILABLE

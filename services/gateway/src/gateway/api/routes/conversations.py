@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.ids import id_pattern
-from gateway.api.deps import ChatCaller, DownstreamDep, SettingsDep, caller_pb
+from gateway.api.deps import ChatCaller, DownstreamDep, RelaysDep, SettingsDep, caller_pb
 from gateway.api.schemas.common import pagination
 from gateway.api.schemas.conversations import (
     RATINGS, ConversationIn, ConversationList, ConversationOut, ConversationPatch, FeedbackIn, MessageList, MessageOut, conversation_out,
@@ -46,6 +46,7 @@ async def list_conversations(
     principal: ChatCaller,
     settings: SettingsDep,
     downstream: DownstreamDep,
+    relays: RelaysDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Literal["created", "updated"] = "updated",
@@ -57,15 +58,18 @@ async def list_conversations(
                                     order=order, query=q.strip()),
         timeout=settings.call_timeout_seconds,
     )
-    return ConversationList(conversations=[conversation_out(c) for c in reply.conversations], pagination=pagination(reply.page))
+    pending = await relays.pending(principal.user_id, [c.id for c in reply.conversations])
+    return ConversationList(conversations=[conversation_out(c, pending) for c in reply.conversations], pagination=pagination(reply.page))
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut)
-async def get_conversation(conversation_id: ConversationId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep) -> ConversationOut:
+@router.get("/{conversation_id}", response_model=ConversationOut,
+            summary="A conversation; pending_message_id names its answer in flight, from any replica")
+async def get_conversation(conversation_id: ConversationId, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
+                           relays: RelaysDep) -> ConversationOut:
     conv = await downstream.conversation.GetConversation(
         pb.GetConversationRequest(caller=caller_pb(principal), conversation_id=conversation_id), timeout=settings.call_timeout_seconds
     )
-    return conversation_out(conv)
+    return conversation_out(conv, await relays.pending(principal.user_id, [conv.id]))
 
 
 @router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation, or switch the branch shown")

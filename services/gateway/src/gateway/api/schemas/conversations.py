@@ -64,6 +64,9 @@ class ConversationOut(BaseModel):
     created_at: str
     updated_at: str
     current_message_id: str = Field(description="the last message of the branch shown and continued")
+    pending_message_id: str | None = Field(
+        None, description="the answer being generated in this conversation (follow it with GET /api/v1/chat/stream/{id}); "
+                          "null when none is in flight")
 
 
 class ConversationList(BaseModel):
@@ -94,11 +97,12 @@ class MessageList(BaseModel):
     pagination: Pagination
 
 
-def conversation_out(c: pb.Conversation) -> ConversationOut:
+def conversation_out(c: pb.Conversation, pending: dict[str, str] | None = None) -> ConversationOut:
+    """`pending`: the answers in flight by conversation id (`Relays.pending`)."""
     return ConversationOut(
         id=c.id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt, message_count=c.message_count,
         created_at=iso(c.created_at.ToDatetime(tzinfo=UTC)), updated_at=iso(c.updated_at.ToDatetime(tzinfo=UTC)),
-        current_message_id=c.current_message_id,
+        current_message_id=c.current_message_id, pending_message_id=(pending or {}).get(c.id),
     )
 
 
