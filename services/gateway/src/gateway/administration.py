@@ -1,5 +1,5 @@
 """Tenant administration (what the `admin` permission allows): the organisation's users and
-their roles, API keys, the tenant's policy and budgets, and its audit log.
+their roles, invitations, API keys, the tenant's policy and budgets, and its audit log.
 
 Everything is confined to the admin's own tenant: an id from another tenant is answered exactly
 like an id that does not exist. Each change is audited in the transaction that makes it, and the
@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatbot_common.errors import AppError, ErrorCode
 from gateway import audit
-from gateway.identity import api_keys, tenants, users
+from gateway.identity import api_keys, invitations, tenants, users
 from gateway.identity.accounts import Accounts
 from gateway.identity.sessions import end_sessions
 from gateway.identity.tenants import TenantPolicies
-from gateway.models import ApiKey, AuditEvent, Tenant, User
+from gateway.models import ApiKey, AuditEvent, Invitation, Tenant, User
 from gateway.security import PasswordHashing, Principal
 
 
@@ -59,6 +59,34 @@ async def change_user(session: AsyncSession, accounts: Accounts, admin: Principa
     await session.refresh(user)
     accounts.invalidate(user.id)
     return user
+
+
+async def invite(session: AsyncSession, admin: Principal, *, email: str, role: str, expires_at: datetime,
+                 request: audit.Origin) -> tuple[Invitation, str]:
+    """An invitation into the admin's organisation, and its token (in this answer only)."""
+    invitation, token = await invitations.create(session, tenant_id=admin.tenant_id, email=email, role=role,
+                                                 created_by=admin.user_id, expires_at=expires_at)
+    # The audit log names people by id only: the invited address is kept as a short hash.
+    audit.add(session, audit.by(admin, "invitation.create", request, target_type="invitation", target_id=invitation.id,
+                                details={"role": role, "subject": audit.subject_hash(email),
+                                         "expires_at": invitation.expires_at.isoformat()}))
+    await session.commit()
+    return invitation, token
+
+
+async def list_invitations(session: AsyncSession, admin: Principal, state: invitations.State | None, limit: int,
+                           offset: int) -> tuple[int, list[Invitation]]:
+    return await invitations.page(session, admin.tenant_id, state, limit, offset)
+
+
+async def revoke_invitation(session: AsyncSession, admin: Principal, invitation_id: str, request: audit.Origin) -> Invitation:
+    """The link stops working at once (revoking twice changes nothing)."""
+    invitation = await invitations.in_tenant(session, admin.tenant_id, invitation_id)
+    if invitations.revoke(invitation):
+        audit.add(session, audit.by(admin, "invitation.revoke", request, target_type="invitation", target_id=invitation.id))
+        await session.commit()
+        await session.refresh(invitation)
+    return invitation
 
 
 async def create_key(session: AsyncSession, admin: Principal, *, name: str, scopes: list[str], expires_at: datetime,

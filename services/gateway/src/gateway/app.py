@@ -15,7 +15,7 @@ from gateway import __version__, audit, webapp
 from gateway.answers import open_buffers
 from gateway.answers.relay import Relays
 from gateway.api.routes import (
-    admin, auth, chat, conversations, documents, health, me, openai_compat, upload_events, usage, well_known, ws,
+    admin, auth, chat, conversations, documents, health, invitations, me, openai_compat, upload_events, usage, well_known, ws,
 )
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
@@ -46,6 +46,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.issuer = TokenIssuer(
             KeyRing(settings.jwt_keys_dir, create=settings.key_ring_generates()), settings.jwt_issuer, settings.jwt_audience,
             settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds,
+            session_max_seconds=max(1, round(settings.session_max_days * 86_400)),
         )
         app.state.oidc = OidcVerifier(settings.oidc_issuer, settings.oidc_jwks_url, settings.oidc_audience,
                                       settings.oidc_algorithms, cooldown_seconds=settings.oidc_jwks_cooldown_seconds,
@@ -101,6 +102,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(auth.router)
     api.include_router(me.router)
     api.include_router(admin.router)
+    api.include_router(invitations.router)
     api.include_router(usage.router)
     api.include_router(chat.router)
     api.include_router(conversations.router)

@@ -1,5 +1,5 @@
-"""Tables owned by the gateway: tenants, accounts, refresh-token sessions, API keys and the
-audit log."""
+"""Tables owned by the gateway: tenants, accounts, refresh-token sessions, API keys, invitations
+and the audit log."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Every access token carries the epoch it was issued in; raising it ends every session.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # The name the person gave (an invitation asks for it); may be empty.
+    name: Mapped[str] = mapped_column(String(200), default="")
     # "<issuer>|<sub>" for an account created by an external OpenID Connect sign-in.
     external_subject: Mapped[str | None] = mapped_column(String(400), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -55,6 +57,8 @@ class RefreshToken(Base):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id", ondelete="CASCADE"))
     family_id: Mapped[str] = mapped_column(String(64))
+    # When the family's first token was issued (its sign-in): the session ends a fixed time after.
+    family_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -82,6 +86,27 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_api_keys_tenant", "tenant_id"), Index("ix_api_keys_user", "user_id"))
+
+
+class Invitation(Base):
+    """An admin's invitation of an e-mail address into the tenant with a role. The link carries a
+    256-bit random token; only its SHA-256 is kept. Used once (accepted), or revoked, or expired."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the account it created
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_invitations_tenant", "tenant_id", "created_at"), Index("ix_invitations_email", "email"))
 
 
 class AuditEvent(Base):

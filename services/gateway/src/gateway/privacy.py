@@ -35,7 +35,7 @@ from gateway import audit
 from gateway.api.schemas.conversations import conversation_out, message_out
 from gateway.api.schemas.documents import document_out
 from gateway.grpc_clients import Downstream, account_caller
-from gateway.identity import api_keys, tenants, users
+from gateway.identity import api_keys, invitations, tenants, users
 from gateway.identity.sessions import end_sessions, remove_sessions
 from gateway.identity.accounts import Accounts
 from gateway.limits.limiter import Limits
@@ -160,11 +160,13 @@ class Privacy:
         async with self.sessions() as session, session.begin():
             refresh_tokens = await remove_sessions(session, user_id)
             keys = await api_keys.remove_of_user(session, user_id)
+            invites = await invitations.remove_of(session, user)
             removed_users = await users.remove(session, user_id)
         self.accounts.invalidate(user_id)
         self.issuer.forget_user(user_id)
         return {
-            "gateway": {"users": removed_users, "sessions": refresh_tokens, "api_keys": keys, "rate_limit_keys": limit_keys,
+            "gateway": {"users": removed_users, "sessions": refresh_tokens, "api_keys": keys, "invitations": invites,
+                        "rate_limit_keys": limit_keys,
                         "caches": ["account state", "verified tokens"]},
             "conversation": {"conversations": convs.conversations, "messages": convs.messages},
             # Usage stays for the organisation's totals, with the user's name taken off it.

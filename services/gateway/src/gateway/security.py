@@ -161,6 +161,9 @@ class TokenIssuer:
     audience: str
     access_ttl: int
     refresh_ttl: int
+    # The longest a session (a family of rotated refresh tokens) lasts from its sign-in, however
+    # often it is refreshed.
+    session_max_seconds: int = 30 * 86_400
     # Access tokens already verified (exact token text -> claims): a client sends the same token
     # many times, and a signature check costs more than the rest of a request's routing.
     # An entry is used only while the token is unexpired and its key is still in the ring.
@@ -180,11 +183,12 @@ class TokenIssuer:
         key = self.keys.active
         return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
 
-    def refresh_token(self, user_id: str, jti: str, family_id: str) -> str:
+    def refresh_token(self, user_id: str, jti: str, family_id: str, ttl: int | None = None) -> str:
+        """`ttl`: shorter than `refresh_ttl` when the session nears its longest lifetime."""
         now = int(time.time())
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": user_id, "iat": now, "nbf": now,
-            "exp": now + self.refresh_ttl, "jti": jti, "fam": family_id, "typ": "refresh",
+            "exp": now + (self.refresh_ttl if ttl is None else ttl), "jti": jti, "fam": family_id, "typ": "refresh",
         }
         return self._sign(claims)
 

@@ -26,10 +26,18 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     # Self-service sign-up: open (anyone; naming an organisation creates a tenant with the
     # registrant as its admin) or closed (only tenant admins add users).
     registration: Literal["open", "closed"] = "open"
+    # A session's longest lifetime from its sign-in, however often its refresh token rotates;
+    # then it ends (the cookie is cleared) and the person signs in again.
+    session_max_days: float = Field(30.0, gt=0, le=3650)
     # Failed sign-ins per account (per e-mail address, whether or not an account has it, so the
     # answer never tells): after this many within the window, every sign-in of that address is
     # refused (429, Retry-After) until the window ends, from any client address. 0: no limit.
     login_failures_per_account: int = Field(10, ge=0)
+    # How long an invitation's link works (an admin may choose a shorter or longer one per invitation).
+    invitation_ttl_days: float = Field(7.0, gt=0, le=90)
+    # Where people reach the app (links in invitations), e.g. https://chat.example.com. Empty: the
+    # address the admin's request came to.
+    public_url: Annotated[str, AlsoFrom("PUBLIC_URL")] = Field("", pattern=r"^(https?://[^/?#\s]+(/[^?#\s]*)?)?$")
     login_failure_window_seconds: float = Field(900, gt=0)
     # Password hashing (argon2): hashes at once (0: half the CPUs, at least 1), how many more may
     # wait (beyond: 429 with Retry-After), and the nice value of the hashing threads (0: none), so

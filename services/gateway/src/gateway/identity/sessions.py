@@ -2,9 +2,10 @@
 rotation, sign-out, password change.
 
 Refresh tokens rotate: each is good for one refresh, and a used one coming back (a stolen copy)
-revokes its whole family. Sign-out, a password change and disabling an account raise the
-account's session epoch and revoke every refresh token (`end_sessions`): every session ends,
-on every replica.
+revokes its whole family. A family lives at most `TokenIssuer.session_max_seconds` from its
+sign-in, however often it rotates: then the person signs in again. Sign-out, a password change
+and disabling an account raise the account's session epoch and revoke every refresh token
+(`end_sessions`): every session ends, on every replica.
 
 Password hashing never holds a database connection: the account is read in a short session,
 released, the hash checked on the bounded hashing threads, then written. Failed sign-ins are
@@ -34,22 +35,32 @@ class IssuedTokens:
     access_token: str
     refresh_token: str
     expires_in: int
+    refresh_expires_in: int  # seconds: the refresh token's, never past the session's longest lifetime
 
 
-async def issue(session: AsyncSession, issuer: TokenIssuer, user: User, family_id: str | None = None) -> IssuedTokens:
-    """A new access token and a new refresh token (of a new family, or continuing `family_id`); commits."""
+async def issue(session: AsyncSession, issuer: TokenIssuer, user: User, family: RefreshToken | None = None) -> IssuedTokens:
+    """A new access token and a new refresh token (of a new family, or continuing the family of
+    the `family` token being rotated); commits."""
+    now = utcnow()
     jti = secrets.token_hex(16)
-    family = family_id or secrets.token_hex(16)
+    family_id, started = (family.family_id, _started(family)) if family is not None else (secrets.token_hex(16), now)
+    expires_at = min(now + timedelta(seconds=issuer.refresh_ttl), started + timedelta(seconds=issuer.session_max_seconds))
     session.add(RefreshToken(
-        jti=jti, user_id=user.id, family_id=family, expires_at=utcnow() + timedelta(seconds=issuer.refresh_ttl),
-        revoked=False, created_at=utcnow(),
+        jti=jti, user_id=user.id, family_id=family_id, family_started_at=started, expires_at=expires_at, revoked=False, created_at=now,
     ))
     await session.commit()
+    refresh_ttl = max(1, int((expires_at - now).total_seconds()))
     return IssuedTokens(
         access_token=issuer.access_token(Principal(user.id, user.tenant_id, user.role, epoch=user.session_epoch)),
-        refresh_token=issuer.refresh_token(user.id, jti, family),
+        refresh_token=issuer.refresh_token(user.id, jti, family_id, ttl=refresh_ttl),
         expires_in=issuer.access_ttl,
+        refresh_expires_in=refresh_ttl,
     )
+
+
+def _started(token: RefreshToken) -> datetime:
+    # Tokens issued before families recorded their start count from their own issue.
+    return token.family_started_at or token.created_at
 
 
 async def end_sessions(session: AsyncSession, user_id: str) -> None:
@@ -119,7 +130,11 @@ async def refresh(session: AsyncSession, issuer: TokenIssuer, token: str, reques
                                        details={"family": stored.family_id[:8]}))
         await session.commit()
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "refresh token reused; session revoked")
-    if stored.expires_at < datetime.now(UTC):
+    now = datetime.now(UTC)
+    if _started(stored) + timedelta(seconds=issuer.session_max_seconds) <= now:
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "the session has reached its longest lifetime; sign in again",
+                       {"reason": "session_lifetime"})
+    if stored.expires_at < now:
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "refresh token expired")
     user = await users.get(session, stored.user_id)
     if user is None or not user.is_active:
@@ -131,7 +146,7 @@ async def refresh(session: AsyncSession, issuer: TokenIssuer, token: str, reques
     if result.rowcount != 1:
         await session.rollback()
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "refresh token already used")
-    return await issue(session, issuer, user, stored.family_id)
+    return await issue(session, issuer, user, stored)
 
 
 async def sign_out(session: AsyncSession, accounts: Accounts, principal: Principal, request: audit.Origin) -> None:

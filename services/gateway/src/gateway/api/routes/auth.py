@@ -37,7 +37,7 @@ _COOKIE_FLOW = ("With `X-Auth-Session: cookie` (browsers): the refresh token tra
 def _answer(tokens: IssuedTokens, request: Request, response: Response, settings) -> TokenPair | AccessToken:
     if not session_cookie.wants_cookie(request):
         return token_pair(tokens)
-    session_cookie.set_refresh(response, request, tokens.refresh_token, settings.refresh_token_ttl_seconds, settings.hsts)
+    session_cookie.set_refresh(response, request, tokens.refresh_token, tokens.refresh_expires_in, settings.hsts)
     return access_token(tokens)
 
 

@@ -31,6 +31,7 @@ class Registration(Credentials):
 class UserOut(BaseModel):
     id: str
     email: str
+    name: str = ""
     tenant_id: str
     role: str
     is_active: bool = True
@@ -66,7 +67,7 @@ class PasswordChange(BaseModel):
 
 
 def user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, email=user.email, tenant_id=user.tenant_id, role=user.role, is_active=user.is_active,
+    return UserOut(id=user.id, email=user.email, name=user.name or "", tenant_id=user.tenant_id, role=user.role, is_active=user.is_active,
                    created_at=user.created_at)
 
 
