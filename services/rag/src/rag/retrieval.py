@@ -24,11 +24,14 @@ from rag.registry import INDEXED, Reader, Registry, valid_document_id
 from rag.settings import RagSettings
 from rag.sparse import SparseEncoder
 from rag.store import Scope, VectorStore
+from rag.store.base import SPARSE
 
 if TYPE_CHECKING:
     from rag.resources import Resources
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+HYBRID, DENSE_ONLY, SPARSE_ONLY = "hybrid", "dense", "sparse"
+MODES = (HYBRID, DENSE_ONLY, SPARSE_ONLY)
 _STOP = frozenset("a an and are as at be by for from has have how i in is it of on or the to was what when where which who why with".split())
 
 
@@ -97,15 +100,19 @@ class Retriever:
         return vector
 
     async def search(
-        self, query: str, scope: Scope, top_k: int, *, threshold: float | None = None, hybrid: bool = True
+        self, query: str, scope: Scope, top_k: int, *, threshold: float | None = None, mode: str = HYBRID
     ) -> tuple[list[Passage], int]:
         started = time.perf_counter()
         settings = self._settings
         threshold = settings.score_threshold if threshold is None else threshold
         dense = await self.embed_query(query)
-        sparse = self.sparse.query(query) if hybrid else None
         candidates = max(top_k * 3, settings.rerank_candidates if self._reranker else 0)
-        hits = await self._store.query(dense.tolist(), sparse, scope, candidates, max(settings.prefetch_limit, candidates), settings.rrf_k)
+        if mode == SPARSE_ONLY:
+            hits = await self._store.nearest(self.sparse.query(query), SPARSE, scope, candidates)
+        else:
+            sparse = self.sparse.query(query) if mode == HYBRID else None
+            hits = await self._store.query(dense.tolist(), sparse, scope, candidates, max(settings.prefetch_limit, candidates),
+                                           settings.rrf_k)
         passages: list[Passage] = []
         seen: set[str] = set()
         for hit in hits:
@@ -134,7 +141,12 @@ class Question:
     collections: tuple[str, ...] = ()
     document_ids: tuple[str, ...] = ()
     threshold: float | None = None  # None: the configured one
-    hybrid: bool = True
+    hybrid: bool = True  # False: dense only
+    mode: str = ""  # hybrid | dense | sparse; empty: by `hybrid`
+
+    @property
+    def retrieval_mode(self) -> str:
+        return self.mode or (HYBRID if self.hybrid else DENSE_ONLY)
 
 
 @dataclass(slots=True)
@@ -165,7 +177,9 @@ class Search:
             return Found([], 0, 0)
         retriever = await self._resources.retriever()
         scope = Scope(reader.user_id, reader.tenant_id, question.collections, question.document_ids)
-        passages, took_ms = await retriever.search(query, scope, top_k, threshold=question.threshold, hybrid=question.hybrid)
+        if question.retrieval_mode not in MODES:
+            raise AppError(ErrorCode.VALIDATION_ERROR, f"mode must be one of {', '.join(MODES)}")
+        passages, took_ms = await retriever.search(query, scope, top_k, threshold=question.threshold, mode=question.retrieval_mode)
         return Found(passages, searchable, took_ms)
 
     async def chunk(self, reader: Reader, document_id: str, chunk_id: str) -> tuple[str, dict]:

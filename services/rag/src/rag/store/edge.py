@@ -173,6 +173,14 @@ class EdgeStore:
         points = await asyncio.to_thread(self._shard.query, request)
         return [StoredHit(str(p.id), float(p.score), dict(p.payload or {}), _dense(p.vector)) for p in points]
 
+    async def nearest(self, vector, using, scope, limit) -> list[StoredHit]:
+        """The best matches of one kind of vector alone (dense, or sparse as (indices, values)), under
+        the scope's filter: the candidate lists the retriever fuses itself."""
+        query = Query.Nearest(SparseVector(*vector) if using == SPARSE else list(vector), using=using)
+        request = QueryRequest(limit=limit, query=query, filter=scope_filter(scope), with_payload=True, with_vector=[DENSE])
+        points = await asyncio.to_thread(self._shard.query, request)
+        return [StoredHit(str(p.id), float(p.score), dict(p.payload or {}), _dense(p.vector)) for p in points]
+
     async def get(self, pid: str) -> dict | None:
         records = await asyncio.to_thread(self._shard.retrieve, [pid], True, False)
         return dict(records[0].payload or {}) if records else None

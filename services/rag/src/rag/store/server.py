@@ -116,14 +116,14 @@ class ServerStore:
                 self._collection, query=list(dense), using=DENSE, query_filter=flt, limit=limit,
                 with_payload=True, with_vectors=[DENSE],
             )
-        import numpy as np
+        return _hits(response.points)
 
-        hits = []
-        for p in response.points:
-            vector = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
-            hits.append(StoredHit(str(p.id), float(p.score), dict(p.payload or {}),
-                                  np.asarray(vector, dtype=np.float32) if vector is not None else None))
-        return hits
+    async def nearest(self, vector, using, scope, limit) -> list[StoredHit]:
+        await self._ensure()
+        query = models.SparseVector(indices=vector[0], values=vector[1]) if using == SPARSE else list(vector)
+        response = await self._client.query_points(self._collection, query=query, using=using, query_filter=scope_filter(scope),
+                                                   limit=limit, with_payload=True, with_vectors=[DENSE])
+        return _hits(response.points)
 
     async def get(self, pid: str) -> dict | None:
         await self._ensure()
@@ -139,3 +139,14 @@ class ServerStore:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _hits(points) -> list[StoredHit]:
+    import numpy as np
+
+    hits = []
+    for p in points:
+        vector = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
+        hits.append(StoredHit(str(p.id), float(p.score), dict(p.payload or {}),
+                              np.asarray(vector, dtype=np.float32) if vector is not None else None))
+    return hits

@@ -1,0 +1,327 @@
+"""Retrieval quality on the question sets of tests/retrieval (the design guide; a mixed PDF, DOCX
+and HTML corpus): recall@1/3/5, MRR@5 and nDCG@5 per set, for dense, sparse and hybrid search.
+
+In-process (the default): the rag service is composed as `rag.server.build_service` composes it
+and served over gRPC on loopback; the ingest worker's own `Pipeline` (parse, chunk, embed with
+the int8 ONNX model, IndexDocuments/UpsertChunks) ingests each corpus through it, and the rag
+service's `Search` answers every question in each mode (the gRPC API knows hybrid and dense only;
+sparse alone is measured here for the ablation). Each set is one user's documents.
+
+End to end (`--e2e`): the whole fleet as `make run` starts it, the corpus uploaded over HTTP and
+every question asked through `/api/v1/search` (hybrid and dense), as a user would.
+
+A hit is a returned chunk that holds the question's evidence (tests/retrieval/evaluation.py).
+Each run is stored under its label in bench/results/retrieval.json; bench/results/retrieval.md
+(the ablation table) and retrieval.png (its chart) are drawn from every label stored.
+
+    python bench/retrieval.py --label "baseline"            [--sets guide,mixed] [--modes dense,sparse,hybrid]
+    python bench/retrieval.py --label "e2e (API)" --e2e
+    python bench/retrieval.py --render                      # redraw the table and chart only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
+from evaluation import SETS, Question, first_hit, load, score  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+STORE = RESULTS / "retrieval.json"
+MODES = ("dense", "sparse", "hybrid")
+TOP_K = 5
+CONTENT_TYPES = {".txt": "text/plain", ".pdf": "application/pdf", ".html": "text/html",
+                 ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                flags = Path("/proc/cpuinfo").read_text()
+                return f"{name} ({'AVX-512 VNNI' if 'avx512_vnni' in flags else 'AVX2, no AVX-512 VNNI'})"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+# --- in process ------------------------------------------------------------------------------
+
+
+async def run_in_process(sets: list[str], modes: list[str]) -> dict:
+    import grpc
+
+    from chatbot.common.v1 import common_pb2
+    from chatbot.rag.v1 import rag_pb2 as pb
+    from chatbot.rag.v1 import rag_pb2_grpc
+    from chatbot_common import db
+    from chatbot_common.blobstore import open_blob_store
+    from chatbot_common.embedding import embedding_runners
+    from chatbot_common.grpc_client import open_sync_channel
+    from chatbot_common.grpc_server import GrpcService, start_grpc
+    from chatbot_common.ids import new_id
+    from ingest_worker.batching import EncodeBatcher
+    from ingest_worker.pipeline import Pipeline
+    from ingest_worker.settings import IngestSettings
+    from rag import server as rag_server
+    from rag.documents import Documents
+    from rag.indexing import Indexer
+    from rag.registry import Reader, Registry
+    from rag.resources import Resources
+    from rag.retrieval import Question as Ask
+    from rag.retrieval import Search
+    from rag.servicer import RagServicer
+    from rag.settings import RagSettings
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
+        var = Path(tmp)
+        settings = RagSettings(grpc_port=0, var_dir=var)
+        await asyncio.to_thread(rag_server.migrate, settings)
+        engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        resources = Resources(settings)
+        registry = Registry(db.session_factory(engine))
+        search = Search(registry, resources, settings)
+        servicer = RagServicer(Documents(registry, resources), Indexer(registry, resources), search)
+        service = GrpcService(full_names=[rag_server.SERVICE_NAME],
+                              register=lambda s: rag_pb2_grpc.add_RagServiceServicer_to_server(servicer, s),
+                              readiness=resources.loaded, on_shutdown=[resources.close, engine.dispose])
+        running = await start_grpc(service, settings, readiness_interval=0.05)
+        try:
+            ingest = IngestSettings(var_dir=var, rag_target=f"127.0.0.1:{running.port}")
+            blobs = open_blob_store(ingest.blob_store_path())
+            encoder = EncodeBatcher(embedding_runners(ingest.embed_runners, ingest.embedding),
+                                    batch_size=ingest.embed_runner_batch_size)
+            channel = open_sync_channel(ingest.rag_target)
+            stub = rag_pb2_grpc.RagServiceStub(channel)
+            pipeline = Pipeline(ingest, stub, blobs, encoder)
+            await resources.retriever()  # the model and the store, loaded
+            for name in sets:
+                caller = common_pb2.Caller(user_id=f"usr_bench_{name}", tenant_id=f"bench_{name}")
+                files = SETS[name][1]
+                requests = [pb.CreateDocumentRequest(caller=caller, filename=path.name, title=path.stem,
+                                                     content_type=CONTENT_TYPES[path.suffix], size_bytes=path.stat().st_size,
+                                                     sha256=hashlib.sha256(path.read_bytes()).hexdigest(), blob_key=new_id("doc"))
+                            for path in files]
+                created = await asyncio.to_thread(stub.CreateDocuments, pb.CreateDocumentsRequest(documents=requests), timeout=30)
+                ids = []
+                for path, result in zip(files, created.results, strict=True):
+                    blobs.put(result.document.blob_key, path.read_bytes())
+                    ids.append(result.document.id)
+                started = time.perf_counter()
+                outcomes = await asyncio.to_thread(pipeline.run_many, ids, final_attempt=True)
+                ingest_s = time.perf_counter() - started
+                failed = [o for o in outcomes if o.status != "indexed"]
+                if failed:
+                    raise SystemExit(f"{name}: not indexed: {failed}")
+                chunks = sum(o.chunks for o in outcomes)
+                reader = Reader(caller.user_id, caller.tenant_id)
+                questions = load(name)
+                per_mode = {}
+                for mode in modes:
+                    ranks, misses, took = [], [], []
+                    for q in tqdm(questions, desc=f"{name:5} {mode:6}", unit="q", leave=False):
+                        found = await search.search(reader, Ask(q.question, top_k=TOP_K, mode=mode))
+                        took.append(found.took_ms)
+                        texts = [p.payload.get("text", "") for p in found.passages]
+                        rank = first_hit(texts, q.evidence)
+                        ranks.append(rank)
+                        if rank is None:
+                            misses.append(miss(q, found.passages))
+                    per_mode[mode] = summary(questions, ranks, misses, took)
+                    print_line(name, mode, per_mode[mode])
+                results[name] = {"chunks": chunks, "ingest_seconds": round(ingest_s, 1), "modes": per_mode}
+            channel.close()
+        finally:
+            await running.stop(0)
+    return results
+
+
+def miss(q: Question, passages) -> dict:
+    return {"id": q.id, "split": q.split, "kind": q.kind, "question": q.question, "evidence": q.evidence, "section": q.section,
+            "got": [{"section": p.payload.get("section", ""), "text": p.payload.get("text", "")[:160]} for p in passages]}
+
+
+def summary(questions: list[Question], ranks: list[int | None], misses: list[dict], took: list[int]) -> dict:
+    test = [r for q, r in zip(questions, ranks, strict=True) if q.split == "test"]
+    took = sorted(took)
+    return {"all": vars(score(ranks, TOP_K)), "test": vars(score(test, TOP_K)),
+            "p95_ms": took[min(len(took) - 1, int(0.95 * len(took)))] if took else 0,
+            "ranks": {q.id: r for q, r in zip(questions, ranks, strict=True)}, "misses": misses}
+
+
+def print_line(name: str, mode: str, s: dict) -> None:
+    a = s["all"]
+    print(f"{name:6} {mode:7} n={a['questions']:3}  R@1 {a['recall_at_1']:.3f}  R@3 {a['recall_at_3']:.3f}  "
+          f"R@5 {a['recall_at_5']:.3f}  MRR@5 {a['mrr_at_5']:.3f}  nDCG@5 {a['ndcg_at_5']:.3f}  "
+          f"(test split R@5 {s['test']['recall_at_5']:.3f}, MRR@5 {s['test']['mrr_at_5']:.3f})", flush=True)
+
+
+# --- end to end, over the API ----------------------------------------------------------------
+
+
+def run_e2e(sets: list[str], modes: list[str]) -> dict:
+    import httpx
+    from fleet import Fleet, Ports
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-retrieval-e2e-") as tmp:
+        fleet = Fleet(Path(tmp) / "var", Ports.free(), log_dir=Path(tmp) / "logs")
+        fleet.start(timeout=300)
+        try:
+            with httpx.Client(base_url=fleet.url, timeout=120) as http:
+                for name in sets:
+                    email, password = f"bench-{name}@example.com", "a long bench password"
+                    http.post("/api/v1/auth/register", json={"email": email, "password": password}).raise_for_status()
+                    token = http.post("/api/v1/auth/login", json={"email": email, "password": password}).json()["access_token"]
+                    auth = {"authorization": f"Bearer {token}"}
+                    files = [("files", (p.name, p.read_bytes(), CONTENT_TYPES[p.suffix])) for p in SETS[name][1]]
+                    started = time.perf_counter()
+                    reply = http.post("/api/v1/documents", headers=auth, files=files)
+                    reply.raise_for_status()
+                    ids = [d["id"] for d in reply.json()["documents"]]
+                    chunks = 0
+                    for document_id in ids:
+                        while (doc := http.get(f"/api/v1/documents/{document_id}", headers=auth).json())["status"] not in (
+                                "indexed", "failed"):
+                            time.sleep(0.25)
+                        if doc["status"] != "indexed":
+                            raise SystemExit(f"{name}: {doc}")
+                        chunks += doc["chunk_count"]
+                    ingest_s = time.perf_counter() - started
+                    questions = load(name)
+                    per_mode = {}
+                    for mode in modes:
+                        if mode == "sparse":
+                            continue  # the API searches hybrid or dense
+                        ranks, misses, took = [], [], []
+                        for q in tqdm(questions, desc=f"{name:5} {mode:6}", unit="q", leave=False):
+                            body = {"query": q.question, "top_k": TOP_K, "hybrid": mode == "hybrid"}
+                            hits = http.post("/api/v1/search", headers=auth, json=body).json()["hits"]
+                            took.append(0)
+                            rank = first_hit([h["chunk"]["text"] for h in hits], q.evidence)
+                            ranks.append(rank)
+                            if rank is None:
+                                misses.append({"id": q.id, "question": q.question, "evidence": q.evidence,
+                                               "got": [h["chunk"]["section"] for h in hits]})
+                        per_mode[mode] = summary(questions, ranks, misses, took)
+                        print_line(name, mode, per_mode[mode])
+                    results[name] = {"chunks": chunks, "ingest_seconds": round(ingest_s, 1), "modes": per_mode}
+        finally:
+            fleet.stop()
+    return results
+
+
+# --- the table and the chart -----------------------------------------------------------------
+
+
+def render(store: dict) -> None:
+    runs = store["runs"]
+    lines = [
+        "# Retrieval quality: ablation",
+        "",
+        "Question sets and corpora in `tests/retrieval/` (the design guide, 133 questions; a self-written mixed PDF/DOCX/HTML "
+        "corpus, 42 questions). A hit is a returned chunk that holds the question's verbatim evidence; top 5; the service's "
+        "default score threshold. `dev` questions were studied while changing retrieval, `test` questions were not (second "
+        "table). Each row is one run of `bench/retrieval.py` at the commit named; every run embeds with the int8 ONNX model "
+        "on the CPU named.",
+        "",
+        "| change | set | mode | R@1 | R@3 | R@5 | MRR@5 | nDCG@5 | chunks |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    test_lines = ["| change | set | mode | questions | R@1 | R@3 | R@5 | MRR@5 | nDCG@5 |", "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        for name, result in run["sets"].items():
+            for mode, s in result["modes"].items():
+                a, t = s["all"], s["test"]
+                cells = [f"{a[k]:.3f}" for k in ("recall_at_1", "recall_at_3", "recall_at_5", "mrr_at_5", "ndcg_at_5")]
+                lines.append(f"| {run['label']} | {name} | {mode} | {' | '.join(cells)} | {result['chunks']} |")
+                tcells = [f"{t[k]:.3f}" for k in ("recall_at_1", "recall_at_3", "recall_at_5", "mrr_at_5", "ndcg_at_5")]
+                test_lines.append(f"| {run['label']} | {name} | {mode} | {t['questions']} | {' | '.join(tcells)} |")
+    lines += ["", "## Held-out questions only (`test` split)", "", *test_lines, "", "## Runs", ""]
+    for run in runs:
+        lines.append(f"- **{run['label']}**: commit {run['commit']}, {run['when']}, {run['how']}, {run['cpu']}")
+    lines += ["", "![recall@5 and MRR@5 per change](retrieval.png)", ""]
+    (RESULTS / "retrieval.md").write_text("\n".join(lines))
+    chart(runs)
+
+
+def chart(runs: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = sorted({name for run in runs for name in run["sets"]})
+    fig, axes = plt.subplots(len(sets), 1, figsize=(11, 3.2 * len(sets) + 1), squeeze=False)
+    for ax, name in zip(axes[:, 0], sets, strict=True):
+        labels, r5, mrr = [], [], []
+        for run in runs:
+            for mode, s in run["sets"].get(name, {}).get("modes", {}).items():
+                labels.append(f"{run['label']}\n{mode}")
+                r5.append(s["all"]["recall_at_5"])
+                mrr.append(s["all"]["mrr_at_5"])
+        x = range(len(labels))
+        ax.bar([i - 0.2 for i in x], r5, width=0.4, label="recall@5")
+        ax.bar([i + 0.2 for i in x], mrr, width=0.4, label="MRR@5")
+        ax.set_xticks(list(x), labels, fontsize=6.5, rotation=60, ha="right")
+        ax.set_ylim(0, 1)
+        ax.axhline(29 / 30, color="grey", linestyle="--", linewidth=0.8)
+        ax.axhline(0.80, color="grey", linestyle=":", linewidth=0.8)
+        ax.set_title(f"{name}: recall@5 (target 29/30, dashed) and MRR@5 (target 0.80, dotted)", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "retrieval.png", dpi=110)
+
+
+def git_commit() -> str:
+    import subprocess
+
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--label", default="")
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--e2e", action="store_true", help="the whole fleet over the HTTP API")
+    parser.add_argument("--render", action="store_true", help="redraw the table and chart from the stored runs")
+    parser.add_argument("--misses", type=Path, default=ROOT / "var" / "reports" / "retrieval-misses.json")
+    args = parser.parse_args()
+    store = json.loads(STORE.read_text()) if STORE.exists() else {"runs": []}
+    if not args.render:
+        if not args.label:
+            parser.error("--label names the run (the change it measures)")
+        sets, modes = args.sets.split(","), args.modes.split(",")
+        started = time.perf_counter()
+        results = run_e2e(sets, modes) if args.e2e else asyncio.run(run_in_process(sets, modes))
+        print(f"done in {time.perf_counter() - started:.0f} s")
+        misses = {f"{name}/{mode}": s.pop("misses") for name, r in results.items() for mode, s in r["modes"].items()}
+        args.misses.parent.mkdir(parents=True, exist_ok=True)
+        args.misses.write_text(json.dumps(misses, indent=1, ensure_ascii=False))
+        run = {"label": args.label, "commit": git_commit(), "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+               "how": "over the HTTP API (fleet)" if args.e2e else "in-process (worker pipeline + rag service)",
+               "cpu": cpu_name(), "sets": results}
+        store["runs"] = [r for r in store["runs"] if r["label"] != args.label] + [run]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        STORE.write_text(json.dumps(store, indent=1, ensure_ascii=False) + "\n")
+    render(store)
+
+
+if __name__ == "__main__":
+    main()
