@@ -76,25 +76,64 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
 def _looks_like_heading(line: str) -> int:
-    """0 if `line` reads as prose; else a heading level guess (1 or 2). Used where the format
-    has no markup for headings (PDF pages, plain text): a short line, starting with a capital
-    or a section number, not ending like a sentence."""
+    """0 if `line` reads as prose; else a heading level guess. Used where the format has no
+    markup for headings (PDF pages, plain text): a short line, starting with a capital or a
+    section number, not ending like a sentence. Numbered headings nest by their number (1, 1.2,
+    1.2.3); an unnumbered one sits below them (3), except one in capitals (1).
+
+    Not headings: a label that introduces what follows ("Solutions:", "Request:"), which belongs
+    with it, and a "Key: value" line whose value reads as a phrase ("Rate Limit: 50 concurrent
+    streams per user"), which is content; "Step 3: Minimal FastAPI Backend" stays a heading."""
     text = line.strip()
     if not text or len(text) > 80:
         return 0
     numbered = _NUMBERED.match(text)
     if text.endswith((".", ",", ";", "?", "!")) and not numbered:
         return 0
+    if text.endswith(":") or _CODE_CHARACTERS.intersection(text):
+        return 0
     words = text.split()
     if len(words) > 10 or not (text[0].isupper() or text[0].isdigit()):
         return 0
+    if ": " in text and not numbered:
+        value = [w for w in text.split(": ", 1)[1].split() if w[0].isalpha()]
+        minor = sum(1 for w in value if w.lower() in _MINOR_WORDS)
+        if not value or sum(1 for w in value if w[0].isupper()) < len(value) - minor:
+            return 0
     if numbered:
         number = words[0].rstrip(".")
-        return 1 if number.count(".") == 0 else 2
+        return min(3, 1 + number.count(".")) if number[0].isdigit() else 1
     letters = [c for c in text if c.isalpha()]
     if len(letters) >= 3 and all(c.isupper() for c in letters):
         return 1
-    return 2 if len(letters) >= 3 else 0
+    return 3 if len(letters) >= 3 else 0
+
+
+_CODE_CHARACTERS = frozenset('={}[]<>"`\\|;')
+_CHAPTER = re.compile(r"(\d+)\.(\d+)?")
+
+
+def _settle_numbering(blocks: list[Block]) -> list[Block]:
+    """A numbered list inside a chapter ("1. API Gateway", "2. Conversation Service" after "2.2")
+    looks like chapter headings; a chapter number continues the sections before it ("3." after
+    "2.4"), so a number that does not is a sub-heading of the section it sits in."""
+    chapter = 0
+    for block in blocks:
+        match = _CHAPTER.match(block.text) if block.kind == HEADING else None
+        if not match:
+            continue
+        number = int(match.group(1))
+        if match.group(2):
+            chapter = number
+        elif block.level == 1:
+            if chapter and number != chapter + 1:
+                block.level = 3
+            else:
+                chapter = number
+    return blocks
+
+
+_MINOR_WORDS = frozenset("a an and as at by for from in into of on or the to vs with".split())
 
 
 def _text_blocks(text: str, page: int = 0) -> list[Block]:
@@ -129,9 +168,10 @@ def _layout_blocks(text: str, page: int) -> list[Block]:
     blocks: list[Block] = []
     current: list[str] = []
     previous_ended = True
+    rows = _table_rows(lines)
     for i, line in enumerate(lines):
         following = lines[i + 1] if i + 1 < len(lines) else ""
-        level = _looks_like_heading(line)
+        level = 0 if i in rows else _looks_like_heading(line)
         if level and previous_ended and (not following or following[0].isupper() or following[0].isdigit()) and len(line) < 0.8 * width + 1:
             if current:
                 blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
@@ -141,12 +181,33 @@ def _layout_blocks(text: str, page: int) -> list[Block]:
             continue
         current.append(line)
         previous_ended = line.endswith((".", "!", "?", ":", ";")) or line.endswith('."')
+        if i in rows:  # a table row is a line of its own
+            blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
+            current = []
+            previous_ended = True
+            continue
         if previous_ended and len(line) < 0.85 * width:
             blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
             current = []
     if current:
         blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
     return blocks
+
+
+def _table_rows(lines: list[str]) -> set[int]:
+    """Indexes of lines that are rows of a table: a PDF's text has no table markup, and each
+    row reads like a heading (short, capitalised, no full stop). Three or more such lines in a
+    row are a table (its header and rows), not a run of headings; a numbered line is a heading."""
+    rows: set[int] = set()
+    run: list[int] = []
+    for i, line in enumerate([*lines, ""]):
+        if line and _looks_like_heading(line) and not _NUMBERED.match(line):
+            run.append(i)
+            continue
+        if len(run) >= 3:
+            rows.update(run)
+        run = []
+    return rows
 
 
 def _join_lines(lines: list[str]) -> str:
@@ -157,7 +218,7 @@ def _join_lines(lines: list[str]) -> str:
 
 
 def parse_text(data: bytes) -> ParsedDocument:
-    blocks = _text_blocks(decode_text(data))
+    blocks = _settle_numbering(_text_blocks(decode_text(data)))
     title = blocks[0].text if blocks and blocks[0].kind == HEADING else ""
     return ParsedDocument(TEXT, title, blocks)
 
@@ -177,6 +238,7 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         blocks: list[Block] = []
         for number, page in enumerate(pages, start=1):
             blocks.extend(_layout_blocks(page.extract_text() or "", number))
+        _settle_numbering(blocks)
         title = ""
         if reader.metadata and reader.metadata.title:
             title = str(reader.metadata.title).strip()
