@@ -15,7 +15,8 @@ from gateway import __version__, audit, webapp
 from gateway.answers import open_buffers
 from gateway.answers.relay import Relays
 from gateway.api.routes import (
-    admin, auth, chat, conversations, documents, health, invitations, me, openai_compat, upload_events, usage, well_known, ws,
+    admin, auth, chat, conversations, documents, health, invitations, me, oidc, openai_compat, upload_events, usage, well_known,
+    ws,
 )
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
@@ -23,6 +24,7 @@ from chatbot_common.blobstore import open_blob_store
 from gateway.middleware import GatewayMiddleware
 from gateway.identity.accounts import Accounts
 from gateway.identity.oidc import OidcVerifier
+from gateway.identity.oidc_login import OidcLogin
 from gateway.identity.tenants import TenantPolicies
 from gateway.keys import KeyRing
 from gateway.limits.limiter import Limits, open_store
@@ -52,6 +54,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                                       settings.oidc_algorithms, cooldown_seconds=settings.oidc_jwks_cooldown_seconds,
                                       ) if settings.oidc_issuer else None
         app.state.accounts = Accounts(app.state.sessions, settings.account_recheck_seconds)
+        app.state.oidc_login = OidcLogin(settings, app.state.oidc, app.state.sessions, app.state.accounts, app.state.issuer,
+                                         ) if settings.oidc_sign_in_enabled() else None
         app.state.tenants = TenantPolicies(app.state.sessions, settings.account_recheck_seconds)
         app.state.limits = Limits(settings, open_store(settings.limits_redis_url, settings.limits_redis_timeout_seconds), app.state.tenants)
         app.state.relays = Relays(open_buffers(settings))
@@ -73,6 +77,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             with contextlib.suppress(Exception):  # a last chance for entries that waited (the next start retries them)
                 await outbox.drain(app.state.sessions)
             app.state.passwords.close()
+            if app.state.oidc_login is not None:
+                await app.state.oidc_login.close()
             # Before the channels: the answers in flight end on them (or are stopped after the grace).
             await app.state.relays.close(settings.shutdown_grace_seconds)
             await app.state.downstream.close()
@@ -100,6 +106,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
     api.include_router(auth.router)
+    api.include_router(oidc.router)
     api.include_router(me.router)
     api.include_router(admin.router)
     api.include_router(invitations.router)

@@ -128,3 +128,20 @@ class AuditEvent(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_tenant_time", "tenant_id", "created_at"), Index("ix_audit_action", "tenant_id", "action"))
+
+
+class OidcSignIn(Base):
+    """A browser sign-in under way at the external issuer: kept until its callback comes back
+    (once) or it expires. Looked up by the SHA-256 of its `state`; `binding` is the SHA-256 of
+    the value in the starting browser's cookie, so the callback counts only in that browser."""
+
+    __tablename__ = "oidc_sign_ins"
+
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    binding_sha256: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    return_to: Mapped[str] = mapped_column(String(1000))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_oidc_sign_ins_expires", "expires_at"),)

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from chatbot_common.settings import AlsoFrom, BlobStoreSettings, BrokerSettings, DatabaseSettings
+
+OIDC_CALLBACK_PATH = "/api/v1/auth/oidc/callback"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
@@ -62,6 +66,20 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     oidc_role_claim: str = ""  # a claim naming the role (admin/member/viewer) given on first sign-in
     oidc_default_tenant: str = "default"
     oidc_jwks_cooldown_seconds: float = Field(30.0, ge=0)  # least time between key-set fetches for unknown kids
+    # Browser sign-in through that issuer (the authorization-code flow with PKCE), on when a client
+    # id is set. The redirect URI is this gateway's /api/v1/auth/oidc/callback as the browser
+    # reaches it, registered with the issuer; no client secret: a public client (PKCE alone).
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_token_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    oidc_redirect_uri: str = ""
+    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    oidc_display_name: str = Field("", max_length=60)  # the button's "Sign in with <name>"; empty: the issuer's host
+    # Empty: <issuer>/.well-known/openid-configuration (whose `issuer` must be the configured one).
+    oidc_discovery_url: str = ""
+    # How long a started sign-in may take (state, nonce and PKCE verifier are kept this long, used once).
+    oidc_login_ttl_seconds: int = Field(600, ge=5, le=3600)
+    oidc_http_timeout_seconds: float = Field(10.0, gt=0, le=60)
 
     # Limits. A Redis URL shares them across replicas; empty: held in this process (one replica).
     limits_redis_url: Annotated[str, AlsoFrom("LIMITS_REDIS_URL", "REDIS_URL")] = ""
@@ -118,6 +136,8 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     def _defaults(self) -> GatewaySettings:
         if self.oidc_issuer and not (self.oidc_jwks_url and self.oidc_audience):
             raise ValueError("GATEWAY_OIDC_ISSUER needs GATEWAY_OIDC_JWKS_URL and GATEWAY_OIDC_AUDIENCE")
+        if self.oidc_client_id:
+            self._check_oidc_sign_in()
         if self.jwt_keys_dir is None:
             if self.env in ("staging", "production"):
                 raise ValueError("GATEWAY_JWT_KEYS_DIR is required outside development (a mounted Secret of Ed25519 keys)")
@@ -127,6 +147,29 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
         if self.web_dir is None:
             self.web_dir = Path(__file__).resolve().parents[2] / "web" / "dist"
         return self
+
+    def _check_oidc_sign_in(self) -> None:
+        if not self.oidc_issuer:
+            raise ValueError("GATEWAY_OIDC_CLIENT_ID needs GATEWAY_OIDC_ISSUER (with its JWKS URL and audience)")
+        redirect = urlsplit(self.oidc_redirect_uri)
+        if redirect.scheme not in ("https", "http") or not redirect.hostname or redirect.query or redirect.fragment:
+            raise ValueError("GATEWAY_OIDC_REDIRECT_URI must be an absolute http(s) URL without query or fragment")
+        if redirect.scheme == "http" and redirect.hostname not in _LOOPBACK:
+            raise ValueError("GATEWAY_OIDC_REDIRECT_URI must use https (plain http only on a loopback address)")
+        if not redirect.path.endswith(OIDC_CALLBACK_PATH):
+            raise ValueError(f"GATEWAY_OIDC_REDIRECT_URI must end with {OIDC_CALLBACK_PATH} (this gateway's callback)")
+        if "openid" not in self.oidc_scopes:
+            raise ValueError("GATEWAY_OIDC_SCOPES must include openid")
+        if any(not scope or any(ch.isspace() or ch in '"\\' for ch in scope) for scope in self.oidc_scopes):
+            raise ValueError("GATEWAY_OIDC_SCOPES: each scope is one word")
+        for name, url in (("GATEWAY_OIDC_ISSUER", self.oidc_issuer), ("GATEWAY_OIDC_DISCOVERY_URL", self.oidc_discovery_url)):
+            if url and urlsplit(url).scheme not in ("https", "http"):
+                raise ValueError(f"{name} must be an http(s) URL")
+        if self.oidc_client_secret is not None and not self.oidc_client_secret.get_secret_value():
+            self.oidc_client_secret = None
+
+    def oidc_sign_in_enabled(self) -> bool:
+        return bool(self.oidc_client_id)
 
     def key_ring_generates(self) -> bool:
         """Only the embedded default creates its first key; deployments bring theirs."""

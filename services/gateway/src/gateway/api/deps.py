@@ -19,6 +19,7 @@ from gateway.answers.relay import Relays
 from gateway.grpc_clients import Downstream, caller_of
 from gateway.identity import roles
 from gateway.identity.accounts import KEY_PREFIX, Accounts
+from gateway.identity.oidc_login import OidcLogin
 from gateway.identity.tenants import TenantPolicies
 from gateway.limits.limiter import Limits
 from gateway.privacy import Privacy
@@ -125,6 +126,8 @@ AccountsDep = Annotated[Accounts, Depends(_built_at_start("accounts"))]
 LimitsDep = Annotated[Limits, Depends(_built_at_start("limits"))]
 RelaysDep = Annotated[Relays, Depends(_built_at_start("relays"))]
 PasswordsDep = Annotated[PasswordHashing, Depends(_built_at_start("passwords"))]
+# None: no external issuer is configured for browser sign-in.
+OidcLoginDep = Annotated[OidcLogin | None, Depends(_built_at_start("oidc_login"))]
 ChatCaller = Annotated[Principal, Depends(permission(roles.CHAT))]
 DocumentReader = Annotated[Principal, Depends(permission(roles.DOCUMENTS_READ))]
 DocumentWriter = Annotated[Principal, Depends(permission(roles.DOCUMENTS_WRITE))]

@@ -70,3 +70,26 @@ def set_refresh(response: Response, request: Request, token: str, max_age: int, 
 def clear_refresh(response: Response, request: Request, hsts: str) -> None:
     name, path, secure = _cookie(request, hsts)
     response.delete_cookie(name, path=path, httponly=True, samesite="strict", secure=secure)
+
+
+# The browser that starts an external sign-in holds this until the issuer sends it back, so that
+# the callback counts only there (a callback URL sent to someone else signs nobody in). Lax, not
+# Strict: the callback is a top-level navigation from the issuer's site.
+SIGN_IN_COOKIE = "chatbot_oidc"
+SECURE_SIGN_IN_COOKIE = "__Host-chatbot_oidc"
+SIGN_IN_COOKIE_PATH = "/api/v1/auth/oidc"
+
+
+def _sign_in_cookie(request: Request, hsts: str) -> tuple[str, str, bool]:
+    return (SECURE_SIGN_IN_COOKIE, "/", True) if _tls(request, hsts) else (SIGN_IN_COOKIE, SIGN_IN_COOKIE_PATH, False)
+
+
+def sign_in_binding(request: Request, hsts: str) -> str | None:
+    name, _, _ = _sign_in_cookie(request, hsts)
+    return request.cookies.get(name) or None
+
+
+def set_sign_in_binding(response: Response, request: Request, value: str, max_age: int, hsts: str) -> None:
+    name, path, secure = _sign_in_cookie(request, hsts)
+    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, samesite="lax", secure=secure)
+

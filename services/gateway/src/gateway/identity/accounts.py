@@ -113,7 +113,7 @@ class Accounts:
         state = await self._user(user_id)
         if state is None or not state.active:
             self._subjects.pop(subject, None)
-            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "account disabled")
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "account disabled", {"reason": "account_disabled"})
         return Principal(user_id, state.tenant_id, state.role, role_permissions(state.role), epoch=state.epoch)
 
     async def _provision(self, subject: str, claims: dict, settings) -> str:
@@ -127,10 +127,11 @@ class Accounts:
                 return existing
             email = str(claims.get("email") or "").strip().lower()
             if not email or "@" not in email or len(email) > 320:
-                raise AppError(ErrorCode.AUTHENTICATION_ERROR, "the identity provider's token carries no e-mail")
+                raise AppError(ErrorCode.AUTHENTICATION_ERROR, "the identity provider's token carries no e-mail", {"reason": "no_email"})
             if await session.scalar(select(User.id).where(User.email == email)) is not None:
                 # Never let an external token take over an account registered here.
-                raise AppError(ErrorCode.AUTHENTICATION_ERROR, "an account with this e-mail exists here; sign in with its password")
+                raise AppError(ErrorCode.AUTHENTICATION_ERROR, "an account with this e-mail exists here; sign in with its password",
+                               {"reason": "account_exists"})
             tenant_id = str(claims.get(settings.oidc_tenant_claim, "")) if settings.oidc_tenant_claim else ""
             if not tenant_id or await session.get(Tenant, tenant_id) is None:
                 tenant_id = settings.oidc_default_tenant

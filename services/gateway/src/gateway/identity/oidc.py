@@ -68,6 +68,20 @@ class OidcVerifier:
             self._keys = {k.key_id: k for k in keys if k.key_id}
 
     async def verify(self, token: str) -> dict:
+        """An access token of the issuer, for this API's audience."""
+        return await self._verified(token, self.audience, ["exp", "iat", "sub", "iss", "aud"])
+
+    async def verify_id_token(self, token: str, client_id: str) -> dict:
+        """An ID token from the browser sign-in: signed by the issuer, for this client (OIDC Core
+        3.1.3.7: `aud` names the client; with other audiences beside it, `azp` must be the client).
+        The caller checks the nonce."""
+        claims = await self._verified(token, client_id, ["exp", "iat", "sub", "iss", "aud", "nonce"])
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != client_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid token")
+        return claims
+
+    async def _verified(self, token: str, audience: str, required: list[str]) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -82,8 +96,8 @@ class OidcVerifier:
         if key is None:
             raise AppError(ErrorCode.AUTHENTICATION_ERROR, "invalid token")
         try:
-            return jwt.decode(token, key.key, algorithms=self.algorithms, audience=self.audience, issuer=self.issuer,
-                              options={"require": ["exp", "iat", "sub", "iss", "aud"]}, leeway=30)
+            return jwt.decode(token, key.key, algorithms=self.algorithms, audience=audience, issuer=self.issuer,
+                              options={"require": required}, leeway=30)
         except jwt.ExpiredSignatureError:
             raise AppError(ErrorCode.AUTHENTICATION_ERROR, "token expired") from None
         except jwt.PyJWTError:
