@@ -110,7 +110,7 @@ def chunk_points(doc: Document, chunks: list[ChunkIn], sparse: SparseEncoder, mo
         if chunk.sparse_indices:
             indices, values = list(chunk.sparse_indices), list(chunk.sparse_values)
         else:
-            indices, values = sparse.document(chunk.text)
+            indices, values = sparse.document(chunk.text, (chunk.title or doc.title, chunk.section))
         pid = point_id(doc.id, chunk.chunk_index)
         points.append(ChunkPoint(pid, list(chunk.dense), indices, values, chunk_payload(doc, chunk, pid, model_id)))
     return points
