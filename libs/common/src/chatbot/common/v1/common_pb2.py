@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63hatbot/common/v1/common.proto\x12\x11\x63hatbot.common.v1\";\n\x06\x43\x61ller\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"0\n\rModelSelected\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\",\n\x0bPageRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x05\"J\n\x08PageInfo\x12\r\n\x05total\x18\x01 \x01(\x05\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x05\x12\x10\n\x08has_more\x18\x04 \x01(\x08\"\x8f\x01\n\x08\x43itation\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07section\x18\x05 \x01(\t\x12\x0c\n\x04page\x18\x06 \x01(\x05\x12\x0f\n\x07snippet\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63hatbot/common/v1/common.proto\x12\x11\x63hatbot.common.v1\";\n\x06\x43\x61ller\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\"{\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x04 \x01(\x05\x12\x0c\n\x04\x63ost\x18\x05 \x01(\t\"[\n\x06Served\x12\x0e\n\x06\x63\x61\x63hed\x18\x01 \x01(\x08\x12\x12\n\nsaved_cost\x18\x02 \x01(\t\x12-\n\x05route\x18\x03 \x01(\x0b\x32\x1e.chatbot.common.v1.RouteChoice\"J\n\x0bRouteChoice\x12\r\n\x05\x61lias\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"0\n\rModelSelected\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\",\n\x0bPageRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x05\"J\n\x08PageInfo\x12\r\n\x05total\x18\x01 \x01(\x05\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x05\x12\x10\n\x08has_more\x18\x04 \x01(\x08\"\x8f\x01\n\x08\x43itation\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07section\x18\x05 \x01(\t\x12\x0c\n\x04page\x18\x06 \x01(\x05\x12\x0f\n\x07snippet\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CALLER']._serialized_start=53
   _globals['_CALLER']._serialized_end=112
   _globals['_USAGE']._serialized_start=114
-  _globals['_USAGE']._serialized_end=193
-  _globals['_MODELSELECTED']._serialized_start=195
-  _globals['_MODELSELECTED']._serialized_end=243
-  _globals['_PAGEREQUEST']._serialized_start=245
-  _globals['_PAGEREQUEST']._serialized_end=289
-  _globals['_PAGEINFO']._serialized_start=291
-  _globals['_PAGEINFO']._serialized_end=365
-  _globals['_CITATION']._serialized_start=368
-  _globals['_CITATION']._serialized_end=511
+  _globals['_USAGE']._serialized_end=237
+  _globals['_SERVED']._serialized_start=239
+  _globals['_SERVED']._serialized_end=330
+  _globals['_ROUTECHOICE']._serialized_start=332
+  _globals['_ROUTECHOICE']._serialized_end=406
+  _globals['_MODELSELECTED']._serialized_start=408
+  _globals['_MODELSELECTED']._serialized_end=456
+  _globals['_PAGEREQUEST']._serialized_start=458
+  _globals['_PAGEREQUEST']._serialized_end=502
+  _globals['_PAGEINFO']._serialized_start=504
+  _globals['_PAGEINFO']._serialized_end=578
+  _globals['_CITATION']._serialized_start=581
+  _globals['_CITATION']._serialized_end=724
 # @@protoc_insertion_point(module_scope)

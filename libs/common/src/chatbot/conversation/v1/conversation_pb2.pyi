@@ -35,7 +35,7 @@ class Conversation(_message.Message):
     def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., system_prompt: _Optional[str] = ..., message_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_message_id: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("id", "conversation_id", "role", "content", "model", "provider", "finish_reason", "usage", "latency_ms", "ttft_ms", "error_code", "error_message", "citations", "created_at", "feedback", "parent_id")
+    __slots__ = ("id", "conversation_id", "role", "content", "model", "provider", "finish_reason", "usage", "latency_ms", "ttft_ms", "error_code", "error_message", "citations", "created_at", "feedback", "parent_id", "served")
     ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class Message(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
     id: str
     conversation_id: str
     role: str
@@ -68,7 +69,8 @@ class Message(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     feedback: Feedback
     parent_id: str
-    def __init__(self, id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., role: _Optional[str] = ..., content: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., parent_id: _Optional[str] = ...) -> None: ...
+    served: _common_pb2.Served
+    def __init__(self, id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., role: _Optional[str] = ..., content: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., parent_id: _Optional[str] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ...) -> None: ...
 
 class Feedback(_message.Message):
     __slots__ = ("rating", "comment", "at")
@@ -183,7 +185,7 @@ class ListMessagesResponse(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt", "injection_policy", "edit_message_id", "regenerate_message_id")
+    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt", "injection_policy", "edit_message_id", "regenerate_message_id", "cache", "quality", "budget_left")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -197,6 +199,9 @@ class ChatRequest(_message.Message):
     INJECTION_POLICY_FIELD_NUMBER: _ClassVar[int]
     EDIT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     REGENERATE_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_LEFT_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     conversation_id: str
     message: str
@@ -210,7 +215,10 @@ class ChatRequest(_message.Message):
     injection_policy: str
     edit_message_id: str
     regenerate_message_id: str
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ..., edit_message_id: _Optional[str] = ..., regenerate_message_id: _Optional[str] = ...) -> None: ...
+    cache: bool
+    quality: str
+    budget_left: float
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ..., edit_message_id: _Optional[str] = ..., regenerate_message_id: _Optional[str] = ..., cache: _Optional[bool] = ..., quality: _Optional[str] = ..., budget_left: _Optional[float] = ...) -> None: ...
 
 class TurnStarted(_message.Message):
     __slots__ = ("conversation_id", "user_message_id", "assistant_message_id")
@@ -237,7 +245,7 @@ class CitationList(_message.Message):
     def __init__(self, citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ...) -> None: ...
 
 class TurnCompleted(_message.Message):
-    __slots__ = ("message_id", "conversation_id", "finish_reason", "usage", "provider", "model", "latency_ms", "ttft_ms", "created_at")
+    __slots__ = ("message_id", "conversation_id", "finish_reason", "usage", "provider", "model", "latency_ms", "ttft_ms", "created_at", "served")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +255,7 @@ class TurnCompleted(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     conversation_id: str
     finish_reason: str
@@ -256,7 +265,8 @@ class TurnCompleted(_message.Message):
     latency_ms: int
     ttft_ms: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    served: _common_pb2.Served
+    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ...) -> None: ...
 
 class ChatEvent(_message.Message):
     __slots__ = ("started", "model", "citations", "token", "completed", "guardrail")
@@ -323,20 +333,46 @@ class TenantUsageRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class UsageRow(_message.Message):
-    __slots__ = ("day", "provider", "model", "turns", "prompt_tokens", "completion_tokens")
+    __slots__ = ("day", "provider", "model", "turns", "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cost", "unpriced_turns", "cache_hits")
     DAY_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TURNS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_TURNS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
     day: str
     provider: str
     model: str
     turns: int
     prompt_tokens: int
     completion_tokens: int
-    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., turns: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+    cached_prompt_tokens: int
+    cost: str
+    unpriced_turns: int
+    cache_hits: int
+    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., turns: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ..., cost: _Optional[str] = ..., unpriced_turns: _Optional[int] = ..., cache_hits: _Optional[int] = ...) -> None: ...
+
+class RecordUsageRequest(_message.Message):
+    __slots__ = ("caller", "provider", "model", "usage", "served")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    provider: str
+    model: str
+    usage: _common_pb2.Usage
+    served: _common_pb2.Served
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ...) -> None: ...
+
+class RecordUsageResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class TenantUsageResponse(_message.Message):
     __slots__ = ("rows",)

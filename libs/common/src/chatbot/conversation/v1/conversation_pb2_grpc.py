@@ -85,6 +85,16 @@ class ConversationServiceStub:
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.FromString,
                 _registered_method=True)
+        self.UserUsage = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/UserUsage',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.FromString,
+                _registered_method=True)
+        self.RecordUsage = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/RecordUsage',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordUsageRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordUsageResponse.FromString,
+                _registered_method=True)
         self.PurgeMessages = channel.unary_unary(
                 '/chatbot.conversation.v1.ConversationService/PurgeMessages',
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.PurgeMessagesRequest.SerializeToString,
@@ -164,6 +174,20 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UserUsage(self, request, context):
+        """The caller's own usage, per day, provider and model (the same rows, theirs only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordUsage(self, request, context):
+        """Usage of a generation that was no chat turn (the gateway's /v1), into the same ledger.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PurgeMessages(self, request, context):
         """Retention: messages older than the period are deleted (Celery beat calls this).
         """
@@ -233,6 +257,16 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     servicer.TenantUsage,
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.SerializeToString,
+            ),
+            'UserUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.UserUsage,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.SerializeToString,
+            ),
+            'RecordUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordUsage,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordUsageRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordUsageResponse.SerializeToString,
             ),
             'PurgeMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.PurgeMessages,
@@ -516,6 +550,60 @@ class ConversationService:
             '/chatbot.conversation.v1.ConversationService/TenantUsage',
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.SerializeToString,
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UserUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/UserUsage',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/RecordUsage',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordUsageRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

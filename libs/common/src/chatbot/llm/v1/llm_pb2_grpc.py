@@ -56,6 +56,11 @@ class LlmOrchestratorStub:
                 request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.CountTokensRequest.SerializeToString,
                 response_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.CountTokensResponse.FromString,
                 _registered_method=True)
+        self.EraseUserData = channel.unary_unary(
+                '/chatbot.llm.v1.LlmOrchestrator/EraseUserData',
+                request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheRequest.SerializeToString,
+                response_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheResponse.FromString,
+                _registered_method=True)
 
 
 class LlmOrchestratorServicer:
@@ -92,6 +97,13 @@ class LlmOrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseUserData(self, request, context):
+        """Erasure: removes every semantic-cache entry the user's requests created.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LlmOrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +126,11 @@ def add_LlmOrchestratorServicer_to_server(servicer, server):
                     servicer.CountTokens,
                     request_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.CountTokensRequest.FromString,
                     response_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.CountTokensResponse.SerializeToString,
+            ),
+            'EraseUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseUserData,
+                    request_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheRequest.FromString,
+                    response_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +243,33 @@ class LlmOrchestrator:
             '/chatbot.llm.v1.LlmOrchestrator/CountTokens',
             chatbot_dot_llm_dot_v1_dot_llm__pb2.CountTokensRequest.SerializeToString,
             chatbot_dot_llm_dot_v1_dot_llm__pb2.CountTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.llm.v1.LlmOrchestrator/EraseUserData',
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheRequest.SerializeToString,
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheResponse.FromString,
             options,
             channel_credentials,
             insecure,
