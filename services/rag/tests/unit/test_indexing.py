@@ -42,10 +42,13 @@ def test_point_ids_are_derived_from_document_and_chunk_so_a_redelivery_overwrite
 
 
 def test_the_keyword_vector_is_computed_from_the_text_unless_the_worker_sent_one():
+    """Computed from the text with where it sits: the chunk's title (else the document's) and section."""
     encoder = SparseEncoder()
     doc = a_document()
-    [computed] = chunk_points(doc, [ChunkIn(0, "Hotel hotels HOTEL and London", [0.0])], encoder, "m")
-    assert (computed.sparse_indices, computed.sparse_values) == encoder.document("Hotel hotels HOTEL and London")
+    [computed] = chunk_points(doc, [ChunkIn(0, "Hotel hotels HOTEL and London", [0.0], section="Europe > Cities")], encoder, "m")
+    expected = encoder.document("Hotel hotels HOTEL and London", ("Travel policy", "Europe > Cities"))
+    assert (computed.sparse_indices, computed.sparse_values) == expected
+    assert expected != encoder.document("Hotel hotels HOTEL and London")
     [sent] = chunk_points(doc, [ChunkIn(0, "Hotel", [0.0], sparse_indices=[5, 9], sparse_values=[0.5, 1.5])], encoder, "m")
     assert (sent.sparse_indices, sent.sparse_values) == ([5, 9], [0.5, 1.5])
 
