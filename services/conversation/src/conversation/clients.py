@@ -16,7 +16,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.grpc_errors import MappedStub
 from conversation.grounding import Passage, SearchResult
-from conversation.llm import GenerateOptions, LlmDelta, LlmEnd, ModelFacts
+from conversation.llm import Completion, GenerateOptions, LlmDelta, LlmEnd, ModelFacts
 
 # rag.SearchRequest.query: at most 4,000 characters, which callers guarantee (rag.proto).
 MAX_QUERY_CHARS = 4000
@@ -54,23 +54,15 @@ class GrpcLlmClient:
             if not matches:
                 raise AppError(ErrorCode.VALIDATION_ERROR, f"unknown model {model or catalogue.default_model!r}", {"field": "model"})
         tokenizers = {m.tokenizer for m in matches}
-        return ModelFacts(min(m.context_window for m in matches), tokenizers.pop() if len(tokenizers) == 1 else "")
+        targets = tuple(dict.fromkeys(t for m in matches for t in (m.chain if m.is_alias else [m.id])))
+        return ModelFacts(min(m.context_window for m in matches), tokenizers.pop() if len(tokenizers) == 1 else "", targets)
+
+    async def complete(self, messages: list[tuple[str, str]], options: GenerateOptions, timeout: float) -> Completion:
+        reply = await self._stub.Complete(_generate_request(messages, options), timeout=timeout)
+        return Completion(reply.text, reply.provider, reply.model, reply.finish_reason)
 
     async def generate(self, messages: list[tuple[str, str]], options: GenerateOptions) -> AsyncIterator[ModelSelected | LlmDelta | LlmEnd]:
-        params = llm_pb2.GenerationParams()
-        if options.temperature is not None:
-            params.temperature = options.temperature
-        if options.max_tokens is not None:
-            params.max_tokens = options.max_tokens
-        request = llm_pb2.GenerateRequest(
-            model=options.model,
-            provider=options.provider,
-            messages=[llm_pb2.ChatMessage(role=r, content=c) for r, c in messages],
-            params=params,
-            request_id=options.request_id,
-            caller=common_pb2.Caller(user_id=options.user_id),
-        )
-        call = self._stub.Generate(request, timeout=self._generate_timeout)
+        call = self._stub.Generate(_generate_request(messages, options), timeout=self._generate_timeout)
         try:
             async for reply in call:
                 kind = reply.WhichOneof("event")
@@ -84,6 +76,22 @@ class GrpcLlmClient:
         finally:
             # Closing early (the client left) must stop generation upstream too.
             call.cancel()
+
+
+def _generate_request(messages: list[tuple[str, str]], options: GenerateOptions) -> llm_pb2.GenerateRequest:
+    params = llm_pb2.GenerationParams()
+    if options.temperature is not None:
+        params.temperature = options.temperature
+    if options.max_tokens is not None:
+        params.max_tokens = options.max_tokens
+    return llm_pb2.GenerateRequest(
+        model=options.model,
+        provider=options.provider,
+        messages=[llm_pb2.ChatMessage(role=r, content=c) for r, c in messages],
+        params=params,
+        request_id=options.request_id,
+        caller=common_pb2.Caller(user_id=options.user_id),
+    )
 
 
 def _matching(catalogue: llm_pb2.ListModelsResponse, model: str, provider: str) -> list[llm_pb2.ModelInfo]:

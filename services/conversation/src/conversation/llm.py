@@ -27,6 +27,7 @@ class ModelFacts:
 
     context_window: int
     tokenizer: str  # the token counter (chatbot_common.tokens) exact for it; "": counts are estimates
+    targets: tuple[str, ...] = ()  # the "provider:model" entries that may serve it, in order
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,21 @@ class GenerateOptions:
     user_id: str
 
 
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    provider: str
+    model: str
+    finish_reason: str
+
+
 class LlmClient(Protocol):
     async def model(self, model: str, provider: str) -> ModelFacts:
         """Raises a VALIDATION_ERROR AppError for a model the orchestrator does not serve."""
         ...
 
     def generate(self, messages: list[tuple[str, str]], options: GenerateOptions) -> AsyncIterator[ModelSelected | LlmDelta | LlmEnd]: ...
+
+    async def complete(self, messages: list[tuple[str, str]], options: GenerateOptions, timeout: float) -> Completion:
+        """One whole answer (background work: summaries, titles)."""
+        ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chatbot_common.db import UTCDateTime, utcnow
@@ -29,6 +29,17 @@ class Conversation(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The last message of the branch shown and continued ("" before the first message).
     current_message_id: Mapped[str] = mapped_column(String(40), default="")
+    # first_message (the message's start) | generated (by the model after the first exchange) |
+    # user (given or renamed by the person: never replaced).
+    title_source: Mapped[str] = mapped_column(String(16), default="user")
+    # The running summary of the branch up to `summary_through_id` (conversation.summaries).
+    summary: Mapped[str] = mapped_column(Text, default="")
+    summary_through_id: Mapped[str] = mapped_column(String(40), default="")
+    summary_messages: Mapped[int] = mapped_column(Integer, default=0)
+    summary_model: Mapped[str] = mapped_column(String(200), default="")
+    summary_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
+    pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
 
     __table_args__ = (
         Index("ix_conversations_user_updated", "user_id", "updated_at"),
@@ -86,3 +97,41 @@ class UsageRecord(Base):
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (Index("ix_usage_ledger_user", "user_id"),)
+
+
+class MemoryFact(Base):
+    """A fact a user asked the assistant to remember, put into their prompts while memory is on."""
+
+    __tablename__ = "memory_facts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    content: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # chat | api
+    conversation_id: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_memory_facts_user_created", "user_id", "created_at"),)
+
+
+class MemorySetting(Base):
+    """A user's choice about memory (no row: off, memory is opt-in)."""
+
+    __tablename__ = "memory_settings"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TenantMemoryPolicy(Base):
+    """A tenant's rule for user memory (no row: allowed). Kept here, beside the memory it governs,
+    so a turn reads it with the user's facts and no call to the gateway."""
+
+    __tablename__ = "tenant_memory_policies"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_memory_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

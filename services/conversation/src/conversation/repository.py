@@ -35,6 +35,8 @@ class Repository:
         conv = Conversation(
             id=new_id("conv"), user_id=user_id, tenant_id=tenant_id, title=title, model=model, provider=provider,
             system_prompt=system_prompt, message_count=0, created_at=now, updated_at=now,
+            # Untitled: a title is generated after the first exchange.
+            title_source="user" if title.strip() else "first_message",
         )
         async with self._sessions() as session, session.begin():
             session.add(conv)
@@ -45,12 +47,18 @@ class Repository:
             conv = await session.get(Conversation, conversation_id)
         return conv if conv is not None and conv.user_id == user_id else None
 
-    async def list_conversations(self, user_id: str, page: Page, sort: str, order: str, query: str = "") -> tuple[list[Conversation], int]:
-        """The user's conversations; with `query`, those whose title or any message contains it
-        (case-insensitively, the text taken literally: % and _ match themselves)."""
+    async def list_conversations(self, user_id: str, page: Page, sort: str, order: str, query: str = "",
+                                 archived: str = "exclude") -> tuple[list[Conversation], int]:
+        """The user's conversations, pinned ones first; with `query`, those whose title or any
+        message contains it (case-insensitively, the text taken literally: % and _ match
+        themselves); archived ones left out, included, or alone (`archived`)."""
         column = Conversation.created_at if sort == "created" else Conversation.updated_at
         ordering = column.asc() if order == "asc" else column.desc()
         where = [Conversation.user_id == user_id]
+        if archived == "exclude":
+            where.append(Conversation.archived_at.is_(None))
+        elif archived == "only":
+            where.append(Conversation.archived_at.is_not(None))
         if query:
             pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             in_messages = select(Message.id).where(Message.conversation_id == Conversation.id,
@@ -59,7 +67,8 @@ class Repository:
         async with self._sessions() as session:
             total = await session.scalar(select(func.count()).select_from(Conversation).where(*where))
             rows = await session.scalars(
-                select(Conversation).where(*where).order_by(ordering, Conversation.id).limit(page.limit).offset(page.offset)
+                select(Conversation).where(*where).order_by(Conversation.pinned_at.is_(None), ordering, Conversation.id)
+                .limit(page.limit).offset(page.offset)
             )
             return list(rows), int(total or 0)
 
@@ -69,7 +78,54 @@ class Repository:
             if conv is None or conv.user_id != user_id:
                 return None
             conv.title = title
+            conv.title_source = "user"
         return conv
+
+    async def set_flags(self, conversation_id: str, user_id: str, pinned: bool | None, archived: bool | None) -> Conversation | None:
+        """Pins or unpins, archives or restores; setting what is already set changes nothing."""
+        async with self._sessions() as session, session.begin():
+            conv = await session.get(Conversation, conversation_id)
+            if conv is None or conv.user_id != user_id:
+                return None
+            now = utcnow()
+            if pinned is not None and pinned != (conv.pinned_at is not None):
+                conv.pinned_at = now if pinned else None
+            if archived is not None and archived != (conv.archived_at is not None):
+                conv.archived_at = now if archived else None
+        return conv
+
+    async def set_generated_title(self, conversation_id: str, title: str) -> bool:
+        """Stores a generated title unless the person has given one (then nothing changes)."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id, _CONVERSATIONS.c.title_source == "first_message")
+                .values(title=title[:200], title_source="generated"))
+        return bool(result.rowcount)
+
+    async def store_summary(self, conversation_id: str, expected_through: str, through_id: str, text: str, messages: int,
+                            model: str) -> bool:
+        """Replaces the conversation's summary with one that covers its branch up to `through_id`,
+        only if the summary is still the one this was written from (`expected_through`) and
+        `through_id` still lies on the branch shown: a summary of a branch the person has left,
+        or a second writer of the same fold, stores nothing."""
+        async with self._sessions() as session, session.begin():
+            current = await session.scalar(select(Conversation.current_message_id).where(
+                Conversation.id == conversation_id, Conversation.summary_through_id == expected_through))
+            if not current:
+                return False
+            path = self._path(conversation_id, current, None)
+            if not await session.scalar(select(path.c.id).where(path.c.id == through_id).limit(1)):
+                return False
+            result = await session.execute(
+                update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == conversation_id, _CONVERSATIONS.c.summary_through_id == expected_through)
+                .values(summary=text, summary_through_id=through_id, summary_messages=messages, summary_model=model[:200],
+                        summary_updated_at=utcnow()))
+        return bool(result.rowcount)
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        """A conversation by id alone, for background work the service started itself."""
+        async with self._sessions() as session:
+            return await session.get(Conversation, conversation_id)
 
     async def set_feedback(self, conversation_id: str, user_id: str, message_id: str, rating: int, comment: str) -> Message | None:
         """Rates an answer in one of the user's conversations (0 withdraws the rating); None when

@@ -8,9 +8,12 @@ from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_server import GrpcService, serve_grpc
 from chatbot_common.tokens import open_counter
 from conversation.clients import GrpcLlmClient, GrpcRagClient
+from conversation.memory_store import MemoryStore
 from conversation.repository import Repository
 from conversation.servicer import ConversationServicer
 from conversation.settings import ConversationSettings
+from conversation.summaries import BackgroundWork
+from conversation.tokenizers import Counters
 
 SERVICE_NAME = conversation_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,10 +29,15 @@ def build_service(settings: ConversationSettings) -> GrpcService:
     llm = GrpcLlmClient(llm_channel, settings.llm_call_timeout_seconds, settings.llm_timeout_seconds)
     rag_channel = open_channel(settings.rag_target)
     sources = GrpcRagClient(rag_channel, settings.rag_timeout_seconds)
-    # The orchestrator's tokenizer, loaded here: a turn counts its tokens without a round trip.
-    servicer = ConversationServicer(Repository(db.session_factory(engine)), llm, open_counter(), settings, sources)
+    # The models' tokenizers, loaded here: a turn counts its tokens without a round trip.
+    sessions = db.session_factory(engine)
+    repo, counters = Repository(sessions), Counters(open_counter())
+    background = BackgroundWork(repo, llm, counters, settings)
+    servicer = ConversationServicer(repo, llm, counters, settings, sources, MemoryStore(sessions), background)
 
     async def close() -> None:
+        # Summaries and titles under way are dropped: the next turn over the trigger asks again.
+        await background.close()
         await llm_channel.close()
         await rag_channel.close()
         await engine.dispose()

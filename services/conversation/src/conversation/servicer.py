@@ -17,23 +17,36 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.paging import page_from_pb, page_info
 from chatbot_common.timeutil import to_timestamp
-from chatbot_common.tokens import ByteEstimate, TokenCounter
 from conversation.llm import LlmClient
-from conversation.models import Conversation, Message
+from conversation.memory_store import MemoryStore, TooManyFacts
+from conversation.models import Conversation, MemoryFact, Message
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
 from conversation.grounding import SourceSearch
+from conversation.summaries import BackgroundWork
+from conversation.tokenizers import Counters
 from conversation.turn import ChatTurn, Citations, Guardrail, Token, TurnCompleted, TurnRequest, TurnStarted
 
 log = logging.getLogger(__name__)
 
 
 def conversation_to_pb(c: Conversation) -> pb.Conversation:
-    return pb.Conversation(
+    conv = pb.Conversation(
         id=c.id, user_id=c.user_id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt,
         message_count=c.message_count, created_at=to_timestamp(c.created_at), updated_at=to_timestamp(c.updated_at),
-        current_message_id=c.current_message_id or "",
+        current_message_id=c.current_message_id or "", pinned=c.pinned_at is not None, archived=c.archived_at is not None,
+        title_source=c.title_source or "",
     )
+    if c.summary:
+        conv.summary.CopyFrom(pb.ConversationSummary(
+            text=c.summary, through_message_id=c.summary_through_id, messages=c.summary_messages, model=c.summary_model,
+            updated_at=to_timestamp(c.summary_updated_at)))
+    return conv
+
+
+def fact_to_pb(f: MemoryFact) -> pb.MemoryFact:
+    return pb.MemoryFact(id=f.id, content=f.content, source=f.source, conversation_id=f.conversation_id,
+                         created_at=to_timestamp(f.created_at), updated_at=to_timestamp(f.updated_at))
 
 
 def usage_pb(m: Message) -> common_pb2.Usage:
@@ -72,12 +85,14 @@ def _not_found() -> AppError:
 
 class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
     def __init__(
-        self, repo: Repository, llm: LlmClient, counter: TokenCounter | ByteEstimate, settings: ConversationSettings,
-        sources: SourceSearch | None = None,
+        self, repo: Repository, llm: LlmClient, counters: Counters, settings: ConversationSettings,
+        sources: SourceSearch | None = None, memory: MemoryStore | None = None, background: BackgroundWork | None = None,
     ) -> None:
         self._repo = repo
         self._llm = llm
-        self._counter = counter
+        self._counters = counters
+        self._memory = memory
+        self._background = background
         self._sources = sources
         self._settings = settings
 
@@ -96,10 +111,13 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
     async def ListConversations(self, request: pb.ListConversationsRequest, context) -> pb.ListConversationsResponse:
         sort = request.sort or "updated"
         order = request.order or "desc"
+        archived = request.archived or "exclude"
         if sort not in ("created", "updated") or order not in ("asc", "desc"):
             raise AppError(ErrorCode.VALIDATION_ERROR, "sort must be created|updated and order asc|desc")
+        if archived not in ("exclude", "include", "only"):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "archived must be exclude|include|only", {"field": "archived"})
         page = page_from_pb(request.page, 20)
-        rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order, request.query)
+        rows, total = await self._repo.list_conversations(_user(request.caller), page, sort, order, request.query, archived)
         return pb.ListConversationsResponse(conversations=[conversation_to_pb(c) for c in rows], page=page_info(page, total))
 
     async def DeleteConversation(self, request: pb.DeleteConversationRequest, context) -> pb.DeleteConversationResponse:
@@ -118,6 +136,9 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
                 raise AppError(ErrorCode.NOT_FOUND, "message not found in this conversation")
         if request.HasField("title"):
             conv = await self._repo.rename_conversation(request.conversation_id, user, request.title) or conv
+        if request.HasField("pinned") or request.HasField("archived"):
+            conv = await self._repo.set_flags(request.conversation_id, user, request.pinned if request.HasField("pinned") else None,
+                                              request.archived if request.HasField("archived") else None) or conv
         return conversation_to_pb(conv)
 
     async def SetFeedback(self, request: pb.SetFeedbackRequest, context) -> pb.Message:
@@ -143,9 +164,13 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             yield pb.UserConversation(conversation=conversation_to_pb(conv), messages=[message_to_pb(m) for m in messages])
 
     async def EraseUserData(self, request: pb.UserDataRequest, context) -> pb.EraseUserDataResponse:
-        conversations, messages, usage = await self._repo.erase_user(_user(request.caller))
-        log.info("user data erased", extra={"conversations": conversations, "messages": messages, "usage_records_anonymised": usage})
-        return pb.EraseUserDataResponse(conversations=conversations, messages=messages, usage_records_anonymised=usage)
+        user = _user(request.caller)
+        conversations, messages, usage = await self._repo.erase_user(user)
+        facts = await self._memory.erase_user(user) if self._memory is not None else 0
+        log.info("user data erased", extra={"conversations": conversations, "messages": messages, "usage_records_anonymised": usage,
+                                            "memory_facts": facts})
+        return pb.EraseUserDataResponse(conversations=conversations, messages=messages, usage_records_anonymised=usage,
+                                        memory_facts=facts)
 
     async def TenantUsage(self, request: pb.TenantUsageRequest, context) -> pb.TenantUsageResponse:
         if not request.caller.tenant_id:
@@ -167,6 +192,62 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         log.info("retention purge", extra={"messages": messages, "conversations": conversations})
         return pb.PurgeMessagesResponse(messages=messages, conversations=conversations)
 
+    # --- user memory ----------------------------------------------------------------------
+
+    def _memory_store(self) -> MemoryStore:
+        if self._memory is None:
+            raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "user memory is not available")
+        return self._memory
+
+    async def _memory_reply(self, caller: common_pb2.Caller) -> pb.Memory:
+        store = self._memory_store()
+        user = _user(caller)
+        state, facts = await asyncio.gather(store.state(user, caller.tenant_id, with_facts=False), store.facts(user))
+        return pb.Memory(enabled=state.enabled, tenant_allowed=state.tenant_allowed, facts=[fact_to_pb(f) for f in facts])
+
+    async def GetMemory(self, request: pb.GetMemoryRequest, context) -> pb.Memory:
+        return await self._memory_reply(request.caller)
+
+    async def UpdateMemorySettings(self, request: pb.UpdateMemorySettingsRequest, context) -> pb.Memory:
+        store = self._memory_store()
+        if request.enabled and not await store.tenant_allows(request.caller.tenant_id):
+            raise AppError(ErrorCode.PERMISSION_DENIED, "your organisation has turned user memory off")
+        await store.set_enabled(_user(request.caller), request.enabled)
+        return await self._memory_reply(request.caller)
+
+    async def AddMemoryFact(self, request: pb.AddMemoryFactRequest, context) -> pb.MemoryFact:
+        store = self._memory_store()
+        if not await store.tenant_allows(request.caller.tenant_id):
+            raise AppError(ErrorCode.PERMISSION_DENIED, "your organisation has turned user memory off")
+        try:
+            fact = await store.add(_user(request.caller), request.caller.tenant_id, request.content, "api", "", self._settings.memory_max_facts)
+        except TooManyFacts:
+            raise AppError(ErrorCode.CONFLICT, f"memory is full ({self._settings.memory_max_facts} facts): delete one first",
+                           {"max_facts": self._settings.memory_max_facts}) from None
+        return fact_to_pb(fact)
+
+    async def UpdateMemoryFact(self, request: pb.UpdateMemoryFactRequest, context) -> pb.MemoryFact:
+        fact = await self._memory_store().update(_user(request.caller), request.fact_id, request.content)
+        if fact is None:
+            raise AppError(ErrorCode.NOT_FOUND, "memory fact not found")
+        return fact_to_pb(fact)
+
+    async def DeleteMemoryFact(self, request: pb.DeleteMemoryFactRequest, context) -> pb.DeleteMemoryFactResponse:
+        if not await self._memory_store().delete(_user(request.caller), request.fact_id):
+            raise AppError(ErrorCode.NOT_FOUND, "memory fact not found")
+        return pb.DeleteMemoryFactResponse()
+
+    async def SetTenantMemoryPolicy(self, request: pb.TenantMemoryPolicy, context) -> pb.TenantMemoryPolicy:
+        if not request.caller.tenant_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        await self._memory_store().set_tenant_policy(request.caller.tenant_id, request.user_memory_allowed)
+        return pb.TenantMemoryPolicy(user_memory_allowed=request.user_memory_allowed)
+
+    async def GetTenantMemoryPolicy(self, request: pb.GetTenantMemoryPolicyRequest, context) -> pb.TenantMemoryPolicy:
+        if not request.caller.tenant_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        return pb.TenantMemoryPolicy(user_memory_allowed=await self._memory_store().tenant_allows(request.caller.tenant_id))
+
     async def Chat(self, request: pb.ChatRequest, context) -> AsyncIterator[pb.ChatEvent]:
         turn_request = TurnRequest(
             user_id=_user(request.caller),
@@ -184,7 +265,8 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             edit_message_id=request.edit_message_id,
             regenerate_message_id=request.regenerate_message_id,
         )
-        turn = ChatTurn(self._repo, self._llm, self._counter, self._settings, turn_request, self._sources)
+        turn = ChatTurn(self._repo, self._llm, self._counters, self._settings, turn_request, self._sources, self._memory,
+                        self._background)
         events = turn.run()
         try:
             async for event in events:

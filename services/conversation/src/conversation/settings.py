@@ -40,3 +40,25 @@ class ConversationSettings(GrpcServiceSettings, DatabaseSettings):
     # Extra room kept when token counts are estimates (a remote model's tokenizer differs).
     estimate_margin: float = Field(0.15, ge=0, le=1)
     title_length: int = Field(60, ge=10)
+
+    # The input budget's split (conversation.context_window.plan): after the system prompt and
+    # the new message, memory (summary and user memory) takes at most this, then retrieved
+    # sources (rag_context_*), then verbatim history what is left, capped by history_tokens.
+    memory_tokens: int = Field(600, ge=0, description="most tokens the summary and user memory take together")
+    memory_fraction: float = Field(0.25, ge=0, le=0.9, description="share of the free input budget memory may take")
+    history_tokens: int = Field(0, ge=0, description="most tokens of verbatim history (0: whatever is left)")
+    # Summary memory (conversation.summaries): when the verbatim history passes this share of
+    # its budget, older turns are folded into a running summary in the background.
+    summary_enabled: bool = True
+    summary_trigger: float = Field(0.8, gt=0, le=1)
+    summary_keep_messages: int = Field(6, ge=2, description="newest messages that always stay verbatim")
+    summary_max_tokens: int = Field(200, ge=16, description="length of a summary the model writes")
+    # The model that writes summaries and titles: a cheap one; the embedded model by default.
+    memory_model: str = ""
+    memory_provider: str = "local"
+    memory_timeout_seconds: float = Field(180.0, gt=0, description="deadline of one summary or title call (the local model queues)")
+    background_concurrency: int = Field(1, ge=1, le=16, description="summaries and titles written at once by this replica")
+    auto_titles: bool = True
+    title_max_tokens: int = Field(16, ge=4, le=64)
+    # User memory (conversation.user_memory): opt-in per user, off for a tenant that says so.
+    memory_max_facts: int = Field(50, ge=1, le=1000)

@@ -3,7 +3,12 @@ answer, persist the assistant message with usage and timings. The assistant mess
 stored on every path: completed, failed at the provider, or cut off by the client.
 
 A turn costs one rag.Search and one llm.Generate: the model's context window comes from the
-catalogue the LlmClient caches, and tokens are counted here with the orchestrator's tokenizer.
+catalogue the LlmClient caches, and tokens are counted here with the model's own tokenizer when
+this service has it (conversation.tokenizers). The prompt is the system prompt with the
+conversation's summary and the user's remembered facts, the retrieved sources, as much verbatim
+history as its share of the window holds (conversation.context_window), and the question. A
+turn never waits for memory work: it schedules a summary when the history passes its trigger,
+and a title after the first exchange (conversation.summaries), and goes on.
 What the gateway validated (a non-blank message, a well-formed conversation id, parameters
 in range) is trusted, as conversation.proto says."""
 
@@ -22,8 +27,9 @@ from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from chatbot_common.guardrails.injection import detect
 from chatbot_common.ids import new_id
-from chatbot_common.tokens import ByteEstimate, TokenCounter
-from conversation.context_window import Budget, DoesNotFit, fit_history
+from conversation.context_window import (
+    Budget, DoesNotFit, costs, fit_history, fit_newest, history_allowance, needs_summary, share,
+)
 from conversation.grounding import (
     NO_SOURCES_NOTE,
     NOT_FOUND_ANSWER,
@@ -36,9 +42,13 @@ from conversation.grounding import (
     select,
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
+from conversation.memory_store import MemoryState, MemoryStore, TooManyFacts
 from conversation.models import Conversation, Message
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
+from conversation.summaries import BackgroundWork
+from conversation.tokenizers import Counters
+from conversation.user_memory import facts_block, facts_in, summary_block
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +116,19 @@ _COUNT_INLINE_CHARS = 4000
 
 class ChatTurn:
     def __init__(
-        self, repo: Repository, llm: LlmClient, counter: TokenCounter | ByteEstimate, settings: ConversationSettings,
-        request: TurnRequest, sources: SourceSearch | None = None,
+        self, repo: Repository, llm: LlmClient, counters: Counters, settings: ConversationSettings,
+        request: TurnRequest, sources: SourceSearch | None = None, memory: MemoryStore | None = None,
+        background: BackgroundWork | None = None,
     ) -> None:
         self._repo = repo
         self._llm = llm
-        self._counter = counter
+        self._counters = counters
+        self._counter = counters.default  # until the model is known
+        self._memory = memory
+        self._background = background
+        self._history_cost = 0  # the history not yet summarised, with this turn's question (summary trigger)
+        self._history_allowance = 0
+        self._budget: Budget | None = None
         self._sources = sources
         self._citations: list[dict] = []
         self._nothing_relevant = False
@@ -144,6 +161,7 @@ class ChatTurn:
         return Conversation(
             id=new_id("conv"), user_id=req.user_id, tenant_id=req.tenant_id, title=" ".join(req.message.split())[: self._settings.title_length],
             model=req.model, provider=req.provider, system_prompt=req.system_prompt, message_count=0, created_at=now, updated_at=now,
+            title_source="first_message",
         )
 
     async def run(self) -> AsyncIterator[TurnEvent]:
@@ -184,7 +202,7 @@ class ChatTurn:
 
         # An unknown model is refused here, before anything is written.
         facts = await self._llm.model(model, provider)
-        self._counts_exact = facts.tokenizer == self._counter.name
+        self._counter, self._counts_exact = self._counters.for_model(facts)
         budget = Budget(facts.context_window, min(reserve, facts.context_window // 2),
                         0.0 if self._counts_exact else self._settings.estimate_margin)
         text = question.content if question is not None else req.message
@@ -203,23 +221,40 @@ class ChatTurn:
             conv = new_conversation = self._new_conversation()
         self._conversation = conv
         limit = self._settings.history_limit
+        # The user's memory is read beside the writes (one more query, no more waiting).
+        memory_read = self._memory.state(req.user_id, req.tenant_id) if self._memory is not None else _no_memory()
         if question is not None:
             # Answered again: the question is stored already; it is current until its new answer is.
             user_message = question
-            _, recent = await asyncio.gather(self._repo.set_current(conv.id, question.id), self._repo.branch(conv.id, parent_id, limit))
+            _, recent, memory = await asyncio.gather(self._repo.set_current(conv.id, question.id),
+                                                     self._repo.branch(conv.id, parent_id, limit), memory_read)
         else:
             user_message = Message(
                 id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message, parent_id=parent_id,
                 token_count=user_tokens, token_counter=self._counter.name, citations=[], created_at=utcnow(),
             )
             # The message is stored (a new conversation with it) while the history is read.
-            _, recent = await asyncio.gather(
+            _, recent, memory = await asyncio.gather(
                 self._repo.add_message(user_message, new_conversation),
                 self._repo.branch(conv.id, parent_id, limit) if new_conversation is None else _nothing(),
+                memory_read,
             )
+            memory = await self._remember(conv, memory, text)
         self._question_id = user_message.id
         found, search_error = await self._searching
         yield TurnStarted(conv.id, user_message.id, self._answer_id)
+
+        # Memory first (the summary, then the user's facts), then sources, then history.
+        history = [
+            m for m in recent
+            if m.id != user_message.id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR
+        ][-limit:]
+        summarised = [m.id for m in history].index(conv.summary_through_id) + 1 \
+            if conv.summary and conv.summary_through_id in {m.id for m in history} else 0
+        history = history[summarised:]
+        memory_text, memory_tokens = await self._memory_blocks(budget, system_tokens, user_tokens, conv.summary if summarised else "",
+                                                               [f.content for f in memory.facts] if memory.active else [])
+        system_tokens += memory_tokens
 
         try:
             if search_error is not None:
@@ -246,15 +281,15 @@ class ChatTurn:
             user_tokens += source_tokens
             user_content = self._spotlight.user_message(text, sources)
 
-        history = [
-            m for m in recent
-            if m.id != user_message.id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR
-        ][-limit:]
         stale = [i for i, m in enumerate(history) if m.token_counter != self._counter.name]
         fresh = dict(zip(stale, await self._count([history[i].content for i in stale]), strict=True)) if stale else {}
         history_tokens = [fresh.get(i, m.token_count) for i, m in enumerate(history)]
-        keep = fit_history(budget, [system_tokens, user_tokens], history_tokens)
-        prompt = [("system", system_prompt)]
+        self._history_allowance = history_allowance(budget.input_limit - costs(budget, [system_tokens, user_tokens]),
+                                                     self._settings.history_tokens)
+        keep, _ = fit_newest(budget, self._history_allowance, history_tokens)
+        self._history_cost = costs(budget, history_tokens) + budget.cost(user_tokens - source_tokens if sources else user_tokens)
+        self._budget = budget
+        prompt = [("system", f"{system_prompt}\n\n{memory_text}" if memory_text else system_prompt)]
         prompt += [(m.role, m.content) for m in history[len(history) - keep:]] if keep else []
         prompt.append(("user", user_content))
 
@@ -284,7 +319,9 @@ class ChatTurn:
                     index += 1
                 if isinstance(item, LlmEnd):
                     self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
-                    yield TurnCompleted(await self._record(item.finish_reason))
+                    completed = await self._record(item.finish_reason)
+                    self._schedule_memory_work(conv)
+                    yield TurnCompleted(completed)
                     return
             raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
         except AppError as exc:
@@ -292,6 +329,59 @@ class ChatTurn:
             raise
         finally:
             await stream.aclose()
+
+    async def _remember(self, conv: Conversation, state: MemoryState, new_text: str) -> MemoryState:
+        """Stores the facts a new message asks to remember (while memory is on for its author),
+        so this very turn has them."""
+        said = facts_in(new_text) if state.active and self._memory is not None else []
+        if not said:
+            return state
+        req = self._req
+        for fact in said:
+            try:
+                await self._memory.add(req.user_id, req.tenant_id, fact, "chat", conv.id, self._settings.memory_max_facts)
+            except TooManyFacts:
+                log.info("user memory full; a fact was not stored", extra={"max_facts": self._settings.memory_max_facts})
+                break
+        return await self._memory.state(req.user_id, req.tenant_id)
+
+    async def _memory_blocks(self, budget: Budget, system_tokens: int, user_tokens: int, summary: str,
+                             facts: list[str]) -> tuple[str, int]:
+        """The summary and the newest facts that fit the memory allowance, as text for the system
+        message, with their token count (the summary goes whole or not at all)."""
+        if not summary and not facts:
+            return "", 0
+        allowance = share(budget.input_limit - costs(budget, [system_tokens, user_tokens]), self._settings.memory_tokens,
+                          self._settings.memory_fraction)
+        blocks, used = [], 0
+        if summary:
+            (tokens,) = await self._count([summary_block(summary)])
+            if budget.inline_cost(tokens + 2) <= allowance:
+                blocks.append(summary_block(summary))
+                used += budget.inline_cost(tokens + 2)
+        if facts:
+            header, *counts = await self._count([facts_block([]), *(f"- {f}" for f in facts)])
+            room, cost, kept = allowance - used - budget.inline_cost(header + 2), 0, 0
+            for count in reversed(counts):  # the newest facts first, each a line
+                if cost + budget.inline_cost(count + 1) > room:
+                    break
+                cost += budget.inline_cost(count + 1)
+                kept += 1
+            if kept:
+                blocks.append(facts_block(facts[len(facts) - kept:]))
+                used += budget.inline_cost(header + 2) + cost
+        return "\n\n".join(blocks), used
+
+    def _schedule_memory_work(self, conv: Conversation) -> None:
+        """After an answer: a title after the first exchange, a summary once the history passes its
+        trigger. Neither is awaited."""
+        if self._background is None or self._budget is None:
+            return
+        if conv.title_source == "first_message":
+            self._background.title_later(conv.id)
+        answer = self._budget.cost(self._completion_tokens) if self._completion_tokens else 0
+        if needs_summary(self._history_cost + answer, self._history_allowance, self._settings.summary_trigger):
+            self._background.summarise_later(conv.id)
 
     async def _place(self, conv: Conversation | None) -> tuple[str | None, Message | None]:
         """Where the turn goes in the conversation's tree: the message the new user message
@@ -420,3 +510,7 @@ class ChatTurn:
 
 async def _nothing() -> list[Message]:
     return []
+
+
+async def _no_memory() -> MemoryState:
+    return MemoryState(False, False, [])

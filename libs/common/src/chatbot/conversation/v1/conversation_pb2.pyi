@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Conversation(_message.Message):
-    __slots__ = ("id", "user_id", "title", "model", "provider", "system_prompt", "message_count", "created_at", "updated_at", "current_message_id")
+    __slots__ = ("id", "user_id", "title", "model", "provider", "system_prompt", "message_count", "created_at", "updated_at", "current_message_id", "summary", "pinned", "archived", "title_source")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,10 @@ class Conversation(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     CURRENT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_FIELD_NUMBER: _ClassVar[int]
+    TITLE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     title: str
@@ -32,7 +36,25 @@ class Conversation(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     current_message_id: str
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., system_prompt: _Optional[str] = ..., message_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_message_id: _Optional[str] = ...) -> None: ...
+    summary: ConversationSummary
+    pinned: bool
+    archived: bool
+    title_source: str
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., system_prompt: _Optional[str] = ..., message_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_message_id: _Optional[str] = ..., summary: _Optional[_Union[ConversationSummary, _Mapping]] = ..., pinned: _Optional[bool] = ..., archived: _Optional[bool] = ..., title_source: _Optional[str] = ...) -> None: ...
+
+class ConversationSummary(_message.Message):
+    __slots__ = ("text", "through_message_id", "messages", "updated_at", "model")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    THROUGH_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    through_message_id: str
+    messages: int
+    updated_at: _timestamp_pb2.Timestamp
+    model: str
+    def __init__(self, text: _Optional[str] = ..., through_message_id: _Optional[str] = ..., messages: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("id", "conversation_id", "role", "content", "model", "provider", "finish_reason", "usage", "latency_ms", "ttft_ms", "error_code", "error_message", "citations", "created_at", "feedback", "parent_id", "served")
@@ -105,18 +127,20 @@ class GetConversationRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ...) -> None: ...
 
 class ListConversationsRequest(_message.Message):
-    __slots__ = ("caller", "page", "sort", "order", "query")
+    __slots__ = ("caller", "page", "sort", "order", "query", "archived")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
     SORT_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     page: _common_pb2.PageRequest
     sort: str
     order: str
     query: str
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., sort: _Optional[str] = ..., order: _Optional[str] = ..., query: _Optional[str] = ...) -> None: ...
+    archived: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., sort: _Optional[str] = ..., order: _Optional[str] = ..., query: _Optional[str] = ..., archived: _Optional[str] = ...) -> None: ...
 
 class ListConversationsResponse(_message.Message):
     __slots__ = ("conversations", "page")
@@ -139,16 +163,20 @@ class DeleteConversationResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class UpdateConversationRequest(_message.Message):
-    __slots__ = ("caller", "conversation_id", "title", "current_message_id")
+    __slots__ = ("caller", "conversation_id", "title", "current_message_id", "pinned", "archived")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CURRENT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     conversation_id: str
     title: str
     current_message_id: str
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., title: _Optional[str] = ..., current_message_id: _Optional[str] = ...) -> None: ...
+    pinned: bool
+    archived: bool
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., title: _Optional[str] = ..., current_message_id: _Optional[str] = ..., pinned: _Optional[bool] = ..., archived: _Optional[bool] = ...) -> None: ...
 
 class SetFeedbackRequest(_message.Message):
     __slots__ = ("caller", "conversation_id", "message_id", "rating", "comment")
@@ -313,14 +341,16 @@ class UserConversation(_message.Message):
     def __init__(self, conversation: _Optional[_Union[Conversation, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ...) -> None: ...
 
 class EraseUserDataResponse(_message.Message):
-    __slots__ = ("conversations", "messages", "usage_records_anonymised")
+    __slots__ = ("conversations", "messages", "usage_records_anonymised", "memory_facts")
     CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     USAGE_RECORDS_ANONYMISED_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FACTS_FIELD_NUMBER: _ClassVar[int]
     conversations: int
     messages: int
     usage_records_anonymised: int
-    def __init__(self, conversations: _Optional[int] = ..., messages: _Optional[int] = ..., usage_records_anonymised: _Optional[int] = ...) -> None: ...
+    memory_facts: int
+    def __init__(self, conversations: _Optional[int] = ..., messages: _Optional[int] = ..., usage_records_anonymised: _Optional[int] = ..., memory_facts: _Optional[int] = ...) -> None: ...
 
 class TenantUsageRequest(_message.Message):
     __slots__ = ("caller", "since", "until")
@@ -393,3 +423,87 @@ class PurgeMessagesResponse(_message.Message):
     messages: int
     conversations: int
     def __init__(self, messages: _Optional[int] = ..., conversations: _Optional[int] = ...) -> None: ...
+
+class MemoryFact(_message.Message):
+    __slots__ = ("id", "content", "source", "created_at", "updated_at", "conversation_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    content: str
+    source: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    conversation_id: str
+    def __init__(self, id: _Optional[str] = ..., content: _Optional[str] = ..., source: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversation_id: _Optional[str] = ...) -> None: ...
+
+class Memory(_message.Message):
+    __slots__ = ("enabled", "tenant_allowed", "facts")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    tenant_allowed: bool
+    facts: _containers.RepeatedCompositeFieldContainer[MemoryFact]
+    def __init__(self, enabled: _Optional[bool] = ..., tenant_allowed: _Optional[bool] = ..., facts: _Optional[_Iterable[_Union[MemoryFact, _Mapping]]] = ...) -> None: ...
+
+class GetMemoryRequest(_message.Message):
+    __slots__ = ("caller",)
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...
+
+class UpdateMemorySettingsRequest(_message.Message):
+    __slots__ = ("caller", "enabled")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    enabled: bool
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class AddMemoryFactRequest(_message.Message):
+    __slots__ = ("caller", "content")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    content: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., content: _Optional[str] = ...) -> None: ...
+
+class UpdateMemoryFactRequest(_message.Message):
+    __slots__ = ("caller", "fact_id", "content")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    FACT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    fact_id: str
+    content: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., fact_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class DeleteMemoryFactRequest(_message.Message):
+    __slots__ = ("caller", "fact_id")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    FACT_ID_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    fact_id: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., fact_id: _Optional[str] = ...) -> None: ...
+
+class DeleteMemoryFactResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TenantMemoryPolicy(_message.Message):
+    __slots__ = ("caller", "user_memory_allowed")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    USER_MEMORY_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    user_memory_allowed: bool
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., user_memory_allowed: _Optional[bool] = ...) -> None: ...
+
+class GetTenantMemoryPolicyRequest(_message.Message):
+    __slots__ = ("caller",)
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...

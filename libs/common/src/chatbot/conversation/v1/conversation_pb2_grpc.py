@@ -105,6 +105,41 @@ class ConversationServiceStub:
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.FromString,
                 _registered_method=True)
+        self.GetMemory = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/GetMemory',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetMemoryRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Memory.FromString,
+                _registered_method=True)
+        self.UpdateMemorySettings = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/UpdateMemorySettings',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateMemorySettingsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Memory.FromString,
+                _registered_method=True)
+        self.AddMemoryFact = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/AddMemoryFact',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.AddMemoryFactRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.MemoryFact.FromString,
+                _registered_method=True)
+        self.UpdateMemoryFact = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/UpdateMemoryFact',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateMemoryFactRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.MemoryFact.FromString,
+                _registered_method=True)
+        self.DeleteMemoryFact = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/DeleteMemoryFact',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteMemoryFactRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteMemoryFactResponse.FromString,
+                _registered_method=True)
+        self.SetTenantMemoryPolicy = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/SetTenantMemoryPolicy',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.FromString,
+                _registered_method=True)
+        self.GetTenantMemoryPolicy = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/GetTenantMemoryPolicy',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantMemoryPolicyRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.FromString,
+                _registered_method=True)
 
 
 class ConversationServiceServicer:
@@ -205,6 +240,51 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMemory(self, request, context):
+        """User memory: facts the caller asked the assistant to remember, put into every prompt of
+        theirs while memory is on (opt-in per user; a tenant may turn it off for all its users).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMemorySettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddMemoryFact(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMemoryFact(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMemoryFact(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTenantMemoryPolicy(self, request, context):
+        """The caller's tenant allows user memory or not (the gateway lets only its admins call this).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTenantMemoryPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConversationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -277,6 +357,41 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     servicer.Chat,
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.SerializeToString,
+            ),
+            'GetMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMemory,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetMemoryRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Memory.SerializeToString,
+            ),
+            'UpdateMemorySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMemorySettings,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateMemorySettingsRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Memory.SerializeToString,
+            ),
+            'AddMemoryFact': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMemoryFact,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.AddMemoryFactRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.MemoryFact.SerializeToString,
+            ),
+            'UpdateMemoryFact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMemoryFact,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateMemoryFactRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.MemoryFact.SerializeToString,
+            ),
+            'DeleteMemoryFact': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMemoryFact,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteMemoryFactRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteMemoryFactResponse.SerializeToString,
+            ),
+            'SetTenantMemoryPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantMemoryPolicy,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.SerializeToString,
+            ),
+            'GetTenantMemoryPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenantMemoryPolicy,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantMemoryPolicyRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -658,6 +773,195 @@ class ConversationService:
             '/chatbot.conversation.v1.ConversationService/Chat',
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatRequest.SerializeToString,
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/GetMemory',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetMemoryRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Memory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMemorySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/UpdateMemorySettings',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateMemorySettingsRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.Memory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMemoryFact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/AddMemoryFact',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.AddMemoryFactRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.MemoryFact.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMemoryFact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/UpdateMemoryFact',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.UpdateMemoryFactRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.MemoryFact.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMemoryFact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/DeleteMemoryFact',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteMemoryFactRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.DeleteMemoryFactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTenantMemoryPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/SetTenantMemoryPolicy',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenantMemoryPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/GetTenantMemoryPolicy',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantMemoryPolicyRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.FromString,
             options,
             channel_credentials,
             insecure,
