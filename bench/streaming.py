@@ -117,7 +117,9 @@ def cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_MS  # utime, stime: fields 14 and 15 of stat(5)
 
 
-async def load(target: Target, concurrency: int, duration: float, pids: dict[str, int]) -> dict:
+async def load(target: Target, concurrency: int, duration: float, pids: dict[str, int], load_pids: dict[str, int]) -> dict:
+    """One cell. `pids`: the fleet's processes; `load_pids`: the load generator's own (this
+    process and the fake upstream), which share the machine's cores with the fleet."""
     ttfts: list[float] = []
     gaps: list[float] = []
     done = errors = 0
@@ -125,7 +127,7 @@ async def load(target: Target, concurrency: int, duration: float, pids: dict[str
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await one_stream(client, target, [], [])  # warm-up
-        cpu_before = {name: cpu_ms(pid) for name, pid in pids.items()}
+        cpu_before = {name: cpu_ms(pid) for name, pid in {**pids, **load_pids}.items()}
         stop_at = time.perf_counter() + duration
 
         async def worker() -> None:
@@ -141,9 +143,11 @@ async def load(target: Target, concurrency: int, duration: float, pids: dict[str
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-        cpu = {name: (cpu_ms(pid) - cpu_before[name]) / max(1, done + errors) for name, pid in pids.items()}
+        turns = max(1, done + errors)
+        cpu = {name: (cpu_ms(pid) - cpu_before[name]) / turns for name, pid in pids.items()}
+        load_cpu = sum(cpu_ms(pid) - cpu_before[name] for name, pid in load_pids.items()) / turns
     return {
-        "cpu": cpu,
+        "cpu": cpu, "load_cpu": load_cpu,
         "ttft_p50": pct(ttfts, 0.5) * 1000, "ttft_p95": pct(ttfts, 0.95) * 1000,
         "gap_p50": pct(gaps, 0.5) * 1000, "gap_p95": pct(gaps, 0.95) * 1000,
         "rps": done / elapsed, "done": done, "errors": errors, "reasons": dict(reasons),
@@ -221,10 +225,14 @@ FLEET_PATHS = ("v1", "chat")
 SERVICES = ("gateway", "conversation", "llm-orchestrator", "rag", "ingest-worker")
 
 
+def cpu_total(cpu: dict[str, float]) -> float:
+    return sum(cpu.values())
+
+
 def cpu_text(cpu: dict[str, float]) -> str:
     if not cpu:
         return "–"
-    return " ".join(f"{name.split('-')[0]} {cpu[name]:.1f}" for name in SERVICES if name in cpu) + f" = {sum(cpu.values()):.1f}"
+    return " ".join(f"{name.split('-')[0]} {cpu[name]:.1f}" for name in SERVICES if name in cpu) + f" = {cpu_total(cpu):.1f}"
 
 
 def side_by_side(results: dict[tuple[str, int], dict], levels: list[int]) -> list[str]:
@@ -238,6 +246,14 @@ def side_by_side(results: dict[tuple[str, int], dict], levels: list[int]) -> lis
         d, v, c = (results[(n, 50)] for n in ("direct", "v1", "chat"))
         lines.append(f"| requests/s at 50 streams | {d['rps']:.1f} | {v['rps']:.1f} ({100 * v['rps'] / d['rps']:.0f}%) "
                      f"| {c['rps']:.1f} ({100 * c['rps'] / d['rps']:.0f}%) | chat ≥ 70% of direct |")
+        lines.append(f"| load generator's CPU ms per request at 50 streams (bench client + fake upstream) | {d['load_cpu']:.1f} "
+                     f"| {v['load_cpu']:.1f} | {c['load_cpu']:.1f} | – |")
+        # The load generator runs on the same cores: at 70 % of the direct rate, what it spends
+        # leaves the fleet this much CPU per turn, however the fleet is built.
+        rate = 0.7 * d["rps"]
+        budget = (os.cpu_count() * 1000 - rate * c["load_cpu"]) / rate
+        lines.append(f"| fleet CPU ms per turn that {rate:.0f} req/s (70 % of direct) leaves on {os.cpu_count()} cores | – "
+                     f"| {cpu_total(v['cpu']):.1f} used | {budget:.1f} left, {cpu_total(c['cpu']):.1f} used | – |")
     for level in levels:
         v, c = results[("v1", level)], results[("chat", level)]
         lines.append(f"| CPU ms per turn at {level} stream{'s' if level > 1 else ''} | – | {cpu_text(v['cpu'])} | {cpu_text(c['cpu'])} "
@@ -284,10 +300,11 @@ async def main() -> None:
         results: dict[tuple[str, int], dict] = {}
         for level in levels:
             for name, target in targets.items():
-                results[(name, level)] = r = await load(target, level, args.duration, pids if name in FLEET_PATHS else {})
+                load_pids = {"bench": os.getpid(), "upstream": upstream_proc.pid}
+                results[(name, level)] = r = await load(target, level, args.duration, pids if name in FLEET_PATHS else {}, load_pids)
                 print(f"{name:8s} c={level:<4d} ttft p50 {r['ttft_p50']:7.1f} ms p95 {r['ttft_p95']:7.1f} | gap p50 {r['gap_p50']:5.1f} "
                       f"p95 {r['gap_p95']:6.1f} | {r['rps']:6.1f} req/s | errors {r['errors']} {r['reasons'] or ''}"
-                      + (f" | CPU ms/turn {cpu_text(r['cpu'])}" if r["cpu"] else ""), flush=True)
+                      + (f" | CPU ms/turn {cpu_text(r['cpu'])}" if r["cpu"] else "") + f" | load generator {r['load_cpu']:.1f}", flush=True)
         direct_tps, fleet_tps = (float("nan"), float("nan")) if args.skip_embedded else await local_model_tokens_per_second(fleet.url, token)
         print(f"embedded model: llama-cpp-python direct {direct_tps:.1f} tok/s, through the fleet {fleet_tps:.1f} tok/s", flush=True)
     finally:
