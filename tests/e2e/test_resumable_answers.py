@@ -67,6 +67,36 @@ def test_another_gateway_replica_serves_the_client_that_comes_back(http, fleet, 
         assert process.wait(30) in (0, -15)
 
 
+def test_a_conversation_names_its_answer_in_flight_to_its_owner_on_every_replica(http, fleet, alice, bob):
+    """pending_message_id: set while the answer is generated (on the conversation and its list
+    entry, on this replica and, with the Redis buffer, on any other), gone once it ended, and
+    never shown to another user."""
+    replica_url = fleet.start_gateway_replica("gateway-pending", free_port()) if fleet.backend == "postgres" else None
+    try:
+        with slow_answer(fleet), httpx.Client(base_url=replica_url or fleet.url, timeout=60) as other:
+            message_id, conversation_id, before = start_and_leave(http, alice, tokens=1)
+            for client in (http, other):
+                conversation = client.get(f"/api/v1/conversations/{conversation_id}", headers=auth(alice))
+                assert conversation.status_code == 200, conversation.text
+                assert conversation.json()["pending_message_id"] == message_id
+                listed = client.get("/api/v1/conversations", headers=auth(alice)).json()["conversations"]
+                assert {c["id"]: c["pending_message_id"] for c in listed}[conversation_id] == message_id
+            # another user: the conversation is not theirs, and nothing of it shows in their list
+            assert http.get(f"/api/v1/conversations/{conversation_id}", headers=auth(bob)).status_code == 404
+            assert all(c["pending_message_id"] is None for c in http.get("/api/v1/conversations", headers=auth(bob)).json()["conversations"])
+            rest = follow(other, alice, message_id, before[-1][0])  # to its end
+            assert rest[-1][1] == "complete"
+            for client in (http, other):
+                conversation = client.get(f"/api/v1/conversations/{conversation_id}", headers=auth(alice)).json()
+                assert conversation["pending_message_id"] is None
+                assert conversation["current_message_id"] == message_id
+    finally:
+        if replica_url:
+            process = fleet.processes.pop("gateway-pending")
+            process.terminate()
+            assert process.wait(30) in (0, -15)
+
+
 def test_only_the_owner_follows_or_stops_an_answer(http, fleet, alice, bob):
     long_script = " ".join(f"w{i}" for i in range(400))  # about 12 s: it is stopped long before
     with slow_answer(fleet, long_script):

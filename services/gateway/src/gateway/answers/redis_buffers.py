@@ -94,11 +94,11 @@ class RedisBuffers:
             return
         stream, owner_key, stop_key = _keys(message_id)
         async with self._client.pipeline(transaction=False) as pipe:
+            if mark is not None:  # first: whoever sees the end finds the conversation waiting for nothing
+                await self._forget_pending(keys=[mark[0]], args=[mark[1]], client=pipe)
             pipe.xadd(stream, {"end": b"1"}, id=f"0-{n + 1}")
             for key in (stream, owner_key, stop_key):
                 pipe.expire(key, self._ttl)
-            if mark is not None:
-                await self._forget_pending(keys=[mark[0]], args=[mark[1]], client=pipe)
             await pipe.execute()
 
     @_store_call

@@ -13,6 +13,7 @@ limited per account (`Limits.begin_sign_in`) on top of the per-address request r
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,7 +50,8 @@ async def issue(session: AsyncSession, issuer: TokenIssuer, user: User, family: 
         jti=jti, user_id=user.id, family_id=family_id, family_started_at=started, expires_at=expires_at, revoked=False, created_at=now,
     ))
     await session.commit()
-    refresh_ttl = max(1, int((expires_at - now).total_seconds()))
+    # Rounded up: the cookie may outlive the session by less than a second, never end before it.
+    refresh_ttl = max(1, math.ceil((expires_at - now).total_seconds()))
     return IssuedTokens(
         access_token=issuer.access_token(Principal(user.id, user.tenant_id, user.role, epoch=user.session_epoch)),
         refresh_token=issuer.refresh_token(user.id, jti, family_id, ttl=refresh_ttl),
