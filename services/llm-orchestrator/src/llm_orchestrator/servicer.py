@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 from chatbot.common.v1 import common_pb2
@@ -19,6 +20,8 @@ from chatbot_common.guardrails.spotlight import unmark
 from chatbot_common.streams import join_text, read_ahead
 from chatbot_common.text import valid_text
 from chatbot_common.tokens import ByteEstimate, TokenCounter
+from llm_orchestrator.accounting import CostControl, Plan, Request
+from llm_orchestrator.pricing import TokenUse
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError
 from llm_orchestrator.router import Router, Target, UnknownModel
 
@@ -38,6 +41,14 @@ def _params(request: llm_pb2.GenerateRequest) -> GenParams:
     )
 
 
+def _request(request: llm_pb2.GenerateRequest) -> Request:
+    return Request(
+        model=request.model, provider=request.provider, messages=[ChatMessage(m.role, m.content) for m in request.messages],
+        params=_params(request), tenant_id=request.caller.tenant_id, user_id=request.caller.user_id, cacheable=request.cacheable,
+        quality=request.quality, budget_left=request.budget_left if request.HasField("budget_left") else None,
+    )
+
+
 def _unknown(exc: UnknownModel) -> AppError:
     return AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"})
 
@@ -52,8 +63,12 @@ def _count_redactions(found) -> None:
 
 class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
     def __init__(self, router: Router, counter: TokenCounter | ByteEstimate | None, redactor: Redactor | None = None,
-                 exact_providers: frozenset[str] = frozenset(), stream_interval: float = 0.0) -> None:
+                 exact_providers: frozenset[str] = frozenset(), stream_interval: float = 0.0, costs: CostControl | None = None,
+                 replay_words: int = 4) -> None:
         self._router = router
+        # Pricing, routing aliases and the semantic cache; without one: no cache, no routes, no prices.
+        self.costs = costs or _no_costs(counter or ByteEstimate())
+        self._replay_words = replay_words
         self._stream_interval = stream_interval
         self._counter = counter or ByteEstimate()
         self._exact_providers = exact_providers  # whose models the counter counts exactly
@@ -62,9 +77,39 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
     def _exact(self, chain: list[Target]) -> bool:
         return all(t.provider in self._exact_providers for t in chain)
 
-    async def _events(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[ModelSelected | Delta | End]:
-        messages = [ChatMessage(m.role, m.content) for m in request.messages]
-        stream = self._router.generate(request.model, request.provider, messages, _params(request))
+    def _chain(self, model: str) -> list[Target]:
+        """The targets a model may be served by; for a routing alias, every tier's."""
+        if self.costs.router.is_routed(model):
+            tiers = self.costs.router.routes[model].tiers.values()
+            return list(dict.fromkeys(t for tier in tiers for t in self._router.resolve(tier)))
+        return self._router.resolve(model)
+
+    async def _plan(self, req: Request) -> Plan:
+        try:
+            return await self.costs.plan(req)
+        except UnknownModel as exc:
+            raise _unknown(exc) from None
+
+    def _end(self, plan: Plan, selected: ModelSelected | None, end: End) -> tuple[llm_pb2.StreamEnd, str]:
+        """The stream's end with its usage priced, and the cost (wire form)."""
+        u = end.usage
+        use = TokenUse(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens)
+        settled = self.costs.price(selected.provider, selected.model, use) if selected else None
+        cost = settled.cost if settled else ""
+        return llm_pb2.StreamEnd(finish_reason=end.finish_reason, usage=_usage(end, cost), served=_served(plan)), cost
+
+    async def _replay(self, plan: Plan) -> AsyncIterator[llm_pb2.GenerateResponse]:
+        """A cached answer, streamed as a fresh one is: start, deltas of a few words, end."""
+        answer = plan.hit.answer
+        yield llm_pb2.GenerateResponse(start=common_pb2.ModelSelected(provider=answer.provider, model=answer.model))
+        words = _WORD.findall(answer.text)
+        for i in range(0, len(words), self._replay_words):
+            yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text="".join(words[i:i + self._replay_words])))
+        yield llm_pb2.GenerateResponse(end=llm_pb2.StreamEnd(finish_reason=answer.finish_reason, usage=common_pb2.Usage(cost="0"),
+                                                             served=_served(plan)))
+
+    async def _events(self, req: Request, model: str, context) -> AsyncIterator[ModelSelected | Delta | End]:
+        stream = self._router.generate(model, req.provider, req.messages, req.params)
         try:
             async with asyncio.timeout(context.time_remaining()):
                 async for item in stream:
@@ -82,23 +127,39 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
             await stream.aclose()
 
     async def Generate(self, request: llm_pb2.GenerateRequest, context) -> AsyncIterator[llm_pb2.GenerateResponse]:
+        req = _request(request)
+        plan = await self._plan(req)
+        if plan.hit is not None:
+            async for reply in self._replay(plan):
+                yield reply
+            return
         stream = StreamRedactor(self._redactor) if self._redactor else None
+        sent: list[str] = []  # what the client got: kept in the cache when the answer is whole
+        selected: ModelSelected | None = None
         try:
             # Text that arrives while a message is being sent, or within the stream interval after
             # it, goes out as one delta; the first delta and the end never wait.
-            async with contextlib.aclosing(read_ahead(self._events(request, context), hold=self._stream_interval)) as batches:
+            async with contextlib.aclosing(read_ahead(self._events(req, plan.model, context), hold=self._stream_interval)) as batches:
                 async for batch in batches:
                     for item in join_text(batch, Delta):
                         if isinstance(item, Delta):
                             text = stream.feed(item.text) if stream else item.text
                             if text:
+                                sent.append(text)
                                 yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=text))
                         elif isinstance(item, ModelSelected):
+                            selected = item
                             yield llm_pb2.GenerateResponse(start=common_pb2.ModelSelected(provider=item.provider, model=item.model))
                         else:
                             if stream and (tail := stream.flush()):
+                                sent.append(tail)
                                 yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
-                            yield llm_pb2.GenerateResponse(end=llm_pb2.StreamEnd(finish_reason=item.finish_reason, usage=_usage(item)))
+                            end, cost = self._end(plan, selected, item)
+                            # Kept before the end goes out, so a question asked again once this
+                            # answer is read finds it.
+                            if selected:
+                                await self.costs.remember(plan, "".join(sent), selected.provider, selected.model, item.finish_reason, cost)
+                            yield llm_pb2.GenerateResponse(end=end)
         except AppError:
             # The provider broke off: what the output filter was holding back goes out (filtered)
             # before the error, so that the partial answer is all the provider sent.
@@ -110,25 +171,41 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                 _count_redactions(stream.found)
 
     async def Complete(self, request: llm_pb2.GenerateRequest, context) -> llm_pb2.CompleteResponse:
+        req = _request(request)
+        plan = await self._plan(req)
+        if plan.hit is not None:
+            answer = plan.hit.answer
+            return llm_pb2.CompleteResponse(provider=answer.provider, model=answer.model, text=answer.text, finish_reason=answer.finish_reason,
+                                            usage=common_pb2.Usage(cost="0"), served=_served(plan))
         reply = llm_pb2.CompleteResponse()
         parts: list[str] = []
-        async for item in self._events(request, context):
+        selected: ModelSelected | None = None
+        end: End | None = None
+        async for item in self._events(req, plan.model, context):
             if isinstance(item, Delta):
                 parts.append(item.text)
             elif isinstance(item, ModelSelected):
+                selected = item
                 reply.provider, reply.model = item.provider, item.model
             else:
-                reply.finish_reason = item.finish_reason
-                reply.usage.CopyFrom(_usage(item))
+                end = item
         reply.text = "".join(parts)
         if self._redactor:
             reply.text, found = self._redactor.redact(reply.text)
             _count_redactions(found)
+        if end is not None:
+            finished, cost = self._end(plan, selected, end)
+            reply.finish_reason = end.finish_reason
+            reply.usage.CopyFrom(finished.usage)
+            reply.served.CopyFrom(finished.served)
+            if selected:
+                await self.costs.remember(plan, reply.text, selected.provider, selected.model, end.finish_reason, cost)
         return reply
 
     async def ListModels(self, request: llm_pb2.ListModelsRequest, context) -> llm_pb2.ListModelsResponse:
         reply = llm_pb2.ListModelsResponse(default_model=self._router.default_model)
-        for model_id, chain, is_alias in self._router.catalogue():
+        routed = [(alias, self._chain(alias), True) for alias in self.costs.router.routes]
+        for model_id, chain, is_alias in [*self._router.catalogue(), *routed]:
             first = chain[0]
             reply.models.append(
                 llm_pb2.ModelInfo(
@@ -146,13 +223,40 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
 
     async def CountTokens(self, request: llm_pb2.CountTokensRequest, context) -> llm_pb2.CountTokensResponse:
         try:
-            chain = self._router.resolve(request.model)
+            chain = self._chain(request.model)
         except UnknownModel as exc:
             raise _unknown(exc) from None
         counts = await asyncio.to_thread(self._counter.count, list(request.texts))
         return llm_pb2.CountTokensResponse(counts=counts, tokenizer=self._counter.name, exact=self._exact(chain))
 
 
-def _usage(end: End) -> common_pb2.Usage:
+    async def EraseUserData(self, request: llm_pb2.EraseCacheRequest, context) -> llm_pb2.EraseCacheResponse:
+        cache = self.costs.cache
+        removed = await cache.forget_user(request.caller.user_id) if cache is not None and request.caller.user_id else 0
+        return llm_pb2.EraseCacheResponse(cache_entries=removed)
+
+
+_WORD = re.compile(r"\s*\S+\s*|\s+")
+
+
+def _no_costs(counter: TokenCounter | ByteEstimate) -> CostControl:
+    from llm_orchestrator.pricing import PriceTable
+    from llm_orchestrator.routing import ModelRouter
+
+    return CostControl(PriceTable({}), ModelRouter({}), None, counter)
+
+
+def _served(plan: Plan) -> common_pb2.Served:
+    served = common_pb2.Served()
+    if plan.hit is not None:
+        served.cached, served.saved_cost = True, plan.hit.answer.cost
+    if plan.route is not None:
+        r = plan.route
+        served.route.CopyFrom(common_pb2.RouteChoice(alias=r.alias, tier=r.tier, target=r.target, reason=r.reason))
+    return served
+
+
+def _usage(end: End, cost: str) -> common_pb2.Usage:
     u = end.usage
-    return common_pb2.Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, total_tokens=u.total_tokens)
+    return common_pb2.Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, total_tokens=u.total_tokens,
+                            cached_prompt_tokens=u.cached_prompt_tokens, cost=cost)

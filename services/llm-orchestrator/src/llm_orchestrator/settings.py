@@ -6,7 +6,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import AlsoFrom, GrpcServiceSettings
+from chatbot_common.settings import AlsoFrom, EmbeddingSettings, GrpcServiceSettings
+from llm_orchestrator.pricing import ModelPrice
+from llm_orchestrator.routing import RouteConfig
 
 
 class OpenAICompatibleServer(BaseModel):
@@ -73,6 +75,24 @@ class LlmSettings(GrpcServiceSettings):
 
     openai_compatible: list[OpenAICompatibleServer] = Field(default_factory=list)
 
+    # Cost: USD per million tokens by "provider:model" (or "provider:*"), over the defaults in
+    # llm_orchestrator.pricing; e.g. {"openai:gpt-4o": {"input": "2.50", "output": "10", "cached_input": "1.25"}}.
+    # A model without a price has an unknown cost; the embedded model costs nothing.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # Routing aliases (llm_orchestrator.routing): {"auto": {"tiers": {...}, "default_tier": ..., "rules": [...]}};
+    # empty: `auto` chooses between the embedded model (economy) and the default model (standard).
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    # Semantic cache (llm_orchestrator.cache): in-process, or in Redis when a URL is given.
+    cache_enabled: bool = True
+    cache_redis_url: Annotated[str, AlsoFrom("REDIS_URL")] = ""
+    cache_threshold: float = Field(0.90, gt=0, le=1)
+    cache_ttl_seconds: float = Field(86_400, gt=0)
+    cache_max_entries: int = Field(5_000, ge=1)  # per tenant, model, system prompt and settings
+    cache_disabled_tenants: list[str] = Field(default_factory=list)
+    cache_timeout_seconds: float = Field(0.5, gt=0)
+    cache_replay_words: int = Field(4, ge=1, le=100)  # words per delta when a cached answer streams
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
     @model_validator(mode="after")
     def _something_to_serve(self) -> LlmSettings:
         if not (self.local_enabled or self.openai_api_key or self.openai_base_url or self.anthropic_api_key or self.openai_compatible):
@@ -81,6 +101,8 @@ class LlmSettings(GrpcServiceSettings):
         names = [s.name for s in self.openai_compatible]
         if len(set(names)) != len(names) or {"local", "openai", "anthropic"} & set(names):
             raise ValueError("LLM_OPENAI_COMPATIBLE: server names must be unique and not local, openai or anthropic")
+        if self.cache_redis_url and not self.cache_redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("LLM_CACHE_REDIS_URL: not a Redis URL (redis://…, rediss://…, unix://…)")
         return self
 
     @property

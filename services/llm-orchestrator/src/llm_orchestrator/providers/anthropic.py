@@ -65,7 +65,11 @@ class AnthropicProvider:
             async for event in stream:
                 kind = event.type
                 if kind == "message_start":
-                    usage.prompt_tokens = event.message.usage.input_tokens or 0
+                    # input_tokens leaves out what was read from (or written to) the prompt cache.
+                    read = getattr(event.message.usage, "cache_read_input_tokens", None) or 0
+                    written = getattr(event.message.usage, "cache_creation_input_tokens", None) or 0
+                    usage.prompt_tokens = (event.message.usage.input_tokens or 0) + read + written
+                    usage.cached_prompt_tokens = read
                 elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
                     yield Delta(event.delta.text)
                 elif kind == "message_delta":

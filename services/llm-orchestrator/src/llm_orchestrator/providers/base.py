@@ -28,6 +28,7 @@ class GenParams:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache (priced apart)
 
     @property
     def total_tokens(self) -> int:

@@ -71,7 +71,8 @@ class _Reply:
                 raise ProviderError(kind_for_http_status(500, str(chunk["error"])), "the provider failed mid-stream")
             if chunk.get("usage"):
                 u = chunk["usage"]
-                self.usage = Usage(u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0)
+                self.usage = Usage(u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0,
+                                   (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
             for choice in chunk.get("choices") or ():
                 content = (choice.get("delta") or {}).get("content")
                 if content:
