@@ -1,7 +1,12 @@
-/** Answers under way, by conversation, in this tab's sessionStorage: a reload, or a switch to
- * another conversation and back, finds the answer and follows it again (the gateway keeps
- * generating it). Only ids and the question the user typed are kept, never a token; signing out
- * forgets them. */
+/** Answers under way. The server is the record: a conversation names its answer in flight
+ * (`pending_message_id`), so a page opened anywhere (a reload that lands on another gateway
+ * replica, a new tab, another device) follows it again. This tab also keeps, by conversation in
+ * its sessionStorage, the answers it started and the question it typed: a hint used when the
+ * server cannot be asked, and the question shown until the history has it. Only ids and the
+ * question are kept, never a token; signing out forgets them. */
+
+import { apiJson } from "./session";
+import type { Conversation } from "./types";
 
 const PREFIX = "chat.inflight.";
 
@@ -46,4 +51,15 @@ export function forgetAllInFlight(): void {
   const s = store();
   if (!s) return;
   for (const key of Object.keys(s)) if (key.startsWith(PREFIX)) s.removeItem(key);
+}
+
+/** The answer in flight in the conversation, as the server knows it: its message id, null when
+ * none is, undefined when the server could not be asked. */
+export async function pendingAnswer(conversationId: string): Promise<string | null | undefined> {
+  try {
+    const conversation = await apiJson<Conversation>(`/api/v1/conversations/${encodeURIComponent(conversationId)}`);
+    return conversation.pending_message_id ?? null;
+  } catch {
+    return undefined;
+  }
 }

@@ -19,6 +19,8 @@ export interface Conversation {
   message_count: number;
   created_at: string;
   updated_at: string;
+  /** The answer being generated in this conversation, wherever it was asked; null when none is. */
+  pending_message_id?: string | null;
 }
 
 export interface Feedback {

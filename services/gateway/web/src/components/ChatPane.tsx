@@ -93,6 +93,8 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
   const cut = live?.cutAt ? stored.findIndex((m) => m.id === live.cutAt) : -1;
   const shown = (cut === -1 ? stored : stored.slice(0, cut)).filter((m) => m.role !== "system" &&
     m.id !== live?.answer.userMessageId && m.id !== live?.answer.messageId);
+  // A resumed answer's question is the stored one (this tab may not have typed it).
+  const liveQuestion = live ? live.question || stored.find((m) => m.id === live.answer.userMessageId)?.content || "" : "";
   const all = branches.data?.messages ?? [];
   const busy = streaming || switchBranch.isPending;
 
@@ -155,10 +157,10 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
         {live && (
           <>
             {/* A resumed answer's question is in the history until its start event names it. */}
-            {!(live.resumed && !live.answer.userMessageId) && (
-              <article className="message user" aria-label="You"><p className="plain content">{live.question}</p></article>
+            {!(live.resumed && !live.answer.userMessageId) && liveQuestion && (
+              <article className="message user" aria-label="You"><p className="plain content">{liveQuestion}</p></article>
             )}
-            <LiveAnswer answer={live.answer} onRetry={() => submit(live.question)} />
+            <LiveAnswer answer={live.answer} onRetry={() => submit(liveQuestion)} />
           </>
         )}
         <div ref={end} />

@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { applyChatEvent, emptyAnswer, followAnswer, stopAnswer, streamChat, type Answer, type ChatEvent } from "../api/chat";
 import { ApiError } from "../api/errors";
-import { forgetInFlight, inFlight, rememberInFlight } from "../api/inflight";
+import { forgetInFlight, inFlight, pendingAnswer, rememberInFlight } from "../api/inflight";
 import { SseParser } from "../api/sse";
 import type { Message } from "../api/types";
 
@@ -139,10 +139,31 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     return run(question, (signal, parser) => streamChat(request, signal, parser), false, cutAt);
   }, [model, run]);
 
-  // Once, when the pane opens: an answer this tab saw start here and did not see end.
+  // Once, when the pane opens: the answer the server says is under way in this conversation,
+  // wherever it was asked (this tab's own record only when the server cannot be asked).
   useEffect(() => {
-    const entry = inFlight(conversation.current);
-    if (entry) void run(entry.question, (signal, parser) => followAnswer(entry.messageId, signal, parser), true);
+    const id = conversation.current;
+    if (!id) return;
+    let open = true;
+    const hint = inFlight(id);
+    void pendingAnswer(id).then((pending) => {
+      if (!open || abort.current) return; // left, or a new question was sent meanwhile
+      const messageId = pending === undefined ? hint?.messageId : pending;
+      if (!messageId) {
+        if (hint) {
+          // It ended while this page was away: the stored message is the answer.
+          forgetInFlight(id);
+          void queries.invalidateQueries({ queryKey: ["messages", id] });
+        }
+        return;
+      }
+      // The question is in the history; the one this tab typed is shown until the history has it.
+      const question = hint?.messageId === messageId ? hint.question : "";
+      void run(question, (signal, parser) => followAnswer(messageId, signal, parser), true);
+    });
+    return () => {
+      open = false;
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
