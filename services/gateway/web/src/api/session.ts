@@ -49,7 +49,12 @@ async function post(path: string, body?: unknown, headers: Record<string, string
 }
 
 export async function signIn(email: string, password: string): Promise<void> {
-  const response = await post("/api/v1/auth/login", { email, password });
+  await signInThrough("/api/v1/auth/login", { email, password });
+}
+
+/** Any door that answers like sign-in (an accepted invitation): the cookie is set, the token kept. */
+export async function signInThrough(path: string, body: unknown): Promise<void> {
+  const response = await post(path, body);
   if (!response.ok) throw await errorFromResponse(response);
   adopt((await response.json()) as AccessToken);
 }

@@ -2,6 +2,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import { useState, type FormEvent } from "react";
 import { POLICIES, ROLES, SCOPES, type ApiKey, type AuditEvent, type Role, type Tenant, type TenantUsage, type User } from "../api/admin";
 import { ApiError } from "../api/errors";
+import type { Invitation } from "../api/invitations";
 import { apiJson } from "../api/session";
 import type { Me } from "../api/types";
 
@@ -19,6 +20,7 @@ export function AdminPage({ me }: { me: Me | undefined }) {
     <main className="page admin">
       <h1>Administration of {me.tenant_name}</h1>
       <Users me={me} />
+      <Invitations />
       <Keys />
       <Policy />
       <Audit />
@@ -79,6 +81,87 @@ function Users({ me }: { me: Me }) {
                   {u.id !== me.id && (
                     <button type="button" disabled={change.isPending} onClick={() => change.mutate({ id: u.id, is_active: !u.is_active })}
                       aria-label={`${u.is_active ? "Disable" : "Enable"} ${u.email}`}>{u.is_active ? "Disable" : "Enable"}</button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+const STATES: Record<Invitation["state"], string> = { pending: "Pending", accepted: "Accepted", revoked: "Revoked", expired: "Expired" };
+
+/** Invitations: the link (shown once) goes to the person, who joins with a name and a password. */
+function Invitations() {
+  const queries = useQueryClient();
+  const list = useQuery({
+    queryKey: ["admin", "invitations"],
+    queryFn: () => apiJson<{ invitations: Invitation[] }>("/api/v1/admin/invitations?limit=100"),
+  });
+  const [created, setCreated] = useState<{ email: string; url: string } | null>(null);
+  const [copied, setCopied] = useState(false);
+  const done = () => queries.invalidateQueries({ queryKey: ["admin"] });
+  const invite = useMutation({
+    mutationFn: (body: { email: string; role: Role; expires_in_days: number }) =>
+      apiJson<Invitation & { url: string }>("/api/v1/admin/invitations", { method: "POST", body: JSON.stringify(body) }),
+    onSuccess: (invitation) => {
+      setCreated({ email: invitation.email, url: invitation.url });
+      setCopied(false);
+      void done();
+    },
+  });
+  const revoke = useMutation({
+    mutationFn: (id: string) => apiJson<Invitation>(`/api/v1/admin/invitations/${id}`, { method: "DELETE" }),
+    onSuccess: done,
+  });
+  const submit = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    invite.mutate({ email: String(form.get("email")), role: form.get("role") as Role, expires_in_days: Number(form.get("days")) },
+      { onSuccess: () => (e.target as HTMLFormElement).reset() });
+  };
+  const copy = (url: string) => {
+    navigator.clipboard?.writeText(url).then(() => setCopied(true), () => setCopied(false));
+  };
+  return (
+    <section aria-labelledby="invitations-heading">
+      <h2 id="invitations-heading">Invitations</h2>
+      <form className="inline-form" onSubmit={submit} aria-label="Invite someone">
+        <label>Email <input name="email" type="email" required /></label>
+        <label>Role
+          <select name="role" defaultValue="member">{ROLES.map((r) => <option key={r} value={r}>{r}</option>)}</select>
+        </label>
+        <label>Link works for (days) <input name="days" type="number" min={1} max={90} defaultValue={7} required /></label>
+        <button type="submit" className="primary" disabled={invite.isPending}>Invite</button>
+      </form>
+      {invite.isError && <p role="alert" className="form-error">{messageOf(invite.error)}</p>}
+      {revoke.isError && <p role="alert" className="form-error">{messageOf(revoke.error)}</p>}
+      {created && (
+        <div className="banner created-invitation" role="status">
+          <span>Send this link to {created.email}; it is shown this once. <code className="secret">{created.url}</code></span>
+          <button type="button" onClick={() => copy(created.url)}>{copied ? "Copied" : "Copy link"}</button>
+          <button type="button" onClick={() => setCreated(null)}>Done</button>
+        </div>
+      )}
+      <div className="table-wrap">
+        <table aria-label="Invitations">
+          <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Expires</th>
+            <th scope="col">Invited</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
+          <tbody>
+            {(list.data?.invitations ?? []).map((i) => (
+              <tr key={i.id}>
+                <td>{i.email}</td>
+                <td>{i.role}</td>
+                <td>{STATES[i.state]}</td>
+                <td>{i.state === "pending" ? when(i.expires_at) : "—"}</td>
+                <td>{when(i.created_at)}</td>
+                <td>
+                  {i.state === "pending" && (
+                    <button type="button" aria-label={`Revoke the invitation of ${i.email}`} disabled={revoke.isPending}
+                      onClick={() => { if (window.confirm(`Revoke the invitation of ${i.email}?`)) revoke.mutate(i.id); }}>Revoke</button>
                   )}
                 </td>
               </tr>
