@@ -1,15 +1,23 @@
-"""An OpenAI-compatible upstream for tests and benchmarks: streams `--tokens` chunks
-`--gap-ms` apart. It stands in only for paid external providers, and is always reached
-over real HTTP.
+"""An LLM provider for tests and benchmarks, OpenAI-compatible (`/v1/chat/completions`) and
+Anthropic-compatible (`/v1/messages`): streams `--tokens` chunks `--gap-ms` apart. It stands in
+only for paid external providers, and is always reached over real HTTP. Both wires share one
+script and one set of injected faults.
 
     python tools/fake_openai_upstream.py --port 9100 --tokens 20 --gap-ms 10
     POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503 (with "error_message")
+    POST /control {"retry_after": 2}                # ... and with a Retry-After header of 2 s
+    POST /control {"hang_next": 1}                  # the next request gets no answer at all (its client gives up)
+    POST /control {"reset_next": 1}                 # the next request's connection breaks before any chunk
+    POST /control {"malformed_after": 2}            # after 2 text chunks, a chunk that is not JSON (-1: never)
+    POST /control {"stall_after": 2}                # after 2 text chunks, silence until the client leaves (0: never)
     POST /control {"script": "text", "script_piece": 3}  # stream this text in 3-character pieces
     POST /control {"gap_ms": 200}                   # from now on, this long between chunks
     POST /control {"cut_after": 4}                  # break the connection after 4 text chunks (0: never)
     POST /control {"echo": true}                    # a model that leaks: stream back the whole prompt
     POST /control {"obey": true}                    # a model that obeys every injection (below)
-    GET /stats                                      # the state, and "last_messages": what the last request sent
+    POST /control {"reset": true}                   # every fault off, the counters at zero
+    GET /stats                                      # the state; "requests" and "request_times" count every
+                                                    # request, "last_messages" is what the last one sent
 
 An obedient model does what any text it was sent asks: a quoted phrase it is told to say, print,
 reply or respond with comes first in its answer, and a question about its instructions, prompt,
@@ -57,15 +65,109 @@ def obedient_reply(messages: list[dict]) -> str:
     return " ".join(parts)
 
 
+def _defaults(gap_ms: float) -> dict:
+    return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
+            "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
+            "echo": False, "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0,
+            "disconnects": 0}  # streams whose client went away before the end
+
+
+def _anthropic_messages(body: dict) -> list[dict]:
+    """An Anthropic request's turns in OpenAI's shape (the system prompt as a system message)."""
+    system = body.get("system")
+    if isinstance(system, list):
+        system = "".join(block.get("text", "") for block in system if isinstance(block, dict))
+    turns = []
+    for m in body.get("messages", []):
+        content = m.get("content", "")
+        if isinstance(content, list):
+            content = "".join(block.get("text", "") for block in content if isinstance(block, dict))
+        turns.append({"role": m.get("role", "user"), "content": content})
+    return ([{"role": "system", "content": system}] if system else []) + turns
+
+
+class _OpenAIWire:
+    def __init__(self, body: dict) -> None:
+        self.id, self.created, self.model = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), body.get("model", "fake-model")
+        self.usage_wanted = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def error(self, status: int, message: str) -> dict:
+        return {"error": {"message": message, "type": "server_error"}}
+
+    def whole(self, text: str, prompt_tokens: int, n: int) -> dict:
+        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}}
+
+    def _chunk(self, delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
+        payload = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                   "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if usage:
+            payload["usage"] = usage
+        return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+    def opening(self, prompt_tokens: int) -> bytes:
+        return b""
+
+    def text(self, piece: str) -> bytes:
+        return self._chunk({"content": piece})
+
+    def malformed(self) -> bytes:
+        return b'data: {"choices": [{"delta": {"content": "unterminated\n\n'
+
+    def closing(self, prompt_tokens: int, n: int) -> bytes:
+        out = self._chunk({}, "stop")
+        if self.usage_wanted:
+            out += self._chunk({}, usage={"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n})
+        return out + b"data: [DONE]\n\n"
+
+
+class _AnthropicWire:
+    """The Messages API's streaming events, as Anthropic sends them."""
+
+    def __init__(self, body: dict) -> None:
+        self.id, self.model = "msg_" + uuid.uuid4().hex, body.get("model", "fake-model")
+
+    @staticmethod
+    def _event(name: str, data: dict) -> bytes:
+        return f"event: {name}\ndata: ".encode() + orjson.dumps({"type": name, **data}) + b"\n\n"
+
+    def error(self, status: int, message: str) -> dict:
+        kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error", 400: "invalid_request_error"}
+        return {"type": "error", "error": {"type": kind.get(status, "api_error"), "message": message}}
+
+    def whole(self, text: str, prompt_tokens: int, n: int) -> dict:
+        return {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "stop_reason": "end_turn",
+                "content": [{"type": "text", "text": text}], "usage": {"input_tokens": prompt_tokens, "output_tokens": n}}
+
+    def opening(self, prompt_tokens: int) -> bytes:
+        message = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+                   "stop_reason": None, "usage": {"input_tokens": prompt_tokens, "output_tokens": 1}}
+        return (self._event("message_start", {"message": message})
+                + self._event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+
+    def text(self, piece: str) -> bytes:
+        return self._event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+
+    def malformed(self) -> bytes:
+        return b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": {"text": "unterminated\n\n'
+
+    def closing(self, prompt_tokens: int, n: int) -> bytes:
+        return (self._event("content_block_stop", {"index": 0})
+                + self._event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": n}})
+                + self._event("message_stop", {}))
+
+
 def build_app(tokens: int, gap_ms: float) -> Starlette:
     # `script`: when set (via /control), the text streamed instead of tok0 tok1 …, split into
     # pieces of `script_piece` characters (chunk boundaries anywhere, as real providers do).
-    state = {"fail_next": 0, "status": 503, "requests": 0, "script": "", "script_piece": 3, "gap_ms": gap_ms, "echo": False,
-             "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0,
-             "disconnects": 0}  # streams whose client went away before the end
+    state = _defaults(gap_ms)
 
     async def control(request: Request) -> Response:
-        state.update(orjson.loads(await request.body()))
+        update = orjson.loads(await request.body())
+        if update.pop("reset", False):
+            state.update(_defaults(gap_ms))
+        state.update(update)
         return JSONResponse(state)
 
     async def stats(_request: Request) -> Response:
@@ -74,24 +176,28 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
     async def models(_request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]})
 
-    async def completions(request: Request) -> Response:
+    async def answer(request: Request, wire: _OpenAIWire | _AnthropicWire, messages: list[dict], body: dict) -> Response:
         state["requests"] += 1
-        body = orjson.loads(await request.body())
-        state["last_messages"] = body.get("messages", [])
+        state["request_times"] = [*state["request_times"][-49:], time.time()]
+        state["last_messages"] = messages
+        if state["hang_next"] > 0:
+            state["hang_next"] -= 1
+            while not await request.is_disconnected():  # no answer, until the client gives up
+                await asyncio.sleep(0.05)
+            state["disconnects"] += 1
+            return Response(status_code=499)
         if state["fail_next"] > 0:
             state["fail_next"] -= 1
-            return JSONResponse({"error": {"message": state["error_message"], "type": "server_error"}}, status_code=state["status"])
+            headers = {"Retry-After": str(state["retry_after"])} if state["retry_after"] is not None else None
+            return JSONResponse(wire.error(state["status"], state["error_message"]), status_code=state["status"], headers=headers)
         n = min(tokens, body.get("max_tokens") or tokens)
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-        cid = "chatcmpl-" + uuid.uuid4().hex
-        created = int(time.time())
-        model = body.get("model", "fake-model")
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         words = [f"tok{i} " for i in range(n)]
         text = state["script"]
         if state["echo"]:
-            text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+            text = "\n".join(str(m.get("content", "")) for m in messages)
         elif state["obey"]:
-            text = obedient_reply(body.get("messages", [])) or text
+            text = obedient_reply(messages) or text
         if text:
             size = max(1, int(state["script_piece"]))
             words = [text[k:k + size] for k in range(0, len(text), size)]
@@ -99,41 +205,47 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         gap = float(state["gap_ms"]) / 1000
         if not body.get("stream"):
             await asyncio.sleep(gap * n)
-            return JSONResponse({
-                "id": cid, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n},
-            })
+            return JSONResponse(wire.whole("".join(words), prompt_tokens, n))
 
-        def chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
-            payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            if usage:
-                payload["usage"] = usage
-            return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-        cut_after = int(state["cut_after"])
+        cut_after, stall_after, malformed_after = int(state["cut_after"]), int(state["stall_after"]), int(state["malformed_after"])
+        reset = state["reset_next"] > 0
+        if reset:
+            state["reset_next"] -= 1
 
         async def stream():
             try:
+                if reset:
+                    raise ConnectionResetError("injected: the connection broke before any chunk")
+                if opening := wire.opening(prompt_tokens):
+                    yield opening
                 for sent, word in enumerate(words):
                     if cut_after and sent == cut_after:
                         # The connection breaks mid-body (no end of the chunked body): a reset as the client sees it.
                         raise ConnectionResetError("injected: the connection broke off")
+                    if stall_after and sent == stall_after:
+                        await asyncio.Event().wait()
+                    if sent == malformed_after:
+                        yield wire.malformed()
                     await asyncio.sleep(gap)
-                    yield chunk({"content": word})
+                    yield wire.text(word)
             except (asyncio.CancelledError, GeneratorExit):
                 state["disconnects"] += 1  # the client closed the request mid-answer
                 raise
-            yield chunk({}, "stop")
-            if (body.get("stream_options") or {}).get("include_usage"):
-                yield chunk({}, usage={"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n})
-            yield b"data: [DONE]\n\n"
+            yield wire.closing(prompt_tokens, n)
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
+    async def completions(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        return await answer(request, _OpenAIWire(body), body.get("messages", []), body)
+
+    async def messages(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        return await answer(request, _AnthropicWire(body), _anthropic_messages(body), body)
+
     return Starlette(routes=[
         Route("/v1/chat/completions", completions, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/models", models),
         Route("/control", control, methods=["POST"]),
         Route("/stats", stats),
@@ -175,7 +287,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--gap-ms", type=float, default=10.0)
     args = parser.parse_args()
-    uvicorn.run(build_app(args.tokens, args.gap_ms), host="127.0.0.1", port=args.port, log_level="warning", loop="uvloop", http="httptools")
+    uvicorn.run(build_app(args.tokens, args.gap_ms), host="127.0.0.1", port=args.port, log_level="warning", loop="uvloop", http="httptools",
+                timeout_graceful_shutdown=2)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,13 @@ from llm_orchestrator.router import Router, Target, UnknownModel
 
 
 def to_app_error(exc: ProviderError) -> AppError:
-    return AppError(PROVIDER_ERRORS[exc.kind], exc.message, {"provider_error": exc.kind.value})
+    """A provider's failure as the error table has it, saying whether the caller may try again
+    (and when, if the provider said)."""
+    error = AppError(PROVIDER_ERRORS[exc.kind], exc.message, {"provider_error": exc.kind.value})
+    error.details["retryable"] = error.retryable
+    if exc.retry_after is not None and error.retryable:
+        error.details["retry_after"] = exc.retry_after
+    return error
 
 
 def _params(request: llm_pb2.GenerateRequest) -> GenParams:

@@ -62,6 +62,9 @@ class AnthropicProvider:
             stream = await self._client.messages.create(
                 model=model, messages=turns, max_tokens=params.max_tokens or self._default_max_tokens, stream=True, **kwargs
             )
+        except anthropic.AnthropicError as exc:
+            raise translate_error(exc) from None
+        try:
             async for event in stream:
                 kind = event.type
                 if kind == "message_start":
@@ -77,8 +80,14 @@ class AnthropicProvider:
                         finish = _FINISH.get(event.delta.stop_reason, "stop")
                     if event.usage is not None:
                         usage.completion_tokens = event.usage.output_tokens or 0
-        except anthropic.AnthropicError as exc:
+        except anthropic.AnthropicError as exc:  # an error event in the stream (e.g. overloaded)
             raise translate_error(exc) from None
+        except Exception:
+            # The SDK lets a broken connection (its HTTP client's error) and a chunk that is not
+            # JSON through as they are: either way the provider's stream broke off.
+            raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider's stream broke off") from None
+        finally:
+            await stream.close()  # a stream left early (a deadline, a caller gone) ends the request
         yield End(finish, usage)
 
     async def aclose(self) -> None:
