@@ -69,7 +69,7 @@ def _defaults(gap_ms: float) -> dict:
     return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
             "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
             "echo": False, "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0,
-            "disconnects": 0}  # streams whose client went away before the end
+            "disconnects": 0, "disconnect_times": []}  # streams whose client went away before the end, and when
 
 
 def _anthropic_messages(body: dict) -> list[dict]:
@@ -176,6 +176,10 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
     async def models(_request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]})
 
+    def gone() -> None:
+        state["disconnects"] += 1
+        state["disconnect_times"] = [*state["disconnect_times"][-49:], time.time()]
+
     async def answer(request: Request, wire: _OpenAIWire | _AnthropicWire, messages: list[dict], body: dict) -> Response:
         state["requests"] += 1
         state["request_times"] = [*state["request_times"][-49:], time.time()]
@@ -184,7 +188,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
             state["hang_next"] -= 1
             while not await request.is_disconnected():  # no answer, until the client gives up
                 await asyncio.sleep(0.05)
-            state["disconnects"] += 1
+            gone()
             return Response(status_code=499)
         if state["fail_next"] > 0:
             state["fail_next"] -= 1
@@ -229,7 +233,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
                     await asyncio.sleep(gap)
                     yield wire.text(word)
             except (asyncio.CancelledError, GeneratorExit):
-                state["disconnects"] += 1  # the client closed the request mid-answer
+                gone()  # the client closed the request mid-answer
                 raise
             yield wire.closing(prompt_tokens, n)
 

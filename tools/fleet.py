@@ -93,12 +93,22 @@ class Fleet:
         for module in ("gateway", "conversation", "rag"):
             subprocess.run([sys.executable, "-m", module, "migrate"], env=self._env(), check=True, cwd=ROOT)
 
+    # service -> its Python module, in the order they start (the gateway last: it waits on the rest)
+    MODULES = {"llm-orchestrator": "llm_orchestrator", "rag": "rag", "ingest-worker": "ingest_worker",
+               "conversation": "conversation", "gateway": "gateway"}
+
     def start(self, timeout: float = 120.0) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.migrate()
-        for name, module in (("llm-orchestrator", "llm_orchestrator"), ("rag", "rag"), ("ingest-worker", "ingest_worker"),
-                             ("conversation", "conversation"), ("gateway", "gateway")):
+        for name, module in self.MODULES.items():
             self.processes[name] = self._spawn(name, module)
+        self.wait_ready(timeout)
+
+    def restart(self, name: str, timeout: float = 60.0) -> None:
+        """Starts a service again once its process has ended (e.g. after a SIGTERM a test sent)."""
+        if self.processes[name].poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self.processes[name] = self._spawn(name, self.MODULES[name])
         self.wait_ready(timeout)
 
     def start_gateway_replica(self, name: str, port: int, timeout: float = 60.0) -> str:

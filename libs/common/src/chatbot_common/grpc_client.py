@@ -16,6 +16,11 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.enable_retries", 1),
     ("grpc.lb_policy_name", "round_robin"),
+    # A peer that restarts (a rolling update) is found again within a couple of seconds: gRPC's
+    # default backoff grows to two minutes, and calls fail fast meanwhile.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
 
 
