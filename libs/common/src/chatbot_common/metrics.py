@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 GRPC_HANDLED = Counter(
     "grpc_server_handled_total", "RPCs completed on the server", ["grpc_service", "grpc_method", "grpc_code"]
@@ -18,6 +18,10 @@ GRPC_LATENCY = Histogram(
     ["grpc_service", "grpc_method"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+
+# RPCs being served right now: for a streaming method, the streams open (the orchestrator's
+# Generate is what its autoscaler follows, through the Prometheus adapter).
+GRPC_ACTIVE = Gauge("grpc_server_active_rpcs", "RPCs in progress on the server", ["grpc_service", "grpc_method"])
 
 
 def start_metrics_server(host: str, port: int) -> None:
@@ -44,6 +48,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         service, method = _split(handler_call_details.method)
         if service.startswith("grpc."):
             return handler  # health and reflection would drown the real traffic
+        active = GRPC_ACTIVE.labels(service, method)
 
         def record(context: Any, started: float) -> None:
             code = context.code() if hasattr(context, "code") else None
@@ -56,9 +61,11 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary_unary(request: Any, context: Any) -> Any:
                 started = time.perf_counter()
+                active.inc()
                 try:
                     return await inner_uu(request, context)
                 finally:
+                    active.dec()
                     record(context, started)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -69,10 +76,12 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary_stream(request: Any, context: Any) -> Any:
                 started = time.perf_counter()
+                active.inc()
                 try:
                     async for item in inner_us(request, context):
                         yield item
                 finally:
+                    active.dec()
                     record(context, started)
 
             return grpc.unary_stream_rpc_method_handler(
