@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -26,6 +27,11 @@ class IngestSettings(GrpcServiceSettings, BrokerSettings, BlobStoreSettings):
     retention_days: Annotated[float, AlsoFrom("RETENTION_DAYS")] = Field(365.0, ge=0)
     retention_check_seconds: float = Field(3600.0, ge=0.5)
     run_beat: bool = True  # off on all but one replica when several run (the purge is idempotent either way)
+    # Touched from the consumer loop (`heartbeat.py`); `python -m ingest_worker alive` checks it.
+    # Empty: ingest-worker.heartbeat under the var directory.
+    heartbeat_file: Path | None = None
+    heartbeat_interval_seconds: float = Field(10.0, gt=0)
+    heartbeat_max_age_seconds: float = Field(60.0, gt=0)
     conversation_target: str = "127.0.0.1:50051"
     rag_timeout_seconds: float = Field(30.0, gt=0)
     # Chunking.
@@ -41,6 +47,14 @@ class IngestSettings(GrpcServiceSettings, BrokerSettings, BlobStoreSettings):
     embed_runner_batch_size: int = Field(16, ge=1, le=512)
     # The model itself (EMBEDDING_*): the rag service's too, which embeds the queries.
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
+    @model_validator(mode="after")
+    def _heartbeat(self) -> IngestSettings:
+        if self.heartbeat_file is None:
+            self.heartbeat_file = self.var_dir / "ingest-worker.heartbeat"
+        if self.heartbeat_max_age_seconds <= self.heartbeat_interval_seconds:
+            raise ValueError("INGEST_HEARTBEAT_MAX_AGE_SECONDS must exceed INGEST_HEARTBEAT_INTERVAL_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _chunk_sizes(self) -> IngestSettings:

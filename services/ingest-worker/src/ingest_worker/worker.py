@@ -17,6 +17,7 @@ from chatbot_common.grpc_client import open_sync_channel
 from chatbot_common.metrics import start_metrics_server
 from chatbot_common.tasks import TASK_INGEST_DOCUMENT
 from ingest_worker.celery_app import QUEUE, create_app
+from ingest_worker.heartbeat import heartbeat_step
 from ingest_worker.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def run(settings: IngestSettings) -> None:
     # The worker is healthy once it consumes from the broker, and stops being so as it drains.
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutting_down.connect(lambda **_: mark(health_pb2.HealthCheckResponse.NOT_SERVING), weak=False)
+    app.steps["consumer"].add(heartbeat_step(settings.heartbeat_file, settings.heartbeat_interval_seconds))
     worker = app.Worker(
         queues=[QUEUE],
         concurrency=settings.concurrency,
