@@ -22,6 +22,9 @@ WEB_BUILD := $(WEB)/dist/index.html
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public $(WEB)/scripts -type f -not -name '*.test.*' 2>/dev/null) \
 	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package.json
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+# The operators' schemas the Helm chart's custom resources are validated against (tests/deploy).
+SCHEMAS := tests/deploy/schemas
+SCHEMAS_DEPS := $(SCHEMAS)/node_modules/.ci-installed
 
 .PHONY: install proto proto-check migrate run test test-unit test-contract test-e2e test-web bench clean web
 
@@ -45,6 +48,10 @@ $(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
 
 web: $(WEB_BUILD)
 
+$(SCHEMAS_DEPS): $(SCHEMAS)/package-lock.json
+	cd $(SCHEMAS) && npm ci --no-audit --no-fund
+	touch $@
+
 # Vitest: the SSE client and the Markdown sanitising (the browser tests run in tests/e2e).
 test-web: $(WEB_DEPS)
 	cd $(WEB) && npm test
@@ -63,10 +70,10 @@ migrate: $(STAMP)
 run: $(STAMP) proto web
 	$(PY) tools/fleet.py
 
-test: $(STAMP) proto-check web test-web
+test: $(STAMP) proto-check web test-web $(SCHEMAS_DEPS)
 	$(PY) -m pytest
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(SCHEMAS_DEPS)
 	$(PY) -m pytest -m "not e2e and not contract"
 
 test-contract: $(STAMP)
