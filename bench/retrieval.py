@@ -62,7 +62,7 @@ def cpu_name() -> str:
 # --- in process ------------------------------------------------------------------------------
 
 
-async def run_in_process(sets: list[str], modes: list[str]) -> dict:
+async def run_in_process(sets: list[str], modes: list[str], threshold: float | None = None) -> dict:
     import grpc
 
     from chatbot.common.v1 import common_pb2
@@ -135,7 +135,7 @@ async def run_in_process(sets: list[str], modes: list[str]) -> dict:
                 for mode in modes:
                     ranks, misses, took = [], [], []
                     for q in tqdm(questions, desc=f"{name:5} {mode:6}", unit="q", leave=False):
-                        found = await search.search(reader, Ask(q.question, top_k=TOP_K, mode=mode))
+                        found = await search.search(reader, Ask(q.question, top_k=TOP_K, mode=mode, threshold=threshold))
                         took.append(found.took_ms)
                         texts = [p.payload.get("text", "") for p in found.passages]
                         rank = first_hit(texts, q.evidence)
@@ -300,6 +300,7 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--e2e", action="store_true", help="the whole fleet over the HTTP API")
+    parser.add_argument("--threshold", type=float, default=None, help="the dense score threshold (default: the service's)")
     parser.add_argument("--render", action="store_true", help="redraw the table and chart from the stored runs")
     parser.add_argument("--misses", type=Path, default=ROOT / "var" / "reports" / "retrieval-misses.json")
     args = parser.parse_args()
@@ -309,7 +310,7 @@ def main() -> None:
             parser.error("--label names the run (the change it measures)")
         sets, modes = args.sets.split(","), args.modes.split(",")
         started = time.perf_counter()
-        results = run_e2e(sets, modes) if args.e2e else asyncio.run(run_in_process(sets, modes))
+        results = run_e2e(sets, modes) if args.e2e else asyncio.run(run_in_process(sets, modes, args.threshold))
         print(f"done in {time.perf_counter() - started:.0f} s")
         misses = {f"{name}/{mode}": s.pop("misses") for name, r in results.items() for mode, s in r["modes"].items()}
         args.misses.parent.mkdir(parents=True, exist_ok=True)

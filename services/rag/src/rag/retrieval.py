@@ -23,8 +23,8 @@ from chatbot_common.errors import AppError, ErrorCode
 from rag.registry import INDEXED, Reader, Registry, valid_document_id
 from rag.settings import RagSettings
 from rag.sparse import SparseEncoder
-from rag.store import Scope, VectorStore
-from rag.store.base import SPARSE
+from rag.store import Scope, StoredHit, VectorStore
+from rag.store.base import DENSE, SPARSE
 
 if TYPE_CHECKING:
     from rag.resources import Resources
@@ -109,15 +109,26 @@ class Retriever:
         candidates = max(top_k * 3, settings.rerank_candidates if self._reranker else 0)
         if mode == SPARSE_ONLY:
             hits = await self._store.nearest(self.sparse.query(query), SPARSE, scope, candidates)
+        elif mode == HYBRID and settings.fusion == "score":
+            hits, keyword = await self._fused(dense, self.sparse.query(query), scope, max(settings.prefetch_limit, candidates))
+            hits = hits[:candidates]
         else:
             sparse = self.sparse.query(query) if mode == HYBRID else None
             hits = await self._store.query(dense.tolist(), sparse, scope, candidates, max(settings.prefetch_limit, candidates),
                                            settings.rrf_k)
+        if mode == SPARSE_ONLY:
+            best = max((h.rank_score for h in hits), default=0.0)
+            keyword = {h.id: h.rank_score / best for h in hits} if best > 0 else {}
+        elif mode == DENSE_ONLY or settings.fusion != "score":
+            keyword = {}
+        cosines = [float(np.dot(dense, hit.dense)) if hit.dense is not None else hit.rank_score for hit in hits]
+        # The question is about these documents when some candidate is close in meaning; then a
+        # strong keyword match is no weak match, however far its wording (code, a table row).
+        on_topic = bool(cosines) and max(cosines) >= threshold
         passages: list[Passage] = []
         seen: set[str] = set()
-        for hit in hits:
-            cosine = float(np.dot(dense, hit.dense)) if hit.dense is not None else hit.rank_score
-            if cosine < threshold:
+        for hit, cosine in zip(hits, cosines, strict=True):
+            if cosine < threshold and not (on_topic and keyword.get(hit.id, 0.0) >= settings.keyword_keep):
                 continue  # a weak match: better no source than a misleading one
             text = hit.payload.get("text", "")
             key = _normalized(text)[:400]
@@ -132,6 +143,45 @@ class Retriever:
             passages.sort(key=lambda p: p.rank_score, reverse=True)
         took_ms = int((time.perf_counter() - started) * 1000)
         return passages[:top_k], took_ms
+
+
+    async def _fused(self, dense: np.ndarray, sparse: tuple[list[int], list[float]], scope: Scope, limit: int) -> list[StoredHit]:
+        searches = [self._store.nearest(dense.tolist(), DENSE, scope, limit)]
+        if sparse[0]:
+            searches.append(self._store.nearest(sparse, SPARSE, scope, limit))
+        found = await asyncio.gather(*searches)
+        return fuse(dense, found[0], found[1] if len(found) > 1 else [], self._settings.dense_weight)
+
+
+def fuse(dense: np.ndarray, dense_hits: list[StoredHit], sparse_hits: list[StoredHit],
+         dense_weight: float) -> tuple[list[StoredHit], dict[str, float]]:
+    """Both candidate lists as one, ordered by a weighted sum of each side's score relative to
+    its best: cosine / best cosine, BM25 / best BM25.
+
+    Reciprocal-rank fusion sees only ranks, so when many passages are near-duplicates for the
+    dense side (45 nights of one logbook, the rows of one table) their ranks among each other
+    are decided by the last digits of the embedding, which differ between CPUs' int8 kernels,
+    and a passage first by keyword can land behind several of them. Relative scores keep what
+    the ranks lose: near-duplicates score alike on the dense side, and the keyword side's margin
+    decides between them. A candidate the keyword search did not return scores 0 there; every
+    candidate's cosine is computed from its stored vector.
+
+    Returns the fused hits, best first, and each one's keyword score relative to the best."""
+    hits: dict[str, StoredHit] = {}
+    for hit in (*dense_hits, *sparse_hits):
+        hits.setdefault(hit.id, hit)
+    if not hits:
+        return [], {}
+    cosine = {pid: float(np.dot(dense, hit.dense)) if hit.dense is not None else 0.0 for pid, hit in hits.items()}
+    best_cosine = max(max(cosine.values()), 1e-6)
+    best_keyword = max((hit.rank_score for hit in sparse_hits), default=0.0)
+    keyword = {hit.id: hit.rank_score / best_keyword for hit in sparse_hits} if best_keyword > 0 else {}
+    fused = []
+    for pid, hit in hits.items():
+        score = dense_weight * max(cosine[pid], 0.0) / best_cosine + (1 - dense_weight) * keyword.get(pid, 0.0)
+        fused.append(StoredHit(hit.id, score, hit.payload, hit.dense))
+    fused.sort(key=lambda h: h.rank_score, reverse=True)
+    return fused, keyword
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -33,8 +33,15 @@ class RagSettings(GrpcServiceSettings, DatabaseSettings):
     max_top_k: int = Field(50, ge=1, le=200)
     prefetch_limit: int = Field(40, ge=1, le=1000)
     rrf_k: int = Field(60, ge=1)
-    # Hits whose dense cosine similarity is below this are dropped as weak matches.
+    # Hybrid fusion: "score" weighs each side's score relative to its best (retrieval.fuse),
+    # "rrf" fuses ranks in the store (Qdrant's reciprocal-rank fusion, k = rrf_k).
+    fusion: Literal["score", "rrf"] = "score"
+    dense_weight: float = Field(0.5, ge=0, le=1)
+    # Hits whose dense cosine similarity is below this are dropped as weak matches, unless the
+    # question is on topic (some candidate reaches the threshold) and the hit's keyword score is
+    # at least this share of the best one's (code, a table row: close in words, not in meaning).
     score_threshold: float = Field(0.25, ge=-1, le=1)
+    keyword_keep: float = Field(0.5, ge=0, le=1.01)
     snippet_chars: int = Field(280, ge=40)
     query_cache_size: int = Field(2048, ge=0)
     # Optional cross-encoder reranker (a sentence-transformers CrossEncoder folder).

@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
-from rag.retrieval import Question, snippet
-from rag.store import point_id
+from rag.retrieval import Question, fuse, snippet
+from rag.store import StoredHit, point_id
 
 HOTELS = "Hotel rooms in London cost at most 250 EUR per night."
 FLIGHTS = "Flights shorter than six hours are booked in economy class."
@@ -63,8 +64,8 @@ async def test_hybrid_hits_are_ordered_by_the_fused_rank_and_keep_their_cosine(p
     travel, _, _ = await indexed(parts)
     hits = (await parts.search.search(parts.alice, Question("economy flights", threshold=-1.0))).passages
     assert hits[0].id == point_id(travel.id, 1)
-    k = parts.settings.rrf_k
-    assert all(0 < p.rank_score <= 2 / k + 1e-6 for p in hits)  # reciprocal ranks from two lists, not similarities
+    assert hits[0].rank_score == pytest.approx(1.0)  # best on both sides: half of each, relative to the best
+    assert all(0 <= p.rank_score <= 1 + 1e-6 for p in hits)
     assert [p.rank_score for p in hits] == sorted((p.rank_score for p in hits), reverse=True)
     dense = (await parts.search.search(parts.alice, Question("economy flights", threshold=-1.0, hybrid=False))).passages
     assert {p.id: round(p.score, 5) for p in hits} == {p.id: round(p.score, 5) for p in dense}
@@ -108,3 +109,62 @@ async def test_a_citation_opens_only_for_a_reader_of_an_indexed_document(parts):
     with pytest.raises(AppError) as info:
         await parts.search.chunk(parts.alice, travel.id, "not-a-uuid")
     assert info.value.code == ErrorCode.VALIDATION_ERROR
+
+
+async def test_rank_fusion_in_the_store_is_still_available(parts):
+    travel, _, _ = await indexed(parts)
+    parts.settings.fusion = "rrf"
+    hits = (await parts.search.search(parts.alice, Question("economy flights", threshold=-1.0))).passages
+    assert hits[0].id == point_id(travel.id, 1)
+    assert all(0 < p.rank_score <= 2 / parts.settings.rrf_k + 1e-6 for p in hits)  # reciprocal ranks, not similarities
+
+
+def hit(pid: str, score: float, vector) -> StoredHit:
+    v = np.asarray(vector, dtype=np.float32)
+    return StoredHit(pid, score, {"text": pid}, v / np.linalg.norm(v))
+
+
+def test_dense_near_duplicates_do_not_bury_the_exact_keyword_match():
+    """45 logbook nights alike in meaning: their dense order is noise (int8 kernels differ by
+    CPU); the night the words single out wins by the keyword margin, whatever that order."""
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        noise = rng.normal(0, 0.01, size=(45, 3))
+        nights = [hit(f"night-{n}", 0.0, [1.0, 0.3 + noise[n, 0], 0.2 + noise[n, 1]]) for n in range(45)]
+        dense_hits = sorted(nights, key=lambda h: -float(np.dot(query, h.dense)))
+        keyword = [hit("night-44", 9.0, nights[44].dense), hit("night-4", 4.0, nights[4].dense),
+                   hit("night-12", 3.5, nights[12].dense)]
+        fused, relative = fuse(query, dense_hits, keyword, 0.5)
+        assert fused[0].id == "night-44"
+        assert relative == {"night-44": 1.0, "night-4": pytest.approx(4 / 9), "night-12": pytest.approx(3.5 / 9)}
+
+
+def test_fusion_without_keyword_hits_is_the_dense_order():
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    dense_hits = [hit("a", 0.0, [1.0, 0.1]), hit("b", 0.0, [1.0, 1.0]), hit("c", 0.0, [0.0, 1.0])]
+    fused, relative = fuse(query, dense_hits, [], 0.5)
+    assert [h.id for h in fused] == ["a", "b", "c"] and relative == {}
+    assert fuse(query, [], [], 0.5) == ([], {})
+
+
+async def test_a_strong_keyword_match_is_kept_below_the_threshold_only_when_the_question_is_on_topic(parts):
+    """A line of code or a table row shares the question's rare words, not its meaning: kept when
+    another passage shows the question is about these documents, never on its own."""
+    doc = await parts.index(await parts.upload(parts.alice, "config"), [
+        "The gateway limits requests per minute for every user and answers 429 when the limit is reached.",
+        "GATEWAY_RPM_LIMIT=120 GATEWAY_BURST=30 GATEWAY_WINDOW=60 GATEWAY_REDIS=redis://cache:6379/0"])
+    parts.settings.score_threshold = 0.35
+    question = "How many requests per minute does the gateway allow (GATEWAY_RPM_LIMIT)?"
+    texts = ["The gateway limits requests per minute for every user and answers 429 when the limit is reached.",
+             "GATEWAY_RPM_LIMIT=120 GATEWAY_BURST=30 GATEWAY_WINDOW=60 GATEWAY_REDIS=redis://cache:6379/0"]
+    cosines = (parts.embedder.encode([question]) @ parts.embedder.encode(texts).T)[0]
+    assert cosines[0] >= 0.35 > cosines[1]  # the configuration line alone would be dropped as weak
+    found = {p.id for p in (await parts.search.search(parts.alice, Question(question))).passages}
+    assert found == {point_id(doc.id, 0), point_id(doc.id, 1)}
+    parts.settings.keyword_keep = 1.01  # the rule off: only the threshold
+    found = {p.id for p in (await parts.search.search(parts.alice, Question(question))).passages}
+    assert found == {point_id(doc.id, 0)}
+    parts.settings.keyword_keep = 0.5
+    parts.settings.score_threshold = 0.9  # no passage is close in meaning: the question is off topic
+    assert (await parts.search.search(parts.alice, Question(question))).passages == []
