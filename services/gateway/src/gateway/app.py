@@ -15,8 +15,8 @@ from gateway import __version__, audit, webapp
 from gateway.answers import open_buffers
 from gateway.answers.relay import Relays
 from gateway.api.routes import (
-    admin, auth, chat, conversations, documents, health, invitations, me, oidc, openai_compat, upload_events, usage, well_known,
-    ws,
+    admin, auth, chat, conversations, documents, health, invitations, me, memory, oidc, openai_compat, upload_events, usage,
+    well_known, ws,
 )
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
@@ -113,6 +113,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(usage.router)
     api.include_router(chat.router)
     api.include_router(conversations.router)
+    api.include_router(memory.router)
     api.include_router(documents.router)
     api.include_router(upload_events.router)
     app.include_router(api)

@@ -1,7 +1,7 @@
 """A user's data, whole: the export (one ZIP) and the erasure (every store, with a report).
 
 Each service owns its part: the conversation service streams and deletes conversations and
-messages; the rag service lists and deletes document records and their vectors (and forgets cached
+messages, and the user's memory (remembered facts and the opt-in); the rag service lists and deletes document records and their vectors (and forgets cached
 query embeddings); the gateway holds the account, sessions, API keys, the uploaded files (blob
 store), the limit counters and the audit log.
 
@@ -34,6 +34,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from gateway import audit
 from gateway.api.schemas.conversations import conversation_out, message_out
 from gateway.api.schemas.documents import document_out
+from gateway.api.schemas.memory import memory_out
 from gateway.grpc_clients import Downstream, account_caller
 from gateway.identity import api_keys, invitations, tenants, users
 from gateway.identity.sessions import end_sessions, remove_sessions
@@ -114,6 +115,7 @@ class Privacy:
                                                                  timeout=settings.chat_timeout_seconds):
             conversations.append({**conversation_out(item.conversation).model_dump(),
                                   "messages": [message_out(m).model_dump() for m in item.messages]})
+        memory = await downstream.conversation.GetMemory(conv_pb.GetMemoryRequest(caller=subject), timeout=settings.call_timeout_seconds)
         documents = (await downstream.rag.ExportUserDocuments(rag_pb2.UserDocumentsRequest(caller=subject),
                                                               timeout=settings.call_timeout_seconds)).documents
         async with self.sessions() as session:
@@ -130,6 +132,7 @@ class Privacy:
             "profile.json": {"id": user.id, "email": user.email, "tenant_id": user.tenant_id, "tenant_name": tenant.name if tenant else "",
                              "role": user.role, "is_active": user.is_active, "created_at": _iso(user.created_at)},
             "conversations.json": conversations,
+            "memory.json": memory_out(memory).model_dump(),
             "documents.json": [document_out(d, user.id).model_dump() for d in documents],
             "api_keys.json": [{"id": k.id, "name": k.name, "scopes": list(k.scopes), "expires_at": _iso(k.expires_at),
                                "revoked_at": _iso(k.revoked_at), "last_used_at": _iso(k.last_used_at), "created_at": _iso(k.created_at)}
@@ -168,7 +171,7 @@ class Privacy:
             "gateway": {"users": removed_users, "sessions": refresh_tokens, "api_keys": keys, "invitations": invites,
                         "rate_limit_keys": limit_keys,
                         "caches": ["account state", "verified tokens"]},
-            "conversation": {"conversations": convs.conversations, "messages": convs.messages},
+            "conversation": {"conversations": convs.conversations, "messages": convs.messages, "memory_facts": convs.memory_facts},
             # Usage stays for the organisation's totals, with the user's name taken off it.
             "usage_ledger": {"records_anonymised": convs.usage_records_anonymised},
             "rag": {"documents": docs.documents, "vectors": docs.points, "caches": ["query embeddings"]},

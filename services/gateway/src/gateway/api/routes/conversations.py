@@ -1,5 +1,5 @@
 """Conversations and their messages, scoped to the caller: list and search, create, rename,
-delete, export as Markdown; the messages, and the owner's rating of an answer."""
+pin, archive, delete, export as Markdown; the messages, and the owner's rating of an answer."""
 
 from __future__ import annotations
 
@@ -52,10 +52,13 @@ async def list_conversations(
     sort: Literal["created", "updated"] = "updated",
     order: Literal["asc", "desc"] = "desc",
     q: Annotated[str, Query(max_length=200, description="only conversations whose title or any message contains this text")] = "",
+    archived: Annotated[Literal["exclude", "include", "only"], Query(
+        description="archived conversations: left out (the default), listed with the rest, or alone")] = "exclude",
 ) -> ConversationList:
+    """Pinned conversations come first, then the others, each group in the order asked for."""
     reply = await downstream.conversation.ListConversations(
         pb.ListConversationsRequest(caller=caller_pb(principal), page=common_pb2.PageRequest(limit=limit, offset=offset), sort=sort,
-                                    order=order, query=q.strip()),
+                                    order=order, query=q.strip(), archived=archived),
         timeout=settings.call_timeout_seconds,
     )
     pending = await relays.pending(principal.user_id, [c.id for c in reply.conversations])
@@ -72,7 +75,8 @@ async def get_conversation(conversation_id: ConversationId, principal: ChatCalle
     return conversation_out(conv, await relays.pending(principal.user_id, [conv.id]))
 
 
-@router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation, or switch the branch shown")
+@router.patch("/{conversation_id}", response_model=ConversationOut,
+              summary="Rename, pin or unpin, archive or restore a conversation, or switch the branch shown")
 async def update_conversation(
     conversation_id: ConversationId, body: ConversationPatch, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
 ) -> ConversationOut:
@@ -81,6 +85,10 @@ async def update_conversation(
         update.title = " ".join(body.title.split())
     if body.current_message_id is not None:
         update.current_message_id = body.current_message_id
+    if body.pinned is not None:
+        update.pinned = body.pinned
+    if body.archived is not None:
+        update.archived = body.archived
     conv = await downstream.conversation.UpdateConversation(update, timeout=settings.call_timeout_seconds)
     return conversation_out(conv)
 

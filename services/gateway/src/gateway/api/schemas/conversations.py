@@ -30,11 +30,13 @@ class ConversationPatch(BaseModel):
     current_message_id: str | None = Field(
         None, pattern=id_pattern("msg"),
         description="switch branch: a message of the conversation; the newest message under it becomes current")
+    pinned: bool | None = Field(None, description="pinned conversations are listed first")
+    archived: bool | None = Field(None, description="archived conversations are left out of the list unless asked for")
 
     @model_validator(mode="after")
     def _something(self) -> ConversationPatch:
-        if self.title is None and self.current_message_id is None:
-            raise ValueError("nothing to change: give title or current_message_id")
+        if self.title is None and self.current_message_id is None and self.pinned is None and self.archived is None:
+            raise ValueError("nothing to change: give title, current_message_id, pinned or archived")
         return self
 
 
@@ -54,9 +56,18 @@ class FeedbackOut(BaseModel):
 RATINGS = {"up": 1, "down": -1}
 
 
+class SummaryOut(BaseModel):
+    text: str
+    through_message_id: str = Field(description="the last message it covers; the messages after it are sent to the model in full")
+    messages: int = Field(description="how many messages it covers")
+    model: str
+    updated_at: str
+
+
 class ConversationOut(BaseModel):
     id: str
     title: str
+    title_source: str = Field("user", description="first_message | generated | user (a title you give is never replaced)")
     model: str
     provider: str
     system_prompt: str
@@ -67,6 +78,10 @@ class ConversationOut(BaseModel):
     pending_message_id: str | None = Field(
         None, description="the answer being generated in this conversation (follow it with GET /api/v1/chat/stream/{id}); "
                           "null when none is in flight")
+    pinned: bool = False
+    archived: bool = False
+    summary: SummaryOut | None = Field(None, description="the running summary of the older turns (written in the background); "
+                                                         "null until the conversation is long enough to need one")
 
 
 class ConversationList(BaseModel):
@@ -103,6 +118,10 @@ def conversation_out(c: pb.Conversation, pending: dict[str, str] | None = None) 
         id=c.id, title=c.title, model=c.model, provider=c.provider, system_prompt=c.system_prompt, message_count=c.message_count,
         created_at=iso(c.created_at.ToDatetime(tzinfo=UTC)), updated_at=iso(c.updated_at.ToDatetime(tzinfo=UTC)),
         current_message_id=c.current_message_id, pending_message_id=(pending or {}).get(c.id),
+        title_source=c.title_source or "user", pinned=c.pinned, archived=c.archived,
+        summary=SummaryOut(text=c.summary.text, through_message_id=c.summary.through_message_id, messages=c.summary.messages,
+                           model=c.summary.model, updated_at=iso(c.summary.updated_at.ToDatetime(tzinfo=UTC)))
+        if c.HasField("summary") else None,
     )
 
 

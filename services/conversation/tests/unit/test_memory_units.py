@@ -1,0 +1,85 @@
+"""The pieces of conversation memory that need no server: the window's split, what counts as a
+fact to remember, a generated title's clean-up, and which tokenizer counts for which model."""
+
+import pytest
+
+from chatbot_common.tokens import ByteEstimate
+from conversation.context_window import Budget, fit_newest, history_allowance, needs_summary, share
+from conversation.llm import ModelFacts
+from conversation.summaries import clean_title
+from conversation.tokenizers import CL100K, Counters
+from conversation.user_memory import facts_in
+
+
+def test_memory_takes_its_share_capped():
+    assert share(free=4000, cap=600, fraction=0.25) == 600
+    assert share(free=1000, cap=600, fraction=0.25) == 250
+    assert share(free=-5, cap=600, fraction=0.25) == 0
+
+
+def test_history_takes_the_rest_capped_when_a_cap_is_set():
+    assert history_allowance(3000, 0) == 3000
+    assert history_allowance(3000, 400) == 400
+    assert history_allowance(200, 400) == 200
+
+
+def test_newest_items_fit_first():
+    budget = Budget(10_000, 0)
+    # each item costs tokens + 6 (template) + 1
+    kept, used = fit_newest(budget, 60, [50, 10, 20, 10])
+    assert (kept, used) == (2, 17 + 27)  # the last two (10 and 20), not the 50 before them
+
+
+def test_summary_triggers_at_its_share_of_the_allowance():
+    assert not needs_summary(79, 100, 0.8)
+    assert needs_summary(80, 100, 0.8)
+    assert not needs_summary(500, 0, 0.8)  # no room for history at all: nothing to summarise into
+
+
+@pytest.mark.parametrize(("message", "facts"), [
+    ("Remember that I work in the Berlin office.", ["I work in the Berlin office"]),
+    ("please remember: my manager is Ana", ["My manager is Ana"]),
+    ("Could you remember that I prefer metric units? Thanks!", ["I prefer metric units"]),
+    ("Keep in mind that I use Linux. What's a good editor?", ["I use Linux"]),
+    ("Do you remember what I said?", []),
+    ("Remember when we met in Rome?", []),
+    ("Remember that day?", []),
+    ("I remember that my first car was red.", []),
+    ("What is the capital of France?", []),
+])
+def test_facts_are_what_the_person_plainly_asks_to_remember(message, facts):
+    assert facts_in(message) == facts
+
+
+def test_an_overlong_fact_is_not_taken():
+    assert facts_in("Remember that " + "x" * 600) == []
+
+
+@pytest.mark.parametrize(("raw", "title"), [
+    ('Title: "Planning a garden"\nMore text', "Planning a garden"),
+    ("**Paris trip.**", "Paris trip"),
+    ("   \n  ", ""),
+    ("A title that is far too long to be kept whole by the clean up", "A title that is far too long to be kept"),
+])
+def test_generated_titles_are_cleaned(raw, title):
+    assert clean_title(raw, 40) == title
+
+
+def test_openai_models_are_counted_with_tiktoken():
+    counters = Counters(ByteEstimate())
+    counter, exact = counters.for_model(ModelFacts(128_000, "", ("openai:gpt-4",)))
+    assert counter.name == CL100K and exact
+    # "Hello world" is two cl100k tokens; the byte estimate would say 4.
+    assert counter.count(["Hello world", "<|endoftext|>"])[0] == 2
+    # gpt-4o uses o200k_base: cl100k counts are then an estimate (the margin applies).
+    counter, exact = counters.for_model(ModelFacts(128_000, "", ("openai:gpt-4o-mini",)))
+    assert counter.name == CL100K and not exact
+    # A chain that may end on another provider is estimated with the default counter.
+    counter, exact = counters.for_model(ModelFacts(8192, "", ("openai:gpt-4", "anthropic:claude-3-5-haiku-latest")))
+    assert counter is counters.default and not exact
+
+
+def test_the_catalogue_names_the_exact_tokenizer():
+    counters = Counters(ByteEstimate())
+    counter, exact = counters.for_model(ModelFacts(2048, ByteEstimate.name, ("local:smollm2-135m-instruct",)))
+    assert counter is counters.default and exact
