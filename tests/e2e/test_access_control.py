@@ -332,6 +332,9 @@ ROUTES = [
           call=lambda w, h: w.http.get(f"/api/v1/documents/{w.document}", headers=h)),
     Route("GET", "/api/v1/documents/{document_id}/chunks/{chunk_id}", "documents:read", owned=True,
           call=lambda w, h: w.http.get(f"/api/v1/documents/{w.document}/chunks/{w.chunk}", headers=h)),
+    # documents:share comes with documents:write (roles.py); false keeps the matrix's document private.
+    Route("PATCH", "/api/v1/documents/{document_id}", "documents:write", owned=True,
+          call=lambda w, h: w.http.patch(f"/api/v1/documents/{w.document}", headers=h, json={"shared": False})),
     Route("DELETE", "/api/v1/documents/{document_id}", "documents:write", owned=True, ok=204,
           call=lambda w, h: w.http.delete(f"/api/v1/documents/{_new_document(w)}", headers=h)),
     Route("POST", "/api/v1/search", "documents:read", call=lambda w, h: w.http.post(
@@ -360,6 +363,8 @@ ELSEWHERE = {
     ("DELETE", "/api/v1/me"),  # erasure of the caller itself: test_privacy.py
     ("GET", "/api/v1/health"), ("GET", "/api/v1/ready"), ("GET", "/api/v1/metrics"),
     ("GET", "/.well-known/jwks.json"),
+    # Public: the sign-in screen's configuration and the browser sign-in (test_oidc_sign_in.py).
+    ("GET", "/api/v1/auth/config"), ("GET", "/api/v1/auth/oidc/login"), ("GET", "/api/v1/auth/oidc/callback"),
 }
 PERMISSIONS = {
     "viewer": {"chat", "documents:read"},

@@ -1,6 +1,7 @@
-"""Documents as their users see them: registering an upload, reading, listing, deleting, and a
-user's export and erasure. The registry keeps the records; this module keeps each record and
-its vectors together (a delete removes both, in the order `indexing.py` relies on)."""
+"""Documents as their users see them: registering an upload, reading, listing, sharing, deleting,
+and a user's export and erasure. The registry keeps the records; this module keeps each record and
+its vectors together (a delete removes both, in the order `indexing.py` relies on; a change of
+visibility reaches every point before the call returns, see `settle_visibility`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rag.registry import ListFilter, Reader, Registry, check_call_size, valid_do
 
 if TYPE_CHECKING:
     from rag.resources import Resources
+    from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
 VISIBILITIES = ("private", "tenant")
@@ -42,6 +44,25 @@ class Erased:
     documents: int
     points: int
     blob_keys: list[str]
+
+
+# Rounds of settling before giving up: more only if the visibility keeps being toggled meanwhile.
+_SETTLE_ROUNDS = 10
+
+
+async def settle_visibility(registry: Registry, store: VectorStore, document_id: str, visibility: str) -> None:
+    """Makes the document's points carry the registry's visibility. Points are written with the
+    record's visibility as it was read (a share may land during indexing, two shares may cross),
+    so whoever writes points or their visibility looks at the record again afterwards and writes
+    again if it changed: the last writer always sees the last change, and the points end equal
+    to the record."""
+    for _ in range(_SETTLE_ROUNDS):
+        await store.set_visibility(document_id, visibility)
+        current = await registry.visibility_of(document_id)
+        if current is None or current == visibility:
+            return
+        visibility = current
+    log.warning("document visibility still changing; left to its last writer", extra={"document_id": document_id})
 
 
 def new_record(new: NewDocument) -> Document:
@@ -76,6 +97,16 @@ class Documents:
 
     async def list(self, reader: Reader, flt: ListFilter, page: Page) -> tuple[list[Document], int]:
         return await self._registry.list(reader, flt, page)
+
+    async def set_visibility(self, reader: Reader, document_id: str, visibility: str, *, tenant_admin: bool) -> Document:
+        """Shares the document with its tenant (`tenant`) or takes it back (`private`): the record
+        and every point's access field, so searches see the change as soon as this returns."""
+        if visibility not in VISIBILITIES:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "visibility must be private or tenant", {"field": "visibility"})
+        doc = await self._registry.set_visibility(valid_document_id(document_id), reader, visibility, tenant_admin=tenant_admin)
+        await settle_visibility(self._registry, await self._resources.store(), doc.id, visibility)
+        log.info("document visibility changed", extra={"document_id": doc.id, "visibility": visibility})
+        return doc
 
     async def delete(self, reader: Reader, document_id: str) -> tuple[int, str]:
         """Only the owner deletes. Returns the points removed and the blob key, which the caller

@@ -7,6 +7,10 @@ after the vectors were removed, so every write looks again once it is done: a ba
 its document does so in the registry's transaction, which leaves a tombstoned record alone and
 hands it back, and the points are taken out again; any other batch checks that the record is
 still live, and takes its points out if not. Nothing written outlives a delete.
+
+Sharing may come at any moment too: points carry the visibility the record had when the batch
+was built, so once written, the record is read again (in the same transaction or check as above)
+and a visibility changed meanwhile is settled onto the points (`documents.settle_visibility`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chatbot_common.errors import AppError, ErrorCode
+from rag.documents import settle_visibility
 from rag.models import Document
 from rag.registry import DELETING, Registry, valid_document_id, valid_document_ids
 from rag.sparse import SparseEncoder
@@ -170,11 +175,21 @@ class Indexer:
         await store.upsert(points)
         if batch.end is not None:
             add_write_time(batch.end, started)
-            return len(points), await self.finish(document_id, batch.end, only_attempt=doc.attempts <= 1)
-        if not await self._registry.is_live(document_id):
+            finished = await self.finish(document_id, batch.end, only_attempt=doc.attempts <= 1)
+            if finished.status != DELETING:
+                await self._keep_visibility(document_id, doc.visibility, finished.visibility)
+            return len(points), finished
+        current = await self._registry.visibility_of(document_id)
+        if current is None:
             await store.delete_document(document_id)
             raise AppError(ErrorCode.NOT_FOUND, "document deleted during indexing")
+        await self._keep_visibility(document_id, doc.visibility, current)
         return len(points), None
+
+    async def _keep_visibility(self, document_id: str, written: str, current: str) -> None:
+        """The points were written with `written`; the record, read after the write, says `current`."""
+        if current != written:
+            await settle_visibility(self._registry, await self._resources.store(), document_id, current)
 
     async def index_documents(self, batches: list[Batch]) -> list[Indexed]:
         """Whole small documents at once: one write of all their points, one transaction ending
@@ -198,10 +213,11 @@ class Indexer:
             ending.append((doc.id, await self._end_values(doc.id, batch.end, only_attempt=doc.attempts <= 1)))
         finished = await self._registry.finish_many(ending, success=True) if ending else []
         results = {}
-        for (batch, _), doc in zip(live, finished, strict=True):
+        for (batch, written), doc in zip(live, finished, strict=True):
             if doc is None or doc.status == DELETING:
                 await store.delete_document(batch.document_id)  # deleted while we wrote
                 continue
+            await self._keep_visibility(doc.id, written.visibility, doc.visibility)
             results[doc.id] = Indexed(doc.id, len(batch.chunks), doc)
         return [results.get(i) or Indexed(i, error="document not found or being deleted") for i in ids]
 

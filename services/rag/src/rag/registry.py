@@ -1,7 +1,8 @@
 """The document registry: who owns what, and where each document is in its ingestion.
 
 Access rules: a caller reads their own documents and the shared (`tenant`) documents of their
-tenant; only the owner deletes. Status moves queued -> processing -> indexed | failed; a
+tenant; only the owner deletes; the owner, or an admin of the document's tenant, shares a document
+with the tenant or takes it back (an admin never sees, so never shares, someone's private one). Status moves queued -> processing -> indexed | failed; a
 document being deleted is `deleting` until its vectors are gone, and nothing indexes it then.
 """
 
@@ -160,6 +161,26 @@ class Registry:
             )
         return int(total or 0)
 
+    async def set_visibility(self, document_id: str, reader: Reader, visibility: str, *, tenant_admin: bool) -> Document:
+        """Who may read the document from now on (`private` or `tenant`), changed under the row's
+        lock. A document the caller cannot read is not found; one they read but neither own nor
+        administer (a colleague's shared one) is refused."""
+        async with self._sessions() as session, session.begin():
+            doc = await session.scalar(select(Document).where(Document.id == document_id, readable(reader),
+                                                              Document.status != DELETING).with_for_update())
+            if doc is None:
+                raise AppError(ErrorCode.NOT_FOUND, "document not found")
+            if doc.owner_id != reader.user_id and not (tenant_admin and reader.tenant_id and doc.tenant_id == reader.tenant_id):
+                raise AppError(ErrorCode.PERMISSION_DENIED, "only the owner or a tenant admin may change who can read a document")
+            doc.visibility = visibility
+        return doc
+
+    async def visibility_of(self, document_id: str) -> str | None:
+        """The registry's visibility of a live document; None once it is gone or being deleted."""
+        async with self._sessions() as session:
+            row = (await session.execute(select(Document.visibility, Document.status).where(Document.id == document_id))).first()
+        return row[0] if row is not None and row[1] != DELETING else None
+
     async def mark_deleting(self, document_id: str, owner_id: str) -> Document | None:
         """Tombstones the owner's document so that no worker indexes it any more."""
         async with self._sessions() as session, session.begin():
@@ -201,11 +222,6 @@ class Registry:
             now = utcnow()
             return [_claim(found.get(document_id), now, max_attempts, time_limit_seconds, takeover)
                     for document_id in document_ids]
-
-    async def is_live(self, document_id: str) -> bool:
-        async with self._sessions() as session:
-            status = await session.scalar(select(Document.status).where(Document.id == document_id))
-        return status is not None and status != DELETING
 
     async def finish(self, document_id: str, values: dict, *, success: bool, retrying: bool) -> Document | None:
         return (await self.finish_many([(document_id, values)], success=success, retrying=retrying))[0]

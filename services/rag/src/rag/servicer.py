@@ -101,6 +101,10 @@ class RagServicer(rag_pb2_grpc.RagServiceServicer):
         rows, total = await self._documents.list(reader, flt, page)
         return pb.ListDocumentsResponse(documents=[document_to_pb(d) for d in rows], page=page_info(page, total))
 
+    async def SetDocumentVisibility(self, request: pb.SetDocumentVisibilityRequest, context) -> pb.Document:
+        return document_to_pb(await self._documents.set_visibility(_reader(request.caller), request.document_id, request.visibility,
+                                                                   tenant_admin=request.as_tenant_admin))
+
     async def DeleteDocument(self, request: pb.DeleteDocumentRequest, context) -> pb.DeleteDocumentResponse:
         deleted, blob_key = await self._documents.delete(_reader(request.caller), request.document_id)
         return pb.DeleteDocumentResponse(deleted_points=deleted, blob_key=blob_key)

@@ -131,4 +131,5 @@ OidcLoginDep = Annotated[OidcLogin | None, Depends(_built_at_start("oidc_login")
 ChatCaller = Annotated[Principal, Depends(permission(roles.CHAT))]
 DocumentReader = Annotated[Principal, Depends(permission(roles.DOCUMENTS_READ))]
 DocumentWriter = Annotated[Principal, Depends(permission(roles.DOCUMENTS_WRITE))]
+DocumentSharer = Annotated[Principal, Depends(permission(roles.DOCUMENTS_SHARE))]
 Admin = Annotated[Principal, Depends(permission(roles.ADMIN))]

@@ -12,7 +12,7 @@ SCOPES: tuple[str, ...] = ("chat", "documents:read", "documents:write", "admin")
 CHAT = "chat"
 DOCUMENTS_READ = "documents:read"
 DOCUMENTS_WRITE = "documents:write"
-DOCUMENTS_SHARE = "documents:share"  # upload with visibility=tenant
+DOCUMENTS_SHARE = "documents:share"  # upload with visibility=tenant, or share (unshare) later
 ADMIN = "admin"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -153,6 +153,10 @@ class EdgeStore:
                              FieldCondition("chunk_index", range=RangeFloat(gte=float(first_index)))])
         await asyncio.to_thread(self._write, UpdateOperation.delete_points_by_filter(stale))
 
+    async def set_visibility(self, document_id: str, visibility: str) -> None:
+        """Every point of the document carries the new access field; searches filter on it at once."""
+        await asyncio.to_thread(self._write, UpdateOperation.set_payload_by_filter(_document(document_id), {"visibility": visibility}))
+
     async def query(self, dense, sparse, scope, limit, prefetch_limit, rrf_k) -> list[StoredHit]:
         flt = scope_filter(scope)
         if sparse and sparse[0]:

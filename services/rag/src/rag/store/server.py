@@ -97,6 +97,11 @@ class ServerStore:
         ])
         await self._client.delete(self._collection, points_selector=models.FilterSelector(filter=stale), wait=True)
 
+    async def set_visibility(self, document_id: str, visibility: str) -> None:
+        await self._ensure()
+        await self._client.set_payload(self._collection, payload={"visibility": visibility},
+                                       points=models.FilterSelector(filter=_document(document_id)), wait=True)
+
     async def query(self, dense, sparse, scope, limit, prefetch_limit, rrf_k) -> list[StoredHit]:
         await self._ensure()
         flt = scope_filter(scope)

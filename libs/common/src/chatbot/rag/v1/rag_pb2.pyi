@@ -168,6 +168,18 @@ class DeleteDocumentRequest(_message.Message):
     document_id: str
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., document_id: _Optional[str] = ...) -> None: ...
 
+class SetDocumentVisibilityRequest(_message.Message):
+    __slots__ = ("caller", "document_id", "visibility", "as_tenant_admin")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    AS_TENANT_ADMIN_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    document_id: str
+    visibility: str
+    as_tenant_admin: bool
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., document_id: _Optional[str] = ..., visibility: _Optional[str] = ..., as_tenant_admin: _Optional[bool] = ...) -> None: ...
+
 class DeleteDocumentResponse(_message.Message):
     __slots__ = ("deleted_points", "blob_key")
     DELETED_POINTS_FIELD_NUMBER: _ClassVar[int]

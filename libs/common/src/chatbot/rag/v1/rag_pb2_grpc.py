@@ -56,6 +56,11 @@ class RagServiceStub:
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
                 response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
                 _registered_method=True)
+        self.SetDocumentVisibility = channel.unary_unary(
+                '/chatbot.rag.v1.RagService/SetDocumentVisibility',
+                request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.SetDocumentVisibilityRequest.SerializeToString,
+                response_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
+                _registered_method=True)
         self.ExportUserDocuments = channel.unary_unary(
                 '/chatbot.rag.v1.RagService/ExportUserDocuments',
                 request_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.UserDocumentsRequest.SerializeToString,
@@ -131,6 +136,14 @@ class RagServiceServicer:
 
     def DeleteDocument(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDocumentVisibility(self, request, context):
+        """Share a document with its tenant or take it back: the record and every point's access field,
+        so searches see the change when the call returns. The owner, or an admin of its tenant.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -217,6 +230,11 @@ def add_RagServiceServicer_to_server(servicer, server):
                     servicer.DeleteDocument,
                     request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.FromString,
                     response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.SerializeToString,
+            ),
+            'SetDocumentVisibility': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDocumentVisibility,
+                    request_deserializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.SetDocumentVisibilityRequest.FromString,
+                    response_serializer=chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.SerializeToString,
             ),
             'ExportUserDocuments': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportUserDocuments,
@@ -374,6 +392,33 @@ class RagService:
             '/chatbot.rag.v1.RagService/DeleteDocument',
             chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentRequest.SerializeToString,
             chatbot_dot_rag_dot_v1_dot_rag__pb2.DeleteDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDocumentVisibility(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.rag.v1.RagService/SetDocumentVisibility',
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.SetDocumentVisibilityRequest.SerializeToString,
+            chatbot_dot_rag_dot_v1_dot_rag__pb2.Document.FromString,
             options,
             channel_credentials,
             insecure,

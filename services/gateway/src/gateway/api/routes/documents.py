@@ -1,5 +1,6 @@
 """The knowledge base over REST: uploads (202, ingested by the worker; `gateway.uploads`), the
-document list, status, deletion, cited passages and search. Access rules are the rag service's."""
+document list, status, sharing (`gateway.document_sharing`), deletion, cited passages and search.
+Access rules are the rag service's."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from chatbot.common.v1 import common_pb2
 from chatbot.rag.v1 import rag_pb2 as pb
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import id_pattern
-from gateway.api.deps import DocumentReader, DocumentWriter, DownstreamDep, SettingsDep, UploadsDep, caller_pb
+from gateway import document_sharing
+from gateway.api.deps import (
+    DocumentReader, DocumentSharer, DocumentWriter, DownstreamDep, SessionsDep, SettingsDep, UploadsDep, caller_pb,
+)
 from gateway.api.schemas.common import pagination
 from gateway.api.schemas.documents import (
-    ChunkOut, DocumentList, DocumentOut, SearchIn, SearchOut, Status, UploadOut, Visibility, chunk_out, document_out,
+    ChunkOut, DocumentList, DocumentOut, DocumentPatch, SearchIn, SearchOut, Status, UploadOut, Visibility, chunk_out, document_out,
     is_collection_name, search_out, status_value, uploaded_out,
 )
 from gateway.identity import roles
@@ -90,6 +94,16 @@ async def list_documents(
 async def get_document(document_id: DocumentId, principal: DocumentReader, downstream: DownstreamDep, settings: SettingsDep) -> DocumentOut:
     doc = await downstream.rag.GetDocument(pb.GetDocumentRequest(caller=caller_pb(principal), document_id=document_id),
                                            timeout=settings.call_timeout_seconds)
+    return document_out(doc, principal.user_id)
+
+
+@router.patch("/documents/{document_id}", response_model=DocumentOut,
+               summary="Share a document with the tenant, or take it back (the owner, or a tenant admin)",
+               description="Searches and grounded answers follow the change as soon as this returns. Audited as `document.share`.")
+async def patch_document(request: Request, document_id: DocumentId, body: DocumentPatch, principal: DocumentSharer,
+                         downstream: DownstreamDep, sessions: SessionsDep, settings: SettingsDep) -> DocumentOut:
+    doc = await document_sharing.set_shared(downstream, sessions, principal, document_id, body.shared, request=request,
+                                            timeout=settings.call_timeout_seconds)
     return document_out(doc, principal.user_id)
 
 

@@ -7,7 +7,7 @@ import re
 from datetime import UTC
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from chatbot.rag.v1 import rag_pb2 as pb
 from chatbot_common.ids import id_pattern
@@ -66,6 +66,12 @@ class DocumentOut(BaseModel):
     created_at: str
     started_at: str | None
     finished_at: str | None
+
+
+class DocumentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shared: StrictBool = Field(description="true: everyone in the tenant reads it (and finds it in search); false: the owner alone")
 
 
 class UploadedDocument(BaseModel):
