@@ -111,10 +111,10 @@ class Fleet:
         self.processes[name] = self._spawn(name, self.MODULES[name])
         self.wait_ready(timeout)
 
-    def start_gateway_replica(self, name: str, port: int, timeout: float = 60.0) -> str:
-        """Another gateway process in front of the same services (a second replica); its URL.
-        `stop` stops it too, first."""
-        self.processes[name] = self._spawn(name, "gateway", env={"GATEWAY_PORT": str(port)})
+    def start_gateway_replica(self, name: str, port: int, timeout: float = 60.0, env: dict[str, str] | None = None) -> str:
+        """Another gateway process in front of the same services (a second replica, `env` on top
+        of the fleet's); its URL. `stop` stops it too, first."""
+        self.processes[name] = self._spawn(name, "gateway", env={**(env or {}), "GATEWAY_PORT": str(port)})
         url = f"http://127.0.0.1:{port}"
         self.wait_ready(timeout, url)
         return url

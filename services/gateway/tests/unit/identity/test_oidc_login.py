@@ -53,3 +53,14 @@ def test_plain_http_is_for_loopback_only():
 ])
 def test_only_a_path_of_this_app_is_a_way_back(asked, kept):
     assert safe_return_path(asked) == kept
+
+
+def test_the_web_app_has_a_message_for_every_reason_a_sign_in_ends_on_the_sign_in_screen():
+    import re
+    from pathlib import Path
+
+    from gateway.identity.oidc_login import REASONS
+
+    source = (Path(__file__).resolve().parents[3] / "web" / "src" / "api" / "oidc.ts").read_text()
+    table = source[source.index("SIGN_IN_ERRORS"):source.index("};", source.index("SIGN_IN_ERRORS"))]
+    assert set(re.findall(r"^\s+(\w+):", table, re.M)) == set(REASONS)

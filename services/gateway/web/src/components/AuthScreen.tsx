@@ -1,11 +1,20 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { ApiError } from "../api/errors";
+import { externalSignIn, signInHref, takeSignInError, type ExternalSignIn } from "../api/oidc";
 import { signIn, signUp } from "../api/session";
 
 export function AuthScreen({ onSignedIn }: { onSignedIn: () => void }) {
   const [mode, setMode] = useState<"in" | "up">("in");
-  const [error, setError] = useState("");
+  const [error, setError] = useState(takeSignInError);
   const [busy, setBusy] = useState(false);
+  const [external, setExternal] = useState<ExternalSignIn | null>(null);
+  useEffect(() => {
+    let live = true;
+    void externalSignIn().then((option) => live && setExternal(option));
+    return () => {
+      live = false;
+    };
+  }, []);
 
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -28,6 +37,14 @@ export function AuthScreen({ onSignedIn }: { onSignedIn: () => void }) {
     <main className="auth">
       <form className="auth-card" onSubmit={submit} aria-labelledby="auth-title">
         <h1 id="auth-title">{mode === "in" ? "Sign in" : "Create an account"}</h1>
+        {external && (
+          <>
+            <a className="button external-sign-in" href={signInHref(external, window.location.pathname + window.location.search)}>
+              Sign in with {external.name}
+            </a>
+            <p className="divider" aria-hidden="true">or</p>
+          </>
+        )}
         <label>
           Email
           <input name="email" type="email" autoComplete="email" required />

@@ -25,11 +25,14 @@ function busy(d: DocumentInfo): boolean {
 }
 
 /** The document library: uploads (drop or choose, several at once, a progress bar each), the
- * documents the user can read with their ingestion status (polled while any is under way), and delete. */
+ * documents the user can read with their ingestion status (polled while any is under way), sharing
+ * with the tenant (the owner, or a tenant admin for a shared one: a switch per document), and delete. */
 export function DocumentsPage({ me }: { me: Me | undefined }) {
   const queries = useQueryClient();
   const canWrite = me?.permissions.includes("documents:write") ?? false;
   const canShare = me?.permissions.includes("documents:share") ?? false;
+  const isAdmin = me?.permissions.includes("admin") ?? false;
+  const tenant = me?.tenant_name || "the tenant";
   const [share, setShare] = useState(false);
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [dragging, setDragging] = useState(false);
@@ -42,6 +45,13 @@ export function DocumentsPage({ me }: { me: Me | undefined }) {
   const remove = useMutation({
     mutationFn: (id: string) => apiJson<void>(`/api/v1/documents/${id}`, { method: "DELETE" }),
     onSuccess: () => void queries.invalidateQueries({ queryKey: ["documents"] }),
+  });
+  // Search follows at once on the server; the list is asked again (an admin who takes a
+  // colleague's document back no longer sees it).
+  const sharing = useMutation({
+    mutationFn: ({ id, shared }: { id: string; shared: boolean }) =>
+      apiJson<DocumentInfo>(`/api/v1/documents/${id}`, { method: "PATCH", body: JSON.stringify({ shared }) }),
+    onSettled: () => void queries.invalidateQueries({ queryKey: ["documents"] }),
   });
 
   const patch = (key: number, change: Partial<Upload>) =>
@@ -110,6 +120,11 @@ export function DocumentsPage({ me }: { me: Me | undefined }) {
         </p>
         {list.isError && <p role="alert" className="form-error">Documents could not be loaded.</p>}
         {remove.isError && <p role="alert" className="form-error">The document could not be deleted.</p>}
+        {sharing.isError && (
+          <p role="alert" className="form-error">
+            Sharing could not be changed{sharing.error instanceof ApiError ? `: ${sharing.error.message}` : "."}
+          </p>
+        )}
         {documents.length > 0 && (
           <div className="table-wrap">
             <table className="library">
@@ -128,7 +143,19 @@ export function DocumentsPage({ me }: { me: Me | undefined }) {
                       <span className={"status " + d.status}>{STATUS_LABEL[d.status]}</span>
                       {d.status === "failed" && d.error && <div className="form-error small">{d.error}</div>}
                     </td>
-                    <td>{d.visibility === "tenant" ? "Tenant" : "Private"}</td>
+                    <td>
+                      {canShare && (d.owned || (isAdmin && d.visibility === "tenant")) ? (
+                        <label className="share-toggle">
+                          <input type="checkbox" role="switch" checked={d.visibility === "tenant"}
+                            disabled={sharing.isPending && sharing.variables?.id === d.id}
+                            aria-label={`Share ${d.title || d.filename} with ${tenant}`}
+                            onChange={(e) => sharing.mutate({ id: d.id, shared: e.target.checked })} />
+                          <span aria-hidden="true">{d.visibility === "tenant" ? "Tenant" : "Private"}</span>
+                        </label>
+                      ) : (
+                        d.visibility === "tenant" ? "Tenant" : "Private"
+                      )}
+                    </td>
                     <td>{d.status === "indexed" ? d.chunk_count : "–"}</td>
                     <td>
                       {d.owned && canWrite && (

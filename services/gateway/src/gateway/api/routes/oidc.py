@@ -74,5 +74,5 @@ async def oidc_callback(request: Request, login: OidcLoginDep, limits: LimitsDep
     except SignInFailed as failed:
         return _to_sign_in(failed.reason)
     response = RedirectResponse(finished.return_to, status_code=303)
-    session_cookie.set_refresh(response, request, finished.tokens.refresh_token, settings.refresh_token_ttl_seconds, settings.hsts)
+    session_cookie.set_refresh(response, request, finished.tokens.refresh_token, finished.tokens.refresh_expires_in, settings.hsts)
     return response
