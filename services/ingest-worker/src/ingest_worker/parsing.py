@@ -109,8 +109,17 @@ def _looks_like_heading(line: str) -> int:
     return 3 if len(letters) >= 3 else 0
 
 
-_CODE_CHARACTERS = frozenset('={}[]<>"`\\|;')
+_CODE_CHARACTERS = frozenset('={}[]<>"`\\|;_$')
 _CHAPTER = re.compile(r"(\d+)\.(\d+)?")
+
+
+def _title_case(line: str) -> bool:
+    """Words capitalised, but for small words and at most one other ("Start Simple with pgvector");
+    a table row has more lower-case words ("Daily Cost Total cost per day Budget dependent")."""
+    words = [w for w in line.split() if w[0].isalpha()]
+    if not words or not words[0][0].isupper() or not any(c.islower() for c in line):
+        return False
+    return sum(1 for w in words if w[0].islower() and w.lower() not in _MINOR_WORDS) <= 1
 
 
 def _settle_numbering(blocks: list[Block]) -> list[Block]:
@@ -152,8 +161,18 @@ def _text_blocks(text: str, page: int = 0) -> list[Block]:
         elif len(lines) == 1 and (level := _looks_like_heading(lines[0])):
             blocks.append(Block(HEADING, lines[0], level, page))
             lines = []
+        # A heading written right under a code block or a list, with no blank line between
+        # ("    return scores" then "Best Practice: Layered Optimization"): the last line reads as a
+        # heading and the one before it does not (in a table, every row would). Taken only when it
+        # is written in title case, as this position is also where a table's last row sits.
+        heading, last = 0, ""
+        if (len(lines) >= 2 and _title_case(lines[-1]) and _looks_like_heading(lines[-1])
+                and not _looks_like_heading(lines[-2])):
+            heading, lines, last = _looks_like_heading(lines[-1]), lines[:-1], lines[-1]
         if lines:
             blocks.append(Block(PARAGRAPH, _join_lines(lines), 0, page))
+        if heading:
+            blocks.append(Block(HEADING, last, heading, page))
     return blocks
 
 
