@@ -72,10 +72,22 @@ class GrpcLlmClient:
                     yield ModelSelected(reply.start.provider, reply.start.model)
                 elif kind == "end":
                     u = reply.end.usage
-                    yield LlmEnd(reply.end.finish_reason, u.prompt_tokens, u.completion_tokens)
+                    yield LlmEnd(reply.end.finish_reason, u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cost,
+                                 served_dict(reply.end.served))
         finally:
             # Closing early (the client left) must stop generation upstream too.
             call.cancel()
+
+
+def served_dict(served: common_pb2.Served) -> dict:
+    """How an answer was served, as stored with the message (Message.served)."""
+    out: dict = {}
+    if served.cached:
+        out.update(cached=True, saved_cost=served.saved_cost)
+    if served.HasField("route"):
+        r = served.route
+        out["route"] = {"alias": r.alias, "tier": r.tier, "target": r.target, "reason": r.reason}
+    return out
 
 
 def _generate_request(messages: list[tuple[str, str]], options: GenerateOptions) -> llm_pb2.GenerateRequest:
@@ -90,7 +102,10 @@ def _generate_request(messages: list[tuple[str, str]], options: GenerateOptions)
         messages=[llm_pb2.ChatMessage(role=r, content=c) for r, c in messages],
         params=params,
         request_id=options.request_id,
-        caller=common_pb2.Caller(user_id=options.user_id),
+        caller=common_pb2.Caller(user_id=options.user_id, tenant_id=options.tenant_id),
+        cacheable=options.cacheable,
+        quality=options.quality,
+        budget_left=options.budget_left,
     )
 
 

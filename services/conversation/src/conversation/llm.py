@@ -19,6 +19,9 @@ class LlmEnd:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    cached_prompt_tokens: int = 0
+    cost: str = ""  # USD decimal string, priced by the orchestrator; "": unknown
+    served: dict | None = None  # from the semantic cache, a routing choice (conversation.servicer.served_dict)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class GenerateOptions:
     max_tokens: int | None
     request_id: str
     user_id: str
+    tenant_id: str = ""
+    # The prompt holds no sources (nor the user's memory) and the person did not opt out: the
+    # orchestrator's semantic cache may answer it (it checks the rest).
+    cacheable: bool = False
+    quality: str = ""  # for a routing alias: the quality tier asked for
+    budget_left: float | None = None  # for a routing alias: the share of the tightest budget left
 
 
 @dataclass(frozen=True)

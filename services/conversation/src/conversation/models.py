@@ -75,6 +75,13 @@ class Message(Base):
     feedback_rating: Mapped[int] = mapped_column(SmallInteger, default=0)
     feedback_comment: Mapped[str] = mapped_column(Text, default="")
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
+    # Of prompt_tokens, those the provider read from its prompt cache; the answer's cost in
+    # picodollars (conversation.usage; None: unknown, the model had no price or no usage came).
+    cached_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_pico_usd: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
+    # How it was served: {"cached": true, "saved_cost": "…"} from the semantic cache, and
+    # "route": {"alias", "tier", "target", "reason"} when a routing alias chose the model.
+    served: Mapped[dict] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
 
@@ -95,6 +102,10 @@ class UsageRecord(Base):
     turns: Mapped[int] = mapped_column(BigInteger, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_pico_usd: Mapped[int] = mapped_column(BigInteger, default=0)  # priced turns only (conversation.usage)
+    unpriced_turns: Mapped[int] = mapped_column(BigInteger, default=0)  # turns whose cost is unknown
+    cache_hits: Mapped[int] = mapped_column(BigInteger, default=0)  # turns answered by the semantic cache
 
     __table_args__ = (Index("ix_usage_ledger_user", "user_id"),)
 

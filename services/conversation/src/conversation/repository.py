@@ -249,8 +249,13 @@ class Repository:
             )).one_or_none()
             if message.role == "assistant" and owner is not None:
                 await _add_usage(session, owner.tenant_id, owner.user_id, message.created_at.date(), message.provider, message.model,
-                                 1, message.prompt_tokens, message.completion_tokens)
+                                 _tally(message))
         return message
+
+    async def record_usage(self, tenant_id: str, user_id: str, provider: str, model: str, tally: dict[str, int]) -> None:
+        """Usage of a generation that was no chat turn (the gateway's /v1), into the same ledger."""
+        async with self._sessions() as session, session.begin():
+            await _add_usage(session, tenant_id, user_id, utcnow().date(), provider, model, tally)
 
     # --- privacy and retention ------------------------------------------------------------
 
@@ -279,27 +284,29 @@ class Repository:
             messages = await session.execute(delete(Message).where(Message.conversation_id.in_(owned)))
             conversations = await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
             records = (await session.execute(
-                select(UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.turns,
-                       UsageRecord.prompt_tokens, UsageRecord.completion_tokens).where(UsageRecord.user_id == user_id)
+                select(UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model,
+                       *(getattr(UsageRecord, name) for name in _AMOUNTS)).where(UsageRecord.user_id == user_id)
             )).all()
             await session.execute(delete(UsageRecord).where(UsageRecord.user_id == user_id))
-            for tenant_id, day, provider, model, turns, prompt_tokens, completion_tokens in records:
-                await _add_usage(session, tenant_id, "", day, provider, model, turns, prompt_tokens, completion_tokens)
+            for tenant_id, day, provider, model, *amounts in records:
+                await _add_usage(session, tenant_id, "", day, provider, model, dict(zip(_AMOUNTS, amounts, strict=True)))
         return int(conversations.rowcount or 0), int(messages.rowcount or 0), len(records)
 
-    async def tenant_usage(self, tenant_id: str, since: date, until: date) -> list[tuple[date, str, str, int, int, int]]:
-        """The tenant's usage per day, provider and model, erased users' included:
-        (day, provider, model, turns, prompt tokens, completion tokens)."""
+    async def tenant_usage(self, tenant_id: str, since: date, until: date, user_id: str | None = None) -> list[tuple]:
+        """The tenant's usage per day, provider and model, erased users' included (with `user_id`:
+        that user's alone): (day, provider, model, {amount: sum}) with the amounts of the ledger."""
+        where = [UsageRecord.tenant_id == tenant_id, UsageRecord.day >= since, UsageRecord.day <= until]
+        if user_id is not None:
+            where.append(UsageRecord.user_id == user_id)
         async with self._sessions() as session:
             rows = await session.execute(
-                select(UsageRecord.day, UsageRecord.provider, UsageRecord.model, func.sum(UsageRecord.turns),
-                       func.sum(UsageRecord.prompt_tokens), func.sum(UsageRecord.completion_tokens))
-                .where(UsageRecord.tenant_id == tenant_id, UsageRecord.day >= since, UsageRecord.day <= until)
+                select(UsageRecord.day, UsageRecord.provider, UsageRecord.model, *(func.sum(getattr(UsageRecord, n)) for n in _AMOUNTS))
+                .where(*where)
                 .group_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model)
                 .order_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model)
             )
-            return [(day, provider, model, int(turns), int(prompt), int(completion))
-                    for day, provider, model, turns, prompt, completion in rows]
+            return [(day, provider, model, {n: int(v or 0) for n, v in zip(_AMOUNTS, amounts, strict=True)})
+                    for day, provider, model, *amounts in rows]
 
     async def purge_messages(self, cutoff) -> tuple[int, int]:
         """Deletes messages created before `cutoff`, then conversations left empty and untouched
@@ -317,16 +324,31 @@ class Repository:
         return int(messages.rowcount or 0), int(conversations.rowcount or 0)
 
 
+# What a ledger row sums.
+_AMOUNTS = ("turns", "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cost_pico_usd", "unpriced_turns", "cache_hits")
+
+
+def usage_tally(prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int, cost_pico_usd: int | None,
+                cached: bool) -> dict[str, int]:
+    """One answer's amounts for the ledger (an unknown cost counts as an unpriced turn, not as zero)."""
+    return {"turns": 1, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "cached_prompt_tokens": cached_prompt_tokens, "cost_pico_usd": cost_pico_usd or 0,
+            "unpriced_turns": int(cost_pico_usd is None), "cache_hits": int(cached)}
+
+
+def _tally(message: Message) -> dict[str, int]:
+    return usage_tally(message.prompt_tokens, message.completion_tokens, message.cached_prompt_tokens or 0, message.cost_pico_usd,
+                       bool((message.served or {}).get("cached")))
+
+
 async def _add_usage(session: AsyncSession, tenant_id: str, user_id: str, day: date, provider: str, model: str,
-                     turns: int, prompt_tokens: int, completion_tokens: int) -> None:
+                     tally: dict[str, int]) -> None:
     """Adds to one ledger row, creating it if needed: one statement, so concurrent turns of a
     tenant (and an erasure folding rows into the same anonymous row) never lose a count."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     statement = insert(UsageRecord).values(tenant_id=tenant_id, user_id=user_id, day=day, provider=provider[:64], model=model[:200],
-                                           turns=turns, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+                                           **{name: tally.get(name, 0) for name in _AMOUNTS})
     await session.execute(statement.on_conflict_do_update(
         index_elements=[UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.user_id],
-        set_={"turns": UsageRecord.turns + statement.excluded.turns,
-              "prompt_tokens": UsageRecord.prompt_tokens + statement.excluded.prompt_tokens,
-              "completion_tokens": UsageRecord.completion_tokens + statement.excluded.completion_tokens},
+        set_={name: getattr(UsageRecord, name) + getattr(statement.excluded, name) for name in _AMOUNTS},
     ))

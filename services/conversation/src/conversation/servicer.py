@@ -20,11 +20,12 @@ from chatbot_common.timeutil import to_timestamp
 from conversation.llm import LlmClient
 from conversation.memory_store import MemoryStore, TooManyFacts
 from conversation.models import Conversation, MemoryFact, Message
-from conversation.repository import Repository
+from conversation.repository import Repository, usage_tally
 from conversation.settings import ConversationSettings
 from conversation.grounding import SourceSearch
 from conversation.summaries import BackgroundWork
 from conversation.tokenizers import Counters
+from conversation.usage import from_pico, to_pico
 from conversation.turn import ChatTurn, Citations, Guardrail, Token, TurnCompleted, TurnRequest, TurnStarted
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,17 @@ def fact_to_pb(f: MemoryFact) -> pb.MemoryFact:
 
 
 def usage_pb(m: Message) -> common_pb2.Usage:
-    return common_pb2.Usage(prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens, total_tokens=m.prompt_tokens + m.completion_tokens)
+    return common_pb2.Usage(prompt_tokens=m.prompt_tokens, completion_tokens=m.completion_tokens, total_tokens=m.prompt_tokens + m.completion_tokens,
+                            cached_prompt_tokens=m.cached_prompt_tokens or 0, cost=from_pico(m.cost_pico_usd))
+
+
+def served_pb(served: dict | None) -> common_pb2.Served:
+    served = served or {}
+    reply = common_pb2.Served(cached=bool(served.get("cached")), saved_cost=served.get("saved_cost", ""))
+    if route := served.get("route"):
+        reply.route.CopyFrom(common_pb2.RouteChoice(**route))
+    return reply
+
 
 
 def message_to_pb(m: Message) -> pb.Message:
@@ -59,7 +70,7 @@ def message_to_pb(m: Message) -> pb.Message:
         finish_reason=m.finish_reason, usage=usage_pb(m), latency_ms=m.latency_ms, ttft_ms=m.ttft_ms,
         error_code=m.error_code, error_message=m.error_message,
         citations=[common_pb2.Citation(**c) for c in (m.citations or [])], created_at=to_timestamp(m.created_at),
-        parent_id=m.parent_id or "",
+        parent_id=m.parent_id or "", served=served_pb(m.served),
     )
     if m.feedback_rating:
         message.feedback.CopyFrom(pb.Feedback(rating=m.feedback_rating, comment=m.feedback_comment, at=to_timestamp(m.feedback_at)))
@@ -173,16 +184,32 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
                                         memory_facts=facts)
 
     async def TenantUsage(self, request: pb.TenantUsageRequest, context) -> pb.TenantUsageResponse:
+        return await self._usage(request, None)
+
+    async def UserUsage(self, request: pb.TenantUsageRequest, context) -> pb.TenantUsageResponse:
+        return await self._usage(request, _user(request.caller))
+
+    async def _usage(self, request: pb.TenantUsageRequest, user_id: str | None) -> pb.TenantUsageResponse:
         if not request.caller.tenant_id:
             raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
         since, until = _day(request.since, "since"), _day(request.until, "until")
         if until < since:
             raise AppError(ErrorCode.VALIDATION_ERROR, "until is before since", {"field": "until"})
-        rows = await self._repo.tenant_usage(request.caller.tenant_id, since, until)
+        rows = await self._repo.tenant_usage(request.caller.tenant_id, since, until, user_id)
         return pb.TenantUsageResponse(rows=[
-            pb.UsageRow(day=day.isoformat(), provider=provider, model=model, turns=turns, prompt_tokens=prompt, completion_tokens=completion)
-            for day, provider, model, turns, prompt, completion in rows
+            pb.UsageRow(day=day.isoformat(), provider=provider, model=model, turns=a["turns"], prompt_tokens=a["prompt_tokens"],
+                        completion_tokens=a["completion_tokens"], cached_prompt_tokens=a["cached_prompt_tokens"],
+                        cost=from_pico(a["cost_pico_usd"]), unpriced_turns=a["unpriced_turns"], cache_hits=a["cache_hits"])
+            for day, provider, model, a in rows
         ])
+
+    async def RecordUsage(self, request: pb.RecordUsageRequest, context) -> pb.RecordUsageResponse:
+        if not request.caller.tenant_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        u = request.usage
+        tally = usage_tally(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, to_pico(u.cost), request.served.cached)
+        await self._repo.record_usage(request.caller.tenant_id, _user(request.caller), request.provider, request.model, tally)
+        return pb.RecordUsageResponse()
 
     async def PurgeMessages(self, request: pb.PurgeMessagesRequest, context) -> pb.PurgeMessagesResponse:
         if not request.older_than_seconds > 0:
@@ -264,6 +291,9 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             injection_policy=request.injection_policy or "block",
             edit_message_id=request.edit_message_id,
             regenerate_message_id=request.regenerate_message_id,
+            cache=request.cache if request.HasField("cache") else True,
+            quality=request.quality,
+            budget_left=request.budget_left if request.HasField("budget_left") else None,
         )
         turn = ChatTurn(self._repo, self._llm, self._counters, self._settings, turn_request, self._sources, self._memory,
                         self._background)
@@ -296,6 +326,7 @@ def _event_to_pb(event) -> pb.ChatEvent:
             completed=pb.TurnCompleted(
                 message_id=m.id, conversation_id=m.conversation_id, finish_reason=m.finish_reason, usage=usage_pb(m),
                 provider=m.provider, model=m.model, latency_ms=m.latency_ms, ttft_ms=m.ttft_ms, created_at=to_timestamp(m.created_at),
+                served=served_pb(m.served),
             )
         )
     if isinstance(event, Guardrail):

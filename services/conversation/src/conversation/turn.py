@@ -44,6 +44,7 @@ from conversation.grounding import (
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
 from conversation.memory_store import MemoryState, MemoryStore, TooManyFacts
 from conversation.models import Conversation, Message
+from conversation.usage import to_pico
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
 from conversation.summaries import BackgroundWork
@@ -69,6 +70,9 @@ class TurnRequest:
     injection_policy: str = "block"  # for retrieved passages: block | flag (both leave them out) | allow
     edit_message_id: str = ""  # `message` replaces this user message, in a new branch
     regenerate_message_id: str = ""  # a new answer to the question this answer answered, in a new branch
+    cache: bool = True  # False: the person opted out of the semantic cache for this turn
+    quality: str = ""  # for a routing alias ("auto"): the quality tier asked for
+    budget_left: float | None = None  # for a routing alias: the share of the tightest token budget left
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,10 @@ class ChatTurn:
         self._model = ""
         self._prompt_tokens = 0
         self._completion_tokens = 0
+        self._cached_prompt_tokens = 0
+        # Nothing spent until a model is called; then unknown until the orchestrator prices it.
+        self._cost_pico: int | None = 0
+        self._served: dict = {}
         self._counts_exact = False
         self._started = time.monotonic()
         self._first_token_at: float | None = None
@@ -293,7 +301,9 @@ class ChatTurn:
         prompt += [(m.role, m.content) for m in history[len(history) - keep:]] if keep else []
         prompt.append(("user", user_content))
 
-        options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id)
+        options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id,
+                                  req.tenant_id, cacheable=req.cache and not sources and not memory_text, quality=req.quality,
+                                  budget_left=req.budget_left)
         index = 0
         guard = LeakGuard(canary, system_prompt)
         stream = self._llm.generate(prompt, options)
@@ -305,6 +315,7 @@ class ChatTurn:
                     text = guard.feed(item.text)
                 elif isinstance(item, ModelSelected):
                     self._provider, self._model = item.provider, item.model
+                    self._cost_pico = None
                     yield item
                     continue
                 else:
@@ -319,6 +330,7 @@ class ChatTurn:
                     index += 1
                 if isinstance(item, LlmEnd):
                     self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
+                    self._cached_prompt_tokens, self._cost_pico, self._served = item.cached_prompt_tokens, to_pico(item.cost), item.served or {}
                     completed = await self._record(item.finish_reason)
                     self._schedule_memory_work(conv)
                     yield TurnCompleted(completed)
@@ -504,6 +516,9 @@ class ChatTurn:
             # that model's tokenizer is the one counting (otherwise the next turn recounts).
             token_counter=self._counter.name if self._counts_exact else "",
             created_at=None,
+            cached_prompt_tokens=self._cached_prompt_tokens,
+            cost_pico_usd=self._cost_pico,
+            served=self._served,
         )
         return await self._repo.add_message(message)
 
