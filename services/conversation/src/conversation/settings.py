@@ -52,6 +52,7 @@ class ConversationSettings(GrpcServiceSettings, DatabaseSettings):
     summary_enabled: bool = True
     summary_trigger: float = Field(0.8, gt=0, le=1)
     summary_keep_messages: int = Field(6, ge=2, description="newest messages that always stay verbatim")
+    summary_keep_share: float = Field(0.5, gt=0, lt=1, description="share of the history allowance left verbatim after a summary")
     summary_max_tokens: int = Field(200, ge=16, description="length of a summary the model writes")
     # The model that writes summaries and titles: a cheap one; the embedded model by default.
     memory_model: str = ""

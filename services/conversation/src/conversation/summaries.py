@@ -88,9 +88,11 @@ class BackgroundWork:
         self._running: dict[tuple[str, str], asyncio.Task] = {}
         self._again: set[tuple[str, str]] = set()
 
-    def summarise_later(self, conversation_id: str) -> None:
+    def summarise_later(self, conversation_id: str, keep_tokens: int = 0) -> None:
+        """`keep_tokens`: how much verbatim history to leave after the fold (the turn knows the
+        allowance); at least `summary_keep_messages` messages stay whatever their size."""
         if self._settings.summary_enabled:
-            self._schedule(("summary", conversation_id), lambda: self.summarise(conversation_id))
+            self._schedule(("summary", conversation_id), lambda: self.summarise(conversation_id, keep_tokens))
 
     def title_later(self, conversation_id: str) -> None:
         if self._settings.auto_titles:
@@ -138,9 +140,11 @@ class BackgroundWork:
     def _options(self, max_tokens: int) -> GenerateOptions:
         return GenerateOptions(self._settings.memory_model, self._settings.memory_provider, 0.2, max_tokens, "", "")
 
-    async def summarise(self, conversation_id: str) -> None:
-        """Folds the turns before the newest `summary_keep_messages` of the branch shown into the
-        running summary, in as many model calls as the memory model's window needs."""
+    async def summarise(self, conversation_id: str, keep_tokens: int = 0) -> None:
+        """Folds the older turns of the branch shown into the running summary, leaving the newest
+        ones verbatim (`keep_tokens` of them, and at least `summary_keep_messages`), in as many
+        model calls as the memory model's window needs. Folding down to well under the trigger
+        means one summary every few turns, not one per turn."""
         settings = self._settings
         facts = await self._llm.model(settings.memory_model, settings.memory_provider)
         counter, exact = self._counters.for_model(facts)
@@ -155,7 +159,8 @@ class BackgroundWork:
             # A summary of another branch is not this branch's: start again from its first message.
             previous, covered = (conv.summary, conv.summary_messages) if start else ("", 0)
             pending = eligible(branch[start:])
-            fold = pending[:-settings.summary_keep_messages] if len(pending) > settings.summary_keep_messages else []
+            keep = _kept(pending, keep_tokens, settings.summary_keep_messages)
+            fold = pending[:len(pending) - keep]
             if not fold:
                 return
             lines = [f"{'User' if m.role == 'user' else 'Assistant'}: {' '.join(m.content.split())[:MESSAGE_CHARS]}" for m in fold]
@@ -195,6 +200,18 @@ class BackgroundWork:
         title = clean_title(reply.text, self._settings.title_length)
         if title:
             await self._repo.set_generated_title(conv.id, title)
+
+
+def _kept(pending: list[Message], keep_tokens: int, keep_messages: int) -> int:
+    """How many of the newest messages stay verbatim: those within `keep_tokens` (their stored
+    counts), and at least `keep_messages`."""
+    kept = used = 0
+    for message in reversed(pending):
+        used += message.token_count + 7  # the template's overhead per message, as in the budget
+        if used > keep_tokens:
+            break
+        kept += 1
+    return min(len(pending), max(kept, keep_messages))
 
 
 def _fallback(previous: str, chunk: list[Message]) -> str:

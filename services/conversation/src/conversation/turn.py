@@ -393,7 +393,7 @@ class ChatTurn:
             self._background.title_later(conv.id)
         answer = self._budget.cost(self._completion_tokens) if self._completion_tokens else 0
         if needs_summary(self._history_cost + answer, self._history_allowance, self._settings.summary_trigger):
-            self._background.summarise_later(conv.id)
+            self._background.summarise_later(conv.id, int(self._history_allowance * self._settings.summary_keep_share))
 
     async def _place(self, conv: Conversation | None) -> tuple[str | None, Message | None]:
         """Where the turn goes in the conversation's tree: the message the new user message

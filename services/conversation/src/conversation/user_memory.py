@@ -43,7 +43,8 @@ def facts_in(message: str) -> list[str]:
         fact = " ".join(match["fact"].split()).rstrip(" .!?;,")
         # "Remember that day?" asks something; "Could you remember that I …?" asks to remember.
         question = sentence.rstrip().endswith("?") and not match["request"]
-        if not fact or question or _NOT_A_FACT.match(fact):
+        # One word ("remember this") points at something else: it is no fact on its own.
+        if len(fact.split()) < 2 or question or _NOT_A_FACT.match(fact):
             continue
         fact = fact[0].upper() + fact[1:]
         if len(fact) <= MAX_FACT_CHARS and fact not in found:

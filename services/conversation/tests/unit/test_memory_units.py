@@ -46,6 +46,7 @@ def test_summary_triggers_at_its_share_of_the_allowance():
     ("Remember that day?", []),
     ("I remember that my first car was red.", []),
     ("What is the capital of France?", []),
+    ("remember this", []),
 ])
 def test_facts_are_what_the_person_plainly_asks_to_remember(message, facts):
     assert facts_in(message) == facts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.ids import id_pattern
@@ -30,8 +30,8 @@ class ConversationPatch(BaseModel):
     current_message_id: str | None = Field(
         None, pattern=id_pattern("msg"),
         description="switch branch: a message of the conversation; the newest message under it becomes current")
-    pinned: bool | None = Field(None, description="pinned conversations are listed first")
-    archived: bool | None = Field(None, description="archived conversations are left out of the list unless asked for")
+    pinned: StrictBool | None = Field(None, description="pinned conversations are listed first")
+    archived: StrictBool | None = Field(None, description="archived conversations are left out of the list unless asked for")
 
     @model_validator(mode="after")
     def _something(self) -> ConversationPatch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.timeutil import iso
@@ -21,7 +21,7 @@ class MemoryFactIn(BaseModel):
 class MemorySettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(description="on: facts you ask the assistant to remember are kept and used in your conversations")
+    enabled: StrictBool = Field(description="on: facts you ask the assistant to remember are kept and used in your conversations")
 
 
 class MemoryFactOut(BaseModel):
@@ -43,7 +43,7 @@ class MemoryOut(BaseModel):
 class MemoryPolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_memory_allowed: bool
+    user_memory_allowed: StrictBool
 
 
 class MemoryPolicyOut(BaseModel):
