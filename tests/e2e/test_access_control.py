@@ -266,6 +266,12 @@ def _new_user(w: World) -> str:
     return reply.json()["id"]
 
 
+def _new_invitation(w: World) -> str:
+    reply = w.http.post("/api/v1/admin/invitations", headers=w.headers["admin"],
+                        json={"email": f"invited-{uuid.uuid4().hex[:10]}@example.com"})
+    return reply.json()["id"]
+
+
 def _new_document(w: World) -> str:
     reply = w.http.post("/api/v1/documents", headers=w.headers["member"],
                         files=[("files", (f"{uuid.uuid4().hex}.txt", f"Disposable text {uuid.uuid4().hex}.".encode()))])
@@ -344,6 +350,11 @@ ROUTES = [
         "/api/v1/admin/users", headers=h, json={"email": f"m-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD})),
     Route("PATCH", "/api/v1/admin/users/{user_id}", "admin", tenant_object=True, call=lambda w, h: w.http.patch(
         f"/api/v1/admin/users/{w.org.member_id}", headers=h, json={"role": "member"})),
+    Route("GET", "/api/v1/admin/invitations", "admin", call=lambda w, h: w.http.get("/api/v1/admin/invitations", headers=h)),
+    Route("POST", "/api/v1/admin/invitations", "admin", ok=201, call=lambda w, h: w.http.post(
+        "/api/v1/admin/invitations", headers=h, json={"email": f"i-{uuid.uuid4().hex[:10]}@example.com"})),
+    Route("DELETE", "/api/v1/admin/invitations/{invitation_id}", "admin", tenant_object=True, call=lambda w, h: w.http.delete(
+        f"/api/v1/admin/invitations/{_new_invitation(w)}", headers=h)),
     Route("GET", "/api/v1/admin/api-keys", "admin", call=lambda w, h: w.http.get("/api/v1/admin/api-keys", headers=h)),
     Route("POST", "/api/v1/admin/api-keys", "admin", ok=201, call=lambda w, h: w.http.post(
         "/api/v1/admin/api-keys", headers=h, json={"name": "m", "scopes": ["chat"]})),
@@ -363,6 +374,8 @@ ELSEWHERE = {
     ("DELETE", "/api/v1/me"),  # erasure of the caller itself: test_privacy.py
     ("GET", "/api/v1/health"), ("GET", "/api/v1/ready"), ("GET", "/api/v1/metrics"),
     ("GET", "/.well-known/jwks.json"),
+    # Public: an invitation's token is the caller's credential (test_invitations.py).
+    ("POST", "/api/v1/auth/invitations/inspect"), ("POST", "/api/v1/auth/invitations/accept"),
     # Public: the sign-in screen's configuration and the browser sign-in (test_oidc_sign_in.py).
     ("GET", "/api/v1/auth/config"), ("GET", "/api/v1/auth/oidc/login"), ("GET", "/api/v1/auth/oidc/callback"),
 }
