@@ -110,7 +110,7 @@ class Retriever:
         if mode == SPARSE_ONLY:
             hits = await self._store.nearest(self.sparse.query(query), SPARSE, scope, candidates)
         elif mode == HYBRID and settings.fusion == "score":
-            hits, keyword = await self._fused(dense, self.sparse.query(query), scope, max(settings.prefetch_limit, candidates))
+            hits, keyword = await self._fused(query, dense, self.sparse.query(query), scope, max(settings.prefetch_limit, candidates))
             hits = hits[:candidates]
         else:
             sparse = self.sparse.query(query) if mode == HYBRID else None
@@ -145,12 +145,42 @@ class Retriever:
         return passages[:top_k], took_ms
 
 
-    async def _fused(self, dense: np.ndarray, sparse: tuple[list[int], list[float]], scope: Scope, limit: int) -> list[StoredHit]:
+    async def _fused(self, query: str, dense: np.ndarray, sparse: tuple[list[int], list[float]], scope: Scope,
+                     limit: int) -> tuple[list[StoredHit], dict[str, float]]:
         searches = [self._store.nearest(dense.tolist(), DENSE, scope, limit)]
         if sparse[0]:
             searches.append(self._store.nearest(sparse, SPARSE, scope, limit))
         found = await asyncio.gather(*searches)
-        return fuse(dense, found[0], found[1] if len(found) > 1 else [], self._settings.dense_weight)
+        fused, keyword = fuse(dense, found[0], found[1] if len(found) > 1 else [], self._settings.dense_weight)
+        return boost_phrases(query, fused, self._settings.phrase_weight), keyword
+
+
+_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def query_phrases(query: str) -> set[tuple[str, str]]:
+    """Pairs of adjacent content words of the question ("jwt secret", "secret key")."""
+    words = [w for w in _TERM.findall(query.lower())]
+    return {(a, b) for a, b in zip(words, words[1:], strict=False)
+            if a not in _STOP and b not in _STOP and len(a) > 1 and len(b) > 1}
+
+
+def boost_phrases(query: str, hits: list[StoredHit], weight: float) -> list[StoredHit]:
+    """Adds `weight` times the share of the question's word pairs that a passage (or its section)
+    holds in the same order, read across the punctuation that joins a name: "JWT secret key"
+    meets `jwt_secret_key`, "typing dot animation" meets `'typing-dot'`. Bag-of-words scores on
+    both sides miss that the words stand together."""
+    pairs = query_phrases(query)
+    if not pairs or weight <= 0:
+        return hits
+    boosted = []
+    for hit in hits:
+        words = _TERM.findall(f"{hit.payload.get('section', '')} {hit.payload.get('text', '')}".lower())
+        present = set(zip(words, words[1:], strict=False))
+        share = len(pairs & present) / len(pairs)
+        boosted.append(StoredHit(hit.id, hit.rank_score + weight * share, hit.payload, hit.dense))
+    boosted.sort(key=lambda h: h.rank_score, reverse=True)
+    return boosted
 
 
 def fuse(dense: np.ndarray, dense_hits: list[StoredHit], sparse_hits: list[StoredHit],

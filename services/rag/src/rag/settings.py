@@ -37,6 +37,8 @@ class RagSettings(GrpcServiceSettings, DatabaseSettings):
     # "rrf" fuses ranks in the store (Qdrant's reciprocal-rank fusion, k = rrf_k).
     fusion: Literal["score", "rrf"] = "score"
     dense_weight: float = Field(0.5, ge=0, le=1)
+    # Added to a fused score times the share of the question's adjacent word pairs a passage holds.
+    phrase_weight: float = Field(0.2, ge=0, le=1)
     # Hits whose dense cosine similarity is below this are dropped as weak matches, unless the
     # question is on topic (some candidate reaches the threshold) and the hit's keyword score is
     # at least this share of the best one's (code, a table row: close in words, not in meaning).

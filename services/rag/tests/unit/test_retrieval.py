@@ -3,7 +3,7 @@ import pytest
 
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
-from rag.retrieval import Question, fuse, snippet
+from rag.retrieval import Question, boost_phrases, fuse, query_phrases, snippet
 from rag.store import StoredHit, point_id
 
 HOTELS = "Hotel rooms in London cost at most 250 EUR per night."
@@ -168,3 +168,16 @@ async def test_a_strong_keyword_match_is_kept_below_the_threshold_only_when_the_
     parts.settings.keyword_keep = 0.5
     parts.settings.score_threshold = 0.9  # no passage is close in meaning: the question is off topic
     assert (await parts.search.search(parts.alice, Question(question))).passages == []
+
+
+def test_a_passage_holding_the_questions_words_together_is_lifted():
+    """'JWT secret key' stands together in `jwt_secret_key`; a passage that has the three words
+    apart gets nothing from the phrase, one that has them in a name gets the whole weight."""
+    assert query_phrases("How long must the JWT secret key be?") == {("jwt", "secret"), ("secret", "key"), ("long", "must")}
+    together = StoredHit("together", 0.5, {"text": "jwt_secret_key: SecretStr = Field(..., min_length=32)"})
+    apart = StoredHit("apart", 0.6, {"text": "The key is secret; a JWT is signed with it."})
+    section = StoredHit("section", 0.48, {"text": "min_length=32", "section": "Settings > JWT secret key"})
+    boosted = boost_phrases("How long must the JWT secret key be?", [apart, section, together], 0.2)
+    assert [h.id for h in boosted] == ["together", "section", "apart"]
+    assert boosted[0].rank_score == pytest.approx(0.5 + 0.2 * 2 / 3)
+    assert boost_phrases("hotels", [apart], 0.2)[0].rank_score == 0.6  # one word: no pair, no change
