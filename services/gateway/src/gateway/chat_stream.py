@@ -74,6 +74,30 @@ class TurnCompleted:
     latency_ms: int
     ttft_ms: int
     created_at: datetime
+    spend: Spend | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What an answer cost and how it was served (the orchestrator prices it where the model is known)."""
+
+    cost: str  # USD decimal string; "": unknown (the model has no price)
+    cached_prompt_tokens: int = 0
+    cached: bool = False  # from the semantic cache
+    saved_cost: str = ""  # for a cached answer: what it cost when generated
+    route: dict | None = None  # a routing alias's choice: alias, tier, target, reason
+
+    def shown(self) -> dict:
+        """The fields an answer shows its client (complete event, /api/v1/chat, /v1)."""
+        return {"cost": self.cost or None, "cached": self.cached, "route": self.route}
+
+
+def spend_of(usage: common_pb2.Usage, served: common_pb2.Served) -> Spend:
+    route = None
+    if served.HasField("route"):
+        r = served.route
+        route = {"alias": r.alias, "tier": r.tier, "target": r.target, "reason": r.reason}
+    return Spend(usage.cost, usage.cached_prompt_tokens, served.cached, served.saved_cost, route)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +106,7 @@ class GenerationEnded:
 
     finish_reason: str
     usage: Usage
+    spend: Spend | None = None
 
 
 TurnEvent = TurnStarted | ModelSelected | Citations | Text | GuardrailCaught | TurnCompleted
@@ -108,7 +133,7 @@ def _turn_event(reply: conversation_pb2.ChatEvent) -> TurnEvent:
     if kind == "completed":
         done = reply.completed
         return TurnCompleted(done.message_id, done.conversation_id, done.finish_reason, _usage(done.usage), done.provider, done.model,
-                             done.latency_ms, done.ttft_ms, done.created_at.ToDatetime(tzinfo=UTC))
+                             done.latency_ms, done.ttft_ms, done.created_at.ToDatetime(tzinfo=UTC), spend_of(done.usage, done.served))
     raise AppError(ErrorCode.SERVICE_UNAVAILABLE, f"unexpected chat event {kind!r} from the conversation service")
 
 
@@ -128,7 +153,7 @@ class _GenerationEvents:
         if kind == "start":
             return ModelSelected(reply.start.provider, reply.start.model)
         if kind == "end":
-            return GenerationEnded(reply.end.finish_reason, _usage(reply.end.usage))
+            return GenerationEnded(reply.end.finish_reason, _usage(reply.end.usage), spend_of(reply.end.usage, reply.end.served))
         raise AppError(ErrorCode.LLM_PROVIDER_ERROR, f"unexpected generation event {kind!r}")
 
 

@@ -25,7 +25,7 @@ from gateway.settings import GatewaySettings
 from gateway.sse import event as sse_event
 
 
-def turn_request(body: ChatIn, principal: Principal, settings: GatewaySettings, request_id: str) -> pb.ChatRequest:
+def turn_request(body: ChatIn, principal: Principal, settings: GatewaySettings, request_id: str, conn_headers=None) -> pb.ChatRequest:
     if len(body.message) > settings.max_message_chars:
         raise AppError(
             ErrorCode.VALIDATION_ERROR, f"message is longer than {settings.max_message_chars} characters",
@@ -48,11 +48,21 @@ def turn_request(body: ChatIn, principal: Principal, settings: GatewaySettings, 
         req.max_tokens = body.max_tokens
     if body.use_rag is not None:
         req.use_rag = body.use_rag
+    if body.cache is False or no_cache(conn_headers):
+        req.cache = False
+    if body.quality:
+        req.quality = body.quality
     return req
 
 
+def no_cache(headers) -> bool:
+    """`Cache-Control: no-cache` or `no-store` on a request: the semantic cache neither answers nor keeps it."""
+    value = (headers.get("cache-control") or "").lower() if headers is not None else ""
+    return "no-cache" in value or "no-store" in value
+
+
 async def screened_turn_request(body: ChatIn, conn: HTTPConnection, principal: Principal, settings: GatewaySettings) -> pb.ChatRequest:
-    req = turn_request(body, principal, settings, getattr(conn.state, "request_id", ""))
+    req = turn_request(body, principal, settings, getattr(conn.state, "request_id", ""), conn.headers)
     # The caller's system prompt reaches the model too: screened like the message.
     (req.message, req.system_prompt), req.injection_policy = await screen_input(
         conn, principal, [body.message, req.system_prompt], ["message", "instructions"])
@@ -82,6 +92,7 @@ def sse_encoded(event: TurnEvent) -> bytes | None:
             "finish_reason": event.finish_reason, "usage": dataclasses.asdict(event.usage), "total_tokens": event.usage.total,
             "model": event.model, "provider": event.provider, "conversation_id": event.conversation_id, "message_id": event.message_id,
             "latency_ms": event.latency_ms, "ttft_ms": event.ttft_ms, "timestamp": iso(event.created_at),
+            **(event.spend.shown() if event.spend else {}),
         })
     if isinstance(event, Citations):
         return sse_event("citations", {"citations": [citation_out(c).model_dump() for c in event.citations]})

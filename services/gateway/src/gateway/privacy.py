@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from chatbot.conversation.v1 import conversation_pb2 as conv_pb
+from chatbot.llm.v1 import llm_pb2
 from chatbot.rag.v1 import rag_pb2
 from chatbot_common.blobstore import BlobStore
 from chatbot_common.errors import AppError, ErrorCode
@@ -158,6 +159,7 @@ class Privacy:
         self.accounts.invalidate(user_id)
         docs = await downstream.rag.EraseUserDocuments(rag_pb2.UserDocumentsRequest(caller=subject), timeout=settings.chat_timeout_seconds)
         convs = await downstream.conversation.EraseUserData(conv_pb.UserDataRequest(caller=subject), timeout=settings.chat_timeout_seconds)
+        cached = await downstream.llm.EraseUserData(llm_pb2.EraseCacheRequest(caller=subject), timeout=settings.chat_timeout_seconds)
         blobs = sum(await asyncio.gather(*(asyncio.to_thread(self.blobs.delete, key) for key in docs.blob_keys)))
         limit_keys = await self.limits.forget_user(user_id)
         async with self.sessions() as session, session.begin():
@@ -175,6 +177,7 @@ class Privacy:
             # Usage stays for the organisation's totals, with the user's name taken off it.
             "usage_ledger": {"records_anonymised": convs.usage_records_anonymised},
             "rag": {"documents": docs.documents, "vectors": docs.points, "caches": ["query embeddings"]},
+            "llm_orchestrator": {"semantic_cache_entries": cached.cache_entries},
             "blob_store": {"files": blobs},
             "audit_log": {"kept": "append-only; entries name the account id only, which no longer resolves to a person"},
         }

@@ -17,6 +17,7 @@ from gateway.chat_stream import (
     Citations,
     GenerationEnded,
     GuardrailCaught,
+    Spend,
     Text,
     TurnCompleted,
     TurnStarted,
@@ -73,7 +74,7 @@ async def test_a_turn_reads_as_typed_events_in_order():
     assert isinstance(events[2], Citations) and events[2].citations[0].document_id == "doc_1"
     assert isinstance(events[3], GuardrailCaught) and events[3].event.kind == "injection_in_source"
     assert events[4:6] == [Text("Hel", 0), Text("lo", 1)]
-    assert events[6] == TurnCompleted("msg_2", "conv_1", "stop", Usage(5, 2, 7), "fake", "fake-model", 30, 12, created)
+    assert events[6] == TurnCompleted("msg_2", "conv_1", "stop", Usage(5, 2, 7), "fake", "fake-model", 30, 12, created, Spend(""))
     assert not call.cancelled
     stream.cancel()
     assert call.cancelled
@@ -108,7 +109,7 @@ async def test_a_generation_names_its_model_first_and_numbers_its_deltas():
     assert start == ModelSelected("local", "smol")
     # The delta after the start was read while opening: it comes first, without another read.
     assert len(call.replies) == 2
-    assert [event async for event in stream] == [Text("a", 0), Text("b", 1), GenerationEnded("length", Usage(3, 2, 5))]
+    assert [event async for event in stream] == [Text("a", 0), Text("b", 1), GenerationEnded("length", Usage(3, 2, 5), Spend(""))]
 
 
 async def test_a_generation_that_does_not_start_is_a_provider_error():

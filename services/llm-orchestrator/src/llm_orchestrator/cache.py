@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 import unicodedata
 from collections import OrderedDict
@@ -48,6 +49,7 @@ STORED = Counter("llm_cache_stored_total", "Answers kept in the semantic cache")
 ERRORS = Counter("llm_cache_errors_total", "Cache backend failures (the request went on as a miss)", ["operation"])
 
 DEFAULT_THRESHOLD = 0.90
+_CANARY = re.compile(r"\Acnry-[a-z]{20}\n")
 _NAMESPACE = "llmcache:v1"
 
 
@@ -274,7 +276,8 @@ class SemanticCache:
         if reason:
             SKIPPED.labels(reason).inc()
             return None
-        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        # The chat path heads each system prompt with a fresh canary (guardrails.canary): not part of the scope.
+        system = "\n\n".join(_CANARY.sub("", m.content, count=1) for m in messages if m.role == "system")
         question = next(m.content for m in messages if m.role == "user")
         return CacheKey(scope_of(tenant_id, model, system, params), _digest(normalise(question)), question, user_id)
 

@@ -48,6 +48,7 @@ async def chat(
                     id=event.message_id, conversation_id=event.conversation_id, content="".join(parts), tokens_used=_tokens(event.usage),
                     finish_reason=event.finish_reason, model=event.model, provider=event.provider, timestamp=iso(event.created_at),
                     latency_ms=event.latency_ms, ttft_ms=event.ttft_ms, citations=citations,
+                    **(event.spend.shown() if event.spend else {}),
                 )
     finally:
         stream.cancel()

@@ -3,6 +3,7 @@ the llm-orchestrator, nothing is stored."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,18 +12,22 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from chatbot.common.v1 import common_pb2
+from chatbot.conversation.v1 import conversation_pb2
 from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
 from gateway.api.schemas.openai_compat import ChatCompletionIn, Message
-from gateway.chat_stream import GenerationEnded, Text, Usage, open_generation
+from gateway.chat_stream import GenerationEnded, Spend, Text, Usage, open_generation
+from gateway.chat_turns import no_cache
 from gateway.guardrails import record_leak, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.sse import SSE_HEADERS
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+log = logging.getLogger(__name__)
 
 
 def _text(message: Message) -> str:
@@ -59,7 +64,12 @@ def _generate_request(body: ChatCompletionIn, principal, settings, request_id: s
         params.stop.extend(stops)
     if body.seed is not None:
         params.seed = body.seed
-    return llm_pb2.GenerateRequest(model=body.model, messages=messages, params=params, request_id=request_id, caller=caller_pb(principal))
+    extra = body.model_extra or {}
+    # The semantic cache: never with tools (the answer depends on them), nor when opted out
+    # (`"cache": false` in the body, e.g. the SDK's extra_body, or Cache-Control: no-cache).
+    cacheable = not extra.get("tools") and not extra.get("functions") and extra.get("cache") is not False
+    return llm_pb2.GenerateRequest(model=body.model, messages=messages, params=params, request_id=request_id, caller=caller_pb(principal),
+                                   cacheable=cacheable)
 
 
 class _Chunks:
@@ -80,9 +90,35 @@ class _Chunks:
     def finish(self, reason: str) -> bytes:
         return self._head + b'{"index":0,"delta":{},"finish_reason":' + orjson.dumps(reason) + b"}]}\n\n"
 
-    def usage(self, u: Usage) -> bytes:
-        usage = {"prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": u.total}
-        return self._head + b'],"usage":' + orjson.dumps(usage) + b"}\n\n"
+    def usage(self, u: Usage, spend: Spend | None) -> bytes:
+        return self._head + b'],"usage":' + orjson.dumps(_usage_out(u, spend)) + b"}\n\n"
+
+
+def _usage_out(u: Usage, spend: Spend | None) -> dict:
+    """OpenAI's usage, with the cost (USD decimal string, null when unknown) and how the answer
+    was served (the semantic cache, a routing alias's choice) beside the counts."""
+    out: dict = {"prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": u.total}
+    if spend is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": spend.cached_prompt_tokens}
+        out.update(spend.shown())
+    return out
+
+
+async def _record_usage(downstream, principal, settings, selected: ModelSelected | None, ended: GenerationEnded | None) -> None:
+    """/v1 generations go into the conversation service's usage ledger like chat turns. A ledger
+    that cannot be reached does not fail an answer already given; it is logged (no content)."""
+    if selected is None or ended is None:
+        return
+    u, spend = ended.usage, ended.spend or Spend("")
+    usage = common_pb2.Usage(prompt_tokens=u.prompt, completion_tokens=u.completion, total_tokens=u.total,
+                             cached_prompt_tokens=spend.cached_prompt_tokens, cost=spend.cost)
+    served = common_pb2.Served(cached=spend.cached, saved_cost=spend.saved_cost)
+    try:
+        await downstream.conversation.RecordUsage(conversation_pb2.RecordUsageRequest(
+            caller=caller_pb(principal), provider=selected.provider, model=selected.model, usage=usage, served=served),
+            timeout=settings.call_timeout_seconds)
+    except Exception as exc:  # noqa: BLE001 - the answer is out; the miss is an operator's matter
+        log.warning("usage of a /v1 answer not recorded", extra={"error": type(exc).__name__})
 
 
 def _finish(reason: str) -> str:
@@ -113,20 +149,21 @@ class _Reply:
         self._leaks = leaks
         self.finish = "stop"
         self.usage: Usage | None = None
+        self.ended: GenerationEnded | None = None
 
     def text(self, event: Text | GenerationEnded) -> str:
         """Raises _Leaked once the reply discloses the system messages."""
         if isinstance(event, Text):
             text = self._leaks.feed(event.text) if self._leaks else event.text
         else:
-            self.finish, self.usage = _finish(event.finish_reason), event.usage
+            self.finish, self.usage, self.ended = _finish(event.finish_reason), event.usage, event
             text = self._leaks.flush() if self._leaks else ""
         if self._leaks and self._leaks.leaked:
             raise _Leaked
         return text
 
 
-async def _stream(stream, chunks: _Chunks, include_usage: bool, guard: TurnGuard, reply: _Reply, on_leak) -> AsyncIterator[bytes]:
+async def _stream(stream, chunks: _Chunks, include_usage: bool, guard: TurnGuard, reply: _Reply, on_leak, on_end) -> AsyncIterator[bytes]:
     # The orchestrator paces its deltas, so each event is one write; the first delta (read while
     # opening) leaves with the response's role chunk.
     head = chunks.role()
@@ -138,7 +175,7 @@ async def _stream(stream, chunks: _Chunks, include_usage: bool, guard: TurnGuard
             out = head + chunks.delta(text) if text else head
             head = b""
             if isinstance(event, GenerationEnded):
-                out += chunks.finish(reply.finish) + (chunks.usage(event.usage) if include_usage else b"")
+                out += chunks.finish(reply.finish) + (chunks.usage(event.usage, event.spend) if include_usage else b"")
             if out:
                 yield out
         yield head + b"data: [DONE]\n\n"
@@ -150,6 +187,7 @@ async def _stream(stream, chunks: _Chunks, include_usage: bool, guard: TurnGuard
     finally:
         stream.cancel()
         await guard.finish(reply.usage.total if reply.usage else None)
+        await on_end()
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completions (streaming or not)")
@@ -157,6 +195,8 @@ async def chat_completions(
     body: ChatCompletionIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
 ) -> Response:
     req = _generate_request(body, principal, settings, request.state.request_id)
+    if no_cache(request.headers):
+        req.cacheable = False
     # Every role is screened: text refused as `user` must not pass as `system` or `assistant`.
     cleaned, _ = await screen_input(request, principal, [m.content for m in req.messages],
                                     ["message" if m.role == "user" else "instructions" for m in req.messages])
@@ -177,10 +217,13 @@ async def chat_completions(
     async def on_leak() -> None:
         await record_leak(request, principal, "v1")
 
+    async def on_end() -> None:
+        await _record_usage(downstream, principal, settings, start, reply.ended)
+
     if body.stream:
         chunks = _Chunks(completion_id, created, start.model)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(stream, chunks, include_usage, guard, reply, on_leak), media_type="text/event-stream",
+        return StreamingResponse(_stream(stream, chunks, include_usage, guard, reply, on_leak, on_end), media_type="text/event-stream",
                                  headers={**SSE_HEADERS, **headers})
     parts: list[str] = []
     try:
@@ -193,11 +236,12 @@ async def chat_completions(
     finally:
         stream.cancel()
         await guard.finish(reply.usage.total if reply.usage else None)
+        await on_end()
     usage = reply.usage or Usage(0, 0, 0)
     payload = {
         "id": completion_id, "object": "chat.completion", "created": created, "model": start.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": reply.finish}],
-        "usage": {"prompt_tokens": usage.prompt, "completion_tokens": usage.completion, "total_tokens": usage.total},
+        "usage": _usage_out(usage, reply.ended.spend if reply.ended else None),
     }
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 

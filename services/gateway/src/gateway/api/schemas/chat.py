@@ -45,6 +45,10 @@ class ChatIn(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=32_768)
     use_rag: bool | None = None
     system_prompt: str | None = Field(None, max_length=8_000, description="Only used when a new conversation starts")
+    cache: bool | None = Field(None, description="false: the semantic cache neither answers nor keeps this turn "
+                                                 "(as does the header Cache-Control: no-cache)")
+    quality: Annotated[str, StringConstraints(max_length=32, pattern=r"^[a-z0-9_-]*$")] | None = Field(
+        None, description="For a routing alias as model (\"auto\"): the quality tier asked for, e.g. economy, standard")
 
 
 class TokensUsed(BaseModel):
@@ -66,6 +70,9 @@ class ChatOut(BaseModel):
     latency_ms: int
     ttft_ms: int
     citations: list[CitationOut] = Field(default_factory=list, description="the sources the answer was grounded in")
+    cost: str | None = Field(None, description="USD, a decimal string; null when the model's price is unknown")
+    cached: bool = Field(False, description="answered from the semantic cache (no model was called)")
+    route: dict | None = Field(None, description="for a routing alias: the tier chosen, its model and why")
 
 
 class StopOut(BaseModel):

@@ -1,8 +1,11 @@
-"""An organisation's usage report, from the conversation service's usage ledger."""
+"""Usage reports (an organisation's, or one's own), from the conversation service's usage ledger."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
+from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
@@ -10,10 +13,14 @@ from chatbot.conversation.v1 import conversation_pb2 as pb
 
 
 class UsageTotals(BaseModel):
-    turns: int = Field(description="answers recorded, whatever their finish")
+    turns: int = Field(description="answers recorded, whatever their finish (chat turns and /v1 calls)")
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_prompt_tokens: int = Field(0, description="of prompt_tokens, read from the provider's prompt cache (priced lower)")
+    cost: str | None = Field(None, description="USD, a decimal string: the priced answers' cost; null when no answer was priced")
+    unpriced_turns: int = Field(0, description="answers whose model has no price: their cost is unknown and not in `cost`")
+    cache_hits: int = Field(0, description="answers from the semantic cache (no tokens, no cost)")
 
 
 class UsageDay(UsageTotals):
@@ -36,11 +43,48 @@ class TenantUsageOut(BaseModel):
     budgets: dict[str, BudgetUse] = Field(description="the organisation's token budgets and what the current windows used")
 
 
+class OwnUsageOut(BaseModel):
+    since: date
+    until: date
+    totals: UsageTotals
+    days: list[UsageDay] = Field(description="one entry per day, provider and model that had answers of yours")
+
+
+def _cost(row: pb.UsageRow) -> str | None:
+    return (row.cost or "0") if row.turns > row.unpriced_turns else None
+
+
 def usage_days(reply: pb.TenantUsageResponse) -> list[UsageDay]:
     return [UsageDay(day=date.fromisoformat(r.day), provider=r.provider, model=r.model, turns=r.turns, prompt_tokens=r.prompt_tokens,
-                     completion_tokens=r.completion_tokens, total_tokens=r.prompt_tokens + r.completion_tokens) for r in reply.rows]
+                     completion_tokens=r.completion_tokens, total_tokens=r.prompt_tokens + r.completion_tokens,
+                     cached_prompt_tokens=r.cached_prompt_tokens, cost=_cost(r), unpriced_turns=r.unpriced_turns,
+                     cache_hits=r.cache_hits) for r in reply.rows]
 
 
 def totals_of(days: list[UsageDay]) -> UsageTotals:
+    priced = [Decimal(d.cost) for d in days if d.cost is not None]
     return UsageTotals(turns=sum(d.turns for d in days), prompt_tokens=sum(d.prompt_tokens for d in days),
-                       completion_tokens=sum(d.completion_tokens for d in days), total_tokens=sum(d.total_tokens for d in days))
+                       completion_tokens=sum(d.completion_tokens for d in days), total_tokens=sum(d.total_tokens for d in days),
+                       cached_prompt_tokens=sum(d.cached_prompt_tokens for d in days),
+                       cost=format(sum(priced, Decimal(0)).normalize(), "f") if priced else None,
+                       unpriced_turns=sum(d.unpriced_turns for d in days), cache_hits=sum(d.cache_hits for d in days))
+
+
+CSV_COLUMNS = ("day", "provider", "model", "turns", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens",
+               "cost_usd", "unpriced_turns", "cache_hits")
+
+
+def usage_csv(days: list[UsageDay]) -> str:
+    """One row per day, provider and model; an unknown cost is an empty cell, never 0."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for d in days:
+        writer.writerow([d.day.isoformat(), _cell(d.provider), _cell(d.model), d.turns, d.prompt_tokens, d.completion_tokens,
+                         d.total_tokens, d.cached_prompt_tokens, d.cost if d.cost is not None else "", d.unpriced_turns, d.cache_hits])
+    return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet must not read a model name as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
