@@ -288,6 +288,12 @@ def _finished_answer(w: World) -> str:
         return reply.headers["x-message-id"]
 
 
+def _new_fact(w: World) -> str:
+    """A fact the member's memory keeps (added through the API, memory on or off)."""
+    reply = w.http.post("/api/v1/me/memory", headers=w.headers["member"], json={"content": f"My desk is {uuid.uuid4().hex[:8]}"})
+    return reply.json()["id"]
+
+
 def _answer(w: World) -> str:
     """An answer in the member's conversation: its feedback path."""
     reply = w.http.post("/api/v1/chat", headers=w.headers["member"],
@@ -331,6 +337,18 @@ ROUTES = [
           call=lambda w, h: w.http.delete(_answer(w), headers=h)),
     Route("DELETE", "/api/v1/conversations/{conversation_id}", "chat", owned=True, ok=204,
           call=lambda w, h: w.http.delete(f"/api/v1/conversations/{_new_conversation(w)}", headers=h)),
+    Route("GET", "/api/v1/me/memory", "chat", call=lambda w, h: w.http.get("/api/v1/me/memory", headers=h)),
+    Route("PUT", "/api/v1/me/memory/settings", "chat", call=lambda w, h: w.http.put(
+        "/api/v1/me/memory/settings", headers=h, json={"enabled": False})),
+    Route("POST", "/api/v1/me/memory", "chat", ok=201, call=lambda w, h: w.http.post(
+        "/api/v1/me/memory", headers=h, json={"content": "I read the authorisation matrix"})),
+    Route("PATCH", "/api/v1/me/memory/{fact_id}", "chat", owned=True, call=lambda w, h: w.http.patch(
+        f"/api/v1/me/memory/{_new_fact(w)}", headers=h, json={"content": "My desk moved"})),
+    Route("DELETE", "/api/v1/me/memory/{fact_id}", "chat", owned=True, ok=204, call=lambda w, h: w.http.delete(
+        f"/api/v1/me/memory/{_new_fact(w)}", headers=h)),
+    Route("GET", "/api/v1/admin/memory-policy", "admin", call=lambda w, h: w.http.get("/api/v1/admin/memory-policy", headers=h)),
+    Route("PUT", "/api/v1/admin/memory-policy", "admin", call=lambda w, h: w.http.put(
+        "/api/v1/admin/memory-policy", headers=h, json={"user_memory_allowed": True})),
     Route("POST", "/api/v1/documents", "documents:write", ok=202, call=lambda w, h: w.http.post(
         "/api/v1/documents", headers=h, files=[("files", (f"{uuid.uuid4().hex}.txt", f"Upload {uuid.uuid4().hex}".encode()))])),
     Route("GET", "/api/v1/documents", "documents:read", call=lambda w, h: w.http.get("/api/v1/documents", headers=h)),

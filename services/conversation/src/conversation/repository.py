@@ -310,7 +310,8 @@ class Repository:
 
     async def purge_messages(self, cutoff) -> tuple[int, int]:
         """Deletes messages created before `cutoff`, then conversations left empty and untouched
-        since; message counts of the others are brought up to date. (messages, conversations)"""
+        since; message counts of the others are brought up to date and their summaries removed.
+        (messages, conversations)"""
         async with self._sessions() as session, session.begin():
             touched = list(await session.scalars(select(Message.conversation_id).where(Message.created_at < cutoff).distinct()))
             messages = await session.execute(delete(Message).where(Message.created_at < cutoff))
@@ -320,7 +321,11 @@ class Repository:
                     Message.conversation_id == Conversation.id).exists())
             )
             if touched:
-                await session.execute(update(Conversation).where(Conversation.id.in_(touched)).values(message_count=remaining))
+                # A summary retells the oldest messages: it goes with them, and the next turn over
+                # the trigger summarises what remains.
+                await session.execute(update(Conversation).where(Conversation.id.in_(touched)).values(
+                    message_count=remaining, summary="", summary_through_id="", summary_messages=0, summary_model="",
+                    summary_updated_at=None))
         return int(messages.rowcount or 0), int(conversations.rowcount or 0)
 
 

@@ -254,3 +254,19 @@ async def test_memory_store_limits_and_erasure(sessions):
     assert state.enabled and not state.active and state.facts == []
     assert await store.erase_user("usr_a") == 2
     assert await store.facts("usr_a") == [] and not (await store.state("usr_a", "t1")).enabled
+
+
+async def test_retention_takes_the_summary_with_the_messages_it_retells(sessions):
+    from datetime import timedelta
+
+    repo = Repository(sessions)
+    conv = await repo.create_conversation("usr_a", "t1", "")
+    old = utcnow() - timedelta(days=10)
+    q1 = Message(id=new_id("msg"), conversation_id=conv.id, role="user", content="old question", parent_id=None,
+                 provider="", model="", prompt_tokens=0, completion_tokens=0, citations=[], created_at=old)
+    await repo.add_message(q1)
+    q2 = await say(repo, conv.id, "user", q1.id)
+    assert await repo.store_summary(conv.id, "", q1.id, "retells the old question", 1, "m")
+    assert await repo.purge_messages(utcnow() - timedelta(days=5)) == (1, 0)
+    kept = await repo.conversation(conv.id)
+    assert (kept.summary, kept.summary_through_id, kept.message_count, kept.current_message_id) == ("", "", 1, q2)
