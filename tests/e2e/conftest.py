@@ -55,6 +55,9 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            # Every test signs up from 127.0.0.1; the limits have their own tests (test_limits.py).
            **NO_RATE_LIMITS,
            "GATEWAY_MAX_CONCURRENT_STREAMS": "2",
+           # Titles stay the first message's (tests look conversations up by it), and the embedded
+           # model is not kept busy naming them; test_memory.py runs a fleet with titles on.
+           "CONVERSATION_AUTO_TITLES": "false",
            # Spans as JSON lines per service (what an OTLP collector would receive, scrubbed alike).
            **{f"{prefix}_TRACES_FILE": str(var_dir / "traces" / f"{prefix.lower()}.jsonl")
               for prefix in ("GATEWAY", "CONVERSATION", "LLM", "RAG")}}
