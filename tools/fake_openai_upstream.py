@@ -69,7 +69,9 @@ def _defaults(gap_ms: float) -> dict:
     return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
             "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
             "echo": False, "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0,
-            "disconnects": 0, "disconnect_times": []}  # streams whose client went away before the end, and when
+            "disconnects": 0, "disconnect_times": [],  # streams whose client went away before the end, and when
+            # Tokens of every answer given in full, summed: what a provider would bill.
+            "billed": {"answers": 0, "prompt_tokens": 0, "completion_tokens": 0}}
 
 
 def _anthropic_messages(body: dict) -> list[dict]:
@@ -194,6 +196,11 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
             state["fail_next"] -= 1
             headers = {"Retry-After": str(state["retry_after"])} if state["retry_after"] is not None else None
             return JSONResponse(wire.error(state["status"], state["error_message"]), status_code=state["status"], headers=headers)
+        def bill(prompt: int, completion: int) -> None:
+            billed = state["billed"]
+            billed["answers"], billed["prompt_tokens"], billed["completion_tokens"] = (
+                billed["answers"] + 1, billed["prompt_tokens"] + prompt, billed["completion_tokens"] + completion)
+
         n = min(tokens, body.get("max_tokens") or tokens)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         words = [f"tok{i} " for i in range(n)]
@@ -209,6 +216,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         gap = float(state["gap_ms"]) / 1000
         if not body.get("stream"):
             await asyncio.sleep(gap * n)
+            bill(prompt_tokens, n)
             return JSONResponse(wire.whole("".join(words), prompt_tokens, n))
 
         cut_after, stall_after, malformed_after = int(state["cut_after"]), int(state["stall_after"]), int(state["malformed_after"])
@@ -235,6 +243,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
             except (asyncio.CancelledError, GeneratorExit):
                 gone()  # the client closed the request mid-answer
                 raise
+            bill(prompt_tokens, n)
             yield wire.closing(prompt_tokens, n)
 
         return StreamingResponse(stream(), media_type="text/event-stream")

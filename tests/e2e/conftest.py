@@ -52,6 +52,9 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            "GATEWAY_UPLOAD_EVENT_SECRET": "e2e-" + uuid.uuid4().hex, "GATEWAY_UPLOAD_EVENT_OWNER_EMAIL": "ingest-bot@example.com",
            "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": session_upstream.base_url, "models": ["fake-model"]}]),
            "LLM_MODEL_ALIASES": json.dumps({"default": ["local:smollm2-135m-instruct"]}),
+           # These tests script the upstream per test: a cached answer would stand in for the scripted
+           # one. The semantic cache has its own tests (test_cost.py).
+           "LLM_CACHE_ENABLED": "false",
            # Every test signs up from 127.0.0.1; the limits have their own tests (test_limits.py).
            **NO_RATE_LIMITS,
            "GATEWAY_MAX_CONCURRENT_STREAMS": "2",

@@ -1,0 +1,155 @@
+"""Cost control over the whole fleet (real processes, the fake OpenAI-compatible upstream, the
+real Redis for the semantic cache): usage and cost reports match the tokens the upstream billed
+exactly, chat turns and /v1 alike; a question asked again (or in other words) is answered from
+the cache without an upstream call and marked cached; `auto` routes with its reason; erasure
+removes the user's cache entries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from e2e_support import NO_RATE_LIMITS, add_colleague, auth, events, register_and_login
+from fake_openai_upstream import start_upstream
+from fleet import Fleet, Ports
+
+PRICE_IN, PRICE_OUT = Decimal("1.10"), Decimal("4.40")  # USD per million tokens
+MODEL = "fake:fake-model"
+
+
+@pytest.fixture(scope="module")
+def cost_fleet(tmp_path_factory):
+    upstream = start_upstream(tokens=6, gap_ms=1.0)
+    var_dir = tmp_path_factory.mktemp("fleet-cost")
+    env = {
+        "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": upstream.base_url, "models": ["fake-model"]}]),
+        "LLM_MODEL_ALIASES": json.dumps({"default": [MODEL]}),
+        "LLM_PRICES": json.dumps({MODEL: {"input": str(PRICE_IN), "output": str(PRICE_OUT)}}),
+        "LLM_ROUTES": json.dumps({"auto": {"tiers": {"economy": MODEL, "premium": "default"}, "default_tier": "economy",
+                                           "rules": [{"tier": "premium", "code": True}]}}),
+        "LLM_CACHE_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "LLM_LOCAL_ENABLED": "false",
+        **NO_RATE_LIMITS,
+    }
+    fleet = Fleet(var_dir, Ports.free(), env, log_dir=var_dir / "logs")
+    try:
+        fleet.start(timeout=180)
+        fleet.upstream = upstream
+        yield fleet
+    finally:
+        fleet.stop()
+        upstream.process.terminate()
+        upstream.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def http(cost_fleet):
+    with httpx.Client(base_url=cost_fleet.url, timeout=120) as client:
+        yield client
+
+
+def chat(http, user, message: str, **extra) -> dict:
+    with http.stream("POST", "/api/v1/chat/stream", headers=auth(user), json={"message": message, "use_rag": False, **extra}) as r:
+        assert r.status_code == 200, r.read()
+        found = dict(events(r.iter_lines()))
+    assert "error" not in found, found
+    return found["complete"]
+
+
+def price(prompt: int, completion: int) -> Decimal:
+    return (prompt * PRICE_IN + completion * PRICE_OUT) / 1_000_000
+
+
+def test_usage_and_cost_match_the_upstreams_billed_tokens(http, cost_fleet):
+    user = register_and_login(http)
+    before = cost_fleet.upstream.stats()["billed"]
+    tag = uuid.uuid4().hex[:8]
+    completes = [chat(http, user, f"Question {tag} number {i}: list three prime numbers", model=MODEL, cache=False) for i in range(3)]
+    v1 = http.post("/v1/chat/completions", headers=auth(user), json={"model": MODEL, "cache": False,
+                                                                    "messages": [{"role": "user", "content": f"v1 question {tag}"}]})
+    assert v1.status_code == 200, v1.text
+    with http.stream("POST", "/v1/chat/completions", headers={**auth(user), "Cache-Control": "no-cache"},
+                     json={"model": MODEL, "stream": True, "stream_options": {"include_usage": True},
+                           "messages": [{"role": "user", "content": f"streamed v1 question {tag}"}]}) as r:
+        streamed = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:") and "[DONE]" not in line]
+    after = cost_fleet.upstream.stats()["billed"]
+    billed = {k: after[k] - before[k] for k in after}
+    assert billed["answers"] == 5
+
+    # Each answer carries its own cost, priced from the tokens the upstream reported.
+    for c in completes:
+        assert not c["cached"] and Decimal(c["cost"]) == price(c["usage"]["prompt"], c["usage"]["completion"])
+    assert Decimal(v1.json()["usage"]["cost"]) == price(v1.json()["usage"]["prompt_tokens"], v1.json()["usage"]["completion_tokens"])
+    assert streamed[-1]["usage"]["cost"] is not None
+
+    report = http.get("/api/v1/usage", headers=auth(user)).json()
+    totals = report["totals"]
+    assert (totals["turns"], totals["prompt_tokens"], totals["completion_tokens"]) == (5, billed["prompt_tokens"], billed["completion_tokens"])
+    assert Decimal(totals["cost"]) == price(billed["prompt_tokens"], billed["completion_tokens"])
+    assert totals["unpriced_turns"] == 0 and totals["cache_hits"] == 0
+    assert [(d["provider"], d["model"]) for d in report["days"]] == [("fake", "fake-model")]
+
+    # The admin's report of the organisation (the user is its admin) says the same, and as CSV.
+    admin = http.get("/api/v1/admin/usage", headers=auth(user)).json()
+    assert admin["totals"] == totals
+    exported = http.get("/api/v1/admin/usage", headers=auth(user), params={"format": "csv"})
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["model"], int(r["prompt_tokens"]), Decimal(r["cost_usd"])) for r in rows] == \
+        [("fake-model", billed["prompt_tokens"], price(billed["prompt_tokens"], billed["completion_tokens"]))]
+    assert http.get("/api/v1/usage", headers=auth(user), params={"format": "xml"}).status_code == 400
+
+
+
+def test_a_question_asked_again_is_answered_from_the_cache_and_costs_nothing(http, cost_fleet):
+    user = register_and_login(http)
+    first = chat(http, user, "What is the capital of France?", model=MODEL)
+    assert not first["cached"]
+    requests = cost_fleet.upstream.stats()["requests"]
+    again = chat(http, user, "What is the capital of France?", model=MODEL)
+    paraphrase = chat(http, user, "What's the capital city of France?", model=MODEL)
+    assert again["cached"] and paraphrase["cached"]
+    assert again["cost"] == "0" and again["usage"]["total"] == 0
+    assert cost_fleet.upstream.stats()["requests"] == requests  # no upstream call
+    # Near miss, opted out, or with personal data: the model answers.
+    assert not chat(http, user, "What is the capital of Spain?", model=MODEL)["cached"]
+    assert not chat(http, user, "What is the capital of France?", model=MODEL, cache=False)["cached"]
+    assert not chat(http, user, "My email is jane.doe@example.com: what is the capital of France?", model=MODEL)["cached"]
+    # Another organisation never gets this one's answers.
+    stranger = register_and_login(http)
+    assert not chat(http, stranger, "What is the capital of France?", model=MODEL)["cached"]
+    # /v1 reuses the scope of its own system prompt (none here), and marks the hit.
+    v1 = [http.post("/v1/chat/completions", headers=auth(user),
+                    json={"model": MODEL, "messages": [{"role": "user", "content": "How many legs does a spider have?"}]}).json()
+          for _ in range(2)]
+    assert not v1[0]["usage"]["cached"] and v1[1]["usage"]["cached"]
+    assert v1[1]["choices"][0]["message"]["content"] == v1[0]["choices"][0]["message"]["content"]
+
+    totals = http.get("/api/v1/usage", headers=auth(user)).json()["totals"]
+    assert totals["cache_hits"] == 3
+
+    # Erasure removes the user's entries: a colleague's answer is kept for the organisation until
+    # the colleague is erased.
+    colleague = add_colleague(http, user)
+    assert not chat(http, colleague, "How many moons does Mars have?", model=MODEL)["cached"]
+    assert chat(http, user, "How many moons does Mars have?", model=MODEL)["cached"]
+    erased = http.request("DELETE", "/api/v1/me", headers=auth(colleague), json={"password": "correct horse battery"})
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["removed"]["llm_orchestrator"]["semantic_cache_entries"] == 1
+    assert not chat(http, user, "How many moons does Mars have?", model=MODEL)["cached"]
+
+
+def test_auto_routes_by_its_rules_and_says_why(http):
+    user = register_and_login(http)
+    plain = chat(http, user, "Name a colour", model="auto", cache=False)
+    assert plain["route"]["tier"] == "economy" and plain["route"]["reason"].startswith("default tier")
+    code = chat(http, user, "Why does this fail?\n```python\ndef f(x):\n    return x[0]\n```", model="auto", cache=False)
+    assert code["route"] == {"alias": "auto", "tier": "premium", "target": "default", "reason": "rule 1: code present"}
+    # An explicit model is never rerouted.
+    assert chat(http, user, "Name a colour", model=MODEL, cache=False)["route"] is None
