@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import platform
 import sys
@@ -38,13 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
 from evaluation import SETS, Question, first_hit, load, score  # noqa: E402
+from harness import CONTENT_TYPES  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 STORE = RESULTS / "retrieval.json"
 MODES = ("dense", "sparse", "hybrid")
 TOP_K = 5
-CONTENT_TYPES = {".txt": "text/plain", ".pdf": "application/pdf", ".html": "text/html",
-                 ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 
 
 def cpu_name() -> str:
@@ -63,91 +61,27 @@ def cpu_name() -> str:
 
 
 async def run_in_process(sets: list[str], modes: list[str], threshold: float | None = None) -> dict:
-    import grpc
-
-    from chatbot.common.v1 import common_pb2
-    from chatbot.rag.v1 import rag_pb2 as pb
-    from chatbot.rag.v1 import rag_pb2_grpc
-    from chatbot_common import db
-    from chatbot_common.blobstore import open_blob_store
-    from chatbot_common.embedding import embedding_runners
-    from chatbot_common.grpc_client import open_sync_channel
-    from chatbot_common.grpc_server import GrpcService, start_grpc
-    from chatbot_common.ids import new_id
-    from ingest_worker.batching import EncodeBatcher
-    from ingest_worker.pipeline import Pipeline
-    from ingest_worker.settings import IngestSettings
-    from rag import server as rag_server
-    from rag.documents import Documents
-    from rag.indexing import Indexer
-    from rag.registry import Reader, Registry
-    from rag.resources import Resources
-    from rag.retrieval import Question as Ask
-    from rag.retrieval import Search
-    from rag.servicer import RagServicer
-    from rag.settings import RagSettings
+    from harness import KnowledgeBase
 
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp:
-        var = Path(tmp)
-        settings = RagSettings(grpc_port=0, var_dir=var)
-        await asyncio.to_thread(rag_server.migrate, settings)
-        engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
-        resources = Resources(settings)
-        registry = Registry(db.session_factory(engine))
-        search = Search(registry, resources, settings)
-        servicer = RagServicer(Documents(registry, resources), Indexer(registry, resources), search)
-        service = GrpcService(full_names=[rag_server.SERVICE_NAME],
-                              register=lambda s: rag_pb2_grpc.add_RagServiceServicer_to_server(servicer, s),
-                              readiness=resources.loaded, on_shutdown=[resources.close, engine.dispose])
-        running = await start_grpc(service, settings, readiness_interval=0.05)
-        try:
-            ingest = IngestSettings(var_dir=var, rag_target=f"127.0.0.1:{running.port}")
-            blobs = open_blob_store(ingest.blob_store_path())
-            encoder = EncodeBatcher(embedding_runners(ingest.embed_runners, ingest.embedding),
-                                    batch_size=ingest.embed_runner_batch_size)
-            channel = open_sync_channel(ingest.rag_target)
-            stub = rag_pb2_grpc.RagServiceStub(channel)
-            pipeline = Pipeline(ingest, stub, blobs, encoder)
-            await resources.retriever()  # the model and the store, loaded
+        async with KnowledgeBase(Path(tmp)) as kb:
             for name in sets:
-                caller = common_pb2.Caller(user_id=f"usr_bench_{name}", tenant_id=f"bench_{name}")
-                files = SETS[name][1]
-                requests = [pb.CreateDocumentRequest(caller=caller, filename=path.name, title=path.stem,
-                                                     content_type=CONTENT_TYPES[path.suffix], size_bytes=path.stat().st_size,
-                                                     sha256=hashlib.sha256(path.read_bytes()).hexdigest(), blob_key=new_id("doc"))
-                            for path in files]
-                created = await asyncio.to_thread(stub.CreateDocuments, pb.CreateDocumentsRequest(documents=requests), timeout=30)
-                ids = []
-                for path, result in zip(files, created.results, strict=True):
-                    blobs.put(result.document.blob_key, path.read_bytes())
-                    ids.append(result.document.id)
-                started = time.perf_counter()
-                outcomes = await asyncio.to_thread(pipeline.run_many, ids, final_attempt=True)
-                ingest_s = time.perf_counter() - started
-                failed = [o for o in outcomes if o.status != "indexed"]
-                if failed:
-                    raise SystemExit(f"{name}: not indexed: {failed}")
-                chunks = sum(o.chunks for o in outcomes)
-                reader = Reader(caller.user_id, caller.tenant_id)
+                ingested = await kb.ingest(name)
                 questions = load(name)
                 per_mode = {}
                 for mode in modes:
                     ranks, misses, took = [], [], []
                     for q in tqdm(questions, desc=f"{name:5} {mode:6}", unit="q", leave=False):
-                        found = await search.search(reader, Ask(q.question, top_k=TOP_K, mode=mode, threshold=threshold))
-                        took.append(found.took_ms)
-                        texts = [p.payload.get("text", "") for p in found.passages]
-                        rank = first_hit(texts, q.evidence)
+                        passages, took_ms = await kb.ask(ingested.reader, q.question, mode, top_k=TOP_K, threshold=threshold)
+                        took.append(took_ms)
+                        rank = first_hit([p.payload.get("text", "") for p in passages], q.evidence)
                         ranks.append(rank)
                         if rank is None:
-                            misses.append(miss(q, found.passages))
+                            misses.append(miss(q, passages))
                     per_mode[mode] = summary(questions, ranks, misses, took)
                     print_line(name, mode, per_mode[mode])
-                results[name] = {"chunks": chunks, "ingest_seconds": round(ingest_s, 1), "modes": per_mode}
-            channel.close()
-        finally:
-            await running.stop(0)
+                results[name] = {"chunks": ingested.chunks, "ingest_seconds": round(ingested.seconds, 1), "modes": per_mode}
     return results
 
 
