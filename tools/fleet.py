@@ -34,10 +34,14 @@ class Ports:
     llm: int = 50052
     rag: int = 50053
     ingest: int = 50054
+    # Prometheus listeners of the gRPC services and the worker (0: none; the gateway serves
+    # /api/v1/metrics on its own port).
+    metrics: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(),
+                   {prefix: free_port() for prefix in ("CONVERSATION", "LLM", "RAG", "INGEST")})
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Fleet:
             "INGEST_GRPC_PORT": str(p.ingest),
             "INGEST_RAG_TARGET": f"127.0.0.1:{p.rag}",
             "INGEST_CONVERSATION_TARGET": f"127.0.0.1:{p.conversation}",
+            **{f"{prefix}_METRICS_PORT": str(port) for prefix, port in p.metrics.items()},
             "HF_HUB_OFFLINE": "1",
             # The exported embedding model is shared by every fleet on this machine.
             "EMBEDDING_CACHE_DIR": os.environ.get("EMBEDDING_CACHE_DIR", str(ROOT / "var" / "models")),

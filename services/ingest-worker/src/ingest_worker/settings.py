@@ -32,6 +32,8 @@ class IngestSettings(GrpcServiceSettings, BrokerSettings, BlobStoreSettings):
     heartbeat_file: Path | None = None
     heartbeat_interval_seconds: float = Field(10.0, gt=0)
     heartbeat_max_age_seconds: float = Field(60.0, gt=0)
+    # How often the broker's queue length is read for ingest_queue_depth.
+    queue_sample_seconds: float = Field(10.0, gt=0)
     conversation_target: str = "127.0.0.1:50051"
     rag_timeout_seconds: float = Field(30.0, gt=0)
     # Chunking.

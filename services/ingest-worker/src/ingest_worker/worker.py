@@ -18,6 +18,7 @@ from chatbot_common.metrics import start_metrics_server
 from chatbot_common.tasks import TASK_INGEST_DOCUMENT
 from ingest_worker.celery_app import QUEUE, create_app
 from ingest_worker.heartbeat import heartbeat_step
+from ingest_worker.telemetry import QueueSampler, watch_tasks
 from ingest_worker.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def run(settings: IngestSettings) -> None:
     server, servicer = _start_health_server(settings)
     start_metrics_server(settings.host, settings.metrics_port)
     reaper = Reaper(app, settings)
+    watch_tasks()
+    sampler = QueueSampler(app, QUEUE, settings.queue_sample_seconds)
 
     def mark(status: int) -> None:
         servicer.set("", status)
@@ -74,6 +77,7 @@ def run(settings: IngestSettings) -> None:
     def on_ready(**_) -> None:
         app.pipeline_holder.get()  # load the embedding model before the first task arrives
         reaper.start()
+        sampler.start()
         mark(health_pb2.HealthCheckResponse.SERVING)
 
     # The worker is healthy once it consumes from the broker, and stops being so as it drains.
@@ -103,5 +107,6 @@ def run(settings: IngestSettings) -> None:
         if beat is not None:
             beat.stop()
         reaper.stopped.set()
+        sampler.stopped.set()
         servicer.enter_graceful_shutdown()
         server.stop(settings.shutdown_grace_seconds)

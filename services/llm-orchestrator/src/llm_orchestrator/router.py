@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from chatbot_common.errors import ProviderErrorKind
 from chatbot_common.generation import ModelSelected
@@ -27,6 +27,23 @@ TTFT = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 TOKENS = Counter("llm_tokens_total", "Tokens processed", ["provider", "kind"])
+# The OpenTelemetry GenAI client metrics (gen_ai.client.token.usage, gen_ai.client.operation.duration)
+# under their Prometheus names, with the conventions' attributes as labels.
+GENAI_LABELS = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
+GENAI_TOKENS = Histogram(
+    "gen_ai_client_token_usage", "Tokens used per generation (GenAI semantic conventions)", [*GENAI_LABELS, "gen_ai_token_type"],
+    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576),
+)
+GENAI_DURATION = Histogram(
+    "gen_ai_client_operation_duration_seconds", "Time of a generation attempt, to its end or failure (GenAI semantic conventions)",
+    [*GENAI_LABELS, "error_type"], buckets=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+)
+OUTPUT_SPEED = Histogram(
+    "llm_output_tokens_per_second", "Output tokens per second after the first, per generation", ["provider"],
+    buckets=(1, 5, 10, 20, 40, 80, 160, 320, 640),
+)
+CIRCUIT_OPEN = Gauge("llm_provider_circuit_open", "1 while a provider's circuit breaker is not closed (open or trying again)", ["provider"])
+ACTIVE = Gauge("llm_active_generations", "Generations in progress, by provider", ["provider"])
 
 
 @dataclass(frozen=True)
@@ -134,9 +151,12 @@ class Router:
                     last_error = ProviderError(ProviderErrorKind.UNAVAILABLE, f"provider {target.provider} is unavailable (circuit open)")
                     break
                 started_at = loop.time()
+                first_at = 0.0
                 emitted = False
                 deadlines = self.policy.deadlines_of(target.provider)
                 stream = self.providers[target.provider].stream(target.model, messages, params)
+                labels = ("chat", target.provider, target.model)
+                ACTIVE.labels(target.provider).inc()
                 try:
                     timeout = deadlines.first_token
                     while True:
@@ -149,21 +169,31 @@ class Router:
                             raise ProviderError(ProviderErrorKind.TIMEOUT, "the provider stopped answering") from None
                         if not emitted:
                             emitted = True
-                            TTFT.labels(target.provider).observe(loop.time() - started_at)
+                            first_at = loop.time()
+                            TTFT.labels(target.provider).observe(first_at - started_at)
                             yield ModelSelected(target.provider, target.model)
                             timeout = deadlines.idle
                         yield item
                         if isinstance(item, End):
                             breaker.record_success()
+                            CIRCUIT_OPEN.labels(target.provider).set(0)
                             ATTEMPTS.labels(target.provider, "ok").inc()
                             TOKENS.labels(target.provider, "prompt").inc(item.usage.prompt_tokens)
                             TOKENS.labels(target.provider, "completion").inc(item.usage.completion_tokens)
+                            ended_at = loop.time()
+                            GENAI_DURATION.labels(*labels, "").observe(ended_at - started_at)
+                            GENAI_TOKENS.labels(*labels, "input").observe(item.usage.prompt_tokens)
+                            GENAI_TOKENS.labels(*labels, "output").observe(item.usage.completion_tokens)
+                            if item.usage.completion_tokens > 1 and ended_at > first_at:
+                                OUTPUT_SPEED.labels(target.provider).observe((item.usage.completion_tokens - 1) / (ended_at - first_at))
                             return
                 except ProviderError as exc:
                     last_error = exc
                     ATTEMPTS.labels(target.provider, exc.kind.value).inc()
+                    GENAI_DURATION.labels(*labels, exc.kind.value).observe(loop.time() - started_at)
                     if exc.counts_against_provider:
                         breaker.record_failure()
+                        CIRCUIT_OPEN.labels(target.provider).set(0 if breaker.state is BreakerState.CLOSED else 1)
                     else:
                         breaker.release()
                     if emitted:
@@ -183,6 +213,7 @@ class Router:
                     breaker.release()
                     raise
                 finally:
+                    ACTIVE.labels(target.provider).dec()
                     await stream.aclose()
             if last_error is not None and last_error.kind in (ProviderErrorKind.INVALID_REQUEST, ProviderErrorKind.CONTENT_FILTER):
                 break  # the next provider would refuse the same request

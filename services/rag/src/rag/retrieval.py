@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from prometheus_client import Counter, Histogram
 
 from chatbot_common.embedding import Embedder, LruCache
 from chatbot_common.errors import AppError, ErrorCode
@@ -28,6 +29,11 @@ from rag.store.base import DENSE, SPARSE
 
 if TYPE_CHECKING:
     from rag.resources import Resources
+
+SEARCH_SECONDS = Histogram("rag_search_seconds", "Time to answer a search (embedding, vector store, fusion, reranking)", ["mode"],
+                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+SEARCH_RESULTS = Histogram("rag_search_results", "Passages a search returned", buckets=(0, 1, 2, 3, 5, 8, 13, 21))
+SEARCH_EMPTY = Counter("rag_search_empty_total", "Searches that returned nothing, by reason", ["reason"])
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 HYBRID, DENSE_ONLY, SPARSE_ONLY = "hybrid", "dense", "sparse"
@@ -254,12 +260,18 @@ class Search:
             valid_document_id(document_id)
         searchable = await self._registry.count_searchable(reader)
         if searchable == 0:
+            SEARCH_EMPTY.labels("no_documents").inc()
             return Found([], 0, 0)
+        started = time.perf_counter()
         retriever = await self._resources.retriever()
         scope = Scope(reader.user_id, reader.tenant_id, question.collections, question.document_ids)
         if question.retrieval_mode not in MODES:
             raise AppError(ErrorCode.VALIDATION_ERROR, f"mode must be one of {', '.join(MODES)}")
         passages, took_ms = await retriever.search(query, scope, top_k, threshold=question.threshold, mode=question.retrieval_mode)
+        SEARCH_SECONDS.labels(question.retrieval_mode).observe(time.perf_counter() - started)
+        SEARCH_RESULTS.observe(len(passages))
+        if not passages:
+            SEARCH_EMPTY.labels("no_match").inc()
         return Found(passages, searchable, took_ms)
 
     async def chunk(self, reader: Reader, document_id: str, chunk_id: str) -> tuple[str, dict]:
