@@ -304,6 +304,12 @@ def test_the_sidebar_renames_searches_and_deletes(screen, scripted):
     assert nav.get_by_role("link").all_inner_texts() == ["Travel plans"]
     search.fill("")
     nav.get_by_role("link", name="Second question").wait_for()
+    # Pinned conversations come first, under their own heading; an archived one leaves the list.
+    nav.get_by_role("button", name="Pin Second question").click()
+    nav.get_by_role("region", name="Pinned").get_by_role("link", name="Second question").wait_for()
+    assert nav.get_by_role("link").all_inner_texts() == ["Second question", "Travel plans"]
+    nav.get_by_role("button", name="Unpin Second question").click()
+    nav.get_by_role("region", name="Pinned").wait_for(state="detached")
     page.once("dialog", lambda dialog: dialog.accept())
     nav.get_by_role("button", name="Delete Travel plans").click()
     nav.get_by_role("link", name="Travel plans").wait_for(state="detached")
@@ -314,6 +320,8 @@ def test_the_sidebar_renames_searches_and_deletes(screen, scripted):
     page.get_by_text("Ask anything").wait_for()
     assert page.url == screen.base + "/"
     assert nav.get_by_role("link", name="Travel plans").count() == 0
+    nav.get_by_role("button", name="Archive Second question").click()
+    nav.get_by_role("link", name="Second question").wait_for(state="detached")
     screen.axe("sidebar")
 
 

@@ -84,3 +84,13 @@ def test_the_catalogue_names_the_exact_tokenizer():
     counters = Counters(ByteEstimate())
     counter, exact = counters.for_model(ModelFacts(2048, ByteEstimate.name, ("local:smollm2-135m-instruct",)))
     assert counter is counters.default and exact
+
+
+def test_a_fold_leaves_the_newest_messages_within_their_share_and_never_fewer_than_the_minimum():
+    from conversation.models import Message
+    from conversation.summaries import _kept
+
+    messages = [Message(id=str(i), role="user", content="x", token_count=13) for i in range(10)]  # 20 each with overhead
+    assert _kept(messages, keep_tokens=100, keep_messages=2) == 5
+    assert _kept(messages, keep_tokens=10, keep_messages=2) == 2
+    assert _kept(messages[:1], keep_tokens=10, keep_messages=4) == 1

@@ -21,6 +21,9 @@ export interface Conversation {
   updated_at: string;
   /** The answer being generated in this conversation, wherever it was asked; null when none is. */
   pending_message_id?: string | null;
+  /** Pinned conversations are listed first; archived ones only when asked for. */
+  pinned?: boolean;
+  archived?: boolean;
 }
 
 export interface Feedback {

@@ -44,8 +44,22 @@ export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (
       apiJson<Conversation>(`/api/v1/conversations/${id}`, { method: "PATCH", body: JSON.stringify({ title }) }),
     onSuccess: () => void queries.invalidateQueries({ queryKey: ["conversations"] }),
   });
+  const flag = useMutation({
+    mutationFn: ({ id, change }: { id: string; change: { pinned?: boolean; archived?: boolean } }) =>
+      apiJson<Conversation>(`/api/v1/conversations/${id}`, { method: "PATCH", body: JSON.stringify(change) }),
+    onSuccess: (_, { id, change }) => {
+      void queries.invalidateQueries({ queryKey: ["conversations"] });
+      if (change.archived && id === current) onOpen(null);
+    },
+  });
   const [editing, setEditing] = useState<string | null>(null);
-  const groups = useMemo(() => groupByDate(list.data?.conversations ?? []), [list.data]);
+  // Pinned first (the server lists them first too), then the rest by date.
+  const groups = useMemo(() => {
+    const all = list.data?.conversations ?? [];
+    const pinned = all.filter((c) => c.pinned);
+    const dated = groupByDate(all.filter((c) => !c.pinned));
+    return pinned.length ? [["Pinned", pinned] as [string, Conversation[]], ...dated] : dated;
+  }, [list.data]);
 
   return (
     <nav id="sidebar" className="sidebar" aria-label="Conversations">
@@ -71,6 +85,10 @@ export function Sidebar({ current, onOpen }: { current: string | null; onOpen: (
                   <a href={`/c/${c.id}`} aria-current={c.id === current ? "page" : undefined}
                     onClick={(e) => { e.preventDefault(); onOpen(c.id); }}>{titleOf(c)}</a>
                 )}
+                <button type="button" className="icon" aria-label={`${c.pinned ? "Unpin" : "Pin"} ${titleOf(c)}`} aria-pressed={!!c.pinned}
+                  onClick={() => flag.mutate({ id: c.id, change: { pinned: !c.pinned } })}>{c.pinned ? "★" : "☆"}</button>
+                <button type="button" className="icon" aria-label={`Archive ${titleOf(c)}`}
+                  onClick={() => flag.mutate({ id: c.id, change: { archived: true } })}>⤓</button>
                 <button type="button" className="icon" aria-label={`Rename ${titleOf(c)}`} onClick={() => setEditing(c.id)}>✎</button>
                 <button type="button" className="icon" aria-label={`Delete ${titleOf(c)}`}
                   onClick={() => { if (window.confirm(`Delete “${titleOf(c)}”?`)) remove.mutate(c.id); }}>×</button>
