@@ -161,14 +161,9 @@ def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(
     """The files of one request travel as one task: small ones are embedded and indexed
     together, a large one in its own batches, a broken one fails alone."""
     planets = ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"]
-    nights = [(f"Night {n}", [f"On night {n} the telescope tracked {planets[n % 8]} for {n + 20} minutes; " + "seeing was steady. " * 40])
-              for n in range(44)]
-    # The last night (in the last batch) says something no other night says: the search for it
-    # must not be a choice among 45 near-identical passages, whose order differs with the int8
-    # kernels of the CPU (AVX2 and AVX-512 VNNI rank them differently).
-    nights.append(("Night 44", ["On night 44 a barn owl nested on the dome shutter, so the keeper parked the telescope and "
-                                "spent the night repairing the frozen hydraulic pump instead of observing."]))
-    large = MAKERS["md"]("Observatory Logbook", nights)
+    large = MAKERS["md"]("Observatory Logbook", [
+        (f"Night {n}", [f"On night {n} the telescope tracked {planets[n % 8]} for {n + 20} minutes; " + "seeing was steady. " * 40])
+        for n in range(45)])
     files = [("files", ("greenhouse.txt", MAKERS["txt"]("Seed Vault", [("Storage", ["The seed vault keeps barley seeds at minus eighteen degrees."])]))),
              ("files", ("logbook.md", large)),
              ("files", ("broken.pdf", MAKERS["pdf"]("Broken", [("Part", ["Truncated in the middle of its objects."])])[:300])),
@@ -184,7 +179,7 @@ def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(
         assert doc["timings"]["total_ms"] >= doc["timings"]["embed_ms"] > 0
     # Each document's passages are findable and point at it.
     for query, document_id in (("barley seeds vault temperature", ids[0]), ("island ferry harbour weekdays", ids[3]),
-                               ("barn owl on the dome shutter", ids[1])):
+                               ("night 44 telescope tracked", ids[1])):
         hits = http.post("/api/v1/search", headers=auth(alice), json={"query": query, "document_ids": [document_id]}).json()["hits"]
         assert hits and hits[0]["chunk"]["document_id"] == document_id, (query, hits[:1])
     # Every passage of the large one is indexed, its last batch too: all of its chunks, read back
@@ -194,9 +189,12 @@ def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(
         "query": "observatory logbook", "document_ids": [ids[1]], "top_k": 50, "score_threshold": -1}).json()["hits"]
     assert sorted(h["chunk"]["chunk_index"] for h in every) == list(range(logbook["chunk_count"]))
     assert {h["chunk"]["section"].rsplit(" > ", 1)[-1] for h in every} == {f"Night {n}" for n in range(45)}
-    # And a search of all the user's documents finds the last night by what only it says.
-    question = "Which night did a barn owl nest on the dome while the keeper repaired the hydraulic pump?"
-    night = http.post("/api/v1/search", headers=auth(alice), json={"query": question}).json()["hits"]
+    # And a search of all the user's documents finds the last night among 45 near-identical ones
+    # (the last batch's). Their dense order is noise that differs with the CPU's int8 kernels
+    # (AVX2 and AVX-512 VNNI rank them differently), so it must be decided by what the words single
+    # out: hybrid search fuses relative scores, under which near-duplicates tie on the dense side
+    # and "44" (in the text and the section "Night 44"), "Jupiter" and the phrase decide.
+    night = http.post("/api/v1/search", headers=auth(alice), json={"query": "On night 44 the telescope tracked Jupiter"}).json()["hits"]
     assert night and night[0]["chunk"]["section"].endswith("Night 44"), night[:1]
 
 
