@@ -36,7 +36,7 @@ from prometheus_client import Counter, Histogram
 from chatbot_common.errors import AppError
 from conversation.context_window import Budget
 from conversation.llm import GenerateOptions, LlmClient
-from conversation.models import Message
+from conversation.models import Conversation, Message
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
 from conversation.tokenizers import Counters
@@ -137,8 +137,11 @@ class BackgroundWork:
             task.cancel()
         await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
-    def _options(self, max_tokens: int) -> GenerateOptions:
-        return GenerateOptions(self._settings.memory_model, self._settings.memory_provider, 0.2, max_tokens, "", "")
+    def _options(self, max_tokens: int, conv: Conversation) -> GenerateOptions:
+        # On the conversation's owner and tenant, so its tokens count where theirs do; never
+        # cacheable (a summary or a title must be of this conversation).
+        return GenerateOptions(self._settings.memory_model, self._settings.memory_provider, 0.2, max_tokens, "", conv.user_id,
+                               tenant_id=conv.tenant_id, cacheable=False)
 
     async def summarise(self, conversation_id: str, keep_tokens: int = 0) -> None:
         """Folds the older turns of the branch shown into the running summary, leaving the newest
@@ -176,7 +179,7 @@ class BackgroundWork:
             chunk = fold[:taken]
             prompt = SUMMARY_PROMPT.format(previous=previous or "(none yet)", messages="\n".join(lines[:taken]),
                                            words=settings.summary_max_tokens * 2 // 3)
-            reply = await self._llm.complete([("system", SUMMARY_SYSTEM), ("user", prompt)], self._options(settings.summary_max_tokens),
+            reply = await self._llm.complete([("system", SUMMARY_SYSTEM), ("user", prompt)], self._options(settings.summary_max_tokens, conv),
                                              settings.memory_timeout_seconds)
             text = reply.text.strip() or _fallback(previous, chunk)
             through = chunk[-1].id
@@ -195,7 +198,7 @@ class BackgroundWork:
         if [m.role for m in first] != ["user", "assistant"]:
             return
         prompt = TITLE_PROMPT.format(question=first[0].content[:500], answer=first[1].content[:500])
-        reply = await self._llm.complete([("system", TITLE_SYSTEM), ("user", prompt)], self._options(self._settings.title_max_tokens),
+        reply = await self._llm.complete([("system", TITLE_SYSTEM), ("user", prompt)], self._options(self._settings.title_max_tokens, conv),
                                          self._settings.memory_timeout_seconds)
         title = clean_title(reply.text, self._settings.title_length)
         if title:
