@@ -195,29 +195,33 @@ def render(store: dict) -> None:
 
 
 def chart(runs: list[dict]) -> None:
+    """Per set: recall@5, recall@3 and MRR@5 of each run's hybrid search (its best mode), the
+    baseline's dense and sparse beside it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sets = sorted({name for run in runs for name in run["sets"]})
-    fig, axes = plt.subplots(len(sets), 1, figsize=(11, 3.2 * len(sets) + 1), squeeze=False)
-    for ax, name in zip(axes[:, 0], sets, strict=True):
-        labels, r5, mrr = [], [], []
-        for run in runs:
-            for mode, s in run["sets"].get(name, {}).get("modes", {}).items():
-                labels.append(f"{run['label']}\n{mode}")
-                r5.append(s["all"]["recall_at_5"])
-                mrr.append(s["all"]["mrr_at_5"])
-        x = range(len(labels))
-        ax.bar([i - 0.2 for i in x], r5, width=0.4, label="recall@5")
-        ax.bar([i + 0.2 for i in x], mrr, width=0.4, label="MRR@5")
-        ax.set_xticks(list(x), labels, fontsize=6.5, rotation=60, ha="right")
-        ax.set_ylim(0, 1)
-        ax.axhline(29 / 30, color="grey", linestyle="--", linewidth=0.8)
-        ax.axhline(0.80, color="grey", linestyle=":", linewidth=0.8)
-        ax.set_title(f"{name}: recall@5 (target 29/30, dashed) and MRR@5 (target 0.80, dotted)", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+    fig, axes = plt.subplots(1, len(sets), figsize=(6.5 * len(sets), 5.5), squeeze=False)
+    for ax, name in zip(axes[0], sets, strict=True):
+        bars = []
+        for i, run in enumerate(runs):
+            modes = run["sets"].get(name, {}).get("modes", {})
+            for mode in (("dense", "sparse", "hybrid") if i == 0 else ("hybrid",)):
+                if mode in modes:
+                    short = run["label"].split(" (")[0]
+                    bars.append((f"{short[:34]} [{mode}]", modes[mode]["all"]))
+        y = list(range(len(bars)))
+        for offset, key, label in ((-0.27, "recall_at_5", "recall@5"), (0, "recall_at_3", "recall@3"), (0.27, "mrr_at_5", "MRR@5")):
+            ax.barh([i + offset for i in y], [b[1][key] for b in bars], height=0.27, label=label)
+        ax.set_yticks(y, [b[0] for b in bars], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.axvline(29 / 30, color="grey", linestyle="--", linewidth=0.8)
+        ax.axvline(0.80, color="grey", linestyle=":", linewidth=0.8)
+        ax.set_title(f"{name} ({bars[0][1]['questions']} questions); targets: R@5 29/30 (dashed), MRR@5 0.80 (dotted)", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.05), ncol=3)
     fig.tight_layout()
     fig.savefig(RESULTS / "retrieval.png", dpi=110)
 
