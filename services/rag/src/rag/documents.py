@@ -100,7 +100,10 @@ class Documents:
 
     async def set_visibility(self, reader: Reader, document_id: str, visibility: str, *, tenant_admin: bool) -> Document:
         """Shares the document with its tenant (`tenant`) or takes it back (`private`): the record
-        and every point's access field, so searches see the change as soon as this returns."""
+        and every point's access field; success only once the points agree. The record is the
+        authority: search drops hits of documents the registry no longer lets the caller read, so
+        taking a document back holds even when writing its points fails or is cut off (the
+        caller sees the error and may repeat the call, which writes the points again)."""
         if visibility not in VISIBILITIES:
             raise AppError(ErrorCode.VALIDATION_ERROR, "visibility must be private or tenant", {"field": "visibility"})
         doc = await self._registry.set_visibility(valid_document_id(document_id), reader, visibility, tenant_admin=tenant_admin)

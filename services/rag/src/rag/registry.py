@@ -154,6 +154,17 @@ class Registry:
             )
             return list(rows), int(total or 0)
 
+    async def readable_ids(self, document_ids, reader: Reader) -> set[str]:
+        """Which of these documents the reader may read now (the registry is the authority; a
+        point's access field may lag behind it while a change of visibility is being written)."""
+        ids = list(set(document_ids))
+        if not ids:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.scalars(select(Document.id).where(Document.id.in_(ids), readable(reader),
+                                                                   Document.status != DELETING))
+            return set(rows)
+
     async def count_searchable(self, reader: Reader) -> int:
         async with self._sessions() as session:
             total = await session.scalar(

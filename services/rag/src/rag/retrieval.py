@@ -268,6 +268,11 @@ class Search:
         if question.retrieval_mode not in MODES:
             raise AppError(ErrorCode.VALIDATION_ERROR, f"mode must be one of {', '.join(MODES)}")
         passages, took_ms = await retriever.search(query, scope, top_k, threshold=question.threshold, mode=question.retrieval_mode)
+        # The points' access field may lag behind the registry (an unshare whose point write failed
+        # or was cut off, a share landing during indexing): the registry decides, in one query.
+        if passages:
+            allowed = await self._registry.readable_ids({p.payload.get("document_id") for p in passages}, reader)
+            passages = [p for p in passages if p.payload.get("document_id") in allowed]
         SEARCH_SECONDS.labels(question.retrieval_mode).observe(time.perf_counter() - started)
         SEARCH_RESULTS.observe(len(passages))
         if not passages:

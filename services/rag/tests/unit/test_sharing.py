@@ -101,3 +101,30 @@ async def test_a_share_landing_while_documents_are_indexed_together_reaches_thei
     write_after(store, share_both)
     await parts.indexer.index_documents([parts.batch(d, [BADGES], end=AttemptEnd(success=True, chunk_count=1)) for d in docs])
     assert [await visibilities(parts, d.id, 1) for d in docs] == [{"tenant"}, {"tenant"}]
+
+
+async def test_taking_a_document_back_holds_even_when_its_points_cannot_be_written(parts):
+    """The registry commits `private` first; the point write then fails (or the caller's deadline
+    cuts it off). The call fails, and colleagues no longer find the document all the same."""
+    doc = await parts.index(await parts.upload(parts.alice, "badges", visibility="tenant"), [BADGES])
+    # Bob has a document of his own, so his search does not stop at "nothing to search".
+    await parts.index(await parts.upload(parts.bob, "own"), ["Reception keeps the spare visitor badges."])
+    assert await found_by(parts, parts.bob, doc.id)
+    store = await parts.resources.store()
+    real = store.set_visibility
+
+    async def broken(document_id, visibility):
+        raise ConnectionError("qdrant unavailable")
+
+    store.set_visibility = broken
+    with pytest.raises(ConnectionError):
+        await parts.documents.set_visibility(parts.alice, doc.id, "private", tenant_admin=False)
+    assert await visibilities(parts, doc.id, 1) == {"tenant"}  # the points still say shared
+    assert not await found_by(parts, parts.bob, doc.id)
+    assert await found_by(parts, parts.alice, doc.id)
+
+    # Repeating the call once the store is back brings the points in line.
+    store.set_visibility = real
+    await parts.documents.set_visibility(parts.alice, doc.id, "private", tenant_admin=False)
+    assert await visibilities(parts, doc.id, 1) == {"private"}
+    assert not await found_by(parts, parts.bob, doc.id)
