@@ -55,6 +55,10 @@ async def change_user(session: AsyncSession, accounts: Accounts, admin: Principa
             await end_sessions(session, user.id)
         audit.add(session, audit.by(admin, "user.enable" if is_active else "user.disable", request,
                                     target_type="user", target_id=user.id))
+    if demoted or disabled:  # their open invitations spoke for an admin who no longer is one
+        for invitation_id in await invitations.revoke_created_by(session, user.id):
+            audit.add(session, audit.by(admin, "invitation.revoke", request, target_type="invitation", target_id=invitation_id,
+                                        details={"reason": "inviter_demoted" if demoted else "inviter_disabled"}))
     await session.commit()
     await session.refresh(user)
     accounts.invalidate(user.id)

@@ -155,6 +155,7 @@ class Privacy:
             subject = account_caller(user)
             user.is_active = False
             await end_sessions(session, user_id)
+            await invitations.revoke_created_by(session, user_id)  # the invitations they sent stop with them
             await session.commit()
         self.accounts.invalidate(user_id)
         docs = await downstream.rag.EraseUserDocuments(rag_pb2.UserDocumentsRequest(caller=subject), timeout=settings.chat_timeout_seconds)

@@ -63,3 +63,23 @@ async def test_an_admin_reaches_only_their_own_organisations_accounts(sessions, 
                  privacy.export_member(admin, "usr_" + "0" * 32, origin)):
         assert (await _refusal(call)).to_body()["error"] == {"code": "NOT_FOUND", "message": "user not found", "details": {}}
     assert await privacy.erase_user("usr_" + "0" * 32) == {}  # nobody to erase: nothing is asked of anyone
+
+
+async def test_erasing_an_admin_revokes_the_invitations_they_sent_before_any_other_store(sessions, privacy, admin, origin):
+    """The first step (account disabled, sessions ended) revokes them too, so they are dead even
+    when a downstream store then fails (none is reachable here)."""
+    from datetime import timedelta
+
+    from chatbot_common.db import utcnow
+    from gateway.identity import invitations
+    from gateway.models import Invitation
+
+    async with sessions() as session:
+        other = await users.create(session, "bea@acme.example", "!", admin.tenant_id, "admin")
+        invitation, _ = await invitations.create(session, tenant_id=admin.tenant_id, email="grace@example.com", role="member",
+                                                 created_by=other.id, expires_at=utcnow() + timedelta(days=7))
+        await session.commit()
+    with pytest.raises(AttributeError):  # downstream is None: the erasure stops after its first step
+        await privacy.erase_user(other.id)
+    async with sessions() as session:
+        assert invitations.state_of(await session.get(Invitation, invitation.id)) == "revoked"

@@ -6,7 +6,11 @@ it expires or is revoked. Accepting names no e-mail address and answers every re
 way but for the invitation's own state (used, revoked, expired), so it never tells whether an
 address has an account. Accepting reads the invitation in a short session, hashes the password
 with no connection held, then claims the invitation with a conditional update (two accepts at
-once: one wins) in the transaction that creates the account and audits it."""
+once: one wins) in the transaction that creates the account and audits it.
+
+An invitation speaks for the admin who made it: when they are demoted, disabled or erased their
+open invitations are revoked, and opening or accepting one checks that its creator is still an
+active admin of the organisation (else it is revoked then and refused as such)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import secrets
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +52,30 @@ def state_of(invitation: Invitation, now: datetime | None = None) -> State:
 
 def _still_open(now: datetime):
     return (Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now)
+
+
+def _inviter_still_admin():
+    """The invitation's creator is still an active admin of its organisation: an invitation
+    speaks for its admin, and stops when they no longer may invite."""
+    return exists(select(User.id).where(User.id == Invitation.created_by, User.tenant_id == Invitation.tenant_id,
+                                        User.role == "admin", User.is_active.is_(True)))
+
+
+async def _from_an_admin(session: AsyncSession, invitation: Invitation) -> bool:
+    creator = await session.get(User, invitation.created_by)
+    return (creator is not None and creator.is_active and creator.role == "admin"
+            and creator.tenant_id == invitation.tenant_id)
+
+
+async def revoke_created_by(session: AsyncSession, user_id: str) -> list[str]:
+    """Revokes (in the session's transaction) the open invitations this person created, when
+    they stop being an active admin (demoted, disabled, erased); their ids."""
+    now = utcnow()
+    ids = list(await session.scalars(select(Invitation.id).where(Invitation.created_by == user_id, *_still_open(now))))
+    if ids:
+        await session.execute(update(Invitation).where(Invitation.id.in_(ids), Invitation.revoked_at.is_(None))
+                              .values(revoked_at=now))
+    return ids
 
 
 async def create(session: AsyncSession, *, tenant_id: str, email: str, role: str, created_by: str,
@@ -127,6 +155,11 @@ async def _usable(sessions_: async_sessionmaker, token: str, request: audit.Orig
         invitation = await session.scalar(select(Invitation).where(Invitation.token_sha256 == _digest(token))) \
             if re.fullmatch(TOKEN_PATTERN, token) else None
         state = state_of(invitation) if invitation is not None else "unknown"
+        if state == "pending" and not await _from_an_admin(session, invitation):
+            state = "revoked"  # its admin no longer is one
+            await session.execute(update(Invitation).where(Invitation.id == invitation.id, Invitation.revoked_at.is_(None))
+                                  .values(revoked_at=utcnow()))
+            await session.commit()
         tenant = await tenants.load(session, invitation.tenant_id) if state == "pending" else None
     if state != "pending":
         await _audit_refusal(sessions_, invitation, state, request)
@@ -154,12 +187,17 @@ async def accept(sessions_: async_sessionmaker, passwords: PasswordHashing, issu
     password_hash = await passwords.hash(password)
     async with sessions_() as session:
         now = utcnow()
-        claimed = await session.execute(update(Invitation).where(Invitation.id == invitation.id, *_still_open(now))
-                                        .values(accepted_at=now))
-        if claimed.rowcount != 1:  # accepted, revoked or expired meanwhile
+        claimed = await session.execute(update(Invitation).where(Invitation.id == invitation.id, *_still_open(now),
+                                                                 _inviter_still_admin()).values(accepted_at=now))
+        if claimed.rowcount != 1:  # accepted, revoked or expired meanwhile, or its admin no longer is one
             await session.rollback()
             current = await session.get(Invitation, invitation.id)
             state = state_of(current, now) if current is not None else "unknown"
+            if state == "pending":  # open, so its creator stopped being an admin meanwhile
+                await session.execute(update(Invitation).where(Invitation.id == invitation.id, Invitation.revoked_at.is_(None))
+                                      .values(revoked_at=now))
+                await session.commit()
+                state = "revoked"
             await _audit_refusal(sessions_, current, state, request)
             raise _refused("used" if state in ("accepted", "pending") else state)
         user = User(id=new_id("usr"), email=invitation.email, name=name, password_hash=password_hash, tenant_id=invitation.tenant_id,

@@ -93,3 +93,79 @@ async def test_an_expired_or_unknown_link_is_refused_and_audited(sessions, passw
     async with sessions() as session:
         reasons = (await session.scalars(select(AuditEvent.details).where(AuditEvent.action == "invitation.accept"))).all()
     assert [r["reason"] for r in reasons] == ["expired", "unknown", "unknown"]
+
+
+async def _second_admin(sessions, passwords, admin: User) -> User:
+    async with sessions() as session:
+        user = await users.create(session, "bea@example.com", await passwords.hash(PASSWORD), admin.tenant_id, "admin")
+        await session.commit()
+        return user
+
+
+def _as_admin(user: User):
+    from gateway.identity.roles import role_permissions
+    from gateway.security import Principal
+
+    return Principal(user.id, user.tenant_id, "admin", role_permissions("admin"), epoch=0)
+
+
+@pytest.mark.parametrize("change", [{"role": "member", "is_active": None}, {"role": None, "is_active": False}])
+async def test_an_admin_demoted_or_disabled_takes_their_open_invitations_with_them(sessions, passwords, issuer, origin, admin,
+                                                                                 change):
+    from gateway import administration
+    from gateway.identity.accounts import Accounts
+
+    inviter = await _second_admin(sessions, passwords, admin)
+    theirs, token = await _invite(sessions, inviter, "grace@example.com")
+    ours, our_token = await _invite(sessions, admin, "linus@example.com")
+    async with sessions() as session:
+        await administration.change_user(session, Accounts(sessions), _as_admin(admin), inviter.id, request=origin, **change)
+    async with sessions() as session:
+        assert invitations.state_of(await session.get(Invitation, theirs.id)) == "revoked"
+        assert invitations.state_of(await session.get(Invitation, ours.id)) == "pending"  # another admin's stays
+        revoked = list(await session.scalars(select(AuditEvent).where(AuditEvent.action == "invitation.revoke")))
+        assert [e.target_id for e in revoked] == [theirs.id]
+    with pytest.raises(AppError) as refused:
+        await _accept(sessions, passwords, issuer, origin, token)
+    assert refused.value.details == {"reason": "revoked"}
+    user, _ = await _accept(sessions, passwords, issuer, origin, our_token, name="Linus")
+    assert user.email == "linus@example.com"
+
+
+async def test_an_invitation_whose_admin_no_longer_is_one_is_refused_at_accept(sessions, passwords, issuer, origin, admin):
+    """However the creator stopped being an active admin (a change made around the revocation,
+    an older invitation), accepting checks them again."""
+    inviter = await _second_admin(sessions, passwords, admin)
+    invitation, token = await _invite(sessions, inviter, "grace@example.com")
+    async with sessions() as session:  # behind administration's back
+        (await session.get(User, inviter.id)).role = "member"
+        await session.commit()
+    with pytest.raises(AppError) as refused:
+        await invitations.inspect(sessions, token, origin)
+    assert refused.value.code is ErrorCode.NOT_FOUND and refused.value.details == {"reason": "revoked"}
+    with pytest.raises(AppError) as refused:
+        await _accept(sessions, passwords, issuer, origin, token)
+    assert refused.value.details == {"reason": "revoked"}
+    async with sessions() as session:
+        assert invitations.state_of(await session.get(Invitation, invitation.id)) == "revoked"
+        assert await session.scalar(select(func.count()).select_from(User).where(User.email == "grace@example.com")) == 0
+
+
+async def test_the_claim_itself_checks_the_inviter(sessions, passwords, issuer, origin, admin, monkeypatch):
+    """The inviter is demoted between the link's check and the claim (while the password hashes)."""
+    inviter = await _second_admin(sessions, passwords, admin)
+    invitation, token = await _invite(sessions, inviter, "grace@example.com")
+    real_hash = passwords.hash
+
+    async def hash_then_demote(password):
+        async with sessions() as session:
+            (await session.get(User, inviter.id)).is_active = False
+            await session.commit()
+        return await real_hash(password)
+
+    monkeypatch.setattr(passwords, "hash", hash_then_demote)
+    with pytest.raises(AppError) as refused:
+        await _accept(sessions, passwords, issuer, origin, token)
+    assert refused.value.details == {"reason": "revoked"}
+    async with sessions() as session:
+        assert invitations.state_of(await session.get(Invitation, invitation.id)) == "revoked"
