@@ -31,7 +31,7 @@ class OidcIssuer:
         self.kid = secrets.token_hex(6)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.person: dict = {"sub": "person-1", "email": "person@example.com"}
+        self.person: dict = {"sub": "person-1", "email": "person@example.com", "email_verified": True}
         self.spoil: dict = {}
         self.codes: dict[str, dict] = {}
         self.token_replies: list[tuple[int, str]] = []  # (status, error) of each token request
@@ -41,8 +41,9 @@ class OidcIssuer:
     # --- control ------------------------------------------------------------------------------
 
     def sign_in_as(self, **claims) -> None:
-        """The person signed in at the issuer, and the claims their ID token carries."""
-        self.person = dict(claims)
+        """The person signed in at the issuer, and the claims their ID token carries (an address
+        is verified unless `email_verified` says otherwise)."""
+        self.person = ({"email_verified": True} if "email" in claims else {}) | dict(claims)
 
     def misbehave(self, **spoil) -> None:
         """deny=True, nonce=<other>, key=<another private key>, aud=<other>, expired=True; none: behave."""

@@ -236,6 +236,47 @@ def test_a_refusal_a_wrong_nonce_or_a_bad_id_token_each_end_on_the_sign_in_scree
     assert browser.access_token().status_code == 401
 
 
+def test_an_unverified_address_or_another_domain_gets_no_account_and_closed_sign_up_needs_an_invitation(tmp_path):
+    idp = OidcIssuer(CLIENT_ID, CLIENT_SECRET)
+    tag = uuid.uuid4().hex[:8]
+    admin_email = f"admin-{tag}@example.com"
+    opened = Gateway(tmp_path, idp)  # the organisation's admin signed up before sign-up was closed
+    try:
+        assert httpx.post(f"{opened.url}/api/v1/auth/register",
+                          json={"email": admin_email, "password": PASSWORD, "organization": "Acme"}).status_code == 201
+    finally:
+        opened.stop()
+    gateway = Gateway(tmp_path, idp, GATEWAY_REGISTRATION="closed", GATEWAY_OIDC_ALLOWED_DOMAINS='["example.com"]')
+    browser = Browser(gateway)
+    try:
+        idp.sign_in_as(sub=f"u-{tag}", email=f"u-{tag}@example.com", email_verified=False)
+        assert refused(browser.sign_in()) == "email_unverified"
+        idp.sign_in_as(sub=f"u-{tag}", email=f"u-{tag}@example.com")
+        idp.person.pop("email_verified")
+        assert refused(browser.sign_in()) == "email_unverified"  # absent: not trusted by default
+        idp.sign_in_as(sub=f"d-{tag}", email=f"d-{tag}@evil.example")
+        assert refused(browser.sign_in()) == "domain"
+        idp.sign_in_as(sub=f"n-{tag}", email=f"n-{tag}@example.com")
+        assert refused(browser.sign_in()) == "registration_closed"
+        assert browser.access_token().status_code == 401
+
+        # An admin invites the address: now its first sign-in creates the account, with the invitation's role.
+        token = httpx.post(f"{gateway.url}/api/v1/auth/login", json={"email": admin_email, "password": PASSWORD}).json()["access_token"]
+        invited = httpx.post(f"{gateway.url}/api/v1/admin/invitations", headers={"Authorization": f"Bearer {token}"},
+                             json={"email": f"n-{tag}@example.com", "role": "viewer"})
+        assert invited.status_code == 201, invited.text
+        browser.sign_in()
+        me = httpx.get(f"{gateway.url}/api/v1/me", headers={"Authorization": f"Bearer {browser.access_token().json()['access_token']}"}).json()
+        assert (me["email"], me["role"]) == (f"n-{tag}@example.com", "viewer")
+        listed = httpx.get(f"{gateway.url}/api/v1/admin/invitations", headers={"Authorization": f"Bearer {token}"},
+                           params={"state": "accepted"}).json()
+        assert [i["email"] for i in listed["invitations"]] == [f"n-{tag}@example.com"]
+    finally:
+        browser.close()
+        gateway.stop()
+        idp.stop()
+
+
 @pytest.mark.parametrize("return_to", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "/\t/evil.example",
                                        "javascript:alert(1)", "evil.example", "/" + "a" * 1200, ""])
 def test_only_a_path_of_this_app_is_a_way_back(browser, return_to):

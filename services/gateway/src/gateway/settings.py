@@ -66,6 +66,12 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     oidc_role_claim: str = ""  # a claim naming the role (admin/member/viewer) given on first sign-in
     oidc_default_tenant: str = "default"
     oidc_jwks_cooldown_seconds: float = Field(30.0, ge=0)  # least time between key-set fetches for unknown kids
+    # Who the issuer may create an account for on first sign-in (browser or bearer token): the
+    # `email_verified` claim must be true (absent: refused unless this trusts the issuer to verify
+    # every address itself; false is always refused), and the address's domain one of these
+    # (empty: any). With registration closed, only an account linked before or a pending invitation.
+    oidc_trust_unverified_email: bool = False
+    oidc_allowed_domains: list[str] = Field(default_factory=list)
     # Browser sign-in through that issuer (the authorization-code flow with PKCE), on when a client
     # id is set. The redirect URI is this gateway's /api/v1/auth/oidc/callback as the browser
     # reaches it, registered with the issuer; no client secret: a public client (PKCE alone).

@@ -58,6 +58,23 @@ class _KeyState:
     checked: float
 
 
+def check_new_external_email(claims: dict, email: str, settings) -> None:
+    """An account is created for an external person only when the issuer vouches for the address
+    (`email_verified` true; absent only with `oidc_trust_unverified_email`) and its domain is
+    allowed (`oidc_allowed_domains`, exact domains; empty: any)."""
+    verified = claims.get("email_verified")
+    if verified is None:
+        verified = bool(getattr(settings, "oidc_trust_unverified_email", False))
+    elif isinstance(verified, str):  # some issuers send "true"/"false"
+        verified = verified.strip().lower() == "true"
+    if verified is not True:
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "the identity provider has not verified this e-mail address",
+                       {"reason": "email_unverified"})
+    allowed = {d.strip().lower().lstrip("@") for d in getattr(settings, "oidc_allowed_domains", None) or [] if d.strip()}
+    if allowed and email.rsplit("@", 1)[1] not in allowed:
+        raise AppError(ErrorCode.AUTHENTICATION_ERROR, "accounts from this e-mail domain are not allowed here", {"reason": "domain"})
+
+
 class Accounts:
     def __init__(self, sessions: async_sessionmaker, recheck_seconds: float = 2.0, cache_size: int = 50_000) -> None:
         self.sessions = sessions
@@ -104,7 +121,9 @@ class Accounts:
         return Principal(claimed.user_id, state.tenant_id, state.role, role_permissions(state.role), epoch=state.epoch)
 
     async def from_oidc(self, claims: dict, settings) -> Principal:
-        """The account of an externally signed-in person, created on first sign-in."""
+        """The account of an externally signed-in person (browser sign-in and bearer tokens alike),
+        created on first sign-in only for a verified address in an allowed domain, and with
+        registration closed only from a pending invitation (see `_provision`)."""
         subject = f"{claims['iss']}|{claims['sub']}"[:400]
         user_id = self._subjects.get(subject)
         if user_id is None:
@@ -118,6 +137,7 @@ class Accounts:
 
     async def _provision(self, subject: str, claims: dict, settings) -> str:
         from gateway import audit
+        from gateway.identity import invitations
         from gateway.identity.roles import ROLES
         from gateway.models import Tenant
 
@@ -128,20 +148,38 @@ class Accounts:
             email = str(claims.get("email") or "").strip().lower()
             if not email or "@" not in email or len(email) > 320:
                 raise AppError(ErrorCode.AUTHENTICATION_ERROR, "the identity provider's token carries no e-mail", {"reason": "no_email"})
+            check_new_external_email(claims, email, settings)
             if await session.scalar(select(User.id).where(User.email == email)) is not None:
                 # Never let an external token take over an account registered here.
                 raise AppError(ErrorCode.AUTHENTICATION_ERROR, "an account with this e-mail exists here; sign in with its password",
                                {"reason": "account_exists"})
-            tenant_id = str(claims.get(settings.oidc_tenant_claim, "")) if settings.oidc_tenant_claim else ""
-            if not tenant_id or await session.get(Tenant, tenant_id) is None:
-                tenant_id = settings.oidc_default_tenant
-            role = str(claims.get(settings.oidc_role_claim, "")) if settings.oidc_role_claim else ""
-            role = role if role in ROLES else "member"
+            invitation = await invitations.open_for(session, email)
+            if invitation is not None:  # an admin invited this (verified) address: their organisation and role
+                tenant_id, role = invitation.tenant_id, invitation.role
+            elif getattr(settings, "registration", "open") == "closed":
+                raise AppError(ErrorCode.AUTHENTICATION_ERROR, "sign-up is closed here; ask your organisation's admin for an invitation",
+                               {"reason": "registration_closed"})
+            else:
+                tenant_id = str(claims.get(settings.oidc_tenant_claim, "")) if settings.oidc_tenant_claim else ""
+                if not tenant_id or await session.get(Tenant, tenant_id) is None:
+                    tenant_id = settings.oidc_default_tenant
+                role = str(claims.get(settings.oidc_role_claim, "")) if settings.oidc_role_claim else ""
+                role = role if role in ROLES else "member"
+            now = utcnow()
             user = User(id=new_id("usr"), email=email, password_hash="!external", tenant_id=tenant_id, role=role,
-                        is_active=True, session_epoch=0, external_subject=subject, created_at=utcnow())
+                        is_active=True, session_epoch=0, external_subject=subject, created_at=now)
             session.add(user)
+            via = "oidc"
+            if invitation is not None:
+                if not await invitations.claim_for(session, invitation.id, user.id, now):
+                    await session.rollback()  # accepted, revoked or expired meanwhile: the next sign-in decides again
+                    raise AppError(ErrorCode.CONFLICT, "could not create the account; try again")
+                via = "oidc_invitation"
+                session.add(audit.event(tenant_id=tenant_id, actor_id=user.id, actor_kind="user", action="invitation.accept",
+                                        target_type="invitation", target_id=invitation.id,
+                                        details={"role": role, "invited_by": invitation.created_by, "via": "oidc"}))
             session.add(audit.event(tenant_id=tenant_id, actor_id=user.id, actor_kind="user", action="user.register",
-                                    target_type="user", target_id=user.id, details={"role": role, "via": "oidc"}))
+                                    target_type="user", target_id=user.id, details={"role": role, "via": via}))
             try:
                 await session.commit()
             except IntegrityError:  # the same person's first two requests raced: the other one won

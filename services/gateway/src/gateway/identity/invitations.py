@@ -67,6 +67,21 @@ async def _from_an_admin(session: AsyncSession, invitation: Invitation) -> bool:
             and creator.tenant_id == invitation.tenant_id)
 
 
+async def open_for(session: AsyncSession, email: str) -> Invitation | None:
+    """The newest open invitation of this address whose admin still is one (for a first external sign-in)."""
+    rows = await session.scalars(select(Invitation).where(Invitation.email == email, *_still_open(utcnow()),
+                                                          _inviter_still_admin()).order_by(Invitation.created_at.desc()).limit(1))
+    return rows.first()
+
+
+async def claim_for(session: AsyncSession, invitation_id: str, user_id: str, now: datetime) -> bool:
+    """Marks the invitation accepted by this new account, if it is still open and its admin still
+    is one (in the session's transaction); False when it no longer is."""
+    claimed = await session.execute(update(Invitation).where(Invitation.id == invitation_id, *_still_open(now), _inviter_still_admin())
+                                    .values(accepted_at=now, user_id=user_id))
+    return claimed.rowcount == 1
+
+
 async def revoke_created_by(session: AsyncSession, user_id: str) -> list[str]:
     """Revokes (in the session's transaction) the open invitations this person created, when
     they stop being an active admin (demoted, disabled, erased); their ids."""

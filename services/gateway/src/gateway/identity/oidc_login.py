@@ -55,6 +55,9 @@ REASONS = frozenset({
     "nonce",             # the ID token is not the answer to this sign-in
     "unavailable",       # the issuer cannot be reached or answers nonsense
     "account_disabled", "account_exists", "no_email",  # the account here refuses the person
+    "email_unverified",  # the issuer has not verified the address (a first sign-in creates no account)
+    "domain",            # the address's domain is not one of GATEWAY_OIDC_ALLOWED_DOMAINS
+    "registration_closed",  # sign-up is closed and no admin invited the address
     "busy",              # too many sign-ins from this address
 })
 DISCOVERY_CACHE_SECONDS = 3600.0

@@ -37,6 +37,9 @@ export const SIGN_IN_ERRORS: Record<string, string> = {
   account_disabled: "Your account here is disabled. Ask your administrator.",
   account_exists: "An account with your e-mail address already exists here: sign in with its password.",
   no_email: "Your identity provider did not share your e-mail address, which this app needs. Ask your administrator.",
+  email_unverified: "Your identity provider has not verified your e-mail address. Verify it there, then try again.",
+  domain: "Accounts with your e-mail address's domain cannot be created here. Ask your administrator.",
+  registration_closed: "Sign-up is closed here. Ask your organisation's administrator for an invitation.",
   busy: "Too many sign-in attempts from your network. Wait a minute and try again.",
 };
 const UNKNOWN = "The sign-in did not complete. Try again.";
