@@ -170,11 +170,12 @@ class TokenIssuer:
     _verified: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
     cache_size: int = 10_000
 
-    def access_token(self, principal: Principal) -> str:
+    def access_token(self, principal: Principal, ttl: int | None = None) -> str:
+        """`ttl`: shorter than `access_ttl` when the session ends sooner (never past its end)."""
         now = int(time.time())
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": principal.user_id, "iat": now, "nbf": now,
-            "exp": now + self.access_ttl, "jti": secrets.token_hex(16), "typ": "access",
+            "exp": now + (self.access_ttl if ttl is None else min(ttl, self.access_ttl)), "jti": secrets.token_hex(16), "typ": "access",
             "tid": principal.tenant_id, "role": principal.role, "sep": principal.epoch,
         }
         return self._sign(claims)

@@ -52,10 +52,13 @@ async def issue(session: AsyncSession, issuer: TokenIssuer, user: User, family: 
     await session.commit()
     # Rounded up: the cookie may outlive the session by less than a second, never end before it.
     refresh_ttl = max(1, math.ceil((expires_at - now).total_seconds()))
+    # The access token ends with the session too (rounded down: never past the family's end).
+    session_end = started + timedelta(seconds=issuer.session_max_seconds)
+    access_ttl = max(1, min(issuer.access_ttl, math.floor((session_end - now).total_seconds())))
     return IssuedTokens(
-        access_token=issuer.access_token(Principal(user.id, user.tenant_id, user.role, epoch=user.session_epoch)),
+        access_token=issuer.access_token(Principal(user.id, user.tenant_id, user.role, epoch=user.session_epoch), ttl=access_ttl),
         refresh_token=issuer.refresh_token(user.id, jti, family_id, ttl=refresh_ttl),
-        expires_in=issuer.access_ttl,
+        expires_in=access_ttl,
         refresh_expires_in=refresh_ttl,
     )
 

@@ -153,3 +153,22 @@ async def test_a_password_change_ends_the_other_sessions_and_hands_a_fresh_pair(
     await _sign_in(sessions, limits, passwords, issuer, origin, password="a brand new secret")
     assert [entry[:2] for entry in await _logins(sessions)][-3:] == [
         ("auth.password_change", "failure"), ("auth.password_change", "success"), ("auth.login", "success")]
+
+
+async def test_an_access_token_issued_near_the_sessions_end_ends_with_it(sessions, limits, passwords, issuer, origin, ada):
+    """A family has 20 s left: the refresh hands an access token of 20 s at most, not the usual 60."""
+    from datetime import timedelta
+
+    import dataclasses
+
+    issuer = dataclasses.replace(issuer, session_max_seconds=100)
+    first = await _sign_in(sessions, limits, passwords, issuer, origin)
+    async with sessions() as session:  # the family started 80 s ago
+        for token in (await session.scalars(select(RefreshToken))).all():
+            token.family_started_at = token.created_at - timedelta(seconds=80)
+        await session.commit()
+    async with sessions() as session:
+        second = await signin.refresh(session, issuer, first.refresh_token, origin)
+    claims = issuer.decode(second.access_token, "access")
+    assert 15 <= claims["exp"] - claims["iat"] <= 20 and second.expires_in == claims["exp"] - claims["iat"]
+    assert second.refresh_expires_in <= 21
