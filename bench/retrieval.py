@@ -145,7 +145,10 @@ def run_e2e(sets: list[str], modes: list[str]) -> dict:
                         ranks, misses, took = [], [], []
                         for q in tqdm(questions, desc=f"{name:5} {mode:6}", unit="q", leave=False):
                             body = {"query": q.question, "top_k": TOP_K, "hybrid": mode == "hybrid"}
-                            hits = http.post("/api/v1/search", headers=auth, json=body).json()["hits"]
+                            while (reply := http.post("/api/v1/search", headers=auth, json=body)).status_code == 429:
+                                time.sleep(float(reply.headers.get("retry-after", "1")))  # the user's request rate limit
+                            reply.raise_for_status()
+                            hits = reply.json()["hits"]
                             took.append(0)
                             rank = first_hit([h["chunk"]["text"] for h in hits], q.evidence)
                             ranks.append(rank)
