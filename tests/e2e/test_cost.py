@@ -1,8 +1,9 @@
 """Cost control over the whole fleet (real processes, the fake OpenAI-compatible upstream, the
 real Redis for the semantic cache): usage and cost reports match the tokens the upstream billed
-exactly, chat turns and /v1 alike; a question asked again (or in other words) is answered from
-the cache without an upstream call and marked cached; `auto` routes with its reason; erasure
-removes the user's cache entries."""
+exactly, chat turns and /v1 alike; a question asked again (or in other words) by the same person
+is answered from the cache without an upstream call and marked cached, a colleague's never;
+regenerate and edit ask the model again; `auto` routes with its reason; erasure removes the
+user's cache entries."""
 
 from __future__ import annotations
 
@@ -134,15 +135,42 @@ def test_a_question_asked_again_is_answered_from_the_cache_and_costs_nothing(htt
     totals = http.get("/api/v1/usage", headers=auth(user)).json()["totals"]
     assert totals["cache_hits"] == 3
 
-    # Erasure removes the user's entries: a colleague's answer is kept for the organisation until
-    # the colleague is erased.
+    # Each person has their own entries: a colleague in the same organisation is never given
+    # this user's answer, nor this user the colleague's (the tenant did not opt into sharing).
     colleague = add_colleague(http, user)
+    assert not chat(http, colleague, "What is the capital of France?", model=MODEL)["cached"]
     assert not chat(http, colleague, "How many moons does Mars have?", model=MODEL)["cached"]
-    assert chat(http, user, "How many moons does Mars have?", model=MODEL)["cached"]
+    assert not chat(http, user, "How many moons does Mars have?", model=MODEL)["cached"]
+    assert chat(http, colleague, "How many moons does Mars have?", model=MODEL)["cached"]
+    # Erasure removes the user's entries (two: France and Mars), and only theirs.
     erased = http.request("DELETE", "/api/v1/me", headers=auth(colleague), json={"password": "correct horse battery"})
     assert erased.status_code == 200, erased.text
-    assert erased.json()["removed"]["llm_orchestrator"]["semantic_cache_entries"] == 1
-    assert not chat(http, user, "How many moons does Mars have?", model=MODEL)["cached"]
+    assert erased.json()["removed"]["llm_orchestrator"]["semantic_cache_entries"] == 2
+    assert chat(http, user, "How many moons does Mars have?", model=MODEL)["cached"]
+
+
+def test_regenerate_and_edit_bypass_the_cache(http, cost_fleet):
+    user = register_and_login(http)
+    question = f"Name a planet, {uuid.uuid4().hex[:6]}"
+    first = chat(http, user, question, model=MODEL)
+    assert not first["cached"] and chat(http, user, question, model=MODEL)["cached"]
+    requests = cost_fleet.upstream.stats()["requests"]
+    # Asked for a new answer: the model is asked again, and the cache neither answers nor keeps it.
+    with http.stream("POST", "/api/v1/chat/stream", headers=auth(user),
+                     json={"use_rag": False, "model": MODEL, "conversation_id": first["conversation_id"],
+                           "regenerate_message_id": first["message_id"]}) as r:
+        assert r.status_code == 200, r.read()
+        again = dict(events(r.iter_lines()))["complete"]
+    assert not again["cached"] and cost_fleet.upstream.stats()["requests"] == requests + 1
+    edited = chat(http, user, question, model=MODEL, conversation_id=first["conversation_id"],
+                  edit_message_id=_question_of(http, user, first))
+    assert not edited["cached"] and cost_fleet.upstream.stats()["requests"] == requests + 2
+
+
+def _question_of(http, user, complete: dict) -> str:
+    reply = http.get(f"/api/v1/conversations/{complete['conversation_id']}/messages", headers=auth(user))
+    assert reply.status_code == 200, reply.text
+    return next(m["id"] for m in reply.json()["messages"] if m["role"] == "user")
 
 
 def test_auto_routes_by_its_rules_and_says_why(http):

@@ -301,8 +301,10 @@ class ChatTurn:
         prompt += [(m.role, m.content) for m in history[len(history) - keep:]] if keep else []
         prompt.append(("user", user_content))
 
+        # Regenerate and edit ask for a new answer: the cache neither gives the same one again nor keeps it.
+        cacheable = req.cache and not sources and not memory_text and not req.regenerate_message_id and not req.edit_message_id
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id,
-                                  req.tenant_id, cacheable=req.cache and not sources and not memory_text, quality=req.quality,
+                                  req.tenant_id, cacheable=cacheable, quality=req.quality,
                                   budget_left=req.budget_left)
         index = 0
         guard = LeakGuard(canary, system_prompt)

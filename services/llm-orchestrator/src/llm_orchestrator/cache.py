@@ -1,6 +1,6 @@
 """The semantic cache: an answer given once is given again, without a provider call, to the
-same question or one that means the same, asked again within a tenant, of the same model,
-under the same system prompt and generation settings.
+same question or one that means the same, asked again by the same person (in the same tenant),
+of the same model, under the same system prompt and generation settings.
 
 Lookup is an exact match first (the normalised question's hash; no embedding needed), then the
 nearest earlier question by cosine similarity of all-MiniLM-L6-v2 embeddings
@@ -12,9 +12,18 @@ with this model, so the threshold favours precision over recall.
 What may be cached is narrow on purpose (unlike LiteLLM's, which replays answers into
 multi-turn traffic): one user message (system messages aside) and no assistant turn, no
 retrieved passages and no tools (the caller vouches), no personal data detected in the question,
-neither the person nor the tenant opted out. Everything is scoped by a hash of tenant, model,
-system prompt and settings, so no entry is ever seen across tenants or configurations. Entries
-expire (TTL) and remember who created them, so that erasing a user removes theirs.
+neither the person nor the tenant opted out, and a known user (an anonymous caller is never
+cached). Everything is scoped by a hash of tenant, user, model, system prompt and settings, so
+no entry is ever seen across users, tenants or configurations: template-like questions carrying
+one person's details ("my salary is 52000" / "61000") embed above the threshold, and a
+colleague must not be given that answer, nor be able to plant one for others.
+
+Sharing within a tenant is opt-in (LLM_CACHE_SHARED_TENANTS), and then only for exact matches:
+an answer is also kept under the tenant's shared scope, and another user of the tenant asking
+the very same normalised question gets it (marked `cached: true`, which tells them that someone
+in the tenant asked it before: that is what the tenant opted into). Semantic matches never leave
+the user's own scope. Entries expire (TTL) and remember who created them, so that erasing a
+user removes theirs, shared ones included.
 
 Backends: in-process (the embedded default) or Redis (LLM_CACHE_REDIS_URL / REDIS_URL), where
 replicas share it. A cache that fails never fails the request: it is then a miss. Questions and
@@ -73,10 +82,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class CacheKey:
-    scope: str  # tenant, model, system prompt, settings
+    scope: str  # tenant, user, model, system prompt, settings: exact and semantic lookups
     entry: str  # the normalised question
     question: str
     user_id: str
+    shared_scope: str = ""  # tenant, model, system prompt, settings; only for opted-in tenants, exact lookups only
 
 
 def normalise(text: str) -> str:
@@ -87,9 +97,12 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 
-def scope_of(tenant_id: str, model: str, system_prompt: str, params: GenParams) -> str:
+def scope_of(tenant_id: str, user_id: str | None, model: str, system_prompt: str, params: GenParams) -> str:
+    """One user's scope, or (user_id None) the tenant's shared one, for exact matches only.
+    The two never collide: the user part is tagged."""
     settings = orjson.dumps([params.temperature, params.max_tokens, params.top_p, list(params.stop), params.seed]).decode()
-    return _digest(tenant_id, model, system_prompt, settings)
+    who = "shared" if user_id is None else f"user:{user_id}"
+    return _digest(tenant_id, who, model, system_prompt, settings)
 
 
 class Backend(Protocol):
@@ -239,13 +252,15 @@ class Embed(Protocol):
 
 class SemanticCache:
     def __init__(self, backend: Backend, embed_loader: Callable[[], Embed], threshold: float = DEFAULT_THRESHOLD,
-                 disabled_tenants: frozenset[str] = frozenset(), timeout: float = 1.0) -> None:
+                 disabled_tenants: frozenset[str] = frozenset(), timeout: float = 1.0,
+                 shared_tenants: frozenset[str] = frozenset()) -> None:
         self.backend = backend
         self.threshold = threshold
         self._embed_loader = embed_loader
         self._embed: Embed | None = None
         self._loading: asyncio.Lock | None = None
         self._disabled_tenants = disabled_tenants
+        self._shared_tenants = shared_tenants  # whose users share exact matches
         self._timeout = timeout
         self._pii = Redactor(links=False)
         self._warming: asyncio.Task | None = None
@@ -272,20 +287,24 @@ class SemanticCache:
     def key(self, *, cacheable: bool, tenant_id: str, user_id: str, model: str, messages: list[ChatMessage],
             params: GenParams) -> CacheKey | None:
         """The request's place in the cache, or None when it may not be cached (counted by reason)."""
-        reason = self._refusal(cacheable, tenant_id, messages)
+        reason = self._refusal(cacheable, tenant_id, user_id, messages)
         if reason:
             SKIPPED.labels(reason).inc()
             return None
         # The chat path heads each system prompt with a fresh canary (guardrails.canary): not part of the scope.
         system = "\n\n".join(_CANARY.sub("", m.content, count=1) for m in messages if m.role == "system")
         question = next(m.content for m in messages if m.role == "user")
-        return CacheKey(scope_of(tenant_id, model, system, params), _digest(normalise(question)), question, user_id)
+        shared = scope_of(tenant_id, None, model, system, params) if tenant_id in self._shared_tenants else ""
+        return CacheKey(scope_of(tenant_id, user_id, model, system, params), _digest(normalise(question)), question, user_id,
+                        shared)
 
-    def _refusal(self, cacheable: bool, tenant_id: str, messages: list[ChatMessage]) -> str:
+    def _refusal(self, cacheable: bool, tenant_id: str, user_id: str, messages: list[ChatMessage]) -> str:
         if not cacheable:
-            return "not_cacheable"  # opted out, retrieval or tools: the caller knows
+            return "not_cacheable"  # opted out, regenerate or edit, retrieval or tools: the caller knows
         if tenant_id in self._disabled_tenants:
             return "tenant_opted_out"
+        if not user_id:
+            return "no_user"  # anonymous callers would share one scope
         roles = [m.role for m in messages]
         if roles.count("user") != 1 or any(r not in ("system", "user") for r in roles):
             return "multi_turn"
@@ -299,11 +318,15 @@ class SemanticCache:
         try:
             async with asyncio.timeout(self._timeout):
                 exact = await self.backend.get(key.scope, key.entry)
+                if exact is None and key.shared_scope:
+                    # The tenant opted in: the very same question asked by a colleague (exact only).
+                    exact = await self.backend.get(key.shared_scope, key.entry)
             if exact is not None:
                 LOOKUPS.labels("exact_hit").inc()
                 return Hit(exact, 1.0, True), None
             vector = await self._embedding(normalise(key.question))
             async with asyncio.timeout(self._timeout):
+                # Semantic matches only among the user's own entries, never the shared scope's.
                 ids, matrix = await self.backend.vectors(key.scope)
                 if ids:
                     scores = matrix @ vector
@@ -326,6 +349,8 @@ class SemanticCache:
                 vector = await self._embedding(normalise(key.question))
             async with asyncio.timeout(self._timeout):
                 await self.backend.put(key.scope, key.entry, vector, answer)
+                if key.shared_scope:
+                    await self.backend.put(key.shared_scope, key.entry, vector, answer)
             STORED.inc()
         except Exception as exc:  # noqa: BLE001
             ERRORS.labels("store").inc()

@@ -66,7 +66,7 @@ def cost_control(settings: LlmSettings, router: Router, counter) -> CostControl:
             return get_embedder(settings.embedding).encode
 
         cache = SemanticCache(backend, load_embedder, settings.cache_threshold, frozenset(settings.cache_disabled_tenants),
-                              settings.cache_timeout_seconds)
+                              settings.cache_timeout_seconds, frozenset(settings.cache_shared_tenants))
     return CostControl(PriceTable({**DEFAULT_PRICES, **settings.prices}), ModelRouter(routes), cache, counter)
 
 

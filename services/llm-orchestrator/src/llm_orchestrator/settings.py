@@ -87,8 +87,11 @@ class LlmSettings(GrpcServiceSettings):
     cache_redis_url: Annotated[str, AlsoFrom("REDIS_URL")] = ""
     cache_threshold: float = Field(0.90, gt=0, le=1)
     cache_ttl_seconds: float = Field(86_400, gt=0)
-    cache_max_entries: int = Field(5_000, ge=1)  # per tenant, model, system prompt and settings
+    cache_max_entries: int = Field(5_000, ge=1)  # per scope: a user (or a sharing tenant), model, system prompt and settings
     cache_disabled_tenants: list[str] = Field(default_factory=list)
+    # Tenants whose users share exact matches (the very same question) with one another; all
+    # others' entries, and every semantic match, stay with the user who asked.
+    cache_shared_tenants: list[str] = Field(default_factory=list)
     cache_timeout_seconds: float = Field(0.5, gt=0)
     cache_replay_words: int = Field(4, ge=1, le=100)  # words per delta when a cached answer streams
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
@@ -103,6 +106,10 @@ class LlmSettings(GrpcServiceSettings):
             raise ValueError("LLM_OPENAI_COMPATIBLE: server names must be unique and not local, openai or anthropic")
         if self.cache_redis_url and not self.cache_redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("LLM_CACHE_REDIS_URL: not a Redis URL (redis://…, rediss://…, unix://…)")
+        if self.cache_enabled and not self.cache_redis_url and self.env in ("staging", "production"):
+            # Each replica would keep its own cache, and erasing a user would reach one of them.
+            raise ValueError(f"LLM_CACHE_REDIS_URL: the in-process semantic cache is per replica (erasure reaches only one); "
+                             f"in {self.env} set LLM_CACHE_REDIS_URL or REDIS_URL, or LLM_CACHE_ENABLED=false")
         return self
 
     @property
