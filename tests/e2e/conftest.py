@@ -63,7 +63,7 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            "CONVERSATION_AUTO_TITLES": "false",
            # Spans as JSON lines per service (what an OTLP collector would receive, scrubbed alike).
            **{f"{prefix}_TRACES_FILE": str(var_dir / "traces" / f"{prefix.lower()}.jsonl")
-              for prefix in ("GATEWAY", "CONVERSATION", "LLM", "RAG")}}
+              for prefix in ("GATEWAY", "CONVERSATION", "LLM", "RAG", "INGEST")}}
     drop = None
     if request.param == "postgres":
         url, drop = _postgres_database()

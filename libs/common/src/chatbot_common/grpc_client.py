@@ -30,7 +30,7 @@ def open_channel(target: str) -> grpc.aio.Channel:
 
 def open_sync_channel(target: str) -> grpc.Channel:
     """For code that is not asyncio (Celery tasks)."""
-    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return tracing.traced_sync_channel(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
 
 
 async def check_health(channel: grpc.aio.Channel, service: str = "", timeout: float = 2.0) -> str:

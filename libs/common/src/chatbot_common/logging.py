@@ -52,6 +52,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": scrub(record.getMessage()),
         }
+        from chatbot_common.tracing import current_ids  # (tracing imports this module)
+
+        trace_id, span_id = current_ids()
+        if trace_id:  # the line and the request's trace, found from each other
+            entry["trace_id"], entry["span_id"] = trace_id, span_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = scrub(value) if isinstance(value, str) else value

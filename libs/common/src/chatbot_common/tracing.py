@@ -5,7 +5,11 @@ server) are traced, one trace across the services of a request.
 
 Every exported span passes the same scrubber as the logs: secrets and personal data (e-mail
 addresses, card numbers, IBANs, national ids, international phone numbers, keys and tokens)
-are redacted from its name, attributes and events before it leaves the process."""
+are redacted from its name, attributes and events before it leaves the process.
+
+An upload's trace crosses the broker too: the task carries the trace context in its headers
+(Celery's instrumentation), and the worker's calls to rag join it. LLM and retrieval spans carry
+the OpenTelemetry GenAI attributes (`GENAI_*` below), never message text or documents."""
 
 from __future__ import annotations
 
@@ -134,3 +138,51 @@ def client_interceptors() -> list:
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
     return list(aio_client_interceptors())
+
+
+def traced_sync_channel(channel):
+    """A blocking channel (the worker's) with the same client spans as the asyncio ones."""
+    if not _enabled:
+        return channel
+    from opentelemetry.instrumentation.grpc import client_interceptor
+    from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
+
+    return intercept_channel(channel, client_interceptor())
+
+
+def instrument_celery() -> None:
+    """Publishing a task injects the trace context into its headers; running one continues it."""
+    if not _enabled:
+        return
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+    instrumentor = CeleryInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def current_trace_id() -> str:
+    """The current trace's id in hex (what X-Trace-Id and the logs carry), or "" outside a trace."""
+    if not _enabled:
+        return ""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def current_ids() -> tuple[str, str]:
+    """(trace id, span id) in hex, or ("", "")."""
+    if not _enabled:
+        return "", ""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return (format(context.trace_id, "032x"), format(context.span_id, "016x")) if context.is_valid else ("", "")
+
+
+def tracer(name: str):
+    """A tracer (a no-op one while tracing is off)."""
+    from opentelemetry import trace
+
+    return trace.get_tracer(name)

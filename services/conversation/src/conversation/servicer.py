@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot.conversation.v1 import conversation_pb2_grpc
+from chatbot_common import tracing
 from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
@@ -300,6 +301,10 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         events = turn.run()
         try:
             async for event in events:
+                if isinstance(event, TurnStarted) and tracing.enabled():
+                    from opentelemetry import trace
+
+                    trace.get_current_span().set_attribute("gen_ai.conversation.id", event.conversation_id)
                 yield _event_to_pb(event)
         except asyncio.CancelledError:
             # The caller went away: stop upstream generation, then keep the partial answer.

@@ -9,6 +9,7 @@ import uuid
 import orjson
 from prometheus_client import Counter, Histogram
 
+from chatbot_common import tracing
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.limits.limiter import rate_headers
 from gateway.unicode_input import TAIL_BYTES, is_json_body, lone_surrogate_field, may_hold_lone_surrogate, not_unicode
@@ -135,6 +136,8 @@ class GatewayMiddleware:
                 tls = self.hsts == "always" or (self.hsts == "auto" and scope.get("scheme") == "https")
                 message["headers"] = [*headers, (b"x-request-id", request_id.encode("latin-1")),
                                       *security_headers(tls, headers)]
+                if trace_id := tracing.current_trace_id():  # the request's trace, to quote to support
+                    message["headers"].append((b"x-trace-id", trace_id.encode("ascii")))
                 decision = state.get("ratelimit")
                 if decision is not None:
                     message["headers"] += rate_headers(decision)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from chatbot_common import tracing
 from chatbot_common.errors import ProviderErrorKind
 from chatbot_common.generation import ModelSelected
 from llm_orchestrator.providers.base import ChatMessage, Deadlines, Delta, End, GenParams, ModelSpec, Provider, ProviderError
@@ -69,6 +70,19 @@ class RouterPolicy:
 
 class UnknownModel(Exception):
     pass
+
+
+def _attempt_span(target: Target, params: GenParams):
+    """A client span per provider attempt, with the GenAI semantic conventions' attributes (never
+    the prompt or the answer)."""
+    from opentelemetry.trace import SpanKind
+
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": target.provider, "gen_ai.request.model": target.model}
+    if params.max_tokens is not None:
+        attributes["gen_ai.request.max_tokens"] = params.max_tokens
+    if params.temperature is not None:
+        attributes["gen_ai.request.temperature"] = params.temperature
+    return tracing.tracer(__name__).start_span(f"chat {target.model}", kind=SpanKind.CLIENT, attributes=attributes)
 
 
 class Router:
@@ -157,6 +171,7 @@ class Router:
                 stream = self.providers[target.provider].stream(target.model, messages, params)
                 labels = ("chat", target.provider, target.model)
                 ACTIVE.labels(target.provider).inc()
+                span = _attempt_span(target, params) if tracing.enabled() else None
                 try:
                     timeout = deadlines.first_token
                     while True:
@@ -186,11 +201,20 @@ class Router:
                             GENAI_TOKENS.labels(*labels, "output").observe(item.usage.completion_tokens)
                             if item.usage.completion_tokens > 1 and ended_at > first_at:
                                 OUTPUT_SPEED.labels(target.provider).observe((item.usage.completion_tokens - 1) / (ended_at - first_at))
+                            if span is not None:
+                                span.set_attributes({
+                                    "gen_ai.response.model": target.model, "gen_ai.response.finish_reasons": [item.finish_reason],
+                                    "gen_ai.usage.input_tokens": item.usage.prompt_tokens,
+                                    "gen_ai.usage.output_tokens": item.usage.completion_tokens,
+                                    "chatbot.time_to_first_token_ms": round((first_at - started_at) * 1000, 1)})
                             return
                 except ProviderError as exc:
                     last_error = exc
                     ATTEMPTS.labels(target.provider, exc.kind.value).inc()
                     GENAI_DURATION.labels(*labels, exc.kind.value).observe(loop.time() - started_at)
+                    if span is not None:
+                        span.set_attribute("error.type", exc.kind.value)
+                        span.set_attribute("chatbot.tokens_sent", emitted)
                     if exc.counts_against_provider:
                         breaker.record_failure()
                         CIRCUIT_OPEN.labels(target.provider).set(0 if breaker.state is BreakerState.CLOSED else 1)
@@ -214,6 +238,8 @@ class Router:
                     raise
                 finally:
                     ACTIVE.labels(target.provider).dec()
+                    if span is not None:
+                        span.end()
                     await stream.aclose()
             if last_error is not None and last_error.kind in (ProviderErrorKind.INVALID_REQUEST, ProviderErrorKind.CONTENT_FILTER):
                 break  # the next provider would refuse the same request

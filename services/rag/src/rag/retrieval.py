@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from prometheus_client import Counter, Histogram
 
+from chatbot_common import tracing
 from chatbot_common.embedding import Embedder, LruCache
 from chatbot_common.errors import AppError, ErrorCode
 from rag.registry import INDEXED, Reader, Registry, valid_document_id
@@ -275,6 +276,12 @@ class Search:
             passages = [p for p in passages if p.payload.get("document_id") in allowed]
         SEARCH_SECONDS.labels(question.retrieval_mode).observe(time.perf_counter() - started)
         SEARCH_RESULTS.observe(len(passages))
+        if tracing.enabled():  # on the Search RPC's span: how retrieval went, never the query
+            from opentelemetry import trace
+
+            trace.get_current_span().set_attributes({
+                "chatbot.retrieval.mode": question.retrieval_mode, "chatbot.retrieval.top_k": top_k,
+                "chatbot.retrieval.results": len(passages), "chatbot.retrieval.searchable_documents": searchable})
         if not passages:
             SEARCH_EMPTY.labels("no_match").inc()
         return Found(passages, searchable, took_ms)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from chatbot_common import tracing
 from chatbot_common.tasks import MAX_TASK_DOCUMENTS, QUEUE, TASK_INGEST_DOCUMENT, TASK_INGEST_DOCUMENTS, create_celery
 from gateway.settings import GatewaySettings
 
@@ -11,6 +12,7 @@ from gateway.settings import GatewaySettings
 class IngestQueue:
     def __init__(self, settings: GatewaySettings) -> None:
         self._app = create_celery("gateway", settings.broker_url, settings.var_dir)
+        tracing.instrument_celery()  # the task carries the upload's trace to the worker
 
     def _send(self, document_ids: list[str], request_id: str) -> None:
         for first in range(0, len(document_ids), MAX_TASK_DOCUMENTS):
