@@ -304,6 +304,7 @@ def _answer(w: World) -> str:
 ROUTES = [
     Route("GET", "/api/v1/me", None, call=lambda w, h: w.http.get("/api/v1/me", headers=h)),
     Route("GET", "/api/v1/me/usage", None, call=lambda w, h: w.http.get("/api/v1/me/usage", headers=h)),
+    Route("GET", "/api/v1/usage", None, call=lambda w, h: w.http.get("/api/v1/usage", headers=h)),
     Route("GET", "/api/v1/me/export", None, key_status=403, call=lambda w, h: w.http.get("/api/v1/me/export", headers=h)),
     Route("GET", "/api/v1/admin/users/{user_id}/export", "admin", tenant_object=True, call=lambda w, h: w.http.get(
         f"/api/v1/admin/users/{w.org.member_id}/export", headers=h)),

@@ -75,6 +75,8 @@ def test_erasure_leaves_the_organisations_usage_totals_unchanged(http, fleet, er
         "prompt_tokens": sum(r["tokens_used"]["prompt"] for r in replies),
         "completion_tokens": sum(r["tokens_used"]["completion"] for r in replies),
         "total_tokens": sum(r["tokens_used"]["total"] for r in replies),
+        # the fake provider has no price: its turns are counted as unpriced, never as free
+        "cost": None, "unpriced_turns": 3, "cached_prompt_tokens": 0, "cache_hits": 0,
     }
     assert before["totals"]["total_tokens"] > 0
     assert {(d["provider"], d["model"]) for d in before["days"]} == {(replies[0]["provider"], replies[0]["model"])}
@@ -88,7 +90,7 @@ def test_erasure_leaves_the_organisations_usage_totals_unchanged(http, fleet, er
     else:
         erased = http.request("DELETE", "/api/v1/me", headers=member, json={"password": PASSWORD})
     assert erased.status_code == 200, erased.text
-    assert erased.json()["removed"]["conversation"] == {"conversations": 1, "messages": 4}
+    assert erased.json()["removed"]["conversation"] == {"conversations": 1, "messages": 4, "memory_facts": 0}
     # One ledger row per UTC day (two if the chats crossed midnight).
     assert erased.json()["removed"]["usage_ledger"]["records_anonymised"] in (1, 2)
 

@@ -108,7 +108,7 @@ def test_erasure_removes_the_user_from_every_store(http, fleet):
     assert erased.status_code == 200, erased.text
     removed = erased.json()["removed"]
     assert removed["gateway"]["users"] == 1 and removed["gateway"]["api_keys"] == 1 and removed["gateway"]["sessions"] >= 1
-    assert removed["conversation"] == {"conversations": 2, "messages": 4}
+    assert removed["conversation"] == {"conversations": 2, "messages": 4, "memory_facts": 0}
     assert removed["rag"]["documents"] == 1 and removed["rag"]["vectors"] >= 1 and removed["blob_store"] == {"files": 1}
     assert removed["gateway"]["rate_limit_keys"] >= 1
 
