@@ -7,9 +7,7 @@ left, pinned first, archived hidden, erasure)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 
 import grpc
 import pytest
@@ -31,7 +29,6 @@ from llm_orchestrator.server import build_service as build_llm
 from llm_orchestrator.settings import LlmSettings
 
 pytestmark = pytest.mark.contract
-PG_ADMIN_URL = os.environ.get("E2E_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
@@ -164,21 +161,6 @@ async def test_user_memory_is_opt_in_reaches_the_prompt_and_obeys_the_tenant(stu
 
 
 # --- storage rules, on both databases -------------------------------------------------------
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'conversation.db'}"
-        return
-    import psycopg
-
-    name = f"chatbot_memory_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 @pytest.fixture
 async def sessions(database_url):

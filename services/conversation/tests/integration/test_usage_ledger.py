@@ -6,8 +6,6 @@ migrations filling the ledger, and each conversation's branch, from the messages
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -20,22 +18,6 @@ from conversation.repository import Repository
 from conversation.server import MIGRATIONS
 
 pytestmark = pytest.mark.contract
-PG_ADMIN_URL = os.environ.get("E2E_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'conversation.db'}"
-        return
-    import psycopg
-
-    name = f"chatbot_ledger_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def upgrade(url: str, revision: str) -> None:
