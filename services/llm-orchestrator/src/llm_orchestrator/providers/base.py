@@ -4,15 +4,51 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from chatbot_common.errors import ProviderErrorKind
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, and its arguments' JSON schema
+    (an object schema). Every provider translates this one form to its own API."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}}, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model asked for. `arguments` is the JSON text the model wrote, as written:
+    it may be invalid, and whoever runs the tool validates it against the tool's schema first."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """The shape the answer must take: text (no constraint), json_object (any JSON object) or
+    json_schema (valid against `schema`)."""
+
+    type: str = "text"
+    schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    name: str = ""
+    strict: bool = False
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: str
+    role: str  # system | user | assistant | tool
     content: str
+    # An assistant message that asked for tools (its content may be empty).
+    tool_calls: tuple[ToolCall, ...] = ()
+    # A tool message: the call it answers, and the tool's name.
+    tool_call_id: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -22,6 +58,11 @@ class GenParams:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Function calling: the tools offered and whether the model must, may or must not call one
+    # ("auto" | "none" | "required" | a tool's name, which forces that tool).
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"
+    response_format: ResponseFormat | None = None
 
 
 @dataclass
@@ -38,6 +79,10 @@ class Usage:
 @dataclass(frozen=True)
 class Delta:
     text: str
+
+
+# A provider streams Delta text, then (when the model asks for tools) one ToolCall per call,
+# complete with its arguments, then exactly one End (finish_reason "tool_calls" after calls).
 
 
 @dataclass(frozen=True)
@@ -75,8 +120,8 @@ class Provider(Protocol):
 
     def models(self) -> list[ModelSpec]: ...
 
-    def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | End]:
-        """Yields deltas and exactly one End; raises ProviderError."""
+    def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | ToolCall | End]:
+        """Yields deltas, then any tool calls, and exactly one End; raises ProviderError."""
         ...
 
     async def aclose(self) -> None: ...
