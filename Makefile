@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXA
 LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' services/llm-orchestrator/pyproject.toml)
 LLAMA_WHEELS := $(HOME)/.cache/chatbot-platform/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo '$(CMAKE_ARGS)' | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE := 1
-PACKAGES := libs/common services/gateway services/conversation services/llm-orchestrator services/rag services/ingest-worker
+PACKAGES := libs/common libs/eval services/gateway services/conversation services/llm-orchestrator services/rag services/ingest-worker
 STAMP := $(VENV)/.installed
 # The web app (services/gateway/web): npm ci from the committed lockfile, then a build the gateway
 # serves; each redone only when its inputs change. Browser tests drive Debian's chromium.

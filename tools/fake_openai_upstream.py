@@ -15,6 +15,8 @@ script and one set of injected faults.
     POST /control {"cut_after": 4}                  # break the connection after 4 text chunks (0: never)
     POST /control {"echo": true}                    # a model that leaks: stream back the whole prompt
     POST /control {"obey": true}                    # a model that obeys every injection (below)
+    POST /control {"answers": [{"match": "regex", "text": "..."}]}  # scripted answers: the first rule whose regex
+                                                    # matches the request's messages gives the text (a judge's verdicts)
     POST /control {"reset": true}                   # every fault off, the counters at zero
     GET /stats                                      # the state; "requests" and "request_times" count every
                                                     # request, "last_messages" is what the last one sent
@@ -65,10 +67,16 @@ def obedient_reply(messages: list[dict]) -> str:
     return " ".join(parts)
 
 
+def scripted_answer(rules: list[dict], messages: list[dict]) -> str:
+    """The text of the first rule whose `match` (a regex) is found in the request's messages."""
+    sent = "\n".join(str(m.get("content", "")) for m in messages)
+    return next((str(r.get("text", "")) for r in rules if re.search(str(r.get("match", "")), sent, re.DOTALL)), "")
+
+
 def _defaults(gap_ms: float) -> dict:
     return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
             "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
-            "echo": False, "obey": False, "error_message": "injected failure", "last_messages": [], "cut_after": 0,
+            "echo": False, "obey": False, "answers": [], "error_message": "injected failure", "last_messages": [], "cut_after": 0,
             "disconnects": 0, "disconnect_times": [],  # streams whose client went away before the end, and when
             # Tokens of every answer given in full, summed: what a provider would bill.
             "billed": {"answers": 0, "prompt_tokens": 0, "completion_tokens": 0}}
@@ -209,6 +217,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
             text = "\n".join(str(m.get("content", "")) for m in messages)
         elif state["obey"]:
             text = obedient_reply(messages) or text
+        text = scripted_answer(state["answers"], messages) or text
         if text:
             size = max(1, int(state["script_piece"]))
             words = [text[k:k + size] for k in range(0, len(text), size)]
