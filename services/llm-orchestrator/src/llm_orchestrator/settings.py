@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +11,9 @@ from pydantic_settings import SettingsConfigDict
 from chatbot_common.settings import AlsoFrom, EmbeddingSettings, GrpcServiceSettings
 from llm_orchestrator.pricing import ModelPrice
 from llm_orchestrator.routing import RouteConfig
+
+# The agent loop's built-in tools (llm_orchestrator.tools), by the names the model calls them.
+BUILTIN_TOOLS = ("knowledge_search", "calculator", "sql_query", "http_fetch")
 
 
 class OpenAICompatibleServer(BaseModel):
@@ -96,6 +101,36 @@ class LlmSettings(GrpcServiceSettings):
     cache_replay_words: int = Field(4, ge=1, le=100)  # words per delta when a cached answer streams
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
+    # Built-in tools of the agent loop (llm_orchestrator.tools). Enabled ones that need a target
+    # are offered only once it is set: sql_query with LLM_TOOLS_SQL_URL, http_fetch with
+    # LLM_TOOLS_HTTP_ALLOWED_HOSTS.
+    tools_enabled: list[str] = Field(default_factory=lambda: list(BUILTIN_TOOLS))
+    # Each call of these waits for a person's approval. By default the tools that reach systems
+    # outside the platform (a database, other hosts): what they do cannot be taken back by the
+    # model, and a prompt injected into a retrieved page must not be able to trigger them.
+    tools_sensitive: list[str] = Field(default_factory=lambda: ["sql_query", "http_fetch"])
+    # tool -> roles that may use it ({"sql_query": ["admin"]}); a tool not listed: every role.
+    tools_roles: dict[str, list[str]] = Field(default_factory=dict)
+    tools_timeout_seconds: float = Field(15.0, gt=0, le=600, description="one call of a built-in tool")
+    tools_max_observation_chars: int = Field(8_000, ge=200, le=200_000, description="what the model reads of one result")
+    # The knowledge-base tool searches the rag service with the caller's identity.
+    rag_target: str = "127.0.0.1:50053"
+    tools_search_top_k: int = Field(5, ge=1, le=20)
+    # The read-only SQL tool: a PostgreSQL URL of a read-only role (see README), the tables it may
+    # read ("schema.table" or "schema.*"), rows returned and each statement's time limit.
+    tools_sql_url: SecretStr | None = None
+    tools_sql_allowed_tables: list[str] = Field(default_factory=list)
+    tools_sql_max_rows: int = Field(100, ge=1, le=10_000)
+    tools_sql_statement_timeout_ms: int = Field(5_000, ge=10, le=600_000)
+    # The HTTP tool: hosts it may fetch from ("api.example.com", or "*.example.com" for its
+    # subdomains), GET and HEAD only, public addresses only unless a network is listed in
+    # LLM_TOOLS_HTTP_ALLOWED_NETWORKS (an internal API the operator approves; metadata addresses
+    # stay refused), text and JSON answers up to a size, redirects followed (and checked) up to a count.
+    tools_http_allowed_hosts: list[str] = Field(default_factory=list)
+    tools_http_allowed_networks: list[str] = Field(default_factory=list)
+    tools_http_max_bytes: int = Field(1_000_000, ge=1_000, le=50_000_000)
+    tools_http_max_redirects: int = Field(3, ge=0, le=10)
+
     @model_validator(mode="after")
     def _something_to_serve(self) -> LlmSettings:
         if not (self.local_enabled or self.openai_api_key or self.openai_base_url or self.anthropic_api_key or self.openai_compatible):
@@ -110,6 +145,26 @@ class LlmSettings(GrpcServiceSettings):
             # Each replica would keep its own cache, and erasing a user would reach one of them.
             raise ValueError(f"LLM_CACHE_REDIS_URL: the in-process semantic cache is per replica (erasure reaches only one); "
                              f"in {self.env} set LLM_CACHE_REDIS_URL or REDIS_URL, or LLM_CACHE_ENABLED=false")
+        return self
+
+    @model_validator(mode="after")
+    def _tools(self) -> LlmSettings:
+        for name in (*self.tools_enabled, *self.tools_sensitive, *self.tools_roles):
+            if name not in BUILTIN_TOOLS:
+                raise ValueError(f"LLM_TOOLS_*: unknown tool {name!r} (built-in tools: {', '.join(BUILTIN_TOOLS)})")
+        for entry in self.tools_sql_allowed_tables:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*\.(\*|[A-Za-z_][A-Za-z0-9_$]*)", entry):
+                raise ValueError("LLM_TOOLS_SQL_ALLOWED_TABLES: entries are schema.table or schema.*")
+        if self.tools_sql_url is not None and not self.tools_sql_url.get_secret_value().startswith(("postgresql", "postgres://")):
+            raise ValueError("LLM_TOOLS_SQL_URL: a PostgreSQL URL (postgresql://…)")
+        for host in self.tools_http_allowed_hosts:
+            if not re.fullmatch(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?", host):
+                raise ValueError("LLM_TOOLS_HTTP_ALLOWED_HOSTS: host names (api.example.com, *.example.com) without scheme or path")
+        for network in self.tools_http_allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError("LLM_TOOLS_HTTP_ALLOWED_NETWORKS: not a network (CIDR like 10.0.0.0/8)") from None
         return self
 
     @property
