@@ -104,7 +104,7 @@ def test_every_service_reports_the_work_it_did(http, fleet, alice):
     def moved(service: str, name: str, **labels: str) -> bool:
         return total(after[service], name, **labels) > total(before[service], name, **labels)
 
-    assert moved("gateway", "http_requests_total", route="/chat/stream", status="200")
+    assert moved("gateway", "http_requests_total", route="/api/v1/chat/stream", status="200")
     assert moved("gateway", "http_request_duration_seconds_count")
     assert moved("conversation", "grpc_server_handled_total", grpc_method="Chat", grpc_code="OK")
     assert moved("llm", "grpc_server_handled_total", grpc_method="Generate", grpc_code="OK")

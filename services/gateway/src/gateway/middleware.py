@@ -21,6 +21,23 @@ HTTP_LATENCY = Histogram(
 )
 
 
+def route_template(scope: dict) -> str:
+    """The matched route's full path template ("/api/v1/conversations/{conversation_id}"), one
+    label per route whatever the ids. FastAPI keeps an included router's routes as declared, so
+    `route.path` lacks the prefixes it was included under: they are the part of the request path
+    before the route's own path with its parameters filled in."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        return "unmatched"
+    path, params = scope.get("path", ""), scope.get("path_params") or {}
+    try:
+        rendered = getattr(route, "path_format", template).format(**{k: str(v) for k, v in params.items()})
+    except (KeyError, IndexError, ValueError):
+        return template
+    return path[: len(path) - len(rendered)] + template if path.endswith(rendered) else template
+
+
 # Every response: no sniffing, no framing, no referrer, and a CSP that allows nothing (JSON and
 # SSE need nothing). The API docs page loads Swagger UI's script and style from its CDN.
 _SECURITY_HEADERS = [
@@ -141,8 +158,7 @@ class GatewayMiddleware:
                 decision = state.get("ratelimit")
                 if decision is not None:
                     message["headers"] += rate_headers(decision)
-                route = scope.get("route")
-                template = getattr(route, "path", "unmatched")
+                template = route_template(scope)
                 HTTP_REQUESTS.labels(method, template, str(message["status"])).inc()
                 HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
             await send(message)

@@ -47,3 +47,34 @@ async def test_app_headers_win_and_the_413_is_covered_too():
         too_big = await c.post("/x", content=b"x" * 100)
     assert too_big.status_code == 413 and too_big.headers["x-frame-options"] == "DENY"
     assert too_big.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_metrics_label_each_route_by_its_full_template_under_included_routers():
+    """One label per route: the prefixes of the routers it was included under, its parameters
+    as declared (never the ids of a request), and "unmatched" for no route."""
+    from fastapi import APIRouter, FastAPI
+
+    from gateway.middleware import HTTP_REQUESTS
+
+    inner = APIRouter(prefix="/things")
+
+    @inner.get("/{thing_id}/parts/{n}")
+    async def part(thing_id: str, n: int) -> dict:
+        return {}
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(inner)
+    routed = FastAPI()
+    routed.include_router(api)
+    transport = httpx.ASGITransport(app=GatewayMiddleware(routed, max_body_bytes=1024, hsts="off"))
+
+    def count(route: str, status: str) -> float:
+        return HTTP_REQUESTS.labels("GET", route, status)._value.get()
+
+    template = "/api/v1/things/{thing_id}/parts/{n}"
+    before, before_unmatched = count(template, "200"), count("unmatched", "404")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        assert (await c.get("/api/v1/things/parts-of-things/parts/7")).status_code == 200
+        assert (await c.get("/api/v1/nothing/here")).status_code == 404
+    assert count(template, "200") == before + 1
+    assert count("unmatched", "404") == before_unmatched + 1

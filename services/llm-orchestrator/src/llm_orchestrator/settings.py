@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import AlsoFrom, EmbeddingSettings, GrpcServiceSettings
+from chatbot_common.settings import AlsoFrom, DatabaseSettings, EmbeddingSettings, GrpcServiceSettings
 from llm_orchestrator.pricing import ModelPrice
 from llm_orchestrator.routing import RouteConfig
 
@@ -29,8 +29,10 @@ class OpenAICompatibleServer(BaseModel):
     idle_timeout_seconds: float | None = Field(None, gt=0)
 
 
-class LlmSettings(GrpcServiceSettings):
+class LlmSettings(GrpcServiceSettings, DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+    # The orchestrator's own tables (the MCP servers tenants registered): LLM_DATABASE_URL, else var/llm.db.
+    database_file = "llm.db"
 
     grpc_port: int = Field(50052, ge=0, le=65535)
 
@@ -131,6 +133,23 @@ class LlmSettings(GrpcServiceSettings):
     tools_http_max_bytes: int = Field(1_000_000, ge=1_000, le=50_000_000)
     tools_http_max_redirects: int = Field(3, ge=0, le=10)
 
+    # Secrets kept in the database (MCP servers' credentials) are encrypted with this Fernet key
+    # (`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`);
+    # several keys, comma-separated, newest first, rotate: the first encrypts, all decrypt.
+    # Empty: a key file under var/ made on first start (development only; staging and production refuse).
+    secrets_key: SecretStr | None = None
+    # MCP servers (llm_orchestrator.mcp). stdio servers run only commands listed here, by name:
+    # {"files": ["/usr/local/bin/mcp-files", "--read-only"]}; a tenant admin picks a name, never a command.
+    mcp_stdio_commands: dict[str, list[str]] = Field(default_factory=dict)
+    # An MCP server's URL must not reach loopback, private, link-local or metadata addresses
+    # (checked after DNS resolution, at registration and at each connection) unless it is inside
+    # one of these networks, e.g. ["10.20.0.0/16"] for servers inside the cluster.
+    mcp_allowed_networks: list[str] = Field(default_factory=list)
+    mcp_timeout_seconds: float = Field(30.0, gt=0, le=600, description="default deadline of one MCP tool call")
+    mcp_connect_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    mcp_idle_seconds: float = Field(120.0, gt=0, description="an unused MCP session is closed after this")
+    mcp_max_result_chars: int = Field(20_000, ge=100, description="an MCP tool's answer is cut to this for the model")
+
     @model_validator(mode="after")
     def _something_to_serve(self) -> LlmSettings:
         if not (self.local_enabled or self.openai_api_key or self.openai_base_url or self.anthropic_api_key or self.openai_compatible):
@@ -145,6 +164,20 @@ class LlmSettings(GrpcServiceSettings):
             # Each replica would keep its own cache, and erasing a user would reach one of them.
             raise ValueError(f"LLM_CACHE_REDIS_URL: the in-process semantic cache is per replica (erasure reaches only one); "
                              f"in {self.env} set LLM_CACHE_REDIS_URL or REDIS_URL, or LLM_CACHE_ENABLED=false")
+        if self.secrets_key is None and self.env in ("staging", "production"):
+            raise ValueError(f"LLM_SECRETS_KEY: required in {self.env} (the key that encrypts MCP servers' credentials)")
+        if self.secrets_key is not None:
+            from llm_orchestrator.secrets import check_keys
+
+            check_keys(self.secrets_key.get_secret_value())
+        for name, argv in self.mcp_stdio_commands.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name) or not argv or not all(argv):
+                raise ValueError("LLM_MCP_STDIO_COMMANDS: names are lower-case words, each with a command line (a list of words)")
+        for network in self.mcp_allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError("LLM_MCP_ALLOWED_NETWORKS: not a network (CIDR like 10.0.0.0/8)") from None
         return self
 
     @model_validator(mode="after")
