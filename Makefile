@@ -65,6 +65,7 @@ proto-check: $(STAMP)
 migrate: $(STAMP)
 	$(PY) -m gateway migrate
 	$(PY) -m conversation migrate
+	$(PY) -m llm_orchestrator migrate
 	$(PY) -m rag migrate
 
 run: $(STAMP) proto web

@@ -95,7 +95,7 @@ class Fleet:
                                 stderr=subprocess.STDOUT if out else None, cwd=ROOT, process_group=0)
 
     def migrate(self) -> None:
-        for module in ("gateway", "conversation", "rag"):
+        for module in ("gateway", "conversation", "llm_orchestrator", "rag"):
             subprocess.run([sys.executable, "-m", module, "migrate"], env=self._env(), check=True, cwd=ROOT)
 
     # service -> its Python module, in the order they start (the gateway last: it waits on the rest)

@@ -133,7 +133,8 @@ def test_components_are_wired(rendered):
 def test_migrations_run_once_before_the_pods_as_a_hook(rendered):
     _, docs = rendered
     jobs = by_kind(docs, "Job")
-    assert set(jobs) == {"chatbot-migrate-gateway", "chatbot-migrate-conversation", "chatbot-migrate-rag"}
+    assert set(jobs) == {"chatbot-migrate-gateway", "chatbot-migrate-conversation", "chatbot-migrate-llm-orchestrator",
+                         "chatbot-migrate-rag"}
     for job in jobs.values():
         assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
         container = pod(job)["containers"][0]

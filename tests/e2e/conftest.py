@@ -58,6 +58,8 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            # Every test signs up from 127.0.0.1; the limits have their own tests (test_limits.py).
            **NO_RATE_LIMITS,
            "GATEWAY_MAX_CONCURRENT_STREAMS": "2",
+           # The tests' MCP servers listen on loopback, which MCP server URLs may not reach otherwise.
+           "LLM_MCP_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
            # Titles stay the first message's (tests look conversations up by it), and the embedded
            # model is not kept busy naming them; test_memory.py runs a fleet with titles on.
            "CONVERSATION_AUTO_TITLES": "false",
@@ -67,7 +69,7 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
     drop = None
     if request.param == "postgres":
         url, drop = _postgres_database()
-        env.update({"GATEWAY_DATABASE_URL": url, "CONVERSATION_DATABASE_URL": url, "RAG_DATABASE_URL": url,
+        env.update({"GATEWAY_DATABASE_URL": url, "CONVERSATION_DATABASE_URL": url, "RAG_DATABASE_URL": url, "LLM_DATABASE_URL": url,
                     # Answers in flight in the real Redis, so that gateway replicas share them.
                     "GATEWAY_ANSWER_BUFFER_REDIS_URL": os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/0")})
     fleet = Fleet(var_dir, Ports.free(), env, log_dir=var_dir / "logs")

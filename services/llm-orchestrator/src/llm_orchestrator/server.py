@@ -1,10 +1,18 @@
 from __future__ import annotations
 
-from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
+from pathlib import Path
+
+from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc, mcp_pb2, mcp_pb2_grpc
+from chatbot_common import db
 from chatbot_common.grpc_server import GrpcService, serve_grpc
+from chatbot_common.net_guard import AddressPolicy
 from chatbot_common.tokens import TokenCounter, open_counter
 from llm_orchestrator.accounting import CostControl
 from llm_orchestrator.cache import MemoryBackend, RedisBackend, SemanticCache
+from llm_orchestrator.mcp.connections import McpConnections
+from llm_orchestrator.mcp.registry import Limits, McpRegistry
+from llm_orchestrator.mcp.servicer import McpServersServicer
+from llm_orchestrator.secrets import open_box
 from llm_orchestrator.pricing import DEFAULT_PRICES, PriceTable
 from llm_orchestrator.providers import build_providers, default_aliases, provider_deadlines
 from llm_orchestrator.routing import ModelRouter, default_routes
@@ -16,6 +24,21 @@ from llm_orchestrator.servicer import LlmServicer
 from llm_orchestrator.settings import LlmSettings
 
 SERVICE_NAME = llm_pb2.DESCRIPTOR.services_by_name["LlmOrchestrator"].full_name
+MCP_SERVICE_NAME = mcp_pb2.DESCRIPTOR.services_by_name["McpServers"].full_name
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(settings: LlmSettings) -> None:
+    db.upgrade_to_head(MIGRATIONS, db.normalize_url(settings.database_url))
+
+
+def build_mcp_registry(settings: LlmSettings, sessions) -> McpRegistry:
+    """The tenants' MCP servers: administered over McpServers, their granted tools offered to runs."""
+    policy = AddressPolicy(settings.mcp_allowed_networks)
+    connections = McpConnections(policy, connect_timeout=settings.mcp_connect_timeout_seconds, idle_seconds=settings.mcp_idle_seconds)
+    box = open_box(settings.secrets_key.get_secret_value() if settings.secrets_key else None, settings.var_dir)
+    return McpRegistry(sessions, box, connections, policy,
+                       Limits(settings.mcp_stdio_commands, settings.mcp_timeout_seconds, settings.mcp_max_result_chars))
 
 
 def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
@@ -78,16 +101,25 @@ def register(servicer: LlmServicer, server) -> None:
 
 def build_service(settings: LlmSettings) -> GrpcService:
     servicer, router = build_servicer(settings)
+    engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    mcp = build_mcp_registry(settings, db.session_factory(engine))
 
     async def close_providers() -> None:
         for provider in router.providers.values():
             await provider.aclose()
         if servicer.costs.cache is not None:
             await servicer.costs.cache.aclose()
+        await mcp.connections.aclose()
+        await engine.dispose()
+
+    def register_all(server) -> None:
+        register(servicer, server)
+        mcp_pb2_grpc.add_McpServersServicer_to_server(McpServersServicer(mcp), server)
 
     return GrpcService(
-        full_names=[SERVICE_NAME],
-        register=lambda server: register(servicer, server),
+        full_names=[SERVICE_NAME, MCP_SERVICE_NAME],
+        register=register_all,
+        readiness=lambda: db.ping(engine),
         on_shutdown=[close_providers],
     )
 

@@ -1,0 +1,181 @@
+"""Sessions with MCP servers through the official SDK (`mcp.Client`): streamable HTTP with the
+server's credential headers, or stdio for a command the operator allow-listed.
+
+A session is opened on first use and kept while it is used (one per server and configuration,
+so the calls of a run, and of runs after it, share it), then closed after LLM_MCP_IDLE_SECONDS
+without a call. The SDK's client runs inside task groups that must be entered and left by one
+task, so each session is owned by a task of its own; calls from any task go through it. A
+session that fails is dropped, and the next call opens a new one. Before every HTTP connection
+the URL's host is resolved and checked against the address policy (chatbot_common.net_guard);
+the SDK follows a redirect only within the URL's origin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, Tool as McpToolInfo
+
+from chatbot_common.net_guard import AddressPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """How to reach one server, as configured now (`version` changes with every edit)."""
+
+    server_id: str
+    version: str
+    transport: str  # http | stdio
+    url: str = ""
+    argv: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+class McpUnreachable(Exception):
+    """The server could not be reached or spoke no MCP; the message is safe to show an admin."""
+
+
+class _Session:
+    def __init__(self, client: Client, idle_seconds: float) -> None:
+        self.client = client
+        self.idle_seconds = idle_seconds
+        self.ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
+        self.closing = asyncio.Event()
+        self.in_use = 0
+        self.last_used = time.monotonic()
+        self.broken = False
+        self.task = asyncio.create_task(self._own())
+
+    async def _own(self) -> None:
+        try:
+            async with self.client as client:
+                self.ready.set_result(client)
+                await self.closing.wait()
+        except BaseException as exc:  # noqa: BLE001 - told to the callers through `ready`, or ends a broken session
+            self.broken = True
+            if not self.ready.done():
+                self.ready.set_exception(exc if isinstance(exc, Exception) else McpUnreachable("connection cancelled"))
+        finally:
+            self.broken = True
+
+    def idle(self) -> bool:
+        return self.in_use == 0 and time.monotonic() - self.last_used > self.idle_seconds
+
+    async def close(self) -> None:
+        self.closing.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(self.task, 5)
+        if not self.task.done():
+            self.task.cancel()
+
+
+class McpConnections:
+    def __init__(self, policy: AddressPolicy, *, connect_timeout: float, idle_seconds: float) -> None:
+        self.policy = policy
+        self.connect_timeout = connect_timeout
+        self.idle_seconds = idle_seconds
+        self._sessions: dict[tuple[str, str], _Session] = {}
+        self._lock = asyncio.Lock()
+
+    def _client(self, target: Target, timeout: float) -> Client:
+        if target.transport == "stdio":
+            command, *args = target.argv
+            return Client(StdioServerParameters(command=command, args=args), read_timeout_seconds=timeout, cache=None)
+        http = httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(timeout, connect=self.connect_timeout))
+        return Client(streamable_http_client(target.url, http_client=http), read_timeout_seconds=timeout, cache=None)
+
+    async def _session(self, target: Target, timeout: float) -> _Session:
+        async with self._lock:
+            for key, idle in [(k, s) for k, s in self._sessions.items() if s.idle() or s.broken or
+                              (k[0] == target.server_id and k[1] != target.version)]:
+                if self._sessions.get(key) is idle and idle.in_use == 0:
+                    del self._sessions[key]
+                    asyncio.create_task(idle.close())
+            key = (target.server_id, target.version)
+            session = self._sessions.get(key)
+            if session is None or session.broken:
+                if target.transport == "http":
+                    await self.policy.check_url(target.url)  # BlockedAddress: refused before any connection
+                session = self._sessions[key] = _Session(self._client(target, timeout), self.idle_seconds)
+            session.in_use += 1
+        return session
+
+    async def _use(self, target: Target, timeout: float, work) -> Any:
+        session = await self._session(target, timeout)
+        try:
+            try:
+                client = await asyncio.wait_for(asyncio.shield(session.ready), self.connect_timeout)
+            except Exception as exc:
+                session.broken = True
+                raise McpUnreachable(_reason(exc)) from None
+            try:
+                return await asyncio.wait_for(work(client), timeout)
+            except (TimeoutError, MCPError):  # a slow or refused call; the session itself is fine
+                raise
+            except Exception:
+                session.broken = True  # the next call starts afresh
+                raise
+        finally:
+            session.in_use -= 1
+            session.last_used = time.monotonic()
+            if session.broken and session.in_use == 0:
+                async with self._lock:
+                    if self._sessions.get((target.server_id, target.version)) is session:
+                        del self._sessions[(target.server_id, target.version)]
+                await session.close()
+
+    async def list_tools(self, target: Target, timeout: float) -> list[McpToolInfo]:
+        async def listing(client: Client) -> list[McpToolInfo]:
+            tools, cursor = [], None
+            for _ in range(50):  # pages
+                page = await client.list_tools(cursor=cursor)
+                tools.extend(page.tools)
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+            return tools
+
+        try:
+            return await self._use(target, timeout, listing)
+        except McpUnreachable:
+            raise
+        except TimeoutError:
+            raise McpUnreachable(f"no answer to tools/list within {timeout:g} s") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK or the server raised, the admin reads why
+            raise McpUnreachable(_reason(exc)) from None
+
+    async def call_tool(self, target: Target, name: str, arguments: dict[str, Any], timeout: float) -> CallToolResult:
+        return await self._use(target, timeout, lambda client: client.call_tool(name, arguments))
+
+    async def forget(self, server_id: str) -> None:
+        """Closes the server's sessions (it was changed or removed)."""
+        async with self._lock:
+            gone = [key for key in self._sessions if key[0] == server_id]
+            sessions = [self._sessions.pop(key) for key in gone]
+        for session in sessions:
+            await session.close()
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            await session.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, secret-free description: the exception's kind and first line (never headers)."""
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _reason(exc.exceptions[0])
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

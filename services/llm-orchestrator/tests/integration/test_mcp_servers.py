@@ -1,0 +1,144 @@
+"""Tenants' MCP servers on the orchestrator's real tables (SQLite and PostgreSQL) against a real
+MCP server (tools/mcp_test_server.py, the official SDK, streamable HTTP on loopback, and the same
+server over stdio): discovery, grants per role, calls through the tool adapter, credentials sent
+to the server yet stored only encrypted, and the refusals (other roles, other tenants, private
+addresses, commands the operator did not list)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from chatbot_common import db
+from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.net_guard import AddressPolicy
+from llm_orchestrator.mcp.connections import McpConnections
+from llm_orchestrator.mcp.registry import Caller, Limits, McpRegistry
+from llm_orchestrator.mcp.servicer import server_pb
+from llm_orchestrator.secrets import SecretBox
+from llm_orchestrator.server import MIGRATIONS
+from llm_orchestrator.tools.base import ToolContext
+from mcp_test_server import start_mcp_server
+
+pytestmark = pytest.mark.contract
+
+TOKEN = "s3cret-" + "x" * 20
+ADMIN = Caller(tenant_id="ten_a", user_id="usr_admin")
+MEMBER = ToolContext(tenant_id="ten_a", user_id="usr_m", roles=("member",))
+VIEWER = ToolContext(tenant_id="ten_a", user_id="usr_v", roles=("viewer",))
+STRANGER = ToolContext(tenant_id="ten_b", user_id="usr_s", roles=("member",))
+TEST_SERVER = Path(__file__).resolve().parents[4] / "tools" / "mcp_test_server.py"
+
+
+@pytest.fixture(scope="module")
+def mcp_server():
+    server = start_mcp_server(token=TOKEN)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def registry(database_url):
+    await asyncio.to_thread(db.upgrade_to_head, MIGRATIONS, db.normalize_url(database_url))  # Alembic runs its own loop
+    engine = db.create_engine(database_url)
+    policy = AddressPolicy(["127.0.0.0/8"])
+    connections = McpConnections(policy, connect_timeout=10, idle_seconds=60)
+    registry = McpRegistry(db.session_factory(engine), SecretBox(Fernet.generate_key().decode()), connections, policy,
+                           Limits({"local-tools": [sys.executable, str(TEST_SERVER), "--stdio"]}, 10.0, 2000))
+    registry.engine = engine
+    yield registry
+    await connections.aclose()
+    await engine.dispose()
+
+
+async def test_a_granted_tool_is_offered_to_its_roles_and_called_over_http_with_the_credentials(registry, mcp_server):
+    server = await registry.create(ADMIN, name="crm", transport="http", url=mcp_server.url, command="",
+                                   headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
+    assert server.last_error == ""
+    assert {t.name for t in server.tools} == {"add", "lookup_order", "fail", "slow"}
+    assert all(t.allowed_roles == [] and t.sensitive for t in server.tools)  # nobody until granted; approval by default
+    assert await registry.tools_for(MEMBER) == []
+
+    await registry.set_grants(ADMIN, server.id, [("add", ["member"], False), ("lookup_order", ["admin"], None)])
+    (add,) = await registry.tools_for(MEMBER)
+    assert add.spec.name == "crm__add" and not add.sensitive
+    assert set(add.spec.parameters["properties"]) == {"a", "b"}
+    calls_before = mcp_server.calls()
+    result = await add.call({"a": 2, "b": 3}, MEMBER)
+    assert (result.content, result.is_error) == ("5", False)
+    assert mcp_server.calls() == calls_before + 1
+
+    # Not granted to the member's role, a viewer, another tenant: refused before the server hears of it.
+    assert (await registry.call(server.id, "lookup_order", {"order_id": "A-1001"}, MEMBER)).is_error
+    assert await registry.tools_for(VIEWER) == [] and await registry.tools_for(STRANGER) == []
+    assert (await add.call({"a": 1, "b": 1}, VIEWER)).is_error
+    assert (await add.call({"a": 1, "b": 1}, STRANGER)).is_error
+    assert mcp_server.calls() == calls_before + 1
+    with pytest.raises(AppError) as other_tenant:
+        await registry.get(Caller("ten_b", "usr_s"), server.id)
+    assert other_tenant.value.code is ErrorCode.NOT_FOUND
+
+    # Taking the grant back applies to the next call of a tool a run already holds.
+    await registry.set_grants(ADMIN, server.id, [("add", [], None)])
+    refused = await add.call({"a": 2, "b": 3}, MEMBER)
+    assert refused.is_error and "not available" in refused.content
+    assert mcp_server.calls() == calls_before + 1
+
+
+async def test_credentials_are_kept_encrypted_and_never_given_back(registry, mcp_server):
+    server = await registry.create(ADMIN, name="vault", transport="http", url=mcp_server.url, command="",
+                                   headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
+    async with registry.engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT credentials, credential_headers FROM mcp_servers WHERE id = :id"),
+                                     {"id": server.id})).one()
+    assert TOKEN not in stored[0] and "Bearer" not in stored[0]
+    assert registry.box.open(stored[0]) == {"Authorization": f"Bearer {TOKEN}"}
+    reply = server_pb(await registry.get(ADMIN, server.id))
+    assert list(reply.credential_headers) == ["Authorization"]
+    assert TOKEN.encode() not in reply.SerializeToString()
+
+
+async def test_a_server_that_refuses_or_fails_is_reported_never_raised(registry, mcp_server):
+    wrong = await registry.create(ADMIN, name="wrong-key", transport="http", url=mcp_server.url, command="",
+                                  headers={"Authorization": "Bearer nope"}, timeout=None, enabled=True)
+    assert wrong.last_error and wrong.tools == [] and "nope" not in wrong.last_error
+
+    server = await registry.create(ADMIN, name="crm", transport="http", url=mcp_server.url, command="",
+                                   headers={"Authorization": f"Bearer {TOKEN}"}, timeout=1.0, enabled=True)
+    await registry.set_grants(ADMIN, server.id, [("fail", ["member"], None), ("slow", ["member"], None),
+                                                 ("lookup_order", ["member"], None)])
+    tools = {t.spec.name: t for t in await registry.tools_for(MEMBER)}
+    failed = await tools["crm__fail"].call({}, MEMBER)
+    assert failed.is_error and "always fails" in failed.content
+    slow = await tools["crm__slow"].call({"seconds": 5}, MEMBER)
+    assert slow.is_error and "did not answer" in slow.content
+    order = await tools["crm__lookup_order"].call({"order_id": "A-1001"}, MEMBER)  # the session still serves
+    assert not order.is_error and "shipped" in order.content
+
+
+async def test_private_addresses_and_unlisted_commands_are_refused(registry):
+    strict = McpRegistry(registry.sessions, registry.box, registry.connections, AddressPolicy(), registry.limits)
+    for url in ("http://127.0.0.1:9/mcp", "http://169.254.169.254/latest", "http://localhost:9/mcp", "http://10.0.0.7/mcp"):
+        with pytest.raises(AppError) as refused:
+            await strict.create(ADMIN, name="internal", transport="http", url=url, command="", headers={}, timeout=None,
+                                enabled=True)
+        assert refused.value.code is ErrorCode.VALIDATION_ERROR and refused.value.details["field"] == "url"
+    with pytest.raises(AppError) as refused:
+        await registry.create(ADMIN, name="shell", transport="stdio", url="", command="bash", headers={}, timeout=None,
+                              enabled=True)
+    assert refused.value.details == {"field": "command", "allowed": ["local-tools"]}
+    assert await registry.list(ADMIN) == []
+
+
+async def test_an_allow_listed_stdio_command_serves_its_tools(registry):
+    server = await registry.create(ADMIN, name="local", transport="stdio", url="", command="local-tools", headers={},
+                                   timeout=None, enabled=True)
+    assert server.last_error == "" and "add" in {t.name for t in server.tools}
+    await registry.set_grants(ADMIN, server.id, [("add", ["viewer"], False)])
+    (add,) = await registry.tools_for(VIEWER)
+    assert (await add.call({"a": 40, "b": 2}, VIEWER)).content == "42"
