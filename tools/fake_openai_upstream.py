@@ -15,11 +15,20 @@ script and one set of injected faults.
     POST /control {"cut_after": 4}                  # break the connection after 4 text chunks (0: never)
     POST /control {"echo": true}                    # a model that leaks: stream back the whole prompt
     POST /control {"obey": true}                    # a model that obeys every injection (below)
+    POST /control {"tool_turns": [[{"name": "f", "arguments": "{\"x\": 1}"}], ...]}
+                                                    # each request takes the first turn: those tool calls
+                                                    # (after any script text), streamed in argument fragments
+                                                    # of `script_piece` characters; then plain answers again
     POST /control {"answers": [{"match": "regex", "text": "..."}]}  # scripted answers: the first rule whose regex
                                                     # matches the request's messages gives the text (a judge's verdicts)
     POST /control {"reset": true}                   # every fault off, the counters at zero
     GET /stats                                      # the state; "requests" and "request_times" count every
-                                                    # request, "last_messages" is what the last one sent
+                                                    # request, "last_messages" is what the last one sent,
+                                                    # "bodies" the last 20 request bodies as received
+
+A request that forces one tool (OpenAI's tool_choice {"type": "function", ...}, Anthropic's
+{"type": "tool", ...}) with no tool turn scripted gets a call to that tool, its arguments the
+script text (or {}): how a provider honours a forced call.
 
 An obedient model does what any text it was sent asks: a quoted phrase it is told to say, print,
 reply or respond with comes first in its answer, and a question about its instructions, prompt,
@@ -77,6 +86,7 @@ def _defaults(gap_ms: float) -> dict:
     return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
             "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
             "echo": False, "obey": False, "answers": [], "error_message": "injected failure", "last_messages": [], "cut_after": 0,
+            "tool_turns": [], "bodies": [],
             "disconnects": 0, "disconnect_times": [],  # streams whose client went away before the end, and when
             # Tokens of every answer given in full, summed: what a provider would bill.
             "billed": {"answers": 0, "prompt_tokens": 0, "completion_tokens": 0}}
@@ -104,10 +114,30 @@ class _OpenAIWire:
     def error(self, status: int, message: str) -> dict:
         return {"error": {"message": message, "type": "server_error"}}
 
-    def whole(self, text: str, prompt_tokens: int, n: int) -> dict:
+    def whole(self, text: str, prompt_tokens: int, n: int, calls: list[dict] = ()) -> dict:
+        message: dict = {"role": "assistant", "content": text}
+        if calls:
+            message = {"role": "assistant", "content": text or None, "tool_calls": [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
         return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}}
+
+    @staticmethod
+    def forced(body: dict) -> str:
+        choice = body.get("tool_choice")
+        return ((choice.get("function") or {}).get("name") or "") if isinstance(choice, dict) else ""
+
+    def calls(self, calls: list[dict], piece: int) -> list[bytes]:
+        """Each call as OpenAI streams it: its index, id and name first, then its arguments in fragments."""
+        out = []
+        for i, c in enumerate(calls):
+            out.append(self._chunk({"tool_calls": [{"index": i, "id": c["id"], "type": "function",
+                                                    "function": {"name": c["name"], "arguments": ""}}]}))
+            args = c["arguments"]
+            out += [self._chunk({"tool_calls": [{"index": i, "function": {"arguments": args[k:k + piece]}}]})
+                    for k in range(0, len(args), piece)]
+        return out
 
     def _chunk(self, delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
         payload = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
@@ -125,8 +155,8 @@ class _OpenAIWire:
     def malformed(self) -> bytes:
         return b'data: {"choices": [{"delta": {"content": "unterminated\n\n'
 
-    def closing(self, prompt_tokens: int, n: int) -> bytes:
-        out = self._chunk({}, "stop")
+    def closing(self, prompt_tokens: int, n: int, called: bool = False) -> bytes:
+        out = self._chunk({}, "tool_calls" if called else "stop")
         if self.usage_wanted:
             out += self._chunk({}, usage={"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n})
         return out + b"data: [DONE]\n\n"
@@ -146,9 +176,30 @@ class _AnthropicWire:
         kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error", 400: "invalid_request_error"}
         return {"type": "error", "error": {"type": kind.get(status, "api_error"), "message": message}}
 
-    def whole(self, text: str, prompt_tokens: int, n: int) -> dict:
-        return {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "stop_reason": "end_turn",
-                "content": [{"type": "text", "text": text}], "usage": {"input_tokens": prompt_tokens, "output_tokens": n}}
+    def whole(self, text: str, prompt_tokens: int, n: int, calls: list[dict] = ()) -> dict:
+        content = [{"type": "text", "text": text}] if text or not calls else []
+        content += [{"type": "tool_use", "id": c["id"], "name": c["name"], "input": orjson.loads(c["arguments"] or "{}")} for c in calls]
+        return {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
+                "stop_reason": "tool_use" if calls else "end_turn", "content": content,
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": n}}
+
+    @staticmethod
+    def forced(body: dict) -> str:
+        choice = body.get("tool_choice")
+        return (choice.get("name") or "") if isinstance(choice, dict) and choice.get("type") == "tool" else ""
+
+    def calls(self, calls: list[dict], piece: int) -> list[bytes]:
+        """Each call as a tool_use block after the text block: its id and name, then its input as
+        input_json_delta fragments."""
+        out = [self._event("content_block_stop", {"index": 0})]
+        for i, c in enumerate(calls, start=1):
+            args = c["arguments"]
+            out.append(self._event("content_block_start", {"index": i, "content_block": {"type": "tool_use", "id": c["id"],
+                                                                                       "name": c["name"], "input": {}}}))
+            out += [self._event("content_block_delta", {"index": i, "delta": {"type": "input_json_delta", "partial_json": args[k:k + piece]}})
+                    for k in range(0, len(args), piece)]
+            out.append(self._event("content_block_stop", {"index": i}))
+        return out
 
     def opening(self, prompt_tokens: int) -> bytes:
         message = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
@@ -162,9 +213,10 @@ class _AnthropicWire:
     def malformed(self) -> bytes:
         return b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": {"text": "unterminated\n\n'
 
-    def closing(self, prompt_tokens: int, n: int) -> bytes:
-        return (self._event("content_block_stop", {"index": 0})
-                + self._event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": n}})
+    def closing(self, prompt_tokens: int, n: int, called: bool = False) -> bytes:
+        return ((b"" if called else self._event("content_block_stop", {"index": 0}))
+                + self._event("message_delta", {"delta": {"stop_reason": "tool_use" if called else "end_turn", "stop_sequence": None},
+                                                "usage": {"output_tokens": n}})
                 + self._event("message_stop", {}))
 
 
@@ -194,6 +246,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         state["requests"] += 1
         state["request_times"] = [*state["request_times"][-49:], time.time()]
         state["last_messages"] = messages
+        state["bodies"] = [*state["bodies"][-19:], body]
         if state["hang_next"] > 0:
             state["hang_next"] -= 1
             while not await request.is_disconnected():  # no answer, until the client gives up
@@ -222,11 +275,21 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
             size = max(1, int(state["script_piece"]))
             words = [text[k:k + size] for k in range(0, len(text), size)]
             n = len(words)
+        calls: list[dict] = []
+        if state["tool_turns"]:
+            calls = list(state["tool_turns"].pop(0))
+        elif forced := wire.forced(body):
+            calls = [{"name": forced, "arguments": state["script"] or "{}"}]
+            words, n = [], 1
+        calls = [{"id": c.get("id") or f"call_{uuid.uuid4().hex[:12]}", "name": c["name"], "arguments": c.get("arguments", "{}")}
+                 for c in calls]
+        if calls and not state["script"]:
+            words, n = [], len(calls)  # a call alone, as models usually make them
         gap = float(state["gap_ms"]) / 1000
         if not body.get("stream"):
             await asyncio.sleep(gap * n)
             bill(prompt_tokens, n)
-            return JSONResponse(wire.whole("".join(words), prompt_tokens, n))
+            return JSONResponse(wire.whole("".join(words), prompt_tokens, n, calls))
 
         cut_after, stall_after, malformed_after = int(state["cut_after"]), int(state["stall_after"]), int(state["malformed_after"])
         reset = state["reset_next"] > 0
@@ -252,8 +315,11 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
             except (asyncio.CancelledError, GeneratorExit):
                 gone()  # the client closed the request mid-answer
                 raise
+            for piece in wire.calls(calls, max(1, int(state["script_piece"]))) if calls else ():
+                await asyncio.sleep(gap)
+                yield piece
             bill(prompt_tokens, n)
-            yield wire.closing(prompt_tokens, n)
+            yield wire.closing(prompt_tokens, n, bool(calls))
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 

@@ -64,6 +64,13 @@ class Embedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens each text is embedded from (the model's tokenizer, cut at its longest input)."""
+        if not texts:
+            return []
+        ids = self._model.tokenizer(texts, truncation=True, max_length=self._model.max_seq_length)["input_ids"]
+        return [len(i) for i in ids]
+
 
 def _load(source: Path, settings: EmbeddingSettings):
     from sentence_transformers import SentenceTransformer

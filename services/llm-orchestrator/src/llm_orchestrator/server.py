@@ -8,6 +8,7 @@ from chatbot_common.grpc_server import GrpcService, serve_grpc
 from chatbot_common.net_guard import AddressPolicy
 from chatbot_common.tokens import TokenCounter, open_counter
 from llm_orchestrator.accounting import CostControl
+from llm_orchestrator.embeddings import Embeddings
 from llm_orchestrator.cache import MemoryBackend, RedisBackend, SemanticCache
 from llm_orchestrator.mcp.connections import McpConnections
 from llm_orchestrator.mcp.registry import Limits, McpRegistry
@@ -61,7 +62,7 @@ def build_servicer(settings: LlmSettings) -> tuple[LlmServicer, Router]:
     exact = frozenset({"local"}) if "local" in providers and isinstance(counter, TokenCounter) else frozenset()
     redactor = Redactor(settings.link_allowlist) if settings.output_redaction else None
     servicer = LlmServicer(router, counter, redactor, exact, settings.stream_interval_ms / 1000,
-                           cost_control(settings, router, counter), settings.cache_replay_words)
+                           cost_control(settings, router, counter), settings.cache_replay_words, embeddings(settings, providers))
     return servicer, router
 
 
@@ -91,6 +92,20 @@ def cost_control(settings: LlmSettings, router: Router, counter) -> CostControl:
         cache = SemanticCache(backend, load_embedder, settings.cache_threshold, frozenset(settings.cache_disabled_tenants),
                               settings.cache_timeout_seconds, frozenset(settings.cache_shared_tenants))
     return CostControl(PriceTable({**DEFAULT_PRICES, **settings.prices}), ModelRouter(routes), cache, counter)
+
+
+def embeddings(settings: LlmSettings, providers) -> Embeddings:
+    """The platform's embedding model (shared with the semantic cache: one copy in memory),
+    loaded on the first request."""
+    from chatbot_common.embedding import MODEL_NAME
+
+    def load():
+        from chatbot_common.embedding import get_embedder
+
+        return get_embedder(settings.embedding)
+
+    name = Path(settings.embedding.model_path).name if settings.embedding.model_path else MODEL_NAME
+    return Embeddings(load, providers, name)
 
 
 def register(servicer: LlmServicer, server) -> None:

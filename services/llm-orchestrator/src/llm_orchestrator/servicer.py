@@ -9,6 +9,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 
+import orjson
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
 from prometheus_client import Counter
@@ -21,8 +22,9 @@ from chatbot_common.streams import join_text, read_ahead
 from chatbot_common.text import valid_text
 from chatbot_common.tokens import ByteEstimate, TokenCounter
 from llm_orchestrator.accounting import CostControl, Plan, Request
+from llm_orchestrator.embeddings import Embeddings, UnknownEmbeddingModel
 from llm_orchestrator.pricing import TokenUse
-from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError
+from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError, ResponseFormat, ToolCall, ToolSpec
 from llm_orchestrator.router import Router, Target, UnknownModel
 
 
@@ -36,23 +38,58 @@ def to_app_error(exc: ProviderError) -> AppError:
     return error
 
 
+def _schema(text: str, what: str) -> dict | None:
+    """A JSON schema sent as text; the gateway checked it, other callers are told what is wrong."""
+    if not text:
+        return None
+    try:
+        schema = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"{what} is not valid JSON", {"field": what}) from None
+    if not isinstance(schema, dict):
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"{what} must be a JSON object", {"field": what})
+    return schema
+
+
 def _params(request: llm_pb2.GenerateRequest) -> GenParams:
     p = request.params
+    tools = tuple(ToolSpec(t.name, t.description, _schema(t.parameters, f"tools.{t.name}.parameters") or {"type": "object", "properties": {}})
+                  for t in p.tools)
+    fmt = None
+    if p.HasField("response_format") and p.response_format.type not in ("", "text"):
+        f = p.response_format
+        fmt = ResponseFormat(f.type, _schema(f.schema, "response_format.schema"), f.name, f.strict)
     return GenParams(
         temperature=p.temperature if p.HasField("temperature") else None,
         max_tokens=p.max_tokens if p.HasField("max_tokens") else None,
         top_p=p.top_p if p.HasField("top_p") else None,
         stop=tuple(p.stop),
         seed=p.seed if p.HasField("seed") else None,
+        tools=tools,
+        tool_choice=p.tool_choice or "auto",
+        response_format=fmt,
     )
+
+
+def _message(m: llm_pb2.ChatMessage) -> ChatMessage:
+    calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
+    return ChatMessage(m.role, m.content, tool_calls=calls, tool_call_id=m.tool_call_id, name=m.name)
 
 
 def _request(request: llm_pb2.GenerateRequest) -> Request:
+    params = _params(request)
+    # The semantic cache never answers a request with tools or an output format: the answer
+    # depends on them, and a cached plain text would break the shape asked for.
+    cacheable = request.cacheable and not params.tools and params.response_format is None
     return Request(
-        model=request.model, provider=request.provider, messages=[ChatMessage(m.role, m.content) for m in request.messages],
-        params=_params(request), tenant_id=request.caller.tenant_id, user_id=request.caller.user_id, cacheable=request.cacheable,
+        model=request.model, provider=request.provider, messages=[_message(m) for m in request.messages],
+        params=params, tenant_id=request.caller.tenant_id, user_id=request.caller.user_id, cacheable=cacheable,
         quality=request.quality, budget_left=request.budget_left if request.HasField("budget_left") else None,
     )
+
+
+def _call_pb(call: ToolCall) -> llm_pb2.ToolCall:
+    return llm_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments)
 
 
 def _unknown(exc: UnknownModel) -> AppError:
@@ -70,8 +107,9 @@ def _count_redactions(found) -> None:
 class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
     def __init__(self, router: Router, counter: TokenCounter | ByteEstimate | None, redactor: Redactor | None = None,
                  exact_providers: frozenset[str] = frozenset(), stream_interval: float = 0.0, costs: CostControl | None = None,
-                 replay_words: int = 4) -> None:
+                 replay_words: int = 4, embeddings: Embeddings | None = None) -> None:
         self._router = router
+        self._embeddings = embeddings
         # Pricing, routing aliases and the semantic cache; without one: no cache, no routes, no prices.
         self.costs = costs or _no_costs(counter or ByteEstimate())
         self._replay_words = replay_words
@@ -114,7 +152,7 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
         yield llm_pb2.GenerateResponse(end=llm_pb2.StreamEnd(finish_reason=answer.finish_reason, usage=common_pb2.Usage(cost="0"),
                                                              served=_served(plan)))
 
-    async def _events(self, req: Request, model: str, context) -> AsyncIterator[ModelSelected | Delta | End]:
+    async def _events(self, req: Request, model: str, context) -> AsyncIterator[ModelSelected | Delta | ToolCall | End]:
         stream = self._router.generate(model, req.provider, req.messages, req.params)
         try:
             async with asyncio.timeout(context.time_remaining()):
@@ -142,6 +180,7 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
         stream = StreamRedactor(self._redactor) if self._redactor else None
         sent: list[str] = []  # what the client got: kept in the cache when the answer is whole
         selected: ModelSelected | None = None
+        called = False
         try:
             # Text that arrives while a message is being sent, or within the stream interval after
             # it, goes out as one delta; the first delta and the end never wait.
@@ -156,6 +195,13 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                         elif isinstance(item, ModelSelected):
                             selected = item
                             yield llm_pb2.GenerateResponse(start=common_pb2.ModelSelected(provider=item.provider, model=item.model))
+                        elif isinstance(item, ToolCall):
+                            # The text before a call goes out whole first (the calls follow it).
+                            if stream and (tail := stream.flush()):
+                                sent.append(tail)
+                                yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
+                            called = True
+                            yield llm_pb2.GenerateResponse(tool_call=_call_pb(item))
                         else:
                             if stream and (tail := stream.flush()):
                                 sent.append(tail)
@@ -163,7 +209,7 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                             end, cost = self._end(plan, selected, item)
                             # Kept before the end goes out, so a question asked again once this
                             # answer is read finds it.
-                            if selected:
+                            if selected and not called:
                                 await self.costs.remember(plan, "".join(sent), selected.provider, selected.model, item.finish_reason, cost)
                             yield llm_pb2.GenerateResponse(end=end)
         except AppError:
@@ -193,6 +239,8 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
             elif isinstance(item, ModelSelected):
                 selected = item
                 reply.provider, reply.model = item.provider, item.model
+            elif isinstance(item, ToolCall):
+                reply.tool_calls.append(_call_pb(item))
             else:
                 end = item
         reply.text = "".join(parts)
@@ -204,7 +252,7 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
             reply.finish_reason = end.finish_reason
             reply.usage.CopyFrom(finished.usage)
             reply.served.CopyFrom(finished.served)
-            if selected:
+            if selected and not reply.tool_calls:
                 await self.costs.remember(plan, reply.text, selected.provider, selected.model, end.finish_reason, cost)
         return reply
 
@@ -225,6 +273,9 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                     tokenizer=self._counter.name if self._exact(chain) else "",
                 )
             )
+        if self._embeddings is not None:
+            reply.embedding_models.append(llm_pb2.ModelInfo(id=self._embeddings.model_name, provider="local", available=True,
+                                                            dimensions=self._embeddings.dimensions))
         return reply
 
     async def CountTokens(self, request: llm_pb2.CountTokensRequest, context) -> llm_pb2.CountTokensResponse:
@@ -235,6 +286,18 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
         counts = await asyncio.to_thread(self._counter.count, list(request.texts))
         return llm_pb2.CountTokensResponse(counts=counts, tokenizer=self._counter.name, exact=self._exact(chain))
 
+
+    async def Embed(self, request: llm_pb2.EmbedRequest, context) -> llm_pb2.EmbedResponse:
+        if self._embeddings is None:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "no embedding model is served here", {"field": "model"})
+        try:
+            done = await self._embeddings.embed(request.model, list(request.texts))
+        except UnknownEmbeddingModel as exc:
+            raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None
+        except ProviderError as exc:
+            raise to_app_error(exc) from None
+        return llm_pb2.EmbedResponse(model=done.model, embeddings=[llm_pb2.Embedding(values=v) for v in done.vectors],
+                                     prompt_tokens=done.prompt_tokens)
 
     async def EraseUserData(self, request: llm_pb2.EraseCacheRequest, context) -> llm_pb2.EraseCacheResponse:
         cache = self.costs.cache

@@ -1,7 +1,16 @@
-"""Anthropic's Messages API through the official SDK."""
+"""Anthropic's Messages API through the official SDK.
+
+Function calling is native: our tools become `tools` with an `input_schema`, a `tool_use` block
+(its input streamed as `input_json_delta` fragments) becomes a ToolCall, and a tool message a
+`tool_result` block in a user turn. An output format (response_format) is asked for by forced
+tool use, the means every Claude model and API version honours: one extra tool whose
+input_schema is the wanted schema, which the model must call; its input is the answer's text.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 
 import anthropic
@@ -14,13 +23,67 @@ from llm_orchestrator.providers.base import (
     GenParams,
     ModelSpec,
     ProviderError,
+    ToolCall,
     Usage,
     status_error,
     timed_out,
     unreachable,
 )
 
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter", "tool_use": "stop"}
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter", "tool_use": "tool_calls"}
+# The tool that carries an answer in the asked-for format (never a name a caller's tool may take:
+# tool names are [a-zA-Z0-9_-]).
+_FORMAT_TOOL = "__response_format"
+
+
+def _input(arguments: str) -> dict:
+    """A call's arguments as the object Anthropic wants back; text that is not a JSON object
+    (a model's invalid call, refused before it ran) goes back as {}."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _turns(messages: list[ChatMessage]) -> list[dict]:
+    """User and assistant turns in Anthropic's blocks; the results of one step's calls (tool
+    messages in a row) form one user turn."""
+    turns: list[dict] = []
+    for m in messages:
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+            if turns and turns[-1]["role"] == "user" and isinstance(turns[-1]["content"], list) \
+                    and all(b.get("type") == "tool_result" for b in turns[-1]["content"]):
+                turns[-1]["content"].append(block)
+            else:
+                turns.append({"role": "user", "content": [block]})
+        elif m.role == "assistant" and m.tool_calls:
+            blocks: list[dict] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": _input(c.arguments)} for c in m.tool_calls]
+            turns.append({"role": "assistant", "content": blocks})
+        elif m.role in ("user", "assistant"):
+            turns.append({"role": m.role, "content": m.content})
+    return turns
+
+
+def tool_request(params: GenParams) -> dict:
+    """tools and tool_choice in the Messages API's words, with the format tool when an output
+    format is asked for."""
+    tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in params.tools]
+    choice = params.tool_choice or "auto"
+    fmt = params.response_format
+    if fmt is not None and fmt.type in ("json_object", "json_schema") and choice != "none":
+        schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
+        tools.append({"name": _FORMAT_TOOL, "description": "Give your final answer by calling this tool with it as the input.",
+                      "input_schema": schema})
+        # Alone: the format tool is forced. Beside the caller's tools: some tool is (one of
+        # theirs, or the answer in its format), unless one of theirs was named.
+        choice = _FORMAT_TOOL if not params.tools else ("required" if choice == "auto" else choice)
+    if not tools:
+        return {}
+    translated = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}.get(choice, {"type": "tool", "name": choice})
+    return {"tools": tools, "tool_choice": translated}
 
 
 def translate_error(exc: Exception) -> ProviderError:
@@ -44,10 +107,10 @@ class AnthropicProvider:
     def models(self) -> list[ModelSpec]:
         return list(self._models)
 
-    async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | End]:
+    async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | ToolCall | End]:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
-        turns = [{"role": m.role, "content": m.content} for m in messages if m.role in ("user", "assistant")]
-        kwargs: dict = {}
+        turns = _turns(messages)
+        kwargs: dict = tool_request(params)
         if system:
             kwargs["system"] = system
         if params.temperature is not None:
@@ -58,6 +121,7 @@ class AnthropicProvider:
             kwargs["stop_sequences"] = list(params.stop)
         usage = Usage()
         finish = "stop"
+        blocks: dict[int, dict] = {}  # tool_use blocks by index, their input's JSON text in pieces
         try:
             stream = await self._client.messages.create(
                 model=model, messages=turns, max_tokens=params.max_tokens or self._default_max_tokens, stream=True, **kwargs
@@ -73,8 +137,14 @@ class AnthropicProvider:
                     written = getattr(event.message.usage, "cache_creation_input_tokens", None) or 0
                     usage.prompt_tokens = (event.message.usage.input_tokens or 0) + read + written
                     usage.cached_prompt_tokens = read
+                elif kind == "content_block_start" and getattr(event.content_block, "type", "") == "tool_use":
+                    block = event.content_block
+                    blocks[event.index] = {"id": block.id, "name": block.name, "input": []}
                 elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
                     yield Delta(event.delta.text)
+                elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "input_json_delta":
+                    if event.index in blocks:
+                        blocks[event.index]["input"].append(event.delta.partial_json)
                 elif kind == "message_delta":
                     if event.delta.stop_reason:
                         finish = _FINISH.get(event.delta.stop_reason, "stop")
@@ -88,6 +158,16 @@ class AnthropicProvider:
             raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider's stream broke off") from None
         finally:
             await stream.close()  # a stream left early (a deadline, a caller gone) ends the request
+        called = False
+        for _, block in sorted(blocks.items()):
+            arguments = "".join(block["input"]) or "{}"
+            if block["name"] == _FORMAT_TOOL:
+                yield Delta(arguments)  # the answer, in the format asked for
+            else:
+                called = True
+                yield ToolCall(block["id"] or f"call_{uuid.uuid4().hex[:24]}", block["name"], arguments)
+        if finish == "tool_calls" and not called:
+            finish = "stop"
         yield End(finish, usage)
 
     async def aclose(self) -> None:

@@ -18,7 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chatbot_common.errors import ProviderErrorKind
-from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ModelSpec, ProviderError, StopSequences, Usage
+from llm_orchestrator.providers.base import (
+    ChatMessage,
+    Delta,
+    End,
+    GenParams,
+    ModelSpec,
+    ProviderError,
+    StopSequences,
+    ToolCall,
+    Usage,
+)
+from llm_orchestrator.providers.constrained import Constraint, as_template_messages, constraint, read_call
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +46,18 @@ class _TokenPipe:
         self._loop = loop
         self._lock = threading.Lock()
         self._text: list[str] = []
+        self._calls: list[ToolCall] = []
         self._final: End | BaseException | None = None
         self._ready = asyncio.Event()
         self._finished = asyncio.Event()  # cuts a throttling pause short: the end goes out at once
         self._signalled = False
 
-    def put(self, item: Delta | End | BaseException) -> None:  # on the llama thread
+    def put(self, item: Delta | ToolCall | End | BaseException) -> None:  # on the llama thread
         with self._lock:
             if isinstance(item, Delta):
                 self._text.append(item.text)
+            elif isinstance(item, ToolCall):
+                self._calls.append(item)
             else:
                 self._final = item
                 self._loop.call_soon_threadsafe(self._finished.set)
@@ -52,15 +66,16 @@ class _TokenPipe:
             self._signalled = True
         self._loop.call_soon_threadsafe(self._ready.set)
 
-    def _take(self) -> tuple[str, End | BaseException | None]:
+    def _take(self) -> tuple[str, list[ToolCall], End | BaseException | None]:
         with self._lock:
-            text, final = "".join(self._text), self._final
+            text, calls, final = "".join(self._text), list(self._calls), self._final
             self._text.clear()
+            self._calls.clear()
             self._signalled = False
             self._ready.clear()
-        return text, final
+        return text, calls, final
 
-    async def items(self, interval: float) -> AsyncIterator[Delta | End]:
+    async def items(self, interval: float) -> AsyncIterator[Delta | ToolCall | End]:
         last = None
         while True:
             await self._ready.wait()
@@ -69,10 +84,12 @@ class _TokenPipe:
                 if pause > 0:
                     with contextlib.suppress(TimeoutError):  # let a few more tokens join this delta
                         await asyncio.wait_for(self._finished.wait(), pause)
-            text, final = self._take()
+            text, calls, final = self._take()
             if text:
                 yield Delta(text)
                 last = self._loop.time()
+            for call in calls:
+                yield call
             if isinstance(final, BaseException):
                 raise final
             if final is not None:
@@ -112,11 +129,22 @@ class LocalProvider:
         self._waiting = 0
         self._turn = asyncio.Lock()  # FIFO: waiters are woken in arrival order
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._grammars: dict[str, object] = {}  # compiled llama grammars by their text (the tools of an agent repeat)
 
     def models(self) -> list[ModelSpec]:
         return [ModelSpec(self._model_name, self._n_ctx)]
 
-    async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | End]:
+    def _grammar(self, text: str):
+        from llama_cpp import LlamaGrammar
+
+        if text not in self._grammars:
+            if len(self._grammars) >= 64:
+                self._grammars.pop(next(iter(self._grammars)))
+            self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
+
+    async def stream(self, model: str, messages: list[ChatMessage], params: GenParams) -> AsyncIterator[Delta | ToolCall | End]:
+        shape = constraint(params)  # a schema it cannot hold to is refused before the queue
         if self._waiting >= self._max_queue:
             raise ProviderError(ProviderErrorKind.RATE_LIMITED, "the local model's queue is full", retry_after=1.0)
         self._waiting += 1
@@ -127,7 +155,7 @@ class LocalProvider:
         loop = asyncio.get_running_loop()
         pipe = _TokenPipe(loop)
         cancel = threading.Event()
-        job = loop.run_in_executor(self._executor, self._generate, messages, params, pipe.put, cancel)
+        job = loop.run_in_executor(self._executor, self._generate, messages, params, shape, pipe.put, cancel)
         # The context is released only once the thread is done with it, even after a cancel.
         job.add_done_callback(lambda _f: self._turn.release())
         try:
@@ -136,9 +164,9 @@ class LocalProvider:
         finally:
             cancel.set()
 
-    def _generate(self, messages: list[ChatMessage], params: GenParams, emit, cancel: threading.Event) -> None:
+    def _generate(self, messages: list[ChatMessage], params: GenParams, shape: Constraint, emit, cancel: threading.Event) -> None:
         try:
-            formatted = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+            formatted = self._formatter(messages=as_template_messages(messages, params))
             prompt = self._llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=self._add_bos, special=True)
             max_tokens = params.max_tokens or self._default_max_tokens
             room = self._n_ctx - len(prompt)
@@ -154,13 +182,19 @@ class LocalProvider:
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
             produced = 0
             finish = "length"
+            # A call is read whole at the end; in "auto", held back only once it starts with `{`.
+            held: list[str] | None = [] if shape.mode == "call" else None
+            decided = False
+            grammar = self._grammar(shape.grammar) if shape.grammar else None
             for token in self._llama.generate(
                 prompt,
                 temp=0.7 if params.temperature is None else params.temperature,
                 top_p=0.95 if params.top_p is None else params.top_p,
                 top_k=40,
-                repeat_penalty=1.1,
+                # Repeats are the shape of JSON (quotes, braces): no penalty while it is constrained.
+                repeat_penalty=1.0 if grammar is not None else 1.1,
                 reset=True,
+                grammar=grammar,
             ):
                 if cancel.is_set():
                     finish = "cancelled"
@@ -170,7 +204,12 @@ class LocalProvider:
                     break
                 produced += 1
                 text = stops.feed(decoder.decode(self._llama.detokenize([token], special=False)))
-                if text:
+                if shape.mode == "auto" and not decided and text:
+                    decided = True  # the grammar's choice is made by the first character
+                    held = [] if text.startswith("{") else None
+                if text and held is not None:
+                    held.append(text)
+                elif text:
                     emit(Delta(text))
                 if stops.stopped:
                     finish = "stop"
@@ -180,8 +219,17 @@ class LocalProvider:
             if finish != "cancelled" and not stops.stopped:
                 tail = stops.feed(decoder.decode(b"", final=True))
                 tail += "" if stops.stopped else stops.flush()
-                if tail:
+                if tail and held is not None:
+                    held.append(tail)
+                elif tail:
                     emit(Delta(tail))
+            if held is not None and finish != "cancelled":
+                call = read_call("".join(held))
+                if call is not None:
+                    emit(call)
+                    finish = "tool_calls"
+                elif held:
+                    emit(Delta("".join(held)))  # cut short before the call was whole
             emit(End(finish, Usage(prompt_tokens=len(prompt), completion_tokens=produced)))
         except BaseException as exc:  # reaches the caller as the stream's error
             log.exception("local generation failed")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from chatbot.common.v1 import common_pb2 as chatbot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatbot/llm/v1/llm.proto\x12\x0e\x63hatbot.llm.v1\x1a\x1e\x63hatbot/common/v1/common.proto\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xac\x01\n\x10GenerationParams\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x03H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x08\n\x06_top_pB\x07\n\x05_seed\"\xa0\x02\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12-\n\x08messages\x18\x02 \x03(\x0b\x32\x1b.chatbot.llm.v1.ChatMessage\x12\x30\n\x06params\x18\x03 \x01(\x0b\x32 .chatbot.llm.v1.GenerationParams\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12)\n\x06\x63\x61ller\x18\x06 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x11\n\tcacheable\x18\x07 \x01(\x08\x12\x0f\n\x07quality\x18\x08 \x01(\t\x12\x18\n\x0b\x62udget_left\x18\t \x01(\x02H\x00\x88\x01\x01\x42\x0e\n\x0c_budget_left\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"v\n\tStreamEnd\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x18.chatbot.common.v1.Usage\x12)\n\x06served\x18\x03 \x01(\x0b\x32\x19.chatbot.common.v1.Served\"\xa4\x01\n\x10GenerateResponse\x12\x31\n\x05start\x18\x01 \x01(\x0b\x32 .chatbot.common.v1.ModelSelectedH\x00\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x19.chatbot.llm.v1.TextDeltaH\x00\x12(\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x19.chatbot.llm.v1.StreamEndH\x00\x42\x07\n\x05\x65vent\"\xac\x01\n\x10\x43ompleteResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x15\n\rfinish_reason\x18\x04 \x01(\t\x12\'\n\x05usage\x18\x05 \x01(\x0b\x32\x18.chatbot.common.v1.Usage\x12)\n\x06served\x18\x06 \x01(\x0b\x32\x19.chatbot.common.v1.Served\"\x13\n\x11ListModelsRequest\"\x88\x01\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x63hain\x18\x02 \x03(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\x05\x12\x10\n\x08is_alias\x18\x05 \x01(\x08\x12\x11\n\tavailable\x18\x06 \x01(\x08\x12\x11\n\ttokenizer\x18\x07 \x01(\t\"V\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.chatbot.llm.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"2\n\x12\x43ountTokensRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\"G\n\x13\x43ountTokensResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x05\x12\x11\n\ttokenizer\x18\x02 \x01(\t\x12\r\n\x05\x65xact\x18\x03 \x01(\x08\">\n\x11\x45raseCacheRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\"+\n\x12\x45raseCacheResponse\x12\x15\n\rcache_entries\x18\x01 \x01(\x05\x32\xb6\x03\n\x0fLlmOrchestrator\x12O\n\x08Generate\x12\x1f.chatbot.llm.v1.GenerateRequest\x1a .chatbot.llm.v1.GenerateResponse0\x01\x12M\n\x08\x43omplete\x12\x1f.chatbot.llm.v1.GenerateRequest\x1a .chatbot.llm.v1.CompleteResponse\x12S\n\nListModels\x12!.chatbot.llm.v1.ListModelsRequest\x1a\".chatbot.llm.v1.ListModelsResponse\x12V\n\x0b\x43ountTokens\x12\".chatbot.llm.v1.CountTokensRequest\x1a#.chatbot.llm.v1.CountTokensResponse\x12V\n\rEraseUserData\x12!.chatbot.llm.v1.EraseCacheRequest\x1a\".chatbot.llm.v1.EraseCacheResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatbot/llm/v1/llm.proto\x12\x0e\x63hatbot.llm.v1\x1a\x1e\x63hatbot/common/v1/common.proto\"~\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12,\n\ntool_calls\x18\x03 \x03(\x0b\x32\x18.chatbot.llm.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"=\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nparameters\x18\x03 \x01(\t\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"L\n\x0eResponseFormat\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06schema\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"\x9f\x02\n\x10GenerationParams\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x03H\x03\x88\x01\x01\x12#\n\x05tools\x18\x06 \x03(\x0b\x32\x14.chatbot.llm.v1.Tool\x12\x13\n\x0btool_choice\x18\x07 \x01(\t\x12\x37\n\x0fresponse_format\x18\x08 \x01(\x0b\x32\x1e.chatbot.llm.v1.ResponseFormatB\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x08\n\x06_top_pB\x07\n\x05_seed\"\xa0\x02\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12-\n\x08messages\x18\x02 \x03(\x0b\x32\x1b.chatbot.llm.v1.ChatMessage\x12\x30\n\x06params\x18\x03 \x01(\x0b\x32 .chatbot.llm.v1.GenerationParams\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12)\n\x06\x63\x61ller\x18\x06 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x11\n\tcacheable\x18\x07 \x01(\x08\x12\x0f\n\x07quality\x18\x08 \x01(\t\x12\x18\n\x0b\x62udget_left\x18\t \x01(\x02H\x00\x88\x01\x01\x42\x0e\n\x0c_budget_left\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"v\n\tStreamEnd\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x18.chatbot.common.v1.Usage\x12)\n\x06served\x18\x03 \x01(\x0b\x32\x19.chatbot.common.v1.Served\"\xd3\x01\n\x10GenerateResponse\x12\x31\n\x05start\x18\x01 \x01(\x0b\x32 .chatbot.common.v1.ModelSelectedH\x00\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x19.chatbot.llm.v1.TextDeltaH\x00\x12(\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x19.chatbot.llm.v1.StreamEndH\x00\x12-\n\ttool_call\x18\x04 \x01(\x0b\x32\x18.chatbot.llm.v1.ToolCallH\x00\x42\x07\n\x05\x65vent\"\xda\x01\n\x10\x43ompleteResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x15\n\rfinish_reason\x18\x04 \x01(\t\x12\'\n\x05usage\x18\x05 \x01(\x0b\x32\x18.chatbot.common.v1.Usage\x12)\n\x06served\x18\x06 \x01(\x0b\x32\x19.chatbot.common.v1.Served\x12,\n\ntool_calls\x18\x07 \x03(\x0b\x32\x18.chatbot.llm.v1.ToolCall\"\x13\n\x11ListModelsRequest\"\x9c\x01\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x63hain\x18\x02 \x03(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\x05\x12\x10\n\x08is_alias\x18\x05 \x01(\x08\x12\x11\n\tavailable\x18\x06 \x01(\x08\x12\x11\n\ttokenizer\x18\x07 \x01(\t\x12\x12\n\ndimensions\x18\x08 \x01(\x05\"\x8b\x01\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.chatbot.llm.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t\x12\x33\n\x10\x65mbedding_models\x18\x03 \x03(\x0b\x32\x19.chatbot.llm.v1.ModelInfo\"2\n\x12\x43ountTokensRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\"G\n\x13\x43ountTokensResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x05\x12\x11\n\ttokenizer\x18\x02 \x01(\t\x12\r\n\x05\x65xact\x18\x03 \x01(\x08\">\n\x11\x45raseCacheRequest\x12)\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\"+\n\x12\x45raseCacheResponse\x12\x15\n\rcache_entries\x18\x01 \x01(\x05\"k\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12)\n\x06\x63\x61ller\x18\x03 \x01(\x0b\x32\x19.chatbot.common.v1.Caller\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x1b\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\"d\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12-\n\nembeddings\x18\x02 \x03(\x0b\x32\x19.chatbot.llm.v1.Embedding\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x05\x32\xfc\x03\n\x0fLlmOrchestrator\x12O\n\x08Generate\x12\x1f.chatbot.llm.v1.GenerateRequest\x1a .chatbot.llm.v1.GenerateResponse0\x01\x12M\n\x08\x43omplete\x12\x1f.chatbot.llm.v1.GenerateRequest\x1a .chatbot.llm.v1.CompleteResponse\x12S\n\nListModels\x12!.chatbot.llm.v1.ListModelsRequest\x1a\".chatbot.llm.v1.ListModelsResponse\x12V\n\x0b\x43ountTokens\x12\".chatbot.llm.v1.CountTokensRequest\x1a#.chatbot.llm.v1.CountTokensResponse\x12V\n\rEraseUserData\x12!.chatbot.llm.v1.EraseCacheRequest\x1a\".chatbot.llm.v1.EraseCacheResponse\x12\x44\n\x05\x45mbed\x12\x1c.chatbot.llm.v1.EmbedRequest\x1a\x1d.chatbot.llm.v1.EmbedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,33 +33,45 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatbot.llm.v1.llm_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHATMESSAGE']._serialized_start=76
-  _globals['_CHATMESSAGE']._serialized_end=120
-  _globals['_GENERATIONPARAMS']._serialized_start=123
-  _globals['_GENERATIONPARAMS']._serialized_end=295
-  _globals['_GENERATEREQUEST']._serialized_start=298
-  _globals['_GENERATEREQUEST']._serialized_end=586
-  _globals['_TEXTDELTA']._serialized_start=588
-  _globals['_TEXTDELTA']._serialized_end=613
-  _globals['_STREAMEND']._serialized_start=615
-  _globals['_STREAMEND']._serialized_end=733
-  _globals['_GENERATERESPONSE']._serialized_start=736
-  _globals['_GENERATERESPONSE']._serialized_end=900
-  _globals['_COMPLETERESPONSE']._serialized_start=903
-  _globals['_COMPLETERESPONSE']._serialized_end=1075
-  _globals['_LISTMODELSREQUEST']._serialized_start=1077
-  _globals['_LISTMODELSREQUEST']._serialized_end=1096
-  _globals['_MODELINFO']._serialized_start=1099
-  _globals['_MODELINFO']._serialized_end=1235
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1237
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1323
-  _globals['_COUNTTOKENSREQUEST']._serialized_start=1325
-  _globals['_COUNTTOKENSREQUEST']._serialized_end=1375
-  _globals['_COUNTTOKENSRESPONSE']._serialized_start=1377
-  _globals['_COUNTTOKENSRESPONSE']._serialized_end=1448
-  _globals['_ERASECACHEREQUEST']._serialized_start=1450
-  _globals['_ERASECACHEREQUEST']._serialized_end=1512
-  _globals['_ERASECACHERESPONSE']._serialized_start=1514
-  _globals['_ERASECACHERESPONSE']._serialized_end=1557
-  _globals['_LLMORCHESTRATOR']._serialized_start=1560
-  _globals['_LLMORCHESTRATOR']._serialized_end=1998
+  _globals['_CHATMESSAGE']._serialized_end=202
+  _globals['_TOOL']._serialized_start=204
+  _globals['_TOOL']._serialized_end=265
+  _globals['_TOOLCALL']._serialized_start=267
+  _globals['_TOOLCALL']._serialized_end=322
+  _globals['_RESPONSEFORMAT']._serialized_start=324
+  _globals['_RESPONSEFORMAT']._serialized_end=400
+  _globals['_GENERATIONPARAMS']._serialized_start=403
+  _globals['_GENERATIONPARAMS']._serialized_end=690
+  _globals['_GENERATEREQUEST']._serialized_start=693
+  _globals['_GENERATEREQUEST']._serialized_end=981
+  _globals['_TEXTDELTA']._serialized_start=983
+  _globals['_TEXTDELTA']._serialized_end=1008
+  _globals['_STREAMEND']._serialized_start=1010
+  _globals['_STREAMEND']._serialized_end=1128
+  _globals['_GENERATERESPONSE']._serialized_start=1131
+  _globals['_GENERATERESPONSE']._serialized_end=1342
+  _globals['_COMPLETERESPONSE']._serialized_start=1345
+  _globals['_COMPLETERESPONSE']._serialized_end=1563
+  _globals['_LISTMODELSREQUEST']._serialized_start=1565
+  _globals['_LISTMODELSREQUEST']._serialized_end=1584
+  _globals['_MODELINFO']._serialized_start=1587
+  _globals['_MODELINFO']._serialized_end=1743
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1746
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1885
+  _globals['_COUNTTOKENSREQUEST']._serialized_start=1887
+  _globals['_COUNTTOKENSREQUEST']._serialized_end=1937
+  _globals['_COUNTTOKENSRESPONSE']._serialized_start=1939
+  _globals['_COUNTTOKENSRESPONSE']._serialized_end=2010
+  _globals['_ERASECACHEREQUEST']._serialized_start=2012
+  _globals['_ERASECACHEREQUEST']._serialized_end=2074
+  _globals['_ERASECACHERESPONSE']._serialized_start=2076
+  _globals['_ERASECACHERESPONSE']._serialized_end=2119
+  _globals['_EMBEDREQUEST']._serialized_start=2121
+  _globals['_EMBEDREQUEST']._serialized_end=2228
+  _globals['_EMBEDDING']._serialized_start=2230
+  _globals['_EMBEDDING']._serialized_end=2257
+  _globals['_EMBEDRESPONSE']._serialized_start=2259
+  _globals['_EMBEDRESPONSE']._serialized_end=2359
+  _globals['_LLMORCHESTRATOR']._serialized_start=2362
+  _globals['_LLMORCHESTRATOR']._serialized_end=2870
 # @@protoc_insertion_point(module_scope)

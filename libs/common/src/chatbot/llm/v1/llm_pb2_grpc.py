@@ -61,6 +61,11 @@ class LlmOrchestratorStub:
                 request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheRequest.SerializeToString,
                 response_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/chatbot.llm.v1.LlmOrchestrator/Embed',
+                request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class LlmOrchestratorServicer:
@@ -104,6 +109,14 @@ class LlmOrchestratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embeddings of texts: the platform's embedding model, or a provider's embeddings API when
+        `model` names one ("provider:model").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LlmOrchestratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +144,11 @@ def add_LlmOrchestratorServicer_to_server(servicer, server):
                     servicer.EraseUserData,
                     request_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheRequest.FromString,
                     response_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EmbedRequest.FromString,
+                    response_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -270,6 +288,33 @@ class LlmOrchestrator:
             '/chatbot.llm.v1.LlmOrchestrator/EraseUserData',
             chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheRequest.SerializeToString,
             chatbot_dot_llm_dot_v1_dot_llm__pb2.EraseCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.llm.v1.LlmOrchestrator/Embed',
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.EmbedRequest.SerializeToString,
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,67 @@
+"""Embeddings for callers outside the knowledge base (the gateway's /v1/embeddings): the
+platform's embedding model, run here so the gateway never loads a model, or the embeddings API
+of a provider that has one ("provider:model").
+
+Nothing here knows about gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chatbot_common.embedding import DIMENSIONS, MODEL_NAME, Embedder
+from chatbot_common.errors import ProviderErrorKind
+from llm_orchestrator.providers.base import Provider, ProviderError
+
+
+@dataclass(frozen=True)
+class Embedded:
+    model: str
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+class UnknownEmbeddingModel(Exception):
+    pass
+
+
+class Embeddings:
+    def __init__(self, load: Callable[[], Embedder], providers: dict[str, Provider], model_name: str = MODEL_NAME) -> None:
+        self._load = load
+        self._providers = providers
+        self.model_name = model_name
+        self._embedder: Embedder | None = None
+        self._loading: asyncio.Lock | None = None
+
+    @property
+    def dimensions(self) -> int:
+        return self._embedder.dimensions if self._embedder is not None else DIMENSIONS
+
+    async def _model(self) -> Embedder:
+        if self._embedder is None:
+            self._loading = self._loading or asyncio.Lock()
+            async with self._loading:
+                if self._embedder is None:
+                    self._embedder = await asyncio.to_thread(self._load)
+        return self._embedder
+
+    async def embed(self, model: str, texts: list[str]) -> Embedded:
+        if model in ("", self.model_name):
+            embedder = await self._model()
+
+            def run() -> tuple[list[list[float]], int]:
+                return embedder.encode(texts).tolist(), sum(embedder.count_tokens(texts))
+
+            vectors, tokens = await asyncio.to_thread(run)
+            return Embedded(self.model_name, vectors, tokens)
+        provider_name, sep, provider_model = model.partition(":")
+        provider = self._providers.get(provider_name) if sep else None
+        if provider is None or not hasattr(provider, "embed"):
+            raise UnknownEmbeddingModel(f"unknown embedding model {model!r}; this platform's is {self.model_name!r}"
+                                        + "".join(f", or {name}:<model>" for name, p in self._providers.items() if hasattr(p, "embed")))
+        vectors, tokens = await provider.embed(provider_model, texts)
+        if len(vectors) != len(texts):
+            raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider answered a different number of embeddings")
+        return Embedded(model, vectors, tokens)

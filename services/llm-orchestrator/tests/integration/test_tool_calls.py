@@ -1,0 +1,204 @@
+"""Function calling through the orchestrator's gRPC front against a provider over real HTTP: the
+fake upstream speaks OpenAI's wire and Anthropic's, streams scripted tool calls the way each
+does (OpenAI: tool_calls deltas with index, id, name and argument fragments; Anthropic:
+tool_use blocks with input_json_delta fragments) and keeps the request bodies, so each test
+checks both what came back (whole calls, finish_reason tool_calls) and what reached the
+provider in its own format (tools, tool_choice, response_format, calls and tool results)."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+
+import grpc
+import pytest
+
+from chatbot.common.v1 import common_pb2
+from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
+from chatbot_common.grpc_server import start_grpc
+from fake_openai_upstream import Upstream, start_upstream
+from llm_orchestrator.server import build_service
+from llm_orchestrator.settings import LlmSettings
+
+pytestmark = pytest.mark.contract
+
+WIRES = ("openai", "anthropic")
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}}, "required": ["city"]}
+CLOCK = {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+TOOLS = [llm_pb2.Tool(name="get_weather", description="The weather in a city.", parameters=json.dumps(WEATHER)),
+         llm_pb2.Tool(name="get_time", description="The time in a zone.", parameters=json.dumps(CLOCK))]
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    up = start_upstream(tokens=4, gap_ms=1.0)
+    yield up
+    up.process.terminate()
+    up.process.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def clean(upstream):
+    upstream.control(reset=True)
+
+
+def settings_for(wire: str, upstream: Upstream, tmp_path) -> tuple[LlmSettings, str]:
+    values: dict = dict(grpc_port=0, var_dir=tmp_path, local_enabled=False, max_attempts=1, stream_interval_ms=0, cache_enabled=False)
+    if wire == "openai":
+        values["openai_compatible"] = [{"name": "fake", "base_url": upstream.base_url, "models": ["fake-model"]}]
+        return LlmSettings(**values), "fake:fake-model"
+    values.update(anthropic_api_key="test-key", anthropic_base_url=upstream.base_url.removesuffix("/v1"), anthropic_models=["fake-model"])
+    return LlmSettings(**values), "anthropic:fake-model"
+
+
+@asynccontextmanager
+async def orchestrator(settings: LlmSettings):
+    running = await start_grpc(build_service(settings), settings)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        yield llm_pb2_grpc.LlmOrchestratorStub(channel)
+    finally:
+        await channel.close()
+        await running.stop(1)
+
+
+def request(model: str, messages: list[llm_pb2.ChatMessage] | None = None, **params) -> llm_pb2.GenerateRequest:
+    messages = messages or [llm_pb2.ChatMessage(role="user", content="Weather in Paris and the time in Tokyo?")]
+    return llm_pb2.GenerateRequest(model=model, messages=messages, params=llm_pb2.GenerationParams(max_tokens=50, **params))
+
+
+async def events_of(stub, req) -> list[llm_pb2.GenerateResponse]:
+    return [e async for e in stub.Generate(req, timeout=30)]
+
+
+CALLS = [{"id": "call_a1", "name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'},
+         {"id": "call_b2", "name": "get_time", "arguments": '{"zone": "Asia/Tokyo"}'}]
+
+
+@pytest.mark.parametrize("wire", WIRES)
+async def test_streamed_tool_calls_arrive_whole_in_order_with_finish_reason_tool_calls(wire, upstream, tmp_path):
+    upstream.control(tool_turns=[CALLS], script_piece=4)  # arguments in 4-character fragments
+    settings, model = settings_for(wire, upstream, tmp_path)
+    async with orchestrator(settings) as stub:
+        events = await events_of(stub, request(model, tools=TOOLS))
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds == ["start", "tool_call", "tool_call", "end"]
+    calls = [(e.tool_call.id, e.tool_call.name, json.loads(e.tool_call.arguments)) for e in events[1:3]]
+    assert calls == [("call_a1", "get_weather", {"city": "Paris", "unit": "c"}), ("call_b2", "get_time", {"zone": "Asia/Tokyo"})]
+    assert events[-1].end.finish_reason == "tool_calls"
+
+    body = upstream.stats()["bodies"][-1]
+    if wire == "openai":
+        assert body["tools"] == [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                                                                    "parameters": WEATHER}},
+                                 {"type": "function", "function": {"name": "get_time", "description": "The time in a zone.",
+                                                                    "parameters": CLOCK}}]
+        assert body["tool_choice"] == "auto"
+    else:
+        assert body["tools"] == [{"name": "get_weather", "description": "The weather in a city.", "input_schema": WEATHER},
+                                 {"name": "get_time", "description": "The time in a zone.", "input_schema": CLOCK}]
+        assert body["tool_choice"] == {"type": "auto"}
+
+
+@pytest.mark.parametrize("wire", WIRES)
+async def test_text_before_a_call_comes_first_and_complete_returns_the_calls(wire, upstream, tmp_path):
+    upstream.control(tool_turns=[CALLS[:1]], script="Let me look.", script_piece=5)
+    settings, model = settings_for(wire, upstream, tmp_path)
+    async with orchestrator(settings) as stub:
+        reply = await stub.Complete(request(model, tools=TOOLS), timeout=30)
+    assert reply.text == "Let me look."
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [("call_a1", "get_weather", {"city": "Paris", "unit": "c"})]
+    assert reply.finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize("wire", WIRES)
+async def test_calls_and_tool_results_reach_the_provider_in_its_format(wire, upstream, tmp_path):
+    upstream.control(script="It is 18 degrees in Paris.")
+    settings, model = settings_for(wire, upstream, tmp_path)
+    history = [
+        llm_pb2.ChatMessage(role="system", content="Be brief."),
+        llm_pb2.ChatMessage(role="user", content="Weather in Paris and the time in Tokyo?"),
+        llm_pb2.ChatMessage(role="assistant", content="", tool_calls=[llm_pb2.ToolCall(**c) for c in CALLS]),
+        llm_pb2.ChatMessage(role="tool", content='{"temp": 18}', tool_call_id="call_a1", name="get_weather"),
+        llm_pb2.ChatMessage(role="tool", content='{"time": "09:00"}', tool_call_id="call_b2", name="get_time"),
+    ]
+    async with orchestrator(settings) as stub:
+        events = await events_of(stub, request(model, history, tools=TOOLS))
+    assert "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta") == "It is 18 degrees in Paris."
+    assert events[-1].end.finish_reason == "stop"
+    messages = upstream.stats()["bodies"][-1]["messages"]
+    if wire == "openai":
+        assert messages[2] == {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_a1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "c"}'}},
+            {"id": "call_b2", "type": "function", "function": {"name": "get_time", "arguments": '{"zone": "Asia/Tokyo"}'}}]}
+        assert messages[3:] == [{"role": "tool", "tool_call_id": "call_a1", "content": '{"temp": 18}'},
+                                {"role": "tool", "tool_call_id": "call_b2", "content": '{"time": "09:00"}'}]
+    else:
+        body = upstream.stats()["bodies"][-1]
+        assert body["system"] == "Be brief."
+        assert messages[1] == {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "call_a1", "name": "get_weather", "input": {"city": "Paris", "unit": "c"}},
+            {"type": "tool_use", "id": "call_b2", "name": "get_time", "input": {"zone": "Asia/Tokyo"}}]}
+        # Both results in the one user turn that follows the calls.
+        assert messages[2:] == [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "call_a1", "content": '{"temp": 18}'},
+            {"type": "tool_result", "tool_use_id": "call_b2", "content": '{"time": "09:00"}'}]}]
+
+
+@pytest.mark.parametrize("wire", WIRES)
+@pytest.mark.parametrize("choice", ["required", "none", "get_time"])
+async def test_tool_choice_is_translated(wire, choice, upstream, tmp_path):
+    settings, model = settings_for(wire, upstream, tmp_path)
+    async with orchestrator(settings) as stub:
+        events = await events_of(stub, request(model, tools=TOOLS, tool_choice=choice))
+    sent = upstream.stats()["bodies"][-1]["tool_choice"]
+    expected = {
+        "openai": {"required": "required", "none": "none", "get_time": {"type": "function", "function": {"name": "get_time"}}},
+        "anthropic": {"required": {"type": "any"}, "none": {"type": "none"}, "get_time": {"type": "tool", "name": "get_time"}},
+    }[wire][choice]
+    assert sent == expected
+    if choice == "get_time":  # the provider honours a forced call
+        assert [e.tool_call.name for e in events if e.WhichOneof("event") == "tool_call"] == ["get_time"]
+
+
+@pytest.mark.parametrize("wire", WIRES)
+async def test_a_json_schema_response_format_reaches_the_provider_and_the_answer_is_its_json(wire, upstream, tmp_path):
+    upstream.control(script='{"city": "Paris"}', script_piece=3)
+    settings, model = settings_for(wire, upstream, tmp_path)
+    fmt = llm_pb2.ResponseFormat(type="json_schema", name="place", schema=json.dumps(WEATHER), strict=True)
+    async with orchestrator(settings) as stub:
+        events = await events_of(stub, request(model, response_format=fmt))
+    text = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
+    assert json.loads(text) == {"city": "Paris"}
+    assert not [e for e in events if e.WhichOneof("event") == "tool_call"]
+    assert events[-1].end.finish_reason == "stop"
+    body = upstream.stats()["bodies"][-1]
+    if wire == "openai":
+        assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "place", "schema": WEATHER, "strict": True}}
+    else:
+        # Anthropic: a forced call of a tool whose input schema is the format's; its input is the answer.
+        assert body["tool_choice"] == {"type": "tool", "name": "__response_format"}
+        assert body["tools"][0]["input_schema"] == WEATHER
+
+
+async def test_a_json_object_response_format_reaches_an_openai_compatible_provider(upstream, tmp_path):
+    settings, model = settings_for("openai", upstream, tmp_path)
+    async with orchestrator(settings) as stub:
+        await events_of(stub, request(model, response_format=llm_pb2.ResponseFormat(type="json_object")))
+    assert upstream.stats()["bodies"][-1]["response_format"] == {"type": "json_object"}
+
+
+async def test_a_request_with_tools_is_never_answered_from_the_semantic_cache(upstream, tmp_path):
+    """The same cacheable question twice: plain, the second is the cache's; with tools, both go
+    to the provider."""
+    upstream.control(script="Sunny.")
+    settings, model = settings_for("openai", upstream, tmp_path)
+    settings = settings.model_copy(update={"cache_enabled": True})
+    caller = common_pb2.Caller(user_id="u1", tenant_id="t1")
+    async with orchestrator(settings) as stub:
+        for tools in ([], [], TOOLS, TOOLS):
+            req = request(model, [llm_pb2.ChatMessage(role="user", content="What is the weather like today?")], tools=tools)
+            req.cacheable = True
+            req.caller.CopyFrom(caller)
+            await events_of(stub, req)
+    assert upstream.stats()["requests"] == 3, "the plain question once (then cached), the one with tools twice"
