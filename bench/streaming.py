@@ -13,7 +13,10 @@ cell, divided by the turns served). Then the embedded model through the fleet ag
 llama-cpp-python called directly (tokens/s).
 
     python bench/streaming.py [--duration 10] [--levels 1,50,200] [--skip-litellm] [--skip-embedded]
-Writes bench/results/streaming.md.
+                              [--long-tokens 200] [--long-level 50]
+Writes bench/results/streaming.md. With --long-tokens, `/v1` and the chat path are also run
+with answers of that many tokens at --long-level streams, beside the short ones: the factor
+the capacity plan (docs/capacity.md) applies for long answers.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Target:
     headers: dict
     model: str
     wire: str = "openai"  # openai: chat.completion.chunk lines; chat: the chat path's named SSE events
+    max_tokens: int = TOKENS
 
 
 def _has_text(wire: str, event: str, line: str) -> bool:
@@ -83,9 +87,10 @@ def _has_text(wire: str, event: str, line: str) -> bool:
 
 async def one_stream(client: httpx.AsyncClient, target: Target, ttfts: list, gaps: list) -> None:
     if target.wire == "chat":
-        body = {"model": target.model, "max_tokens": TOKENS, "message": "Count for me."}
+        body = {"model": target.model, "max_tokens": target.max_tokens, "message": "Count for me."}
     else:
-        body = {"model": target.model, "stream": True, "max_tokens": TOKENS, "messages": [{"role": "user", "content": "Count for me."}]}
+        body = {"model": target.model, "stream": True, "max_tokens": target.max_tokens,
+                "messages": [{"role": "user", "content": "Count for me."}]}
     started = time.perf_counter()
     last = None
     event = ""
@@ -267,13 +272,16 @@ async def main() -> None:
     parser.add_argument("--levels", default="1,50,200")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-embedded", action="store_true", help="skip the embedded-model tokens/s comparison")
+    parser.add_argument("--long-tokens", type=int, default=0, help="also run /v1 and the chat path with answers this long")
+    parser.add_argument("--long-level", type=int, default=50, help="concurrent streams for the long-answer cells")
+    parser.add_argument("--out", default="streaming.md", help="file name under bench/results/")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     load_before = os.getloadavg()
 
     up_port = free_port()
     upstream_proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "fake_openai_upstream.py"), "--port", str(up_port),
-                                      "--tokens", str(TOKENS), "--gap-ms", str(GAP_MS)])
+                                      "--tokens", str(max(TOKENS, args.long_tokens)), "--gap-ms", str(GAP_MS)])
     upstream = f"http://127.0.0.1:{up_port}/v1"
     wait_http(f"http://127.0.0.1:{up_port}/stats")
     targets: dict[str, Target] = {"direct": Target(f"{upstream}/chat/completions", {}, "fake-model")}
@@ -305,6 +313,18 @@ async def main() -> None:
                 print(f"{name:8s} c={level:<4d} ttft p50 {r['ttft_p50']:7.1f} ms p95 {r['ttft_p95']:7.1f} | gap p50 {r['gap_p50']:5.1f} "
                       f"p95 {r['gap_p95']:6.1f} | {r['rps']:6.1f} req/s | errors {r['errors']} {r['reasons'] or ''}"
                       + (f" | CPU ms/turn {cpu_text(r['cpu'])}" if r["cpu"] else "") + f" | load generator {r['load_cpu']:.1f}", flush=True)
+        long_results: dict[str, tuple[dict, dict]] = {}
+        if args.long_tokens:
+            # Short and long side by side, each path back to back, so the machine's load hits both alike.
+            for name in FLEET_PATHS:
+                load_pids = {"bench": os.getpid(), "upstream": upstream_proc.pid}
+                short = await load(targets[name], args.long_level, args.duration, pids, load_pids)
+                long = await load(Target(targets[name].url, targets[name].headers, targets[name].model, targets[name].wire,
+                                         args.long_tokens), args.long_level, args.duration, pids, load_pids)
+                long_results[name] = (short, long)
+                print(f"{name:8s} c={args.long_level:<4d} CPU ms/turn {TOKENS} tokens {cpu_total(short['cpu']):.1f}, "
+                      f"{args.long_tokens} tokens {cpu_total(long['cpu']):.1f} (x{cpu_total(long['cpu']) / cpu_total(short['cpu']):.2f}) "
+                      f"| errors {short['errors']}/{long['errors']}", flush=True)
         direct_tps, fleet_tps = (float("nan"), float("nan")) if args.skip_embedded else await local_model_tokens_per_second(fleet.url, token)
         print(f"embedded model: llama-cpp-python direct {direct_tps:.1f} tok/s, through the fleet {fleet_tps:.1f} tok/s", flush=True)
     finally:
@@ -314,6 +334,14 @@ async def main() -> None:
             proc.wait(15)
 
     summary = side_by_side(results, levels)
+    if long_results:
+        summary += ["", f"Long answers, {args.long_level} streams, each path's short and long cells back to back:", "",
+                    f"| path | CPU ms/turn, {TOKENS} tokens | CPU ms/turn, {args.long_tokens} tokens | factor | "
+                    f"per extra token | req/s short / long |", "|---|---|---|---|---|---|"]
+        for name, (short, long) in long_results.items():
+            a, b = cpu_total(short["cpu"]), cpu_total(long["cpu"])
+            summary.append(f"| {name} | {cpu_text(short['cpu'])} | {cpu_text(long['cpu'])} | x{b / a:.2f} "
+                           f"| {(b - a) / (args.long_tokens - TOKENS):.3f} | {short['rps']:.1f} / {long['rps']:.1f} |")
     print("\n".join(summary))
     # The run itself keeps both cores busy: only the figure before it tells how quiet the machine was.
     load_avg = "load average {:.2f} {:.2f} {:.2f} before the run".format(*load_before)
@@ -341,7 +369,7 @@ async def main() -> None:
         lines += [f"At 50 streams: fleet TTFT p50 {f['ttft_p50']:.0f} ms vs LiteLLM {lt['ttft_p50']:.0f} ms "
                   f"({f['ttft_p50'] / lt['ttft_p50']:.2f}×, target ≤ 0.33×); req/s {f['rps']:.1f} vs {lt['rps']:.1f} "
                   f"({f['rps'] / lt['rps']:.1f}×, target ≥ 3×)."]
-    out = ROOT / "bench" / "results" / "streaming.md"
+    out = ROOT / "bench" / "results" / args.out
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
