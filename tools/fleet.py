@@ -75,6 +75,7 @@ class Fleet:
             "INGEST_GRPC_PORT": str(p.ingest),
             "INGEST_RAG_TARGET": f"127.0.0.1:{p.rag}",
             "INGEST_CONVERSATION_TARGET": f"127.0.0.1:{p.conversation}",
+            "INGEST_LLM_TARGET": f"127.0.0.1:{p.llm}",
             **{f"{prefix}_METRICS_PORT": str(port) for prefix, port in p.metrics.items()},
             "HF_HUB_OFFLINE": "1",
             # The exported embedding model is shared by every fleet on this machine.

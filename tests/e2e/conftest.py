@@ -55,6 +55,8 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            # These tests script the upstream per test: a cached answer would stand in for the scripted
            # one. The semantic cache has its own tests (test_cost.py).
            "LLM_CACHE_ENABLED": "false",
+           # Online evaluation's judge: the scripted upstream (test_evaluation.py), through the orchestrator.
+           "INGEST_EVALUATION_JUDGE_PROVIDER": "fake", "INGEST_EVALUATION_JUDGE_MODEL": "fake-model",
            # Every test signs up from 127.0.0.1; the limits have their own tests (test_limits.py).
            **NO_RATE_LIMITS,
            "GATEWAY_MAX_CONCURRENT_STREAMS": "2",

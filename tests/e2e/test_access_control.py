@@ -350,6 +350,10 @@ ROUTES = [
     Route("GET", "/api/v1/admin/memory-policy", "admin", call=lambda w, h: w.http.get("/api/v1/admin/memory-policy", headers=h)),
     Route("PUT", "/api/v1/admin/memory-policy", "admin", call=lambda w, h: w.http.put(
         "/api/v1/admin/memory-policy", headers=h, json={"user_memory_allowed": True})),
+    Route("GET", "/api/v1/admin/evaluations", "admin", call=lambda w, h: w.http.get("/api/v1/admin/evaluations", headers=h)),
+    Route("GET", "/api/v1/admin/evaluation-policy", "admin", call=lambda w, h: w.http.get("/api/v1/admin/evaluation-policy", headers=h)),
+    Route("PUT", "/api/v1/admin/evaluation-policy", "admin", call=lambda w, h: w.http.put(
+        "/api/v1/admin/evaluation-policy", headers=h, json={"share": 0})),
     Route("POST", "/api/v1/documents", "documents:write", ok=202, call=lambda w, h: w.http.post(
         "/api/v1/documents", headers=h, files=[("files", (f"{uuid.uuid4().hex}.txt", f"Upload {uuid.uuid4().hex}".encode()))])),
     Route("GET", "/api/v1/documents", "documents:read", call=lambda w, h: w.http.get("/api/v1/documents", headers=h)),

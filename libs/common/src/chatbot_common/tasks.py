@@ -23,6 +23,8 @@ TASK_INGEST_DOCUMENT = "ingest.document"
 TASK_INGEST_DOCUMENTS = "ingest.documents"
 MAX_TASK_DOCUMENTS = 20
 TASK_PURGE_MESSAGES = "retention.purge_messages"
+# Online evaluation: a sampled grounded answer judged in the background (the conversation service enqueues).
+TASK_EVALUATE_ANSWER = "evaluation.judge_answer"
 
 
 class AtomicFilesystemChannel(filesystem.Channel):

@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-model", default=env("CHATBOT_EVAL_JUDGE_MODEL", "default"))
     p.add_argument("--judge-api-key", default=env("CHATBOT_EVAL_JUDGE_API_KEY", ""),
                    help="default: --api-key when the judge is the deployment's /v1")
+    p.add_argument("--judge-max-tokens", type=int, default=512, help="longest judge reply")
     p.add_argument("--model", default=None, help="the model the deployment answers with (default: its default)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--limit", type=int, default=0, help="only the first N questions")
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     judge = None
     if not args.no_answers:
         judge_url = args.judge_base_url or args.base_url.rstrip("/") + "/v1"
-        judge = OpenAIJudge(judge_url, args.judge_model, args.judge_api_key or (args.api_key if not args.judge_base_url else ""))
+        judge = OpenAIJudge(judge_url, args.judge_model, args.judge_api_key or (args.api_key if not args.judge_base_url else ""),
+                            max_tokens=args.judge_max_tokens)
     try:
         client.me()  # the key works before anything is asked
         embed = None if args.no_answers or args.no_embeddings else _embedder()

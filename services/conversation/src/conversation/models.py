@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from chatbot_common.db import UTCDateTime, utcnow
@@ -146,3 +146,40 @@ class TenantMemoryPolicy(Base):
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_memory_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+class TenantEvaluationPolicy(Base):
+    """The share of a tenant's grounded answers judged in the background (no row: the service's
+    default, 0 = off). Kept here: the turn that samples reads it without a call to the gateway."""
+
+    __tablename__ = "tenant_evaluation_policies"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    share: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MessageEvaluation(Base):
+    """A judge's scores of one answer (online evaluation), stored with the message: deleting the
+    message (erasure, retention, its conversation) deletes them."""
+
+    __tablename__ = "message_evaluations"
+
+    message_id: Mapped[str] = mapped_column(String(40), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    provider: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="done")  # done | failed
+    error: Mapped[str] = mapped_column(String(200), default="")
+    faithfulness: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    answer_relevance: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    context_precision: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    context_recall: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    supported_claims: Mapped[int] = mapped_column(Integer, default=0)
+    judge_model: Mapped[str] = mapped_column(String(200), default="")
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_message_evaluations_tenant_evaluated", "tenant_id", "evaluated_at"),)

@@ -8,7 +8,9 @@ from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_server import GrpcService, serve_grpc
 from chatbot_common.tokens import open_counter
 from conversation.clients import GrpcLlmClient, GrpcRagClient
+from conversation.evaluation_store import EvaluationStore
 from conversation.memory_store import MemoryStore
+from conversation.online_evaluation import CeleryEvaluationQueue, OnlineEvaluation
 from conversation.repository import Repository
 from conversation.servicer import ConversationServicer
 from conversation.settings import ConversationSettings
@@ -33,11 +35,15 @@ def build_service(settings: ConversationSettings) -> GrpcService:
     sessions = db.session_factory(engine)
     repo, counters = Repository(sessions), Counters(open_counter())
     background = BackgroundWork(repo, llm, counters, settings)
-    servicer = ConversationServicer(repo, llm, counters, settings, sources, MemoryStore(sessions), background)
+    # Online evaluation: sampled answers go to the worker as Celery tasks (no broker connection until the first).
+    evaluations = OnlineEvaluation(EvaluationStore(sessions, settings.evaluation_default_share), CeleryEvaluationQueue(settings))
+    servicer = ConversationServicer(repo, llm, counters, settings, sources, MemoryStore(sessions), background,
+                                    evaluations=evaluations)
 
     async def close() -> None:
         # Summaries and titles under way are dropped: the next turn over the trigger asks again.
         await background.close()
+        await evaluations.close()
         await llm_channel.close()
         await rag_channel.close()
         await engine.dispose()

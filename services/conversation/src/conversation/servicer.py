@@ -17,10 +17,12 @@ from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.paging import page_from_pb, page_info
-from chatbot_common.timeutil import to_timestamp
+from chatbot_common.timeutil import from_timestamp, to_timestamp
 from conversation.llm import LlmClient
 from conversation.memory_store import MemoryStore, TooManyFacts
-from conversation.models import Conversation, MemoryFact, Message
+from conversation.evaluation_store import SCORES as EVALUATION_SCORES, EvaluationFilters, EvaluationStore
+from conversation.online_evaluation import OnlineEvaluation
+from conversation.models import Conversation, MemoryFact, Message, MessageEvaluation
 from conversation.repository import Repository, usage_tally
 from conversation.settings import ConversationSettings
 from conversation.grounding import SourceSearch
@@ -78,6 +80,14 @@ def message_to_pb(m: Message) -> pb.Message:
     return message
 
 
+def evaluation_to_pb(e: MessageEvaluation, rating: int) -> pb.Evaluation:
+    scores = pb.EvaluationScores(**{name: getattr(e, name) for name in EVALUATION_SCORES if getattr(e, name) is not None})
+    return pb.Evaluation(
+        message_id=e.message_id, conversation_id=e.conversation_id, user_id=e.user_id, model=e.model, provider=e.provider,
+        scores=scores, judge_model=e.judge_model, status=e.status, error=e.error, rating=rating, claims=e.claims,
+        supported_claims=e.supported_claims, evaluated_at=to_timestamp(e.evaluated_at), answered_at=to_timestamp(e.answered_at))
+
+
 def _user(caller: common_pb2.Caller) -> str:
     if not caller.user_id:
         raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller identity missing")
@@ -99,7 +109,9 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
     def __init__(
         self, repo: Repository, llm: LlmClient, counters: Counters, settings: ConversationSettings,
         sources: SourceSearch | None = None, memory: MemoryStore | None = None, background: BackgroundWork | None = None,
+        evaluations: OnlineEvaluation | None = None,
     ) -> None:
+        self._evaluations = evaluations
         self._repo = repo
         self._llm = llm
         self._counters = counters
@@ -276,6 +288,56 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
         return pb.TenantMemoryPolicy(user_memory_allowed=await self._memory_store().tenant_allows(request.caller.tenant_id))
 
+    def _evaluation_store(self) -> EvaluationStore:
+        if self._evaluations is None:
+            raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "online evaluation is not available")
+        return self._evaluations.store
+
+    async def GetTenantEvaluationPolicy(self, request: pb.GetTenantEvaluationPolicyRequest, context) -> pb.TenantEvaluationPolicy:
+        if not request.caller.tenant_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        return pb.TenantEvaluationPolicy(share=await self._evaluation_store().share(request.caller.tenant_id))
+
+    async def SetTenantEvaluationPolicy(self, request: pb.TenantEvaluationPolicy, context) -> pb.TenantEvaluationPolicy:
+        if not request.caller.tenant_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        if not 0 <= request.share <= 1:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "share must be within 0..1", {"field": "share"})
+        await self._evaluation_store().set_share(request.caller.tenant_id, request.share)
+        return pb.TenantEvaluationPolicy(share=request.share)
+
+    async def GetEvaluationInput(self, request: pb.GetEvaluationInputRequest, context) -> pb.EvaluationInput:
+        found = await self._evaluation_store().evaluation_input(request.message_id)
+        if found is None:
+            raise AppError(ErrorCode.NOT_FOUND, "answer not found")
+        m = found.answer
+        return pb.EvaluationInput(
+            message_id=m.id, conversation_id=m.conversation_id, user_id=found.conversation.user_id,
+            tenant_id=found.conversation.tenant_id, question=found.question, answer=m.content, model=m.model, provider=m.provider,
+            finish_reason=m.finish_reason, citations=[common_pb2.Citation(**c) for c in (m.citations or [])])
+
+    async def RecordEvaluation(self, request: pb.RecordEvaluationRequest, context) -> pb.RecordEvaluationResponse:
+        if request.status not in ("done", "failed"):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "status must be done or failed", {"field": "status"})
+        values = {name: getattr(request.scores, name) if request.scores.HasField(name) else None for name in EVALUATION_SCORES}
+        values.update(status=request.status, error=request.error[:200], judge_model=request.judge_model[:200],
+                      claims=request.claims, supported_claims=request.supported_claims)
+        return pb.RecordEvaluationResponse(recorded=await self._evaluation_store().record(request.message_id, values))
+
+    async def ListEvaluations(self, request: pb.ListEvaluationsRequest, context) -> pb.ListEvaluationsResponse:
+        if not request.caller.tenant_id:
+            raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        if request.rating not in ("", "up", "down", "none") or request.status not in ("", "done", "failed"):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "rating is up, down or none; status done or failed")
+        page = page_from_pb(request.page, 50)
+        filters = EvaluationFilters(
+            model=request.model, rating=request.rating, status=request.status,
+            since=from_timestamp(request.since) if request.HasField("since") else None,
+            until=from_timestamp(request.until) if request.HasField("until") else None,
+            max_faithfulness=request.max_faithfulness if request.HasField("max_faithfulness") else None)
+        rows, total = await self._evaluation_store().list(request.caller.tenant_id, page, filters)
+        return pb.ListEvaluationsResponse(evaluations=[evaluation_to_pb(e, rating) for e, rating in rows], page=page_info(page, total))
+
     async def Chat(self, request: pb.ChatRequest, context) -> AsyncIterator[pb.ChatEvent]:
         turn_request = TurnRequest(
             user_id=_user(request.caller),
@@ -297,7 +359,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             budget_left=request.budget_left if request.HasField("budget_left") else None,
         )
         turn = ChatTurn(self._repo, self._llm, self._counters, self._settings, turn_request, self._sources, self._memory,
-                        self._background)
+                        self._background, evaluations=self._evaluations)
         events = turn.run()
         try:
             async for event in events:

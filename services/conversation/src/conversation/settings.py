@@ -3,7 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from chatbot_common.settings import DatabaseSettings, GrpcServiceSettings
+from chatbot_common.settings import BrokerSettings, DatabaseSettings, GrpcServiceSettings
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful, accurate assistant. Answer clearly and concisely. "
@@ -11,7 +11,7 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-class ConversationSettings(GrpcServiceSettings, DatabaseSettings):
+class ConversationSettings(GrpcServiceSettings, DatabaseSettings, BrokerSettings):
     model_config = SettingsConfigDict(env_prefix="CONVERSATION_", extra="ignore")
     database_file = "conversation.db"
 
@@ -63,3 +63,7 @@ class ConversationSettings(GrpcServiceSettings, DatabaseSettings):
     title_max_tokens: int = Field(16, ge=4, le=64)
     # User memory (conversation.user_memory): opt-in per user, off for a tenant that says so.
     memory_max_facts: int = Field(50, ge=1, le=1000)
+    # Online evaluation (conversation.online_evaluation): the share of a tenant's grounded answers
+    # judged in the background when its admin has set none (0: off); the tasks go to the worker
+    # over the ingestion broker (CONVERSATION_BROKER_URL, or INGEST_BROKER_URL / REDIS_URL).
+    evaluation_default_share: float = Field(0.0, ge=0, le=1)

@@ -43,6 +43,7 @@ from conversation.grounding import (
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
 from conversation.memory_store import MemoryState, MemoryStore, TooManyFacts
+from conversation.online_evaluation import OnlineEvaluation
 from conversation.models import Conversation, Message
 from conversation.usage import to_pico
 from conversation.repository import Repository
@@ -123,7 +124,9 @@ class ChatTurn:
         self, repo: Repository, llm: LlmClient, counters: Counters, settings: ConversationSettings,
         request: TurnRequest, sources: SourceSearch | None = None, memory: MemoryStore | None = None,
         background: BackgroundWork | None = None,
+        evaluations: OnlineEvaluation | None = None,
     ) -> None:
+        self._evaluations = evaluations
         self._repo = repo
         self._llm = llm
         self._counters = counters
@@ -335,6 +338,8 @@ class ChatTurn:
                     self._cached_prompt_tokens, self._cost_pico, self._served = item.cached_prompt_tokens, to_pico(item.cost), item.served or {}
                     completed = await self._record(item.finish_reason)
                     self._schedule_memory_work(conv)
+                    if self._evaluations is not None:  # sampled and enqueued in the background, never awaited
+                        self._evaluations.after_answer(completed, req.tenant_id)
                     yield TurnCompleted(completed)
                     return
             raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")

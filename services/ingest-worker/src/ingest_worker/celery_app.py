@@ -12,8 +12,8 @@ from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
 from chatbot_common.ids import is_valid_id
-from chatbot_common.tasks import (MAX_TASK_DOCUMENTS, QUEUE, TASK_INGEST_DOCUMENT, TASK_INGEST_DOCUMENTS, TASK_PURGE_MESSAGES,
-                                  create_celery)
+from chatbot_common.tasks import (MAX_TASK_DOCUMENTS, QUEUE, TASK_EVALUATE_ANSWER, TASK_INGEST_DOCUMENT, TASK_INGEST_DOCUMENTS,
+                                  TASK_PURGE_MESSAGES, create_celery)
 from ingest_worker.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -126,4 +126,42 @@ def register_tasks(app: Celery, settings: IngestSettings) -> _PipelineHolder:
         log.info("retention purge done", extra={"messages": reply.messages, "conversations": reply.conversations})
         return {"messages": reply.messages, "conversations": reply.conversations}
 
+    evaluation = _EvaluationClients(settings)
+
+    @app.task(name=TASK_EVALUATE_ANSWER, autoretry_for=(grpc.RpcError,), retry_backoff=True, max_retries=2)
+    def evaluate_answer(message_id: str = "") -> str:
+        """Online evaluation of one sampled answer (ingest_worker.evaluation); idempotent: a
+        redelivered task judges again and replaces the scores."""
+        from ingest_worker.evaluation import evaluate_answer as judge_answer
+
+        if not is_valid_id(message_id, "msg"):
+            log.warning("malformed message id left out of an evaluation task")
+            return "skipped"
+        encoder = holder.get().embedder
+        return judge_answer(message_id, evaluation.stubs(), settings, lambda texts: encoder.encode(list(texts)).tolist())
+
     return holder
+
+
+class _EvaluationClients:
+    """The channels online evaluation uses (conversation, rag, llm-orchestrator), opened on first use."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self._stubs = None
+        self._lock = threading.Lock()
+
+    def stubs(self):
+        with self._lock:
+            if self._stubs is None:
+                from chatbot.conversation.v1 import conversation_pb2_grpc
+                from chatbot.llm.v1 import llm_pb2_grpc
+                from chatbot.rag.v1 import rag_pb2_grpc
+                from chatbot_common.grpc_client import open_sync_channel
+                from ingest_worker.evaluation import Stubs
+
+                s = self.settings
+                self._stubs = Stubs(conversation_pb2_grpc.ConversationServiceStub(open_sync_channel(s.conversation_target)),
+                                    rag_pb2_grpc.RagServiceStub(open_sync_channel(s.rag_target)),
+                                    llm_pb2_grpc.LlmOrchestratorStub(open_sync_channel(s.llm_target)))
+            return self._stubs

@@ -49,6 +49,14 @@ class IngestSettings(GrpcServiceSettings, BrokerSettings, BlobStoreSettings):
     embed_runner_batch_size: int = Field(16, ge=1, le=512)
     # The model itself (EMBEDDING_*): the rag service's too, which embeds the queries.
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    # Online evaluation (ingest_worker.evaluation): the judge is a model the llm-orchestrator serves
+    # (a model or alias, and optionally one provider: e.g. a judge configured in LLM_OPENAI_COMPATIBLE);
+    # the default is the embedded model. Which answers are judged is each tenant's share.
+    llm_target: str = "127.0.0.1:50052"
+    evaluation_judge_model: str = ""
+    evaluation_judge_provider: str = "local"
+    evaluation_judge_max_tokens: int = Field(512, ge=16, le=8192)
+    evaluation_timeout_seconds: float = Field(300.0, gt=0, description="deadline of one judge call (the embedded model queues)")
 
     @model_validator(mode="after")
     def _heartbeat(self) -> IngestSettings:

@@ -59,3 +59,10 @@ class QueueSampler(threading.Thread):
                 log.debug("queue depth unavailable", extra={"error": type(exc).__name__})
             if self.stopped.wait(self.interval):
                 return
+
+# Online evaluation (ingest_worker.evaluation): the judge's scores of sampled answers, per tenant
+# and answering model, and each evaluation's outcome.
+EVALUATION_SCORE = Histogram("rag_evaluation_score", "Online evaluation: a judged answer's score, by metric, tenant and model",
+                             ["metric", "tenant", "model"], buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
+EVALUATIONS = Counter("rag_evaluations_total", "Online evaluations by outcome (done, failed: the judge gave no score, skipped)",
+                      ["outcome"])

@@ -507,3 +507,143 @@ class GetTenantMemoryPolicyRequest(_message.Message):
     CALLER_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...
+
+class TenantEvaluationPolicy(_message.Message):
+    __slots__ = ("caller", "share")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    share: float
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., share: _Optional[float] = ...) -> None: ...
+
+class GetTenantEvaluationPolicyRequest(_message.Message):
+    __slots__ = ("caller",)
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...
+
+class GetEvaluationInputRequest(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class EvaluationInput(_message.Message):
+    __slots__ = ("message_id", "conversation_id", "user_id", "tenant_id", "question", "answer", "citations", "model", "provider", "finish_reason")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    CITATIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    conversation_id: str
+    user_id: str
+    tenant_id: str
+    question: str
+    answer: str
+    citations: _containers.RepeatedCompositeFieldContainer[_common_pb2.Citation]
+    model: str
+    provider: str
+    finish_reason: str
+    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., user_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., question: _Optional[str] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ...) -> None: ...
+
+class EvaluationScores(_message.Message):
+    __slots__ = ("faithfulness", "answer_relevance", "context_precision", "context_recall")
+    FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_RELEVANCE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_RECALL_FIELD_NUMBER: _ClassVar[int]
+    faithfulness: float
+    answer_relevance: float
+    context_precision: float
+    context_recall: float
+    def __init__(self, faithfulness: _Optional[float] = ..., answer_relevance: _Optional[float] = ..., context_precision: _Optional[float] = ..., context_recall: _Optional[float] = ...) -> None: ...
+
+class RecordEvaluationRequest(_message.Message):
+    __slots__ = ("message_id", "scores", "judge_model", "status", "error", "claims", "supported_claims")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    scores: EvaluationScores
+    judge_model: str
+    status: str
+    error: str
+    claims: int
+    supported_claims: int
+    def __init__(self, message_id: _Optional[str] = ..., scores: _Optional[_Union[EvaluationScores, _Mapping]] = ..., judge_model: _Optional[str] = ..., status: _Optional[str] = ..., error: _Optional[str] = ..., claims: _Optional[int] = ..., supported_claims: _Optional[int] = ...) -> None: ...
+
+class RecordEvaluationResponse(_message.Message):
+    __slots__ = ("recorded",)
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    recorded: bool
+    def __init__(self, recorded: _Optional[bool] = ...) -> None: ...
+
+class Evaluation(_message.Message):
+    __slots__ = ("message_id", "conversation_id", "user_id", "model", "provider", "scores", "judge_model", "status", "error", "rating", "claims", "supported_claims", "evaluated_at", "answered_at")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    conversation_id: str
+    user_id: str
+    model: str
+    provider: str
+    scores: EvaluationScores
+    judge_model: str
+    status: str
+    error: str
+    rating: int
+    claims: int
+    supported_claims: int
+    evaluated_at: _timestamp_pb2.Timestamp
+    answered_at: _timestamp_pb2.Timestamp
+    def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., scores: _Optional[_Union[EvaluationScores, _Mapping]] = ..., judge_model: _Optional[str] = ..., status: _Optional[str] = ..., error: _Optional[str] = ..., rating: _Optional[int] = ..., claims: _Optional[int] = ..., supported_claims: _Optional[int] = ..., evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListEvaluationsRequest(_message.Message):
+    __slots__ = ("caller", "page", "model", "rating", "status", "since", "until", "max_faithfulness")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    page: _common_pb2.PageRequest
+    model: str
+    rating: str
+    status: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    max_faithfulness: float
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., model: _Optional[str] = ..., rating: _Optional[str] = ..., status: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_faithfulness: _Optional[float] = ...) -> None: ...
+
+class ListEvaluationsResponse(_message.Message):
+    __slots__ = ("evaluations", "page")
+    EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    evaluations: _containers.RepeatedCompositeFieldContainer[Evaluation]
+    page: _common_pb2.PageInfo
+    def __init__(self, evaluations: _Optional[_Iterable[_Union[Evaluation, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageInfo, _Mapping]] = ...) -> None: ...

@@ -140,6 +140,31 @@ class ConversationServiceStub:
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantMemoryPolicyRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.FromString,
                 _registered_method=True)
+        self.GetTenantEvaluationPolicy = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/GetTenantEvaluationPolicy',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantEvaluationPolicyRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.FromString,
+                _registered_method=True)
+        self.SetTenantEvaluationPolicy = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/SetTenantEvaluationPolicy',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.FromString,
+                _registered_method=True)
+        self.GetEvaluationInput = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/GetEvaluationInput',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetEvaluationInputRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EvaluationInput.FromString,
+                _registered_method=True)
+        self.RecordEvaluation = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/RecordEvaluation',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordEvaluationRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordEvaluationResponse.FromString,
+                _registered_method=True)
+        self.ListEvaluations = channel.unary_unary(
+                '/chatbot.conversation.v1.ConversationService/ListEvaluations',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListEvaluationsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListEvaluationsResponse.FromString,
+                _registered_method=True)
 
 
 class ConversationServiceServicer:
@@ -285,6 +310,40 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTenantEvaluationPolicy(self, request, context):
+        """Online evaluation: the share of the tenant's grounded answers judged in the background (the
+        gateway lets only its admins call these); sampled answers go to the worker as a Celery task.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTenantEvaluationPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEvaluationInput(self, request, context):
+        """What the judge needs of a stored answer (the worker asks), and the scores it gave.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordEvaluation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEvaluations(self, request, context):
+        """The tenant's judged answers, newest first, each with its owner's rating beside the scores.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConversationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -392,6 +451,31 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     servicer.GetTenantMemoryPolicy,
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantMemoryPolicyRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.SerializeToString,
+            ),
+            'GetTenantEvaluationPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenantEvaluationPolicy,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantEvaluationPolicyRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.SerializeToString,
+            ),
+            'SetTenantEvaluationPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantEvaluationPolicy,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.SerializeToString,
+            ),
+            'GetEvaluationInput': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvaluationInput,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetEvaluationInputRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EvaluationInput.SerializeToString,
+            ),
+            'RecordEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEvaluation,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordEvaluationRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordEvaluationResponse.SerializeToString,
+            ),
+            'ListEvaluations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvaluations,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListEvaluationsRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListEvaluationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -962,6 +1046,141 @@ class ConversationService:
             '/chatbot.conversation.v1.ConversationService/GetTenantMemoryPolicy',
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantMemoryPolicyRequest.SerializeToString,
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantMemoryPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenantEvaluationPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/GetTenantEvaluationPolicy',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetTenantEvaluationPolicyRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTenantEvaluationPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/SetTenantEvaluationPolicy',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.TenantEvaluationPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvaluationInput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/GetEvaluationInput',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetEvaluationInputRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.EvaluationInput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/RecordEvaluation',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordEvaluationRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.RecordEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvaluations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/ListEvaluations',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListEvaluationsRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ListEvaluationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
