@@ -18,6 +18,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Cloud metadata services (AWS, GCP, Azure, OpenStack; AWS over IPv6; Alibaba): refused even
+# inside a network the operator allowed, since they hand out the host's own credentials.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"))
+
+
 class BlockedAddress(Exception):
     """The destination is not allowed; the message says why, without anything secret."""
 
@@ -40,6 +45,8 @@ class AddressPolicy:
 
     def check_address(self, address: str | IPAddress) -> None:
         ip = _effective(ipaddress.ip_address(address) if isinstance(address, str) else address)
+        if ip in METADATA_ADDRESSES:
+            raise BlockedAddress(f"{ip} is a cloud metadata address")
         if any(ip in network for network in self.allowed):
             return
         # Loopback, private, link-local (the cloud metadata service at 169.254.169.254), CGNAT,
