@@ -278,6 +278,20 @@ def _new_document(w: World) -> str:
     return reply.json()["documents"][0]["id"]
 
 
+def _new_mcp_server(w: World) -> str:
+    """A registered MCP server of the organisation, left disabled (nothing listens at its URL)."""
+    reply = w.http.post("/api/v1/admin/mcp-servers", headers=w.headers["admin"],
+                        json={"name": f"m{uuid.uuid4().hex[:8]}", "url": "http://127.0.0.1:9/mcp", "enabled": False})
+    assert reply.status_code == 201, reply.text
+    return reply.json()["id"]
+
+
+def _mcp_route(method: str, suffix: str = "", ok: int = 200, json: dict | None = None, tenant_object: bool = True) -> Route:
+    template = "/api/v1/admin/mcp-servers" + ("/{server_id}" if tenant_object else "") + suffix
+    return Route(method, template, "admin", tenant_object=tenant_object, ok=ok, call=lambda w, h: w.http.request(
+        method, template.replace("{server_id}", _new_mcp_server(w)) if tenant_object else template, headers=h, json=json))
+
+
 def _finished_answer(w: World) -> str:
     """A streamed answer of the member's, read to its end: its message id (its events stay
     followable for a while after)."""
@@ -388,6 +402,16 @@ ROUTES = [
         "/api/v1/admin/tenant", headers=h, json={"injection_policy": "block"})),
     Route("GET", "/api/v1/admin/audit", "admin", call=lambda w, h: w.http.get("/api/v1/admin/audit", headers=h)),
     Route("GET", "/api/v1/admin/usage", "admin", call=lambda w, h: w.http.get("/api/v1/admin/usage", headers=h)),
+    _mcp_route("GET", tenant_object=False),
+    Route("POST", "/api/v1/admin/mcp-servers", "admin", ok=201, call=lambda w, h: w.http.post(
+        "/api/v1/admin/mcp-servers", headers=h, json={"name": f"m{uuid.uuid4().hex[:8]}", "url": "http://127.0.0.1:9/mcp",
+                                                      "enabled": False})),
+    _mcp_route("GET"),
+    _mcp_route("PATCH", json={"timeout_seconds": 5}),
+    _mcp_route("DELETE", ok=204),
+    _mcp_route("POST", "/refresh"),
+    _mcp_route("GET", "/tools"),
+    _mcp_route("PATCH", "/tools", json={"tools": []}),
 ]
 # Routes whose matrix lives elsewhere: public ones, and those that end the caller's own sessions
 # (test_logout_password_change_and_disable_end_every_session; an API key gets 400 there).

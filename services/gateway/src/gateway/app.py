@@ -16,9 +16,10 @@ from gateway.answers import open_buffers
 from gateway.answers.relay import Relays
 from gateway.api.routes import evaluations
 from gateway.api.routes import (
-    admin, auth, chat, conversations, documents, health, invitations, me, memory, oidc, openai_compat, upload_events, usage,
-    well_known, ws,
+    admin, auth, chat, conversations, documents, health, invitations, mcp_servers, me, memory, oidc, openai_compat, upload_events,
+    usage, well_known, ws,
 )
+from gateway.api.mcp_endpoint import PATH as MCP_PATH, McpEndpoint
 from gateway.errors import install_error_handlers
 from gateway.grpc_clients import Downstream
 from chatbot_common.blobstore import open_blob_store
@@ -29,6 +30,7 @@ from gateway.identity.oidc_login import OidcLogin
 from gateway.identity.tenants import TenantPolicies
 from gateway.keys import KeyRing
 from gateway.limits.limiter import Limits, open_store
+from gateway.mcp_servers import McpServers
 from gateway.privacy import Privacy
 from gateway.security import PasswordHashing, TokenIssuer
 from gateway.settings import GatewaySettings
@@ -66,11 +68,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.privacy = Privacy(settings=settings, sessions=app.state.sessions, downstream=app.state.downstream,
                                     blobs=app.state.blobs, limits=app.state.limits, accounts=app.state.accounts,
                                     issuer=app.state.issuer, passwords=app.state.passwords)
+        app.state.mcp_servers = McpServers(app.state.downstream, app.state.sessions, settings.call_timeout_seconds,
+                                           settings.mcp_discovery_timeout_seconds)
         outbox = audit.Outbox(settings.audit_outbox_dir)
         audit.attach(app.state.sessions, outbox)
         drainer = asyncio.create_task(audit.drain_forever(app.state.sessions, outbox, settings.audit_outbox_retry_seconds))
         try:
-            yield
+            async with mcp_endpoint.sessions.run():
+                yield
         finally:
             drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,6 +115,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(oidc.router)
     api.include_router(me.router)
     api.include_router(admin.router)
+    api.include_router(mcp_servers.router)
     api.include_router(invitations.router)
     api.include_router(usage.router)
     api.include_router(chat.router)
@@ -119,6 +125,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(documents.router)
     api.include_router(upload_events.router)
     app.include_router(api)
+    # The platform's MCP server for external agents (before the web app, which answers what no route matched).
+    mcp_endpoint = McpEndpoint(settings.max_body_bytes)
+    app.add_route(MCP_PATH, mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     app.include_router(well_known.router)
     app.include_router(ws.router)
     webapp.install(app, settings.web_dir, docs_url="/api/v1/docs")

@@ -8,7 +8,7 @@ import grpc
 
 from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2_grpc
-from chatbot.llm.v1 import llm_pb2_grpc
+from chatbot.llm.v1 import llm_pb2_grpc, mcp_pb2_grpc
 from chatbot.rag.v1 import rag_pb2_grpc
 from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_errors import MappedStub
@@ -34,6 +34,7 @@ class Downstream:
     conversation: conversation_pb2_grpc.ConversationServiceStub
     llm: llm_pb2_grpc.LlmOrchestratorStub
     rag: rag_pb2_grpc.RagServiceStub
+    mcp: mcp_pb2_grpc.McpServersStub  # the tenants' MCP servers, kept by the llm-orchestrator
 
     @classmethod
     def open(cls, settings: GatewaySettings) -> Downstream:
@@ -48,6 +49,7 @@ class Downstream:
             conversation=MappedStub(conversation_pb2_grpc.ConversationServiceStub(channels["conversation"]), "conversation"),
             llm=MappedStub(llm_pb2_grpc.LlmOrchestratorStub(channels["llm-orchestrator"]), "llm-orchestrator"),
             rag=MappedStub(rag_pb2_grpc.RagServiceStub(channels["rag"]), "rag"),
+            mcp=MappedStub(mcp_pb2_grpc.McpServersStub(channels["llm-orchestrator"]), "llm-orchestrator"),
         )
 
     async def close(self) -> None:

@@ -110,6 +110,9 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     rag_target: str = "127.0.0.1:50053"
     ingest_target: str = "127.0.0.1:50054"
     call_timeout_seconds: float = Field(10.0, gt=0)
+    # Registering, changing or refreshing an MCP server waits for its tool list (the orchestrator's
+    # LLM_MCP_CONNECT_TIMEOUT_SECONDS and the server's own timeout come first).
+    mcp_discovery_timeout_seconds: float = Field(45.0, gt=0)
     chat_timeout_seconds: float = Field(310.0, gt=0)
     heartbeat_seconds: float = Field(15.0, gt=0)
     # Streamed answers are kept for clients that come back (reload, another tab, another replica):

@@ -22,6 +22,7 @@ from gateway.identity.accounts import KEY_PREFIX, Accounts
 from gateway.identity.oidc_login import OidcLogin
 from gateway.identity.tenants import TenantPolicies
 from gateway.limits.limiter import Limits
+from gateway.mcp_servers import McpServers
 from gateway.privacy import Privacy
 from gateway.security import PasswordHashing, Principal, TokenIssuer
 from gateway.settings import GatewaySettings
@@ -124,6 +125,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 AccountsDep = Annotated[Accounts, Depends(_built_at_start("accounts"))]
 LimitsDep = Annotated[Limits, Depends(_built_at_start("limits"))]
+McpServersDep = Annotated[McpServers, Depends(_built_at_start("mcp_servers"))]
 RelaysDep = Annotated[Relays, Depends(_built_at_start("relays"))]
 PasswordsDep = Annotated[PasswordHashing, Depends(_built_at_start("passwords"))]
 # None: no external issuer is configured for browser sign-in.
