@@ -71,6 +71,7 @@ class Fleet:
             "CONVERSATION_LLM_TARGET": f"127.0.0.1:{p.llm}",
             "CONVERSATION_RAG_TARGET": f"127.0.0.1:{p.rag}",
             "LLM_GRPC_PORT": str(p.llm),
+            "LLM_RAG_TARGET": f"127.0.0.1:{p.rag}",
             "RAG_GRPC_PORT": str(p.rag),
             "INGEST_GRPC_PORT": str(p.ingest),
             "INGEST_RAG_TARGET": f"127.0.0.1:{p.rag}",

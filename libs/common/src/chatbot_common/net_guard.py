@@ -18,9 +18,18 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-# Cloud metadata services (AWS, GCP, Azure, OpenStack; AWS over IPv6; Alibaba): refused even
-# inside a network the operator allowed, since they hand out the host's own credentials.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"))
+# Cloud metadata services (AWS, GCP, Azure, OpenStack; AWS over IPv6; Alibaba; AWS ECS task
+# credentials and time sync; Oracle's legacy one): refused even inside a network the operator
+# allowed, since they hand out the host's own credentials.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2", "169.254.170.23", "fd00:ec2::23",
+    "169.254.169.123", "fd00:ec2::123", "192.0.0.192",
+))
+# Their names, refused before any lookup (an allow-list entry like *.internal must not reach them).
+METADATA_HOSTS = frozenset({
+    "metadata", "metadata.google.internal", "metadata.goog", "metadata.azure.com", "instance-data",
+    "instance-data.ec2.internal", "metadata.tencentyun.com", "metadata.platformequinix.com",
+})
 
 
 class BlockedAddress(Exception):

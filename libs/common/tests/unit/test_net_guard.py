@@ -23,10 +23,11 @@ def test_public_addresses_pass_and_an_allowed_network_opens_only_itself():
         policy.check_address("10.0.0.1")
 
 
-@pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "100.100.100.200", "::ffff:169.254.169.254"])
+@pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "100.100.100.200", "::ffff:169.254.169.254",
+                                     "169.254.170.2", "fd00:ec2::23", "192.0.0.192"])
 def test_metadata_addresses_stay_refused_inside_an_allowed_network(address):
     with pytest.raises(BlockedAddress, match="metadata"):
-        AddressPolicy(["169.254.0.0/16", "fd00::/8", "100.64.0.0/10"]).check_address(address)
+        AddressPolicy(["169.254.0.0/16", "fd00::/8", "100.64.0.0/10", "192.0.0.0/24"]).check_address(address)
 
 
 async def test_names_are_resolved_and_every_address_checked():

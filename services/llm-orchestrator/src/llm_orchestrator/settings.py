@@ -182,9 +182,10 @@ class LlmSettings(GrpcServiceSettings, DatabaseSettings):
 
     @model_validator(mode="after")
     def _tools(self) -> LlmSettings:
-        for name in (*self.tools_enabled, *self.tools_sensitive, *self.tools_roles):
-            if name not in BUILTIN_TOOLS:
-                raise ValueError(f"LLM_TOOLS_*: unknown tool {name!r} (built-in tools: {', '.join(BUILTIN_TOOLS)})")
+        for variable, names in (("ENABLED", self.tools_enabled), ("SENSITIVE", self.tools_sensitive), ("ROLES", self.tools_roles)):
+            for name in names:
+                if name not in BUILTIN_TOOLS:
+                    raise ValueError(f"LLM_TOOLS_{variable}: unknown tool {name[:40]!r} (built-in tools: {', '.join(BUILTIN_TOOLS)})")
         for entry in self.tools_sql_allowed_tables:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*\.(\*|[A-Za-z_][A-Za-z0-9_$]*)", entry):
                 raise ValueError("LLM_TOOLS_SQL_ALLOWED_TABLES: entries are schema.table or schema.*")
