@@ -254,3 +254,61 @@ async def test_urls_outside_the_rules(url, says):
 async def test_method_is_get_or_head_only():
     result = await fetch(fetcher(), "http://api.test/", "POST")
     assert result.is_error and "'POST' is not one of ['GET', 'HEAD']" in result.content
+
+
+def tls_server(tmp_path, name: str):
+    """An HTTPS server on 127.0.0.1 with a certificate for `name` from a test authority, and a
+    client context that trusts that authority."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject, issuer, key, signer, ca, san=None):
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)])).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(hours=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("test authority", "test authority", ca_key, ca_key, True)
+    leaf = certificate(name, "test authority", key, ca_key, False, san=name)
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "key.pem")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.seen = []
+    server.daemon_threads = True
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client_context = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    return server, client_context
+
+
+async def test_https_to_the_checked_address_verifies_the_certificate_against_the_name(tmp_path):
+    server, trust = tls_server(tmp_path, "api.test")
+    try:
+        names = Names({"api.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+        tool = HttpFetch(["api.test", "other.test"], ["127.0.0.1/32"], resolver=names, verify=trust)
+        ok = await fetch(tool, f"https://api.test:{server.server_port}/text")
+        assert not ok.is_error, ok.content
+        assert ok.content.endswith(PAGE) and server.seen == [(f"api.test:{server.server_port}", "/text")]
+        # The same address under another name: the certificate does not match it, nothing is read.
+        wrong = await fetch(tool, f"https://other.test:{server.server_port}/text")
+        assert wrong.is_error and "the TLS certificate of other.test could not be verified" in wrong.content
+        assert len(server.seen) == 1
+        untrusted = await fetch(HttpFetch(["api.test"], ["127.0.0.1/32"], resolver=names), f"https://api.test:{server.server_port}/")
+        assert untrusted.is_error and "could not be verified" in untrusted.content
+    finally:
+        server.shutdown()

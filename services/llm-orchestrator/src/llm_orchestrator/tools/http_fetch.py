@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -66,12 +67,14 @@ class HttpFetch:
     """A tool: fetches a URL from an allowed host and returns its text."""
 
     def __init__(self, allowed_hosts: Sequence[str], allowed_networks: Sequence[str] = (), max_bytes: int = 1_000_000,
-                 max_redirects: int = 3, timeout: float = 15.0, sensitive: bool = True, resolver: Resolver | None = None) -> None:
+                 max_redirects: int = 3, timeout: float = 15.0, sensitive: bool = True, resolver: Resolver | None = None,
+                 verify: ssl.SSLContext | None = None) -> None:
         self._hosts = [h.lower() for h in allowed_hosts]
         self._policy = AddressPolicy(allowed_networks)
         self._max_bytes = max_bytes
         self._max_redirects = max_redirects
         self._resolve = resolver or system_resolver
+        self._verify = verify or True  # certificates are always checked; a test may bring its own authority
         self.timeout = timeout
         self.sensitive = sensitive
         self.spec = ToolSpec(
@@ -138,7 +141,7 @@ class HttpFetch:
         headers = {"Accept": "text/*, application/json;q=0.9", "Accept-Encoding": "identity",
                    "User-Agent": "chatbot-platform-http-tool/1"}
         async with httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(self.timeout),
-                                     http2=False) as client:
+                                     verify=self._verify) as client:
             for _ in range(self._max_redirects + 1):
                 target, host_header = await self._target(url)
                 extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
@@ -148,6 +151,8 @@ class HttpFetch:
                 except httpx.TimeoutException:
                     raise ToolError("the server did not answer in time") from None
                 except httpx.HTTPError as exc:
+                    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                        raise ToolError(f"the TLS certificate of {url.host} could not be verified") from None
                     raise ToolError(f"the request failed ({type(exc).__name__})") from None
                 try:
                     if response.is_redirect and "location" in response.headers:
