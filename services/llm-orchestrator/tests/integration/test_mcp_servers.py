@@ -22,7 +22,9 @@ from llm_orchestrator.mcp.registry import Caller, Limits, McpRegistry
 from llm_orchestrator.mcp.servicer import server_pb
 from llm_orchestrator.secrets import SecretBox
 from llm_orchestrator.server import MIGRATIONS
+from llm_orchestrator.providers.base import ToolCall
 from llm_orchestrator.tools.base import ToolContext
+from llm_orchestrator.tools.registry import ToolRegistry
 from mcp_test_server import start_mcp_server
 
 pytestmark = pytest.mark.contract
@@ -106,7 +108,7 @@ async def test_credentials_are_kept_encrypted_and_never_given_back(registry, mcp
 async def test_a_server_that_refuses_or_fails_is_reported_never_raised(registry, mcp_server):
     wrong = await registry.create(ADMIN, name="wrong-key", transport="http", url=mcp_server.url, command="",
                                   headers={"Authorization": "Bearer nope"}, timeout=None, enabled=True)
-    assert wrong.last_error and wrong.tools == [] and "nope" not in wrong.last_error
+    assert "refused the credentials (HTTP 401)" in wrong.last_error and wrong.tools == [] and "nope" not in wrong.last_error
 
     server = await registry.create(ADMIN, name="crm", transport="http", url=mcp_server.url, command="",
                                    headers={"Authorization": f"Bearer {TOKEN}"}, timeout=1.0, enabled=True)
@@ -142,3 +144,20 @@ async def test_an_allow_listed_stdio_command_serves_its_tools(registry):
     await registry.set_grants(ADMIN, server.id, [("add", ["viewer"], False)])
     (add,) = await registry.tools_for(VIEWER)
     assert (await add.call({"a": 40, "b": 2}, VIEWER)).content == "42"
+
+
+async def test_a_runs_tool_set_holds_the_granted_mcp_tools_of_its_callers_roles_only(registry, mcp_server):
+    """Through the agent loop's seam (tools.registry): what a run is offered and what it may call."""
+    server = await registry.create(ADMIN, name="crm", transport="http", url=mcp_server.url, command="",
+                                   headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
+    await registry.set_grants(ADMIN, server.id, [("add", ["member"], False)])
+    tools = ToolRegistry(providers=[registry])
+    member_set, viewer_set = await tools.for_caller(MEMBER), await tools.for_caller(VIEWER)
+    assert "crm__add" in member_set and not member_set.is_sensitive("crm__add")
+    assert "crm__add" not in viewer_set and "crm__lookup_order" not in member_set
+    calls_before = mcp_server.calls()
+    invalid = await member_set.run(ToolCall("c1", "crm__add", '{"a": 2, "b": "three"}'), MEMBER)
+    assert invalid.is_error and mcp_server.calls() == calls_before  # refused by the schema, before the server
+    assert (await member_set.run(ToolCall("c2", "crm__add", '{"a": 2, "b": 3}'), MEMBER)).content == "5"
+    refused = await viewer_set.run(ToolCall("c3", "crm__add", '{"a": 2, "b": 3}'), VIEWER)
+    assert refused.is_error and mcp_server.calls() == calls_before + 1

@@ -48,6 +48,7 @@ class McpUnreachable(Exception):
 class _Session:
     def __init__(self, client: Client, idle_seconds: float) -> None:
         self.client = client
+        self.http_status = 0  # of the last HTTP answer: the SDK reports a refusal without it
         self.idle_seconds = idle_seconds
         self.ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         self.closing = asyncio.Event()
@@ -85,14 +86,23 @@ class McpConnections:
         self.connect_timeout = connect_timeout
         self.idle_seconds = idle_seconds
         self._sessions: dict[tuple[str, str], _Session] = {}
+        self._closing: set[asyncio.Task] = set()  # idle sessions being closed (kept referenced)
         self._lock = asyncio.Lock()
 
-    def _client(self, target: Target, timeout: float) -> Client:
+    def _open(self, target: Target, timeout: float) -> _Session:
         if target.transport == "stdio":
             command, *args = target.argv
-            return Client(StdioServerParameters(command=command, args=args), read_timeout_seconds=timeout, cache=None)
-        http = httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(timeout, connect=self.connect_timeout))
-        return Client(streamable_http_client(target.url, http_client=http), read_timeout_seconds=timeout, cache=None)
+            return _Session(Client(StdioServerParameters(command=command, args=args), read_timeout_seconds=timeout, cache=None),
+                            self.idle_seconds)
+
+        async def note_status(response: httpx2.Response) -> None:
+            session.http_status = response.status_code
+
+        http = httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(timeout, connect=self.connect_timeout),
+                                  event_hooks={"response": [note_status]})
+        session = _Session(Client(streamable_http_client(target.url, http_client=http), read_timeout_seconds=timeout, cache=None),
+                           self.idle_seconds)
+        return session
 
     async def _session(self, target: Target, timeout: float) -> _Session:
         async with self._lock:
@@ -100,13 +110,15 @@ class McpConnections:
                               (k[0] == target.server_id and k[1] != target.version)]:
                 if self._sessions.get(key) is idle and idle.in_use == 0:
                     del self._sessions[key]
-                    asyncio.create_task(idle.close())
+                    task = asyncio.create_task(idle.close())
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
             key = (target.server_id, target.version)
             session = self._sessions.get(key)
             if session is None or session.broken:
                 if target.transport == "http":
                     await self.policy.check_url(target.url)  # BlockedAddress: refused before any connection
-                session = self._sessions[key] = _Session(self._client(target, timeout), self.idle_seconds)
+                session = self._sessions[key] = self._open(target, timeout)
             session.in_use += 1
         return session
 
@@ -117,10 +129,15 @@ class McpConnections:
                 client = await asyncio.wait_for(asyncio.shield(session.ready), self.connect_timeout)
             except Exception as exc:
                 session.broken = True
-                raise McpUnreachable(_reason(exc)) from None
+                raise McpUnreachable(_refusal(session.http_status) or failure_reason(exc)) from None
             try:
                 return await asyncio.wait_for(work(client), timeout)
-            except (TimeoutError, MCPError):  # a slow or refused call; the session itself is fine
+            except MCPError:
+                if _refusal(session.http_status):  # refused at the HTTP level (credentials, a proxy)
+                    session.broken = True
+                    raise McpUnreachable(_refusal(session.http_status)) from None
+                raise  # an error the server answered in MCP: the session itself is fine
+            except TimeoutError:
                 raise
             except Exception:
                 session.broken = True  # the next call starts afresh
@@ -152,7 +169,7 @@ class McpConnections:
         except TimeoutError:
             raise McpUnreachable(f"no answer to tools/list within {timeout:g} s") from None
         except Exception as exc:  # noqa: BLE001 - whatever the SDK or the server raised, the admin reads why
-            raise McpUnreachable(_reason(exc)) from None
+            raise McpUnreachable(failure_reason(exc)) from None
 
     async def call_tool(self, target: Target, name: str, arguments: dict[str, Any], timeout: float) -> CallToolResult:
         return await self._use(target, timeout, lambda client: client.call_tool(name, arguments))
@@ -173,9 +190,15 @@ class McpConnections:
             await session.close()
 
 
-def _reason(exc: BaseException) -> str:
+def _refusal(status: int) -> str:
+    if status in (401, 403):
+        return f"the server refused the credentials (HTTP {status})"
+    return f"the server answered HTTP {status}" if status >= 400 else ""
+
+
+def failure_reason(exc: BaseException) -> str:
     """A short, secret-free description: the exception's kind and first line (never headers)."""
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _reason(exc.exceptions[0])
+        return failure_reason(exc.exceptions[0])
     text = str(exc).splitlines()[0][:200] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

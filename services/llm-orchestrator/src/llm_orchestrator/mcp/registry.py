@@ -22,7 +22,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
 from chatbot_common.net_guard import AddressPolicy, BlockedAddress
 from llm_orchestrator.mcp import store
-from llm_orchestrator.mcp.connections import McpConnections, McpUnreachable, Target, _reason
+from llm_orchestrator.mcp.connections import McpConnections, McpUnreachable, Target, failure_reason
 from llm_orchestrator.mcp.tools import McpTool, result_text
 from llm_orchestrator.models import McpServer
 from llm_orchestrator.secrets import SecretBox, SecretsUnreadable
@@ -214,7 +214,7 @@ class McpRegistry:
             return ToolResult(f"the tool's server cannot be reached: {exc}", is_error=True)
         except Exception as exc:  # noqa: BLE001 - a tool's failure is the model's observation, never the user's error
             log.warning("MCP tool call failed", extra={"mcp_server_id": server_id, "error": type(exc).__name__})
-            return ToolResult(f"the tool failed: {_reason(exc)}", is_error=True)
+            return ToolResult(f"the tool failed: {failure_reason(exc)}", is_error=True)
         text = result_text(result.content, result.structured_content, self.limits.max_result_chars)
         return ToolResult(text, is_error=result.is_error, data=result.structured_content)
 
