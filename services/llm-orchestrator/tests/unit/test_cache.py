@@ -155,6 +155,8 @@ def test_staging_and_production_refuse_the_in_process_cache(monkeypatch, refused
     for name in ("LLM_CACHE_REDIS_URL", "REDIS_URL", "LLM_CACHE_ENABLED"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_ENV", env)
+    # The key staging and production also need (MCP servers' credentials), so only the cache is missing.
+    monkeypatch.setenv("LLM_SECRETS_KEY", "bW9zdGx5LWEtdGVzdC1rZXktb2YtMzItYnl0ZXMhISE=")
     (line,) = refused_configuration(LlmSettings)
     assert line.startswith("invalid configuration: LLM_CACHE_REDIS_URL: the in-process semantic cache is per replica")
     assert "REDIS_URL" in line and "LLM_CACHE_ENABLED=false" in line
