@@ -179,14 +179,14 @@ async def main() -> None:
     print(f"fleet: {result['files_per_minute']:.0f} files/min, {result['chunks_per_second']:.1f} chunks/s "
           f"({result['chunks']} chunks in {result['seconds']:.1f} s, {result['failed']} failed)")
 
-    # The same chunks the worker embedded, encoded raw with the same model and backend.
-    from ingest_worker.chunking import chunk_document
+    # The same pieces the worker embedded (one per indexed chunk), encoded raw with the same model and backend.
+    from ingest_worker.chunking import chunk_document, match_units
     from ingest_worker.parsing import parse
 
     texts = []
     for name, data in files:
         parsed = parse(data, name)
-        texts += [c.embedding_text(parsed.title) for c in chunk_document(parsed)]
+        texts += [u.embedding_text(parsed.title) for u in match_units(chunk_document(parsed))]
     raw_int8, raw_way = raw_encode_speed(texts, "onnx-int8")
     raw_fp32, _ = raw_encode_speed(texts, "torch")
     ratio = result["chunks_per_second"] / raw_int8

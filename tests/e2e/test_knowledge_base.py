@@ -182,13 +182,14 @@ def test_one_upload_of_many_files_is_ingested_together_and_each_ends_on_its_own(
                                ("night 44 telescope tracked", ids[1])):
         hits = http.post("/api/v1/search", headers=auth(alice), json={"query": query, "document_ids": [document_id]}).json()["hits"]
         assert hits and hits[0]["chunk"]["document_id"] == document_id, (query, hits[:1])
-    # Every passage of the large one is indexed, its last batch too: all of its chunks, read back
-    # without a score threshold (a lookup, no ranking involved).
-    assert logbook["chunk_count"] <= 50  # the most one search returns
+    # Every passage of the large one is indexed, its last batch too: all of its 45 passages (each
+    # found by its smaller pieces, which are the document's chunks), read back without a score
+    # threshold (a lookup, no ranking involved).
     every = http.post("/api/v1/search", headers=auth(alice), json={
         "query": "observatory logbook", "document_ids": [ids[1]], "top_k": 50, "score_threshold": -1}).json()["hits"]
-    assert sorted(h["chunk"]["chunk_index"] for h in every) == list(range(logbook["chunk_count"]))
+    assert len(every) == 45, [h["chunk"]["section"] for h in every]
     assert {h["chunk"]["section"].rsplit(" > ", 1)[-1] for h in every} == {f"Night {n}" for n in range(45)}
+    assert all(0 <= h["chunk"]["chunk_index"] < logbook["chunk_count"] for h in every)
     # And a search of all the user's documents finds the last night among 45 near-identical ones
     # (the last batch's). Their dense order is noise that differs with the CPU's int8 kernels
     # (AVX2 and AVX-512 VNNI rank them differently), so it must be decided by what the words single

@@ -29,6 +29,10 @@ class Block:
     text: str
     level: int = 0  # heading level, 1 = top
     page: int = 0   # 1-based; 0 where the format has no pages
+    # A table's header row, on its rows (a block of rows one a line, or a row on its own; the
+    # header row carries itself): the chunker repeats it with rows it places away from it, so a
+    # row's cells keep their names.
+    header: str = ""
 
 
 @dataclass
@@ -170,10 +174,33 @@ def _text_blocks(text: str, page: int = 0) -> list[Block]:
                 and not _looks_like_heading(lines[-2])):
             heading, lines, last = _looks_like_heading(lines[-1]), lines[:-1], lines[-1]
         if lines:
-            blocks.append(Block(PARAGRAPH, _join_lines(lines), 0, page))
+            blocks.append(_structured_block(lines, page))
         if heading:
             blocks.append(Block(HEADING, last, heading, page))
     return blocks
+
+
+def _structured_block(lines: list[str], page: int) -> Block:
+    """A paragraph of plain text. Its lines are kept (one a line) unless they wrap prose: in a
+    table, a list, code or configuration each line is a unit the chunker may cut between but
+    never inside, and a table's first line is its header row."""
+    if _wrapped_prose(lines):
+        return Block(PARAGRAPH, _join_lines(lines), 0, page)
+    header = lines[0] if len(lines) >= 3 and _TABLE_HEADER.fullmatch(lines[0]) else ""
+    return Block(PARAGRAPH, "\n".join(lines), 0, page, header)
+
+
+# A table's header row: a few capitalised names ("Metric Target Notes", "VariableTypeDefaultDescription").
+_TABLE_HEADER = re.compile(r"[A-Z][\w()/+&-]*(?: [A-Z(][\w()/+&.-]*){0,7}")
+
+
+def _wrapped_prose(lines: list[str]) -> bool:
+    """Lines broken inside sentences: most breaks follow a word or comma and precede a lower-case word."""
+    if len(lines) < 2:
+        return True
+    inside = sum(1 for a, b in zip(lines, lines[1:], strict=False)
+                 if (a[-1].isalpha() or a[-1] == ",") and b[0].islower() and not _CODE_CHARACTERS.intersection(a))
+    return inside * 2 >= len(lines) - 1
 
 
 def _layout_blocks(text: str, page: int) -> list[Block]:
@@ -201,7 +228,7 @@ def _layout_blocks(text: str, page: int) -> list[Block]:
         current.append(line)
         previous_ended = line.endswith((".", "!", "?", ":", ";")) or line.endswith('."')
         if i in rows:  # a table row is a line of its own
-            blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page))
+            blocks.append(Block(PARAGRAPH, _join_lines(current), 0, page, rows[i]))
             current = []
             previous_ended = True
             continue
@@ -213,18 +240,19 @@ def _layout_blocks(text: str, page: int) -> list[Block]:
     return blocks
 
 
-def _table_rows(lines: list[str]) -> set[int]:
-    """Indexes of lines that are rows of a table: a PDF's text has no table markup, and each
-    row reads like a heading (short, capitalised, no full stop). Three or more such lines in a
-    row are a table (its header and rows), not a run of headings; a numbered line is a heading."""
-    rows: set[int] = set()
+def _table_rows(lines: list[str]) -> dict[int, str]:
+    """Lines that are rows of a table, each with its table's header row (the first): a PDF's
+    text has no table markup, and each row reads like a heading (short, capitalised, no full
+    stop). Three or more such lines in a row are a table (its header and rows), not a run of
+    headings; a numbered line is a heading."""
+    rows: dict[int, str] = {}
     run: list[int] = []
     for i, line in enumerate([*lines, ""]):
         if line and _looks_like_heading(line) and not _NUMBERED.match(line):
             run.append(i)
             continue
         if len(run) >= 3:
-            rows.update(run)
+            rows.update((j, lines[run[0]]) for j in run)
         run = []
     return rows
 
@@ -298,10 +326,12 @@ def parse_docx(data: bytes) -> ParsedDocument:
                 blocks.append(Block(PARAGRAPH, text))
         elif tag == "tbl":
             table = docx.table.Table(child, document)
+            header = ""
             for row in table.rows:
                 cells = [cell.text.strip() for cell in row.cells]
                 if any(cells):
-                    blocks.append(Block(PARAGRAPH, " | ".join(cells)))
+                    header = header or " | ".join(cells)
+                    blocks.append(Block(PARAGRAPH, " | ".join(cells), header=header))
     return ParsedDocument(DOCX, title, blocks)
 
 
@@ -320,6 +350,7 @@ def _markdown_document(source: str, kind: str) -> ParsedDocument:
     heading_level = 0
     in_cell = False
     row: list[str] = []
+    header = ""  # the current table's first row
     for token in tokens:
         if token.type == "heading_open":
             heading_level = int(token.tag[1:])
@@ -339,9 +370,12 @@ def _markdown_document(source: str, kind: str) -> ParsedDocument:
                 blocks.append(Block(PARAGRAPH, text))
         elif token.type in ("fence", "code_block"):
             blocks.append(Block(PARAGRAPH, token.content.strip()))
+        elif token.type == "table_open":
+            header = ""
         elif token.type == "tr_close":
             if any(row):
-                blocks.append(Block(PARAGRAPH, " | ".join(row)))
+                header = header or " | ".join(row)
+                blocks.append(Block(PARAGRAPH, " | ".join(row), header=header))
             row = []
     title = next((b.text for b in blocks if b.kind == HEADING and b.level == 1), "")
     return ParsedDocument(kind, title, _merge_list_items(blocks))
@@ -360,15 +394,16 @@ def _inline_text(token) -> str:
 
 
 def _merge_list_items(blocks: list[Block]) -> list[Block]:
-    """Short consecutive paragraphs (list items) read better as one paragraph."""
+    """Short consecutive paragraphs (list items) read better as one paragraph; table rows stay rows."""
     merged: list[Block] = []
     for block in blocks:
         previous = merged[-1] if merged else None
         if (previous and block.kind == PARAGRAPH and previous.kind == PARAGRAPH and len(block.text) < 120
+                and not block.header and not previous.header
                 and len(previous.text) + len(block.text) < 600 and not previous.text.endswith((".", "!", "?", ":"))):
             previous.text = f"{previous.text}; {block.text}"
         else:
-            merged.append(Block(block.kind, block.text, block.level, block.page))
+            merged.append(Block(block.kind, block.text, block.level, block.page, block.header))
     return merged
 
 

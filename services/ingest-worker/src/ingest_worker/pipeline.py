@@ -18,7 +18,7 @@ from chatbot.rag.v1 import rag_pb2 as pb
 from chatbot.rag.v1 import rag_pb2_grpc
 from chatbot_common.blobstore import BlobNotFound, BlobStore
 from ingest_worker.batching import EncodeBatcher
-from ingest_worker.chunking import ChunkingOptions, chunk_document
+from ingest_worker.chunking import ChunkingOptions, chunk_document, match_units
 from ingest_worker.parsing import ParseError, parse
 from ingest_worker.settings import IngestSettings
 
@@ -48,7 +48,7 @@ class Outcome:
 class _Prepared:
     """A claimed document, parsed and chunked, waiting to be embedded."""
     document_id: str
-    chunks: list
+    chunks: list  # chunking.MatchUnit: the points, each returning its passage
     title: str
     page_count: int
     started: float
@@ -61,7 +61,8 @@ class Pipeline:
         self.rag = rag
         self.blobs = blobs
         self.embedder = embedder
-        self.chunking = ChunkingOptions(settings.chunk_target_chars, settings.chunk_max_chars, settings.chunk_overlap_chars)
+        self.chunking = ChunkingOptions(settings.chunk_target_chars, settings.chunk_max_chars, settings.chunk_overlap_chars,
+                                        settings.chunk_match_chars)
 
     def _call(self, method, request):
         try:
@@ -131,14 +132,16 @@ class Pipeline:
             raise PermanentFailure(str(exc)) from None
         parse_ms = _ms(t)
         t = time.perf_counter()
-        chunks = chunk_document(parsed, self.chunking)
+        chunks = match_units(chunk_document(parsed, self.chunking))
         return _Prepared(doc.id, chunks, parsed.title or doc.title, parsed.page_count, started,
                          {"parse_ms": parse_ms, "chunk_ms": _ms(t)})
 
     def _chunks_pb(self, prepared: _Prepared, chunks: list, vectors) -> list[pb.Chunk]:
-        return [pb.Chunk(chunk_index=c.index, text=c.text, title=prepared.title, section=c.section, page=c.page,
-                         char_start=c.char_start, char_end=c.char_end, dense=v.tolist())
-                for c, v in zip(chunks, vectors, strict=True)]
+        # Each point: the passage (returned, cited, keyword-indexed by the rag service) with the
+        # vector of the piece it is matched on.
+        return [pb.Chunk(chunk_index=u.index, text=u.chunk.text, title=prepared.title, section=u.chunk.section,
+                         page=u.chunk.page, char_start=u.chunk.char_start, char_end=u.chunk.char_end, dense=v.tolist())
+                for u, v in zip(chunks, vectors, strict=True)]
 
     def _index_together(self, group: list[_Prepared], outcomes: dict[str, Outcome]) -> None:
         """Small documents: one encode of all their chunks, one IndexDocuments call. Time spent

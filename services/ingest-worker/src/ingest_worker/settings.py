@@ -40,6 +40,9 @@ class IngestSettings(GrpcServiceSettings, BrokerSettings, BlobStoreSettings):
     chunk_target_chars: int = Field(800, ge=100)
     chunk_max_chars: int = Field(1000, ge=200)
     chunk_overlap_chars: int = Field(150, ge=0)
+    # Passages are found by pieces of about this size (sentences, lines, table rows), embedded and
+    # keyword-indexed each; a match returns the whole passage. 0: a passage is matched whole.
+    chunk_match_chars: int = Field(300, ge=0)
     # Chunks embedded and sent to the rag service per batch.
     embed_batch_size: int = Field(32, ge=1, le=512)
     # Embedding runners: single-threaded model sessions working side by side (0 = one per core).

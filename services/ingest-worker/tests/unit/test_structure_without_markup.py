@@ -3,7 +3,7 @@ and tables from the lines themselves; these are the cases that used to lose fact
 read as headings (and so left out of every chunk's text), content lines read as headings, a
 numbered list read as chapters, a heading glued under a code block."""
 
-from ingest_worker.chunking import chunk_document
+from ingest_worker.chunking import ChunkingOptions, chunk_document, match_units
 from ingest_worker.parsing import HEADING, PARAGRAPH, parse
 
 
@@ -86,3 +86,63 @@ def test_content_lines_are_not_headings_but_a_heading_glued_under_code_is():
     # A table's last row stays in the table: the row before it reads like a heading too.
     table = next(p for p in paragraphs if p.startswith("Metric Target Notes"))
     assert table.endswith("Knowledge Base Size 10M+ documents Vector database")
+
+
+def _guide_like_text() -> bytes:
+    """A section with a table longer than one passage, then a paragraph introducing a config block."""
+    rows = [f"SERVICE_{i}_TIMEOUT integer {i * 5} Seconds the client waits for service number {i} before retrying" for i in range(30)]
+    config = ["redis:", "  image: redis:7-alpine", "  command: redis-server --appendonly yes --maxmemory 256mb",
+              *(f"  label_{i}: value-{i}" for i in range(20))]
+    return "\n".join([
+        "Configuration Reference", "",
+        "Variable Type Default Description", *rows, "",
+        "The cache runs beside the application with its memory capped. " * 6, "",
+        "The development cache container is defined as follows:", *[""], *config, "",
+    ]).encode()
+
+
+def test_a_long_tables_rows_stay_whole_and_keep_their_header_row_in_every_passage():
+    doc = parse(_guide_like_text(), "reference.txt")
+    table = [b for b in doc.blocks if b.header]
+    assert len(table) == 1 and table[0].header == "Variable Type Default Description"
+    chunks = [c for c in chunk_document(doc) if "SERVICE_" in c.text]
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        assert chunk.text.startswith("Variable Type Default Description\n"), chunk.text[:80]
+        for line in chunk.text.split("\n")[1:]:
+            assert ("SERVICE_" not in line) or (line.startswith("SERVICE_") and line.endswith("before retrying")), line
+    assert all(any(f"SERVICE_{i}_TIMEOUT integer {i * 5} " in c.text for c in chunks) for i in range(30))
+
+
+def test_a_config_block_goes_whole_with_the_sentence_introducing_it():
+    chunks = chunk_document(parse(_guide_like_text(), "reference.txt"))
+    [chunk] = [c for c in chunks if "--maxmemory 256mb" in c.text]
+    assert "The development cache container is defined as follows:\nredis:" in chunk.text
+    assert "label_19: value-19" in chunk.text
+
+
+def test_passages_are_matched_by_smaller_pieces_and_a_rows_piece_carries_the_header():
+    options = ChunkingOptions(match_chars=300)
+    chunks = chunk_document(parse(_guide_like_text(), "reference.txt"), options)
+    units = match_units(chunks)
+    assert len(units) > len(chunks) and [u.index for u in units] == list(range(len(units)))
+    for unit in units:
+        assert len(unit.text) <= 2 * options.match_chars
+        body = unit.text.removeprefix("Variable Type Default Description\n")
+        assert body in unit.chunk.text  # a piece of the passage it returns
+        if "SERVICE_" in unit.text:
+            assert unit.text.startswith("Variable Type Default Description\n")
+        assert unit.embedding_text("Reference").startswith(f"Reference > {unit.chunk.section}\n")
+    # Every row is found by a piece of its own size, not by a whole passage.
+    assert all(any(f"SERVICE_{i}_TIMEOUT" in u.text for u in units) for i in range(30))
+    # Matched whole when pieces are off.
+    whole = match_units(chunk_document(parse(_guide_like_text(), "reference.txt"), ChunkingOptions(match_chars=0)))
+    assert [u.text for u in whole] == [c.text for c in chunks]
+
+
+def test_prose_wrapped_across_lines_is_one_paragraph_and_a_list_keeps_its_lines():
+    doc = parse(b"Notes\n\nThe archive review moves to room eleven\nbecause the old room is being painted\nthis week.\n\n"
+                b"Steps:\n- open the door\n- switch on the light\n- sign the book\n", "notes.txt")
+    paragraphs = [b.text for b in doc.blocks if b.kind == PARAGRAPH]
+    assert paragraphs[0] == "The archive review moves to room eleven because the old room is being painted this week."
+    assert paragraphs[1] == "Steps:\n- open the door\n- switch on the light\n- sign the book"
