@@ -336,6 +336,8 @@ ROUTES = [
     Route("POST", "/v1/chat/completions", "chat", call=lambda w, h: w.http.post(
         "/v1/chat/completions", headers=h, json={"model": w.model, "messages": [{"role": "user", "content": "hi"}]})),
     Route("GET", "/v1/models", "chat", call=lambda w, h: w.http.get("/v1/models", headers=h)),
+    Route("POST", "/v1/embeddings", "chat", call=lambda w, h: w.http.post(
+        "/v1/embeddings", headers=h, json={"model": "all-MiniLM-L6-v2", "input": "the authorisation matrix"})),
     Route("POST", "/api/v1/conversations", "chat", ok=201, call=lambda w, h: w.http.post("/api/v1/conversations", headers=h, json={})),
     Route("GET", "/api/v1/conversations", "chat", call=lambda w, h: w.http.get("/api/v1/conversations", headers=h)),
     Route("GET", "/api/v1/conversations/{conversation_id}", "chat", owned=True,

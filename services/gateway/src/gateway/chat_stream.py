@@ -109,8 +109,17 @@ class GenerationEnded:
     spend: Spend | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CallAsked:
+    """A generation's tool call (complete), after its text and before the end: for the caller to run (/v1)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 TurnEvent = TurnStarted | ModelSelected | Citations | Text | GuardrailCaught | TurnCompleted
-GenerationEvent = ModelSelected | Text | GenerationEnded
+GenerationEvent = ModelSelected | Text | CallAsked | GenerationEnded
 E = TypeVar("E")
 
 
@@ -154,6 +163,8 @@ class _GenerationEvents:
             return ModelSelected(reply.start.provider, reply.start.model)
         if kind == "end":
             return GenerationEnded(reply.end.finish_reason, _usage(reply.end.usage), spend_of(reply.end.usage, reply.end.served))
+        if kind == "tool_call":
+            return CallAsked(reply.tool_call.id, reply.tool_call.name, reply.tool_call.arguments)
         raise AppError(ErrorCode.LLM_PROVIDER_ERROR, f"unexpected generation event {kind!r}")
 
 

@@ -122,6 +122,7 @@ class GatewaySettings(DatabaseSettings, BlobStoreSettings, BrokerSettings):
     answer_buffer_ttl_seconds: float = Field(60.0, gt=0)
 
     max_message_chars: int = Field(32_000, ge=1)
+    max_embedding_inputs: int = Field(256, ge=1, le=2048)  # texts per /v1/embeddings request (each up to max_message_chars)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # Uploads: bytes per file, per request (several files), files per request.
     max_upload_bytes: Annotated[int, AlsoFrom("MAX_UPLOAD_BYTES")] = Field(50 * 1024 * 1024, ge=1)

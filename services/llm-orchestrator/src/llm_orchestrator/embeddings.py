@@ -8,6 +8,7 @@ Nothing here knows about gRPC.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from chatbot_common.embedding import DIMENSIONS, MODEL_NAME, Embedder
 from chatbot_common.errors import ProviderErrorKind
 from llm_orchestrator.providers.base import Provider, ProviderError
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Embedded:
@@ -34,6 +36,7 @@ class Embeddings:
         self.model_name = model_name
         self._embedder: Embedder | None = None
         self._loading: asyncio.Lock | None = None
+        self._warming: asyncio.Task | None = None
 
     @property
     def dimensions(self) -> int:
@@ -46,6 +49,16 @@ class Embeddings:
                 if self._embedder is None:
                     self._embedder = await asyncio.to_thread(self._load)
         return self._embedder
+
+    def warm_up(self) -> None:
+        """Loads the model in the background at start, so the first request does not wait for it."""
+        async def load() -> None:
+            try:
+                await self._model()
+            except Exception as exc:  # noqa: BLE001 - the first request tries again and fails as itself
+                log.warning("the embedding model did not load", extra={"error": type(exc).__name__})
+
+        self._warming = asyncio.get_running_loop().create_task(load())
 
     async def embed(self, model: str, texts: list[str]) -> Embedded:
         if model in ("", self.model_name):

@@ -112,6 +112,8 @@ def register(servicer: LlmServicer, server) -> None:
     llm_pb2_grpc.add_LlmOrchestratorServicer_to_server(servicer, server)
     if servicer.costs.cache is not None:
         servicer.costs.cache.warm_up()
+    if servicer.embeddings is not None:
+        servicer.embeddings.warm_up()
 
 
 def build_service(settings: LlmSettings) -> GrpcService:

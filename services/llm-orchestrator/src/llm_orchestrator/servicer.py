@@ -109,7 +109,7 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                  exact_providers: frozenset[str] = frozenset(), stream_interval: float = 0.0, costs: CostControl | None = None,
                  replay_words: int = 4, embeddings: Embeddings | None = None) -> None:
         self._router = router
-        self._embeddings = embeddings
+        self.embeddings = embeddings  # /v1/embeddings (Embed)
         # Pricing, routing aliases and the semantic cache; without one: no cache, no routes, no prices.
         self.costs = costs or _no_costs(counter or ByteEstimate())
         self._replay_words = replay_words
@@ -273,9 +273,9 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
                     tokenizer=self._counter.name if self._exact(chain) else "",
                 )
             )
-        if self._embeddings is not None:
-            reply.embedding_models.append(llm_pb2.ModelInfo(id=self._embeddings.model_name, provider="local", available=True,
-                                                            dimensions=self._embeddings.dimensions))
+        if self.embeddings is not None:
+            reply.embedding_models.append(llm_pb2.ModelInfo(id=self.embeddings.model_name, provider="local", available=True,
+                                                            dimensions=self.embeddings.dimensions))
         return reply
 
     async def CountTokens(self, request: llm_pb2.CountTokensRequest, context) -> llm_pb2.CountTokensResponse:
@@ -288,10 +288,10 @@ class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
 
 
     async def Embed(self, request: llm_pb2.EmbedRequest, context) -> llm_pb2.EmbedResponse:
-        if self._embeddings is None:
+        if self.embeddings is None:
             raise AppError(ErrorCode.VALIDATION_ERROR, "no embedding model is served here", {"field": "model"})
         try:
-            done = await self._embeddings.embed(request.model, list(request.texts))
+            done = await self.embeddings.embed(request.model, list(request.texts))
         except UnknownEmbeddingModel as exc:
             raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None
         except ProviderError as exc:

@@ -94,4 +94,5 @@ export interface Model {
   owned_by: string;
   chain: string[];
   available: boolean;
+  kind?: "chat" | "embedding";
 }

@@ -11,7 +11,8 @@ export function onlyDemoModel(models: Model[]): boolean {
 export function ModelPicker({ value, onChange }: { value: string; onChange: (model: string) => void }) {
   const models = useQuery({
     queryKey: ["models"],
-    queryFn: () => apiJson<{ data: Model[] }>("/v1/models").then((r) => r.data),
+    // Embedding models answer /v1/embeddings only: no chat model to pick.
+    queryFn: () => apiJson<{ data: Model[] }>("/v1/models").then((r) => r.data.filter((m) => m.kind !== "embedding")),
     staleTime: 300_000,
   });
   const list = models.data ?? [];

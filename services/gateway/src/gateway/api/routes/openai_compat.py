@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 from fastapi import APIRouter, Request
@@ -19,34 +19,22 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_system_prompt, new_canary
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
-from gateway.api.schemas.openai_compat import ChatCompletionIn, Message
-from gateway.chat_stream import GenerationEnded, Spend, Text, Usage, open_generation
+from gateway.api.schemas.openai_compat import ChatCompletionIn, EmbeddingsIn
+from gateway.chat_stream import CallAsked, GenerationEnded, Spend, Text, Usage, open_generation
 from gateway.chat_turns import no_cache
 from gateway.guardrails import record_leak, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
+from gateway.openai_requests import embedding_out, embedding_texts, function_params, message_pb, refuse_unsupported, tool_call_out
 from gateway.sse import SSE_HEADERS
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 log = logging.getLogger(__name__)
 
 
-def _text(message: Message) -> str:
-    if message.content is None:
-        return ""
-    if isinstance(message.content, str):
-        return message.content
-    if any(p.type != "text" for p in message.content):
-        raise AppError(ErrorCode.VALIDATION_ERROR, "only text content parts are supported", {"field": "messages"})
-    return "".join(p.text or "" for p in message.content)
-
-
 def _generate_request(body: ChatCompletionIn, principal, settings, request_id: str) -> llm_pb2.GenerateRequest:
-    messages = []
-    total = 0
-    for m in body.messages:
-        text = _text(m)
-        total += len(text)
-        messages.append(llm_pb2.ChatMessage(role="system" if m.role == "developer" else m.role, content=text))
+    refuse_unsupported(body)
+    messages = [message_pb(i, m) for i, m in enumerate(body.messages)]
+    total = sum(len(m.content) + sum(len(c.arguments) for c in m.tool_calls) for m in messages)
     if total > settings.max_message_chars * 8:
         raise AppError(ErrorCode.VALIDATION_ERROR, "messages are too long", {"limit_chars": settings.max_message_chars * 8})
     params = llm_pb2.GenerationParams()
@@ -64,10 +52,11 @@ def _generate_request(body: ChatCompletionIn, principal, settings, request_id: s
         params.stop.extend(stops)
     if body.seed is not None:
         params.seed = body.seed
+    function_params(body, params)
     extra = body.model_extra or {}
-    # The semantic cache: never with tools (the answer depends on them), nor when opted out
-    # (`"cache": false` in the body, e.g. the SDK's extra_body, or Cache-Control: no-cache).
-    cacheable = not extra.get("tools") and not extra.get("functions") and extra.get("cache") is not False
+    # The semantic cache: never with tools or an output format (the answer depends on them), nor
+    # when opted out (`"cache": false` in the body, e.g. the SDK's extra_body, or Cache-Control: no-cache).
+    cacheable = not params.tools and not params.HasField("response_format") and extra.get("cache") is not False
     return llm_pb2.GenerateRequest(model=body.model, messages=messages, params=params, request_id=request_id, caller=caller_pb(principal),
                                    cacheable=cacheable)
 
@@ -86,6 +75,11 @@ class _Chunks:
 
     def role(self) -> bytes:
         return self._head + b'{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+
+    def tool_call(self, index: int, call: llm_pb2.ToolCall) -> bytes:
+        """A whole call in one chunk (OpenAI sends the arguments in fragments; clients join them either way)."""
+        piece = {"index": index, **tool_call_out(call)}
+        return self._head + b'{"index":0,"delta":{"tool_calls":[' + orjson.dumps(piece) + b']},"finish_reason":null}]}\n\n'
 
     def finish(self, reason: str) -> bytes:
         return self._head + b'{"index":0,"delta":{},"finish_reason":' + orjson.dumps(reason) + b"}]}\n\n"
@@ -122,34 +116,53 @@ async def _record_usage(downstream, principal, settings, selected: ModelSelected
 
 
 def _finish(reason: str) -> str:
-    return reason if reason in ("stop", "length", "content_filter") else "stop"
+    return reason if reason in ("stop", "length", "content_filter", "tool_calls") else "stop"
 
 
 class _Leaked(Exception):
     """The reply began to disclose the caller's system messages."""
 
 
-def _protect(req: llm_pb2.GenerateRequest) -> LeakGuard | None:
-    """A canary at the head of the first system message, and a guard on the reply for it and
-    for any run of the system messages (a partner's instructions are as confidential as ours)."""
+def _protect(req: llm_pb2.GenerateRequest) -> Callable[[], LeakGuard] | None:
+    """A canary at the head of the first system message, and guards (one for the reply's text,
+    one for each tool call's arguments) for it and for any run of the system messages (a
+    partner's instructions are as confidential as ours)."""
     system = [m for m in req.messages if m.role == "system"]
     if not system:
         return None
     canary = new_canary()
     protected = "\n".join(m.content for m in system)
     system[0].content = guarded_system_prompt(system[0].content, canary)
-    return LeakGuard(canary, protected)
+    return lambda: LeakGuard(canary, protected)
 
 
 class _Reply:
     """The answer's text as it may leave (the leak guard holds back what could be the start of
     a disclosure), its finish and usage."""
 
-    def __init__(self, leaks: LeakGuard | None) -> None:
-        self._leaks = leaks
+    def __init__(self, guard: Callable[[], LeakGuard] | None, parallel_calls: bool = True) -> None:
+        self._guard = guard
+        self._leaks = guard() if guard else None
+        self._parallel = parallel_calls
+        self.calls: list[llm_pb2.ToolCall] = []
         self.finish = "stop"
         self.usage: Usage | None = None
         self.ended: GenerationEnded | None = None
+
+    def call(self, event: CallAsked) -> llm_pb2.ToolCall | None:
+        """The call as it leaves, or None past the first when the partner asked for one at most
+        (parallel_tool_calls: false). Its arguments pass the leak guard like text does."""
+        if self.calls and not self._parallel:
+            return None
+        if self._guard is not None:
+            guard = self._guard()
+            guard.feed(event.arguments)
+            guard.flush()
+            if guard.leaked:
+                raise _Leaked
+        call = llm_pb2.ToolCall(id=event.id, name=event.name, arguments=event.arguments)
+        self.calls.append(call)
+        return call
 
     def text(self, event: Text | GenerationEnded) -> str:
         """Raises _Leaked once the reply discloses the system messages."""
@@ -170,6 +183,11 @@ async def _stream(stream, chunks: _Chunks, include_usage: bool, guard: TurnGuard
     try:
         async for event in stream:
             if isinstance(event, ModelSelected):
+                continue
+            if isinstance(event, CallAsked):
+                if (call := reply.call(event)) is not None:
+                    yield head + chunks.tool_call(len(reply.calls) - 1, call)
+                    head = b""
                 continue
             text = reply.text(event)
             out = head + chunks.delta(text) if text else head
@@ -202,7 +220,7 @@ async def chat_completions(
                                     ["message" if m.role == "user" else "instructions" for m in req.messages])
     for message, text in zip(req.messages, cleaned, strict=True):
         message.content = text
-    reply = _Reply(_protect(req))
+    reply = _Reply(_protect(req), body.parallel_tool_calls is not False)
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     prompt_chars = sum(len(m.content) for m in req.messages)
@@ -230,6 +248,8 @@ async def chat_completions(
         async for event in stream:
             if isinstance(event, Text | GenerationEnded):
                 parts.append(reply.text(event))
+            elif isinstance(event, CallAsked):
+                reply.call(event)
     except _Leaked:
         await on_leak()
         raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED) from None
@@ -238,9 +258,12 @@ async def chat_completions(
         await guard.finish(reply.usage.total if reply.usage else None)
         await on_end()
     usage = reply.usage or Usage(0, 0, 0)
+    message: dict = {"role": "assistant", "content": "".join(parts)}
+    if reply.calls:
+        message = {"role": "assistant", "content": message["content"] or None, "tool_calls": [tool_call_out(c) for c in reply.calls]}
     payload = {
         "id": completion_id, "object": "chat.completion", "created": created, "model": start.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": reply.finish}],
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish}],
         "usage": _usage_out(usage, reply.ended.spend if reply.ended else None),
     }
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
@@ -253,7 +276,39 @@ async def list_models(principal: ChatCaller, settings: SettingsDep, downstream: 
         "object": "list",
         "data": [
             {"id": m.id, "object": "model", "created": 0, "owned_by": m.provider or "chatbot",
-             "context_window": m.context_window, "chain": list(m.chain), "available": m.available}
+             "context_window": m.context_window, "chain": list(m.chain), "available": m.available, "kind": "chat"}
             for m in reply.models
+        ] + [
+            {"id": m.id, "object": "model", "created": 0, "owned_by": m.provider or "chatbot", "chain": [], "available": m.available,
+             "kind": "embedding", "dimensions": m.dimensions}
+            for m in reply.embedding_models
         ],
     }
+
+
+@router.post("/embeddings", summary="OpenAI-compatible embeddings (the platform's embedding model, or a provider's)")
+async def embeddings(body: EmbeddingsIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep,
+                     limits: LimitsDep) -> Response:
+    texts = embedding_texts(body, settings.max_embedding_inputs, settings.max_message_chars)
+    # The same limits as chat: the request rate (middleware) and the token budget, reserved by
+    # the texts' length and settled with the tokens the model read.
+    guard = await begin_turn(limits, principal, sum(map(len, texts)), 1, stream=False)
+    try:
+        # A generation's deadline: a few hundred long texts take the embedding model a while.
+        reply = await downstream.llm.Embed(llm_pb2.EmbedRequest(model=body.model, texts=texts, caller=caller_pb(principal),
+                                                                request_id=request.state.request_id), timeout=settings.chat_timeout_seconds)
+    except BaseException:
+        await guard.finish(0)
+        raise
+    await guard.finish(reply.prompt_tokens)
+    provider, _, model = reply.model.rpartition(":")
+    ended = GenerationEnded("stop", Usage(reply.prompt_tokens, 0, reply.prompt_tokens), Spend(""))
+    await _record_usage(downstream, principal, settings, ModelSelected(provider or "local", model), ended)
+    payload = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": embedding_out(e.values, body.encoding_format)}
+                 for i, e in enumerate(reply.embeddings)],
+        "model": reply.model,
+        "usage": {"prompt_tokens": reply.prompt_tokens, "total_tokens": reply.prompt_tokens},
+    }
+    return Response(orjson.dumps(payload), media_type="application/json")
