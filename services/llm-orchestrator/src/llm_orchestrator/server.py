@@ -21,7 +21,12 @@ from llm_orchestrator.resilience import CircuitBreaker
 from llm_orchestrator.providers.base import Deadlines
 from llm_orchestrator.router import Router, RouterPolicy
 from chatbot_common.guardrails.redaction import Redactor
+from llm_orchestrator.agents.limits import RunLimits
+from llm_orchestrator.rag_client import GrpcKnowledgeBase
+from llm_orchestrator.run_servicer import RunSetup
 from llm_orchestrator.servicer import LlmServicer
+from llm_orchestrator.tools.builtin import build_registry
+from llm_orchestrator.tools.registry import ToolRegistry
 from llm_orchestrator.settings import LlmSettings
 
 SERVICE_NAME = llm_pb2.DESCRIPTOR.services_by_name["LlmOrchestrator"].full_name
@@ -108,6 +113,17 @@ def embeddings(settings: LlmSettings, providers) -> Embeddings:
     return Embeddings(load, providers, name)
 
 
+def agent_runs(settings: LlmSettings, router: Router, servicer: LlmServicer, tools: ToolRegistry) -> RunSetup:
+    """The agent loop's wiring: the router and cost control every step goes through, the tools
+    each caller may use (built-in and their tenant's MCP tools), the bounds, the output filter."""
+    async def resolve(context):
+        return (await tools.for_caller(context)).tools
+
+    limits = RunLimits(settings.agent_max_steps, settings.agent_max_seconds, settings.agent_max_tokens, settings.agent_max_cost_usd)
+    redactor = Redactor(settings.link_allowlist) if settings.output_redaction else None
+    return RunSetup(router, servicer.costs, resolve, limits, redactor)
+
+
 def register(servicer: LlmServicer, server) -> None:
     llm_pb2_grpc.add_LlmOrchestratorServicer_to_server(servicer, server)
     if servicer.costs.cache is not None:
@@ -120,6 +136,10 @@ def build_service(settings: LlmSettings) -> GrpcService:
     servicer, router = build_servicer(settings)
     engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
     mcp = build_mcp_registry(settings, db.session_factory(engine))
+    knowledge = GrpcKnowledgeBase.open(settings.rag_target, settings.tools_timeout_seconds)
+    tools = build_registry(settings, knowledge)
+    tools.add_provider(mcp)
+    servicer.runs = agent_runs(settings, router, servicer, tools)
 
     async def close_providers() -> None:
         for provider in router.providers.values():
@@ -127,6 +147,7 @@ def build_service(settings: LlmSettings) -> GrpcService:
         if servicer.costs.cache is not None:
             await servicer.costs.cache.aclose()
         await mcp.connections.aclose()
+        await knowledge.aclose()
         await engine.dispose()
 
     def register_all(server) -> None:

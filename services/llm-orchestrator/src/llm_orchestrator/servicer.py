@@ -26,6 +26,7 @@ from llm_orchestrator.embeddings import Embeddings, UnknownEmbeddingModel
 from llm_orchestrator.pricing import TokenUse
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ProviderError, ResponseFormat, ToolCall, ToolSpec
 from llm_orchestrator.router import Router, Target, UnknownModel
+from llm_orchestrator.run_servicer import RunServicer
 
 
 def to_app_error(exc: ProviderError) -> AppError:
@@ -104,7 +105,7 @@ def _count_redactions(found) -> None:
         REDACTIONS.labels(kind).inc(n)
 
 
-class LlmServicer(llm_pb2_grpc.LlmOrchestratorServicer):
+class LlmServicer(RunServicer, llm_pb2_grpc.LlmOrchestratorServicer):
     def __init__(self, router: Router, counter: TokenCounter | ByteEstimate | None, redactor: Redactor | None = None,
                  exact_providers: frozenset[str] = frozenset(), stream_interval: float = 0.0, costs: CostControl | None = None,
                  replay_words: int = 4, embeddings: Embeddings | None = None) -> None:

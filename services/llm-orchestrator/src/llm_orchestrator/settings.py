@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -102,6 +103,12 @@ class LlmSettings(GrpcServiceSettings, DatabaseSettings):
     cache_timeout_seconds: float = Field(0.5, gt=0)
     cache_replay_words: int = Field(4, ge=1, le=100)  # words per delta when a cached answer streams
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    # Agent runs (llm_orchestrator.agents): each run's bounds; a request may only lower them.
+    # When one is reached the run ends with it as finish reason and a closing message.
+    agent_max_steps: int = Field(8, ge=1, le=100)
+    agent_max_seconds: float = Field(120.0, gt=0)
+    agent_max_tokens: int = Field(32_000, ge=1)
+    agent_max_cost_usd: Decimal | None = Field(None, gt=0)  # none: no cost bound
 
     # Built-in tools of the agent loop (llm_orchestrator.tools). Enabled ones that need a target
     # are offered only once it is set: sql_query with LLM_TOOLS_SQL_URL, http_fetch with

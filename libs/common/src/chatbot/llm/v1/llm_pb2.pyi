@@ -232,3 +232,139 @@ class EmbedResponse(_message.Message):
     embeddings: _containers.RepeatedCompositeFieldContainer[Embedding]
     prompt_tokens: int
     def __init__(self, model: _Optional[str] = ..., embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., prompt_tokens: _Optional[int] = ...) -> None: ...
+
+class RunLimits(_message.Message):
+    __slots__ = ("max_steps", "max_seconds", "max_tokens", "max_cost")
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_FIELD_NUMBER: _ClassVar[int]
+    max_steps: int
+    max_seconds: float
+    max_tokens: int
+    max_cost: str
+    def __init__(self, max_steps: _Optional[int] = ..., max_seconds: _Optional[float] = ..., max_tokens: _Optional[int] = ..., max_cost: _Optional[str] = ...) -> None: ...
+
+class RunDecision(_message.Message):
+    __slots__ = ("call_id", "action", "arguments")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    action: str
+    arguments: str
+    def __init__(self, call_id: _Optional[str] = ..., action: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
+
+class RunRequest(_message.Message):
+    __slots__ = ("model", "messages", "params", "provider", "request_id", "caller", "tools", "limits", "run_id", "state", "decisions")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
+    params: GenerationParams
+    provider: str
+    request_id: str
+    caller: _common_pb2.Caller
+    tools: _containers.RepeatedScalarFieldContainer[str]
+    limits: RunLimits
+    run_id: str
+    state: bytes
+    decisions: _containers.RepeatedCompositeFieldContainer[RunDecision]
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., params: _Optional[_Union[GenerationParams, _Mapping]] = ..., provider: _Optional[str] = ..., request_id: _Optional[str] = ..., caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[RunLimits, _Mapping]] = ..., run_id: _Optional[str] = ..., state: _Optional[bytes] = ..., decisions: _Optional[_Iterable[_Union[RunDecision, _Mapping]]] = ...) -> None: ...
+
+class RunToolCall(_message.Message):
+    __slots__ = ("id", "name", "arguments", "step", "needs_approval")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    arguments: str
+    step: int
+    needs_approval: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ..., step: _Optional[int] = ..., needs_approval: _Optional[bool] = ...) -> None: ...
+
+class RunToolResult(_message.Message):
+    __slots__ = ("call_id", "name", "status", "summary", "step")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    name: str
+    status: str
+    summary: str
+    step: int
+    def __init__(self, call_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., summary: _Optional[str] = ..., step: _Optional[int] = ...) -> None: ...
+
+class RunApproval(_message.Message):
+    __slots__ = ("calls", "state")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[RunToolCall]
+    state: bytes
+    def __init__(self, calls: _Optional[_Iterable[_Union[RunToolCall, _Mapping]]] = ..., state: _Optional[bytes] = ...) -> None: ...
+
+class RunEnd(_message.Message):
+    __slots__ = ("finish_reason", "usage", "model_steps", "steps")
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    finish_reason: str
+    usage: _common_pb2.Usage
+    model_steps: int
+    steps: str
+    def __init__(self, finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model_steps: _Optional[int] = ..., steps: _Optional[str] = ...) -> None: ...
+
+class RunEvent(_message.Message):
+    __slots__ = ("start", "delta", "tool_call", "tool_result", "approval_required", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
+    TOOL_RESULT_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _common_pb2.ModelSelected
+    delta: TextDelta
+    tool_call: RunToolCall
+    tool_result: RunToolResult
+    approval_required: RunApproval
+    end: RunEnd
+    def __init__(self, start: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[RunToolCall, _Mapping]] = ..., tool_result: _Optional[_Union[RunToolResult, _Mapping]] = ..., approval_required: _Optional[_Union[RunApproval, _Mapping]] = ..., end: _Optional[_Union[RunEnd, _Mapping]] = ...) -> None: ...
+
+class ListToolsRequest(_message.Message):
+    __slots__ = ("caller",)
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ...) -> None: ...
+
+class ToolInfo(_message.Message):
+    __slots__ = ("name", "description", "sensitive", "parameters")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVE_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    sensitive: bool
+    parameters: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., sensitive: _Optional[bool] = ..., parameters: _Optional[str] = ...) -> None: ...
+
+class ListToolsResponse(_message.Message):
+    __slots__ = ("tools",)
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    tools: _containers.RepeatedCompositeFieldContainer[ToolInfo]
+    def __init__(self, tools: _Optional[_Iterable[_Union[ToolInfo, _Mapping]]] = ...) -> None: ...

@@ -46,6 +46,16 @@ class LlmOrchestratorStub:
                 request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.CompleteResponse.FromString,
                 _registered_method=True)
+        self.Run = channel.unary_stream(
+                '/chatbot.llm.v1.LlmOrchestrator/Run',
+                request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.RunRequest.SerializeToString,
+                response_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.RunEvent.FromString,
+                _registered_method=True)
+        self.ListTools = channel.unary_unary(
+                '/chatbot.llm.v1.LlmOrchestrator/ListTools',
+                request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.ListToolsRequest.SerializeToString,
+                response_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.ListToolsResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/chatbot.llm.v1.LlmOrchestrator/ListModels',
                 request_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.ListModelsRequest.SerializeToString,
@@ -84,6 +94,23 @@ class LlmOrchestratorServicer:
 
     def Complete(self, request, context):
         """The same generation, answered in one message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Run(self, request, context):
+        """The agent loop: model steps and tool calls until a final answer or a bound (RunEnd names
+        which). Before a sensitive tool runs the run pauses: `approval_required` carries the calls
+        and the run's state, then `end` with finish_reason "awaiting_approval". Nothing of a run is
+        kept here: it resumes by sending that state back with a decision per pending call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTools(self, request, context):
+        """The tools a caller may enable (what `RunRequest.tools` may name).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +156,16 @@ def add_LlmOrchestratorServicer_to_server(servicer, server):
                     servicer.Complete,
                     request_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.GenerateRequest.FromString,
                     response_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.CompleteResponse.SerializeToString,
+            ),
+            'Run': grpc.unary_stream_rpc_method_handler(
+                    servicer.Run,
+                    request_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.RunRequest.FromString,
+                    response_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.RunEvent.SerializeToString,
+            ),
+            'ListTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTools,
+                    request_deserializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.ListToolsRequest.FromString,
+                    response_serializer=chatbot_dot_llm_dot_v1_dot_llm__pb2.ListToolsResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -207,6 +244,60 @@ class LlmOrchestrator:
             '/chatbot.llm.v1.LlmOrchestrator/Complete',
             chatbot_dot_llm_dot_v1_dot_llm__pb2.GenerateRequest.SerializeToString,
             chatbot_dot_llm_dot_v1_dot_llm__pb2.CompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Run(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/chatbot.llm.v1.LlmOrchestrator/Run',
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.RunRequest.SerializeToString,
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.RunEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatbot.llm.v1.LlmOrchestrator/ListTools',
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.ListToolsRequest.SerializeToString,
+            chatbot_dot_llm_dot_v1_dot_llm__pb2.ListToolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,348 @@
+"""The agent loop: a model step through the router (fallback, deadlines, breakers and pricing
+apply to each), then the tool calls it asked for, validated and run (together when several),
+their observations appended, and the next step, until the model answers without tools or a
+bound is hit. A tool's failure is an observation for the model, never an error for the user.
+
+A call of a sensitive tool does not run: the run pauses (its state goes out with the calls
+that wait) and goes on once a person approved, denied or edited each one. Nothing here
+knows gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import Counter
+
+from chatbot_common import tracing
+from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
+from llm_orchestrator.agents.limits import (
+    AWAITING_APPROVAL, MAX_COST, MAX_STEPS, MAX_TIME, MAX_TOKENS, RunLimits, stopped_message,
+)
+from llm_orchestrator.agents.state import RunState
+from llm_orchestrator.pricing import TokenUse
+from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ToolCall
+from llm_orchestrator.tools.base import Tool, ToolContext, ToolResult
+
+STEPS = Counter("agent_steps_total", "Model steps of agent runs")
+TOOL_CALLS = Counter("agent_tool_calls_total", "Tool calls of agent runs by tool and outcome", ["tool", "outcome"])
+RUNS = Counter("agent_runs_total", "Agent runs (and paused runs' legs) ended, by finish reason", ["finish_reason"])
+
+DENIED_OBSERVATION = "The user denied this call: it did not run. Go on without it."
+NOT_DECIDED_OBSERVATION = "The user did not approve this call: it did not run. Go on without it."
+SUMMARY_CHARS = 300  # of a tool's observation, shown to the client and stored with the steps
+
+# What a model step asks of the router, and what prices a finished step.
+Generate = Callable[[list[ChatMessage], GenParams], AsyncIterator[ModelSelected | Delta | ToolCall | End]]
+Price = Callable[[str, str, TokenUse], Decimal | None]
+# Validation (raises ToolError with a message for the model) and execution (never raises).
+Check = Callable[[Tool, str], dict[str, Any]]
+Execute = Callable[[Tool, dict[str, Any], ToolContext], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    call: ToolCall
+    step: int
+    needs_approval: bool
+
+
+@dataclass(frozen=True)
+class ToolObserved:
+    call: ToolCall
+    step: int
+    result: ToolResult
+    status: str  # ok | error | invalid | denied | unknown_tool
+
+
+@dataclass(frozen=True)
+class ApprovalNeeded:
+    calls: list[ToolCall]
+    state: RunState
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    finish_reason: str
+    state: RunState
+
+
+RunEvent = ModelSelected | Delta | ToolCallStarted | ToolObserved | ApprovalNeeded | RunEnded
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # approve | deny | edit
+    arguments: str = ""  # edit: the arguments to run with instead (JSON text)
+
+
+class AgentLoop:
+    def __init__(self, generate: Generate, price: Price, tools: Mapping[str, Tool], check: Check, execute: Execute,
+                 limits: RunLimits, context: ToolContext, clock: Callable[[], float] = time.monotonic) -> None:
+        self._generate = generate
+        self._price = price
+        self._tools = tools
+        self._check = check
+        self._execute = execute
+        self.limits = limits
+        self._context = context
+        self._clock = clock
+
+    def validate_decisions(self, state: RunState, decisions: Mapping[str, Decision]) -> dict[str, dict[str, Any] | None]:
+        """The arguments each pending call runs with (None: denied), or a VALIDATION_ERROR naming
+        what is wrong: a call that is not pending, an unknown action, edited arguments that do
+        not fit the tool's schema."""
+        pending = {c.id: c for c in state.pending}
+        for call_id, decision in decisions.items():
+            if call_id not in pending:
+                raise AppError(ErrorCode.VALIDATION_ERROR, "no such call waits for approval in this run", {"field": "call_id"})
+            if decision.action not in ("approve", "deny", "edit"):
+                raise AppError(ErrorCode.VALIDATION_ERROR, "decision must be approve, deny or edit", {"field": "decision"})
+        chosen: dict[str, dict[str, Any] | None] = {}
+        for call in state.pending:
+            decision = decisions.get(call.id)
+            tool = self._tools.get(call.name)
+            if decision is None or decision.action == "deny" or tool is None:
+                chosen[call.id] = None
+                continue
+            arguments = decision.arguments if decision.action == "edit" else call.arguments
+            try:
+                chosen[call.id] = self._check(tool, arguments)
+            except Exception as exc:  # noqa: BLE001 - the checker's message is for the person
+                raise AppError(ErrorCode.VALIDATION_ERROR, f"the arguments do not fit the tool's schema: {exc}",
+                               {"field": "arguments", "call_id": call.id}) from None
+        return chosen
+
+    async def run(self, state: RunState, params: GenParams, decisions: Mapping[str, Decision] | None = None) -> AsyncIterator[RunEvent]:
+        """The run's events to its end, a bound, or a pause (ApprovalNeeded, then RunEnded)."""
+        started, spent = self._clock(), state.elapsed
+        chosen = self.validate_decisions(state, decisions or {}) if state.pending else {}
+
+        def remaining() -> float:
+            return self.limits.max_seconds - (spent + self._clock() - started)
+
+        def ended(reason: str) -> RunEnded:
+            state.elapsed = spent + self._clock() - started
+            RUNS.labels(reason).inc()
+            return RunEnded(reason, state)
+
+        params = replace(params, tools=tuple(t.spec for t in self._tools.values()))
+        span = _span("invoke_agent", {"gen_ai.operation.name": "invoke_agent", "chatbot.agent.resumed": bool(state.pending)})
+        with span:
+            if state.pending:
+                async for event in self._decided(state, chosen, decisions or {}):
+                    yield event
+            timed_out = False
+            while True:
+                reason = MAX_TIME if timed_out else self._bound(state, remaining())
+                if reason:
+                    text = stopped_message(reason, self.limits)
+                    yield Delta(text)
+                    state.messages.append(ChatMessage("assistant", text))
+                    yield ended(reason)
+                    return
+                calls, finish_reason = None, ""
+                async for event in self._step(state, params, remaining):
+                    if isinstance(event, tuple):
+                        calls, finish_reason = event
+                    else:
+                        yield event
+                if finish_reason == MAX_TIME:
+                    timed_out = True
+                    continue
+                if not calls:
+                    yield ended(finish_reason)
+                    return
+                step = state.model_steps
+                for call in calls:
+                    tool = self._tools.get(call.name)
+                    yield ToolCallStarted(call, step, bool(tool is not None and tool.sensitive))
+                results, waiting = await self._run_calls(calls, step, remaining())
+                for observed in results:
+                    yield observed
+                    self.record(state, observed)
+                if waiting:
+                    state.pending = waiting
+                    for call in waiting:
+                        state.steps.append({"type": "tool", "step": step, "call_id": call.id, "name": call.name,
+                                            "arguments": call.arguments, "status": "awaiting_approval"})
+                    yield ApprovalNeeded(list(waiting), state)
+                    yield ended(AWAITING_APPROVAL)
+                    return
+
+    def _bound(self, state: RunState, remaining: float) -> str:
+        limits = self.limits
+        if remaining <= 0:
+            return MAX_TIME
+        if state.model_steps >= limits.max_steps:
+            return MAX_STEPS
+        if state.tokens >= limits.max_tokens:
+            return MAX_TOKENS
+        if limits.max_cost is not None and not state.unpriced and state.cost >= limits.max_cost:
+            return MAX_COST
+        return ""
+
+    async def _step(self, state: RunState, params: GenParams,
+                    remaining: Callable[[], float]) -> AsyncIterator[ModelSelected | Delta | tuple[list[ToolCall], str]]:
+        """One model call: its text as it comes, then (as a tuple) the calls it asked for and its
+        finish reason (MAX_TIME when the run's time ran out first: the step is dropped). The
+        step's usage and cost join the run's. The deadline bounds each wait for the provider,
+        never the caller's handling of an event."""
+        state.model_steps += 1
+        STEPS.inc()
+        index = state.model_steps
+        selected: ModelSelected | None = None
+        parts: list[str] = []
+        calls: list[ToolCall] = []
+        with _span(f"agent_step {index}", {"gen_ai.operation.name": "chat", "chatbot.agent.step": index}):
+            stream = self._generate(list(state.messages), params)
+            try:
+                while True:
+                    try:
+                        async with asyncio.timeout(remaining()):
+                            item = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        yield [], MAX_TIME
+                        return
+                    if isinstance(item, Delta):
+                        parts.append(item.text)
+                        yield item
+                    elif isinstance(item, ToolCall):
+                        calls.append(item)
+                    elif isinstance(item, ModelSelected):
+                        if selected is None or selected != item:
+                            yield item
+                        selected = item
+                    elif isinstance(item, End):
+                        self._settle(state, index, selected, item, len(calls))
+                        state.messages.append(ChatMessage("assistant", "".join(parts), tuple(calls)))
+                        yield calls, item.finish_reason
+                        return
+            finally:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+        raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
+
+    def _settle(self, state: RunState, index: int, selected: ModelSelected | None, end: End, calls: int) -> None:
+        u = end.usage
+        state.prompt_tokens += u.prompt_tokens
+        state.completion_tokens += u.completion_tokens
+        state.cached_prompt_tokens += u.cached_prompt_tokens
+        cost = self._price(selected.provider, selected.model, TokenUse(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens)) \
+            if selected else None
+        if cost is None:
+            state.unpriced = True
+        else:
+            state.cost += cost
+        state.steps.append({
+            "type": "model", "step": index, "provider": selected.provider if selected else "", "model": selected.model if selected else "",
+            "finish_reason": end.finish_reason, "tool_calls": calls, "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens, "cached_prompt_tokens": u.cached_prompt_tokens,
+            "cost": str(cost) if cost is not None else "",
+        })
+
+    async def _run_calls(self, calls: list[ToolCall], step: int, remaining: float) -> tuple[list[ToolObserved], list[ToolCall]]:
+        """Runs the calls that need no person (together), and returns their observations in the
+        model's order with the calls that wait for approval. Arguments are checked first: a
+        call with bad ones never runs, nor is a person asked about it."""
+        observed: dict[str, ToolObserved] = {}
+        runnable: list[tuple[ToolCall, Tool, dict[str, Any]]] = []
+        waiting: list[ToolCall] = []
+        for call in calls:
+            tool = self._tools.get(call.name)
+            if tool is None:
+                known = ", ".join(sorted(self._tools)) or "none"
+                observed[call.id] = self._observe(call, step, ToolResult(f"Unknown tool {call.name!r}. Tools available: {known}.", True),
+                                                  "unknown_tool")
+                continue
+            try:
+                arguments = self._check(tool, call.arguments)
+            except Exception as exc:  # noqa: BLE001 - every failure is the model's observation
+                observed[call.id] = self._observe(call, step, ToolResult(f"Invalid arguments: {exc}", True), "invalid")
+                continue
+            if tool.sensitive:
+                waiting.append(call)
+            else:
+                runnable.append((call, tool, arguments))
+        results = await asyncio.gather(*(self._call(tool, call, arguments, remaining) for call, tool, arguments in runnable))
+        for (call, _, _), result in zip(runnable, results, strict=True):
+            observed[call.id] = self._observe(call, step, result, "error" if result.is_error else "ok")
+        return [observed[c.id] for c in calls if c.id in observed], waiting
+
+    async def _call(self, tool: Tool, call: ToolCall, arguments: dict[str, Any], remaining: float) -> ToolResult:
+        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.id}
+        with _span(f"execute_tool {call.name}", attributes) as span:
+            try:
+                async with asyncio.timeout(max(remaining, 0.001)):
+                    result = await self._execute(tool, arguments, self._context)
+            except TimeoutError:
+                result = ToolResult("The tool did not finish within the run's time limit.", True)
+            if result.is_error and span is not None:
+                span.set_attribute("error.type", "tool_error")
+            return result
+
+    def _observe(self, call: ToolCall, step: int, result: ToolResult, status: str) -> ToolObserved:
+        TOOL_CALLS.labels(call.name if call.name in self._tools else "unknown", status).inc()
+        return ToolObserved(call, step, result, status)
+
+    async def _decided(self, state: RunState, chosen: dict[str, dict[str, Any] | None],
+                       decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:
+        """The person's decisions carried out: approved calls run (together), the others become
+        observations saying they did not run; the steps record each decision."""
+        remaining = self.limits.max_seconds - state.elapsed
+        pending, state.pending = state.pending, []
+        step = max((s.get("step", 0) for s in state.steps), default=0)
+        runs = [(c, self._tools[c.name], chosen[c.id]) for c in pending if chosen.get(c.id) is not None]
+        results = dict(zip([c.id for c, _, _ in runs],
+                           await asyncio.gather(*(self._call(tool, c, args, remaining) for c, tool, args in runs)), strict=True))
+        for call in pending:
+            decision = decisions.get(call.id)
+            if call.id in results:
+                result = results[call.id]
+                observed = self._observe(call, step, result, "error" if result.is_error else "ok")
+                action = decision.action if decision else "approve"
+            else:
+                text = DENIED_OBSERVATION if decision is not None else NOT_DECIDED_OBSERVATION
+                observed = self._observe(call, step, ToolResult(text, True), "denied")
+                action = "deny"
+            for record in state.steps:
+                if record.get("type") == "tool" and record.get("call_id") == call.id:
+                    record["decision"] = action
+                    if action == "edit":
+                        record["arguments"] = decisions[call.id].arguments
+            yield observed
+            self.record(state, observed)
+
+    def record(self, state: RunState, observed: ToolObserved) -> None:
+        """The observation joins the transcript and the steps."""
+        call, result = observed.call, observed.result
+        state.messages.append(ChatMessage("tool", result.content, tool_call_id=call.id, name=call.name))
+        for record in state.steps:
+            if record.get("type") == "tool" and record.get("call_id") == call.id:
+                record.update(status=observed.status, summary=result.content[:SUMMARY_CHARS])
+                return
+        state.steps.append({"type": "tool", "step": observed.step, "call_id": call.id, "name": call.name, "arguments": call.arguments,
+                            "status": observed.status, "summary": result.content[:SUMMARY_CHARS]})
+
+
+class _NoSpan:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _span(name: str, attributes: dict[str, Any]):
+    """A span around a run, a step or a tool call (GenAI conventions; never arguments or results)."""
+    if not tracing.enabled():
+        return _NoSpan()
+    return tracing.tracer(__name__).start_as_current_span(name, attributes=attributes)

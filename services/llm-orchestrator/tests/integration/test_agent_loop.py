@@ -1,0 +1,202 @@
+"""The agent loop over real HTTP: the router and the OpenAI-compatible provider in front of the
+scripted fake upstream, which asks for tools as a provider does (streamed tool-call fragments),
+with the real calculator; a sensitive tool stands in for one that acts on the world (it
+records what it ran, so a test sees that it never did)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from fake_openai_upstream import start_upstream
+from llm_orchestrator.agents.limits import AWAITING_APPROVAL, MAX_COST, MAX_STEPS, MAX_TIME, MAX_TOKENS, RunLimits
+from llm_orchestrator.agents.loop import AgentLoop, ApprovalNeeded, Decision, RunEnded, ToolCallStarted, ToolObserved
+from llm_orchestrator.agents.state import RunState
+from llm_orchestrator.pricing import ModelPrice, PriceTable
+from llm_orchestrator.providers.base import ChatMessage, Delta, GenParams, ToolSpec
+from llm_orchestrator.providers.openai import OpenAIProvider
+from llm_orchestrator.resilience import CircuitBreaker
+from llm_orchestrator.router import Router, RouterPolicy
+from llm_orchestrator.tools.base import ToolContext, ToolResult
+from llm_orchestrator.tools.calculator import Calculator
+from llm_orchestrator.tools.running import execute, validate_arguments
+
+pytestmark = pytest.mark.contract
+
+
+class SendMail:
+    """A sensitive tool: each call waits for a person."""
+
+    spec = ToolSpec("send_mail", "Sends an e-mail", {"type": "object", "properties": {"to": {"type": "string"}},
+                                                    "required": ["to"], "additionalProperties": False})
+    sensitive = True
+    timeout = 2.0
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        self.sent.append(arguments)
+        return ToolResult(f"sent to {arguments['to']}")
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = start_upstream(tokens=3, gap_ms=1.0)
+    yield server
+    server.process.terminate()
+    server.process.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def clean(upstream):
+    upstream.control(reset=True)
+
+
+def loop_for(upstream, tools, limits: RunLimits = RunLimits(), prices: dict | None = None) -> AgentLoop:
+    provider = OpenAIProvider("fake", "key", upstream.base_url, ["fake-model"], 8192, 10.0)
+    router = Router({"fake": provider}, {}, "fake:fake-model", RouterPolicy(max_attempts=1), lambda: CircuitBreaker(5, 30.0))
+    table = PriceTable(prices or {})
+
+    def generate(messages, params):
+        return router.generate("fake:fake-model", "", messages, params)
+
+    return AgentLoop(generate, table.cost, {t.spec.name: t for t in tools}, lambda tool, text: validate_arguments(tool.spec, text),
+                     execute, limits, ToolContext("tenant", "user"))
+
+
+async def drain(loop: AgentLoop, state: RunState, decisions=None) -> list:
+    return [event async for event in loop.run(state, GenParams(max_tokens=50), decisions)]
+
+
+def start(question: str = "What is 6 times 7, plus 1?") -> RunState:
+    return RunState([ChatMessage("system", "You are helpful."), ChatMessage("user", question)])
+
+
+async def test_a_run_calls_the_calculator_then_answers_with_its_result(upstream):
+    upstream.control(tool_turns=[[{"name": "calculator", "arguments": json.dumps({"expression": "6*7+1"})}]], script="It is 43.")
+    state = start()
+    events = await drain(loop_for(upstream, [Calculator()]), state)
+    calls = [e for e in events if isinstance(e, ToolCallStarted)]
+    results = [e for e in events if isinstance(e, ToolObserved)]
+    assert [(c.call.name, c.needs_approval) for c in calls] == [("calculator", False)]
+    assert results[0].status == "ok" and "43" in results[0].result.content
+    end = events[-1]
+    assert isinstance(end, RunEnded) and end.finish_reason == "stop" and state.model_steps == 2
+    # The second request carried the call and its observation, as OpenAI's wire has them.
+    sent = upstream.stats()["bodies"][-1]["messages"]
+    assert sent[-2]["tool_calls"][0]["function"]["name"] == "calculator"
+    assert sent[-1]["role"] == "tool" and "43" in sent[-1]["content"]
+    assert [s["type"] for s in state.steps] == ["model", "tool", "model"]
+    assert state.prompt_tokens > 0 and state.completion_tokens > 0
+
+
+async def test_several_calls_in_one_step_all_run_and_answer_in_order(upstream):
+    upstream.control(tool_turns=[[{"name": "calculator", "arguments": '{"expression": "2+2"}'},
+                                  {"name": "calculator", "arguments": '{"expression": "3*3"}'}]])
+    state = start()
+    events = await drain(loop_for(upstream, [Calculator()]), state)
+    results = [e for e in events if isinstance(e, ToolObserved)]
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert "4" in results[0].result.content and "9" in results[1].result.content
+    tool_messages = [m for m in state.messages if m.role == "tool"]
+    assert [m.tool_call_id for m in tool_messages] == [c.id for c in state.messages[2].tool_calls]
+
+
+async def test_invalid_arguments_never_reach_the_tool_and_the_model_reads_why(upstream):
+    mail = SendMail()
+    upstream.control(tool_turns=[[{"name": "send_mail", "arguments": '{"to": 5, "cc": "x"}'}]])
+    state = start("Mail it")
+    events = await drain(loop_for(upstream, [mail]), state)
+    result = next(e for e in events if isinstance(e, ToolObserved))
+    assert result.status == "invalid" and "invalid arguments" in result.result.content.lower()
+    assert not any(isinstance(e, ApprovalNeeded) for e in events), "no person is asked about a call that cannot run"
+    assert mail.sent == []
+    assert events[-1].finish_reason == "stop"
+    assert "invalid arguments" in upstream.stats()["bodies"][-1]["messages"][-1]["content"].lower()
+
+
+async def test_an_unknown_tool_is_an_observation(upstream):
+    upstream.control(tool_turns=[[{"name": "rm_rf", "arguments": "{}"}]])
+    events = await drain(loop_for(upstream, [Calculator()]), start())
+    result = next(e for e in events if isinstance(e, ToolObserved))
+    assert result.status == "unknown_tool" and "calculator" in result.result.content
+
+
+async def test_a_model_that_calls_tools_forever_is_stopped_by_the_step_limit(upstream):
+    upstream.control(tool_turns=[[{"name": "calculator", "arguments": '{"expression": "1+1"}'}]] * 20)
+    state = start()
+    events = await drain(loop_for(upstream, [Calculator()], RunLimits(max_steps=3)), state)
+    end = events[-1]
+    assert end.finish_reason == MAX_STEPS and state.model_steps == 3
+    assert upstream.stats()["requests"] == 3
+    assert "limit of 3 steps" in "".join(e.text for e in events if isinstance(e, Delta))
+
+
+async def test_the_token_budget_stops_a_run(upstream):
+    upstream.control(tool_turns=[[{"name": "calculator", "arguments": '{"expression": "1+1"}'}]] * 20)
+    state = start()
+    events = await drain(loop_for(upstream, [Calculator()], RunLimits(max_tokens=1)), state)
+    assert events[-1].finish_reason == MAX_TOKENS and state.model_steps == 1
+
+
+async def test_the_cost_budget_stops_a_run(upstream):
+    upstream.control(tool_turns=[[{"name": "calculator", "arguments": '{"expression": "1+1"}'}]] * 20)
+    state = start()
+    prices = {"fake:fake-model": ModelPrice(input=Decimal(1000), output=Decimal(1000))}
+    events = await drain(loop_for(upstream, [Calculator()], RunLimits(max_cost=Decimal("0.01")), prices), state)
+    assert events[-1].finish_reason == MAX_COST and state.cost >= Decimal("0.01")
+    assert state.model_steps < 20
+
+
+async def test_the_time_limit_stops_a_slow_run_without_waiting_for_the_provider(upstream):
+    upstream.control(tool_turns=[[{"name": "calculator", "arguments": '{"expression": "1+1"}'}]] * 20, stall_after=1, script="thinking hard")
+    state = start()
+    events = await drain(loop_for(upstream, [Calculator()], RunLimits(max_seconds=1.0)), state)
+    assert events[-1].finish_reason == MAX_TIME
+    assert "time limit" in "".join(e.text for e in events if isinstance(e, Delta))
+
+
+async def test_a_sensitive_call_pauses_and_resumes_from_its_state_with_approval(upstream):
+    mail = SendMail()
+    upstream.control(tool_turns=[[{"name": "send_mail", "arguments": '{"to": "a@example.com"}'}]], script="Sent.")
+    state = start("Mail Ann")
+    events = await drain(loop_for(upstream, [mail]), state)
+    assert [type(e).__name__ for e in events[-2:]] == ["ApprovalNeeded", "RunEnded"]
+    assert events[-1].finish_reason == AWAITING_APPROVAL and mail.sent == []
+    # The state crosses a process boundary as JSON; a fresh loop resumes it.
+    saved = RunState.from_json(state.to_json())
+    call_id = saved.pending[0].id
+    resumed = await drain(loop_for(upstream, [mail]), saved, {call_id: Decision("approve")})
+    assert mail.sent == [{"to": "a@example.com"}]
+    assert resumed[0].status == "ok" and resumed[-1].finish_reason == "stop"
+    record = next(s for s in saved.steps if s.get("call_id") == call_id)
+    assert (record["status"], record["decision"]) == ("ok", "approve")
+
+
+async def test_a_denied_call_never_runs_and_the_model_is_told(upstream):
+    mail = SendMail()
+    upstream.control(tool_turns=[[{"name": "send_mail", "arguments": '{"to": "a@example.com"}'}]])
+    state = start("Mail Ann")
+    await drain(loop_for(upstream, [mail]), state)
+    resumed = await drain(loop_for(upstream, [mail]), state, {state.pending[0].id: Decision("deny")})
+    assert mail.sent == [] and resumed[0].status == "denied"
+    assert "denied" in upstream.stats()["bodies"][-1]["messages"][-1]["content"]
+
+
+async def test_an_edit_runs_with_the_persons_arguments_checked_against_the_schema(upstream):
+    from chatbot_common.errors import AppError
+
+    mail = SendMail()
+    upstream.control(tool_turns=[[{"name": "send_mail", "arguments": '{"to": "a@example.com"}'}]])
+    state = start("Mail Ann")
+    await drain(loop_for(upstream, [mail]), state)
+    call_id = state.pending[0].id
+    with pytest.raises(AppError) as refused:
+        await drain(loop_for(upstream, [mail]), state, {call_id: Decision("edit", '{"to": 1}')})
+    assert refused.value.code.value == "VALIDATION_ERROR" and mail.sent == [] and state.pending
+    await drain(loop_for(upstream, [mail]), state, {call_id: Decision("edit", '{"to": "b@example.com"}')})
+    assert mail.sent == [{"to": "b@example.com"}]
