@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     results["gates"] = {"failures": failures}
     meta = {"deployment": args.base_url, "questions": f"{args.questions.name} ({len(questions)})", "top_k": args.top_k,
             "judge": "none" if judge is None else f"{args.judge_model} at {args.judge_base_url or 'the deployment /v1'}",
-            "created_at": results["created_at"], "rate-limit waits": f"{client.waited_seconds:.0f} s"}
+            "created_at": results["created_at"], "rate-limit waits": f"{client.waited_seconds:.0f} s",
+            "gates": " ".join([*(f"--fail-under {g}" for g in args.fail_under), *(f"--max-regression {g}" for g in args.max_regression)])
+            or "none"}
     results["meta"] = meta
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -66,7 +66,7 @@ def markdown(run: dict[str, Any], meta: dict[str, Any], comparison: Comparison |
         out += ["| metric | value | questions |", "|---|---:|---:|"]
         out += [f"| {name} | {_fmt(e['mean'])} | {e['questions']} |" for name, e in run["summary"].items()]
     out += ["", "## Gates", ""]
-    out += [f"- FAILED {f}" for f in failures] or ["- passed (or none set)"]
+    out += [f"- FAILED {f}" for f in failures] or [f"- passed ({meta.get('gates', 'none')})"]
     if comparison:
         out += ["", f"## Against the run of {comparison.previous_created_at}", ""]
         for title, moved in (("Regressed", comparison.regressed), ("Improved", comparison.improved)):
@@ -106,7 +106,7 @@ def html_page(run: dict[str, Any], meta: dict[str, Any], comparison: Comparison 
         f"<td>{r.get('rank') or '–'}</td>" + "".join(f"<td>{_fmt(r['scores'].get(c))}</td>" for c in cols)
         + f"<td>{e(', '.join(f'{k}: {v}' for k, v in r.get('reasons', {}).items()))}</td></tr>"
         for r in run["questions"])
-    gates = "".join(f"<li class='regressed'>FAILED {e(f)}</li>" for f in failures) or "<li>passed (or none set)</li>"
+    gates = "".join(f"<li class='regressed'>FAILED {e(f)}</li>" for f in failures) or f"<li>passed ({e(str(meta.get('gates', 'none')))})</li>"
     head = "<th>metric</th><th>value</th><th>questions</th>" + ("<th>before</th><th>change</th>" if comparison else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>chatbot-eval report</title>
