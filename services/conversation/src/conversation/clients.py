@@ -4,6 +4,7 @@ Their stubs are wrapped (MappedStub): a failed call raises the AppError the peer
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.grpc_errors import MappedStub
+from conversation.agent import Resume, RunEnd, RunItem, RunPaused, ToolCallEvent, ToolResultEvent
 from conversation.grounding import Passage, SearchResult
 from conversation.llm import Completion, GenerateOptions, LlmDelta, LlmEnd, ModelFacts
 
@@ -138,3 +140,59 @@ class GrpcRagClient:
                               h.chunk.text, h.snippet, h.score) for h in reply.hits],
             searchable_documents=reply.searchable_documents,
         )
+
+
+class GrpcAgentClient:
+    """The orchestrator's agent loop (Run, ListTools) behind the AgentClient protocol."""
+
+    def __init__(self, channel: grpc.aio.Channel, call_timeout: float, run_timeout: float) -> None:
+        self._stub = MappedStub(llm_pb2_grpc.LlmOrchestratorStub(channel), "llm-orchestrator")
+        self._call_timeout = call_timeout
+        self._run_timeout = run_timeout
+
+    async def check_tools(self, names: tuple[str, ...], user_id: str, tenant_id: str, roles: tuple[str, ...]) -> None:
+        if list(names) == ["auto"]:
+            return
+        reply = await self._stub.ListTools(llm_pb2.ListToolsRequest(
+            caller=common_pb2.Caller(user_id=user_id, tenant_id=tenant_id, roles=list(roles))), timeout=self._call_timeout)
+        available = sorted(t.name for t in reply.tools)
+        unknown = sorted(set(names) - set(available))
+        if unknown:
+            raise AppError(ErrorCode.VALIDATION_ERROR, f"unknown tools: {', '.join(unknown)}",
+                           {"field": "tools", "unknown": unknown, "available": available})
+
+    async def run(self, messages: list[tuple[str, str]], options: GenerateOptions, tools: tuple[str, ...], roles: tuple[str, ...],
+                  run_id: str, resume: Resume | None = None) -> AsyncIterator[RunItem]:
+        base = _generate_request(messages, options)
+        request = llm_pb2.RunRequest(model=base.model, provider=base.provider, messages=base.messages, params=base.params,
+                                     request_id=base.request_id, caller=base.caller, tools=list(tools), run_id=run_id)
+        request.caller.roles.extend(roles)
+        if resume is not None:
+            request.state = resume.state
+            request.decisions.extend(llm_pb2.RunDecision(call_id=c, action=a, arguments=args) for c, a, args in resume.decisions)
+        call = self._stub.Run(request, timeout=self._run_timeout)
+        try:
+            async for reply in call:
+                kind = reply.WhichOneof("event")
+                if kind == "delta":
+                    yield LlmDelta(reply.delta.text)
+                elif kind == "tool_call":
+                    yield _tool_call(reply.tool_call)
+                elif kind == "tool_result":
+                    r = reply.tool_result
+                    yield ToolResultEvent(r.call_id, r.name, r.status, r.summary, r.step)
+                elif kind == "start":
+                    yield ModelSelected(reply.start.provider, reply.start.model)
+                elif kind == "approval_required":
+                    a = reply.approval_required
+                    yield RunPaused(tuple(_tool_call(c) for c in a.calls), a.state)
+                elif kind == "end":
+                    u = reply.end.usage
+                    yield RunEnd(reply.end.finish_reason, u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cost, {},
+                                 tuple(json.loads(reply.end.steps or "[]")))
+        finally:
+            call.cancel()
+
+
+def _tool_call(c: llm_pb2.RunToolCall) -> ToolCallEvent:
+    return ToolCallEvent(c.id, c.name, c.arguments, c.step, c.needs_approval)

@@ -82,6 +82,12 @@ class Message(Base):
     # How it was served: {"cached": true, "saved_cost": "…"} from the semantic cache, and
     # "route": {"alias", "tier", "target", "reason"} when a routing alias chose the model.
     served: Mapped[dict] = mapped_column(JSON, default=dict)
+    # An agent run's steps (conversation.runs): model steps and tool calls, shown with the answer.
+    steps: Mapped[list] = mapped_column(JSON, default=list)
+    # A run paused for a person's approval (finish_reason awaiting_approval): what resuming needs
+    # (the orchestrator's state, the model and tools), and until when it may be resumed.
+    run_state: Mapped[dict | None] = mapped_column(JSON, nullable=True, default=None)
+    run_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=None)
 
     __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
 

@@ -7,11 +7,12 @@ from chatbot_common import db
 from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_server import GrpcService, serve_grpc
 from chatbot_common.tokens import open_counter
-from conversation.clients import GrpcLlmClient, GrpcRagClient
+from conversation.clients import GrpcAgentClient, GrpcLlmClient, GrpcRagClient
 from conversation.evaluation_store import EvaluationStore
 from conversation.memory_store import MemoryStore
 from conversation.online_evaluation import CeleryEvaluationQueue, OnlineEvaluation
 from conversation.repository import Repository
+from conversation.run_store import RunStore
 from conversation.servicer import ConversationServicer
 from conversation.settings import ConversationSettings
 from conversation.summaries import BackgroundWork
@@ -39,6 +40,8 @@ def build_service(settings: ConversationSettings) -> GrpcService:
     evaluations = OnlineEvaluation(EvaluationStore(sessions, settings.evaluation_default_share), CeleryEvaluationQueue(settings))
     servicer = ConversationServicer(repo, llm, counters, settings, sources, MemoryStore(sessions), background,
                                     evaluations=evaluations)
+    servicer.agent = GrpcAgentClient(llm_channel, settings.llm_call_timeout_seconds, settings.llm_timeout_seconds)
+    servicer.runs = RunStore(sessions)
 
     async def close() -> None:
         # Summaries and titles under way are dropped: the next turn over the trigger asks again.

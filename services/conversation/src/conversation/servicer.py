@@ -5,6 +5,7 @@ raised here becomes its status through the interceptor every server has
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import date, timedelta
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.paging import page_from_pb, page_info
 from chatbot_common.timeutil import from_timestamp, to_timestamp
+from conversation.agent import AWAITING_APPROVAL, AgentClient, ApprovalPending, ToolCallEvent, ToolResultEvent
 from conversation.llm import LlmClient
 from conversation.memory_store import MemoryStore, TooManyFacts
 from conversation.evaluation_store import SCORES as EVALUATION_SCORES, EvaluationFilters, EvaluationStore
@@ -29,6 +31,8 @@ from conversation.grounding import SourceSearch
 from conversation.summaries import BackgroundWork
 from conversation.tokenizers import Counters
 from conversation.usage import from_pico, to_pico
+from conversation.run_store import RunStore
+from conversation.runs import ResumedRun
 from conversation.turn import ChatTurn, Citations, Guardrail, Token, TurnCompleted, TurnRequest, TurnStarted
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,7 @@ def message_to_pb(m: Message) -> pb.Message:
         citations=[common_pb2.Citation(**c) for c in (m.citations or [])], created_at=to_timestamp(m.created_at),
         parent_id=m.parent_id or "", served=served_pb(m.served),
     )
+    _run_fields(m, message)
     if m.feedback_rating:
         message.feedback.CopyFrom(pb.Feedback(rating=m.feedback_rating, comment=m.feedback_comment, at=to_timestamp(m.feedback_at)))
     return message
@@ -105,7 +110,26 @@ def _not_found() -> AppError:
     return AppError(ErrorCode.NOT_FOUND, "conversation not found")
 
 
+def tool_call_pb(c: ToolCallEvent) -> pb.ToolCallEvent:
+    return pb.ToolCallEvent(call_id=c.call_id, name=c.name, arguments=c.arguments, step=c.step, needs_approval=c.needs_approval)
+
+
+def _run_fields(m: Message, message: pb.Message) -> None:
+    """An agent run's steps, and while it waits for a person, the calls and the window."""
+    if m.steps:
+        message.steps = json.dumps(m.steps)
+    if m.finish_reason == AWAITING_APPROVAL and m.run_state and m.run_expires_at is not None:
+        message.pending_approval.CopyFrom(pb.PendingApproval(
+            calls=[pb.ToolCallEvent(call_id=c["call_id"], name=c["name"], arguments=c["arguments"], step=c.get("step", 0),
+                                    needs_approval=True) for c in m.run_state.get("calls", [])],
+            expires_at=to_timestamp(m.run_expires_at)))
+
+
 class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
+    # Agent runs (set by the server): the orchestrator's loop and the paused runs' storage.
+    agent: AgentClient | None = None
+    runs: RunStore | None = None
+
     def __init__(
         self, repo: Repository, llm: LlmClient, counters: Counters, settings: ConversationSettings,
         sources: SourceSearch | None = None, memory: MemoryStore | None = None, background: BackgroundWork | None = None,
@@ -357,10 +381,23 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             cache=request.cache if request.HasField("cache") else True,
             quality=request.quality,
             budget_left=request.budget_left if request.HasField("budget_left") else None,
+            tools=tuple(request.tools), roles=tuple(request.caller.roles),
         )
         turn = ChatTurn(self._repo, self._llm, self._counters, self._settings, turn_request, self._sources, self._memory,
-                        self._background, evaluations=self._evaluations)
-        events = turn.run()
+                        self._background, self.agent, evaluations=self._evaluations)
+        async for reply in self._stream(turn, turn.run()):
+            yield reply
+
+    async def ResumeRun(self, request: pb.ResumeRunRequest, context) -> AsyncIterator[pb.ChatEvent]:
+        if self.agent is None or self.runs is None:
+            raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "agent runs are not configured")
+        resumed = ResumedRun(self.runs, self.agent, self._settings, _user(request.caller), request.caller.tenant_id,
+                             tuple(request.caller.roles), request.run_id,
+                             tuple((d.call_id, d.action, d.arguments) for d in request.decisions), request.request_id)
+        async for reply in self._stream(resumed, resumed.run()):
+            yield reply
+
+    async def _stream(self, turn: ChatTurn | ResumedRun, events) -> AsyncIterator[pb.ChatEvent]:
         try:
             async for event in events:
                 if isinstance(event, TurnStarted) and tracing.enabled():
@@ -396,6 +433,14 @@ def _event_to_pb(event) -> pb.ChatEvent:
                 served=served_pb(m.served),
             )
         )
+    if isinstance(event, ToolCallEvent):
+        return pb.ChatEvent(tool_call=tool_call_pb(event))
+    if isinstance(event, ToolResultEvent):
+        return pb.ChatEvent(tool_result=pb.ToolResultEvent(call_id=event.call_id, name=event.name, status=event.status,
+                                                           summary=event.summary, step=event.step))
+    if isinstance(event, ApprovalPending):
+        return pb.ChatEvent(approval_required=pb.ApprovalRequired(run_id=event.run_id, calls=[tool_call_pb(c) for c in event.calls],
+                                                                  expires_at=to_timestamp(event.expires_at)))
     if isinstance(event, Guardrail):
         return pb.ChatEvent(guardrail=pb.GuardrailEvent(kind=event.kind, action=event.action, categories=list(event.categories),
                                                         document_id=event.document_id, chunk_id=event.chunk_id))

@@ -63,6 +63,8 @@ class ConversationSettings(GrpcServiceSettings, DatabaseSettings, BrokerSettings
     title_max_tokens: int = Field(16, ge=4, le=64)
     # User memory (conversation.user_memory): opt-in per user, off for a tenant that says so.
     memory_max_facts: int = Field(50, ge=1, le=1000)
+    # Agent runs: how long a run paused for a person's approval may be resumed (then it is expired).
+    run_approval_seconds: float = Field(3600.0, gt=0)
     # Online evaluation (conversation.online_evaluation): the share of a tenant's grounded answers
     # judged in the background when its admin has set none (0: off); the tasks go to the worker
     # over the ingestion broker (CONVERSATION_BROKER_URL, or INGEST_BROKER_URL / REDIS_URL).

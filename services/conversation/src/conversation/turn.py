@@ -15,10 +15,12 @@ in range) is trusted, as conversation.proto says."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from dataclasses import dataclass, replace
 
 from chatbot_common.db import utcnow
@@ -40,6 +42,9 @@ from conversation.grounding import (
     Spotlight,
     citation_dicts,
     select,
+)
+from conversation.agent import (
+    AWAITING_APPROVAL, AgentClient, ApprovalPending, RunEnd, RunPaused, ToolCallEvent, ToolResultEvent,
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
 from conversation.memory_store import MemoryState, MemoryStore, TooManyFacts
@@ -74,6 +79,8 @@ class TurnRequest:
     cache: bool = True  # False: the person opted out of the semantic cache for this turn
     quality: str = ""  # for a routing alias ("auto"): the quality tier asked for
     budget_left: float | None = None  # for a routing alias: the share of the tightest token budget left
+    tools: tuple[str, ...] = ()  # an agent run with these tools (("auto",): every tool the caller may use)
+    roles: tuple[str, ...] = ()  # the caller's roles (which tools they may use)
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ class Guardrail:
     chunk_id: str = ""
 
 
-TurnEvent = TurnStarted | Citations | ModelSelected | Token | TurnCompleted | Guardrail
+TurnEvent = TurnStarted | Citations | ModelSelected | Token | TurnCompleted | Guardrail | ToolCallEvent | ToolResultEvent | ApprovalPending
 
 FINISH_CANCELLED = "cancelled"
 FINISH_ERROR = "error"
@@ -123,11 +130,15 @@ class ChatTurn:
     def __init__(
         self, repo: Repository, llm: LlmClient, counters: Counters, settings: ConversationSettings,
         request: TurnRequest, sources: SourceSearch | None = None, memory: MemoryStore | None = None,
-        background: BackgroundWork | None = None,
+        background: BackgroundWork | None = None, agent: AgentClient | None = None,
         evaluations: OnlineEvaluation | None = None,
     ) -> None:
         self._evaluations = evaluations
         self._repo = repo
+        self._agent = agent
+        self._steps: list[dict] = []
+        self._paused: RunPaused | None = None
+        self._model_requested = self._provider_requested = ""
         self._llm = llm
         self._counters = counters
         self._counter = counters.default  # until the model is known
@@ -204,6 +215,7 @@ class ChatTurn:
             self._searching = asyncio.ensure_future(self._search(question.content))
         model = req.model or (conv.model if conv else "") or self._settings.default_model
         provider = req.provider or (conv.provider if conv else "")
+        self._model_requested, self._provider_requested = model, provider
         system_prompt = (conv.system_prompt if conv else req.system_prompt) or self._settings.system_prompt
         # A fresh canary heads the system prompt on every turn; a reply that repeats it, or
         # quotes a run of the prompt, is stopped before any of it leaves.
@@ -213,6 +225,10 @@ class ChatTurn:
 
         # An unknown model is refused here, before anything is written.
         facts = await self._llm.model(model, provider)
+        if req.tools:
+            if self._agent is None:
+                raise AppError(ErrorCode.VALIDATION_ERROR, "tools are not available here", {"field": "tools"})
+            await self._agent.check_tools(req.tools, req.user_id, req.tenant_id, req.roles)
         self._counter, self._counts_exact = self._counters.for_model(facts)
         budget = Budget(facts.context_window, min(reserve, facts.context_window // 2),
                         0.0 if self._counts_exact else self._settings.estimate_margin)
@@ -305,13 +321,16 @@ class ChatTurn:
         prompt.append(("user", user_content))
 
         # Regenerate and edit ask for a new answer: the cache neither gives the same one again nor keeps it.
-        cacheable = req.cache and not sources and not memory_text and not req.regenerate_message_id and not req.edit_message_id
+        cacheable = req.cache and not req.tools and not sources and not memory_text and not req.regenerate_message_id and not req.edit_message_id
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id,
                                   req.tenant_id, cacheable=cacheable, quality=req.quality,
                                   budget_left=req.budget_left)
         index = 0
         guard = LeakGuard(canary, system_prompt)
-        stream = self._llm.generate(prompt, options)
+        if req.tools:
+            stream = self._agent.run(prompt, options, req.tools, req.roles, self._answer_id)
+        else:
+            stream = self._llm.generate(prompt, options)
         try:
             async for item in stream:
                 if isinstance(item, LlmDelta):
@@ -322,6 +341,12 @@ class ChatTurn:
                     self._provider, self._model = item.provider, item.model
                     self._cost_pico = None
                     yield item
+                    continue
+                elif isinstance(item, (ToolCallEvent, ToolResultEvent)):
+                    yield item
+                    continue
+                elif isinstance(item, RunPaused):
+                    self._paused = item  # told to the client once the paused answer is stored
                     continue
                 else:
                     text = guard.flush()
@@ -336,8 +361,13 @@ class ChatTurn:
                 if isinstance(item, LlmEnd):
                     self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
                     self._cached_prompt_tokens, self._cost_pico, self._served = item.cached_prompt_tokens, to_pico(item.cost), item.served or {}
+                    if isinstance(item, RunEnd):
+                        self._steps = list(item.steps)
                     completed = await self._record(item.finish_reason)
-                    self._schedule_memory_work(conv)
+                    if completed is not None and completed.run_expires_at is not None and self._paused is not None:
+                        yield ApprovalPending(completed.id, self._paused.calls, completed.run_expires_at)
+                    else:
+                        self._schedule_memory_work(conv)
                     if self._evaluations is not None:  # sampled and enqueued in the background, never awaited
                         self._evaluations.after_answer(completed, req.tenant_id)
                     yield TurnCompleted(completed)
@@ -526,8 +556,22 @@ class ChatTurn:
             cached_prompt_tokens=self._cached_prompt_tokens,
             cost_pico_usd=self._cost_pico,
             served=self._served,
+            steps=self._steps,
         )
+        if finish_reason == AWAITING_APPROVAL and self._paused is not None:
+            message.run_state = paused_run(self._paused, self._req, self._model_requested, self._provider_requested)
+            message.run_expires_at = utcnow() + timedelta(seconds=self._settings.run_approval_seconds)
         return await self._repo.add_message(message)
+
+
+def paused_run(paused: RunPaused, req: TurnRequest, model: str, provider: str) -> dict:
+    """What resuming a paused run needs, stored with its answer: the orchestrator's state (opaque),
+    the calls waiting, and the turn's model, settings and tools."""
+    return {
+        "state": base64.b64encode(paused.state).decode(), "model": model, "provider": provider, "temperature": req.temperature,
+        "max_tokens": req.max_tokens, "tools": list(req.tools),
+        "calls": [{"call_id": c.call_id, "name": c.name, "arguments": c.arguments, "step": c.step} for c in paused.calls],
+    }
 
 
 async def _nothing() -> list[Message]:

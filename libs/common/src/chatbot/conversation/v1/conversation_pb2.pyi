@@ -57,7 +57,7 @@ class ConversationSummary(_message.Message):
     def __init__(self, text: _Optional[str] = ..., through_message_id: _Optional[str] = ..., messages: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("id", "conversation_id", "role", "content", "model", "provider", "finish_reason", "usage", "latency_ms", "ttft_ms", "error_code", "error_message", "citations", "created_at", "feedback", "parent_id", "served")
+    __slots__ = ("id", "conversation_id", "role", "content", "model", "provider", "finish_reason", "usage", "latency_ms", "ttft_ms", "error_code", "error_message", "citations", "created_at", "feedback", "parent_id", "served", "steps", "pending_approval")
     ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,8 @@ class Message(_message.Message):
     FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     id: str
     conversation_id: str
     role: str
@@ -92,7 +94,77 @@ class Message(_message.Message):
     feedback: Feedback
     parent_id: str
     served: _common_pb2.Served
-    def __init__(self, id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., role: _Optional[str] = ..., content: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., parent_id: _Optional[str] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ...) -> None: ...
+    steps: str
+    pending_approval: PendingApproval
+    def __init__(self, id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., role: _Optional[str] = ..., content: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ..., parent_id: _Optional[str] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ..., steps: _Optional[str] = ..., pending_approval: _Optional[_Union[PendingApproval, _Mapping]] = ...) -> None: ...
+
+class PendingApproval(_message.Message):
+    __slots__ = ("calls", "expires_at")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[ToolCallEvent]
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, calls: _Optional[_Iterable[_Union[ToolCallEvent, _Mapping]]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ToolCallEvent(_message.Message):
+    __slots__ = ("call_id", "name", "arguments", "step", "needs_approval")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    name: str
+    arguments: str
+    step: int
+    needs_approval: bool
+    def __init__(self, call_id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ..., step: _Optional[int] = ..., needs_approval: _Optional[bool] = ...) -> None: ...
+
+class ToolResultEvent(_message.Message):
+    __slots__ = ("call_id", "name", "status", "summary", "step")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    name: str
+    status: str
+    summary: str
+    step: int
+    def __init__(self, call_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., summary: _Optional[str] = ..., step: _Optional[int] = ...) -> None: ...
+
+class ApprovalRequired(_message.Message):
+    __slots__ = ("run_id", "calls", "expires_at")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    calls: _containers.RepeatedCompositeFieldContainer[ToolCallEvent]
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., calls: _Optional[_Iterable[_Union[ToolCallEvent, _Mapping]]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ToolDecision(_message.Message):
+    __slots__ = ("call_id", "action", "arguments")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    action: str
+    arguments: str
+    def __init__(self, call_id: _Optional[str] = ..., action: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
+
+class ResumeRunRequest(_message.Message):
+    __slots__ = ("caller", "run_id", "decisions", "request_id")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    run_id: str
+    decisions: _containers.RepeatedCompositeFieldContainer[ToolDecision]
+    request_id: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., run_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[ToolDecision, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class Feedback(_message.Message):
     __slots__ = ("rating", "comment", "at")
@@ -213,7 +285,7 @@ class ListMessagesResponse(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageInfo, _Mapping]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt", "injection_policy", "edit_message_id", "regenerate_message_id", "cache", "quality", "budget_left")
+    __slots__ = ("caller", "conversation_id", "message", "model", "provider", "temperature", "max_tokens", "use_rag", "request_id", "system_prompt", "injection_policy", "edit_message_id", "regenerate_message_id", "cache", "quality", "budget_left", "tools")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +302,7 @@ class ChatRequest(_message.Message):
     CACHE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     BUDGET_LEFT_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     conversation_id: str
     message: str
@@ -246,7 +319,8 @@ class ChatRequest(_message.Message):
     cache: bool
     quality: str
     budget_left: float
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ..., edit_message_id: _Optional[str] = ..., regenerate_message_id: _Optional[str] = ..., cache: _Optional[bool] = ..., quality: _Optional[str] = ..., budget_left: _Optional[float] = ...) -> None: ...
+    tools: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., conversation_id: _Optional[str] = ..., message: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., use_rag: _Optional[bool] = ..., request_id: _Optional[str] = ..., system_prompt: _Optional[str] = ..., injection_policy: _Optional[str] = ..., edit_message_id: _Optional[str] = ..., regenerate_message_id: _Optional[str] = ..., cache: _Optional[bool] = ..., quality: _Optional[str] = ..., budget_left: _Optional[float] = ..., tools: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TurnStarted(_message.Message):
     __slots__ = ("conversation_id", "user_message_id", "assistant_message_id")
@@ -297,20 +371,26 @@ class TurnCompleted(_message.Message):
     def __init__(self, message_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., latency_ms: _Optional[int] = ..., ttft_ms: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ...) -> None: ...
 
 class ChatEvent(_message.Message):
-    __slots__ = ("started", "model", "citations", "token", "completed", "guardrail")
+    __slots__ = ("started", "model", "citations", "token", "completed", "guardrail", "tool_call", "tool_result", "approval_required")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAIL_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
+    TOOL_RESULT_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     started: TurnStarted
     model: _common_pb2.ModelSelected
     citations: CitationList
     token: TokenDelta
     completed: TurnCompleted
     guardrail: GuardrailEvent
-    def __init__(self, started: _Optional[_Union[TurnStarted, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., citations: _Optional[_Union[CitationList, _Mapping]] = ..., token: _Optional[_Union[TokenDelta, _Mapping]] = ..., completed: _Optional[_Union[TurnCompleted, _Mapping]] = ..., guardrail: _Optional[_Union[GuardrailEvent, _Mapping]] = ...) -> None: ...
+    tool_call: ToolCallEvent
+    tool_result: ToolResultEvent
+    approval_required: ApprovalRequired
+    def __init__(self, started: _Optional[_Union[TurnStarted, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., citations: _Optional[_Union[CitationList, _Mapping]] = ..., token: _Optional[_Union[TokenDelta, _Mapping]] = ..., completed: _Optional[_Union[TurnCompleted, _Mapping]] = ..., guardrail: _Optional[_Union[GuardrailEvent, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCallEvent, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResultEvent, _Mapping]] = ..., approval_required: _Optional[_Union[ApprovalRequired, _Mapping]] = ...) -> None: ...
 
 class GuardrailEvent(_message.Message):
     __slots__ = ("kind", "action", "categories", "document_id", "chunk_id")
@@ -363,7 +443,7 @@ class TenantUsageRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class UsageRow(_message.Message):
-    __slots__ = ("day", "provider", "model", "turns", "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cost", "unpriced_turns", "cache_hits")
+    __slots__ = ("day", "provider", "model", "turns", "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cost", "unpriced_turns", "cache_hits", "kind")
     DAY_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -374,6 +454,7 @@ class UsageRow(_message.Message):
     COST_FIELD_NUMBER: _ClassVar[int]
     UNPRICED_TURNS_FIELD_NUMBER: _ClassVar[int]
     CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     day: str
     provider: str
     model: str
@@ -384,21 +465,24 @@ class UsageRow(_message.Message):
     cost: str
     unpriced_turns: int
     cache_hits: int
-    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., turns: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ..., cost: _Optional[str] = ..., unpriced_turns: _Optional[int] = ..., cache_hits: _Optional[int] = ...) -> None: ...
+    kind: str
+    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., turns: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ..., cost: _Optional[str] = ..., unpriced_turns: _Optional[int] = ..., cache_hits: _Optional[int] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class RecordUsageRequest(_message.Message):
-    __slots__ = ("caller", "provider", "model", "usage", "served")
+    __slots__ = ("caller", "provider", "model", "usage", "served", "kind")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     provider: str
     model: str
     usage: _common_pb2.Usage
     served: _common_pb2.Served
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ...) -> None: ...
+    kind: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., served: _Optional[_Union[_common_pb2.Served, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class RecordUsageResponse(_message.Message):
     __slots__ = ()

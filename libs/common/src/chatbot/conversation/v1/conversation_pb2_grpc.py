@@ -105,6 +105,11 @@ class ConversationServiceStub:
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatRequest.SerializeToString,
                 response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.FromString,
                 _registered_method=True)
+        self.ResumeRun = channel.unary_stream(
+                '/chatbot.conversation.v1.ConversationService/ResumeRun',
+                request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ResumeRunRequest.SerializeToString,
+                response_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.FromString,
+                _registered_method=True)
         self.GetMemory = channel.unary_unary(
                 '/chatbot.conversation.v1.ConversationService/GetMemory',
                 request_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.GetMemoryRequest.SerializeToString,
@@ -228,14 +233,14 @@ class ConversationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TenantUsage(self, request, context):
-        """What a tenant's turns used, per day, provider and model; erased users' usage included.
+        """What a tenant's calls used, per day, kind, provider and model; erased users' usage included.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UserUsage(self, request, context):
-        """The caller's own usage, per day, provider and model (the same rows, theirs only).
+        """The caller's own usage, per day, kind, provider and model (the same rows, theirs only).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -260,6 +265,15 @@ class ConversationServiceServicer:
         streams the answer, persists the assistant message (also when cancelled or failed).
         A turn costs one rag.Search and one llm.Generate: the model catalogue is cached here and
         tokens are counted with the orchestrator's tokenizer in-process (chatbot_common.tokens).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeRun(self, request, context):
+        """Goes on with a turn whose agent run paused for approval (the answer's message id is the
+        run's id): the caller's decisions are applied and the run streams on as Chat does, into the
+        same answer. Only the conversation's owner, once, within the approval window.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -415,6 +429,11 @@ def add_ConversationServiceServicer_to_server(servicer, server):
             'Chat': grpc.unary_stream_rpc_method_handler(
                     servicer.Chat,
                     request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatRequest.FromString,
+                    response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.SerializeToString,
+            ),
+            'ResumeRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.ResumeRun,
+                    request_deserializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ResumeRunRequest.FromString,
                     response_serializer=chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.SerializeToString,
             ),
             'GetMemory': grpc.unary_unary_rpc_method_handler(
@@ -856,6 +875,33 @@ class ConversationService:
             target,
             '/chatbot.conversation.v1.ConversationService/Chat',
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatRequest.SerializeToString,
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/chatbot.conversation.v1.ConversationService/ResumeRun',
+            chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ResumeRunRequest.SerializeToString,
             chatbot_dot_conversation_dot_v1_dot_conversation__pb2.ChatEvent.FromString,
             options,
             channel_credentials,

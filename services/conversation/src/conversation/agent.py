@@ -1,0 +1,72 @@
+"""What a chat turn with tools needs from the llm-orchestrator's agent loop, as plain Python
+(no gRPC here): the tools a caller may enable, and a run's events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from chatbot_common.generation import ModelSelected
+from conversation.llm import GenerateOptions, LlmDelta, LlmEnd
+
+AWAITING_APPROVAL = "awaiting_approval"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEvent:
+    call_id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+    step: int
+    needs_approval: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultEvent:
+    call_id: str
+    name: str
+    status: str  # ok | error | invalid | unknown_tool | denied
+    summary: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunPaused:
+    """The orchestrator's side of a pause: the calls waiting and the state to resume from."""
+
+    calls: tuple[ToolCallEvent, ...]
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalPending:
+    """The client's side of a pause: the run (the answer's id), its calls, until when."""
+
+    run_id: str
+    calls: tuple[ToolCallEvent, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd(LlmEnd):
+    steps: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Resume:
+    state: bytes
+    decisions: tuple[tuple[str, str, str], ...]  # (call_id, action, arguments)
+
+
+RunItem = ModelSelected | LlmDelta | ToolCallEvent | ToolResultEvent | RunPaused | RunEnd
+
+
+class AgentClient(Protocol):
+    async def check_tools(self, names: tuple[str, ...], user_id: str, tenant_id: str, roles: tuple[str, ...]) -> None:
+        """Raises a VALIDATION_ERROR AppError naming the tools the caller may not use."""
+        ...
+
+    def run(self, messages: list[tuple[str, str]], options: GenerateOptions, tools: tuple[str, ...], roles: tuple[str, ...],
+            run_id: str, resume: Resume | None = None) -> AsyncIterator[RunItem]: ...

@@ -1,0 +1,74 @@
+"""Storage of agent runs paused for approval, on their answers (the messages table): found by
+the run's id (the answer's) for its conversation's owner only, claimed by one resumer at a
+time, and the answer brought up to date when the run goes on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from chatbot_common.db import utcnow
+from conversation.agent import AWAITING_APPROVAL
+from conversation.models import Conversation, Message
+from conversation.repository import _add_usage, usage_tally
+
+RESUMING = "resuming"  # claimed: one resumer goes on with the run
+EXPIRED = "approval_expired"
+
+
+@dataclass(frozen=True)
+class PausedRun:
+    message: Message
+    conversation: Conversation
+
+
+class RunStore:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    async def find(self, run_id: str, user_id: str) -> PausedRun | None:
+        """The run's answer and conversation, if the conversation is the user's."""
+        async with self._sessions() as session:
+            row = (await session.execute(
+                select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Message.id == run_id, Message.role == "assistant", Conversation.user_id == user_id)
+            )).one_or_none()
+        return PausedRun(row[0], row[1]) if row is not None else None
+
+    async def claim(self, run_id: str) -> bool:
+        """Takes the paused run for one resumer (two approvals at once: one wins), if its window is open."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Message).where(Message.id == run_id, Message.finish_reason == AWAITING_APPROVAL, Message.run_expires_at > utcnow())
+                .values(finish_reason=RESUMING))
+        return bool(result.rowcount)
+
+    async def expire(self, run_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(Message).where(Message.id == run_id, Message.finish_reason == AWAITING_APPROVAL)
+                                  .values(finish_reason=EXPIRED, run_state=None))
+
+    async def release(self, run_id: str) -> None:
+        """The claim given back (the decisions were refused before anything ran)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(Message).where(Message.id == run_id, Message.finish_reason == RESUMING)
+                                  .values(finish_reason=AWAITING_APPROVAL))
+
+    async def settle(self, before: Message, after: Message, conversation: Conversation) -> Message:
+        """The answer as the run left it, and what this leg of the run used added to the ledger
+        (the run's totals less what the answer held: the turn itself was counted when paused)."""
+        values = {c: getattr(after, c) for c in (
+            "content", "model", "provider", "finish_reason", "prompt_tokens", "completion_tokens", "latency_ms", "error_code",
+            "error_message", "token_count", "cached_prompt_tokens", "cost_pico_usd", "steps", "run_state", "run_expires_at")}
+        tally = usage_tally(after.prompt_tokens - before.prompt_tokens, after.completion_tokens - before.completion_tokens,
+                            (after.cached_prompt_tokens or 0) - (before.cached_prompt_tokens or 0),
+                            None if after.cost_pico_usd is None else after.cost_pico_usd - (before.cost_pico_usd or 0), False)
+        tally["turns"] = 0
+        tally["unpriced_turns"] = int(after.cost_pico_usd is None and before.cost_pico_usd is not None)
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(Message).where(Message.id == before.id).values(**values))
+            await _add_usage(session, conversation.tenant_id, conversation.user_id, utcnow().date(), after.provider or before.provider,
+                             after.model or before.model, tally)
+        return after

@@ -1,0 +1,165 @@
+"""Going on with an agent run that paused for a person's approval: the run (its answer) is
+found for its owner only, claimed once, within its window; the decisions go to the
+orchestrator with the stored state, and the run streams on into the same answer, which is
+brought up to date on every path (ended, paused again, failed, or cut off by the client)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+
+from chatbot_common.db import utcnow
+from chatbot_common.errors import AppError, ErrorCode
+from chatbot_common.generation import ModelSelected
+from conversation.agent import (
+    AWAITING_APPROVAL, AgentClient, ApprovalPending, Resume, RunEnd, RunPaused, ToolCallEvent, ToolResultEvent,
+)
+from conversation.llm import GenerateOptions, LlmDelta
+from conversation.run_store import RunStore
+from conversation.settings import ConversationSettings
+from conversation.turn import FINISH_CANCELLED, FINISH_ERROR, Token, TurnCompleted, TurnEvent, TurnStarted
+from conversation.usage import to_pico
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("approve", "deny", "edit")
+
+
+class ResumedRun:
+    def __init__(self, store: RunStore, agent: AgentClient, settings: ConversationSettings, user_id: str, tenant_id: str,
+                 roles: tuple[str, ...], run_id: str, decisions: tuple[tuple[str, str, str], ...], request_id: str = "") -> None:
+        self._store = store
+        self._agent = agent
+        self._settings = settings
+        self._user_id, self._tenant_id, self._roles = user_id, tenant_id, roles
+        self._run_id = run_id
+        self._decisions = decisions
+        self._request_id = request_id
+        self._paused = None
+        self._parts: list[str] = []
+        self._recorded = False
+        self._found = None
+
+    async def run(self) -> AsyncIterator[TurnEvent]:
+        found = await self._store.find(self._run_id, self._user_id)
+        if found is None:
+            raise AppError(ErrorCode.NOT_FOUND, "run not found")
+        before = found.message
+        if before.finish_reason == AWAITING_APPROVAL and (before.run_expires_at is None or before.run_expires_at <= utcnow()):
+            await self._store.expire(before.id)
+            raise AppError(ErrorCode.CONFLICT, "the run's approval window has passed: ask again", {"run_id": before.id})
+        if before.finish_reason != AWAITING_APPROVAL or not before.run_state:
+            raise AppError(ErrorCode.CONFLICT, "the run is not waiting for approval (decided already, or ended)", {"run_id": before.id})
+        self._decisions = _expanded(self._decisions, [c["call_id"] for c in before.run_state.get("calls", [])])
+        if not await self._store.claim(before.id):
+            raise AppError(ErrorCode.CONFLICT, "the run is not waiting for approval (decided already, or ended)", {"run_id": before.id})
+        self._found = found
+        saved = before.run_state
+        options = GenerateOptions(saved["model"], saved["provider"], saved.get("temperature"), saved.get("max_tokens"), self._request_id,
+                                  self._user_id, self._tenant_id)
+        stream = self._agent.run([], options, tuple(saved["tools"]), self._roles, before.id,
+                                 Resume(base64.b64decode(saved["state"]), self._decisions))
+        self._started = time.monotonic()
+        try:
+            first = await anext(stream)
+        except BaseException:
+            # Refused before anything ran (an edit that does not fit the schema): the person may decide again.
+            await self._store.release(before.id)
+            await stream.aclose()
+            raise
+        yield TurnStarted(found.conversation.id, before.parent_id or "", before.id)
+        index = 0
+        provider, model = before.provider, before.model
+        try:
+            item = first
+            while True:
+                if isinstance(item, LlmDelta):
+                    self._parts.append(item.text)
+                    yield Token(item.text, index)
+                    index += 1
+                elif isinstance(item, ModelSelected):
+                    provider, model = item.provider, item.model
+                    yield item
+                elif isinstance(item, (ToolCallEvent, ToolResultEvent)):
+                    yield item
+                elif isinstance(item, RunPaused):
+                    self._paused = item
+                elif isinstance(item, RunEnd):
+                    after = self._answer(item, provider, model)
+                    stored = await self._save(after)
+                    if stored.run_expires_at is not None and self._paused is not None:
+                        yield ApprovalPending(stored.id, self._paused.calls, stored.run_expires_at)
+                    yield TurnCompleted(stored)
+                    return
+                item = await anext(stream)
+        except StopAsyncIteration:
+            await self._fail(AppError(ErrorCode.LLM_PROVIDER_ERROR, "the run ended without a result"))
+            raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the run ended without a result") from None
+        except AppError as exc:
+            await self._fail(exc)
+            raise
+        finally:
+            await stream.aclose()
+
+    def _answer(self, end: RunEnd, provider: str, model: str):
+        before = self._found.message
+        after = replace_message(before, content=before.content + "".join(self._parts), provider=provider, model=model,
+                                finish_reason=end.finish_reason, prompt_tokens=end.prompt_tokens, completion_tokens=end.completion_tokens,
+                                cached_prompt_tokens=end.cached_prompt_tokens, cost_pico_usd=to_pico(end.cost), steps=list(end.steps),
+                                latency_ms=before.latency_ms + int((time.monotonic() - self._started) * 1000),
+                                token_count=end.completion_tokens, run_state=None, run_expires_at=None)
+        if end.finish_reason == AWAITING_APPROVAL and self._paused is not None:
+            saved = dict(before.run_state)
+            saved["state"] = base64.b64encode(self._paused.state).decode()
+            saved["calls"] = [{"call_id": c.call_id, "name": c.name, "arguments": c.arguments, "step": c.step} for c in self._paused.calls]
+            after.run_state = saved
+            after.run_expires_at = utcnow() + timedelta(seconds=self._settings.run_approval_seconds)
+        return after
+
+    async def _save(self, after):
+        self._recorded = True
+        return await self._store.settle(self._found.message, after, self._found.conversation)
+
+    async def _fail(self, error: AppError | None, reason: str = FINISH_ERROR) -> None:
+        if self._recorded or self._found is None:
+            return
+        before = self._found.message
+        after = replace_message(before, content=before.content + "".join(self._parts), finish_reason=reason,
+                                error_code=error.code.value if error else "", error_message=error.message if error else "",
+                                run_state=None, run_expires_at=None)
+        await self._save(after)
+
+    async def record_interrupted(self) -> None:
+        """The client went away: keep what the run wrote so far."""
+        await self._fail(None, FINISH_CANCELLED)
+
+
+def replace_message(message, **changes):
+    """A detached copy of a stored message with some columns changed."""
+    from conversation.models import Message
+
+    columns = {c.key: getattr(message, c.key) for c in Message.__table__.columns}
+    columns.update(changes)
+    return Message(**columns)
+
+
+def _expanded(decisions: tuple[tuple[str, str, str], ...], pending: list[str]) -> tuple[tuple[str, str, str], ...]:
+    """The decisions per call: one without a call id stands for every pending call (an edit only
+    when there is one)."""
+    for call_id, action, _ in decisions:
+        if action not in ACTIONS:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "decision must be approve, deny or edit", {"field": "decision"})
+        if call_id and call_id not in pending:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "no such call waits for approval in this run", {"field": "call_id"})
+    general = [d for d in decisions if not d[0]]
+    if not general:
+        return decisions
+    _, action, arguments = general[0]
+    if action == "edit" and len(pending) != 1:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "several calls wait: name the one edited (call_id)", {"field": "call_id"})
+    named = {d[0]: d for d in decisions if d[0]}
+    return tuple(named.get(c, (c, action, arguments)) for c in pending)
