@@ -87,7 +87,11 @@ def test_an_admin_registers_a_server_its_tools_are_discovered_and_granted(http, 
     # A wrong credential: registered, with the reason, and no tools.
     wrong = http.post("/api/v1/admin/mcp-servers", headers=auth(alice),
                       json={"name": f"bad-{uuid.uuid4().hex[:6]}", "url": mcp_server.url, "credentials": {"Authorization": "Bearer no"}})
-    assert wrong.status_code == 201 and wrong.json()["last_error"] and wrong.json()["tools"] == []
+    assert wrong.status_code == 201 and "refused the credentials" in wrong.json()["last_error"] and wrong.json()["tools"] == []
+    # The right credential, given again, reconnects and discovers the tools.
+    fixed = http.patch(f"/api/v1/admin/mcp-servers/{wrong.json()['id']}", headers=auth(alice),
+                       json={"credentials": {"Authorization": f"Bearer {TOKEN}"}})
+    assert fixed.status_code == 200 and fixed.json()["last_error"] is None and len(fixed.json()["tools"]) == 4
     assert http.delete(f"/api/v1/admin/mcp-servers/{wrong.json()['id']}", headers=auth(alice)).status_code == 204
     assert http.get(f"/api/v1/admin/mcp-servers/{wrong.json()['id']}", headers=auth(alice)).status_code == 404
 
