@@ -22,9 +22,18 @@ from llm_orchestrator.mcp.registry import Caller, Limits, McpRegistry
 from llm_orchestrator.mcp.servicer import server_pb
 from llm_orchestrator.secrets import SecretBox
 from llm_orchestrator.server import MIGRATIONS
-from llm_orchestrator.providers.base import ToolCall
+from fake_openai_upstream import start_upstream
+from llm_orchestrator.agents.limits import RunLimits
+from llm_orchestrator.agents.loop import AgentLoop, ApprovalNeeded, RunEnded, ToolObserved
+from llm_orchestrator.agents.state import RunState
+from llm_orchestrator.pricing import PriceTable
+from llm_orchestrator.providers.base import ChatMessage, GenParams, ToolCall
+from llm_orchestrator.providers.openai import OpenAIProvider
+from llm_orchestrator.resilience import CircuitBreaker
+from llm_orchestrator.router import Router, RouterPolicy
 from llm_orchestrator.tools.base import ToolContext
 from llm_orchestrator.tools.registry import ToolRegistry
+from llm_orchestrator.tools.running import execute, validate_arguments
 from mcp_test_server import start_mcp_server
 
 pytestmark = pytest.mark.contract
@@ -161,3 +170,39 @@ async def test_a_runs_tool_set_holds_the_granted_mcp_tools_of_its_callers_roles_
     assert (await member_set.run(ToolCall("c2", "crm__add", '{"a": 2, "b": 3}'), MEMBER)).content == "5"
     refused = await viewer_set.run(ToolCall("c3", "crm__add", '{"a": 2, "b": 3}'), VIEWER)
     assert refused.is_error and mcp_server.calls() == calls_before + 1
+
+
+async def test_the_agent_loop_calls_a_granted_mcp_tool_and_waits_for_a_person_before_a_sensitive_one(registry, mcp_server):
+    """The real loop, its model the scripted fake upstream over HTTP asking for the MCP tools."""
+    server = await registry.create(ADMIN, name="crm", transport="http", url=mcp_server.url, command="",
+                                   headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
+    await registry.set_grants(ADMIN, server.id, [("add", ["member"], False), ("lookup_order", ["member"], None)])
+    tools = (await ToolRegistry(providers=[registry]).for_caller(MEMBER)).tools
+    upstream = start_upstream(tokens=3, gap_ms=1.0)
+    try:
+        provider = OpenAIProvider("fake", "key", upstream.base_url, ["fake-model"], 8192, 10.0)
+        router = Router({"fake": provider}, {}, "fake:fake-model", RouterPolicy(max_attempts=1), lambda: CircuitBreaker(5, 30.0))
+        loop = AgentLoop(lambda messages, params: router.generate("fake:fake-model", "", messages, params), PriceTable({}).cost,
+                         tools, lambda tool, text: validate_arguments(tool.spec, text), execute, RunLimits(), MEMBER)
+
+        async def run(question: str) -> list:
+            state = RunState([ChatMessage("user", question)])
+            return [event async for event in loop.run(state, GenParams(max_tokens=50))]
+
+        upstream.control(tool_turns=[[{"name": "crm__add", "arguments": '{"a": 19, "b": 23}'}]], script="It is 42.")
+        events = await run("What is 19 plus 23?")
+        (observed,) = [e for e in events if isinstance(e, ToolObserved)]
+        assert (observed.status, observed.result.content) == ("ok", "42")
+        assert isinstance(events[-1], RunEnded) and events[-1].finish_reason == "stop"
+        assert upstream.stats()["bodies"][-1]["messages"][-1] == {"role": "tool", "tool_call_id": observed.call.id, "content": "42"}
+
+        calls_before = mcp_server.calls()
+        upstream.control(reset=True)
+        upstream.control(tool_turns=[[{"name": "crm__lookup_order", "arguments": '{"order_id": "A-1001"}'}]])
+        events = await run("Where is order A-1001?")
+        assert isinstance(events[-1], RunEnded) and events[-1].finish_reason == "awaiting_approval"
+        assert [c.name for c in next(e for e in events if isinstance(e, ApprovalNeeded)).calls] == ["crm__lookup_order"]
+        assert mcp_server.calls() == calls_before  # nothing reached the server before a person decides
+    finally:
+        upstream.process.terminate()
+        upstream.process.wait(10)
