@@ -14,6 +14,7 @@ from chatbot_common import db, tracing
 from gateway import __version__, audit, webapp
 from gateway.answers import open_buffers
 from gateway.answers.relay import Relays
+from gateway.api.routes import runs
 from gateway.api.routes import evaluations
 from gateway.api.routes import (
     admin, auth, chat, conversations, documents, health, invitations, mcp_servers, me, memory, oidc, openai_compat, upload_events,
@@ -119,6 +120,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api.include_router(invitations.router)
     api.include_router(usage.router)
     api.include_router(chat.router)
+    api.include_router(runs.router)
     api.include_router(conversations.router)
     api.include_router(memory.router)
     api.include_router(evaluations.router)

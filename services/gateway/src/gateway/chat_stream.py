@@ -22,6 +22,7 @@ from chatbot.conversation.v1 import conversation_pb2
 from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
+from chatbot_common.timeutil import iso
 from gateway.grpc_clients import Downstream
 
 
@@ -52,6 +53,49 @@ class GuardrailCaught:
     """Something a guardrail caught during the turn, for the audit log."""
 
     event: conversation_pb2.GuardrailEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """The model asked for a tool (an agent run); `needs_approval`: it waits for a person."""
+
+    call_id: str
+    name: str
+    arguments: str
+    step: int
+    needs_approval: bool
+
+    def shown(self) -> dict:
+        return {"call_id": self.call_id, "name": self.name, "arguments": self.arguments, "step": self.step,
+                "needs_approval": self.needs_approval}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolReturned:
+    call_id: str
+    name: str
+    status: str  # ok | error | invalid | unknown_tool | denied
+    summary: str
+    step: int
+
+    def shown(self) -> dict:
+        return {"call_id": self.call_id, "name": self.name, "status": self.status, "summary": self.summary, "step": self.step}
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalAsked:
+    """The run paused before sensitive calls: POST /api/v1/runs/{run_id}/approval goes on."""
+
+    run_id: str
+    calls: list[ToolCalled]
+    expires_at: datetime
+
+    def shown(self) -> dict:
+        return {"run_id": self.run_id, "calls": [c.shown() for c in self.calls], "expires_at": iso(self.expires_at)}
+
+
+def tool_called(c: conversation_pb2.ToolCallEvent) -> ToolCalled:
+    return ToolCalled(c.call_id, c.name, c.arguments, c.step, c.needs_approval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +162,7 @@ class CallAsked:
     arguments: str
 
 
-TurnEvent = TurnStarted | ModelSelected | Citations | Text | GuardrailCaught | TurnCompleted
+TurnEvent = TurnStarted | ModelSelected | Citations | Text | GuardrailCaught | TurnCompleted | ToolCalled | ToolReturned | ApprovalAsked
 GenerationEvent = ModelSelected | Text | CallAsked | GenerationEnded
 E = TypeVar("E")
 
@@ -139,6 +183,14 @@ def _turn_event(reply: conversation_pb2.ChatEvent) -> TurnEvent:
         return Citations(list(reply.citations.citations))
     if kind == "guardrail":
         return GuardrailCaught(reply.guardrail)
+    if kind == "tool_call":
+        return tool_called(reply.tool_call)
+    if kind == "tool_result":
+        r = reply.tool_result
+        return ToolReturned(r.call_id, r.name, r.status, r.summary, r.step)
+    if kind == "approval_required":
+        a = reply.approval_required
+        return ApprovalAsked(a.run_id, [tool_called(c) for c in a.calls], a.expires_at.ToDatetime(tzinfo=UTC))
     if kind == "completed":
         done = reply.completed
         return TurnCompleted(done.message_id, done.conversation_id, done.finish_reason, _usage(done.usage), done.provider, done.model,
@@ -202,6 +254,17 @@ async def open_turn(downstream: Downstream, request: conversation_pb2.ChatReques
     first = await _first(call)
     if first is grpc.aio.EOF:
         raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the turn early")
+    event = _turn_event(first)
+    return EventStream(call, _turn_event, [event]), event
+
+
+async def open_resumed(downstream: Downstream, request: conversation_pb2.ResumeRunRequest,
+                       timeout: float) -> tuple[EventStream[TurnEvent], TurnEvent]:
+    """Goes on with a paused run; returns its stream and its first event (a TurnStarted)."""
+    call = downstream.conversation.ResumeRun(request, timeout=timeout)
+    first = await _first(call)
+    if first is grpc.aio.EOF:
+        raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the run early")
     event = _turn_event(first)
     return EventStream(call, _turn_event, [event]), event
 

@@ -16,7 +16,9 @@ from chatbot_common.generation import ModelSelected
 from chatbot_common.timeutil import iso
 from gateway.answers.relay import Relays
 from gateway.api.schemas.chat import ChatIn, citation_out
-from gateway.chat_stream import Citations, EventStream, Text, TurnCompleted, TurnEvent, TurnStarted, open_turn
+from gateway.chat_stream import (
+    ApprovalAsked, Citations, EventStream, Text, ToolCalled, ToolReturned, TurnCompleted, TurnEvent, TurnStarted, open_turn,
+)
 from gateway.grpc_clients import Downstream, caller_of
 from gateway.guardrails import record_turn_event, screen_input
 from gateway.limits.limiter import Limits, TurnGuard, begin_turn
@@ -52,6 +54,8 @@ def turn_request(body: ChatIn, principal: Principal, settings: GatewaySettings, 
         req.cache = False
     if body.quality:
         req.quality = body.quality
+    if body.tools:
+        req.tools.extend(["auto"] if body.tools == "auto" else dict.fromkeys(body.tools))
     return req
 
 
@@ -101,6 +105,12 @@ def sse_encoded(event: TurnEvent) -> bytes | None:
                                    "message_id": event.assistant_message_id})
     if isinstance(event, ModelSelected):
         return sse_event("model", {"provider": event.provider, "model": event.model})
+    if isinstance(event, ToolCalled):
+        return sse_event("tool_call", event.shown())
+    if isinstance(event, ToolReturned):
+        return sse_event("tool_result", event.shown())
+    if isinstance(event, ApprovalAsked):
+        return sse_event("approval_required", event.shown())
     return None
 
 

@@ -14,8 +14,8 @@ from chatbot_common.timeutil import iso
 from gateway.answers.relay import follow
 from gateway.chat_turns import open_guarded, screened_turn_request, start_answer
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, RelaysDep, SettingsDep
-from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, StopOut, TokensUsed, citation_out
-from gateway.chat_stream import Citations, GuardrailCaught, Text, TurnCompleted, Usage
+from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, PendingApprovalOut, StopOut, TokensUsed, citation_out
+from gateway.chat_stream import ApprovalAsked, Citations, GuardrailCaught, Text, ToolCalled, ToolReturned, TurnCompleted, Usage
 from gateway.guardrails import record_turn_event
 from gateway.limits.limiter import begin_turn
 from gateway.sse import SSE_HEADERS
@@ -33,6 +33,8 @@ async def chat(
     used: int | None = 0
     parts: list[str] = []
     citations: list[CitationOut] = []
+    steps: list[dict] = []
+    pending: PendingApprovalOut | None = None
     try:
         async for event in stream:
             if isinstance(event, Text):
@@ -42,12 +44,16 @@ async def chat(
                 citations = [citation_out(c) for c in event.citations]
             elif isinstance(event, GuardrailCaught):
                 await record_turn_event(request, principal, event.event)
+            elif isinstance(event, (ToolCalled, ToolReturned)):
+                steps.append({"type": "tool_call" if isinstance(event, ToolCalled) else "tool_result", **event.shown()})
+            elif isinstance(event, ApprovalAsked):
+                pending = PendingApprovalOut(**event.shown())
             elif isinstance(event, TurnCompleted):
                 used = event.usage.total
                 return ChatOut(
                     id=event.message_id, conversation_id=event.conversation_id, content="".join(parts), tokens_used=_tokens(event.usage),
                     finish_reason=event.finish_reason, model=event.model, provider=event.provider, timestamp=iso(event.created_at),
-                    latency_ms=event.latency_ms, ttft_ms=event.ttft_ms, citations=citations,
+                    latency_ms=event.latency_ms, ttft_ms=event.ttft_ms, citations=citations, steps=steps or None, pending_approval=pending,
                     **(event.spend.shown() if event.spend else {}),
                 )
     finally:
@@ -60,7 +66,8 @@ def _tokens(u: Usage) -> TokensUsed:
     return TokensUsed(prompt=u.prompt, completion=u.completion, total=u.total)
 
 
-_STREAM_EVENTS = ("events: start (names the answer's message_id), model, citations, token, complete; stopped when stopped; "
+_STREAM_EVENTS = ("events: start (names the answer's message_id), model, citations, tool_call, tool_result, approval_required "
+                  "(an agent run paused: POST /api/v1/runs/{run_id}/approval), token, complete; stopped when stopped; "
                   'error carries the one error shape {"error": {"code", "message", "details"}}. Every event has an id: '
                   "the answer can be followed again from any of them")
 

@@ -10,7 +10,7 @@ client -> server (`ref`, optional, is echoed in the reply it causes):
   {"type": "ping", "ref"}
 server -> client:
   {"type": "ready", "user_id"}
-  {"type": "event", "message_id", "id", "event", "data"}   the SSE events: start, model, citations, token, complete, stopped, error
+  {"type": "event", "message_id", "id", "event", "data"}   the SSE events: start, model, citations, tool_call, tool_result, approval_required, token, complete, stopped, error
   {"type": "stopping", "ref", "message_id"} · {"type": "pong", "ref"}
   {"type": "error", "ref", "error": {"code", "message", "details"}}
 

@@ -3,7 +3,7 @@ features show too (a stored message carries its citations)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -28,6 +28,7 @@ def citation_out(c: common_pb2.Citation) -> CitationOut:
 
 
 ModelName = Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9._:/@-]*$")]
+ToolName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 class ChatIn(BaseModel):
@@ -49,6 +50,23 @@ class ChatIn(BaseModel):
                                                  "(as does the header Cache-Control: no-cache)")
     quality: Annotated[str, StringConstraints(max_length=32, pattern=r"^[a-z0-9_-]*$")] | None = Field(
         None, description="For a routing alias as model (\"auto\"): the quality tier asked for, e.g. economy, standard")
+    tools: list[ToolName] | Literal["auto"] | None = Field(
+        None, max_length=32, description='Tools the assistant may call in this turn (an agent run): names from GET /api/v1/tools, '
+                                         'or "auto" for every tool you may use; unknown names are a 400')
+
+
+class ToolCallOut(BaseModel):
+    call_id: str
+    name: str
+    arguments: str = Field(description="JSON text, as the model wrote it")
+    step: int
+    needs_approval: bool
+
+
+class PendingApprovalOut(BaseModel):
+    run_id: str = Field(description="POST /api/v1/runs/{run_id}/approval decides")
+    calls: list[ToolCallOut]
+    expires_at: str
 
 
 class TokensUsed(BaseModel):
@@ -73,6 +91,8 @@ class ChatOut(BaseModel):
     cost: str | None = Field(None, description="USD, a decimal string; null when the model's price is unknown")
     cached: bool = Field(False, description="answered from the semantic cache (no model was called)")
     route: dict | None = Field(None, description="for a routing alias: the tier chosen, its model and why")
+    steps: list[dict] | None = Field(None, description="an agent run's steps: model steps and tool calls (null: no tools)")
+    pending_approval: PendingApprovalOut | None = Field(None, description="the run waits for a person (finish_reason awaiting_approval)")
 
 
 class StopOut(BaseModel):

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
-from gateway.api.schemas.chat import CitationOut, citation_out
+from gateway.api.schemas.chat import CitationOut, PendingApprovalOut, ToolCallOut, citation_out
 from gateway.api.schemas.common import Pagination
+from gateway.chat_stream import tool_called
 
 
 class ConversationIn(BaseModel):
@@ -105,6 +107,8 @@ class MessageOut(BaseModel):
     citations: list[CitationOut]
     created_at: str
     feedback: FeedbackOut | None = Field(None, description="the owner's rating of an answer")
+    steps: list[dict] | None = Field(None, description="an agent run's steps: model steps and tool calls (null: no tools)")
+    pending_approval: PendingApprovalOut | None = Field(None, description="the run waits for a person (finish_reason awaiting_approval)")
 
 
 class MessageList(BaseModel):
@@ -136,4 +140,11 @@ def message_out(m: pb.Message) -> MessageOut:
         created_at=iso(m.created_at.ToDatetime(tzinfo=UTC)),
         feedback=FeedbackOut(rating="up" if m.feedback.rating > 0 else "down", comment=m.feedback.comment,
                              at=iso(m.feedback.at.ToDatetime(tzinfo=UTC))) if m.HasField("feedback") else None,
+        steps=orjson.loads(m.steps) if m.steps else None,
+        pending_approval=pending_approval_out(m.id, m.pending_approval) if m.HasField("pending_approval") else None,
     )
+
+
+def pending_approval_out(run_id: str, p: pb.PendingApproval) -> PendingApprovalOut:
+    return PendingApprovalOut(run_id=run_id, calls=[ToolCallOut(**tool_called(c).shown()) for c in p.calls],
+                              expires_at=iso(p.expires_at.ToDatetime(tzinfo=UTC)))
