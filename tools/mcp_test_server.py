@@ -24,6 +24,7 @@ from pathlib import Path
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -64,7 +65,9 @@ def build_server() -> tuple[MCPServer, dict]:
 
 def build_app(token: str | None) -> Starlette:
     server, calls = build_server()
-    mcp_app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True)
+    # Reached by name in some tests (a name the test resolves to loopback), as a remote server would be.
+    mcp_app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, json_response=True,
+                                         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
     class Guarded:  # an ASGI app (a plain function would be taken for a request handler)
         async def __call__(self, scope, receive, send) -> None:

@@ -206,3 +206,30 @@ async def test_the_agent_loop_calls_a_granted_mcp_tool_and_waits_for_a_person_be
     finally:
         upstream.process.terminate()
         upstream.process.wait(10)
+
+
+class _Resolver(AddressPolicy):
+    """Resolves one made-up name to loopback (as a DNS answer would), every other name as usual."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        return await super().resolve("127.0.0.1" if host == "mcp.example.invalid" else host, port)
+
+
+async def test_each_request_goes_to_the_address_that_was_checked(registry, mcp_server):
+    """The system resolver knows no .invalid name: the session reaches the server only because
+    every request is sent to the address the policy resolved and checked."""
+    url = mcp_server.url.replace("127.0.0.1", "mcp.example.invalid")
+    pinned = McpConnections(_Resolver(["127.0.0.0/8"]), connect_timeout=10, idle_seconds=60)
+    try:
+        strict = McpRegistry(registry.sessions, registry.box, pinned, _Resolver(["127.0.0.0/8"]), registry.limits)
+        server = await strict.create(ADMIN, name="named", transport="http", url=url, command="",
+                                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
+        assert server.last_error == "" and "add" in {t.name for t in server.tools}
+        # The same name where loopback is not allowed: refused before anything is sent.
+        refused = McpConnections(_Resolver(), connect_timeout=10, idle_seconds=60)
+        strict.connections = refused
+        again = await strict.refresh(ADMIN, server.id)
+        assert "not a public address" in again.last_error
+        await refused.aclose()
+    finally:
+        await pinned.aclose()

@@ -5,9 +5,9 @@ A session is opened on first use and kept while it is used (one per server and c
 so the calls of a run, and of runs after it, share it), then closed after LLM_MCP_IDLE_SECONDS
 without a call. The SDK's client runs inside task groups that must be entered and left by one
 task, so each session is owned by a task of its own; calls from any task go through it. A
-session that fails is dropped, and the next call opens a new one. Before every HTTP connection
-the URL's host is resolved and checked against the address policy (chatbot_common.net_guard);
-the SDK follows a redirect only within the URL's origin."""
+session that fails is dropped, and the next call opens a new one. Every HTTP request goes to an
+address the policy (chatbot_common.net_guard) checked for it (`PinnedTransport`); the SDK follows
+a redirect only within the URL's origin."""
 
 from __future__ import annotations
 
@@ -41,13 +41,38 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
+class PinnedTransport(httpx2.AsyncBaseTransport):
+    """Every request goes to an address the policy checked a moment before: the host is resolved
+    and checked here, the request sent to that address, the name kept in the Host header and in
+    TLS's SNI (so the certificate is still verified against it). A DNS answer that changes after
+    the check (rebinding) is never used, and no proxy from the environment is taken."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self.policy = policy
+        self._inner = httpx2.AsyncHTTPTransport(trust_env=False)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        address = (await self.policy.resolve(url.host, port))[0]  # BlockedAddress: nothing is sent
+        request.headers.setdefault("Host", url.netloc.decode("ascii"))
+        if url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": url.host}
+        request.url = url.copy_with(host=address)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class McpUnreachable(Exception):
     """The server could not be reached or spoke no MCP; the message is safe to show an admin."""
 
 
 class _Session:
-    def __init__(self, client: Client, idle_seconds: float) -> None:
+    def __init__(self, client: Client, idle_seconds: float, http: httpx2.AsyncClient | None = None) -> None:
         self.client = client
+        self.http = http  # ours to close: the SDK leaves a client it was given open
         self.http_status = 0  # of the last HTTP answer: the SDK reports a refusal without it
         self.idle_seconds = idle_seconds
         self.ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
@@ -68,6 +93,9 @@ class _Session:
                 self.ready.set_exception(exc if isinstance(exc, Exception) else McpUnreachable("connection cancelled"))
         finally:
             self.broken = True
+            if self.http is not None:
+                with contextlib.suppress(Exception):
+                    await self.http.aclose()
 
     def idle(self) -> bool:
         return self.in_use == 0 and time.monotonic() - self.last_used > self.idle_seconds
@@ -99,9 +127,10 @@ class McpConnections:
             session.http_status = response.status_code
 
         http = httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(timeout, connect=self.connect_timeout),
-                                  event_hooks={"response": [note_status]})
+                                  event_hooks={"response": [note_status]}, transport=PinnedTransport(self.policy),
+                                  trust_env=False)
         session = _Session(Client(streamable_http_client(target.url, http_client=http), read_timeout_seconds=timeout, cache=None),
-                           self.idle_seconds)
+                           self.idle_seconds, http)
         return session
 
     async def _session(self, target: Target, timeout: float) -> _Session:
