@@ -7,7 +7,7 @@
 import { authFetch } from "./session";
 import { ApiError, errorFromBody, errorFromResponse } from "./errors";
 import { readSse, SseParser } from "./sse";
-import type { Citation } from "./types";
+import type { Citation, PendingApproval, ToolCall, ToolStep } from "./types";
 
 export interface ChatRequest {
   message?: string;
@@ -15,12 +15,17 @@ export interface ChatRequest {
   regenerate_message_id?: string;
   conversation_id?: string;
   model?: string;
+  /** Tools the assistant may call this turn (an agent run): names, or "auto" for every tool you may use. */
+  tools?: string[] | "auto";
 }
 
 export type ChatEvent =
   | { type: "start"; conversation_id: string; user_message_id: string; message_id?: string }
   | { type: "model"; provider: string; model: string }
   | { type: "citations"; citations: Citation[] }
+  | ({ type: "tool_call" } & ToolCall)
+  | { type: "tool_result"; call_id: string; name: string; status: string; summary: string; step: number }
+  | ({ type: "approval_required" } & PendingApproval)
   | { type: "token"; token: string; index: number }
   | { type: "complete"; finish_reason: string; message_id: string; conversation_id: string; model: string; provider: string }
   | { type: "stopped"; message_id: string }
@@ -32,6 +37,9 @@ export interface Answer {
   messageId?: string;
   text: string;
   citations: Citation[];
+  /** An agent run's tool calls as they happen, and the calls it waits on for a person. */
+  steps?: ToolStep[];
+  approval?: PendingApproval;
   model?: string;
   /** waiting: nothing yet (typing indicator); then streaming, and one of the ends. */
   status: "waiting" | "streaming" | "done" | "stopped" | "error";
@@ -50,6 +58,18 @@ export function applyChatEvent(answer: Answer, event: ChatEvent): Answer {
       return { ...answer, model: event.model };
     case "citations":
       return { ...answer, citations: event.citations };
+    case "tool_call": {
+      const { type: _, ...call } = event;
+      return { ...answer, status: "streaming", steps: [...(answer.steps ?? []), { type: "tool", ...call, status: "running" }] };
+    }
+    case "tool_result":
+      return { ...answer, steps: (answer.steps ?? []).map((s) => s.call_id === event.call_id ? { ...s, status: event.status, summary: event.summary } : s) };
+    case "approval_required": {
+      const { type: _, ...approval } = event;
+      const waiting = new Set(approval.calls.map((c) => c.call_id));
+      return { ...answer, approval,
+        steps: (answer.steps ?? []).map((s) => waiting.has(s.call_id ?? "") ? { ...s, status: "awaiting_approval" } : s) };
+    }
     case "token":
       return { ...answer, text: answer.text + event.token, status: "streaming" };
     case "complete":
@@ -71,6 +91,9 @@ export function toChatEvent(name: string, data: string): ChatEvent | null {
     case "start":
     case "model":
     case "citations":
+    case "tool_call":
+    case "tool_result":
+    case "approval_required":
     case "token":
     case "complete":
     case "stopped":
@@ -131,4 +154,16 @@ async function* readChat(response: Response, signal: AbortSignal, parser: SsePar
     throw new ApiError(0, "NETWORK_ERROR", "The connection was lost before the answer ended.");
   }
   if (!ended) throw new ApiError(0, "NETWORK_ERROR", "The connection was lost before the answer ended.");
+}
+
+/** A person's decision about the calls a paused run waits on; the run goes on in a new stream
+ * (`stream_id`, followed like any answer). */
+export async function decideApproval(runId: string, decision: "approve" | "deny" | "edit",
+  args?: Record<string, unknown>): Promise<{ stream_id: string; message_id: string; conversation_id: string }> {
+  const response = await authFetch(`/api/v1/runs/${encodeURIComponent(runId)}/approval`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(decision === "edit" ? { decision, arguments: args } : { decision }),
+  });
+  if (!response.ok) throw await errorFromResponse(response);
+  return response.json();
 }

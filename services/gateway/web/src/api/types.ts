@@ -45,6 +45,35 @@ export interface Message {
   citations: Citation[];
   error: { code: string; message: string } | null;
   created_at: string;
+  /** An agent run's steps (model steps and tool calls), and the calls it waits on for a person. */
+  steps?: ToolStep[] | null;
+  pending_approval?: PendingApproval | null;
+}
+
+export interface ToolCall {
+  call_id: string;
+  name: string;
+  /** JSON text, as the model wrote it. */
+  arguments: string;
+  step: number;
+  needs_approval: boolean;
+}
+
+export interface ToolStep {
+  type: "model" | "tool";
+  call_id?: string;
+  name?: string;
+  arguments?: string;
+  /** running (live only) | ok | error | invalid | unknown_tool | denied | awaiting_approval */
+  status?: string;
+  summary?: string;
+  decision?: string;
+}
+
+export interface PendingApproval {
+  run_id: string;
+  calls: ToolCall[];
+  expires_at: string;
 }
 
 export interface Page {

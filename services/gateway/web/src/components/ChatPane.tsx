@@ -8,6 +8,7 @@ import { RichText } from "./markdownSlot";
 import { BranchSwitcher, exportConversation, FeedbackButtons } from "./MessageTools";
 import { VirtualList, VIRTUALISE_FROM } from "./VirtualList";
 import { citationLabel, PassageDialog } from "./Passage";
+import { ApprovalCard, ToolSteps } from "./ToolSteps";
 import { STOPPED, useChat } from "./useChat";
 
 interface Props {
@@ -52,7 +53,8 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
   });
   const [editing, setEditing] = useState<string | null>(null);
   const [exportFailed, setExportFailed] = useState(false);
-  const { live, streaming, send, stop, settle } = useChat(conversationId, model, onStarted);
+  const [tools, setTools] = useState(false);
+  const { live, streaming, send, stop, settle, decide } = useChat(conversationId, model, onStarted, tools);
   const [draft, setDraft] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
   const end = useRef<HTMLDivElement>(null);
@@ -117,7 +119,11 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
       {m.role === "user" && editing === m.id
         ? <EditForm text={m.content} onSend={(text) => edit(m, text)} onCancel={() => setEditing(null)} />
         : m.role === "user" ? <p className="plain content">{m.content}</p> : <div className="content"><RichText text={m.content} /></div>}
+      {m.steps && <ToolSteps steps={m.steps} />}
       {m.finish_reason === STOPPED && <p className="muted">Stopped.</p>}
+      {m.pending_approval && (
+        <ApprovalCard approval={m.pending_approval} disabled={busy} onDecide={(d, args) => decide(m.pending_approval!.run_id, d, args)} />
+      )}
       {m.citations.length > 0 && <Citations items={m.citations} />}
       {editing !== m.id && (
         <div className="message-tools">
@@ -160,7 +166,8 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
             {!(live.resumed && !live.answer.userMessageId) && liveQuestion && (
               <article className="message user" aria-label="You"><p className="plain content">{liveQuestion}</p></article>
             )}
-            <LiveAnswer answer={live.answer} onRetry={() => submit(liveQuestion)} />
+            <LiveAnswer answer={live.answer} onRetry={() => submit(liveQuestion)}
+              onDecide={(d, args) => decide(live.answer.approval!.run_id, d, args)} />
           </>
         )}
         <div ref={end} />
@@ -170,6 +177,9 @@ export function ChatPane({ conversationId, model, onStarted, onDeleted }: Props)
         <textarea id="composer-input" ref={input} value={draft} rows={2} autoFocus
           placeholder="Message (Enter sends, Shift+Enter adds a line)"
           onChange={(e) => setDraft(e.target.value)} onKeyDown={onKeyDown} />
+        <label className="tools-toggle" title="Let the assistant use tools (search, calculator, and more) in its answers">
+          <input type="checkbox" checked={tools} onChange={(e) => setTools(e.target.checked)} /> Tools
+        </label>
         {streaming
           ? <button type="button" className="stop" onClick={stop} aria-keyshortcuts="Escape">Stop</button>
           : <button type="submit" className="primary" disabled={!draft.trim()}>Send</button>}
@@ -197,14 +207,19 @@ function EditForm({ text, onSend, onCancel }: { text: string; onSend: (text: str
   );
 }
 
-function LiveAnswer({ answer, onRetry }: { answer: Answer; onRetry: () => void }) {
+function LiveAnswer({ answer, onRetry, onDecide }: { answer: Answer; onRetry: () => void;
+  onDecide: (decision: "approve" | "deny" | "edit", args?: Record<string, unknown>) => Promise<void> }) {
   return (
     <article className="message assistant" aria-label="Assistant" aria-busy={answer.status === "waiting" || answer.status === "streaming"}>
       {answer.status === "waiting" && (
         <p className="typing" role="status"><span /><span /><span /><span className="visually-hidden">Assistant is typing</span></p>
       )}
+      {answer.steps && <ToolSteps steps={answer.steps} />}
       {answer.text && <div className="answer-text content"><RichText text={answer.text} /></div>}
       {answer.status === "stopped" && <p className="muted">Stopped.</p>}
+      {answer.approval && answer.status === "done" && answer.finishReason === "awaiting_approval" && (
+        <ApprovalCard approval={answer.approval} disabled={false} onDecide={onDecide} />
+      )}
       {answer.citations.length > 0 && <Citations items={answer.citations} />}
       {answer.status === "error" && answer.error && (
         <div className="banner error" role="alert">

@@ -1,6 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { applyChatEvent, emptyAnswer, followAnswer, stopAnswer, streamChat, type Answer, type ChatEvent } from "../api/chat";
+import { applyChatEvent, decideApproval, emptyAnswer, followAnswer, stopAnswer, streamChat, type Answer, type ChatEvent } from "../api/chat";
 import { ApiError } from "../api/errors";
 import { forgetInFlight, inFlight, pendingAnswer, rememberInFlight } from "../api/inflight";
 import { SseParser } from "../api/sse";
@@ -34,13 +34,14 @@ type Open = (signal: AbortSignal, parser: SseParser) => AsyncGenerator<ChatEvent
  * When the turn ends it is kept in the messages cache, so the list does not reload mid-read.
  * An answer under way is remembered by conversation (api/inflight), so a pane that opens on it
  * (a reload, a switch back) follows it from the start, and a dropped connection from its last event. */
-export function useChat(conversationId: string | null, model: string, onStarted: (id: string) => void) {
+export function useChat(conversationId: string | null, model: string, onStarted: (id: string) => void, tools = false) {
   const [live, setLive] = useState<LiveTurn | null>(null);
   const abort = useRef<AbortController | null>(null);
   const liveRef = useRef<LiveTurn | null>(null);
   const conversation = useRef(conversationId);
   conversation.current = conversationId;
   const queries = useQueryClient();
+  const settleRef = useRef<(() => void) | null>(null);
 
   useEffect(() => () => abort.current?.abort(), []);
 
@@ -55,7 +56,8 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     if (turn.answer.text || turn.answer.status === "done") {
       kept.push({ id: turn.answer.messageId ?? `local-answer-${now}`, conversation_id: id, role: "assistant", content: turn.answer.text,
         model: turn.answer.model ?? "", finish_reason: turn.answer.status === "stopped" ? STOPPED : turn.answer.finishReason ?? "",
-        citations: turn.answer.citations, error: null, created_at: now });
+        citations: turn.answer.citations, error: null, created_at: now, steps: turn.answer.steps ?? null,
+        pending_approval: turn.answer.finishReason === "awaiting_approval" ? turn.answer.approval ?? null : null });
     }
     queries.setQueryData<{ messages: Message[] }>(["messages", id], (old) => {
       const have = new Set(old?.messages.map((m) => m.id));
@@ -135,9 +137,18 @@ export function useChat(conversationId: string | null, model: string, onStarted:
   const send = useCallback((question: string, branching?: Branching) => {
     const { cutAt, ...branch }: Partial<Branching> = branching ?? {};
     const request = { ...(branch.regenerate_message_id ? {} : { message: question }), ...branch,
-      ...(conversation.current ? { conversation_id: conversation.current } : {}), ...(model ? { model } : {}) };
+      ...(conversation.current ? { conversation_id: conversation.current } : {}), ...(model ? { model } : {}),
+      ...(tools ? { tools: "auto" as const } : {}) };
     return run(question, (signal, parser) => streamChat(request, signal, parser), false, cutAt);
-  }, [model, run]);
+  }, [model, run, tools]);
+
+  /** A person's decision about a paused run: the run goes on, followed like any answer, in place
+   * of the stored answer (shown whole again from the history once it ends). Throws when refused. */
+  const decide = useCallback(async (runId: string, decision: "approve" | "deny" | "edit", args?: Record<string, unknown>) => {
+    settleRef.current?.();
+    const decided = await decideApproval(runId, decision, args);
+    void run("", (signal, parser) => followAnswer(decided.stream_id, signal, parser), true, decided.message_id);
+  }, [run]);
 
   // Once, when the pane opens: the answer the server says is under way in this conversation,
   // wherever it was asked (this tab's own record only when the server cannot be asked).
@@ -188,6 +199,8 @@ export function useChat(conversationId: string | null, model: string, onStarted:
     if (live && live.answer.status !== "waiting" && live.answer.status !== "streaming") void finish(live);
   }, [finish, live]);
 
+  settleRef.current = settle;
+
   const streaming = live !== null && (live.answer.status === "waiting" || live.answer.status === "streaming");
-  return { live, streaming, send, stop, settle };
+  return { live, streaming, send, stop, settle, decide };
 }
