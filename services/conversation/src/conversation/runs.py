@@ -9,7 +9,6 @@ import base64
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 
 from chatbot_common.db import utcnow

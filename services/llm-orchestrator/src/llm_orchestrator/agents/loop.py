@@ -156,6 +156,10 @@ class AgentLoop:
                 if finish_reason == MAX_TIME:
                     timed_out = True
                     continue
+                if params.tool_choice not in ("auto", "none"):
+                    # A forced call ("required", or a tool's name) is the first step's: forced on
+                    # every step, the model could never answer.
+                    params = replace(params, tool_choice="auto")
                 if not calls:
                     yield ended(finish_reason)
                     return
