@@ -117,11 +117,20 @@ def test_embeddings_from_the_platform_model(client, fleet, alice, http):
     dot = lambda a, b: sum(x * y for x, y in zip(a, b, strict=True))  # noqa: E731 - normalised vectors: cosine
     assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2]) + 0.3
     assert reply.usage.prompt_tokens == reply.usage.total_tokens and reply.usage.prompt_tokens >= 20
-    # base64 (the SDK's default wire form, decoded by it) is the same float32 vector.
-    raw = http.post("/v1/embeddings", headers=auth(alice),
-                    json={"model": "all-MiniLM-L6-v2", "input": texts[0], "encoding_format": "base64"}).json()
+    # base64 (the SDK's default wire form, decoded by it) is the same float32 vector as the float
+    # form of the same request (the int8 model's activations are quantised per batch: one text alone).
+    one = {"model": "all-MiniLM-L6-v2", "input": texts[0]}
+    floats_reply = http.post("/v1/embeddings", headers=auth(alice), json={**one, "encoding_format": "float"}).json()
+    floats = floats_reply["data"][0]["embedding"]
+    raw = http.post("/v1/embeddings", headers=auth(alice), json={**one, "encoding_format": "base64"}).json()
     decoded = struct.unpack("<384f", base64.b64decode(raw["data"][0]["embedding"]))
-    assert max(abs(a - b) for a, b in zip(decoded, vectors[0], strict=True)) < 1e-6
+    assert max(abs(a - b) for a, b in zip(decoded, floats, strict=True)) < 1e-6
+    assert dot(floats, vectors[0]) > 0.95
+    # In the usage ledger like chat: the tokens the model read, on the embedding model.
+    billed = reply.usage.prompt_tokens + floats_reply["usage"]["prompt_tokens"] + raw["usage"]["prompt_tokens"]
+    report = http.get("/api/v1/usage", headers=auth(alice)).json()
+    assert [(d["provider"], d["model"]) for d in report["days"]] == [("local", "all-MiniLM-L6-v2")]
+    assert (report["totals"]["prompt_tokens"], report["totals"]["completion_tokens"]) == (billed, 0)
     for bad in ({"input": []}, {"input": [[1, 2, 3]]}, {"input": "hi", "dimensions": 64}, {"input": ""}):
         refused = http.post("/v1/embeddings", headers=auth(alice), json={"model": "all-MiniLM-L6-v2", **bad})
         assert refused.status_code == 400 and set(refused.json()) == {"error"}, refused.text
