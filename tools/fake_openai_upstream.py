@@ -21,6 +21,7 @@ script and one set of injected faults.
                                                     # of `script_piece` characters; then plain answers again
     POST /control {"answers": [{"match": "regex", "text": "..."}]}  # scripted answers: the first rule whose regex
                                                     # matches the request's messages gives the text (a judge's verdicts)
+    POST /v1/embeddings                             # OpenAI's embeddings API: 8 numbers per text from its hash
     POST /control {"reset": true}                   # every fault off, the counters at zero
     GET /stats                                      # the state; "requests" and "request_times" count every
                                                     # request, "last_messages" is what the last one sent,
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import re
 import subprocess
@@ -327,6 +329,18 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         body = orjson.loads(await request.body())
         return await answer(request, _OpenAIWire(body), body.get("messages", []), body)
 
+    async def embeddings(request: Request) -> Response:
+        """OpenAI's embeddings API: a vector of 8 per text, from the text's bytes (same text, same vector)."""
+        body = orjson.loads(await request.body())
+        state["requests"] += 1
+        state["bodies"] = [*state["bodies"][-19:], body]
+        texts = [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
+        data = [{"object": "embedding", "index": i, "embedding": [b / 255 for b in hashlib.sha256(t.encode()).digest()[:8]]}
+                for i, t in enumerate(texts)]
+        tokens = sum(len(t.split()) for t in texts)
+        return JSONResponse({"object": "list", "data": data[::-1], "model": body.get("model"),  # out of order: clients sort by index
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
     async def messages(request: Request) -> Response:
         body = orjson.loads(await request.body())
         return await answer(request, _AnthropicWire(body), _anthropic_messages(body), body)
@@ -334,6 +348,7 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
     return Starlette(routes=[
         Route("/v1/chat/completions", completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", models),
         Route("/control", control, methods=["POST"]),
         Route("/stats", stats),

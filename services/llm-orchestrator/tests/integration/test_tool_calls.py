@@ -7,6 +7,7 @@ provider in its own format (tools, tool_choice, response_format, calls and tool 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import asynccontextmanager
 
@@ -202,3 +203,27 @@ async def test_a_request_with_tools_is_never_answered_from_the_semantic_cache(up
             req.caller.CopyFrom(caller)
             await events_of(stub, req)
     assert upstream.stats()["requests"] == 3, "the plain question once (then cached), the one with tools twice"
+
+
+async def test_embeddings_from_the_platform_model_and_from_a_provider(upstream, tmp_path):
+    """Embed: the platform's embedding model by default (384 normalised dimensions, its tokenizer's
+    count), an OpenAI-compatible provider's embeddings API for "provider:model" (vectors put back
+    in input order), an unknown model refused; ListModels names the embedding model."""
+    settings, _ = settings_for("openai", upstream, tmp_path)
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew."]
+    async with orchestrator(settings) as stub:
+        models = await stub.ListModels(llm_pb2.ListModelsRequest(), timeout=30)
+        local = await stub.Embed(llm_pb2.EmbedRequest(texts=texts), timeout=120)
+        remote = await stub.Embed(llm_pb2.EmbedRequest(model="fake:text-embed", texts=texts), timeout=30)
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await stub.Embed(llm_pb2.EmbedRequest(model="nobody:thing", texts=texts), timeout=30)
+    assert [(m.id, m.dimensions) for m in models.embedding_models] == [("all-MiniLM-L6-v2", 384)]
+    assert local.model == "all-MiniLM-L6-v2" and [len(e.values) for e in local.embeddings] == [384, 384]
+    assert all(abs(sum(v * v for v in e.values) - 1) < 1e-3 for e in local.embeddings)
+    assert local.prompt_tokens >= 10  # word pieces with [CLS] and [SEP]
+    body = upstream.stats()["bodies"][-1]
+    assert body == {"model": "text-embed", "input": texts, "encoding_format": "float"}
+    first = [round(b / 255, 6) for b in hashlib.sha256(texts[0].encode()).digest()[:8]]
+    assert remote.model == "fake:text-embed" and [round(v, 6) for v in remote.embeddings[0].values] == first
+    assert remote.prompt_tokens == 9  # what the provider billed (the fake: words)
+    assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
