@@ -11,20 +11,17 @@ caller as the one error table has it, with its retryable flag, never as an inter
 from __future__ import annotations
 
 import time
-from contextlib import asynccontextmanager
 
 import grpc
 import orjson
 import pytest
 
-from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
-from chatbot_common.grpc_server import start_grpc
+from chatbot.llm.v1 import llm_pb2
 from fake_openai_upstream import Upstream, start_upstream
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams
 from llm_orchestrator.providers.openai import OpenAIProvider
 from llm_orchestrator.resilience import BreakerState, CircuitBreaker
 from llm_orchestrator.router import Router, RouterPolicy
-from llm_orchestrator.server import build_service
 from llm_orchestrator.settings import LlmSettings
 
 pytestmark = pytest.mark.contract
@@ -73,17 +70,6 @@ def settings_for(wire: str, primary: Upstream, secondary: Upstream, tmp_path, **
     return LlmSettings(**values), name
 
 
-@asynccontextmanager
-async def orchestrator(settings: LlmSettings):
-    running = await start_grpc(build_service(settings), settings)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    try:
-        yield llm_pb2_grpc.LlmOrchestratorStub(channel)
-    finally:
-        await channel.close()
-        await running.stop(1)
-
-
 async def generate(stub) -> tuple[list, grpc.aio.AioRpcError | None]:
     """The events of one generation along the chain, and the error that ended it, if any."""
     request = llm_pb2.GenerateRequest(model="chain", messages=[llm_pb2.ChatMessage(role="user", content="Count.")],
@@ -108,10 +94,10 @@ def error_of(exc: grpc.aio.AioRpcError) -> tuple[str, dict]:
 
 @pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize("status", [500, 503])
-async def test_a_failing_provider_is_retried_then_the_next_one_answers(wire, status, primary, secondary, tmp_path):
+async def test_a_failing_provider_is_retried_then_the_next_one_answers(wire, status, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(fail_next=100, status=status)
     settings, name = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert error is None
     assert primary.stats()["requests"] == 3, "one request per attempt, three attempts"
@@ -121,10 +107,10 @@ async def test_a_failing_provider_is_retried_then_the_next_one_answers(wire, sta
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_retry_after_is_waited_for(wire, primary, secondary, tmp_path):
+async def test_retry_after_is_waited_for(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(fail_next=1, status=429, retry_after=1)
     settings, name = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert error is None and events[0].start.provider == name
     times = primary.stats()["request_times"]
@@ -134,10 +120,10 @@ async def test_retry_after_is_waited_for(wire, primary, secondary, tmp_path):
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_refused_request_is_neither_retried_nor_sent_elsewhere(wire, primary, secondary, tmp_path):
+async def test_a_refused_request_is_neither_retried_nor_sent_elsewhere(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(fail_next=100, status=400)
     settings, _ = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
     code, details = error_of(error)
@@ -147,21 +133,21 @@ async def test_a_refused_request_is_neither_retried_nor_sent_elsewhere(wire, pri
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_rejected_key_is_not_retried_but_the_next_provider_answers(wire, primary, secondary, tmp_path):
+async def test_a_rejected_key_is_not_retried_but_the_next_provider_answers(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(fail_next=100, status=401)
     settings, _ = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert error is None and events[0].start.provider == "secondary"
     assert primary.stats()["requests"] == 1 and secondary.stats()["requests"] == 1
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_every_provider_down_is_a_retryable_unavailable_error(wire, primary, secondary, tmp_path):
+async def test_every_provider_down_is_a_retryable_unavailable_error(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(fail_next=100, status=503)
     secondary.control(fail_next=100, status=503)
     settings, _ = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert events == [] and error.code() == grpc.StatusCode.UNAVAILABLE
     code, details = error_of(error)
@@ -171,10 +157,10 @@ async def test_every_provider_down_is_a_retryable_unavailable_error(wire, primar
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_provider_that_never_answers_is_left_at_its_first_token_deadline(wire, primary, secondary, tmp_path):
+async def test_a_provider_that_never_answers_is_left_at_its_first_token_deadline(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(hang_next=5)
     settings, _ = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         started = time.monotonic()
         events, error = await generate(stub)
         waited = time.monotonic() - started
@@ -184,10 +170,10 @@ async def test_a_provider_that_never_answers_is_left_at_its_first_token_deadline
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_connection_broken_before_any_text_is_retried_on_the_same_provider(wire, primary, secondary, tmp_path):
+async def test_a_connection_broken_before_any_text_is_retried_on_the_same_provider(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(reset_next=1)
     settings, name = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert error is None and events[0].start.provider == name
     assert text_of(events) == "tok0 tok1 tok2 tok3 tok4 tok5 "
@@ -195,20 +181,20 @@ async def test_a_connection_broken_before_any_text_is_retried_on_the_same_provid
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_chunk_that_is_not_json_before_any_text_is_a_provider_failure(wire, primary, secondary, tmp_path):
+async def test_a_chunk_that_is_not_json_before_any_text_is_a_provider_failure(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(malformed_after=0)
     settings, _ = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert error is None and events[0].start.provider == "secondary"
     assert primary.stats()["requests"] == 3 and secondary.stats()["requests"] == 1
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_chunk_that_is_not_json_after_text_ends_the_answer_with_what_was_sent(wire, primary, secondary, tmp_path):
+async def test_a_chunk_that_is_not_json_after_text_ends_the_answer_with_what_was_sent(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(malformed_after=2)
     settings, name = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert events[0].start.provider == name and text_of(events) == "tok0 tok1 "
     assert error is not None and error.code() == grpc.StatusCode.UNAVAILABLE
@@ -218,10 +204,10 @@ async def test_a_chunk_that_is_not_json_after_text_ends_the_answer_with_what_was
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_provider_silent_midway_is_left_at_its_idle_deadline_and_its_request_closed(wire, primary, secondary, tmp_path):
+async def test_a_provider_silent_midway_is_left_at_its_idle_deadline_and_its_request_closed(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(stall_after=3)
     settings, name = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
         assert events[0].start.provider == name and text_of(events) == "tok0 tok1 tok2 "
         assert error is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -235,10 +221,10 @@ async def test_a_provider_silent_midway_is_left_at_its_idle_deadline_and_its_req
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_stream_cut_midway_ends_the_answer_after_all_the_text_it_sent(wire, primary, secondary, tmp_path):
+async def test_a_stream_cut_midway_ends_the_answer_after_all_the_text_it_sent(wire, primary, secondary, tmp_path, serve_orchestrator):
     primary.control(script="w0 w1 w2 w3 w4 w5 w6 w7", script_piece=3, cut_after=4)
     settings, name = settings_for(wire, primary, secondary, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events, error = await generate(stub)
     assert events[0].start.provider == name and text_of(events) == "w0 w1 w2 w3 "
     assert error is not None and error_of(error)[0] == "SERVICE_UNAVAILABLE"

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import asynccontextmanager
 
 import grpc
 import pytest
 
 from chatbot.common.v1 import common_pb2
-from chatbot.llm.v1 import llm_pb2, llm_pb2_grpc
-from chatbot_common.grpc_server import start_grpc
+from chatbot.llm.v1 import llm_pb2
 from fake_openai_upstream import Upstream, start_upstream
-from llm_orchestrator.server import build_service
 from llm_orchestrator.settings import LlmSettings
 
 pytestmark = pytest.mark.contract
@@ -52,17 +49,6 @@ def settings_for(wire: str, upstream: Upstream, tmp_path) -> tuple[LlmSettings, 
     return LlmSettings(**values), "anthropic:fake-model"
 
 
-@asynccontextmanager
-async def orchestrator(settings: LlmSettings):
-    running = await start_grpc(build_service(settings), settings)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    try:
-        yield llm_pb2_grpc.LlmOrchestratorStub(channel)
-    finally:
-        await channel.close()
-        await running.stop(1)
-
-
 def request(model: str, messages: list[llm_pb2.ChatMessage] | None = None, **params) -> llm_pb2.GenerateRequest:
     messages = messages or [llm_pb2.ChatMessage(role="user", content="Weather in Paris and the time in Tokyo?")]
     return llm_pb2.GenerateRequest(model=model, messages=messages, params=llm_pb2.GenerationParams(max_tokens=50, **params))
@@ -77,10 +63,10 @@ CALLS = [{"id": "call_a1", "name": "get_weather", "arguments": '{"city": "Paris"
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_streamed_tool_calls_arrive_whole_in_order_with_finish_reason_tool_calls(wire, upstream, tmp_path):
+async def test_streamed_tool_calls_arrive_whole_in_order_with_finish_reason_tool_calls(wire, upstream, tmp_path, serve_orchestrator):
     upstream.control(tool_turns=[CALLS], script_piece=4)  # arguments in 4-character fragments
     settings, model = settings_for(wire, upstream, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events = await events_of(stub, request(model, tools=TOOLS))
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds == ["start", "tool_call", "tool_call", "end"]
@@ -102,10 +88,10 @@ async def test_streamed_tool_calls_arrive_whole_in_order_with_finish_reason_tool
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_text_before_a_call_comes_first_and_complete_returns_the_calls(wire, upstream, tmp_path):
+async def test_text_before_a_call_comes_first_and_complete_returns_the_calls(wire, upstream, tmp_path, serve_orchestrator):
     upstream.control(tool_turns=[CALLS[:1]], script="Let me look.", script_piece=5)
     settings, model = settings_for(wire, upstream, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         reply = await stub.Complete(request(model, tools=TOOLS), timeout=30)
     assert reply.text == "Let me look."
     assert [(c.id, c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [("call_a1", "get_weather", {"city": "Paris", "unit": "c"})]
@@ -113,7 +99,7 @@ async def test_text_before_a_call_comes_first_and_complete_returns_the_calls(wir
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_calls_and_tool_results_reach_the_provider_in_its_format(wire, upstream, tmp_path):
+async def test_calls_and_tool_results_reach_the_provider_in_its_format(wire, upstream, tmp_path, serve_orchestrator):
     upstream.control(script="It is 18 degrees in Paris.")
     settings, model = settings_for(wire, upstream, tmp_path)
     history = [
@@ -123,7 +109,7 @@ async def test_calls_and_tool_results_reach_the_provider_in_its_format(wire, ups
         llm_pb2.ChatMessage(role="tool", content='{"temp": 18}', tool_call_id="call_a1", name="get_weather"),
         llm_pb2.ChatMessage(role="tool", content='{"time": "09:00"}', tool_call_id="call_b2", name="get_time"),
     ]
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events = await events_of(stub, request(model, history, tools=TOOLS))
     assert "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta") == "It is 18 degrees in Paris."
     assert events[-1].end.finish_reason == "stop"
@@ -148,9 +134,9 @@ async def test_calls_and_tool_results_reach_the_provider_in_its_format(wire, ups
 
 @pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize("choice", ["required", "none", "get_time"])
-async def test_tool_choice_is_translated(wire, choice, upstream, tmp_path):
+async def test_tool_choice_is_translated(wire, choice, upstream, tmp_path, serve_orchestrator):
     settings, model = settings_for(wire, upstream, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events = await events_of(stub, request(model, tools=TOOLS, tool_choice=choice))
     sent = upstream.stats()["bodies"][-1]["tool_choice"]
     expected = {
@@ -163,11 +149,11 @@ async def test_tool_choice_is_translated(wire, choice, upstream, tmp_path):
 
 
 @pytest.mark.parametrize("wire", WIRES)
-async def test_a_json_schema_response_format_reaches_the_provider_and_the_answer_is_its_json(wire, upstream, tmp_path):
+async def test_a_json_schema_response_format_reaches_the_provider_and_the_answer_is_its_json(wire, upstream, tmp_path, serve_orchestrator):
     upstream.control(script='{"city": "Paris"}', script_piece=3)
     settings, model = settings_for(wire, upstream, tmp_path)
     fmt = llm_pb2.ResponseFormat(type="json_schema", name="place", schema=json.dumps(WEATHER), strict=True)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         events = await events_of(stub, request(model, response_format=fmt))
     text = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
     assert json.loads(text) == {"city": "Paris"}
@@ -182,21 +168,21 @@ async def test_a_json_schema_response_format_reaches_the_provider_and_the_answer
         assert body["tools"][0]["input_schema"] == WEATHER
 
 
-async def test_a_json_object_response_format_reaches_an_openai_compatible_provider(upstream, tmp_path):
+async def test_a_json_object_response_format_reaches_an_openai_compatible_provider(upstream, tmp_path, serve_orchestrator):
     settings, model = settings_for("openai", upstream, tmp_path)
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         await events_of(stub, request(model, response_format=llm_pb2.ResponseFormat(type="json_object")))
     assert upstream.stats()["bodies"][-1]["response_format"] == {"type": "json_object"}
 
 
-async def test_a_request_with_tools_is_never_answered_from_the_semantic_cache(upstream, tmp_path):
+async def test_a_request_with_tools_is_never_answered_from_the_semantic_cache(upstream, tmp_path, serve_orchestrator):
     """The same cacheable question twice: plain, the second is the cache's; with tools, both go
     to the provider."""
     upstream.control(script="Sunny.")
     settings, model = settings_for("openai", upstream, tmp_path)
     settings = settings.model_copy(update={"cache_enabled": True})
     caller = common_pb2.Caller(user_id="u1", tenant_id="t1")
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         for tools in ([], [], TOOLS, TOOLS):
             req = request(model, [llm_pb2.ChatMessage(role="user", content="What is the weather like today?")], tools=tools)
             req.cacheable = True
@@ -205,13 +191,13 @@ async def test_a_request_with_tools_is_never_answered_from_the_semantic_cache(up
     assert upstream.stats()["requests"] == 3, "the plain question once (then cached), the one with tools twice"
 
 
-async def test_embeddings_from_the_platform_model_and_from_a_provider(upstream, tmp_path):
+async def test_embeddings_from_the_platform_model_and_from_a_provider(upstream, tmp_path, serve_orchestrator):
     """Embed: the platform's embedding model by default (384 normalised dimensions, its tokenizer's
     count), an OpenAI-compatible provider's embeddings API for "provider:model" (vectors put back
     in input order), an unknown model refused; ListModels names the embedding model."""
     settings, _ = settings_for("openai", upstream, tmp_path)
     texts = ["The cat sat on the mat.", "Quarterly revenue grew."]
-    async with orchestrator(settings) as stub:
+    async with serve_orchestrator(settings) as stub:
         models = await stub.ListModels(llm_pb2.ListModelsRequest(), timeout=30)
         local = await stub.Embed(llm_pb2.EmbedRequest(texts=texts), timeout=120)
         remote = await stub.Embed(llm_pb2.EmbedRequest(model="fake:text-embed", texts=texts), timeout=30)
