@@ -117,6 +117,10 @@ def test_a_200_turn_conversation_keeps_answering_with_its_summary_and_every_mess
     ids = [m["id"] for m in messages]
     assert conv["summary"]["through_message_id"] in ids
     assert ids.index(conv["summary"]["through_message_id"]) + 1 == conv["summary"]["messages"]
+    # The calls that wrote the summaries and the title are in the person's usage, apart from the answers.
+    usage = http.get("/api/v1/usage", headers=auth(user)).json()["by_kind"]
+    assert usage["chat"]["turns"] == TURNS and usage["title"]["turns"] == 1, usage
+    assert usage["summary"]["turns"] >= len(set(covered) - {0}) and usage["summary"]["prompt_tokens"] > 0, usage
     print(f"\n{TURNS} turns in {elapsed:.0f} s; turn latency median {statistics.median(latencies)} ms "
           f"(first 10: {statistics.median(latencies[:10])} ms, last 100: {statistics.median(latencies[-100:])} ms), "
           f"p95 {sorted(latencies)[int(len(latencies) * 0.95)]} ms; prompt tokens first 10 max {max(prompts[:10])}, "
@@ -128,6 +132,9 @@ def test_titles_pin_and_archive(http):
     first = http.post("/api/v1/chat", headers=auth(user), json={"message": "How do I keep basil alive indoors?", "max_tokens": 8}).json()
     generated = until(lambda: (c := conversation(http, user, first["conversation_id"]))["title_source"] == "generated" and c)
     assert generated["title"].strip()
+    # The call that named it is in the person's usage as a title (the embedded model: free).
+    titles = [d for d in http.get("/api/v1/usage", headers=auth(user)).json()["days"] if d["kind"] == "title"]
+    assert [(d["turns"], d["cost"]) for d in titles] == [(1, "0")] and titles[0]["prompt_tokens"] > 0, titles
     named = http.post("/api/v1/conversations", headers=auth(user), json={"title": "Herbs"}).json()
     http.post("/api/v1/chat", headers=auth(user), json={"message": "And mint?", "conversation_id": named["id"], "max_tokens": 8})
     assert (conversation(http, user, named["id"])["title"], conversation(http, user, named["id"])["title_source"]) == ("Herbs", "user")

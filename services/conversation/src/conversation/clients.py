@@ -61,7 +61,9 @@ class GrpcLlmClient:
 
     async def complete(self, messages: list[tuple[str, str]], options: GenerateOptions, timeout: float) -> Completion:
         reply = await self._stub.Complete(_generate_request(messages, options), timeout=timeout)
-        return Completion(reply.text, reply.provider, reply.model, reply.finish_reason)
+        u = reply.usage
+        return Completion(reply.text, reply.provider, reply.model, reply.finish_reason, u.prompt_tokens, u.completion_tokens,
+                          u.cached_prompt_tokens, u.cost)
 
     async def generate(self, messages: list[tuple[str, str]], options: GenerateOptions) -> AsyncIterator[ModelSelected | LlmDelta | LlmEnd]:
         call = self._stub.Generate(_generate_request(messages, options), timeout=self._generate_timeout)

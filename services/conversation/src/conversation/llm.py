@@ -55,6 +55,10 @@ class Completion:
     provider: str
     model: str
     finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cost: str = ""  # USD decimal string, priced by the orchestrator; "": unknown
 
 
 class LlmClient(Protocol):

@@ -93,10 +93,12 @@ class Message(Base):
 
 
 class UsageRecord(Base):
-    """What a tenant's turns used, per UTC day, provider and model: kept apart from the messages
-    so that deleting those (erasure, retention) leaves the tenant's totals as they were. A row
-    names its user while the account exists; erasure folds the user's rows into the tenant's
-    anonymous ones (`user_id` empty), which hold counts only and lead back to no one."""
+    """What a tenant's model calls used, per UTC day, kind, provider and model: kept apart from
+    the messages so that deleting those (erasure, retention) leaves the tenant's totals as they
+    were. A row names its user while the account exists; erasure folds the user's rows into the
+    tenant's anonymous ones (`user_id` empty), which hold counts only and lead back to no one.
+    `kind` says what the calls were for: chat (answers: chat turns and /v1), summary or title
+    (background work on a conversation, counted on its owner)."""
 
     __tablename__ = "usage_ledger"
 
@@ -105,6 +107,7 @@ class UsageRecord(Base):
     provider: Mapped[str] = mapped_column(String(64), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" once the user is erased
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True, default="chat")  # chat | summary | title
     turns: Mapped[int] = mapped_column(BigInteger, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -252,10 +252,12 @@ class Repository:
                                  _tally(message))
         return message
 
-    async def record_usage(self, tenant_id: str, user_id: str, provider: str, model: str, tally: dict[str, int]) -> None:
-        """Usage of a generation that was no chat turn (the gateway's /v1), into the same ledger."""
+    async def record_usage(self, tenant_id: str, user_id: str, provider: str, model: str, tally: dict[str, int],
+                           kind: str = "chat") -> None:
+        """Usage of a generation that was no chat turn (the gateway's /v1; a summary or a title,
+        `kind`), into the same ledger."""
         async with self._sessions() as session, session.begin():
-            await _add_usage(session, tenant_id, user_id, utcnow().date(), provider, model, tally)
+            await _add_usage(session, tenant_id, user_id, utcnow().date(), provider, model, tally, kind)
 
     # --- privacy and retention ------------------------------------------------------------
 
@@ -284,29 +286,31 @@ class Repository:
             messages = await session.execute(delete(Message).where(Message.conversation_id.in_(owned)))
             conversations = await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
             records = (await session.execute(
-                select(UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model,
+                select(UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.kind,
                        *(getattr(UsageRecord, name) for name in _AMOUNTS)).where(UsageRecord.user_id == user_id)
             )).all()
             await session.execute(delete(UsageRecord).where(UsageRecord.user_id == user_id))
-            for tenant_id, day, provider, model, *amounts in records:
-                await _add_usage(session, tenant_id, "", day, provider, model, dict(zip(_AMOUNTS, amounts, strict=True)))
+            for tenant_id, day, provider, model, kind, *amounts in records:
+                await _add_usage(session, tenant_id, "", day, provider, model, dict(zip(_AMOUNTS, amounts, strict=True)), kind)
         return int(conversations.rowcount or 0), int(messages.rowcount or 0), len(records)
 
     async def tenant_usage(self, tenant_id: str, since: date, until: date, user_id: str | None = None) -> list[tuple]:
-        """The tenant's usage per day, provider and model, erased users' included (with `user_id`:
-        that user's alone): (day, provider, model, {amount: sum}) with the amounts of the ledger."""
+        """The tenant's usage per day, provider, model and kind, erased users' included (with
+        `user_id`: that user's alone): (day, provider, model, {amount: sum}, kind) with the amounts
+        of the ledger."""
         where = [UsageRecord.tenant_id == tenant_id, UsageRecord.day >= since, UsageRecord.day <= until]
         if user_id is not None:
             where.append(UsageRecord.user_id == user_id)
         async with self._sessions() as session:
             rows = await session.execute(
-                select(UsageRecord.day, UsageRecord.provider, UsageRecord.model, *(func.sum(getattr(UsageRecord, n)) for n in _AMOUNTS))
+                select(UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.kind,
+                       *(func.sum(getattr(UsageRecord, n)) for n in _AMOUNTS))
                 .where(*where)
-                .group_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model)
-                .order_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model)
+                .group_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.kind)
+                .order_by(UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.kind)
             )
-            return [(day, provider, model, {n: int(v or 0) for n, v in zip(_AMOUNTS, amounts, strict=True)})
-                    for day, provider, model, *amounts in rows]
+            return [(day, provider, model, {n: int(v or 0) for n, v in zip(_AMOUNTS, amounts, strict=True)}, kind)
+                    for day, provider, model, kind, *amounts in rows]
 
     async def purge_messages(self, cutoff) -> tuple[int, int]:
         """Deletes messages created before `cutoff`, then conversations left empty and untouched
@@ -347,13 +351,14 @@ def _tally(message: Message) -> dict[str, int]:
 
 
 async def _add_usage(session: AsyncSession, tenant_id: str, user_id: str, day: date, provider: str, model: str,
-                     tally: dict[str, int]) -> None:
+                     tally: dict[str, int], kind: str = "chat") -> None:
     """Adds to one ledger row, creating it if needed: one statement, so concurrent turns of a
     tenant (and an erasure folding rows into the same anonymous row) never lose a count."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     statement = insert(UsageRecord).values(tenant_id=tenant_id, user_id=user_id, day=day, provider=provider[:64], model=model[:200],
-                                           **{name: tally.get(name, 0) for name in _AMOUNTS})
+                                           kind=kind, **{name: tally.get(name, 0) for name in _AMOUNTS})
     await session.execute(statement.on_conflict_do_update(
-        index_elements=[UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.user_id],
+        index_elements=[UsageRecord.tenant_id, UsageRecord.day, UsageRecord.provider, UsageRecord.model, UsageRecord.user_id,
+                        UsageRecord.kind],
         set_={name: getattr(UsageRecord, name) + getattr(statement.excluded, name) for name in _AMOUNTS},
     ))

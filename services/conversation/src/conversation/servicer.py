@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from datetime import date, timedelta
 from collections.abc import AsyncIterator
 
@@ -36,6 +37,8 @@ from conversation.runs import ResumedRun
 from conversation.turn import ChatTurn, Citations, Guardrail, Token, TurnCompleted, TurnRequest, TurnStarted
 
 log = logging.getLogger(__name__)
+# A usage ledger kind (UsageRow.kind): chat, summary, title, or another short word.
+_KIND = re.compile(r"[a-z_]{1,16}")
 
 
 def conversation_to_pb(c: Conversation) -> pb.Conversation:
@@ -236,16 +239,19 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         return pb.TenantUsageResponse(rows=[
             pb.UsageRow(day=day.isoformat(), provider=provider, model=model, turns=a["turns"], prompt_tokens=a["prompt_tokens"],
                         completion_tokens=a["completion_tokens"], cached_prompt_tokens=a["cached_prompt_tokens"],
-                        cost=from_pico(a["cost_pico_usd"]), unpriced_turns=a["unpriced_turns"], cache_hits=a["cache_hits"])
-            for day, provider, model, a in rows
+                        cost=from_pico(a["cost_pico_usd"]), unpriced_turns=a["unpriced_turns"], cache_hits=a["cache_hits"], kind=kind)
+            for day, provider, model, a, kind in rows
         ])
 
     async def RecordUsage(self, request: pb.RecordUsageRequest, context) -> pb.RecordUsageResponse:
         if not request.caller.tenant_id:
             raise AppError(ErrorCode.AUTHENTICATION_ERROR, "caller tenant missing")
+        kind = request.kind or "chat"
+        if not _KIND.fullmatch(kind):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "kind is a short lower-case word", {"field": "kind"})
         u = request.usage
         tally = usage_tally(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, to_pico(u.cost), request.served.cached)
-        await self._repo.record_usage(request.caller.tenant_id, _user(request.caller), request.provider, request.model, tally)
+        await self._repo.record_usage(request.caller.tenant_id, _user(request.caller), request.provider, request.model, tally, kind)
         return pb.RecordUsageResponse()
 
     async def PurgeMessages(self, request: pb.PurgeMessagesRequest, context) -> pb.PurgeMessagesResponse:

@@ -35,11 +35,12 @@ from prometheus_client import Counter, Histogram
 
 from chatbot_common.errors import AppError
 from conversation.context_window import Budget
-from conversation.llm import GenerateOptions, LlmClient
+from conversation.llm import Completion, GenerateOptions, LlmClient
 from conversation.models import Conversation, Message
-from conversation.repository import Repository
+from conversation.repository import Repository, usage_tally
 from conversation.settings import ConversationSettings
 from conversation.tokenizers import Counters
+from conversation.usage import to_pico
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,14 @@ class BackgroundWork:
         return GenerateOptions(self._settings.memory_model, self._settings.memory_provider, 0.2, max_tokens, "", conv.user_id,
                                tenant_id=conv.tenant_id, cacheable=False)
 
+    async def _record(self, kind: str, conv: Conversation, reply: Completion) -> None:
+        """The call's tokens and cost go to the usage ledger on the conversation's owner and
+        tenant, marked with what they were for, whether or not what it wrote is kept. A
+        conversation erased meanwhile leaves them to the tenant's unnamed rows, as erasure does."""
+        tally = usage_tally(reply.prompt_tokens, reply.completion_tokens, reply.cached_prompt_tokens, to_pico(reply.cost), False)
+        owner = conv.user_id if await self._repo.conversation(conv.id) is not None else ""
+        await self._repo.record_usage(conv.tenant_id, owner, reply.provider, reply.model, tally, kind)
+
     async def summarise(self, conversation_id: str, keep_tokens: int = 0) -> None:
         """Folds the older turns of the branch shown into the running summary, leaving the newest
         ones verbatim (`keep_tokens` of them, and at least `summary_keep_messages`), in as many
@@ -181,6 +190,7 @@ class BackgroundWork:
                                            words=settings.summary_max_tokens * 2 // 3)
             reply = await self._llm.complete([("system", SUMMARY_SYSTEM), ("user", prompt)], self._options(settings.summary_max_tokens, conv),
                                              settings.memory_timeout_seconds)
+            await self._record("summary", conv, reply)
             text = reply.text.strip() or _fallback(previous, chunk)
             through = chunk[-1].id
             # Messages the fold skipped (failed answers) count as covered too: they lie before `through`.
@@ -200,6 +210,7 @@ class BackgroundWork:
         prompt = TITLE_PROMPT.format(question=first[0].content[:500], answer=first[1].content[:500])
         reply = await self._llm.complete([("system", TITLE_SYSTEM), ("user", prompt)], self._options(self._settings.title_max_tokens, conv),
                                          self._settings.memory_timeout_seconds)
+        await self._record("title", conv, reply)
         title = clean_title(reply.text, self._settings.title_length)
         if title:
             await self._repo.set_generated_title(conv.id, title)

@@ -64,8 +64,8 @@ async def test_erasure_keeps_the_tenants_totals_and_names_no_one(repo, database_
     await turn(repo, "usr_cat", "t2", "m1", 100, 100)
     before = await repo.tenant_usage("t1", *window)
     unpriced = {"cached_prompt_tokens": 0, "cost_pico_usd": 0, "cache_hits": 0}  # these turns carry no cost: unknown
-    assert before == [(today, "fake", "m1", {"turns": 2, "prompt_tokens": 30, "completion_tokens": 15, "unpriced_turns": 2, **unpriced}),
-                      (today, "fake", "m2", {"turns": 2, "prompt_tokens": 8, "completion_tokens": 4, "unpriced_turns": 2, **unpriced})]
+    assert before == [(today, "fake", "m1", {"turns": 2, "prompt_tokens": 30, "completion_tokens": 15, "unpriced_turns": 2, **unpriced}, "chat"),
+                      (today, "fake", "m2", {"turns": 2, "prompt_tokens": 8, "completion_tokens": 4, "unpriced_turns": 2, **unpriced}, "chat")]
 
     assert await repo.erase_user("usr_ann") == (2, 6, 2)
     assert await repo.tenant_usage("t1", *window) == before
@@ -123,7 +123,7 @@ def test_the_migrations_fill_the_ledger_and_the_branches_from_the_stored_message
                              {"i": f"msg_{n}", "c": conv, "r": role, "pt": prompt, "ct": completion, "at": at})
         upgrade(database_url, "head")
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT tenant_id, user_id, day, turns, prompt_tokens, completion_tokens FROM usage_ledger "
+            rows = conn.execute(sa.text("SELECT tenant_id, user_id, day, turns, prompt_tokens, completion_tokens, kind FROM usage_ledger "
                                         "ORDER BY day, user_id")).all()
             parents = dict(conn.execute(sa.text("SELECT id, parent_id FROM messages")).all())
             current = dict(conn.execute(sa.text("SELECT id, current_message_id FROM conversations")).all())
@@ -133,8 +133,35 @@ def test_the_migrations_fill_the_ledger_and_the_branches_from_the_stored_message
     assert parents == {"msg_0": None, "msg_2": "msg_0", "msg_1": "msg_2", "msg_3": None, "msg_4": "msg_3"}
     assert current == {"conv_1": "msg_1", "conv_2": "msg_4"}
     as_date = lambda v: v if isinstance(v, date) else date.fromisoformat(v)  # noqa: E731 - SQLite reads a Date back as text
-    assert [(t, u, as_date(d), n, p, c) for t, u, d, n, p, c in rows] == [
-        ("t1", "usr_a", date(2026, 1, 1), 1, 10, 5),
-        ("t1", "usr_a", date(2026, 1, 2), 1, 1, 1),
-        ("t1", "usr_b", date(2026, 1, 2), 2, 10, 5),
+    # 0007: the answers recorded before are of kind chat
+    assert [(t, u, as_date(d), n, p, c, k) for t, u, d, n, p, c, k in rows] == [
+        ("t1", "usr_a", date(2026, 1, 1), 1, 10, 5, "chat"),
+        ("t1", "usr_a", date(2026, 1, 2), 1, 1, 1, "chat"),
+        ("t1", "usr_b", date(2026, 1, 2), 2, 10, 5, "chat"),
     ]
+
+
+def test_the_kind_joins_the_ledgers_key_and_a_downgrade_keeps_the_answers(database_url):
+    from alembic import command
+    from alembic.config import Config
+
+    upgrade(database_url, "0007")
+    engine = sync_engine(database_url)
+    row = ("INSERT INTO usage_ledger (tenant_id, day, provider, model, user_id, kind, turns, prompt_tokens, completion_tokens, "
+           "cached_prompt_tokens, cost_pico_usd, unpriced_turns, cache_hits) VALUES ('t1', :d, 'p', 'm', 'usr_a', :k, 1, 5, 2, 0, 0, 1, 0)")
+    try:
+        with engine.begin() as conn:
+            for kind in ("chat", "summary", "title"):
+                conn.execute(sa.text(row), {"d": date(2026, 1, 1), "k": kind})
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text(row), {"d": date(2026, 1, 1), "k": "title"})
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", db.normalize_url(database_url).replace("%", "%%"))
+        command.downgrade(config, "0006")
+        with engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT user_id, turns, prompt_tokens FROM usage_ledger")).all()
+            indexes = {i["name"] for i in sa.inspect(conn).get_indexes("usage_ledger")}
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in kept] == [("usr_a", 1, 5)] and "ix_usage_ledger_user" in indexes

@@ -2,7 +2,8 @@
 messages: a user's erasure (or the retention purge) leaves the organisation's totals unchanged,
 and the organisation's report names no user.
 
-GET /api/v1/usage: one's own answers (chat turns and /v1 calls) per day and model, tokens and cost.
+GET /api/v1/usage: one's own model calls per day, model and kind (chat: answers, chat turns and /v1
+calls; summary and title: background work on one's conversations), tokens and cost.
 GET /api/v1/admin/usage: the admin's organisation, with the token budgets beside it; `format=csv`
 exports the rows as CSV."""
 
@@ -17,7 +18,7 @@ from fastapi.responses import Response
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot_common.errors import AppError, ErrorCode
 from gateway.api.deps import Admin, DownstreamDep, LimitsDep, PrincipalDep, SettingsDep, caller_pb
-from gateway.api.schemas.usage import BudgetUse, OwnUsageOut, TenantUsageOut, totals_of, usage_csv, usage_days
+from gateway.api.schemas.usage import BudgetUse, OwnUsageOut, TenantUsageOut, totals_by_kind, totals_of, usage_csv, usage_days
 
 router = APIRouter(tags=["usage"])
 MAX_DAYS = 366
@@ -52,7 +53,7 @@ async def own_usage(principal: PrincipalDep, settings: SettingsDep, downstream: 
     days = usage_days(reply)
     if format == "csv":
         return _csv(days, f"usage-{since}-{until}.csv")
-    return OwnUsageOut(since=since, until=until, totals=totals_of(days), days=days)
+    return OwnUsageOut(since=since, until=until, totals=totals_of(days), by_kind=totals_by_kind(days), days=days)
 
 
 @router.get("/admin/usage", response_model=TenantUsageOut,
@@ -67,4 +68,5 @@ async def tenant_usage(principal: Admin, settings: SettingsDep, downstream: Down
     if format == "csv":
         return _csv(days, f"usage-{principal.tenant_id}-{since}-{until}.csv")
     budgets = {name: BudgetUse(**value) for name, value in (await limits.usage(principal)).items() if name.startswith("tenant ")}
-    return TenantUsageOut(tenant_id=principal.tenant_id, since=since, until=until, totals=totals_of(days), days=days, budgets=budgets)
+    return TenantUsageOut(tenant_id=principal.tenant_id, since=since, until=until, totals=totals_of(days), by_kind=totals_by_kind(days),
+                          days=days, budgets=budgets)

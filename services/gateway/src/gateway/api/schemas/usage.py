@@ -27,6 +27,8 @@ class UsageDay(UsageTotals):
     day: date
     provider: str
     model: str
+    kind: str = Field("chat", description="what the calls were for: chat (answers: chat turns and /v1), summary or title "
+                                          "(written in the background for a conversation, counted on its owner)")
 
 
 class BudgetUse(BaseModel):
@@ -39,7 +41,8 @@ class TenantUsageOut(BaseModel):
     since: date
     until: date
     totals: UsageTotals
-    days: list[UsageDay] = Field(description="one entry per day, provider and model that had turns")
+    by_kind: dict[str, UsageTotals] = Field(description="the totals of each kind of call (chat, summary, title)")
+    days: list[UsageDay] = Field(description="one entry per day, provider, model and kind that had calls")
     budgets: dict[str, BudgetUse] = Field(description="the organisation's token budgets and what the current windows used")
 
 
@@ -47,7 +50,8 @@ class OwnUsageOut(BaseModel):
     since: date
     until: date
     totals: UsageTotals
-    days: list[UsageDay] = Field(description="one entry per day, provider and model that had answers of yours")
+    by_kind: dict[str, UsageTotals] = Field(description="the totals of each kind of call (chat, summary, title)")
+    days: list[UsageDay] = Field(description="one entry per day, provider, model and kind that had calls of yours")
 
 
 def _cost(row: pb.UsageRow) -> str | None:
@@ -58,7 +62,7 @@ def usage_days(reply: pb.TenantUsageResponse) -> list[UsageDay]:
     return [UsageDay(day=date.fromisoformat(r.day), provider=r.provider, model=r.model, turns=r.turns, prompt_tokens=r.prompt_tokens,
                      completion_tokens=r.completion_tokens, total_tokens=r.prompt_tokens + r.completion_tokens,
                      cached_prompt_tokens=r.cached_prompt_tokens, cost=_cost(r), unpriced_turns=r.unpriced_turns,
-                     cache_hits=r.cache_hits) for r in reply.rows]
+                     cache_hits=r.cache_hits, kind=r.kind or "chat") for r in reply.rows]
 
 
 def totals_of(days: list[UsageDay]) -> UsageTotals:
@@ -70,17 +74,21 @@ def totals_of(days: list[UsageDay]) -> UsageTotals:
                        unpriced_turns=sum(d.unpriced_turns for d in days), cache_hits=sum(d.cache_hits for d in days))
 
 
-CSV_COLUMNS = ("day", "provider", "model", "turns", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens",
+def totals_by_kind(days: list[UsageDay]) -> dict[str, UsageTotals]:
+    return {kind: totals_of([d for d in days if d.kind == kind]) for kind in sorted({d.kind for d in days})}
+
+
+CSV_COLUMNS = ("day", "provider", "model", "kind", "turns", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens",
                "cost_usd", "unpriced_turns", "cache_hits")
 
 
 def usage_csv(days: list[UsageDay]) -> str:
-    """One row per day, provider and model; an unknown cost is an empty cell, never 0."""
+    """One row per day, provider, model and kind; an unknown cost is an empty cell, never 0."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for d in days:
-        writer.writerow([d.day.isoformat(), _cell(d.provider), _cell(d.model), d.turns, d.prompt_tokens, d.completion_tokens,
+        writer.writerow([d.day.isoformat(), _cell(d.provider), _cell(d.model), d.kind, d.turns, d.prompt_tokens, d.completion_tokens,
                          d.total_tokens, d.cached_prompt_tokens, d.cost if d.cost is not None else "", d.unpriced_turns, d.cache_hits])
     return out.getvalue()
 
