@@ -2,19 +2,22 @@
 real Redis for the semantic cache): usage and cost reports match the tokens the upstream billed
 exactly, chat turns and /v1 alike; a question asked again (or in other words) by the same person
 is answered from the cache without an upstream call and marked cached, a colleague's never;
-regenerate and edit ask the model again; `auto` routes with its reason; erasure removes the
-user's cache entries."""
+regenerate and edit ask the model again; `auto` routes with its reason, and a person near their
+token budget is routed to the cheaper model; a tenant admin turns the cache off and on for the
+organisation; erasure removes the user's cache entries."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import time
 import uuid
 from decimal import Decimal
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from e2e_support import NO_RATE_LIMITS, add_colleague, auth, events, register_and_login
 from fake_openai_upstream import start_upstream
@@ -22,6 +25,7 @@ from fleet import Fleet, Ports
 
 PRICE_IN, PRICE_OUT = Decimal("1.10"), Decimal("4.40")  # USD per million tokens
 MODEL = "fake:fake-model"
+LARGE = "fake:fake-large"  # the dearer model a routing alias picks while the budget allows
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +33,13 @@ def cost_fleet(tmp_path_factory):
     upstream = start_upstream(tokens=6, gap_ms=1.0)
     var_dir = tmp_path_factory.mktemp("fleet-cost")
     env = {
-        "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": upstream.base_url, "models": ["fake-model"]}]),
+        "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": upstream.base_url, "models": ["fake-model", "fake-large"]}]),
         "LLM_MODEL_ALIASES": json.dumps({"default": [MODEL]}),
-        "LLM_PRICES": json.dumps({MODEL: {"input": str(PRICE_IN), "output": str(PRICE_OUT)}}),
+        "LLM_PRICES": json.dumps({MODEL: {"input": str(PRICE_IN), "output": str(PRICE_OUT)}, LARGE: {"input": "5", "output": "20"}}),
         "LLM_ROUTES": json.dumps({"auto": {"tiers": {"economy": MODEL, "premium": "default"}, "default_tier": "economy",
-                                           "rules": [{"tier": "premium", "code": True}]}}),
+                                           "rules": [{"tier": "premium", "code": True}]},
+                                  "thrifty": {"tiers": {"economy": MODEL, "premium": LARGE}, "default_tier": "premium",
+                                              "rules": [{"tier": "economy", "budget_left_below": 0.1}]}}),
         "LLM_CACHE_REDIS_URL": "redis://127.0.0.1:6379/0",
         "LLM_LOCAL_ENABLED": "false",
         **NO_RATE_LIMITS,
@@ -181,3 +187,101 @@ def test_auto_routes_by_its_rules_and_says_why(http):
     assert code["route"] == {"alias": "auto", "tier": "premium", "target": "default", "reason": "rule 1: code present"}
     # An explicit model is never rerouted.
     assert chat(http, user, "Name a colour", model=MODEL, cache=False)["route"] is None
+
+
+def _stored_route(http, user, complete: dict) -> dict | None:
+    reply = http.get(f"/api/v1/conversations/{complete['conversation_id']}/messages", headers=auth(user))
+    assert reply.status_code == 200, reply.text
+    return next(m for m in reply.json()["messages"] if m["id"] == complete["message_id"])["route"]
+
+
+def _over_a_socket(cost_fleet, user, message: str, **extra) -> dict:
+    with connect(cost_fleet.url.replace("http://", "ws://") + "/ws/chat", open_timeout=10, close_timeout=5) as ws:
+        ws.send(json.dumps({"type": "auth", "token": auth(user)["Authorization"].removeprefix("Bearer ")}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        ws.send(json.dumps({"type": "chat", "message": message, "use_rag": False, **extra}))
+        while (frame := json.loads(ws.recv(timeout=60)))["event"] not in ("complete", "error"):
+            pass
+    assert frame["event"] == "complete", frame
+    return frame["data"]
+
+
+def test_a_person_near_their_token_budget_is_routed_to_the_cheaper_model(http, cost_fleet):
+    user = register_and_login(http)  # the admin of an organisation of their own
+    ask = {"model": "thrifty", "cache": False, "max_tokens": 8}
+    roomy = chat(http, user, "Name a colour", **ask)
+    assert (roomy["model"], roomy["route"]["tier"]) == ("fake-large", "premium") and roomy["route"]["reason"].startswith("default tier")
+
+    # The organisation's daily budget, then most of it spent: under 10 % is left.
+    def set_budget(tokens: int) -> None:
+        reply = http.patch("/api/v1/admin/tenant", headers=auth(user), json={"daily_token_budget": tokens})
+        assert reply.status_code == 200, reply.text
+
+    set_budget(1_000_000)
+    spent = chat(http, user, "word " * 4000, model=MODEL, cache=False, max_tokens=8)["usage"]["total"]
+
+    def used() -> int:
+        return http.get("/api/v1/me/usage", headers=auth(user)).json()["limits"]["tenant daily token budget"]["used"]
+
+    deadline = time.monotonic() + 30  # the reservation is settled to the real usage once the answer ends
+    while used() != spent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert used() == spent
+    set_budget(int(spent / 0.95))  # 5 % left: room for a few short questions
+
+    near = chat(http, user, "Name a colour", **ask)
+    assert (near["model"], near["route"]["tier"]) == ("fake-model", "economy"), near
+    assert near["route"]["reason"].startswith("rule 1: budget left") and near["route"]["reason"].endswith("< 10%"), near["route"]
+    assert _stored_route(http, user, near) == near["route"]
+    assert Decimal(near["cost"]) == price(near["usage"]["prompt"], near["usage"]["completion"])  # priced as the cheaper model
+    # The same over the WebSocket and on /v1.
+    assert _over_a_socket(cost_fleet, user, "Name a colour", **ask)["route"]["tier"] == "economy"
+    v1 = http.post("/v1/chat/completions", headers=auth(user),
+                   json={"model": "thrifty", "max_tokens": 8, "cache": False, "messages": [{"role": "user", "content": "Name a colour"}]})
+    assert v1.status_code == 200, v1.text
+    assert (v1.json()["model"], v1.json()["usage"]["route"]["tier"]) == ("fake-model", "economy")
+
+    # Another organisation's budget is its own: its people still get the default tier.
+    stranger = register_and_login(http)
+    assert chat(http, stranger, "Name a colour", **ask)["route"]["tier"] == "premium"
+
+
+def test_a_tenant_admin_turns_the_semantic_cache_off_and_on(http, cost_fleet):
+    admin = register_and_login(http)
+    member = add_colleague(http, admin)
+    assert http.get("/api/v1/admin/tenant", headers=auth(admin)).json()["semantic_cache"] is True
+    refused = http.patch("/api/v1/admin/tenant", headers=auth(member), json={"semantic_cache": False})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "PERMISSION_DENIED"
+    bad = http.patch("/api/v1/admin/tenant", headers=auth(admin), json={"semantic_cache": "sometimes"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
+
+    off = http.patch("/api/v1/admin/tenant", headers=auth(admin), json={"semantic_cache": False})
+    assert off.status_code == 200 and off.json()["semantic_cache"] is False
+    tag = uuid.uuid4().hex[:6]
+    question, v1_question = f"What is the tallest tree species, {tag}?", f"How deep is the deepest lake, {tag}?"
+
+    def v1(user) -> dict:
+        reply = http.post("/v1/chat/completions", headers=auth(user),
+                          json={"model": MODEL, "messages": [{"role": "user", "content": v1_question}]})
+        assert reply.status_code == 200, reply.text
+        return reply.json()["usage"]
+
+    requests = cost_fleet.upstream.stats()["requests"]
+    # Off: no answer comes from the cache (REST, WebSocket, /v1), and none is kept in it.
+    assert not any(chat(http, member, question, model=MODEL)["cached"] for _ in range(2))
+    assert not _over_a_socket(cost_fleet, member, question, model=MODEL)["cached"]
+    assert not any(v1(member)["cached"] for _ in range(2))
+    assert cost_fleet.upstream.stats()["requests"] == requests + 5
+    on = http.patch("/api/v1/admin/tenant", headers=auth(admin), json={"semantic_cache": True})
+    assert on.status_code == 200 and on.json()["semantic_cache"] is True
+    assert not chat(http, member, question, model=MODEL)["cached"]  # nothing was kept while off
+    assert not v1(member)["cached"]
+    # On again: answers are kept and reused.
+    assert chat(http, member, question, model=MODEL)["cached"] and v1(member)["cached"]
+
+    # Both changes are in the organisation's audit log, newest first, by its admin.
+    admin_id = http.get("/api/v1/me", headers=auth(admin)).json()["id"]
+    changes = http.get("/api/v1/admin/audit", headers=auth(admin), params={"action": "tenant.policy_change"}).json()["events"]
+    assert [(e["actor_id"], e["outcome"], e["details"]) for e in changes] == [
+        (admin_id, "success", {"from": {"semantic_cache": False}, "to": {"semantic_cache": True}}),
+        (admin_id, "success", {"from": {"semantic_cache": True}, "to": {"semantic_cache": False}})]

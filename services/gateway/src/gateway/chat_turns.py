@@ -11,6 +11,7 @@ import dataclasses
 from starlette.requests import HTTPConnection
 
 from chatbot.conversation.v1 import conversation_pb2 as pb
+from chatbot.llm.v1 import llm_pb2
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.timeutil import iso
@@ -65,11 +66,24 @@ def no_cache(headers) -> bool:
     return "no-cache" in value or "no-store" in value
 
 
+async def tenant_allows_cache(conn: HTTPConnection, principal: Principal) -> bool:
+    """False when the organisation's admin turned the semantic cache off (PATCH /admin/tenant)."""
+    return (await conn.app.state.tenants.get(principal.tenant_id)).semantic_cache
+
+
+def with_budget_left(req: pb.ChatRequest | llm_pb2.GenerateRequest, guard: TurnGuard) -> None:
+    """Tells a routing alias how much of the caller's tightest token budget is left."""
+    if guard.budget_left is not None:
+        req.budget_left = guard.budget_left
+
+
 async def screened_turn_request(body: ChatIn, conn: HTTPConnection, principal: Principal, settings: GatewaySettings) -> pb.ChatRequest:
     req = turn_request(body, principal, settings, getattr(conn.state, "request_id", ""), conn.headers)
     # The caller's system prompt reaches the model too: screened like the message.
     (req.message, req.system_prompt), req.injection_policy = await screen_input(
         conn, principal, [body.message, req.system_prompt], ["message", "instructions"])
+    if not await tenant_allows_cache(conn, principal):
+        req.cache = False
     # Checked once, here, on what is sent on (invisible characters removed): the conversation
     # service trusts it (conversation.proto).
     if not req.message.strip() and not req.regenerate_message_id:
@@ -120,6 +134,7 @@ async def start_answer(body: ChatIn, conn: HTTPConnection, principal: Principal,
     buffer, whoever follows it."""
     req = await screened_turn_request(body, conn, principal, settings)
     guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=True)
+    with_budget_left(req, guard)
     stream, first = await open_guarded(downstream, req, settings, guard)
     try:
         if not isinstance(first, TurnStarted):  # the conversation service always starts with it

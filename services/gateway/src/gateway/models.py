@@ -28,6 +28,8 @@ class Tenant(Base):
     tokens_per_minute: Mapped[int] = mapped_column(BigInteger, default=0)
     daily_token_budget: Mapped[int] = mapped_column(BigInteger, default=0)
     monthly_token_budget: Mapped[int] = mapped_column(BigInteger, default=0)
+    # False: the llm-orchestrator's semantic cache neither answers nor keeps this tenant's requests.
+    semantic_cache: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

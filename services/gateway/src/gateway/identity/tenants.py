@@ -1,5 +1,5 @@
 """Organisations (the `tenants` table) and each one's policy (prompt-injection handling, token
-limits), cached per replica like account state: a change through this replica applies at once,
+limits, the semantic cache), cached per replica like account state: a change through this replica applies at once,
 elsewhere within the recheck."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class TenantPolicy:
     tokens_per_minute: int = 0  # 0: the platform default; -1: unlimited
     daily_token_budget: int = 0
     monthly_token_budget: int = 0
+    semantic_cache: bool = True  # False: the tenant's requests neither use nor fill the semantic cache
 
 
 class TenantPolicies:
@@ -43,6 +44,7 @@ class TenantPolicies:
             tenant = await load(session, tenant_id)
         policy = TenantPolicy(tenant_id) if tenant is None else TenantPolicy(
             tenant_id, tenant.injection_policy, tenant.tokens_per_minute, tenant.daily_token_budget, tenant.monthly_token_budget,
+            tenant.semantic_cache,
         )
         self._cache[tenant_id] = (policy, now)
         return policy

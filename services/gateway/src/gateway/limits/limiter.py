@@ -223,6 +223,23 @@ class Limits:
                 raise
             STORE_ERRORS.labels("tokens_settle", "estimate_kept").inc()
 
+    async def budget_left(self, principal: Principal) -> float | None:
+        """The share (0..1) of the caller's tightest daily or monthly token budget, user's or
+        tenant's, still left before this request (None: no budget applies, or the store did not
+        answer). Routing aliases send a person near the end of a budget to a cheaper model;
+        tokens per minute are a rate, not a budget, and do not count."""
+        budgets = [c for name, c in await self._counters(principal, datetime.now(UTC)) if "budget" in name]
+        if not budgets:
+            return None
+        try:
+            used = await self.store.usage([c.key for c in budgets])
+        except Exception as exc:
+            if not _store_failure(exc):
+                raise
+            STORE_ERRORS.labels("budget_left", "unknown").inc()
+            return None
+        return min(max(0, c.limit - u) / c.limit for c, u in zip(budgets, used, strict=True))
+
     async def usage(self, principal: Principal) -> dict[str, dict[str, int]]:
         named = await self._counters(principal, datetime.now(UTC))
         values = await self.store.usage([c.key for _, c in named])
@@ -255,6 +272,7 @@ class TurnGuard:
     limits: Limits
     slot: StreamSlot | None
     reservation: Reservation
+    budget_left: float | None = None  # before this turn (Limits.budget_left), for routing aliases
     done: bool = False
 
     async def finish(self, actual_tokens: int | None) -> None:
@@ -268,8 +286,10 @@ class TurnGuard:
 
 async def begin_turn(limits: Limits, principal: Principal, prompt_chars: int, max_tokens: int | None, stream: bool) -> TurnGuard:
     """Takes a stream slot (streams only) and reserves the estimated tokens: the prompt's
-    characters / 4 plus the completion's allowance. Refusals are 429s naming the limit."""
+    characters / 4 plus the completion's allowance. Refusals are 429s naming the limit. The
+    guard also says how much of the tightest budget was left before it (`budget_left`)."""
     estimate = math.ceil(prompt_chars / 4) + (max_tokens or limits.s.completion_reserve_tokens)
+    left = await limits.budget_left(principal)
     slot = await limits.open_stream(principal) if stream else None
     try:
         reservation = await limits.reserve_tokens(principal, estimate)
@@ -277,4 +297,4 @@ async def begin_turn(limits: Limits, principal: Principal, prompt_chars: int, ma
         if slot is not None:
             await limits.close_stream(slot)
         raise
-    return TurnGuard(limits, slot, reservation)
+    return TurnGuard(limits, slot, reservation, left)

@@ -12,7 +12,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.answers.relay import follow
-from gateway.chat_turns import open_guarded, screened_turn_request, start_answer
+from gateway.chat_turns import open_guarded, screened_turn_request, start_answer, with_budget_left
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, RelaysDep, SettingsDep
 from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, PendingApprovalOut, StopOut, TokensUsed, citation_out
 from gateway.chat_stream import ApprovalAsked, Citations, GuardrailCaught, Text, ToolCalled, ToolReturned, TurnCompleted, Usage
@@ -29,6 +29,7 @@ async def chat(
 ) -> ChatOut:
     req = await screened_turn_request(body, request, principal, settings)
     guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=False)
+    with_budget_left(req, guard)
     stream, _ = await open_guarded(downstream, req, settings, guard)
     used: int | None = 0
     parts: list[str] = []

@@ -21,7 +21,7 @@ from chatbot_common.guardrails.canary import LEAK_STOPPED, LeakGuard, guarded_sy
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, SettingsDep, caller_pb
 from gateway.api.schemas.openai_compat import ChatCompletionIn, EmbeddingsIn
 from gateway.chat_stream import CallAsked, GenerationEnded, Spend, Text, Usage, open_generation
-from gateway.chat_turns import no_cache
+from gateway.chat_turns import no_cache, tenant_allows_cache, with_budget_left
 from gateway.guardrails import record_leak, screen_input
 from gateway.limits.limiter import TurnGuard, begin_turn
 from gateway.openai_requests import embedding_out, embedding_texts, function_params, message_pb, refuse_unsupported, tool_call_out
@@ -213,7 +213,7 @@ async def chat_completions(
     body: ChatCompletionIn, request: Request, principal: ChatCaller, settings: SettingsDep, downstream: DownstreamDep, limits: LimitsDep,
 ) -> Response:
     req = _generate_request(body, principal, settings, request.state.request_id)
-    if no_cache(request.headers):
+    if no_cache(request.headers) or not await tenant_allows_cache(request, principal):
         req.cacheable = False
     # Every role is screened: text refused as `user` must not pass as `system` or `assistant`.
     cleaned, _ = await screen_input(request, principal, [m.content for m in req.messages],
@@ -225,6 +225,7 @@ async def chat_completions(
     created = int(time.time())
     prompt_chars = sum(len(m.content) for m in req.messages)
     guard = await begin_turn(limits, principal, prompt_chars, req.params.max_tokens or None, stream=body.stream)
+    with_budget_left(req, guard)
     try:
         stream, start = await open_generation(downstream, req, settings.chat_timeout_seconds)
     except BaseException:

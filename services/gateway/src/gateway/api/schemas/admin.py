@@ -97,6 +97,7 @@ class TenantOut(BaseModel):
     tokens_per_minute: int
     daily_token_budget: int
     monthly_token_budget: int
+    semantic_cache: bool = Field(description="false: no answer comes from the semantic cache and none is kept in it")
     user_count: int
 
 
@@ -108,6 +109,7 @@ class TenantChange(BaseModel):
     tokens_per_minute: int | None = Field(None, ge=-1, le=MAX_TOKENS, description="-1 unlimited, 0 the platform default")
     daily_token_budget: int | None = Field(None, ge=-1, le=MAX_TOKENS)
     monthly_token_budget: int | None = Field(None, ge=-1, le=MAX_TOKENS)
+    semantic_cache: bool | None = Field(None, description="false turns the semantic cache off for the whole organisation")
 
 
 class AuditOut(BaseModel):
@@ -144,7 +146,8 @@ def created_key(key: ApiKey, raw: str) -> CreatedKey:
 
 def tenant_out(tenant: Tenant, user_count: int) -> TenantOut:
     return TenantOut(id=tenant.id, name=tenant.name, injection_policy=tenant.injection_policy, tokens_per_minute=tenant.tokens_per_minute,
-                     daily_token_budget=tenant.daily_token_budget, monthly_token_budget=tenant.monthly_token_budget, user_count=user_count)
+                     daily_token_budget=tenant.daily_token_budget, monthly_token_budget=tenant.monthly_token_budget,
+                     semantic_cache=tenant.semantic_cache, user_count=user_count)
 
 
 def audit_out(e: AuditEvent) -> AuditOut:

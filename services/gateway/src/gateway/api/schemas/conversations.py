@@ -13,7 +13,7 @@ from chatbot_common.ids import id_pattern
 from chatbot_common.timeutil import iso
 from gateway.api.schemas.chat import CitationOut, PendingApprovalOut, ToolCallOut, citation_out
 from gateway.api.schemas.common import Pagination
-from gateway.chat_stream import tool_called
+from gateway.chat_stream import spend_of, tool_called
 
 
 class ConversationIn(BaseModel):
@@ -107,6 +107,9 @@ class MessageOut(BaseModel):
     citations: list[CitationOut]
     created_at: str
     feedback: FeedbackOut | None = Field(None, description="the owner's rating of an answer")
+    cost: str | None = Field(None, description="an answer's cost, USD as a decimal string; null when unknown")
+    cached: bool = Field(False, description="an answer from the semantic cache")
+    route: dict | None = Field(None, description="for an answer to a routing alias: the tier chosen, its model and why")
     steps: list[dict] | None = Field(None, description="an agent run's steps: model steps and tool calls (null: no tools)")
     pending_approval: PendingApprovalOut | None = Field(None, description="the run waits for a person (finish_reason awaiting_approval)")
 
@@ -140,6 +143,7 @@ def message_out(m: pb.Message) -> MessageOut:
         created_at=iso(m.created_at.ToDatetime(tzinfo=UTC)),
         feedback=FeedbackOut(rating="up" if m.feedback.rating > 0 else "down", comment=m.feedback.comment,
                              at=iso(m.feedback.at.ToDatetime(tzinfo=UTC))) if m.HasField("feedback") else None,
+        **(spend_of(m.usage, m.served).shown() if m.role == "assistant" else {}),
         steps=orjson.loads(m.steps) if m.steps else None,
         pending_approval=pending_approval_out(m.id, m.pending_approval) if m.HasField("pending_approval") else None,
     )
