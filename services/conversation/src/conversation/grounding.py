@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from chatbot_common.guardrails.spotlight import MARK
+from chatbot_common.passages import Passage, clean  # noqa: F401 - the turn's and the clients' names for them
 from typing import Protocol
 
 GROUNDING_INSTRUCTIONS = (
@@ -40,22 +41,6 @@ NO_SOURCES_NOTE = (
 # Tokens a source costs beyond its counted block (separators, a multi-digit number); also the
 # "Sources:" / "Question:" frame once per prompt.
 SOURCE_OVERHEAD = 4
-# Chat-template and delimiter tokens a passage must not be able to smuggle into the prompt.
-_FORGED = re.compile(r"</?\s*sources?\b[^>]*>|<\|[^|>]{1,40}\|>|\[/?INST\]|<</?SYS>>|<\s*/?\s*(system|assistant|user)\s*>", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Passage:
-    document_id: str
-    chunk_id: str
-    title: str
-    section: str
-    page: int
-    text: str
-    snippet: str
-    score: float
-
-
 @dataclass
 class SearchResult:
     passages: list[Passage] = field(default_factory=list)
@@ -64,10 +49,6 @@ class SearchResult:
 
 class SourceSearch(Protocol):
     async def search(self, user_id: str, tenant_id: str, query: str, top_k: int) -> SearchResult: ...
-
-
-def clean(text: str) -> str:
-    return _FORGED.sub(" ", text).strip()
 
 
 def diverse_order(passages: list[Passage]) -> list[Passage]:

@@ -10,8 +10,8 @@ from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
 from chatbot_common.errors import AppError
 from chatbot_common.grpc_client import open_channel
 from chatbot_common.grpc_errors import MappedStub
+from chatbot_common.passages import Passage
 from llm_orchestrator.tools.base import ToolContext, ToolError
-from llm_orchestrator.tools.knowledge import Passage
 
 
 class GrpcKnowledgeBase:
@@ -34,4 +34,4 @@ class GrpcKnowledgeBase:
         except AppError as exc:  # its message is written for clients; the model may read it
             raise ToolError(f"the knowledge base could not be searched: {exc.message}") from None
         return [Passage(h.chunk.document_id, h.chunk.chunk_id, h.chunk.title, h.chunk.section, h.chunk.page, h.chunk.text,
-                        round(h.score, 4)) for h in reply.hits]
+                        h.snippet, round(h.score, 4)) for h in reply.hits]

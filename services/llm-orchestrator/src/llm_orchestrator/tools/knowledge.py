@@ -1,30 +1,23 @@
 """The knowledge-base tool: the agent decides when and what to retrieve. It searches the rag
 service as the run's caller, so the platform's access rules apply to every hit (the caller's
 own documents and their tenant's shared ones, nothing else); each passage comes back with its
-document and chunk ids, for the model to cite and for the client as citations (`data`)."""
+document and chunk ids, for the model to cite and for the client as citations (`data`). Like
+the grounded chat turn's sources, a passage's text is quoted data: delimiters it may carry to
+forge a chat template's turns are removed (chatbot_common.passages.clean), and a sensitive tool
+never runs on its say-so without a person's approval."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Protocol
 
+from chatbot_common.passages import Passage, clean
 from llm_orchestrator.providers.base import ToolSpec
 from llm_orchestrator.tools.base import ToolContext, ToolError, ToolResult
 
 # rag.SearchRequest.query: at most 4,000 characters (rag.proto); the schema asks for less.
 MAX_QUERY_CHARS = 1_000
 MAX_TOP_K = 20
-
-
-@dataclass(frozen=True)
-class Passage:
-    document_id: str
-    chunk_id: str
-    title: str
-    section: str
-    page: int
-    text: str
-    score: float
 
 
 class KnowledgeBase(Protocol):
@@ -38,10 +31,11 @@ def _observation(passages: list[Passage]) -> str:
         return "No passages found in the documents this user may read."
     blocks = []
     for i, p in enumerate(passages, 1):
-        where = " > ".join(x for x in (p.title, p.section) if x)
+        # A document's text must not forge the chat template's or the prompt's delimiters.
+        where = " > ".join(clean(x) for x in (p.title, p.section) if x)
         page = f", page {p.page}" if p.page else ""
         blocks.append(f"[{i}] document {p.document_id}, chunk {p.chunk_id}{page}" + (f" ({where})" if where else "")
-                      + f"\n{p.text.strip()}")
+                      + f"\n{clean(p.text)}")
     return "\n\n".join(blocks)
 
 
