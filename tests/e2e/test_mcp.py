@@ -2,14 +2,15 @@
 
 A tenant admin registers a real MCP server (tools/mcp_test_server.py, the official SDK, with a
 bearer credential) through the gateway's admin API: its tools are discovered by the orchestrator,
-granted per role, the credential is stored encrypted and never shown again, and a member cannot
-administer. The platform's own MCP server at /mcp answers the SDK's client with the caller's
+granted per role and called by a member's agent run (the provider the scripted fake upstream),
+the credential is stored encrypted and never shown again, and a member cannot administer. The platform's own MCP server at /mcp answers the SDK's client with the caller's
 rights only: a private document is found with its owner's key and invisible to a colleague's; a
 key without the documents:read scope is refused."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import uuid
 
@@ -19,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from e2e_support import auth, upload, wait_for_document
+from e2e_support import auth, stream_chat, upload, wait_for_document
 from mcp_test_server import start_mcp_server
 
 pytestmark = pytest.mark.e2e
@@ -79,6 +80,19 @@ def test_an_admin_registers_a_server_its_tools_are_discovered_and_granted(http, 
     actions = {e["action"] for e in audit if e["target_id"] == server["id"]}
     assert {"mcp_server.create", "mcp_server.tool_grants"} <= actions
     assert TOKEN not in str(audit)
+
+    # An agent run of a member calls the granted tool through the whole fleet; the admin's role
+    # has no grant, so for her the tool does not exist.
+    tool = f"{body['name']}__add"
+    fleet.upstream.control(reset=True)
+    fleet.upstream.control(tool_turns=[[{"name": tool, "arguments": json.dumps({"a": 19, "b": 23})}]], script="It is 42.")
+    calls_before = mcp_server.calls()
+    evs = stream_chat(http, bob, {"message": "What is 19 plus 23?", "model": "fake:fake-model", "tools": [tool], "use_rag": False})
+    results = [d for n, d in evs if n == "tool_result"]
+    assert [r["status"] for r in results] == ["ok"] and "42" in results[0]["summary"], evs
+    assert mcp_server.calls() == calls_before + 1
+    refused = http.post("/api/v1/chat/stream", headers=auth(alice), json={"message": "hi", "model": "fake:fake-model", "tools": [tool]})
+    assert refused.status_code == 400 and refused.json()["error"]["details"]["unknown"] == [tool]
 
     # A metadata address is refused (the fleet allows loopback only, for the test servers).
     metadata = http.post("/api/v1/admin/mcp-servers", headers=auth(alice),
