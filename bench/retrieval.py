@@ -177,6 +177,7 @@ def render(store: dict) -> None:
         "table). Each row is one run of `bench/retrieval.py` at the commit named; every run embeds with the int8 ONNX model "
         "on the CPU named.",
         "",
+        *before_after(runs),
         "| change | set | mode | R@1 | R@3 | R@5 | MRR@5 | nDCG@5 | chunks |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -195,6 +196,25 @@ def render(store: dict) -> None:
     lines += ["", "![recall@5 and MRR@5 per change](retrieval.png)", ""]
     (RESULTS / "retrieval.md").write_text("\n".join(lines))
     chart(runs)
+
+
+BEFORE_AFTER = ("7.", "11.")  # the runs the before/after line compares (labels' numbers)
+
+
+def before_after(runs: list[dict]) -> list[str]:
+    """One line per set: hybrid R@5 / R@3 / MRR@5 before and after, all questions and test split."""
+    picked = [next((r for r in runs if r["label"].startswith(p)), None) for p in BEFORE_AFTER]
+    if None in picked:
+        return []
+    lines = [f"**Before/after** (hybrid, R@5 / R@3 / MRR@5; `{picked[0]['label']}` -> `{picked[1]['label']}`):", ""]
+    for name in picked[1]["sets"]:
+        cells = []
+        for split in ("all", "test"):
+            b, a = (r["sets"][name]["modes"]["hybrid"][split] for r in picked)
+            fmt = lambda s: f"{s['recall_at_5']:.3f} / {s['recall_at_3']:.3f} / {s['mrr_at_5']:.3f}"  # noqa: E731
+            cells.append(f"{split} questions {fmt(b)} -> {fmt(a)}")
+        lines.append(f"- {name}: {'; '.join(cells)}")
+    return [*lines, ""]
 
 
 def chart(runs: list[dict]) -> None:

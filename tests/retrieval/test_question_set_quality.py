@@ -3,11 +3,11 @@ and the mixed PDF/DOCX/HTML corpus, ingested by the worker's real pipeline (pars
 the int8 ONNX embedder) into the real rag service (Qdrant Edge, hybrid search), every question
 asked once; a hit is a passage that holds the question's verbatim evidence.
 
-The floors sit below what this code measures (bench/results/retrieval.md: guide hybrid R@5 0.925,
-R@3 0.887, MRR@5 0.788; mixed 1.000, 1.000, 0.984) by several questions' worth, because int8
-kernels differ between CPUs (AVX2, AVX-512 VNNI) and move near-ties. The guide's floors are
-below issue 14's targets (R@5 29/30, R@3 27/30, MRR@5 0.80), which this code does not yet reach
-on it; the mixed set's meet them. Each run's figures go to var/reports/question_set_quality.json.
+The floors are issue 14's targets (recall@5 29/30, recall@3 27/30, MRR@5 0.80), asserted on every
+question of each set, but for the guide's recall@5: this code finds 128 of its 133 questions'
+evidence in the top 5 (0.962, bench/results/retrieval.md), one short of 29/30, so its floor is
+0.95 until retrieval gets there. int8 kernels differ between CPUs (AVX2, AVX-512 VNNI) and move
+near-ties by a question or so. Each run's figures go to var/reports/question_set_quality.json.
 """
 
 import json
@@ -20,10 +20,8 @@ from harness import KnowledgeBase
 
 pytestmark = pytest.mark.contract
 REPORT = Path(__file__).resolve().parents[2] / "var" / "reports" / "question_set_quality.json"
-FLOORS = {  # set: (recall@5, recall@3, MRR@5) for hybrid search
-    "guide": (0.88, 0.83, 0.72),
-    "mixed": (0.95, 0.90, 0.85),
-}
+TARGETS = (29 / 30, 27 / 30, 0.80)  # issue 14: recall@5, recall@3, MRR@5 for hybrid search
+FLOORS = {"guide": (0.95, *TARGETS[1:]), "mixed": TARGETS}
 
 
 async def test_hybrid_search_finds_the_evidence_on_both_question_sets(tmp_path):

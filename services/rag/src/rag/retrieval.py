@@ -118,7 +118,6 @@ class Retriever:
             hits = await self._store.nearest(self.sparse.query(query), SPARSE, scope, candidates)
         elif mode == HYBRID and settings.fusion == "score":
             hits, keyword = await self._fused(query, dense, self.sparse.query(query), scope, max(settings.prefetch_limit, candidates))
-            hits = hits[:candidates]
         else:
             sparse = self.sparse.query(query) if mode == HYBRID else None
             hits = await self._store.query(dense.tolist(), sparse, scope, candidates, max(settings.prefetch_limit, candidates),
@@ -138,11 +137,13 @@ class Retriever:
             if cosine < threshold and not (on_topic and keyword.get(hit.id, 0.0) >= settings.keyword_keep):
                 continue  # a weak match: better no source than a misleading one
             text = hit.payload.get("text", "")
-            key = _normalized(text)[:400]
+            key = _normalized(text)[:400]  # the pieces of one passage, and passages repeated
             if key in seen:
                 continue
             seen.add(key)
             passages.append(Passage(hit.id, hit.payload, cosine, hit.rank_score, snippet(text, query, settings.snippet_chars)))
+            if len(passages) >= candidates:
+                break
         if self._reranker and passages:
             scores = await asyncio.to_thread(self._reranker.predict, [(query, p.payload.get("text", "")) for p in passages])
             for passage, score in zip(passages, scores, strict=True):
@@ -156,7 +157,10 @@ class Retriever:
                      limit: int) -> tuple[list[StoredHit], dict[str, float]]:
         searches = [self._store.nearest(dense.tolist(), DENSE, scope, limit)]
         if sparse[0]:
-            searches.append(self._store.nearest(sparse, SPARSE, scope, limit))
+            # The pieces of one passage share its keyword vector and come back together, so the
+            # keyword side looks deeper to reach as many passages (a candidate it leaves out
+            # scores no keyword match at all).
+            searches.append(self._store.nearest(sparse, SPARSE, scope, max(limit, self._settings.keyword_prefetch_limit)))
         found = await asyncio.gather(*searches)
         fused, keyword = fuse(dense, found[0], found[1] if len(found) > 1 else [], self._settings.dense_weight)
         return boost_phrases(query, fused, self._settings.phrase_weight), keyword

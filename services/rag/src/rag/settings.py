@@ -37,6 +37,9 @@ class RagSettings(GrpcServiceSettings, DatabaseSettings):
     # "rrf" fuses ranks in the store (Qdrant's reciprocal-rank fusion, k = rrf_k).
     fusion: Literal["score", "rrf"] = "score"
     dense_weight: float = Field(0.5, ge=0, le=1)
+    # Score fusion: candidates the keyword side returns (a passage's pieces share its keyword
+    # vector and arrive together, so it looks deeper than the dense side's prefetch_limit).
+    keyword_prefetch_limit: int = Field(120, ge=1, le=1000)
     # Added to a fused score times the share of the question's adjacent word pairs a passage holds.
     phrase_weight: float = Field(0.2, ge=0, le=1)
     # Hits whose dense cosine similarity is below this are dropped as weak matches, unless the
