@@ -27,7 +27,7 @@ from llm_orchestrator.pricing import cost_text
 from llm_orchestrator.providers.base import ChatMessage, Delta, GenParams, ProviderError
 from llm_orchestrator.router import Router, UnknownModel
 from llm_orchestrator.tools.base import Tool, ToolContext
-from llm_orchestrator.tools.running import execute, validate_arguments
+from llm_orchestrator.tools.running import DEFAULT_MAX_OBSERVATION_CHARS, execute, validate_arguments
 
 AUTO = "auto"
 
@@ -42,6 +42,7 @@ class RunSetup:
     resolve_tools: ResolveTools
     limits: RunLimits
     redactor: Redactor | None = None
+    max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS  # LLM_TOOLS_MAX_OBSERVATION_CHARS
 
 
 def _context(caller: common_pb2.Caller, request_id: str = "", run_id: str = "") -> ToolContext:
@@ -108,7 +109,10 @@ class RunServicer:
         def price(provider: str, model: str, use) -> Decimal | None:
             return setup.costs.price(provider, model, use).cost_value
 
-        loop = AgentLoop(generate, price, tools, lambda tool, text: validate_arguments(tool.spec, text), execute,
+        def run(tool, arguments, context):
+            return execute(tool, arguments, context, setup.max_observation_chars)
+
+        loop = AgentLoop(generate, price, tools, lambda tool, text: validate_arguments(tool.spec, text), run,
                          _limits(setup, request.limits), tool_context)
         # A bad decision is refused before anything runs, so the caller may ask again.
         if state.pending:

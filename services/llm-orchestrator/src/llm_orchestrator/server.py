@@ -121,7 +121,7 @@ def agent_runs(settings: LlmSettings, router: Router, servicer: LlmServicer, too
 
     limits = RunLimits(settings.agent_max_steps, settings.agent_max_seconds, settings.agent_max_tokens, settings.agent_max_cost_usd)
     redactor = Redactor(settings.link_allowlist) if settings.output_redaction else None
-    return RunSetup(router, servicer.costs, resolve, limits, redactor)
+    return RunSetup(router, servicer.costs, resolve, limits, redactor, settings.tools_max_observation_chars)
 
 
 def register(servicer: LlmServicer, server) -> None:
