@@ -60,6 +60,8 @@ def fleet(request, tmp_path_factory, session_upstream) -> Iterator[Fleet]:
            # Every test signs up from 127.0.0.1; the limits have their own tests (test_limits.py).
            **NO_RATE_LIMITS,
            "GATEWAY_MAX_CONCURRENT_STREAMS": "2",
+           # The agent tests' sensitive tool: http_fetch, here allowed to the loopback fake upstream.
+           "LLM_TOOLS_HTTP_ALLOWED_HOSTS": '["127.0.0.1"]', "LLM_TOOLS_HTTP_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
            # The tests' MCP servers listen on loopback, which MCP server URLs may not reach otherwise.
            "LLM_MCP_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
            # Titles stay the first message's (tests look conversations up by it), and the embedded

@@ -333,6 +333,10 @@ ROUTES = [
     # The answer has ended: its owner is told so (409), after the same checks as the others.
     Route("POST", "/api/v1/chat/stream/{message_id}/stop", "chat", owned=True, ok=409, call=lambda w, h: w.http.post(
         f"/api/v1/chat/stream/{_finished_answer(w)}/stop", headers=h)),
+    Route("GET", "/api/v1/tools", "chat", call=lambda w, h: w.http.get("/api/v1/tools", headers=h)),
+    # An answer that is no paused run: its owner is told it waits for nothing (409), anyone else that it does not exist.
+    Route("POST", "/api/v1/runs/{run_id}/approval", "chat", owned=True, ok=409, call=lambda w, h: w.http.post(
+        f"/api/v1/runs/{_finished_answer(w)}/approval", headers=h, json={"decision": "deny"})),
     Route("POST", "/v1/chat/completions", "chat", call=lambda w, h: w.http.post(
         "/v1/chat/completions", headers=h, json={"model": w.model, "messages": [{"role": "user", "content": "hi"}]})),
     Route("GET", "/v1/models", "chat", call=lambda w, h: w.http.get("/v1/models", headers=h)),
