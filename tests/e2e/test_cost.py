@@ -200,9 +200,9 @@ def _over_a_socket(cost_fleet, user, message: str, **extra) -> dict:
         ws.send(json.dumps({"type": "auth", "token": auth(user)["Authorization"].removeprefix("Bearer ")}))
         assert json.loads(ws.recv(timeout=30))["type"] == "ready"
         ws.send(json.dumps({"type": "chat", "message": message, "use_rag": False, **extra}))
-        while (frame := json.loads(ws.recv(timeout=60)))["event"] not in ("complete", "error"):
+        while (frame := json.loads(ws.recv(timeout=60))).get("type") == "event" and frame["event"] not in ("complete", "error"):
             pass
-    assert frame["event"] == "complete", frame
+    assert frame.get("event") == "complete", frame
     return frame["data"]
 
 
