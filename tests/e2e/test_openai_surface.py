@@ -129,7 +129,7 @@ def test_embeddings_from_the_platform_model(client, fleet, alice, http):
     # In the usage ledger like chat: the tokens the model read, on the embedding model.
     billed = reply.usage.prompt_tokens + floats_reply["usage"]["prompt_tokens"] + raw["usage"]["prompt_tokens"]
     report = http.get("/api/v1/usage", headers=auth(alice)).json()
-    assert [(d["provider"], d["model"]) for d in report["days"]] == [("local", "all-MiniLM-L6-v2")]
+    assert [(d["provider"], d["model"], d["kind"]) for d in report["days"]] == [("local", "all-MiniLM-L6-v2", "embedding")]
     assert (report["totals"]["prompt_tokens"], report["totals"]["completion_tokens"]) == (billed, 0)
     for bad in ({"input": []}, {"input": [[1, 2, 3]]}, {"input": "hi", "dimensions": 64}, {"input": ""}):
         refused = http.post("/v1/embeddings", headers=auth(alice), json={"model": "all-MiniLM-L6-v2", **bad})

@@ -98,9 +98,11 @@ def _usage_out(u: Usage, spend: Spend | None) -> dict:
     return out
 
 
-async def _record_usage(downstream, principal, settings, selected: ModelSelected | None, ended: GenerationEnded | None) -> None:
-    """/v1 generations go into the conversation service's usage ledger like chat turns. A ledger
-    that cannot be reached does not fail an answer already given; it is logged (no content)."""
+async def _record_usage(downstream, principal, settings, selected: ModelSelected | None, ended: GenerationEnded | None,
+                        kind: str = "chat") -> None:
+    """/v1 generations (and embeddings, kind "embedding") go into the conversation service's usage
+    ledger like chat turns. A ledger that cannot be reached does not fail an answer already given;
+    it is logged (no content)."""
     if selected is None or ended is None:
         return
     u, spend = ended.usage, ended.spend or Spend("")
@@ -109,7 +111,7 @@ async def _record_usage(downstream, principal, settings, selected: ModelSelected
     served = common_pb2.Served(cached=spend.cached, saved_cost=spend.saved_cost)
     try:
         await downstream.conversation.RecordUsage(conversation_pb2.RecordUsageRequest(
-            caller=caller_pb(principal), provider=selected.provider, model=selected.model, usage=usage, served=served),
+            caller=caller_pb(principal), provider=selected.provider, model=selected.model, usage=usage, served=served, kind=kind),
             timeout=settings.call_timeout_seconds)
     except Exception as exc:  # noqa: BLE001 - the answer is out; the miss is an operator's matter
         log.warning("usage of a /v1 answer not recorded", extra={"error": type(exc).__name__})
@@ -304,7 +306,7 @@ async def embeddings(body: EmbeddingsIn, request: Request, principal: ChatCaller
     await guard.finish(reply.prompt_tokens)
     provider, _, model = reply.model.rpartition(":")
     ended = GenerationEnded("stop", Usage(reply.prompt_tokens, 0, reply.prompt_tokens), Spend(""))
-    await _record_usage(downstream, principal, settings, ModelSelected(provider or "local", model), ended)
+    await _record_usage(downstream, principal, settings, ModelSelected(provider or "local", model), ended, "embedding")
     payload = {
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": embedding_out(e.values, body.encoding_format)}
