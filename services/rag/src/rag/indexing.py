@@ -111,11 +111,15 @@ def chunk_payload(doc: Document, chunk: ChunkIn, pid: str, model_id: str) -> dic
 
 def chunk_points(doc: Document, chunks: list[ChunkIn], sparse: SparseEncoder, model_id: str) -> list[ChunkPoint]:
     points = []
+    encoded: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}  # the pieces of one passage share it
     for chunk in chunks:
         if chunk.sparse_indices:
             indices, values = list(chunk.sparse_indices), list(chunk.sparse_values)
         else:
-            indices, values = sparse.document(chunk.text, (chunk.title or doc.title, chunk.section))
+            key = (chunk.text, chunk.title or doc.title, chunk.section)
+            if key not in encoded:
+                encoded[key] = sparse.document(chunk.text, key[1:])
+            indices, values = encoded[key]
         pid = point_id(doc.id, chunk.chunk_index)
         points.append(ChunkPoint(pid, list(chunk.dense), indices, values, chunk_payload(doc, chunk, pid, model_id)))
     return points
