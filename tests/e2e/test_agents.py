@@ -11,7 +11,11 @@ import json
 import time
 import uuid
 
+import pytest
+
 from e2e_support import auth, events, numbered_events, stream_chat, upload, wait_for_document
+
+pytestmark = pytest.mark.e2e
 
 FAKE = "fake:fake-model"
 

@@ -23,6 +23,8 @@ from e2e_support import NO_RATE_LIMITS, add_colleague, auth, events, register_an
 from fake_openai_upstream import start_upstream
 from fleet import Fleet, Ports
 
+pytestmark = pytest.mark.e2e
+
 PRICE_IN, PRICE_OUT = Decimal("1.10"), Decimal("4.40")  # USD per million tokens
 MODEL = "fake:fake-model"
 LARGE = "fake:fake-large"  # the dearer model a routing alias picks while the budget allows
