@@ -156,6 +156,7 @@ class TenantMemoryPolicy(Base):
     user_memory_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+
 class TenantEvaluationPolicy(Base):
     """The share of a tenant's grounded answers judged in the background (no row: the service's
     default, 0 = off). Kept here: the turn that samples reads it without a call to the gateway."""
