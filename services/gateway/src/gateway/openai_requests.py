@@ -26,10 +26,25 @@ _NEUTRAL: dict[str, tuple[Any, ...]] = {
 }
 # Ours beside OpenAI's: the semantic cache opt-out (`"cache": false`).
 _OURS = {"cache"}
+# How deeply a tool's parameters or a response format's schema may nest (objects and arrays):
+# far beyond any real schema, and well within what the JSON encoders on the way accept (orjson
+# stops at 255 levels, which was a 500).
+MAX_SCHEMA_DEPTH = 64
 
 
 def _refuse(field: str, message: str) -> AppError:
     return AppError(ErrorCode.VALIDATION_ERROR, message, {"field": field})
+
+
+def _schema_text(field: str, schema: dict[str, Any]) -> str:
+    """The schema as JSON text, or a 400 if it nests deeper than MAX_SCHEMA_DEPTH."""
+    level, depth = [schema], 1
+    while level:
+        if depth > MAX_SCHEMA_DEPTH:
+            raise _refuse(field, f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
+        level = [v for node in level for v in (node.values() if isinstance(node, dict) else node) if isinstance(v, (dict, list))]
+        depth += 1
+    return orjson.dumps(schema).decode()
 
 
 def refuse_unsupported(body: ChatCompletionIn) -> None:
@@ -80,7 +95,8 @@ def function_params(body: ChatCompletionIn, params: llm_pb2.GenerationParams) ->
         schema = f.parameters if f.parameters is not None else {"type": "object", "properties": {}}
         if schema.get("type", "object") != "object":
             raise _refuse(f"tools.{i}.function.parameters", "a function's parameters must be a JSON schema of an object")
-        params.tools.append(llm_pb2.Tool(name=f.name, description=f.description or "", parameters=orjson.dumps(schema).decode()))
+        parameters = _schema_text(f"tools.{i}.function.parameters", schema)
+        params.tools.append(llm_pb2.Tool(name=f.name, description=f.description or "", parameters=parameters))
     choice = body.tool_choice
     if choice is not None and not isinstance(choice, str):
         if choice.function.name not in names:
@@ -97,7 +113,7 @@ def function_params(body: ChatCompletionIn, params: llm_pb2.GenerationParams) ->
             if fmt.json_schema is None:
                 raise _refuse("response_format.json_schema", "response_format json_schema needs its json_schema (name, schema)")
             out.name, out.strict = fmt.json_schema.name, bool(fmt.json_schema.strict)
-            out.schema = orjson.dumps(fmt.json_schema.schema_ or {"type": "object"}).decode()
+            out.schema = _schema_text("response_format.json_schema.schema", fmt.json_schema.schema_ or {"type": "object"})
         params.response_format.CopyFrom(out)
 
 

@@ -81,3 +81,25 @@ def test_embedding_inputs_and_base64():
     vector = [0.5, -0.25, 1.0]
     assert embedding_out(vector, "float") == vector
     assert struct.unpack("<3f", base64.b64decode(embedding_out(vector, "base64"))) == (0.5, -0.25, 1.0)
+
+
+def _nested(depth: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize("depth", [130, 300])
+def test_a_schema_nested_too_deeply_is_a_400_not_a_500(depth):
+    """orjson stops at 255 levels: such a schema (a 1 kB body) was a TypeError, a 500."""
+    tool = {"type": "function", "function": {"name": "deep", "parameters": _nested(depth)}}
+    assert refused_field(tools=[tool]) == "tools.0.function.parameters"
+    fmt = {"type": "json_schema", "json_schema": {"name": "deep", "schema": _nested(depth)}}
+    assert refused_field(response_format=fmt) == "response_format.json_schema.schema"
+
+
+def test_a_schema_of_ordinary_depth_passes():
+    params = llm_pb2.GenerationParams()
+    function_params(body(tools=[{"type": "function", "function": {"name": "f", "parameters": _nested(20)}}]), params)
+    assert json.loads(params.tools[0].parameters) == _nested(20)
