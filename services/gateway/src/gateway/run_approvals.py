@@ -34,9 +34,12 @@ async def decide(downstream: Downstream, relays: Relays, limits: Limits, session
                  principal: Principal, run_id: str, decision: str, arguments: dict | None, call_id: str | None, *,
                  request: audit.Origin, encode, on_guardrail) -> Decided:
     details = {"decision": decision, "call_id": call_id or "all"}
+    try:
+        edited = orjson.dumps(arguments).decode() if arguments is not None else ""
+    except orjson.JSONEncodeError:  # nested past orjson's 255 levels: no tool's schema asks for that
+        raise AppError(ErrorCode.VALIDATION_ERROR, "the arguments nest too deeply", {"field": "arguments"}) from None
     resume = pb.ResumeRunRequest(caller=caller_of(principal), run_id=run_id, request_id=getattr(request.state, "request_id", ""),
-                                 decisions=[pb.ToolDecision(call_id=call_id or "", action=decision,
-                                                            arguments=orjson.dumps(arguments).decode() if arguments is not None else "")])
+                                 decisions=[pb.ToolDecision(call_id=call_id or "", action=decision, arguments=edited)])
     guard = await begin_turn(limits, principal, 0, None, stream=True)
     try:
         stream, first = await open_resumed(downstream, resume, settings.chat_timeout_seconds)
