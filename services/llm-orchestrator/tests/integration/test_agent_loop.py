@@ -177,6 +177,20 @@ async def test_a_sensitive_call_pauses_and_resumes_from_its_state_with_approval(
     assert (record["status"], record["decision"]) == ("ok", "approve")
 
 
+async def test_calls_sharing_an_id_wait_apart_and_one_approval_runs_only_its_own(upstream):
+    """Servers that number calls per answer (call_0, ...) send ids twice: approving the first
+    call must not run the second too, with the second's arguments."""
+    mail = SendMail()
+    upstream.control(tool_turns=[[{"id": "call_0", "name": "send_mail", "arguments": '{"to": "ann@example.com"}'},
+                                  {"id": "call_0", "name": "send_mail", "arguments": '{"to": "eve@example.com"}'}]])
+    state = start("Mail Ann")
+    await drain(loop_for(upstream, [mail]), state)
+    ids = [c.id for c in state.pending]
+    assert ids[0] == "call_0" and len(set(ids)) == 2
+    await drain(loop_for(upstream, [mail]), state, {"call_0": Decision("approve")})
+    assert mail.sent == [{"to": "ann@example.com"}]
+
+
 async def test_a_denied_call_never_runs_and_the_model_is_told(upstream):
     mail = SendMail()
     upstream.control(tool_turns=[[{"name": "send_mail", "arguments": '{"to": "a@example.com"}'}]])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -226,6 +227,7 @@ class AgentLoop:
                             yield item
                         selected = item
                     elif isinstance(item, End):
+                        calls = unique_ids(calls, state.messages)
                         self._settle(state, index, selected, item, len(calls))
                         state.messages.append(ChatMessage("assistant", "".join(parts), tuple(calls)))
                         yield calls, item.finish_reason
@@ -335,6 +337,22 @@ class AgentLoop:
                 return
         state.steps.append({"type": "tool", "step": observed.step, "call_id": call.id, "name": call.name, "arguments": call.arguments,
                             "status": observed.status, "summary": result.content[:SUMMARY_CHARS]})
+
+
+def unique_ids(calls: list[ToolCall], transcript: list[ChatMessage]) -> list[ToolCall]:
+    """The step's calls, each with an id no other call of the run has. A person's decision, a
+    call's observation and its step record are all found by id: two calls sharing one (some
+    OpenAI-compatible servers number calls per answer, call_0, call_1, ...) would let one
+    approval run both, with one call's arguments, or an edit checked against one tool's schema
+    run another tool."""
+    seen = {c.id for m in transcript for c in m.tool_calls}
+    out = []
+    for call in calls:
+        if not call.id or call.id in seen:
+            call = replace(call, id=f"call_{uuid.uuid4().hex[:24]}")
+        seen.add(call.id)
+        out.append(call)
+    return out
 
 
 class _NoSpan:
