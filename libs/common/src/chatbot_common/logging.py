@@ -79,6 +79,8 @@ def configure_logging(service: str, level: str = "info", json_lines: bool = True
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Client libraries log request lines that can carry keys in URLs or headers.
-    for noisy in ("httpx", "httpcore", "openai", "anthropic", "grpc", "aiosqlite", "asyncio"):
+    # Client libraries log request lines that can carry keys in URLs or headers (httpx2, under
+    # the mcp SDK, logs every MCP request's URL, which hosted MCP servers put a token in), and
+    # the mcp SDK logs its session ids.
+    for noisy in ("httpx", "httpx2", "httpcore", "mcp", "openai", "anthropic", "grpc", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

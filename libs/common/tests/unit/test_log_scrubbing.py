@@ -99,3 +99,23 @@ def test_national_ids_are_scrubbed_but_bare_counts_stay():
     # a bare digit run is a number unless a word says it is an identifier
     assert scrub("processed 111222333 rows in 234123412346 ns") == "processed 111222333 rows in 234123412346 ns"
     assert "111222333" not in scrub("BSN 111222333 given") and "36574261809" not in scrub("Steuer-IdNr: 36574261809")
+
+
+def test_client_libraries_that_log_urls_or_session_ids_are_quiet_at_info():
+    """httpx2 (under the mcp SDK) logs each MCP request's URL at INFO, and hosted MCP servers
+    carry their token in it (https://mcp.example.com/s/<token>/mcp); the SDK logs session ids."""
+    from chatbot_common.logging import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet = ("httpx", "httpx2", "mcp", "mcp.client.streamable_http")
+    before = {name: logging.getLogger(name).level for name in quiet}
+    try:
+        configure_logging("test", "info")
+        for name in quiet:
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in before.items():
+            logging.getLogger(name).setLevel(was)
