@@ -21,7 +21,8 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -56,6 +57,32 @@ def host_allowed(host: str, allowed: Sequence[str]) -> bool:
         elif host == entry:
             return True
     return False
+
+
+async def read_body(raw: AsyncIterator[bytes], encoding: str, max_bytes: int) -> bytes:
+    """The answer's bytes as sent (`raw`), decoded, never more than `max_bytes` of them held: a
+    compressed answer is inflated only up to the limit (httpx inflates each chunk whole, and a
+    64 kB gzip chunk of zeros is 64 MB). Asked for identity, a server may still send gzip or
+    deflate; any other encoding is refused."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        inflate = None
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib-wrapped, by the header
+    else:
+        raise ToolError(f"the answer is encoded as {encoding[:40]}, which is not read")
+    body = bytearray()
+    try:
+        async for chunk in raw:
+            if inflate is None:
+                body += chunk
+            else:
+                body += inflate.decompress(chunk, max_bytes + 1 - len(body))
+            if len(body) > max_bytes:
+                raise ToolError(f"the answer is larger than the limit of {max_bytes} bytes")
+    except zlib.error:
+        raise ToolError("the answer's compression is broken") from None
+    return bytes(body)
 
 
 def _text_type(content_type: str) -> bool:
@@ -178,19 +205,15 @@ class HttpFetch:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise ToolError(f"the answer is {declared} bytes, more than the limit of {self._max_bytes}")
-        body = bytearray()
         try:
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self._max_bytes:
-                    raise ToolError(f"the answer is larger than the limit of {self._max_bytes} bytes")
+            body = await read_body(response.aiter_raw(), response.headers.get("content-encoding", ""), self._max_bytes)
         except httpx.TimeoutException:
             raise ToolError("the server stopped sending before the answer was complete") from None
         except httpx.HTTPError as exc:
             raise ToolError(f"reading the answer failed ({type(exc).__name__})") from None
         try:
-            text = bytes(body).decode(response.charset_encoding or "utf-8", errors="replace")
+            text = body.decode(response.charset_encoding or "utf-8", errors="replace")
         except LookupError:  # a charset Python does not know
-            text = bytes(body).decode("utf-8", errors="replace")
+            text = body.decode("utf-8", errors="replace")
         data["bytes"] = len(body)
         return ToolResult(f"{head}\ncontent-type: {content_type}\n\n{text}", response.is_error, data)
