@@ -38,7 +38,9 @@ async def commit_unique(session: AsyncSession) -> None:
 
 def replace_tools(server: McpServer, discovered: list[tuple[str, str, dict]]) -> None:
     """The tools the server offers now: new ones added (nobody allowed, sensitive), known ones
-    updated, those no longer offered kept unavailable with their grants."""
+    updated, those no longer offered kept unavailable with their grants. A known tool whose
+    description or input schema changed is sensitive again: an admin let the tool as it was run
+    without a person, not whatever the server now says it is."""
     known = {tool.name: tool for tool in server.tools}
     offered = set()
     for name, description, schema in discovered:
@@ -48,6 +50,8 @@ def replace_tools(server: McpServer, discovered: list[tuple[str, str, dict]]) ->
             server.tools.append(McpTool(name=name, description=description, input_schema=schema, allowed_roles=[],
                                         sensitive=True, available=True))
         else:
+            if (tool.description, tool.input_schema) != (description, schema):
+                tool.sensitive = True
             tool.description, tool.input_schema, tool.available = description, schema, True
     for name, tool in known.items():
         if name not in offered:
