@@ -20,6 +20,13 @@ from llm_orchestrator.providers.base import ChatMessage, GenParams, ProviderErro
 _ROOT = re.compile(r"^root ::=", re.MULTILINE)
 # A plain answer in "auto": its first character is not the `{` that opens a call.
 _PLAIN = 'root ::= call | plain\nplain ::= [^{] [^\\x00]*\n'
+# The converter writes a bound like minItems or maxLength out as that many repetitions (17
+# bytes per item: `"minItems": 1000000` in a /v1 response_format or a tenant's MCP tool was a
+# 17 MB grammar, 10^8 would be 1.7 GB, built on the event loop). Bounds above this, and
+# grammars above this size, are refused as the caller's error.
+MAX_REPETITIONS = 10_000
+MAX_GRAMMAR_CHARS = 2_000_000
+_REPEATED = ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties", "minContains", "maxContains")
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,29 @@ def gbnf(schema: dict) -> str:
     """A schema as a llama.cpp grammar; a schema the converter cannot express is the caller's error."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
+    _check_repetitions(schema)
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        grammar = json_schema_to_gbnf(json.dumps(schema))
     except Exception as exc:  # noqa: BLE001 - the converter raises several kinds for what it cannot express
         raise ProviderError(ProviderErrorKind.INVALID_REQUEST, f"the local model cannot hold its output to this schema: {exc}") from None
+    if len(grammar) > MAX_GRAMMAR_CHARS:
+        raise ProviderError(ProviderErrorKind.INVALID_REQUEST, "the local model cannot hold its output to a schema this large")
+    return grammar
+
+
+def _check_repetitions(schema: dict) -> None:
+    stack: list = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in _REPEATED:
+                bound = node.get(key)
+                if isinstance(bound, (int, float)) and not isinstance(bound, bool) and bound > MAX_REPETITIONS:
+                    raise ProviderError(ProviderErrorKind.INVALID_REQUEST,
+                                        f"the local model cannot hold its output to {key} above {MAX_REPETITIONS}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def constraint(params: GenParams) -> Constraint:
