@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
+import regex
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.validators import extend, validator_for
 
 from llm_orchestrator.providers.base import ToolSpec
 from llm_orchestrator.tools.base import Tool, ToolContext, ToolError, ToolResult
@@ -33,6 +34,10 @@ MAX_ARGUMENT_CHARS = 64_000
 # (a validator's message quotes the offending value, which may be long).
 MAX_REPORTED_PROBLEMS = 3
 MAX_PROBLEM_CHARS = 200
+# A schema's regular expressions (an MCP server's, whoever runs it) meet the model's text: a
+# pattern like ^(a+)+$ backtracks for minutes on 40 characters, and the check runs on the event
+# loop, so each match gets this long (the `regex` module's timeout) and is a failure after it.
+PATTERN_SECONDS = 0.1
 
 
 class InvalidArguments(ToolError):
@@ -69,6 +74,75 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"at '{where}': {message}" if where else message
 
 
+class _SlowPattern(Exception):
+    pass
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return regex.search(pattern, text, timeout=PATTERN_SECONDS) is not None
+    except TimeoutError:
+        raise _SlowPattern from None
+    except regex.error:
+        return False
+
+
+def _pattern(validator, pattern: str, instance: Any, schema: Mapping[str, Any]):
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        if not _search(pattern, instance):
+            yield ValidationError(f"{instance[:60]!r} does not match {pattern[:60]!r}")
+    except _SlowPattern:
+        yield ValidationError(f"matching {pattern[:60]!r} took too long")
+
+
+def _pattern_properties(validator, patterns: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            try:
+                matched = _search(pattern, key)
+            except _SlowPattern:
+                yield ValidationError(f"matching the name {key[:60]!r} against {pattern[:60]!r} took too long")
+                continue
+            if matched:
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator, additional: Any, instance: Any, schema: Mapping[str, Any]):
+    if not validator.is_type(instance, "object"):
+        return
+    named, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+    extras = []
+    for key in instance:
+        if key in named:
+            continue
+        try:
+            if not any(_search(pattern, key) for pattern in patterns):
+                extras.append(key)
+        except _SlowPattern:
+            yield ValidationError(f"matching the name {key[:60]!r} took too long")
+    if validator.is_type(additional, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], additional, path=key)
+    elif additional is False and extras:
+        names = ", ".join(repr(k[:60]) for k in extras[:5])
+        yield ValidationError(f"Additional properties are not allowed ({names} {'was' if len(extras) == 1 else 'were'} unexpected)")
+
+
+_BOUNDED = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
+_validators: dict[type, type] = {}
+
+
+def _bounded(cls: type) -> type:
+    """The draft's validator with every regular expression matched under PATTERN_SECONDS."""
+    if cls not in _validators:
+        _validators[cls] = extend(cls, {k: v for k, v in _BOUNDED.items() if k in cls.VALIDATORS})
+    return _validators[cls]
+
+
 def validate_arguments(spec: ToolSpec, arguments: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """The arguments, parsed and valid against `spec.parameters`; InvalidArguments otherwise, with
     a message naming where and what is wrong, so the model can correct its call."""
@@ -78,7 +152,7 @@ def validate_arguments(spec: ToolSpec, arguments: str | Mapping[str, Any] | None
         cls.check_schema(spec.parameters)
     except SchemaError:
         raise ToolError(f"tool {spec.name!r} has an invalid argument schema and cannot be called") from None
-    validator = cls(spec.parameters, format_checker=cls.FORMAT_CHECKER)
+    validator = _bounded(cls)(spec.parameters, format_checker=cls.FORMAT_CHECKER)
     problems = sorted(validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if problems:
         shown = "; ".join(_describe(p) for p in problems[:MAX_REPORTED_PROBLEMS])

@@ -167,3 +167,29 @@ async def test_tool_set_for_a_caller():
     assert admin_only.calls == []
     bad = await member.run(ToolCall("c3", "weather", '{"city": 5}'), CTX)
     assert bad.is_error and "not of type 'string'" in bad.content
+
+
+# ^(a|aa)+$ backtracks through every way of splitting the a's (Fibonacci many: ~10^12 for 60),
+# so without a bound the check never ends, on the event loop every run shares.
+SLOW = "^(a|aa)+$"
+
+
+@pytest.mark.parametrize("parameters, arguments", [
+    ({"type": "object", "properties": {"x": {"type": "string", "pattern": SLOW}}}, {"x": "a" * 60 + "!"}),
+    ({"type": "object", "patternProperties": {SLOW: {"type": "string"}}}, {"a" * 60 + "!": "v"}),
+    ({"type": "object", "properties": {}, "patternProperties": {SLOW: {}}, "additionalProperties": False}, {"a" * 60 + "!": 1}),
+])
+def test_a_schemas_backtracking_pattern_is_given_up_on_not_run_to_the_end(parameters, arguments):
+    """An MCP server's schema is its own: its regular expressions are matched under a time bound."""
+    with pytest.raises(InvalidArguments, match="took too long"):
+        validate_arguments(ToolSpec("crm__lookup", "d", parameters), arguments)
+
+
+def test_patterns_still_decide_as_the_schema_says():
+    spec = ToolSpec("t", "d", {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"}},
+                               "patternProperties": {"^x-": {"type": "integer"}}, "additionalProperties": False})
+    assert validate_arguments(spec, {"code": "ABC-12", "x-n": 3}) == {"code": "ABC-12", "x-n": 3}
+    for bad, says in (({"code": "abc"}, "does not match"), ({"code": "ABC-1", "x-n": "3"}, "not of type"),
+                      ({"code": "ABC-1", "other": 1}, "Additional properties")):
+        with pytest.raises(InvalidArguments, match=says):
+            validate_arguments(spec, bad)
