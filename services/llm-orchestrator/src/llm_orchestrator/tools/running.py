@@ -128,8 +128,8 @@ def _additional_properties(validator, additional: Any, instance: Any, schema: Ma
         for key in extras:
             yield from validator.descend(instance[key], additional, path=key)
     elif additional is False and extras:
-        names = ", ".join(repr(k[:60]) for k in extras[:5])
-        yield ValidationError(f"Additional properties are not allowed ({names} {'was' if len(extras) == 1 else 'were'} unexpected)")
+        names, verb = ", ".join(repr(k[:60]) for k in extras[:5]), "was" if len(extras) == 1 else "were"
+        yield ValidationError(f"Additional properties are not allowed ({names} {verb} unexpected)")
 
 
 _BOUNDED = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
