@@ -90,12 +90,21 @@ def _text_paths(spec: dict, schema: dict, path: tuple = (), depth: int = 0) -> l
     return list(dict.fromkeys(found))
 
 
+def _options(spec: dict, schema: dict) -> list[dict]:
+    """The schema and every alternative it allows, nested unions flattened (pydantic writes
+    `list[str] | Literal["auto"] | None` as an anyOf inside an anyOf)."""
+    schema = _resolve(spec, schema)
+    found = [schema]
+    for option in schema.get("anyOf", []) + schema.get("oneOf", []):
+        found += _options(spec, option)
+    return found
+
+
 def _body_with(spec: dict, schema: dict, path: tuple, value):
     """A body of the schema with `value` at `path` (containers built on the way)."""
     if not path:
         return value
-    schema = _resolve(spec, schema)
-    options = [schema] + [_resolve(spec, o) for o in schema.get("anyOf", []) + schema.get("oneOf", [])]
+    options = _options(spec, schema)
     head, rest = path[0], path[1:]
     if isinstance(head, int):
         items = next(o.get("items", {}) for o in options if o.get("type") == "array")
