@@ -67,8 +67,10 @@ def rag_calls(fleet: Fleet, method: str) -> int:
 
 
 def big_document() -> bytes:
+    # About 230 indexed pieces (15 batches): a restarted worker indexes it well inside the time
+    # limit on a busy machine, so the attempt that finishes is the second.
     sections = [(f"Chapter {n}", [" ".join(f"In chapter {n}, rule {i} assigns form F-{n}-{i} to desk {i % 9} on day {i % 28}."
-                                           for i in range(60))]) for n in range(40)]
+                                           for i in range(20))]) for n in range(40)]
     return make_text("Filing Rules", sections)
 
 
@@ -102,7 +104,7 @@ def test_sigkill_mid_task_still_indexes_exactly_once(broker_fleet):
         assert doc["attempts"] == 2  # the killed attempt and the one that finished
         # The registry's count is what the vector store holds for the document: every chunk, once.
         assert doc["chunk_count"] == expected_chunks
-        hits = http.post("/api/v1/search", headers=auth(user), json={"query": "which desk gets form F-7-33", "top_k": 50}).json()["hits"]
+        hits = http.post("/api/v1/search", headers=auth(user), json={"query": "which desk gets form F-7-13", "top_k": 50}).json()["hits"]
         ids = [h["chunk"]["chunk_id"] for h in hits]
         assert len(ids) == len(set(ids))
         # The documents that waited in the killed task were taken over with it, each indexed once.
