@@ -7,6 +7,7 @@ the view private.v_orders (over an allowed table)."""
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from datetime import date, timedelta
 
@@ -16,7 +17,7 @@ import sqlglot
 
 from llm_orchestrator.tools.base import ToolContext, ToolError
 from llm_orchestrator.tools.running import run_tool
-from llm_orchestrator.tools.sql import SqlQuery
+from llm_orchestrator.tools.sql import MAX_CELL_CHARS, MAX_RESULT_CHARS, SqlQuery
 from llm_orchestrator.tools.sql_guard import CheckedQuery
 
 pytestmark = pytest.mark.contract
@@ -143,6 +144,56 @@ async def test_outside_the_allow_list_is_refused(tool, sql):
     assert "may not be read" in result.content or "no table" in result.content, result.content
     for secret in ("91000", "launch code"):
         assert secret not in result.content
+
+
+async def traced(coro):
+    """The coroutine's result and the most this process allocated (Python's allocators, which the
+    driver's conversion of a value into a str goes through) while it ran."""
+    tracemalloc.start()
+    try:
+        result = await coro
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def test_long_cells_are_cut_in_the_database(database):
+    """A 30 MB value never reaches the orchestrator: the database cuts each long cell (text,
+    bytea, arrays, JSON; numbers stay numbers), and the tool's memory stays far below the value.
+    (A generous statement timeout: what is measured here is memory, on any machine.)"""
+    tool = SqlQuery(database["reader"], ALLOWED, max_rows=50, statement_timeout_ms=10_000)
+    result, peak = await traced(query(tool, "SELECT repeat('x', 30000000) AS big, 7 AS n, 2.5 AS price, "
+                                            "repeat('y', 1000000)::bytea AS raw, array_agg(id) AS ids, "
+                                            "jsonb_build_object('k', repeat('z', 1000)) AS doc, 'short' AS s "
+                                            "FROM reporting.orders"))
+    assert not result.is_error, result.content
+    assert result.data["columns"] == ["big", "n", "price", "raw", "ids", "doc", "s"]
+    (row,) = result.data["rows"]
+    assert row[0] == "x" * MAX_CELL_CHARS + "…"
+    assert row[1:3] == [7, "2.5"] and row[6] == "short"
+    assert row[3].startswith("\\x7979") and len(row[3]) == MAX_CELL_CHARS + 1
+    assert row[4].startswith("{1,2,3,") and row[5].startswith('{"k": "zzz') and len(row[4]) == len(row[5]) == MAX_CELL_CHARS + 1
+    assert "x" * MAX_CELL_CHARS + "…" in result.content.splitlines()[2]
+    assert peak < 3_000_000, f"{peak} bytes allocated for a result of {len(result.content)} characters"
+
+    # Names may repeat, as PostgreSQL allows; each column keeps its own.
+    same = await query(tool, "SELECT 1, 'a', 2 AS id, 'b' AS id")
+    assert same.data["columns"] == ["?column?", "?column?", "id", "id"] and same.data["rows"] == [[1, "a", 2, "b"]]
+    assert (await query(tool, "VALUES (1, 'one')")).data["rows"] == [[1, "one"]]
+
+
+async def test_rows_stop_at_the_result_budget(tool):
+    """Wide rows: 40 cells of 1,000 characters each, 50 rows asked for. The rows stop once the
+    result holds MAX_RESULT_CHARS, and the note says more exist."""
+    cells = ", ".join(f"repeat('w', 1000) AS c{i}" for i in range(40))
+    # The tool's own result (run_tool would cut the observation for the model at 8,000 characters).
+    result, peak = await traced(tool.call({"query": f"SELECT {cells} FROM generate_series(1, 50)"}, CTX))
+    rows = result.data["rows"]
+    size = sum(len(cell) for row in rows for cell in row)
+    assert result.data["truncated"] is True and 0 < len(rows) < 50
+    assert MAX_RESULT_CHARS <= size < MAX_RESULT_CHARS + 40 * (MAX_CELL_CHARS + 1)
+    assert result.content.splitlines()[-1] == f"({len(rows)} rows; more rows exist, only the first {len(rows)} are shown)"
+    assert peak < 10_000_000
 
 
 async def test_statement_timeout_stops_a_long_query(tool):

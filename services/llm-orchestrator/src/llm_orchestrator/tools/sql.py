@@ -10,7 +10,12 @@ Three lines of defence, each enough on its own for writes:
    allowed schemas is found by an unqualified name;
 3. the database role of LLM_TOOLS_SQL_URL, which the operator grants SELECT on the allowed
    tables only (README).
-Rows are read through a server-side cursor, so a large result is never computed whole.
+Rows are read through a server-side cursor, so a large result is never computed whole, and
+nothing large reaches this process: the statement is wrapped so the database itself cuts every
+cell that can be long (text, numeric, arrays, JSON, bytea, ...) to MAX_CELL_CHARS + 1
+characters, and rows stop coming once the result holds MAX_RESULT_CHARS (a row of many wide
+cells, or many rows of them). `SELECT repeat('x', 500000000)` costs the database its memory for
+a moment, never the orchestrator.
 """
 
 from __future__ import annotations
@@ -29,7 +34,21 @@ from llm_orchestrator.tools import sql_guard
 from llm_orchestrator.tools.base import ToolContext, ToolError, ToolResult
 
 MAX_CELL_CHARS = 200
+# What the rows of one result may hold in all (characters of the cells as text); the observation
+# the model reads is cut far shorter, this bounds what the client and the stored steps get.
+MAX_RESULT_CHARS = 200_000
+FETCH_BATCH_ROWS = 10
 CONNECT_TIMEOUT_SECONDS = 5
+
+# Types whose text is short whatever the value (PostgreSQL's OIDs): their cells come back as
+# values (numbers stay numbers). Every other type is cast to text and cut in the database.
+_BOUNDED_TYPES = frozenset({
+    16,  # bool
+    20, 21, 23, 26,  # int8, int2, int4, oid
+    700, 701,  # float4, float8
+    1082, 1083, 1114, 1184, 1186, 1266,  # date, time, timestamp, timestamptz, interval, timetz
+    2950,  # uuid
+})
 
 
 class TableAllowList:
@@ -70,16 +89,41 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _cut(value: Any) -> Any:
+    """A cell the database cut to MAX_CELL_CHARS + 1 characters, marked as cut."""
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+        return value[:MAX_CELL_CHARS] + "…"
+    return value
+
+
 def _cell(value: Any) -> str:
     text = "NULL" if value is None else str(value)
     text = text.replace("\n", " ").replace("|", "\\|")
-    return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS] + "…"
+    return text if len(text) <= MAX_CELL_CHARS + 1 else text[:MAX_CELL_CHARS] + "…"
 
 
-def table_text(columns: list[str], rows: list[list[Any]], truncated: bool, max_rows: int) -> str:
+def _size(row: list[Any]) -> int:
+    return sum(len(v) if isinstance(v, str) else 8 for v in row)
+
+
+def bounded_statement(statement: str, columns: list[tuple[str, int]]) -> pgsql.Composable:
+    """The statement as a subquery whose long cells the database cuts: each column by position
+    (names may repeat), under its own name, cast to text and cut unless its type is short."""
+    aliases = [pgsql.Identifier(f"c{i}") for i in range(len(columns))]
+    cells = []
+    for alias, (name, type_oid) in zip(aliases, columns, strict=True):
+        value = pgsql.SQL("q.{}").format(alias)
+        if type_oid not in _BOUNDED_TYPES:
+            value = pgsql.SQL("pg_catalog.left(({})::pg_catalog.text, {})").format(value, pgsql.Literal(MAX_CELL_CHARS + 1))
+        cells.append(pgsql.SQL("{} AS {}").format(value, pgsql.Identifier(name)))
+    return pgsql.SQL("SELECT {} FROM ({}) AS q ({})").format(
+        pgsql.SQL(", ").join(cells), pgsql.SQL(statement), pgsql.SQL(", ").join(aliases))
+
+
+def table_text(columns: list[str], rows: list[list[Any]], truncated: bool) -> str:
     lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
     lines += [" | ".join(_cell(v) for v in row) for row in rows]
-    note = f"({len(rows)} rows; more rows exist, only the first {max_rows} are shown)" if truncated else f"({len(rows)} rows)"
+    note = f"({len(rows)} rows; more rows exist, only the first {len(rows)} are shown)" if truncated else f"({len(rows)} rows)"
     return "\n".join([*lines, note])
 
 
@@ -140,7 +184,7 @@ class SqlQuery:
         finally:
             await conn.close()
         data = {"columns": columns, "rows": rows, "truncated": truncated}
-        return ToolResult(content=table_text(columns, rows, truncated, self._max_rows), data=data)
+        return ToolResult(content=table_text(columns, rows, truncated), data=data)
 
     async def _limits(self, conn: psycopg.AsyncConnection) -> None:
         timeout = self._statement_timeout_ms
@@ -168,10 +212,24 @@ class SqlQuery:
             sql_guard.qualify(table, schema, name)
 
     async def _fetch(self, conn: psycopg.AsyncConnection, statement: str) -> tuple[list[str], list[list[Any]], bool]:
-        async with conn.cursor(name="sql_tool") as cur:
+        # Declaring a cursor plans the statement and describes its columns; no row is computed.
+        async with conn.cursor(name="sql_tool_columns") as cur:
             await cur.execute(statement)
-            fetched = await cur.fetchmany(self._max_rows + 1)
-            columns = [c.name for c in cur.description or []]
-        truncated = len(fetched) > self._max_rows
-        rows = [[_jsonable(v) for v in row] for row in fetched[: self._max_rows]]
-        return columns, rows, truncated
+            described = [(c.name, c.type_code) for c in cur.description or []]
+        query = bounded_statement(statement, described) if described else pgsql.SQL(statement)
+        rows: list[list[Any]] = []
+        size, truncated = 0, False
+        async with conn.cursor(name="sql_tool") as cur:
+            await cur.execute(query)
+            while not truncated:
+                batch = await cur.fetchmany(min(FETCH_BATCH_ROWS, self._max_rows + 1 - len(rows)))
+                if not batch:
+                    break
+                for fetched in batch:
+                    if len(rows) == self._max_rows or size >= MAX_RESULT_CHARS:
+                        truncated = True
+                        break
+                    row = [_cut(_jsonable(v)) for v in fetched]
+                    size += _size(row)
+                    rows.append(row)
+        return [name for name, _ in described], rows, truncated
