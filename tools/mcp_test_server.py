@@ -3,7 +3,8 @@ loopback): the kind of server a tenant registers. With `--token`, every request 
 `Authorization: Bearer <token>` (401 otherwise), so a test sees the credentials reach it.
 
 Tools: `add` (two integers), `lookup_order` (a canned order by id; structured), `fail` (always
-an error result), `slow` (sleeps). `/calls` tells how many tool calls it served.
+an error result), `slow` (sleeps), `big` (a text of `size` characters: an answer past a client's
+size cap). `/calls` tells how many tool calls it served.
 
     python tools/mcp_test_server.py --port 8765 [--token secret]
     python tools/mcp_test_server.py --stdio
@@ -59,6 +60,11 @@ def build_server() -> tuple[MCPServer, dict]:
         calls["count"] += 1
         await asyncio.sleep(seconds)
         return "done"
+
+    @server.tool(description="A text of `size` characters.")
+    def big(size: int) -> str:
+        calls["count"] += 1
+        return "x" * size
 
     return server, calls
 

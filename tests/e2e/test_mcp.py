@@ -57,7 +57,7 @@ def test_an_admin_registers_a_server_its_tools_are_discovered_and_granted(http, 
     server = created.json()
     assert server["last_error"] is None and server["credential_headers"] == ["Authorization"]
     tools = {t["name"]: t for t in server["tools"]}
-    assert set(tools) == {"add", "lookup_order", "fail", "slow"}
+    assert set(tools) == {"add", "lookup_order", "fail", "slow", "big"}
     assert tools["add"]["tool_name"] == f"{body['name']}__add" and set(tools["add"]["input_schema"]["properties"]) == {"a", "b"}
     assert all(t["allowed_roles"] == [] and t["sensitive"] for t in tools.values())
 

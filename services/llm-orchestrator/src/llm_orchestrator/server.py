@@ -41,7 +41,8 @@ def migrate(settings: LlmSettings) -> None:
 def build_mcp_registry(settings: LlmSettings, sessions) -> McpRegistry:
     """The tenants' MCP servers: administered over McpServers, their granted tools offered to runs."""
     policy = AddressPolicy(settings.mcp_allowed_networks)
-    connections = McpConnections(policy, connect_timeout=settings.mcp_connect_timeout_seconds, idle_seconds=settings.mcp_idle_seconds)
+    connections = McpConnections(policy, connect_timeout=settings.mcp_connect_timeout_seconds, idle_seconds=settings.mcp_idle_seconds,
+                                 max_response_bytes=settings.mcp_max_response_bytes)
     box = open_box(settings.secrets_key.get_secret_value() if settings.secrets_key else None, settings.var_dir)
     return McpRegistry(sessions, box, connections, policy,
                        Limits(settings.mcp_stdio_commands, settings.mcp_timeout_seconds, settings.mcp_max_result_chars))

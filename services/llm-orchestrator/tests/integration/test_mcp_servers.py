@@ -33,7 +33,7 @@ from llm_orchestrator.resilience import CircuitBreaker
 from llm_orchestrator.router import Router, RouterPolicy
 from llm_orchestrator.tools.base import ToolContext
 from llm_orchestrator.tools.registry import ToolRegistry
-from llm_orchestrator.tools.running import execute, validate_arguments
+from llm_orchestrator.tools.running import execute, run_tool, validate_arguments
 from mcp_test_server import start_mcp_server
 
 pytestmark = pytest.mark.contract
@@ -71,7 +71,7 @@ async def test_a_granted_tool_is_offered_to_its_roles_and_called_over_http_with_
     server = await registry.create(ADMIN, name="crm", transport="http", url=mcp_server.url, command="",
                                    headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
     assert server.last_error == ""
-    assert {t.name for t in server.tools} == {"add", "lookup_order", "fail", "slow"}
+    assert {t.name for t in server.tools} == {"add", "lookup_order", "fail", "slow", "big"}
     assert all(t.allowed_roles == [] and t.sensitive for t in server.tools)  # nobody until granted; approval by default
     assert await registry.tools_for(MEMBER) == []
 
@@ -130,6 +130,28 @@ async def test_a_server_that_refuses_or_fails_is_reported_never_raised(registry,
     assert slow.is_error and "did not answer" in slow.content
     order = await tools["crm__lookup_order"].call({"order_id": "A-1001"}, MEMBER)  # the session still serves
     assert not order.is_error and "shipped" in order.content
+
+
+async def test_an_answer_past_the_size_cap_fails_that_call_only(registry, mcp_server):
+    """An answer over LLM_MCP_MAX_RESPONSE_BYTES is not read past the cap: the call is an error
+    observation naming the cap, and the session serves the next call."""
+    capped = McpConnections(AddressPolicy(["127.0.0.0/8"]), connect_timeout=10, idle_seconds=60, max_response_bytes=64 * 1024)
+    try:
+        strict = McpRegistry(registry.sessions, registry.box, capped, AddressPolicy(["127.0.0.0/8"]), registry.limits)
+        server = await strict.create(ADMIN, name="bulky", transport="http", url=mcp_server.url, command="",
+                                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
+        await strict.set_grants(ADMIN, server.id, [("big", ["member"], False), ("add", ["member"], False)])
+        tools = {t.spec.name: t for t in await strict.tools_for(MEMBER)}
+        fits = await tools["bulky__big"].call({"size": 1000}, MEMBER)
+        assert (fits.is_error, len(fits.content)) == (False, 1000)
+        calls = mcp_server.calls()
+        too_big = await run_tool(tools["bulky__big"], {"size": 20_000_000}, MEMBER)
+        assert too_big.is_error and "larger than 65536 bytes" in too_big.content, too_big.content
+        assert mcp_server.calls() == calls + 1  # the server answered; the orchestrator stopped reading
+        after = await tools["bulky__add"].call({"a": 2, "b": 2}, MEMBER)
+        assert (after.content, after.is_error) == ("4", False)
+    finally:
+        await capped.aclose()
 
 
 async def test_private_addresses_and_unlisted_commands_are_refused(registry):

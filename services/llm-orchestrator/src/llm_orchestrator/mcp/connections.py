@@ -7,7 +7,8 @@ without a call. The SDK's client runs inside task groups that must be entered an
 task, so each session is owned by a task of its own; calls from any task go through it. A
 session that fails is dropped, and the next call opens a new one. Every HTTP request goes to an
 address the policy (chatbot_common.net_guard) checked for it (`PinnedTransport`); the SDK follows
-a redirect only within the URL's origin."""
+a redirect only within the URL's origin. No answer is read past LLM_MCP_MAX_RESPONSE_BYTES: a
+server's answer is the tenant's to write, and the SDK would hold all of it in memory."""
 
 from __future__ import annotations
 
@@ -41,14 +42,52 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+class ResponseTooLarge(httpx2.StreamError, httpx2.SSEError):
+    """An answer longer than the cap. A StreamError and an SSEError: the SDK turns either, read
+    from a JSON or an event-stream body, into an error answer to the request that waits for it,
+    so the call fails (an observation for the model) and the session goes on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the server's answer is larger than {limit} bytes (LLM_MCP_MAX_RESPONSE_BYTES)")
+
+
+class _CappedStream(httpx2.AsyncByteStream):
+    """A response body that stops with ResponseTooLarge once more than `limit` bytes came (or
+    at once when its Content-Length says so)."""
+
+    def __init__(self, stream: httpx2.AsyncByteStream, limit: int, declared: str | None) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._declared = int(declared) if declared and declared.isdigit() else 0
+
+    async def __aiter__(self):
+        if self._declared > self._limit:
+            raise ResponseTooLarge(self._limit)
+        seen = 0
+        async for chunk in self._stream:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise ResponseTooLarge(self._limit)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 class PinnedTransport(httpx2.AsyncBaseTransport):
     """Every request goes to an address the policy checked a moment before: the host is resolved
     and checked here, the request sent to that address, the name kept in the Host header and in
     TLS's SNI (so the certificate is still verified against it). A DNS answer that changes after
-    the check (rebinding) is never used, and no proxy from the environment is taken."""
+    the check (rebinding) is never used, and no proxy from the environment is taken. Answers are
+    read up to `max_response_bytes`, uncompressed: compression is not asked for, and a body sent
+    compressed anyway is passed on as it came (the SDK cannot parse it), never inflated past the cap."""
 
-    def __init__(self, policy: AddressPolicy) -> None:
+    def __init__(self, policy: AddressPolicy, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.policy = policy
+        self.max_response_bytes = max_response_bytes
         self._inner = httpx2.AsyncHTTPTransport(trust_env=False)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -59,7 +98,12 @@ class PinnedTransport(httpx2.AsyncBaseTransport):
         if url.scheme == "https":
             request.extensions = {**request.extensions, "sni_hostname": url.host}
         request.url = url.copy_with(host=address)
-        return await self._inner.handle_async_request(request)
+        request.headers["Accept-Encoding"] = "identity"
+        response = await self._inner.handle_async_request(request)
+        if "content-encoding" in response.headers:
+            del response.headers["content-encoding"]
+        response.stream = _CappedStream(response.stream, self.max_response_bytes, response.headers.get("content-length"))
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -109,10 +153,12 @@ class _Session:
 
 
 class McpConnections:
-    def __init__(self, policy: AddressPolicy, *, connect_timeout: float, idle_seconds: float) -> None:
+    def __init__(self, policy: AddressPolicy, *, connect_timeout: float, idle_seconds: float,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.policy = policy
         self.connect_timeout = connect_timeout
         self.idle_seconds = idle_seconds
+        self.max_response_bytes = max_response_bytes
         self._sessions: dict[tuple[str, str], _Session] = {}
         self._closing: set[asyncio.Task] = set()  # idle sessions being closed (kept referenced)
         self._lock = asyncio.Lock()
@@ -127,7 +173,7 @@ class McpConnections:
             session.http_status = response.status_code
 
         http = httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(timeout, connect=self.connect_timeout),
-                                  event_hooks={"response": [note_status]}, transport=PinnedTransport(self.policy),
+                                  event_hooks={"response": [note_status]}, transport=PinnedTransport(self.policy, self.max_response_bytes),
                                   trust_env=False)
         session = _Session(Client(streamable_http_client(target.url, http_client=http), read_timeout_seconds=timeout, cache=None),
                            self.idle_seconds, http)
