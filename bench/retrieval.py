@@ -36,7 +36,8 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
-from evaluation import SETS, Question, first_hit, load, score  # noqa: E402
+from chatbot_eval.retrieval import first_hit  # noqa: E402
+from evaluation import SETS, Question, load, score  # noqa: E402
 from harness import CONTENT_TYPES  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation import first_hit, load, score
+from chatbot_eval.retrieval import first_hit
+from evaluation import load, score
 from harness import KnowledgeBase
 
 pytestmark = pytest.mark.contract

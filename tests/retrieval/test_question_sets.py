@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from evaluation import SETS, load, normalise
+from chatbot_eval.retrieval import normalise
+from evaluation import SETS, load
 from ingest_worker.parsing import parse
 
 
