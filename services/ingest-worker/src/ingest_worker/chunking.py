@@ -104,16 +104,29 @@ def _lines(text: str, limit: int) -> list[str]:
     return [part for line in text.split("\n") for part in (_split_long(line, limit) if len(line) > limit else [line])]
 
 
+_LABEL_END = re.compile(r"[.,;:!?]$")
+_SENTENCE_LINE = re.compile(r"\S+(?:\s+\S+){4,}[.!?]")
+
+
+def _labels(line: str, following: str) -> bool:
+    """A term and its definition (a glossary, a list of named items): a short line that ends no
+    sentence, followed by one that is a sentence. They belong together in a passage and a piece."""
+    return 0 < len(line) <= 80 and not _LABEL_END.search(line) and bool(_SENTENCE_LINE.fullmatch(following.strip()))
+
+
 def _parts(text: str, options: ChunkingOptions) -> list[str]:
     """A block as the passages take it: whole when it fits one; else cut between lines (packed up
-    to the target size) or, for prose, at sentence ends."""
+    to the target size, a term kept with its definition) or, for prose, at sentence ends."""
     if len(text) <= options.max_chars:
         return [text]
     if "\n" not in text:
         return _split_long(text, options.target_chars)
     parts: list[str] = []
-    for line in _lines(text, options.target_chars):
-        if parts and len(parts[-1]) + 1 + len(line) <= options.target_chars:
+    lines = _lines(text, options.target_chars)
+    for number, line in enumerate(lines):
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        needed = len(line) + (1 + len(following) if _labels(line, following) else 0)
+        if parts and len(parts[-1]) + 1 + needed <= options.target_chars:
             parts[-1] = f"{parts[-1]}\n{line}"
         else:
             parts.append(line)
@@ -218,10 +231,15 @@ def _matches(pieces: list[_Piece], options: ChunkingOptions) -> list[str]:
         if piece.overlap:
             continue
         separator = "\n"  # between pieces and lines; sentences of a paragraph are joined by a space
-        for unit in _lines(piece.text, options.match_chars * 3 // 2):
-            if text and (len(text) + 1 + len(unit) > options.match_chars or (piece.header != header and not text.endswith(":"))):
+        units = _lines(piece.text, options.match_chars * 3 // 2)
+        term = ""  # the current piece is a term so far: its definition joins it whatever the size
+        for number, unit in enumerate(units):
+            entry = "\n" in piece.text and _labels(unit, units[number + 1] if number + 1 < len(units) else "")
+            if text and text != term and (entry or len(text) + 1 + len(unit) > options.match_chars
+                                          or (piece.header != header and not text.endswith(":"))):
                 emit()
                 text = ""
+            term = unit if entry else ""
             if not text:
                 header = piece.header
             text = f"{text}{separator}{unit}" if text else unit

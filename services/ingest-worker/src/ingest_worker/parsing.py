@@ -186,8 +186,18 @@ def _structured_block(lines: list[str], page: int) -> Block:
     never inside, and a table's first line is its header row."""
     if _wrapped_prose(lines):
         return Block(PARAGRAPH, _join_lines(lines), 0, page)
-    header = lines[0] if len(lines) >= 3 and _TABLE_HEADER.fullmatch(lines[0]) else ""
+    header = lines[0] if len(lines) >= 3 and _TABLE_HEADER.fullmatch(lines[0]) and not _definitions(lines) else ""
     return Block(PARAGRAPH, "\n".join(lines), 0, page, header)
+
+
+# A line that is a sentence: five words or more, ending as a sentence ends.
+_SENTENCE_LINE = re.compile(r"\S+(?:\s+\S+){4,}[.!?]")
+
+
+def _definitions(lines: list[str]) -> bool:
+    """Terms each followed by its definition (a glossary): a third of the lines or more are
+    sentences, which a table's rows are not; its first term is no header row."""
+    return sum(1 for line in lines if _SENTENCE_LINE.fullmatch(line.strip())) * 3 >= len(lines)
 
 
 # A table's header row: a few capitalised names ("Metric Target Notes", "VariableTypeDefaultDescription").

@@ -146,3 +146,21 @@ def test_prose_wrapped_across_lines_is_one_paragraph_and_a_list_keeps_its_lines(
     paragraphs = [b.text for b in doc.blocks if b.kind == PARAGRAPH]
     assert paragraphs[0] == "The archive review moves to room eleven because the old room is being painted this week."
     assert paragraphs[1] == "Steps:\n- open the door\n- switch on the light\n- sign the book"
+
+
+def test_a_glossary_is_no_table_and_each_term_stays_with_its_definition():
+    """Terms each followed by a sentence: the first term is no header row to repeat, and no
+    passage or piece ends on a term whose definition went to the next one."""
+    terms = [(f"Term Number {n} (TN{n})", f"The definition of term number {n} runs on for several words, long enough to fill "
+              f"a line of a glossary like the guide's ({n}).") for n in range(40)]
+    text = "Glossary\n\n" + "\n".join(f"{term}\n{definition}" for term, definition in terms) + "\n"
+    doc = parse(text.encode(), "glossary.txt")
+    assert [b.header for b in doc.blocks if b.kind == PARAGRAPH] == [""]
+    chunks = chunk_document(doc, ChunkingOptions(match_chars=300))
+    assert len(chunks) > 3
+    units = match_units(chunks)
+    for term, definition in terms:
+        assert any(f"{term}\n{definition}" in c.text for c in chunks), term
+        assert [u.text for u in units if term in u.text] == [f"{term}\n{definition}"]
+    for chunk in chunks:
+        assert not chunk.text.startswith("Term Number 0 (TN0)\n") or chunk.index == 0
