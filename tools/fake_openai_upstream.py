@@ -22,6 +22,7 @@ script and one set of injected faults.
     POST /control {"answers": [{"match": "regex", "text": "..."}]}  # scripted answers: the first rule whose regex
                                                     # matches the request's messages gives the text (a judge's verdicts)
     POST /v1/embeddings                             # OpenAI's embeddings API: 8 numbers per text from its hash
+    POST /control {"embedding_usage": false}        # ... answered without a usage field, as some servers do
     POST /control {"reset": true}                   # every fault off, the counters at zero
     GET /stats                                      # the state; "requests" and "request_times" count every
                                                     # request, "last_messages" is what the last one sent,
@@ -88,7 +89,7 @@ def _defaults(gap_ms: float) -> dict:
     return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
             "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
             "echo": False, "obey": False, "answers": [], "error_message": "injected failure", "last_messages": [], "cut_after": 0,
-            "tool_turns": [], "bodies": [],
+            "tool_turns": [], "bodies": [], "embedding_usage": True,
             "disconnects": 0, "disconnect_times": [],  # streams whose client went away before the end, and when
             # Tokens of every answer given in full, summed: what a provider would bill.
             "billed": {"answers": 0, "prompt_tokens": 0, "completion_tokens": 0}}
@@ -338,8 +339,9 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         data = [{"object": "embedding", "index": i, "embedding": [b / 255 for b in hashlib.sha256(t.encode()).digest()[:8]]}
                 for i, t in enumerate(texts)]
         tokens = sum(len(t.split()) for t in texts)
-        return JSONResponse({"object": "list", "data": data[::-1], "model": body.get("model"),  # out of order: clients sort by index
-                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        usage = {"usage": {"prompt_tokens": tokens, "total_tokens": tokens}} if state["embedding_usage"] else {}
+        # data out of order: clients sort by index
+        return JSONResponse({"object": "list", "data": data[::-1], "model": body.get("model"), **usage})
 
     async def messages(request: Request) -> Response:
         body = orjson.loads(await request.body())

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.e2e
 PRICE_IN, PRICE_OUT = Decimal("1.10"), Decimal("4.40")  # USD per million tokens
 MODEL = "fake:fake-model"
 LARGE = "fake:fake-large"  # the dearer model a routing alias picks while the budget allows
+EMBED, EMBED_PRICE = "fake:text-embed", Decimal("0.02")  # the upstream's embeddings API
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ def cost_fleet(tmp_path_factory):
     env = {
         "LLM_OPENAI_COMPATIBLE": json.dumps([{"name": "fake", "base_url": upstream.base_url, "models": ["fake-model", "fake-large"]}]),
         "LLM_MODEL_ALIASES": json.dumps({"default": [MODEL]}),
-        "LLM_PRICES": json.dumps({MODEL: {"input": str(PRICE_IN), "output": str(PRICE_OUT)}, LARGE: {"input": "5", "output": "20"}}),
+        "LLM_PRICES": json.dumps({MODEL: {"input": str(PRICE_IN), "output": str(PRICE_OUT)}, LARGE: {"input": "5", "output": "20"},
+                                  EMBED: {"input": str(EMBED_PRICE), "output": "0"}}),
         "LLM_ROUTES": json.dumps({"auto": {"tiers": {"economy": MODEL, "premium": "default"}, "default_tier": "economy",
                                            "rules": [{"tier": "premium", "code": True}]},
                                   "thrifty": {"tiers": {"economy": MODEL, "premium": LARGE}, "default_tier": "premium",
@@ -114,6 +116,28 @@ def test_usage_and_cost_match_the_upstreams_billed_tokens(http, cost_fleet):
         [("fake-model", billed["prompt_tokens"], price(billed["prompt_tokens"], billed["completion_tokens"]))]
     assert http.get("/api/v1/usage", headers=auth(user), params={"format": "xml"}).status_code == 400
 
+
+
+def test_provider_embeddings_without_usage_are_counted_and_priced(http, cost_fleet):
+    """An embeddings API that reports no usage: the texts count as the byte estimate (UTF-8 bytes
+    / 3 + 1 each) against the caller, priced, in the answer and in the ledger, never as free."""
+    user = register_and_login(http)
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew by 4 percent in the third quarter."]
+    cost_fleet.upstream.control(embedding_usage=False)
+    try:
+        reply = http.post("/v1/embeddings", headers=auth(user), json={"model": EMBED, "input": texts, "encoding_format": "float"})
+    finally:
+        cost_fleet.upstream.control(embedding_usage=True)
+    assert reply.status_code == 200, reply.text
+    tokens = sum(len(t.encode()) // 3 + 1 for t in texts)
+    usage = reply.json()["usage"]
+    assert usage["prompt_tokens"] == usage["total_tokens"] == tokens > 0
+    assert Decimal(usage["cost"]) == tokens * EMBED_PRICE / 1_000_000
+    report = http.get("/api/v1/usage", headers=auth(user)).json()
+    assert [(d["provider"], d["model"], d["kind"]) for d in report["days"]] == [("fake", "text-embed", "embedding")]
+    totals = report["totals"]
+    assert (totals["prompt_tokens"], totals["completion_tokens"], totals["unpriced_turns"]) == (tokens, 0, 0)
+    assert Decimal(totals["cost"]) == tokens * EMBED_PRICE / 1_000_000
 
 
 def test_a_question_asked_again_is_answered_from_the_cache_and_costs_nothing(http, cost_fleet):

@@ -14,15 +14,21 @@ from dataclasses import dataclass
 
 from chatbot_common.embedding import DIMENSIONS, MODEL_NAME, Embedder
 from chatbot_common.errors import ProviderErrorKind
+from chatbot_common.tokens import ByteEstimate
 from llm_orchestrator.providers.base import Provider, ProviderError
 
 log = logging.getLogger(__name__)
 
+LOCAL = "local"
+
+
 @dataclass(frozen=True)
 class Embedded:
-    model: str
+    model: str  # as the caller named it
     vectors: list[list[float]]
     prompt_tokens: int
+    provider: str = LOCAL  # who read the texts, and its name for the model: what prices them
+    provider_model: str = ""
 
 
 class UnknownEmbeddingModel(Exception):
@@ -68,7 +74,7 @@ class Embeddings:
                 return embedder.encode(texts).tolist(), sum(embedder.count_tokens(texts))
 
             vectors, tokens = await asyncio.to_thread(run)
-            return Embedded(self.model_name, vectors, tokens)
+            return Embedded(self.model_name, vectors, tokens, LOCAL, self.model_name)
         provider_name, sep, provider_model = model.partition(":")
         provider = self._providers.get(provider_name) if sep else None
         if provider is None or not hasattr(provider, "embed"):
@@ -77,4 +83,9 @@ class Embeddings:
         vectors, tokens = await provider.embed(provider_model, texts)
         if len(vectors) != len(texts):
             raise ProviderError(ProviderErrorKind.UNAVAILABLE, "the provider answered a different number of embeddings")
-        return Embedded(model, vectors, tokens)
+        if tokens <= 0:
+            # A server that reports no usage (many self-hosted ones) still read every text: the
+            # byte estimate stands in, as for any count without a tokenizer, so the texts count
+            # against budgets and are priced rather than free.
+            tokens = sum(ByteEstimate().count(texts))
+        return Embedded(model, vectors, tokens, provider_name, provider_model)

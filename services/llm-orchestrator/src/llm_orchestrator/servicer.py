@@ -297,8 +297,9 @@ class LlmServicer(RunServicer, llm_pb2_grpc.LlmOrchestratorServicer):
             raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None
         except ProviderError as exc:
             raise to_app_error(exc) from None
+        settled = self.costs.price(done.provider, done.provider_model, TokenUse(done.prompt_tokens, 0))
         return llm_pb2.EmbedResponse(model=done.model, embeddings=[llm_pb2.Embedding(values=v) for v in done.vectors],
-                                     prompt_tokens=done.prompt_tokens)
+                                     prompt_tokens=done.prompt_tokens, cost=settled.cost)
 
     async def EraseUserData(self, request: llm_pb2.EraseCacheRequest, context) -> llm_pb2.EraseCacheResponse:
         cache = self.costs.cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from chatbot.common.v1 import common_pb2
 from chatbot.llm.v1 import llm_pb2
 from fake_openai_upstream import Upstream, start_upstream
+from llm_orchestrator.pricing import ModelPrice
 from llm_orchestrator.settings import LlmSettings
 
 pytestmark = pytest.mark.contract
@@ -213,3 +215,19 @@ async def test_embeddings_from_the_platform_model_and_from_a_provider(upstream, 
     assert remote.model == "fake:text-embed" and [round(v, 6) for v in remote.embeddings[0].values] == first
     assert remote.prompt_tokens == 9  # what the provider billed (the fake: words)
     assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert local.cost == "0" and remote.cost == ""  # the embedded model is free; the provider's has no price here
+
+
+async def test_provider_embeddings_without_usage_are_estimated_and_priced(upstream, tmp_path, serve_orchestrator):
+    """A server that answers /v1/embeddings with no usage field still read the texts: they count
+    as the byte estimate (UTF-8 bytes / 3 + 1 per text), and are priced like any tokens."""
+    upstream.control(embedding_usage=False)
+    settings, _ = settings_for("openai", upstream, tmp_path)
+    settings.prices = {"fake:text-embed": ModelPrice(input=Decimal("0.02"), output=Decimal(0))}
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew by 4 percent in the third quarter."]
+    async with serve_orchestrator(settings) as stub:
+        reply = await stub.Embed(llm_pb2.EmbedRequest(model="fake:text-embed", texts=texts), timeout=30)
+    assert len(reply.embeddings) == 2
+    expected = sum(len(t.encode()) // 3 + 1 for t in texts)
+    assert reply.prompt_tokens == expected == 28
+    assert Decimal(reply.cost) == expected * Decimal("0.02") / 1_000_000

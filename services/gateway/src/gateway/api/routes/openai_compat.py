@@ -305,13 +305,13 @@ async def embeddings(body: EmbeddingsIn, request: Request, principal: ChatCaller
         raise
     await guard.finish(reply.prompt_tokens)
     provider, _, model = reply.model.rpartition(":")
-    ended = GenerationEnded("stop", Usage(reply.prompt_tokens, 0, reply.prompt_tokens), Spend(""))
+    ended = GenerationEnded("stop", Usage(reply.prompt_tokens, 0, reply.prompt_tokens), Spend(reply.cost))
     await _record_usage(downstream, principal, settings, ModelSelected(provider or "local", model), ended, "embedding")
     payload = {
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": embedding_out(e.values, body.encoding_format)}
                  for i, e in enumerate(reply.embeddings)],
         "model": reply.model,
-        "usage": {"prompt_tokens": reply.prompt_tokens, "total_tokens": reply.prompt_tokens},
+        "usage": {"prompt_tokens": reply.prompt_tokens, "total_tokens": reply.prompt_tokens, "cost": reply.cost or None},
     }
     return Response(orjson.dumps(payload), media_type="application/json")
