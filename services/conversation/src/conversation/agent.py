@@ -27,7 +27,7 @@ class ToolCallEvent:
 class ToolResultEvent:
     call_id: str
     name: str
-    status: str  # ok | error | invalid | unknown_tool | denied
+    status: str  # ok | error | invalid | unknown_tool | denied | blocked
     summary: str
     step: int
 

@@ -145,7 +145,8 @@ async def test_a_paused_run_survives_an_orchestrator_restart_and_goes_on_once_fo
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
         resumed = await resume(stub, pending.run_id, "approve")
-        assert kinds(resumed) == ["started", "tool_result", "model", "completed"]
+        # The approved call is announced (it runs now), then its result.
+        assert kinds(resumed) == ["started", "tool_call", "tool_result", "model", "completed"]
         result = next(e.tool_result for e in resumed if e.WhichOneof("event") == "tool_result")
         assert result.status == "ok" and "requests" in result.summary
         final = await answer_of(stub, events[-1].completed.conversation_id)
@@ -178,3 +179,63 @@ async def test_a_denied_call_never_runs_and_an_expired_run_cannot_be_resumed(ups
             await resume(stub, late, "approve")
         assert expired.value.code() == grpc.StatusCode.ALREADY_EXISTS
         assert "window" in expired.value.details()
+
+
+@asynccontextmanager
+async def side_effect_server():
+    """An HTTP endpoint a sensitive call acts on: it counts the requests that reached it, and holds
+    the first without an answer (a slow system, still at work when the orchestrator goes away)."""
+    hits: list[int] = []
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            hits.append(1)
+            reached.set()
+            if len(hits) == 1:
+                await release.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 4\r\nconnection: close\r\n\r\nsent")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/send", hits, reached
+    finally:
+        release.set()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_decision_is_final_once_the_call_may_have_run(upstream, tmp_path):
+    """The orchestrator goes away while the approved call is at work (its effect done, its answer
+    not yet back): the run ends as failed, a second decision is refused, and the call ran once."""
+    async with side_effect_server() as (target, hits, reached):
+        upstream.control(reset=True)
+        upstream.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}]], script="Sent.")
+        async with services(upstream, tmp_path) as (stub, handles):
+            events = await chat(stub, "Send it.", ["http_fetch"])
+            run_id = events[-2].approval_required.run_id
+            resuming = asyncio.ensure_future(resume(stub, run_id, "approve"))
+            await asyncio.wait_for(reached.wait(), 10)
+            port = handles["orchestrator"].port
+            await handles["orchestrator"].stop(0)  # gone mid-call, as after a crash
+            with pytest.raises(grpc.aio.AioRpcError):
+                await resuming
+            settings = orchestrator_settings(upstream, tmp_path, port)
+            handles["orchestrator"] = await start_grpc(build_orchestrator(settings), settings)
+
+            for _ in range(50):  # the channel may first need to reconnect
+                with pytest.raises(grpc.aio.AioRpcError) as again:
+                    await resume(stub, run_id, "approve")
+                if again.value.code() != grpc.StatusCode.UNAVAILABLE:
+                    break
+                await asyncio.sleep(0.2)
+            assert again.value.code() == grpc.StatusCode.ALREADY_EXISTS  # CONFLICT: decided once
+            assert len(hits) == 1, "the approved call ran once"
+            answer = await answer_of(stub, events[-1].completed.conversation_id)
+            assert answer.id == run_id and answer.finish_reason == "error" and not answer.HasField("pending_approval")

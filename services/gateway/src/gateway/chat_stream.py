@@ -74,7 +74,7 @@ class ToolCalled:
 class ToolReturned:
     call_id: str
     name: str
-    status: str  # ok | error | invalid | unknown_tool | denied
+    status: str  # ok | error | invalid | unknown_tool | denied | blocked
     summary: str
     step: int
 

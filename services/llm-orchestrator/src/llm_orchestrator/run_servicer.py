@@ -19,8 +19,9 @@ from chatbot_common.guardrails.spotlight import unmark
 from chatbot_common.text import valid_text
 from llm_orchestrator.accounting import CostControl, Request
 from llm_orchestrator.agents.limits import RunLimits
+from llm_orchestrator.agents.screen import ArgumentScreen
 from llm_orchestrator.agents.loop import (
-    AgentLoop, ApprovalNeeded, Decision, RunEnded, SUMMARY_CHARS, ToolCallStarted, ToolObserved,
+    AgentLoop, ApprovalNeeded, Decision, RunEnded, ToolCallStarted, ToolObserved,
 )
 from llm_orchestrator.agents.state import RunState
 from llm_orchestrator.pricing import cost_text
@@ -113,7 +114,7 @@ class RunServicer:
             return execute(tool, arguments, context, setup.max_observation_chars)
 
         loop = AgentLoop(generate, price, tools, lambda tool, text: validate_arguments(tool.spec, text), run,
-                         _limits(setup, request.limits), tool_context)
+                         _limits(setup, request.limits), tool_context, screen=ArgumentScreen(state.messages, setup.redactor))
         # A bad decision is refused before anything runs, so the caller may ask again.
         if state.pending:
             loop.validate_decisions(state, decisions)
@@ -156,7 +157,7 @@ def _event(event) -> llm_pb2.RunEvent:
         return llm_pb2.RunEvent(tool_call=_call(event))
     if isinstance(event, ToolObserved):
         return llm_pb2.RunEvent(tool_result=llm_pb2.RunToolResult(
-            call_id=event.call.id, name=event.call.name, status=event.status, summary=event.result.content[:SUMMARY_CHARS],
+            call_id=event.call.id, name=event.call.name, status=event.status, summary=event.summary,
             step=event.step))
     if isinstance(event, ApprovalNeeded):
         calls = [_call(ToolCallStarted(c, max(s.get("step", 0) for s in event.state.steps), True)) for c in event.calls]

@@ -172,7 +172,9 @@ async def test_a_sensitive_call_pauses_and_resumes_from_its_state_with_approval(
     call_id = saved.pending[0].id
     resumed = await drain(loop_for(upstream, [mail]), saved, {call_id: Decision("approve")})
     assert mail.sent == [{"to": "a@example.com"}]
-    assert resumed[0].status == "ok" and resumed[-1].finish_reason == "stop"
+    # The approved call is announced before it runs (the caller's sign that the decision was taken).
+    assert isinstance(resumed[0], ToolCallStarted) and resumed[0].call.id == call_id and not resumed[0].needs_approval
+    assert resumed[1].status == "ok" and resumed[-1].finish_reason == "stop"
     record = next(s for s in saved.steps if s.get("call_id") == call_id)
     assert (record["status"], record["decision"]) == ("ok", "approve")
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import json
 import re
 import secrets
 import string
 import unicodedata
 from collections import deque
+from urllib.parse import unquote
 
 MIN_RUN = 40  # alphanumeric characters of the prompt, in order: about eight words
 LEAK_STOPPED = "the reply was stopped: it disclosed protected instructions"
@@ -37,6 +39,53 @@ def new_canary() -> str:
 
 def guarded_system_prompt(system_prompt: str, canary: str) -> str:
     return f"{canary}\n{system_prompt}"
+
+
+_CANARY = re.compile(r"cnry-[a-z]{20}")
+
+
+def canary_of(system_prompt: str) -> str | None:
+    """The canary heading a prompt that `guarded_system_prompt` made, if it is one."""
+    head = system_prompt.split("\n", 1)[0]
+    return head if _CANARY.fullmatch(head) else None
+
+
+def discloses(text: str, canary: str | None, protected: str) -> bool:
+    """Whether a whole text the model wrote for somewhere else than the reply (a tool call's
+    arguments: a URL, a mail's body) discloses the protected prompt: read as written, with its
+    JSON string values decoded (an escaped newline would split a run) and percent-decoded (a URL
+    query)."""
+    readings = [text]
+    try:
+        values = _strings(json.loads(text))
+    except (ValueError, RecursionError):
+        values = []
+    if values:
+        readings.append("\n".join(values))
+    readings += [unquote(r) for r in readings if "%" in r]
+    for reading in readings:
+        guard = LeakGuard(canary or new_canary(), protected)
+        guard.feed(reading)
+        guard.flush()
+        if guard.leaked:
+            return True
+    return False
+
+
+def _strings(value) -> list[str]:
+    """The string keys and values of decoded JSON, depth first."""
+    out: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.extend(k for k in item if isinstance(k, str))
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return out
 
 
 _QUOTED = re.compile(r"\"[^\"\n]{1,300}\"|“[^”\n]{1,300}”|(?<!\w)'[^'\n]{1,300}'(?!\w)")

@@ -4,8 +4,9 @@ their observations appended, and the next step, until the model answers without 
 bound is hit. A tool's failure is an observation for the model, never an error for the user.
 
 A call of a sensitive tool does not run: the run pauses (its state goes out with the calls
-that wait) and goes on once a person approved, denied or edited each one. Nothing here
-knows gRPC."""
+that wait) and goes on once a person approved, denied or edited each one. A call whose
+arguments disclose the system prompt never runs (agents.screen), and what people are shown of
+any call's arguments passes the output filter. Nothing here knows gRPC."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from chatbot_common.generation import ModelSelected
 from llm_orchestrator.agents.limits import (
     AWAITING_APPROVAL, MAX_COST, MAX_STEPS, MAX_TIME, MAX_TOKENS, RunLimits, stopped_message,
 )
+from llm_orchestrator.agents.screen import BLOCKED, BLOCKED_OBSERVATION, ArgumentScreen
 from llm_orchestrator.agents.state import RunState
 from llm_orchestrator.pricing import TokenUse
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ToolCall
@@ -59,7 +61,8 @@ class ToolObserved:
     call: ToolCall
     step: int
     result: ToolResult
-    status: str  # ok | error | invalid | denied | unknown_tool
+    status: str  # ok | error | invalid | denied | unknown_tool | blocked
+    summary: str = ""  # the start of the observation, as people see it
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,9 @@ class Decision:
 
 class AgentLoop:
     def __init__(self, generate: Generate, price: Price, tools: Mapping[str, Tool], check: Check, execute: Execute,
-                 limits: RunLimits, context: ToolContext, clock: Callable[[], float] = time.monotonic) -> None:
+                 limits: RunLimits, context: ToolContext, clock: Callable[[], float] = time.monotonic,
+                 screen: ArgumentScreen | None = None) -> None:
+        self._screen = screen
         self._generate = generate
         self._price = price
         self._tools = tools
@@ -167,7 +172,7 @@ class AgentLoop:
                 step = state.model_steps
                 for call in calls:
                     tool = self._tools.get(call.name)
-                    yield ToolCallStarted(call, step, bool(tool is not None and tool.sensitive))
+                    yield ToolCallStarted(self._shown(call), step, bool(tool is not None and tool.sensitive))
                 results, waiting = await self._run_calls(calls, step, remaining())
                 for observed in results:
                     yield observed
@@ -176,8 +181,8 @@ class AgentLoop:
                     state.pending = waiting
                     for call in waiting:
                         state.steps.append({"type": "tool", "step": step, "call_id": call.id, "name": call.name,
-                                            "arguments": call.arguments, "status": "awaiting_approval"})
-                    yield ApprovalNeeded(list(waiting), state)
+                                            "arguments": self._shown(call).arguments, "status": "awaiting_approval"})
+                    yield ApprovalNeeded([self._shown(c) for c in waiting], state)
                     yield ended(AWAITING_APPROVAL)
                     return
 
@@ -269,6 +274,9 @@ class AgentLoop:
                 observed[call.id] = self._observe(call, step, ToolResult(f"Unknown tool {call.name!r}. Tools available: {known}.", True),
                                                   "unknown_tool")
                 continue
+            if self._screen is not None and self._screen.leaks(call.arguments):
+                observed[call.id] = self._observe(call, step, ToolResult(BLOCKED_OBSERVATION, True), BLOCKED)
+                continue
             try:
                 arguments = self._check(tool, call.arguments)
             except Exception as exc:  # noqa: BLE001 - every failure is the model's observation
@@ -297,7 +305,8 @@ class AgentLoop:
 
     def _observe(self, call: ToolCall, step: int, result: ToolResult, status: str) -> ToolObserved:
         TOOL_CALLS.labels(call.name if call.name in self._tools else "unknown", status).inc()
-        return ToolObserved(call, step, result, status)
+        summary = result.content[:SUMMARY_CHARS]
+        return ToolObserved(call, step, result, status, self._screen.redacted(summary) if self._screen is not None else summary)
 
     async def _decided(self, state: RunState, chosen: dict[str, dict[str, Any] | None],
                        decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:
@@ -307,6 +316,14 @@ class AgentLoop:
         pending, state.pending = state.pending, []
         step = max((s.get("step", 0) for s in state.steps), default=0)
         runs = [(c, self._tools[c.name], chosen[c.id]) for c in pending if chosen.get(c.id) is not None]
+        # Each approved call is announced before it runs, with the arguments it runs with: the
+        # caller's sign that the decisions were taken. A resumed run that fails before this
+        # arrives ran nothing (the caller may let the person decide again); after it, a tool
+        # may have acted, and the decision stands.
+        for call, _, _ in runs:
+            decision = decisions.get(call.id)
+            edited = decision is not None and decision.action == "edit"
+            yield ToolCallStarted(replace(call, arguments=decision.arguments) if edited else self._shown(call), step, False)
         results = dict(zip([c.id for c, _, _ in runs],
                            await asyncio.gather(*(self._call(tool, c, args, remaining) for c, tool, args in runs)), strict=True))
         for call in pending:
@@ -333,10 +350,14 @@ class AgentLoop:
         state.messages.append(ChatMessage("tool", result.content, tool_call_id=call.id, name=call.name))
         for record in state.steps:
             if record.get("type") == "tool" and record.get("call_id") == call.id:
-                record.update(status=observed.status, summary=result.content[:SUMMARY_CHARS])
+                record.update(status=observed.status, summary=observed.summary)
                 return
-        state.steps.append({"type": "tool", "step": observed.step, "call_id": call.id, "name": call.name, "arguments": call.arguments,
-                            "status": observed.status, "summary": result.content[:SUMMARY_CHARS]})
+        state.steps.append({"type": "tool", "step": observed.step, "call_id": call.id, "name": call.name,
+                            "arguments": self._shown(call).arguments, "status": observed.status, "summary": observed.summary})
+
+    def _shown(self, call: ToolCall) -> ToolCall:
+        """The call as people see it (events, the approval card, the stored steps)."""
+        return replace(call, arguments=self._screen.shown(call.arguments)) if self._screen is not None else call
 
 
 def unique_ids(calls: list[ToolCall], transcript: list[ChatMessage]) -> list[ToolCall]:
