@@ -13,6 +13,7 @@ from chatbot_common.db import utcnow
 from chatbot_common.ids import new_id
 from chatbot_common.paging import Page
 from conversation.models import Conversation, Message, UsageRecord
+from conversation.usage import to_pico
 
 
 _CONVERSATIONS = Conversation.__table__
@@ -248,8 +249,8 @@ class Repository:
                 .returning(_CONVERSATIONS.c.tenant_id, _CONVERSATIONS.c.user_id)
             )).one_or_none()
             if message.role == "assistant" and owner is not None:
-                await _add_usage(session, owner.tenant_id, owner.user_id, message.created_at.date(), message.provider, message.model,
-                                 _tally(message))
+                for provider, model, tally in usage_by_model(message.provider, message.model, _tally(message), message.steps):
+                    await _add_usage(session, owner.tenant_id, owner.user_id, message.created_at.date(), provider, model, tally)
         return message
 
     async def record_usage(self, tenant_id: str, user_id: str, provider: str, model: str, tally: dict[str, int],
@@ -343,6 +344,36 @@ def usage_tally(prompt_tokens: int, completion_tokens: int, cached_prompt_tokens
     return {"turns": 1, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "cached_prompt_tokens": cached_prompt_tokens, "cost_pico_usd": cost_pico_usd or 0,
             "unpriced_turns": int(cost_pico_usd is None), "cache_hits": int(cached)}
+
+
+_STEP_TOKENS = ("prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+
+
+def usage_by_model(provider: str, model: str, tally: dict[str, int], steps) -> list[tuple[str, str, dict[str, int]]]:
+    """An answer's ledger rows. An agent run's model steps each name the provider and model that
+    served them (a step after a fallback was served elsewhere): each step's tokens and cost go
+    to its own row. The turn itself, and what no step accounts for (an answer cut short, counted
+    here), stay on the answer's provider and model, so the rows always add up to the answer."""
+    rows: dict[tuple[str, str], dict[str, int]] = {}
+    priced = tally.get("unpriced_turns", 0) == 0
+    for step in steps or ():
+        if not isinstance(step, dict) or step.get("type") != "model" or not step.get("provider"):
+            continue
+        key = (str(step["provider"]), str(step.get("model") or ""))
+        if key == (provider, model):
+            continue  # the answer's own row takes the remainder, this step included
+        row = rows.setdefault(key, dict.fromkeys(_AMOUNTS, 0))
+        for name in _STEP_TOKENS:
+            row[name] += max(int(step.get(name) or 0), 0)
+        cost = to_pico(str(step.get("cost") or ""))
+        row["cost_pico_usd"] += cost or 0
+    own = dict(tally)
+    for row in rows.values():
+        for name in _STEP_TOKENS:
+            own[name] = max(own.get(name, 0) - row[name], 0)
+        if priced:  # an answer of unknown cost has none of its own to share: the steps' known costs are added
+            own["cost_pico_usd"] = max(own.get("cost_pico_usd", 0) - row["cost_pico_usd"], 0)
+    return [(provider, model, own), *((p, m, row) for (p, m), row in rows.items())]
 
 
 def _tally(message: Message) -> dict[str, int]:

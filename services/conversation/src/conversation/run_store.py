@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from chatbot_common.db import utcnow
 from conversation.agent import AWAITING_APPROVAL
 from conversation.models import Conversation, Message
-from conversation.repository import _add_usage, usage_tally
+from conversation.repository import _add_usage, usage_by_model, usage_tally
 
 RESUMING = "resuming"  # claimed: one resumer goes on with the run
 EXPIRED = "approval_expired"
@@ -58,7 +58,8 @@ class RunStore:
 
     async def settle(self, before: Message, after: Message, conversation: Conversation) -> Message:
         """The answer as the run left it, and what this leg of the run used added to the ledger
-        (the run's totals less what the answer held: the turn itself was counted when paused)."""
+        (the run's totals less what the answer held: the turn itself was counted when paused),
+        each of the leg's model steps on the provider and model that served it."""
         values = {c: getattr(after, c) for c in (
             "content", "model", "provider", "finish_reason", "prompt_tokens", "completion_tokens", "latency_ms", "error_code",
             "error_message", "token_count", "cached_prompt_tokens", "cost_pico_usd", "steps", "run_state", "run_expires_at")}
@@ -67,8 +68,15 @@ class RunStore:
                             None if after.cost_pico_usd is None else after.cost_pico_usd - (before.cost_pico_usd or 0), False)
         tally["turns"] = 0
         tally["unpriced_turns"] = int(after.cost_pico_usd is None and before.cost_pico_usd is not None)
+        paused_at = max((_model_step(s) for s in before.steps or ()), default=0)
+        leg = [s for s in after.steps or () if _model_step(s) > paused_at]
         async with self._sessions() as session, session.begin():
             await session.execute(update(Message).where(Message.id == before.id).values(**values))
-            await _add_usage(session, conversation.tenant_id, conversation.user_id, utcnow().date(), after.provider or before.provider,
-                             after.model or before.model, tally)
+            for provider, model, amounts in usage_by_model(after.provider or before.provider, after.model or before.model, tally, leg):
+                await _add_usage(session, conversation.tenant_id, conversation.user_id, utcnow().date(), provider, model, amounts)
         return after
+
+
+def _model_step(step) -> int:
+    """A model step's number (0 for anything else)."""
+    return int(step.get("step") or 0) if isinstance(step, dict) and step.get("type") == "model" else 0

@@ -1,0 +1,136 @@
+"""An agent run whose steps were served by different providers (the first provider of the chain
+failed mid-run, the next one served the rest) is in the usage ledger per provider: each step's
+tokens and cost on the provider and model that served it, as each upstream billed them; the
+turn itself on the provider that gave the answer. The real conversation service and
+llm-orchestrator (gRPC on loopback) in front of two scripted fake upstreams over HTTP, on the
+conversation's SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import grpc
+import pytest
+
+from chatbot.common.v1 import common_pb2
+from chatbot.conversation.v1 import conversation_pb2 as pb
+from chatbot.conversation.v1 import conversation_pb2_grpc
+from chatbot_common.grpc_server import start_grpc
+from conversation.server import build_service as build_conversation
+from conversation.server import migrate
+from conversation.settings import ConversationSettings
+from fake_openai_upstream import start_upstream
+from llm_orchestrator.server import build_service as build_orchestrator
+from llm_orchestrator.server import migrate as migrate_llm
+from llm_orchestrator.settings import LlmSettings
+
+pytestmark = pytest.mark.contract
+
+ALICE = common_pb2.Caller(user_id="alice", tenant_id="acme", roles=["member"])
+PRICES = {"primary:fake-model": (Decimal("1"), Decimal("2")), "backup:fake-model": (Decimal("3"), Decimal("5"))}  # USD / M tokens
+
+
+@pytest.fixture(scope="module")
+def upstreams():
+    servers = {name: start_upstream(tokens=3, gap_ms=1.0) for name in ("primary", "backup")}
+    yield servers
+    for server in servers.values():
+        server.process.terminate()
+        server.process.wait(10)
+
+
+@asynccontextmanager
+async def services(upstreams, tmp_path):
+    llm = LlmSettings(grpc_port=0, metrics_port=0, var_dir=tmp_path / "llm", local_enabled=False, cache_enabled=False, max_attempts=1,
+                      openai_compatible=[{"name": name, "base_url": u.base_url, "models": ["fake-model"]} for name, u in upstreams.items()],
+                      model_aliases={"chain": ["primary:fake-model", "backup:fake-model"]},
+                      prices={target: {"input": str(i), "output": str(o)} for target, (i, o) in PRICES.items()},
+                      tools_http_allowed_hosts=["127.0.0.1"], tools_http_allowed_networks=["127.0.0.0/8"], rag_target="127.0.0.1:1")
+    await asyncio.to_thread(migrate_llm, llm)
+    orchestrator = await start_grpc(build_orchestrator(llm), llm)
+    settings = ConversationSettings(grpc_port=0, metrics_port=0, var_dir=tmp_path / "conv", llm_target=f"127.0.0.1:{orchestrator.port}",
+                                    rag_target="127.0.0.1:1", auto_titles=False)
+    await asyncio.to_thread(migrate, settings)
+    conversation = await start_grpc(build_conversation(settings), settings)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{conversation.port}")
+    try:
+        yield conversation_pb2_grpc.ConversationServiceStub(channel)
+    finally:
+        await channel.close()
+        await conversation.stop(1)
+        await orchestrator.stop(1)
+
+
+def billed(upstream) -> dict:
+    return upstream.stats()["billed"]
+
+
+async def ledger(stub) -> dict[str, pb.UsageRow]:
+    usage = await stub.UserUsage(pb.TenantUsageRequest(caller=ALICE, since="2000-01-01", until="2100-01-01"), timeout=10)
+    return {f"{r.provider}:{r.model}": r for r in usage.rows}
+
+
+def assert_booked_as_billed(rows: dict[str, pb.UsageRow], bills: dict[str, dict]) -> None:
+    for target, bill in bills.items():
+        row = rows[target]
+        price_in, price_out = PRICES[target]
+        assert (row.prompt_tokens, row.completion_tokens) == (bill["prompt_tokens"], bill["completion_tokens"]) != (0, 0), target
+        assert Decimal(row.cost) == (bill["prompt_tokens"] * price_in + bill["completion_tokens"] * price_out) / 1_000_000, target
+        assert row.unpriced_turns == 0
+
+
+async def test_each_step_is_booked_to_the_provider_that_served_it(upstreams, tmp_path):
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    # The primary asks for the calculator, then fails every request: the backup writes the answer.
+    primary.control(tool_turns=[[{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]], fail_after=1)
+    backup.control(script="It is 57.")
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False)
+        events = [event async for event in stub.Chat(request, timeout=30)]
+        done = events[-1].completed
+        assert done.finish_reason == "stop", events
+        answer = (await stub.ListMessages(pb.ListMessagesRequest(caller=ALICE, conversation_id=done.conversation_id), timeout=10)).messages[-1]
+        steps = [s for s in json.loads(answer.steps) if s["type"] == "model"]
+        assert [s["provider"] for s in steps] == ["primary", "backup"] and answer.provider == "backup"
+        rows = await ledger(stub)
+    assert set(rows) == {"primary:fake-model", "backup:fake-model"}
+    assert_booked_as_billed(rows, {"primary:fake-model": billed(primary), "backup:fake-model": billed(backup)})
+    assert (rows["primary:fake-model"].turns, rows["backup:fake-model"].turns) == (0, 1)  # one answer, on the backup
+    # Together, the rows are the answer.
+    assert sum(r.prompt_tokens for r in rows.values()) == answer.usage.prompt_tokens
+    assert sum(Decimal(r.cost) for r in rows.values()) == Decimal(answer.usage.cost)
+
+
+async def test_a_resumed_run_books_its_steps_to_their_providers(upstreams, tmp_path):
+    """The run pauses for approval after a step on the primary (booked then); the resumed leg has
+    a step on the primary and, once it fails, one on the backup: each on its own row."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    target = backup.base_url.removesuffix("/v1") + "/stats"
+    primary.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}],
+                                [{"name": "calculator", "arguments": json.dumps({"expression": "2 + 2"})}]], fail_after=2)
+    backup.control(script="Fetched and added.")
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="Fetch the stats, then add 2 and 2.", model="chain", tools=["auto"],
+                                 use_rag=False)
+        first = [event async for event in stub.Chat(request, timeout=30)]
+        pending = first[-2].approval_required
+        assert first[-1].completed.finish_reason == "awaiting_approval" and pending.calls[0].name == "http_fetch"
+        paused = await ledger(stub)
+        assert set(paused) == {"primary:fake-model"}
+        assert_booked_as_billed(paused, {"primary:fake-model": billed(primary)})
+
+        resume = pb.ResumeRunRequest(caller=ALICE, run_id=pending.run_id, decisions=[pb.ToolDecision(action="approve")])
+        resumed = [event async for event in stub.ResumeRun(resume, timeout=30)]
+        assert resumed[-1].completed.finish_reason == "stop", resumed
+        rows = await ledger(stub)
+    assert primary.stats()["billed"]["answers"] == 2 and backup.stats()["billed"]["answers"] == 1
+    assert set(rows) == {"primary:fake-model", "backup:fake-model"}
+    assert_booked_as_billed(rows, {"primary:fake-model": billed(primary), "backup:fake-model": billed(backup)})
+    assert (rows["primary:fake-model"].turns, rows["backup:fake-model"].turns) == (1, 0)  # the turn was counted when paused
