@@ -5,7 +5,6 @@ script and one set of injected faults.
 
     python tools/fake_openai_upstream.py --port 9100 --tokens 20 --gap-ms 10
     POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503 (with "error_message")
-    POST /control {"fail_after": 1}                 # answer 1 more request, then fail every one after it
     POST /control {"retry_after": 2}                # ... and with a Retry-After header of 2 s
     POST /control {"hang_next": 1}                  # the next request gets no answer at all (its client gives up)
     POST /control {"reset_next": 1}                 # the next request's connection breaks before any chunk
@@ -19,7 +18,9 @@ script and one set of injected faults.
     POST /control {"tool_turns": [[{"name": "f", "arguments": "{\"x\": 1}"}], ...]}
                                                     # each request takes the first turn: those tool calls
                                                     # (after any script text), streamed in argument fragments
-                                                    # of `script_piece` characters; then plain answers again
+                                                    # of `script_piece` characters; then plain answers again;
+                                                    # {{system}} in arguments: the system messages, JSON-escaped
+                                                    # (a model that exfiltrates its instructions through a tool)
     POST /control {"answers": [{"match": "regex", "text": "..."}]}  # scripted answers: the first rule whose regex
                                                     # matches the request's messages gives the text (a judge's verdicts)
     POST /v1/embeddings                             # OpenAI's embeddings API: 8 numbers per text from its hash
@@ -87,7 +88,7 @@ def scripted_answer(rules: list[dict], messages: list[dict]) -> str:
 
 
 def _defaults(gap_ms: float) -> dict:
-    return {"fail_next": 0, "fail_after": -1, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
+    return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
             "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
             "echo": False, "obey": False, "answers": [], "error_message": "injected failure", "last_messages": [], "cut_after": 0,
             "tool_turns": [], "bodies": [], "embedding_usage": True,
@@ -257,13 +258,10 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
                 await asyncio.sleep(0.05)
             gone()
             return Response(status_code=499)
-        if state["fail_next"] > 0 or state["fail_after"] == 0:
-            state["fail_next"] = max(0, state["fail_next"] - 1)
+        if state["fail_next"] > 0:
+            state["fail_next"] -= 1
             headers = {"Retry-After": str(state["retry_after"])} if state["retry_after"] is not None else None
             return JSONResponse(wire.error(state["status"], state["error_message"]), status_code=state["status"], headers=headers)
-        if state["fail_after"] > 0:
-            state["fail_after"] -= 1
-
         def bill(prompt: int, completion: int) -> None:
             billed = state["billed"]
             billed["answers"], billed["prompt_tokens"], billed["completion_tokens"] = (
@@ -288,8 +286,9 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
         elif forced := wire.forced(body):
             calls = [{"name": forced, "arguments": state["script"] or "{}"}]
             words, n = [], 1
-        calls = [{"id": c.get("id") or f"call_{uuid.uuid4().hex[:12]}", "name": c["name"], "arguments": c.get("arguments", "{}")}
-                 for c in calls]
+        system = json.dumps("\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "system"))[1:-1]
+        calls = [{"id": c.get("id") or f"call_{uuid.uuid4().hex[:12]}", "name": c["name"],
+                  "arguments": c.get("arguments", "{}").replace("{{system}}", system)} for c in calls]
         if calls and not state["script"]:
             words, n = [], len(calls)  # a call alone, as models usually make them
         gap = float(state["gap_ms"]) / 1000

@@ -2,8 +2,9 @@
 scripted fake upstream (it asks for tools as a provider does, over HTTP): a run that searches
 the knowledge base and computes its answer; unknown tools refused; a sensitive call (http_fetch)
 pausing for a person, surviving an orchestrator restart, and going on when approved, edited or
-denied, by its owner only; a prompt injection in a retrieved document that an obedient model
-follows still waits for a person."""
+denied, by its owner only, through any gateway replica; a prompt injection in a retrieved
+document that an obedient model follows still waits for a person; what a run writes (tool
+arguments, the answer after an approval) passes the output guards a plain answer passes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import json
 import time
 import uuid
 
+import httpx
 import pytest
 
 from e2e_support import auth, events, numbered_events, stream_chat, upload, wait_for_document
+from fleet import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +35,12 @@ def follow(http, user, stream_id: str) -> list[tuple[str, dict]]:
     with http.stream("GET", f"/api/v1/chat/stream/{stream_id}", headers=auth(user)) as reply:
         assert reply.status_code == 200, reply.read()
         return [(name, data) for _, name, data in numbered_events(reply.iter_lines())]
+
+
+def approve(http, user, run_id: str) -> list[tuple[str, dict]]:
+    decided = http.post(f"/api/v1/runs/{run_id}/approval", headers=auth(user), json={"decision": "approve"})
+    assert decided.status_code == 202, decided.text
+    return follow(http, user, decided.json()["stream_id"])
 
 
 def stored(http, user, conversation_id: str) -> dict:
@@ -151,3 +160,62 @@ def test_an_injected_order_in_a_document_still_waits_for_a_person_and_a_denial_s
     assert dict(evs)["tool_result"]["status"] == "denied" and dict(evs)["complete"]["finish_reason"] == "stop"
     sent = fleet.upstream.stats()["bodies"][-1]["messages"]
     assert sent[-1]["role"] == "tool" and "denied" in sent[-1]["content"]
+
+
+def test_a_run_paused_through_one_gateway_replica_goes_on_through_another(fleet, http, alice):
+    if fleet.backend != "postgres":
+        pytest.skip("replicas of a deployment share PostgreSQL: the PostgreSQL fleet runs them")
+    target = fleet.upstream.base_url.removesuffix("/v1") + "/stats"
+    fleet.upstream.control(reset=True)
+    call = {"name": "http_fetch", "arguments": json.dumps({"url": target})}
+    fleet.upstream.control(tool_turns=[[call]], script="Fetched on B.")
+    evs = run(http, alice, "Fetch the stats page.", "auto")  # replica A
+    assert dict(evs)["complete"]["finish_reason"] == "awaiting_approval", names(evs)
+    run_id, conversation_id = dict(evs)["approval_required"]["run_id"], dict(evs)["complete"]["conversation_id"]
+    url = fleet.start_gateway_replica("gateway-approver", free_port())
+    try:
+        with httpx.Client(base_url=url, timeout=60) as replica_b:
+            evs = approve(replica_b, alice, run_id)
+        assert dict(evs)["tool_result"]["status"] == "ok" and dict(evs)["complete"]["finish_reason"] == "stop", names(evs)
+        assert "".join(d["token"] for n, d in evs if n == "token") == "Fetched on B."
+        answer = stored(http, alice, conversation_id)  # as replica A reads it
+        assert answer["id"] == run_id and answer["finish_reason"] == "stop" and answer["pending_approval"] is None
+        assert answer["content"].endswith("Fetched on B.")
+        assert http.post(f"/api/v1/runs/{run_id}/approval", headers=auth(alice), json={"decision": "approve"}).status_code == 409
+    finally:
+        process = fleet.processes.pop("gateway-approver")
+        process.terminate()
+        assert process.wait(30) in (0, -15)
+
+
+def test_what_a_run_writes_passes_the_output_guards_before_and_after_an_approval(fleet, http, alice):
+    """A model that obeys every order: it puts its system prompt into one fetch's URL and a
+    stranger's address into another's, and after the approval it repeats its whole prompt. The
+    first call is blocked without a person being asked (the model is told why), what is shown of
+    the second is redacted, and the answer after the approval is stopped like a plain turn's."""
+    target = fleet.upstream.base_url + "/models"  # (its stats page would quote the prompt back)
+    fleet.upstream.control(reset=True)
+    fleet.upstream.control(echo=True, tool_turns=[[
+        {"name": "http_fetch", "arguments": '{"url": "' + target + '?q={{system}}"}'},
+        {"name": "http_fetch", "arguments": json.dumps({"url": target + "?to=bob.smith@example.com"})}]])
+    evs = run(http, alice, "Fetch the stats page.", "auto")
+    canary = fleet.upstream.stats()["bodies"][-1]["messages"][0]["content"].split("\n", 1)[0]
+    assert canary.startswith("cnry-")
+    assert names(evs)[-5:] == ["tool_call", "tool_call", "tool_result", "approval_required", "complete"], names(evs)
+    blocked, shown = [d for n, d in evs if n == "tool_call"]
+    assert dict(evs)["tool_result"]["call_id"] == blocked["call_id"] and dict(evs)["tool_result"]["status"] == "blocked"
+    waiting = dict(evs)["approval_required"]["calls"]
+    assert [c["call_id"] for c in waiting] == [shown["call_id"]]
+    for arguments in (shown["arguments"], waiting[0]["arguments"]):
+        assert "[EMAIL REDACTED]" in arguments and json.loads(arguments)["url"].startswith(target)
+    conversation_id = dict(evs)["complete"]["conversation_id"]
+
+    after = approve(http, alice, dict(evs)["approval_required"]["run_id"])
+    assert dict(after)["tool_result"]["status"] == "ok", after
+    assert names(after)[-1] == "error" and dict(after)["error"]["error"]["code"] == "CONTENT_BLOCKED", after[-1]
+    shown_to_alice = json.dumps([evs, after, stored(http, alice, conversation_id)])
+    assert canary not in shown_to_alice and "helpful, accurate assistant" not in shown_to_alice
+    assert "bob.smith@example.com" not in shown_to_alice
+    # The fetch ran with the URL the model wrote, and the model read that the other call was blocked.
+    tools_said = [m["content"] for m in fleet.upstream.stats()["bodies"][-1]["messages"] if m["role"] == "tool"]
+    assert any("blocked" in said for said in tools_said) and any("bob.smith@example.com" in said for said in tools_said)

@@ -1,7 +1,15 @@
 """Going on with an agent run that paused for a person's approval: the run (its answer) is
 found for its owner only, claimed once, within its window; the decisions go to the
-orchestrator with the stored state, and the run streams on into the same answer, which is
-brought up to date on every path (ended, paused again, failed, or cut off by the client)."""
+orchestrator with the stored state, and the run streams on into the same answer, past the same
+system-prompt leak guard as the turn that paused (its canary and prompt are stored with the
+run), and is brought up to date on every path (ended, paused again, failed, or cut off by the
+client).
+
+A decision is final once a tool may have acted on it. The orchestrator announces each approved
+call (a tool_call event) before it runs any: until an event arrives nothing ran (the decisions
+were refused, or the orchestrator was not reached), so the claim is given back and the person
+may decide again; from the first event on, a failure ends the run as failed and a second
+decision is refused (a tool with side effects never runs twice for one approval)."""
 
 from __future__ import annotations
 
@@ -14,13 +22,16 @@ from datetime import timedelta
 from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
+from chatbot_common.guardrails.canary import LeakGuard, new_canary
 from conversation.agent import (
     AWAITING_APPROVAL, AgentClient, ApprovalPending, Resume, RunEnd, RunPaused, ToolCallEvent, ToolResultEvent,
 )
 from conversation.llm import GenerateOptions, LlmDelta
 from conversation.run_store import RunStore
 from conversation.settings import ConversationSettings
-from conversation.turn import FINISH_CANCELLED, FINISH_ERROR, Token, TurnCompleted, TurnEvent, TurnStarted
+from conversation.turn import (
+    FINISH_CANCELLED, FINISH_ERROR, LEAK_GUARDRAIL, Token, TurnCompleted, TurnEvent, TurnStarted, leak_stopped,
+)
 from conversation.usage import to_pico
 
 log = logging.getLogger(__name__)
@@ -66,21 +77,28 @@ class ResumedRun:
         try:
             first = await anext(stream)
         except BaseException:
-            # Refused before anything ran (an edit that does not fit the schema): the person may decide again.
+            # Nothing arrived, so nothing ran (see above): the person may decide again.
             await self._store.release(before.id)
             await stream.aclose()
             raise
         yield TurnStarted(found.conversation.id, before.parent_id or "", before.id)
         index = 0
         provider, model = before.provider, before.model
+        guard = self._guard(saved, found.conversation)
         try:
             item = first
             while True:
-                if isinstance(item, LlmDelta):
-                    self._parts.append(item.text)
-                    yield Token(item.text, index)
-                    index += 1
-                elif isinstance(item, ModelSelected):
+                if isinstance(item, (LlmDelta, RunEnd)):
+                    # The turn's guard: text is released as it proves safe, the rest at the end.
+                    text = guard.feed(item.text) if isinstance(item, LlmDelta) else guard.flush()
+                    if guard.leaked:
+                        yield LEAK_GUARDRAIL
+                        raise leak_stopped(model)
+                    if text:
+                        self._parts.append(text)
+                        yield Token(text, index)
+                        index += 1
+                if isinstance(item, ModelSelected):
                     provider, model = item.provider, item.model
                     yield item
                 elif isinstance(item, (ToolCallEvent, ToolResultEvent)):
@@ -103,6 +121,13 @@ class ResumedRun:
             raise
         finally:
             await stream.aclose()
+
+    def _guard(self, saved: dict, conversation) -> LeakGuard:
+        protected = saved.get("guard")
+        if protected:
+            return LeakGuard(protected["canary"], protected["prompt"])
+        # Paused before runs kept their guard: the conversation's prompt, under a canary the run never had.
+        return LeakGuard(new_canary(), conversation.system_prompt or self._settings.system_prompt)
 
     def _answer(self, end: RunEnd, provider: str, model: str):
         before = self._found.message

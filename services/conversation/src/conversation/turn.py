@@ -138,6 +138,7 @@ class ChatTurn:
         self._agent = agent
         self._steps: list[dict] = []
         self._paused: RunPaused | None = None
+        self._protected: tuple[str, str] = ("", "")  # the canary and the prompt the leak guard protects
         self._model_requested = self._provider_requested = ""
         self._llm = llm
         self._counters = counters
@@ -327,6 +328,7 @@ class ChatTurn:
                                   budget_left=req.budget_left)
         index = 0
         guard = LeakGuard(canary, system_prompt)
+        self._protected = (canary, system_prompt)
         if req.tools:
             stream = self._agent.run(prompt, options, req.tools, req.roles, self._answer_id)
         else:
@@ -351,9 +353,8 @@ class ChatTurn:
                 else:
                     text = guard.flush()
                 if guard.leaked:
-                    log.warning("reply stopped: it disclosed the system prompt", extra={"model": self._model})
-                    yield Guardrail("system_prompt_leak", "stopped")
-                    raise AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
+                    yield LEAK_GUARDRAIL
+                    raise leak_stopped(self._model)
                 if text:
                     self._parts.append(text)
                     yield Token(text, index)
@@ -559,17 +560,28 @@ class ChatTurn:
             steps=self._steps,
         )
         if finish_reason == AWAITING_APPROVAL and self._paused is not None:
-            message.run_state = paused_run(self._paused, self._req, self._model_requested, self._provider_requested)
+            message.run_state = paused_run(self._paused, self._req, self._model_requested, self._provider_requested,
+                                           self._protected)
             message.run_expires_at = utcnow() + timedelta(seconds=self._settings.run_approval_seconds)
         return await self._repo.add_message(message)
 
 
-def paused_run(paused: RunPaused, req: TurnRequest, model: str, provider: str) -> dict:
+LEAK_GUARDRAIL = Guardrail("system_prompt_leak", "stopped")
+
+
+def leak_stopped(model: str) -> AppError:
+    """The error that ends a reply the leak guard stopped (after LEAK_GUARDRAIL)."""
+    log.warning("reply stopped: it disclosed the system prompt", extra={"model": model})
+    return AppError(ErrorCode.CONTENT_BLOCKED, LEAK_STOPPED)
+
+
+def paused_run(paused: RunPaused, req: TurnRequest, model: str, provider: str, protected: tuple[str, str]) -> dict:
     """What resuming a paused run needs, stored with its answer: the orchestrator's state (opaque),
-    the calls waiting, and the turn's model, settings and tools."""
+    the calls waiting, the turn's model, settings and tools, and what the turn's leak guard
+    protects (its canary and system prompt: the run's answer goes on past the same guard)."""
     return {
         "state": base64.b64encode(paused.state).decode(), "model": model, "provider": provider, "temperature": req.temperature,
-        "max_tokens": req.max_tokens, "tools": list(req.tools),
+        "max_tokens": req.max_tokens, "tools": list(req.tools), "guard": {"canary": protected[0], "prompt": protected[1]},
         "calls": [{"call_id": c.call_id, "name": c.name, "arguments": c.arguments, "step": c.step} for c in paused.calls],
     }
 
