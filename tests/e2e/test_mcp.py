@@ -105,7 +105,7 @@ def test_an_admin_registers_a_server_its_tools_are_discovered_and_granted(http, 
     # The right credential, given again, reconnects and discovers the tools.
     fixed = http.patch(f"/api/v1/admin/mcp-servers/{wrong.json()['id']}", headers=auth(alice),
                        json={"credentials": {"Authorization": f"Bearer {TOKEN}"}})
-    assert fixed.status_code == 200 and fixed.json()["last_error"] is None and len(fixed.json()["tools"]) == 4
+    assert fixed.status_code == 200 and fixed.json()["last_error"] is None and len(fixed.json()["tools"]) == 5
     assert http.delete(f"/api/v1/admin/mcp-servers/{wrong.json()['id']}", headers=auth(alice)).status_code == 204
     assert http.get(f"/api/v1/admin/mcp-servers/{wrong.json()['id']}", headers=auth(alice)).status_code == 404
 
