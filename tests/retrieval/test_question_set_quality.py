@@ -4,10 +4,11 @@ the int8 ONNX embedder) into the real rag service (Qdrant Edge, hybrid search), 
 asked once; a hit is a passage that holds the question's verbatim evidence.
 
 The floors are issue 14's targets (recall@5 29/30, recall@3 27/30, MRR@5 0.80), asserted on every
-question of each set, but for the guide's recall@5: this code finds 128 of its 133 questions'
-evidence in the top 5 (0.962, bench/results/retrieval.md), one short of 29/30, so its floor is
-0.95 until retrieval gets there. int8 kernels differ between CPUs (AVX2, AVX-512 VNNI) and move
-near-ties by a question or so. Each run's figures go to var/reports/question_set_quality.json.
+question of each set. int8 kernels differ between CPUs (AVX2, AVX-512 VNNI) and move near-ties:
+measured on the guide (bench/results/retrieval.md, row 14), hybrid search finds 130 of 133 in the
+top 5 (the floor is 129), 124 in the top 3 (floor 120) with MRR@5 0.84; on two other builds of the
+embedder (int8 for AVX2, fp32) the same search finds 130 and 129-130 in the top 5. Each run's
+figures go to var/reports/question_set_quality.json.
 """
 
 import json
@@ -22,7 +23,7 @@ from harness import KnowledgeBase
 pytestmark = pytest.mark.contract
 REPORT = Path(__file__).resolve().parents[2] / "var" / "reports" / "question_set_quality.json"
 TARGETS = (29 / 30, 27 / 30, 0.80)  # issue 14: recall@5, recall@3, MRR@5 for hybrid search
-FLOORS = {"guide": (0.95, *TARGETS[1:]), "mixed": TARGETS}
+FLOORS = {"guide": TARGETS, "mixed": TARGETS}
 
 
 async def test_hybrid_search_finds_the_evidence_on_both_question_sets(tmp_path):

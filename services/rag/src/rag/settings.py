@@ -36,12 +36,16 @@ class RagSettings(GrpcServiceSettings, DatabaseSettings):
     # Hybrid fusion: "score" weighs each side's score relative to its best (retrieval.fuse),
     # "rrf" fuses ranks in the store (Qdrant's reciprocal-rank fusion, k = rrf_k).
     fusion: Literal["score", "rrf"] = "score"
-    dense_weight: float = Field(0.5, ge=0, le=1)
+    # The dense side's share of a fused score. Above half: a passage first in meaning but sharing
+    # few of the question's words (a paraphrase) is not buried under passages that share some of
+    # them and mean less (bench/results/retrieval.md, rows 12-13; 0.6 tuned on the guide's dev questions).
+    dense_weight: float = Field(0.6, ge=0, le=1)
     # Score fusion: candidates the keyword side returns (a passage's pieces share its keyword
     # vector and arrive together, so it looks deeper than the dense side's prefetch_limit).
     keyword_prefetch_limit: int = Field(120, ge=1, le=1000)
-    # Added to a fused score times the share of the question's adjacent word pairs a passage holds.
-    phrase_weight: float = Field(0.2, ge=0, le=1)
+    # Added to a fused score times the share of the question's adjacent word pairs a passage holds
+    # (0.45-0.6 rank the guide's dev questions alike, on three embedding builds; rows 13-14).
+    phrase_weight: float = Field(0.5, ge=0, le=1)
     # Hits whose dense cosine similarity is below this are dropped as weak matches, unless the
     # question is on topic (some candidate reaches the threshold) and the hit's keyword score is
     # at least this share of the best one's (code, a table row: close in words, not in meaning).

@@ -4,6 +4,7 @@ import pytest
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
 from rag.retrieval import Question, boost_phrases, fuse, query_phrases, snippet
+from rag.settings import RagSettings
 from rag.store import StoredHit, point_id
 
 HOTELS = "Hotel rooms in London cost at most 250 EUR per night."
@@ -124,9 +125,11 @@ def hit(pid: str, score: float, vector) -> StoredHit:
     return StoredHit(pid, score, {"text": pid}, v / np.linalg.norm(v))
 
 
-def test_dense_near_duplicates_do_not_bury_the_exact_keyword_match():
+@pytest.mark.parametrize("dense_weight", [0.5, RagSettings.model_fields["dense_weight"].default])
+def test_dense_near_duplicates_do_not_bury_the_exact_keyword_match(dense_weight):
     """45 logbook nights alike in meaning: their dense order is noise (int8 kernels differ by
-    CPU); the night the words single out wins by the keyword margin, whatever that order."""
+    CPU); the night the words single out wins by the keyword margin, whatever that order, also
+    at the default dense weight (above half)."""
     query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
     rng = np.random.default_rng(7)
     for _ in range(20):
@@ -135,7 +138,7 @@ def test_dense_near_duplicates_do_not_bury_the_exact_keyword_match():
         dense_hits = sorted(nights, key=lambda h: -float(np.dot(query, h.dense)))
         keyword = [hit("night-44", 9.0, nights[44].dense), hit("night-4", 4.0, nights[4].dense),
                    hit("night-12", 3.5, nights[12].dense)]
-        fused, relative = fuse(query, dense_hits, keyword, 0.5)
+        fused, relative = fuse(query, dense_hits, keyword, dense_weight)
         assert fused[0].id == "night-44"
         assert relative == {"night-44": 1.0, "night-4": pytest.approx(4 / 9), "night-12": pytest.approx(3.5 / 9)}
 
