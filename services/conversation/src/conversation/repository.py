@@ -161,21 +161,27 @@ class Repository:
             return list(rows), int(total or 0)
 
     @staticmethod
-    def _path(conversation_id: str, last_id: str, limit: int | None):
-        """The ids of the branch ending with `last_id` and their depth (1: the last), as a recursive CTE."""
+    def _path(conversation_id: str, last_id: str, limit: int | None, stop_at: str = ""):
+        """The ids of the branch ending with `last_id` and their depth (1: the last), as a recursive
+        CTE; the walk goes no further back than `stop_at` when it meets it."""
         path = select(Message.id, Message.parent_id, literal(1).label("depth")).where(
             Message.id == last_id, Message.conversation_id == conversation_id).cte("path", recursive=True)
         step = select(Message.id, Message.parent_id, (path.c.depth + 1).label("depth")).join(path, Message.id == path.c.parent_id)
         if limit is not None:
             step = step.where(path.c.depth < limit)
+        if stop_at:
+            step = step.where(path.c.id != stop_at)
         return path.union_all(step.where(Message.conversation_id == conversation_id))
 
-    async def branch(self, conversation_id: str, last_id: str | None, limit: int | None = None) -> list[Message]:
+    async def branch(self, conversation_id: str, last_id: str | None, limit: int | None = None,
+                     stop_at: str = "") -> list[Message]:
         """The branch that ends with `last_id`, oldest first: the message and those it follows,
-        at most `limit` of them (the newest). One recursive query on SQLite and PostgreSQL."""
+        at most `limit` of them (the newest). With `stop_at` (the message a summary covers the
+        branch through), a branch it lies on starts with it: what the summary retells is not
+        read again on every turn. One recursive query on SQLite and PostgreSQL."""
         if not last_id:
             return []
-        path = self._path(conversation_id, last_id, limit)
+        path = self._path(conversation_id, last_id, limit, stop_at)
         async with self._sessions() as session:
             rows = await session.scalars(select(Message).join(path, Message.id == path.c.id).order_by(path.c.depth.desc()))
             return list(rows)

@@ -165,7 +165,8 @@ class BackgroundWork:
             conv = await self._repo.conversation(conversation_id)
             if conv is None or not conv.current_message_id:
                 return
-            branch = await self._repo.branch(conv.id, conv.current_message_id)
+            # Read back to the last summary's message at most: what it covers is folded already.
+            branch = await self._repo.branch(conv.id, conv.current_message_id, stop_at=conv.summary_through_id)
             ids = [m.id for m in branch]
             start = ids.index(conv.summary_through_id) + 1 if conv.summary_through_id in ids else 0
             # A summary of another branch is not this branch's: start again from its first message.

@@ -124,6 +124,8 @@ KNOWLEDGE_BASE = "knowledge-base"  # the "provider" of an answer given without t
 
 # Texts longer than this in all are counted on a worker thread, not on the event loop.
 _COUNT_INLINE_CHARS = 4000
+# History messages whose stored count must be redone are counted this many at a time.
+_RECOUNT_WINDOW = 16
 
 
 class ChatTurn:
@@ -249,13 +251,17 @@ class ChatTurn:
             conv = new_conversation = self._new_conversation()
         self._conversation = conv
         limit = self._settings.history_limit
+        # The history is read back to the summary's last message at most (what the summary
+        # retells is not sent again), so a turn's reads do not grow with the conversation.
+        summarised_through = conv.summary_through_id if conv.summary else ""
         # The user's memory is read beside the writes (one more query, no more waiting).
         memory_read = self._memory.state(req.user_id, req.tenant_id) if self._memory is not None else _no_memory()
         if question is not None:
             # Answered again: the question is stored already; it is current until its new answer is.
             user_message = question
-            _, recent, memory = await asyncio.gather(self._repo.set_current(conv.id, question.id),
-                                                     self._repo.branch(conv.id, parent_id, limit), memory_read)
+            _, recent, memory = await asyncio.gather(
+                self._repo.set_current(conv.id, question.id), self._repo.branch(conv.id, parent_id, limit, summarised_through),
+                memory_read)
         else:
             user_message = Message(
                 id=new_id("msg"), conversation_id=conv.id, role="user", content=req.message, parent_id=parent_id,
@@ -264,7 +270,7 @@ class ChatTurn:
             # The message is stored (a new conversation with it) while the history is read.
             _, recent, memory = await asyncio.gather(
                 self._repo.add_message(user_message, new_conversation),
-                self._repo.branch(conv.id, parent_id, limit) if new_conversation is None else _nothing(),
+                self._repo.branch(conv.id, parent_id, limit, summarised_through) if new_conversation is None else _nothing(),
                 memory_read,
             )
             memory = await self._remember(conv, memory, text)
@@ -309,11 +315,9 @@ class ChatTurn:
             user_tokens += source_tokens
             user_content = self._spotlight.user_message(text, sources)
 
-        stale = [i for i, m in enumerate(history) if m.token_counter != self._counter.name]
-        fresh = dict(zip(stale, await self._count([history[i].content for i in stale]), strict=True)) if stale else {}
-        history_tokens = [fresh.get(i, m.token_count) for i, m in enumerate(history)]
         self._history_allowance = history_allowance(budget.input_limit - costs(budget, [system_tokens, user_tokens]),
                                                      self._settings.history_tokens)
+        history_tokens = await self._newest_counts(budget, history, self._history_allowance)
         keep, _ = fit_newest(budget, self._history_allowance, history_tokens)
         self._history_cost = costs(budget, history_tokens) + budget.cost(user_tokens - source_tokens if sources else user_tokens)
         self._budget = budget
@@ -379,6 +383,28 @@ class ChatTurn:
             raise
         finally:
             await stream.aclose()
+
+    async def _newest_counts(self, budget: Budget, history: list[Message], allowance: int) -> list[int]:
+        """The token counts of the newest history messages, oldest first, as far back as the
+        allowance reaches and one past it (enough for what fits, and for the summary trigger,
+        which a history over its allowance has passed). A stored count measured by another
+        tokenizer (or none: an answer of a model counted by estimate) is counted again here, a
+        few messages at a time, newest first; older messages are never counted on this turn."""
+        counts: list[int] = []
+        cost = 0
+        end = len(history)
+        while end > 0 and cost <= allowance:
+            window = history[max(0, end - _RECOUNT_WINDOW):end]
+            stale = [i for i, m in enumerate(window) if m.token_counter != self._counter.name]
+            fresh = dict(zip(stale, await self._count([window[i].content for i in stale]), strict=True)) if stale else {}
+            for i in range(len(window) - 1, -1, -1):
+                tokens = fresh.get(i, window[i].token_count)
+                counts.append(tokens)
+                cost += budget.cost(tokens)
+                if cost > allowance:
+                    break
+            end -= len(window)
+        return counts[::-1]
 
     async def _remember(self, conv: Conversation, state: MemoryState, new_text: str) -> MemoryState:
         """Stores the facts a new message asks to remember (while memory is on for its author),

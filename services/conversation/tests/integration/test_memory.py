@@ -196,6 +196,25 @@ async def test_a_summary_is_stored_once_and_never_for_a_branch_left(sessions):
     assert (stored.summary, stored.summary_through_id, stored.summary_messages) == ("of the branch shown", q2b, 3)
 
 
+async def test_the_history_is_read_back_to_the_summary_only(sessions):
+    repo = Repository(sessions)
+    conv = await repo.create_conversation("usr_a", "t1", "")
+    q1 = await say(repo, conv.id, "user", None)
+    a1 = await say(repo, conv.id, "assistant", q1)
+    q2 = await say(repo, conv.id, "user", a1)
+    a2 = await say(repo, conv.id, "assistant", q2)
+    q3 = await say(repo, conv.id, "user", a2)
+    whole = [q1, a1, q2, a2, q3]
+    assert [m.id for m in await repo.branch(conv.id, q3)] == whole
+    # The walk ends at the summary's last message (kept, so the turn sees the summary is on its branch).
+    assert [m.id for m in await repo.branch(conv.id, q3, 200, stop_at=a1)] == [a1, q2, a2, q3]
+    assert [m.id for m in await repo.branch(conv.id, q3, 2, stop_at=a1)] == [a2, q3]
+    # A summary of another branch (q2b, an edit of q2) stops nothing: the whole branch is read.
+    q2b = await say(repo, conv.id, "user", a1)
+    assert [m.id for m in await repo.branch(conv.id, q3, stop_at=q2b)] == whole
+    assert [m.id for m in await repo.branch(conv.id, q2b, stop_at=a2)] == [q1, a1, q2b]
+
+
 async def test_pinned_first_archived_hidden_and_a_persons_title_kept(sessions):
     repo = Repository(sessions)
     older = await repo.create_conversation("usr_a", "t1", "older")

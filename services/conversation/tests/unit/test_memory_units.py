@@ -94,3 +94,37 @@ def test_a_fold_leaves_the_newest_messages_within_their_share_and_never_fewer_th
     assert _kept(messages, keep_tokens=100, keep_messages=2) == 5
     assert _kept(messages, keep_tokens=10, keep_messages=2) == 2
     assert _kept(messages[:1], keep_tokens=10, keep_messages=4) == 1
+
+
+class _CountingEstimate(ByteEstimate):
+    """The byte estimate, remembering every text it was asked to count."""
+
+    def __init__(self) -> None:
+        self.counted: list[str] = []
+
+    def count(self, texts):
+        self.counted += texts
+        return super().count(texts)
+
+
+async def test_a_turn_counts_only_the_newest_history_its_allowance_reaches(tmp_path):
+    from conversation.models import Message
+    from conversation.settings import ConversationSettings
+    from conversation.turn import ChatTurn, TurnRequest
+
+    estimate = _CountingEstimate()
+    turn = ChatTurn(None, None, Counters(estimate), ConversationSettings(var_dir=tmp_path), TurnRequest("u", "t", "hi"))
+    budget = Budget(10_000, 0)
+    # 200 messages of 30 bytes (11 tokens, 18 with overhead): answers of an estimated model carry
+    # no count of this counter and are counted again; questions carry theirs.
+    history = [Message(id=str(i), role="user" if i % 2 == 0 else "assistant", content=f"{i:03d}" + "y" * 27,
+                       token_count=11 if i % 2 == 0 else 999, token_counter=ByteEstimate.name if i % 2 == 0 else "")
+               for i in range(200)]
+    counts = await turn._newest_counts(budget, history, allowance=90)
+    # Five messages fit in 90 tokens; the sixth passes the allowance (the summary trigger's answer).
+    assert counts == [11] * 6 and fit_newest(budget, 90, counts) == (5, 90)
+    assert estimate.counted == [m.content for m in history[184:] if m.token_counter == ""]  # the newest 16 only
+    # With room for all of it, every message is counted, as before.
+    estimate.counted.clear()
+    assert await turn._newest_counts(budget, history, allowance=100_000) == [11] * 200
+    assert len(estimate.counted) == 100
