@@ -46,6 +46,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 MODES = {"off": "off", "facts": "user memory only", "on": "on"}
+POSITIONS = (10, 100, 190)
 
 
 def run(turns: int, mode: str, model: str, upstream_url: str) -> dict:
@@ -86,7 +87,11 @@ def run(turns: int, mode: str, model: str, upstream_url: str) -> dict:
         finally:
             fleet.stop()
         summaries = (Path(folder) / "logs" / "conversation.log").read_text().count('"msg":"conversation summary"')
-    return {"latency_p50": statistics.median(latencies), "latency_p95": pct(latencies, 0.95), "ttft_p50": statistics.median(ttfts),
+    # Whether a turn's cost grows with the conversation: the mean of the 20 turns around the 10th,
+    # 100th and 200th (while the conversation is that long).
+    at = {n: statistics.mean(latencies[n - 10:n + 10]) for n in POSITIONS if n + 10 <= len(latencies)}
+    return {"latency_p50": statistics.median(latencies), "latency_p95": pct(latencies, 0.95), "at": at,
+            "ttft_p50": statistics.median(ttfts),
             "prompt_max": max(prompts), "prompt_last": prompts[-1], "summaries": summaries,
             "summary_covers": (conv.get("summary") or {}).get("messages", 0), "title": conv["title_source"]}
 
@@ -115,12 +120,17 @@ def main() -> None:
         "Memory on: running summaries and titles written in the background by the embedded model, user memory on with five facts. "
         "Off: no summary, no title, no user memory (the history is only cut to its allowance). "
         "User memory only: the five facts in every prompt, nothing written in the background.", "",
-        "| answered by | turns | memory | turn p50 ms | turn p95 ms | TTFT p50 ms | prompt tokens max | last | summaries written | summary covers (messages) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Turn ms at 10, 100, 190: the mean client-measured turn time of the 20 turns around that one (turns 0-19, 90-109, "
+        "180-199): flat when a turn's cost does not grow with the conversation.", "",
+        "| answered by | turns | memory | turn p50 ms | turn p95 ms | turn ms at 10 / 100 / 190 | TTFT p50 ms "
+        "| prompt tokens max | last | summaries written | summary covers (messages) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, turns, mode, r in rows:
-        lines.append(f"| {label} | {turns} | {MODES[mode]} | {r['latency_p50']:.0f} | {r['latency_p95']:.0f} | {r['ttft_p50']:.0f} | "
-                     f"{r['prompt_max']} | {r['prompt_last']} | {r['summaries']} | {r['summary_covers']} of {2 * turns} |")
+        at = " / ".join(f"{r['at'][n]:.0f}" if n in r["at"] else "-" for n in POSITIONS)
+        lines.append(f"| {label} | {turns} | {MODES[mode]} | {r['latency_p50']:.0f} | {r['latency_p95']:.0f} | {at} | "
+                     f"{r['ttft_p50']:.0f} | {r['prompt_max']} | {r['prompt_last']} | {r['summaries']} | "
+                     f"{r['summary_covers']} of {2 * turns} |")
     out = ROOT / "bench" / "results" / "memory.md"
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text())
