@@ -5,6 +5,7 @@ script and one set of injected faults.
 
     python tools/fake_openai_upstream.py --port 9100 --tokens 20 --gap-ms 10
     POST /control {"fail_next": 2, "status": 503}   # the next 2 requests answer 503 (with "error_message")
+    POST /control {"fail_after": 1}                 # answer 1 more request, then fail every one after it
     POST /control {"retry_after": 2}                # ... and with a Retry-After header of 2 s
     POST /control {"hang_next": 1}                  # the next request gets no answer at all (its client gives up)
     POST /control {"reset_next": 1}                 # the next request's connection breaks before any chunk
@@ -88,7 +89,7 @@ def scripted_answer(rules: list[dict], messages: list[dict]) -> str:
 
 
 def _defaults(gap_ms: float) -> dict:
-    return {"fail_next": 0, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
+    return {"fail_next": 0, "fail_after": -1, "status": 503, "retry_after": None, "hang_next": 0, "reset_next": 0, "malformed_after": -1,
             "stall_after": 0, "requests": 0, "request_times": [], "script": "", "script_piece": 3, "gap_ms": gap_ms,
             "echo": False, "obey": False, "answers": [], "error_message": "injected failure", "last_messages": [], "cut_after": 0,
             "tool_turns": [], "bodies": [], "embedding_usage": True,
@@ -258,10 +259,13 @@ def build_app(tokens: int, gap_ms: float) -> Starlette:
                 await asyncio.sleep(0.05)
             gone()
             return Response(status_code=499)
-        if state["fail_next"] > 0:
-            state["fail_next"] -= 1
+        if state["fail_next"] > 0 or state["fail_after"] == 0:
+            state["fail_next"] = max(0, state["fail_next"] - 1)
             headers = {"Retry-After": str(state["retry_after"])} if state["retry_after"] is not None else None
             return JSONResponse(wire.error(state["status"], state["error_message"]), status_code=state["status"], headers=headers)
+        if state["fail_after"] > 0:
+            state["fail_after"] -= 1
+
         def bill(prompt: int, completion: int) -> None:
             billed = state["billed"]
             billed["answers"], billed["prompt_tokens"], billed["completion_tokens"] = (
