@@ -14,7 +14,10 @@ from chatbot_common.tokens import bundled_model_path
 from llm_orchestrator.providers.base import ChatMessage, Delta, End, GenParams, ResponseFormat, ToolCall, ToolSpec
 from llm_orchestrator.providers.local import LocalProvider
 
-pytestmark = pytest.mark.contract
+# One event loop for the module, as the provider (built once for the module) has in a service: its
+# queue lock is given back by a callback on the loop that ran the generation, and with a loop per
+# test a loop closed before that callback ran left the lock held, so the next test waited forever.
+pytestmark = [pytest.mark.contract, pytest.mark.asyncio(loop_scope="module")]
 
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
            "required": ["city", "unit"], "additionalProperties": False}
