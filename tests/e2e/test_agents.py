@@ -195,6 +195,13 @@ def test_what_a_run_writes_passes_the_output_guards_before_and_after_an_approval
     the second is redacted, and the answer after the approval is stopped like a plain turn's."""
     target = fleet.upstream.base_url + "/models"  # (its stats page would quote the prompt back)
     fleet.upstream.control(reset=True)
+    try:
+        _writes_pass_the_guards(fleet, http, alice, target)
+    finally:  # the fleet's upstream is the session's: an echoing model would trip later tests' leak guard
+        fleet.upstream.control(reset=True)
+
+
+def _writes_pass_the_guards(fleet, http, alice, target: str) -> None:
     fleet.upstream.control(echo=True, tool_turns=[[
         {"name": "http_fetch", "arguments": '{"url": "' + target + '?q={{system}}"}'},
         {"name": "http_fetch", "arguments": json.dumps({"url": target + "?to=bob.smith@example.com"})}]])
