@@ -279,13 +279,13 @@ class ChatTurn:
         yield TurnStarted(conv.id, user_message.id, self._answer_id)
 
         # Memory first (the summary, then the user's facts), then sources, then history.
+        # Found among every message read, not only those sent: the summary's last message may
+        # have failed since it was summarised, and is still where the summary ends.
+        summarised = next((i + 1 for i, m in enumerate(recent) if m.id == conv.summary_through_id), 0) if conv.summary else 0
         history = [
-            m for m in recent
+            m for m in recent[summarised:]
             if m.id != user_message.id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR
         ][-limit:]
-        summarised = [m.id for m in history].index(conv.summary_through_id) + 1 \
-            if conv.summary and conv.summary_through_id in {m.id for m in history} else 0
-        history = history[summarised:]
         memory_text, memory_tokens = await self._memory_blocks(budget, system_tokens, user_tokens, conv.summary if summarised else "",
                                                                [f.content for f in memory.facts] if memory.active else [])
         system_tokens += memory_tokens
