@@ -177,13 +177,18 @@ async def say(repo, conversation_id, role, parent_id, text="x"):
     return message.id
 
 
+async def exchanges(repo, conversation_id, count: int) -> list[str]:
+    """`count` messages in one branch, a question first and answers between: their ids, oldest first."""
+    ids: list[str] = []
+    for i in range(count):
+        ids.append(await say(repo, conversation_id, "assistant" if i % 2 else "user", ids[-1] if ids else None))
+    return ids
+
+
 async def test_a_summary_is_stored_once_and_never_for_a_branch_left(sessions):
     repo = Repository(sessions)
     conv = await repo.create_conversation("usr_a", "t1", "")
-    q1 = await say(repo, conv.id, "user", None)
-    a1 = await say(repo, conv.id, "assistant", q1)
-    q2 = await say(repo, conv.id, "user", a1)
-    a2 = await say(repo, conv.id, "assistant", q2)
+    q1, a1, q2, a2 = await exchanges(repo, conv.id, 4)
     assert await repo.store_summary(conv.id, "", a1, "first", 2, "m")
     # A second writer of the same fold (it read the summary as it was) stores nothing.
     assert not await repo.store_summary(conv.id, "", a1, "again", 2, "m")
@@ -199,12 +204,7 @@ async def test_a_summary_is_stored_once_and_never_for_a_branch_left(sessions):
 async def test_the_history_is_read_back_to_the_summary_only(sessions):
     repo = Repository(sessions)
     conv = await repo.create_conversation("usr_a", "t1", "")
-    q1 = await say(repo, conv.id, "user", None)
-    a1 = await say(repo, conv.id, "assistant", q1)
-    q2 = await say(repo, conv.id, "user", a1)
-    a2 = await say(repo, conv.id, "assistant", q2)
-    q3 = await say(repo, conv.id, "user", a2)
-    whole = [q1, a1, q2, a2, q3]
+    whole = q1, a1, q2, a2, q3 = await exchanges(repo, conv.id, 5)
     assert [m.id for m in await repo.branch(conv.id, q3)] == whole
     # The walk ends at the summary's last message (kept, so the turn sees the summary is on its branch).
     assert [m.id for m in await repo.branch(conv.id, q3, 200, stop_at=a1)] == [a1, q2, a2, q3]
