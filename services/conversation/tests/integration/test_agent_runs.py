@@ -229,10 +229,13 @@ async def test_a_decision_is_final_once_the_call_may_have_run(upstream, tmp_path
             settings = orchestrator_settings(upstream, tmp_path, port)
             handles["orchestrator"] = await start_grpc(build_orchestrator(settings), settings)
 
-            for _ in range(50):  # the channel may first need to reconnect
+            # The conversation service's channel may first need to reconnect (gRPC backs off
+            # between attempts): asked again until it answers something else, for up to a minute.
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:
                 with pytest.raises(grpc.aio.AioRpcError) as again:
                     await resume(stub, run_id, "approve")
-                if again.value.code() != grpc.StatusCode.UNAVAILABLE:
+                if again.value.code() != grpc.StatusCode.UNAVAILABLE or asyncio.get_running_loop().time() > deadline:
                     break
                 await asyncio.sleep(0.2)
             assert again.value.code() == grpc.StatusCode.ALREADY_EXISTS  # CONFLICT: decided once
