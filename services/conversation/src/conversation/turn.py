@@ -279,13 +279,7 @@ class ChatTurn:
         yield TurnStarted(conv.id, user_message.id, self._answer_id)
 
         # Memory first (the summary, then the user's facts), then sources, then history.
-        # Found among every message read, not only those sent: the summary's last message may
-        # have failed since it was summarised, and is still where the summary ends.
-        summarised = next((i + 1 for i, m in enumerate(recent) if m.id == conv.summary_through_id), 0) if conv.summary else 0
-        history = [
-            m for m in recent[summarised:]
-            if m.id != user_message.id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR
-        ][-limit:]
+        summarised, history = unsummarised_history(recent, conv.summary_through_id if conv.summary else "", user_message.id, limit)
         memory_text, memory_tokens = await self._memory_blocks(budget, system_tokens, user_tokens, conv.summary if summarised else "",
                                                                [f.content for f in memory.facts] if memory.active else [])
         system_tokens += memory_tokens
@@ -593,6 +587,18 @@ class ChatTurn:
 
 
 LEAK_GUARDRAIL = Guardrail("system_prompt_leak", "stopped")
+
+
+def unsummarised_history(recent: list[Message], summary_through_id: str, question_id: str, limit: int) -> tuple[bool, list[Message]]:
+    """Whether the branch read holds the summary's last message, and the messages after it that
+    are sent as history (questions and answers with text, none that failed, not the question
+    being answered; the newest `limit`). The summary's message is looked for among every message
+    read, not only those sent: it may have failed since it was summarised, and is still where
+    the summary ends."""
+    cut = next((i + 1 for i, m in enumerate(recent) if m.id == summary_through_id), 0) if summary_through_id else 0
+    history = [m for m in recent[cut:]
+               if m.id != question_id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR]
+    return cut > 0, history[-limit:]
 
 
 def leak_stopped(model: str) -> AppError:

@@ -7,7 +7,9 @@ from chatbot_common.tokens import ByteEstimate
 from conversation.context_window import Budget, fit_newest, history_allowance, needs_summary, share
 from conversation.llm import ModelFacts
 from conversation.summaries import clean_title
+from conversation.models import Message
 from conversation.tokenizers import CL100K, Counters
+from conversation.turn import FINISH_ERROR, unsummarised_history
 from conversation.user_memory import facts_in
 
 
@@ -128,3 +130,20 @@ async def test_a_turn_counts_only_the_newest_history_its_allowance_reaches(tmp_p
     estimate.counted.clear()
     assert await turn._newest_counts(budget, history, allowance=100_000) == [11] * 200
     assert len(estimate.counted) == 100
+
+
+def _message(id_: str, role: str = "user", finish: str | None = None) -> Message:
+    return Message(id=id_, conversation_id="c", role=role, content=f"text of {id_}", parent_id=None, finish_reason=finish or "", citations=[])
+
+
+def test_history_after_the_summary_even_when_its_last_message_failed_since():
+    q1, a1, q2, a2, q3 = (_message("q1"), _message("a1", "assistant"), _message("q2"), _message("a2", "assistant"), _message("q3"))
+    used, history = unsummarised_history([a1, q2, a2, q3], "a1", "q3", 200)
+    assert used and [m.id for m in history] == ["q2", "a2"]
+    # a1 failed after it was summarised (a resumed run stopped): the summary still ends there.
+    failed = _message("a1", "assistant", FINISH_ERROR)
+    used, history = unsummarised_history([failed, q2, a2, q3], "a1", "q3", 200)
+    assert used and [m.id for m in history] == ["q2", "a2"]
+    # No summary, or one of another branch: the whole branch read is history, failed answers left out.
+    assert unsummarised_history([q1, failed, q2, a2, q3], "", "q3", 200) == (False, [q1, q2, a2])
+    assert unsummarised_history([q1, a1, q2, a2, q3], "elsewhere", "q3", 2) == (False, [q2, a2])
