@@ -255,8 +255,8 @@ class Repository:
                 .returning(_CONVERSATIONS.c.tenant_id, _CONVERSATIONS.c.user_id)
             )).one_or_none()
             if message.role == "assistant" and owner is not None:
-                for provider, model, tally in usage_by_model(message.provider, message.model, _tally(message), message.steps):
-                    await _add_usage(session, owner.tenant_id, owner.user_id, message.created_at.date(), provider, model, tally)
+                await add_usages(session, owner.tenant_id, owner.user_id, message.created_at.date(),
+                                 usage_by_model(message.provider, message.model, _tally(message), message.steps))
         return message
 
     async def record_usage(self, tenant_id: str, user_id: str, provider: str, model: str, tally: dict[str, int],
@@ -297,7 +297,8 @@ class Repository:
                        *(getattr(UsageRecord, name) for name in _AMOUNTS)).where(UsageRecord.user_id == user_id)
             )).all()
             await session.execute(delete(UsageRecord).where(UsageRecord.user_id == user_id))
-            for tenant_id, day, provider, model, kind, *amounts in records:
+            # In the ledger's key order, as every writer of several rows (see add_usages).
+            for tenant_id, day, provider, model, kind, *amounts in sorted(records, key=lambda r: (r[0], r[1], r[2], r[3], r[4])):
                 await _add_usage(session, tenant_id, "", day, provider, model, dict(zip(_AMOUNTS, amounts, strict=True)), kind)
         return int(conversations.rowcount or 0), int(messages.rowcount or 0), len(records)
 
@@ -372,7 +373,10 @@ def usage_by_model(provider: str, model: str, tally: dict[str, int], steps) -> l
         for name in _STEP_TOKENS:
             row[name] += max(int(step.get(name) or 0), 0)
         cost = to_pico(str(step.get("cost") or ""))
-        row["cost_pico_usd"] += cost or 0
+        if cost is None:
+            row["unpriced_turns"] = 1  # the step's model has no price: its cost is unknown, not zero
+        else:
+            row["cost_pico_usd"] += cost
     own = dict(tally)
     for row in rows.values():
         for name in _STEP_TOKENS:
@@ -385,6 +389,16 @@ def usage_by_model(provider: str, model: str, tally: dict[str, int], steps) -> l
 def _tally(message: Message) -> dict[str, int]:
     return usage_tally(message.prompt_tokens, message.completion_tokens, message.cached_prompt_tokens or 0, message.cost_pico_usd,
                        bool((message.served or {}).get("cached")))
+
+
+async def add_usages(session: AsyncSession, tenant_id: str, user_id: str, day: date,
+                     rows: list[tuple[str, str, dict[str, int]]], kind: str = "chat") -> None:
+    """Adds to several ledger rows of one owner and day in one transaction, in the order of their
+    key (provider, model): two transactions booking the same rows in opposite orders (two runs
+    of one user, each with steps on the other's provider) would each hold one row's lock and wait
+    for the other's, a deadlock on PostgreSQL."""
+    for provider, model, tally in sorted(rows, key=lambda row: (row[0][:64], row[1][:200])):
+        await _add_usage(session, tenant_id, user_id, day, provider, model, tally, kind)
 
 
 async def _add_usage(session: AsyncSession, tenant_id: str, user_id: str, day: date, provider: str, model: str,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from chatbot_common.db import utcnow
 from conversation.agent import AWAITING_APPROVAL
 from conversation.models import Conversation, Message
-from conversation.repository import _add_usage, usage_by_model, usage_tally
+from conversation.repository import add_usages, usage_by_model, usage_tally
 
 RESUMING = "resuming"  # claimed: one resumer goes on with the run
 EXPIRED = "approval_expired"
@@ -72,8 +72,8 @@ class RunStore:
         leg = [s for s in after.steps or () if _model_step(s) > paused_at]
         async with self._sessions() as session, session.begin():
             await session.execute(update(Message).where(Message.id == before.id).values(**values))
-            for provider, model, amounts in usage_by_model(after.provider or before.provider, after.model or before.model, tally, leg):
-                await _add_usage(session, conversation.tenant_id, conversation.user_id, utcnow().date(), provider, model, amounts)
+            await add_usages(session, conversation.tenant_id, conversation.user_id, utcnow().date(),
+                             usage_by_model(after.provider or before.provider, after.model or before.model, tally, leg))
         return after
 
 

@@ -83,3 +83,22 @@ async def test_cost_cache_hits_and_v1_usage_are_summed_per_user_and_tenant(repo)
     await repo.erase_user("usr_ann")
     assert await repo.tenant_usage("t1", *WINDOW) == before
     assert await repo.tenant_usage("t1", *WINDOW, user_id="usr_ann") == []
+
+
+async def test_an_unpriced_step_of_another_provider_is_booked_unpriced_not_at_zero(repo):
+    """A run whose first step was served by a model without a price (the answer's cost is then
+    unknown too): the step's row counts an unpriced answer, its cost unknown, never a priced $0."""
+    conversation = (await repo.create_conversation("usr_ann", "t1", "t")).id
+    question = Message(id=new_id("msg"), conversation_id=conversation, role="user", content="q", citations=[])
+    await repo.add_message(question)
+    steps = [{"type": "model", "step": 1, "provider": "unpriced", "model": "m", "prompt_tokens": 5, "completion_tokens": 1, "cost": ""},
+             {"type": "model", "step": 2, "provider": "fake", "model": "m1", "prompt_tokens": 6, "completion_tokens": 2,
+              "cost": "0.000004"}]
+    await repo.add_message(Message(id=new_id("msg"), conversation_id=conversation, role="assistant", content="a", parent_id=question.id,
+                                   provider="fake", model="m1", prompt_tokens=11, completion_tokens=3, cost_pico_usd=None, steps=steps,
+                                   citations=[]))
+    rows = {(r[1], r[2]): r[3] for r in await repo.tenant_usage("t1", *WINDOW)}
+    step = rows[("unpriced", "m")]
+    assert (step["turns"], step["prompt_tokens"], step["completion_tokens"]) == (0, 5, 1)
+    assert (step["unpriced_turns"], step["cost_pico_usd"]) == (1, 0)  # unknown: the cost column leaves it out
+    assert (rows[("fake", "m1")]["prompt_tokens"], rows[("fake", "m1")]["unpriced_turns"]) == (6, 1)

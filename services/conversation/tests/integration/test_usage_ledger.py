@@ -94,6 +94,41 @@ async def test_concurrent_turns_of_one_tenant_never_lose_a_count(repo):
     assert totals(await repo.tenant_usage("t1", date(2000, 1, 1), date(2100, 1, 1))) == (30, 60, 30)
 
 
+async def run_answer(repo: Repository, conversation: str, provider: str, step_provider: str) -> None:
+    """An agent run's answer served by `provider` with one earlier step on `step_provider`."""
+    question = Message(id=new_id("msg"), conversation_id=conversation, role="user", content="q", citations=[])
+    await repo.add_message(question)
+    steps = [{"type": "model", "step": 1, "provider": step_provider, "model": "m", "prompt_tokens": 3, "completion_tokens": 1,
+              "cost": "0.000001"},
+             {"type": "model", "step": 2, "provider": provider, "model": "m", "prompt_tokens": 4, "completion_tokens": 2,
+              "cost": "0.000002"}]
+    await repo.add_message(Message(id=new_id("msg"), conversation_id=conversation, role="assistant", content="a", parent_id=question.id,
+                                   provider=provider, model="m", prompt_tokens=7, completion_tokens=3, cost_pico_usd=3_000_000,
+                                   steps=steps, citations=[]))
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_two_runs_booking_the_same_providers_in_opposite_orders_never_deadlock(repo, database_url):
+    """Two runs of one user, one answered by p1 with a step on p2, the other the reverse: each
+    books two ledger rows in one transaction. A trigger holds each row's lock a while once it is
+    taken (as a slow statement would), so in the order the rows come in, each run holds one and
+    waits for the other's: PostgreSQL breaks that deadlock by failing one turn."""
+    conversations = [(await repo.create_conversation("usr_a", "t1", "t")).id for _ in range(3)]
+    await run_answer(repo, conversations[0], "p1", "p2")  # both rows exist: the runs below update them
+    engine = sync_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE FUNCTION slow_ledger() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$ "
+                                 "LANGUAGE plpgsql"))
+            conn.execute(sa.text("CREATE TRIGGER slow_ledger BEFORE UPDATE ON usage_ledger FOR EACH ROW EXECUTE FUNCTION slow_ledger()"))
+    finally:
+        engine.dispose()
+    await asyncio.gather(run_answer(repo, conversations[1], "p1", "p2"), run_answer(repo, conversations[2], "p2", "p1"))
+    rows = {r[1]: r[3] for r in await repo.tenant_usage("t1", date(2000, 1, 1), date(2100, 1, 1))}
+    assert {p: (r["turns"], r["prompt_tokens"], r["completion_tokens"]) for p, r in rows.items()} == {
+        "p1": (2, 4 + 4 + 3, 2 + 2 + 1), "p2": (1, 3 + 3 + 4, 1 + 1 + 2)}
+
+
 async def test_the_range_is_by_utc_day(repo):
     await turn(repo, "usr_a", "t1", "m", 1, 1)
     today = datetime.now(UTC).date()

@@ -55,7 +55,10 @@ class OwnUsageOut(BaseModel):
 
 
 def _cost(row: pb.UsageRow) -> str | None:
-    return (row.cost or "0") if row.turns > row.unpriced_turns else None
+    """The row's cost, or None when none of it was priced. A row of an agent run's steps served by
+    another provider than the answer's counts no answer (turns 0): its cost is known unless it
+    counts an unpriced one."""
+    return None if row.unpriced_turns >= max(row.turns, 1) else (row.cost or "0")
 
 
 def usage_days(reply: pb.TenantUsageResponse) -> list[UsageDay]:
