@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingest_worker.parsing import HEADING, ParsedDocument
+from ingest_worker.parsing import HEADING, ParsedDocument, term_and_definition
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
 
@@ -104,16 +104,6 @@ def _lines(text: str, limit: int) -> list[str]:
     return [part for line in text.split("\n") for part in (_split_long(line, limit) if len(line) > limit else [line])]
 
 
-_LABEL_END = re.compile(r"[.,;:!?]$")
-_SENTENCE_LINE = re.compile(r"\S+(?:\s+\S+){4,}[.!?]")
-
-
-def _labels(line: str, following: str) -> bool:
-    """A term and its definition (a glossary, a list of named items): a short line that ends no
-    sentence, followed by one that is a sentence. They belong together in a passage and a piece."""
-    return 0 < len(line) <= 80 and not _LABEL_END.search(line) and bool(_SENTENCE_LINE.fullmatch(following.strip()))
-
-
 def _parts(text: str, options: ChunkingOptions) -> list[str]:
     """A block as the passages take it: whole when it fits one; else cut between lines (packed up
     to the target size, a term kept with its definition) or, for prose, at sentence ends."""
@@ -125,7 +115,7 @@ def _parts(text: str, options: ChunkingOptions) -> list[str]:
     lines = _lines(text, options.target_chars)
     for number, line in enumerate(lines):
         following = lines[number + 1] if number + 1 < len(lines) else ""
-        needed = len(line) + (1 + len(following) if _labels(line, following) else 0)
+        needed = len(line) + (1 + len(following) if term_and_definition(line, following) else 0)
         if parts and len(parts[-1]) + 1 + needed <= options.target_chars:
             parts[-1] = f"{parts[-1]}\n{line}"
         else:
@@ -234,7 +224,7 @@ def _matches(pieces: list[_Piece], options: ChunkingOptions) -> list[str]:
         units = _lines(piece.text, options.match_chars * 3 // 2)
         term = ""  # the current piece is a term so far: its definition joins it whatever the size
         for number, unit in enumerate(units):
-            entry = "\n" in piece.text and _labels(unit, units[number + 1] if number + 1 < len(units) else "")
+            entry = "\n" in piece.text and term_and_definition(unit, units[number + 1] if number + 1 < len(units) else "")
             if text and text != term and (entry or len(text) + 1 + len(unit) > options.match_chars
                                           or (piece.header != header and not text.endswith(":"))):
                 emit()

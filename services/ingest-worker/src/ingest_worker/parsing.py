@@ -192,12 +192,22 @@ def _structured_block(lines: list[str], page: int) -> Block:
 
 # A line that is a sentence: five words or more, ending as a sentence ends.
 _SENTENCE_LINE = re.compile(r"\S+(?:\s+\S+){4,}[.!?]")
+_LABEL_END = re.compile(r"[.,;:!?]$")
+
+
+def term_and_definition(line: str, following: str) -> bool:
+    """A term and its definition (a glossary, a list of named items): a short line that ends no
+    sentence, followed by one that is a sentence."""
+    return 0 < len(line) <= 80 and not _LABEL_END.search(line) and bool(_SENTENCE_LINE.fullmatch(following.strip()))
 
 
 def _definitions(lines: list[str]) -> bool:
-    """Terms each followed by its definition (a glossary): a third of the lines or more are
-    sentences, which a table's rows are not; its first term is no header row."""
-    return sum(1 for line in lines if _SENTENCE_LINE.fullmatch(line.strip())) * 3 >= len(lines)
+    """Terms each followed by its definition (a glossary): the block opens with a term and its
+    definition, and such pairs make up most of its lines; its first term is no header row. A
+    table whose cells end as sentences do (a configuration table's descriptions) is no glossary:
+    its header row is followed by one such row, and the rows after it follow rows, not terms."""
+    pairs = sum(1 for line, following in zip(lines, lines[1:], strict=False) if term_and_definition(line, following))
+    return term_and_definition(lines[0], lines[1]) and pairs >= 2 and pairs * 2 >= len(lines) - 1
 
 
 # A table's header row: a few capitalised names ("Metric Target Notes", "VariableTypeDefaultDescription").

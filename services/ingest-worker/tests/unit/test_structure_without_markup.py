@@ -164,3 +164,26 @@ def test_a_glossary_is_no_table_and_each_term_stays_with_its_definition():
         assert [u.text for u in units if term in u.text] == [f"{term}\n{definition}"]
     for chunk in chunks:
         assert not chunk.text.startswith("Term Number 0 (TN0)\n") or chunk.index == 0
+
+
+def test_a_configuration_table_whose_descriptions_end_in_a_period_keeps_its_header_row():
+    """Rows that end as sentences do ("Seconds a session stays valid.") are no glossary: the
+    header row is found, carried by every passage and piece holding rows, and each row keeps it."""
+    rows = [f"SESSION_{i}_TTL integer {i * 60} Seconds the session of client number {i} stays valid." for i in range(30)]
+    text = "\n".join(["Session Settings", "", "Variable Type Default Description", *rows, ""]).encode()
+    doc = parse(text, "settings.txt")
+    [table] = [b for b in doc.blocks if b.kind == PARAGRAPH]
+    assert table.header == "Variable Type Default Description"
+    chunks = chunk_document(doc, ChunkingOptions(match_chars=300))
+    assert len(chunks) >= 3
+    # Every passage holds the header row above its own rows (after the row it overlaps with the one before).
+    for chunk in chunks:
+        lines = chunk.text.split("\n")
+        assert lines.index("Variable Type Default Description") <= 1, chunk.text[:120]
+    units = match_units(chunks)
+    assert all(u.text.startswith("Variable Type Default Description\n") for u in units if "SESSION_" in u.text)
+    assert all(any(row in u.text for u in units) for row in rows)
+    # A short one (a header row and two rows) is a table too.
+    [short] = [b for b in parse("\n".join(["Variable Type Default Description", *rows[:2]]).encode(), "s.txt").blocks
+               if b.kind == PARAGRAPH]
+    assert short.header == "Variable Type Default Description"
