@@ -7,6 +7,7 @@ the view private.v_orders (over an allowed table)."""
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 import uuid
 from datetime import date, timedelta
@@ -14,11 +15,14 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 import sqlglot
+from psycopg import sql as pgsql
 
 from llm_orchestrator.tools.base import ToolContext, ToolError
 from llm_orchestrator.tools.running import run_tool
+from llm_orchestrator.tools import sql_guard
 from llm_orchestrator.tools.sql import MAX_CELL_CHARS, MAX_RESULT_CHARS, SqlQuery
 from llm_orchestrator.tools.sql_guard import CheckedQuery
+from llm_orchestrator.tools.sql_result import prepare
 
 pytestmark = pytest.mark.contract
 
@@ -172,7 +176,10 @@ async def test_long_cells_are_cut_in_the_database(database):
     assert row[0] == "x" * MAX_CELL_CHARS + "…"
     assert row[1:3] == [7, "2.5"] and row[6] == "short"
     assert row[3].startswith("\\x7979") and len(row[3]) == MAX_CELL_CHARS + 1
-    assert row[4].startswith("{1,2,3,") and row[5].startswith('{"k": "zzz') and len(row[4]) == len(row[5]) == MAX_CELL_CHARS + 1
+    # Long JSON and arrays are cut as JSON text, marked like every cut cell.
+    assert row[4].startswith("[1,2,3,") and row[5].startswith('{"k": "zzz') and len(row[4]) == len(row[5]) == MAX_CELL_CHARS + 1
+    assert row[4].endswith("…") and row[5].endswith("…")
+    assert result.data["cut"] == [[0, 0], [0, 3], [0, 4], [0, 5]]
     assert "x" * MAX_CELL_CHARS + "…" in result.content.splitlines()[2]
     assert peak < 3_000_000, f"{peak} bytes allocated for a result of {len(result.content)} characters"
 
@@ -180,6 +187,75 @@ async def test_long_cells_are_cut_in_the_database(database):
     same = await query(tool, "SELECT 1, 'a', 2 AS id, 'b' AS id")
     assert same.data["columns"] == ["?column?", "?column?", "id", "id"] and same.data["rows"] == [[1, "a", 2, "b"]]
     assert (await query(tool, "VALUES (1, 'one')")).data["rows"] == [[1, "one"]]
+
+
+async def test_json_and_arrays_come_back_as_json_values(tool):
+    """JSON, JSONB and arrays of any element type are structured values when they fit in a cell,
+    and cut (as JSON text, marked) only when they are long."""
+    result = await query(tool, """SELECT '{"a": [1, 2.5], "b": null, "c": "x"}'::jsonb AS doc, '[1, "x", true]'::json AS j,
+        '"str"'::jsonb AS s, 'null'::jsonb AS jnull, NULL::jsonb AS missing, ARRAY[1, 2] AS ints, ARRAY['a', NULL] AS texts,
+        ARRAY[[1, 2], [3, 4]] AS matrix, '{}'::int[] AS empty, ARRAY[DATE '2026-01-02'] AS dates,
+        ARRAY['{"k": 1}'::jsonb] AS docs, (SELECT array_agg(id ORDER BY id) FROM orders WHERE id <= 5) AS ids,
+        (SELECT jsonb_agg(customer ORDER BY id) FROM orders) AS customers""")
+    assert not result.is_error, result.content
+    (row,) = result.data["rows"]
+    assert row[:-1] == [{"a": [1, 2.5], "b": None, "c": "x"}, [1, "x", True], "str", None, None, [1, 2], ["a", None],
+                        [[1, 2], [3, 4]], [], ["2026-01-02"], [{"k": 1}], [1, 2, 3, 4, 5]]
+    assert row[-1].startswith('["customer 1", "customer 2", ') and row[-1].endswith("…")
+    assert len(row[-1]) == MAX_CELL_CHARS + 1 and result.data["cut"] == [[0, 12]]
+    # The model reads them as JSON too.
+    line = result.content.splitlines()[2]
+    assert line.startswith('{"a": [1, 2.5], "b": null, "c": "x"} | [1, "x", true] | str | NULL | NULL | [1, 2]'), line
+
+
+# Statements whose order is theirs to say: a key named or numbered among the result's columns,
+# keys that are expressions outside them, directions and NULLS placement, a collation, DISTINCT,
+# DISTINCT ON, grouping, a set operation, parentheses around the whole statement, a limit.
+ORDERED = [
+    "SELECT id, customer FROM orders ORDER BY amount DESC LIMIT 5",
+    "SELECT customer FROM orders ORDER BY created DESC, id LIMIT 7",
+    "SELECT id FROM orders ORDER BY 1 DESC LIMIT 3",
+    "SELECT id, customer FROM orders WHERE id < 30 ORDER BY customer COLLATE \"C\" DESC, id",
+    "SELECT x FROM (VALUES (2), (NULL), (1)) v (x) ORDER BY x DESC",
+    "SELECT x FROM (VALUES (2), (NULL), (1)) v (x) ORDER BY x NULLS FIRST",
+    "SELECT x AS y FROM (VALUES (2), (NULL), (1)) v (x) ORDER BY y DESC NULLS LAST",
+    "SELECT DISTINCT customer FROM orders WHERE id < 20 ORDER BY orders.customer DESC",
+    "SELECT DISTINCT ON (id % 3) id % 3 AS k, id FROM orders ORDER BY id % 3, id DESC",
+    "SELECT count(*) AS n, id % 4 AS r FROM orders WHERE id < 10 GROUP BY 2 ORDER BY n DESC, r",
+    "SELECT name FROM products UNION ALL SELECT \"Name\" FROM \"Regions\" ORDER BY name DESC",
+    "SELECT \"Name\" FROM \"Regions\" ORDER BY \"Name\" DESC",
+    "(SELECT id FROM orders ORDER BY id DESC) LIMIT 4",
+    "SELECT id, customer FROM orders ORDER BY length(customer) DESC, id DESC LIMIT 6",
+]
+
+
+@pytest.mark.parametrize("sql", ORDERED)
+async def test_the_result_is_ordered_by_the_outer_query(tool, database, sql):
+    """SQL orders a query's rows by that query's ORDER BY only, never by a subquery's: the query
+    the tool runs around the statement repeats the statement's order itself, on the subquery's
+    columns, and PostgreSQL sees the rows already come in that order (no second sort)."""
+    result = await query(tool, sql)
+    assert not result.is_error, result.content
+    async with await psycopg.AsyncConnection.connect(database["owner"]) as conn:
+        await conn.execute("SET search_path = reporting, public")
+        expected = [list(r) for r in await (await conn.execute(sql)).fetchall()]
+        assert result.data["rows"] == expected
+        columns, statement = await prepare(conn, sql_guard.check(sql).tree)
+        text = statement.as_string(conn)
+        outer = sqlglot.parse_one(text, read="postgres")
+        keys = outer.args["order"].expressions if outer.args.get("order") else []
+        asked = sqlglot.parse_one(sql, read="postgres")
+        asked = asked.args.get("order") or asked.this.args.get("order")
+        directions = [bool(k.args.get("desc")) for k in asked.expressions]
+        assert [(k.this.table, bool(k.args.get("desc"))) for k in keys] == [("q", desc) for desc in directions], text
+        assert [list(r) for r in await (await conn.execute(statement)).fetchall()] == expected
+
+        def sorts(plan: list[tuple[str]]) -> int:
+            return sum(bool(re.match(r"\s*(->\s+)?(Incremental )?Sort\s+\(", line)) for (line,) in plan)
+
+        plain = await (await conn.execute(f"EXPLAIN {sql}")).fetchall()
+        wrapped = await (await conn.execute(pgsql.SQL("EXPLAIN {}").format(statement))).fetchall()
+        assert sorts(wrapped) == sorts(plain), "\n".join(line for (line,) in wrapped)
 
 
 async def test_rows_stop_at_the_result_budget(tool):

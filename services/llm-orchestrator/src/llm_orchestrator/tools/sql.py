@@ -11,9 +11,9 @@ Three lines of defence, each enough on its own for writes:
 3. the database role of LLM_TOOLS_SQL_URL, which the operator grants SELECT on the allowed
    tables only (README).
 Rows are read through a server-side cursor, so a large result is never computed whole, and
-nothing large reaches this process: the statement is wrapped so the database itself cuts every
-cell that can be long (text, numeric, arrays, JSON, bytea, ...) to MAX_CELL_CHARS + 1
-characters, and rows stop coming once the result holds MAX_RESULT_CHARS (a row of many wide
+nothing large reaches this process: the statement runs inside a query that cuts every cell that
+can be long in the database (tools.sql_result: JSON and arrays come back structured when they
+are short), and rows stop coming once the result holds MAX_RESULT_CHARS (a row of many wide
 cells, or many rows of them). `SELECT repeat('x', 500000000)` costs the database its memory for
 a moment, never the orchestrator.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -30,25 +31,15 @@ import psycopg
 from psycopg import sql as pgsql
 
 from llm_orchestrator.providers.base import ToolSpec
-from llm_orchestrator.tools import sql_guard
+from llm_orchestrator.tools import sql_guard, sql_result
 from llm_orchestrator.tools.base import ToolContext, ToolError, ToolResult
+from llm_orchestrator.tools.sql_result import MAX_CELL_CHARS
 
-MAX_CELL_CHARS = 200
 # What the rows of one result may hold in all (characters of the cells as text); the observation
 # the model reads is cut far shorter, this bounds what the client and the stored steps get.
 MAX_RESULT_CHARS = 200_000
 FETCH_BATCH_ROWS = 10
 CONNECT_TIMEOUT_SECONDS = 5
-
-# Types whose text is short whatever the value (PostgreSQL's OIDs): their cells come back as
-# values (numbers stay numbers). Every other type is cast to text and cut in the database.
-_BOUNDED_TYPES = frozenset({
-    16,  # bool
-    20, 21, 23, 26,  # int8, int2, int4, oid
-    700, 701,  # float4, float8
-    1082, 1083, 1114, 1184, 1186, 1266,  # date, time, timestamp, timestamptz, interval, timetz
-    2950,  # uuid
-})
 
 
 class TableAllowList:
@@ -89,35 +80,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _cut(value: Any) -> Any:
-    """A cell the database cut to MAX_CELL_CHARS + 1 characters, marked as cut."""
-    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-        return value[:MAX_CELL_CHARS] + "…"
-    return value
-
-
 def _cell(value: Any) -> str:
-    text = "NULL" if value is None else str(value)
+    if value is None:
+        text = "NULL"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
     text = text.replace("\n", " ").replace("|", "\\|")
     return text if len(text) <= MAX_CELL_CHARS + 1 else text[:MAX_CELL_CHARS] + "…"
-
-
-def _size(row: list[Any]) -> int:
-    return sum(len(v) if isinstance(v, str) else 8 for v in row)
-
-
-def bounded_statement(statement: str, columns: list[tuple[str, int]]) -> pgsql.Composable:
-    """The statement as a subquery whose long cells the database cuts: each column by position
-    (names may repeat), under its own name, cast to text and cut unless its type is short."""
-    aliases = [pgsql.Identifier(f"c{i}") for i in range(len(columns))]
-    cells = []
-    for alias, (name, type_oid) in zip(aliases, columns, strict=True):
-        value = pgsql.SQL("q.{}").format(alias)
-        if type_oid not in _BOUNDED_TYPES:
-            value = pgsql.SQL("pg_catalog.left(({})::pg_catalog.text, {})").format(value, pgsql.Literal(MAX_CELL_CHARS + 1))
-        cells.append(pgsql.SQL("{} AS {}").format(value, pgsql.Identifier(name)))
-    return pgsql.SQL("SELECT {} FROM ({}) AS q ({})").format(
-        pgsql.SQL(", ").join(cells), pgsql.SQL(statement), pgsql.SQL(", ").join(aliases))
 
 
 def table_text(columns: list[str], rows: list[list[Any]], truncated: bool) -> str:
@@ -170,7 +141,7 @@ class SqlQuery:
                 await self._resolve(conn, checked)
                 # The statement is fully qualified now: nothing else may be found by name.
                 await conn.execute("SET LOCAL search_path = pg_catalog")
-                columns, rows, truncated = await self._fetch(conn, checked.sql())
+                columns, rows, cut, truncated = await self._fetch(conn, checked)
         except psycopg.errors.QueryCanceled:
             raise ToolError(f"the query took longer than {self._statement_timeout_ms} ms and was stopped") from None
         except psycopg.errors.ReadOnlySqlTransaction:
@@ -183,7 +154,8 @@ class SqlQuery:
             raise ToolError(f"the database refused the query: {primary[:300]}") from None
         finally:
             await conn.close()
-        data = {"columns": columns, "rows": rows, "truncated": truncated}
+        # "cut": [row, column] of each cell cut to MAX_CELL_CHARS characters and "…".
+        data = {"columns": columns, "rows": rows, "cut": cut, "truncated": truncated}
         return ToolResult(content=table_text(columns, rows, truncated), data=data)
 
     async def _limits(self, conn: psycopg.AsyncConnection) -> None:
@@ -211,16 +183,14 @@ class SqlQuery:
                 raise ToolError(f"the table {schema}.{name} may not be read; allowed: {self._allow.describe()}"[:500])
             sql_guard.qualify(table, schema, name)
 
-    async def _fetch(self, conn: psycopg.AsyncConnection, statement: str) -> tuple[list[str], list[list[Any]], bool]:
-        # Declaring a cursor plans the statement and describes its columns; no row is computed.
-        async with conn.cursor(name="sql_tool_columns") as cur:
-            await cur.execute(statement)
-            described = [(c.name, c.type_code) for c in cur.description or []]
-        query = bounded_statement(statement, described) if described else pgsql.SQL(statement)
+    async def _fetch(self, conn: psycopg.AsyncConnection,
+                     checked: sql_guard.CheckedQuery) -> tuple[list[str], list[list[Any]], list[list[int]], bool]:
+        columns, statement = await sql_result.prepare(conn, checked.tree)
         rows: list[list[Any]] = []
+        cut: list[list[int]] = []
         size, truncated = 0, False
         async with conn.cursor(name="sql_tool") as cur:
-            await cur.execute(query)
+            await cur.execute(statement)
             while not truncated:
                 batch = await cur.fetchmany(min(FETCH_BATCH_ROWS, self._max_rows + 1 - len(rows)))
                 if not batch:
@@ -229,7 +199,8 @@ class SqlQuery:
                     if len(rows) == self._max_rows or size >= MAX_RESULT_CHARS:
                         truncated = True
                         break
-                    row = [_cut(_jsonable(v)) for v in fetched]
-                    size += _size(row)
-                    rows.append(row)
-        return [name for name, _ in described], rows, truncated
+                    cells = [sql_result.read_cell(column, value) for column, value in zip(columns, fetched, strict=True)]
+                    cut += [[len(rows), i] for i, cell in enumerate(cells) if cell.cut]
+                    size += sum(cell.size for cell in cells)
+                    rows.append([_jsonable(cell.value) for cell in cells])
+        return [column.name for column in columns], rows, cut, truncated
