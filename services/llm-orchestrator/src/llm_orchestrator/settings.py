@@ -156,8 +156,9 @@ class LlmSettings(GrpcServiceSettings, DatabaseSettings):
     mcp_connect_timeout_seconds: float = Field(10.0, gt=0, le=120)
     mcp_idle_seconds: float = Field(120.0, gt=0, description="an unused MCP session is closed after this")
     mcp_max_result_chars: int = Field(20_000, ge=100, description="an MCP tool's answer is cut to this for the model")
-    # An HTTP answer of an MCP server (a tool's result, a tool listing) is read up to this many
-    # bytes; a longer one fails that call (the model is told) and nothing past it is held.
+    # Each message of an MCP server (a JSON answer, an event of an event stream, a line from a
+    # stdio server) is read up to this many bytes, however many a session carries in all; a longer
+    # one fails the call it answers (the model is told) and nothing past it is held.
     mcp_max_response_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
 
     @model_validator(mode="after")

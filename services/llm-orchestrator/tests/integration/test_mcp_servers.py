@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,14 @@ TEST_SERVER = Path(__file__).resolve().parents[4] / "tools" / "mcp_test_server.p
 @pytest.fixture(scope="module")
 def mcp_server():
     server = start_mcp_server(token=TOKEN)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def legacy_server():
+    """The same server of the handshake era: sessions, answers in event streams, the GET stream."""
+    server = start_mcp_server(token=TOKEN, legacy=True)
     yield server
     server.stop()
 
@@ -150,6 +160,76 @@ async def test_an_answer_past_the_size_cap_fails_that_call_only(registry, mcp_se
         assert mcp_server.calls() == calls + 1  # the server answered; the orchestrator stopped reading
         after = await tools["bulky__add"].call({"a": 2, "b": 2}, MEMBER)
         assert (after.content, after.is_error) == ("4", False)
+    finally:
+        await capped.aclose()
+
+
+async def test_an_event_stream_session_is_capped_per_message_never_in_total(registry, legacy_server):
+    """Over event streams the cap holds per message: a call whose answer comes after 200 kB of
+    small notifications passes a 64 KiB cap, and so does the session's long-lived GET stream
+    through 600 kB of them (each round ends with a ping the client answers only if it still reads
+    that stream); one message past the cap fails its call, and the same session goes on."""
+    capped = McpConnections(AddressPolicy(["127.0.0.0/8"]), connect_timeout=10, idle_seconds=60, max_response_bytes=64 * 1024)
+    try:
+        strict = McpRegistry(registry.sessions, registry.box, capped, AddressPolicy(["127.0.0.0/8"]), registry.limits)
+        server = await strict.create(ADMIN, name="chatty", transport="http", url=legacy_server.url, command="",
+                                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=None, enabled=True)
+        assert server.last_error == "" and "chatter" in {t.name for t in server.tools}
+        await strict.set_grants(ADMIN, server.id, [(name, ["member"], False) for name in ("chatter", "big", "add")])
+        tools = {t.spec.name: t for t in await strict.tools_for(MEMBER)}
+
+        async def chatter(**arguments):
+            return await run_tool(tools["chatty__chatter"], {"count": 100, "size": 2000, **arguments}, MEMBER)
+
+        first = await chatter()
+        assert (first.is_error, first.content) == (False, "sent 100")
+        (session,) = capped._sessions.values()
+        for _ in range(3):
+            standalone = await chatter(standalone=True)
+            assert (standalone.is_error, standalone.content) == (False, "sent 100")
+
+        fits = await run_tool(tools["chatty__big"], {"size": 30_000}, MEMBER)
+        assert not fits.is_error and fits.content.startswith("x" * 1000)  # (cut for the model at 2,000 characters)
+        too_big = await run_tool(tools["chatty__big"], {"size": 200_000}, MEMBER)
+        assert too_big.is_error and "larger than 65536 bytes" in too_big.content, too_big.content
+        assert (await chatter(standalone=True)).content == "sent 100"
+        assert (await run_tool(tools["chatty__add"], {"a": 2, "b": 2}, MEMBER)).content == "4"
+        assert list(capped._sessions.values()) == [session] and not session.broken
+    finally:
+        await capped.aclose()
+
+
+async def test_a_stdio_server_is_capped_per_line(registry):
+    """A stdio server's line past the cap is dropped as it comes: the call it answers fails at
+    once naming the cap, the orchestrator never holds the line, and the same process serves on,
+    200 kB of small messages included."""
+    capped = McpConnections(AddressPolicy(), connect_timeout=10, idle_seconds=60, max_response_bytes=64 * 1024)
+    try:
+        local = McpRegistry(registry.sessions, registry.box, capped, AddressPolicy(),
+                            Limits({"chatty": [sys.executable, str(TEST_SERVER), "--stdio", "--legacy"]}, 10.0, 2000))
+        server = await local.create(ADMIN, name="local", transport="stdio", url="", command="chatty", headers={},
+                                    timeout=None, enabled=True)
+        assert server.last_error == ""
+        await local.set_grants(ADMIN, server.id, [(name, ["member"], False) for name in ("chatter", "big", "add")])
+        tools = {t.spec.name: t for t in await local.tools_for(MEMBER)}
+        fits = await run_tool(tools["local__big"], {"size": 30_000}, MEMBER)
+        assert not fits.is_error and fits.content.startswith("x" * 1000)  # (cut for the model at 2,000 characters)
+        (session,) = capped._sessions.values()
+
+        tracemalloc.start()
+        try:
+            started = time.monotonic()
+            too_big = await run_tool(tools["local__big"], {"size": 20_000_000}, MEMBER)
+            took, peak = time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert too_big.is_error and "larger than 65536 bytes" in too_big.content, too_big.content
+        assert took < 5 and peak < 5_000_000, (took, peak)
+
+        chatter = await run_tool(tools["local__chatter"], {"count": 100, "size": 2000}, MEMBER)
+        assert (chatter.is_error, chatter.content) == (False, "sent 100")
+        assert (await run_tool(tools["local__add"], {"a": 40, "b": 2}, MEMBER)).content == "42"
+        assert list(capped._sessions.values()) == [session] and not session.broken
     finally:
         await capped.aclose()
 

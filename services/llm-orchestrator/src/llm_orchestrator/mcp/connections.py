@@ -7,8 +7,10 @@ without a call. The SDK's client runs inside task groups that must be entered an
 task, so each session is owned by a task of its own; calls from any task go through it. A
 session that fails is dropped, and the next call opens a new one. Every HTTP request goes to an
 address the policy (chatbot_common.net_guard) checked for it (`PinnedTransport`); the SDK follows
-a redirect only within the URL's origin. No answer is read past LLM_MCP_MAX_RESPONSE_BYTES: a
-server's answer is the tenant's to write, and the SDK would hold all of it in memory."""
+a redirect only within the URL's origin. No message is read past LLM_MCP_MAX_RESPONSE_BYTES: a
+server's answer is the tenant's to write, and the SDK would hold all of it in memory. The cap
+holds per JSON body, per event of an event stream (a session's GET stream lasts as long as the
+session and may carry any number of messages), and per line from a stdio server (mcp.stdio)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, Tool as McpToolInfo
 
 from chatbot_common.net_guard import AddressPolicy
+from llm_orchestrator.mcp.stdio import capped_stdio_client
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,8 @@ class ResponseTooLarge(httpx2.StreamError, httpx2.SSEError):
 
 
 class _CappedStream(httpx2.AsyncByteStream):
-    """A response body that stops with ResponseTooLarge once more than `limit` bytes came (or
-    at once when its Content-Length says so)."""
+    """A JSON body (one message, or a batch) that stops with ResponseTooLarge once more than
+    `limit` bytes came (or at once when its Content-Length says so)."""
 
     def __init__(self, stream: httpx2.AsyncByteStream, limit: int, declared: str | None) -> None:
         self._stream = stream
@@ -77,13 +80,40 @@ class _CappedStream(httpx2.AsyncByteStream):
         await self._stream.aclose()
 
 
+class _EventCappedStream(_CappedStream):
+    """An event stream whose events (one JSON-RPC message each) may be up to `limit` bytes,
+    however many of them come: it stops with ResponseTooLarge only when one event, counted from
+    the blank line that ended the one before, grows past the cap. Lines end with CRLF, LF or CR."""
+
+    def __init__(self, stream: httpx2.AsyncByteStream, limit: int) -> None:
+        super().__init__(stream, limit, None)
+
+    async def __aiter__(self):
+        event = 0  # bytes of the event being read (line ends counted as one byte)
+        line_ended = False  # the bytes so far end with a line end
+        held_cr = False  # a CR ended the last chunk: half of a CRLF, or a line end of its own
+        async for chunk in self._stream:
+            data = b"\r" + chunk if held_cr else chunk
+            held_cr = data.endswith(b"\r")
+            lines = (data[:-1] if held_cr else data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if lines:
+                seen = b"\n" + lines if line_ended else lines
+                end = seen.rfind(b"\n\n")
+                event = len(seen) - end - 2 if end >= 0 else event + len(lines)
+                line_ended = lines.endswith(b"\n")
+            if event > self._limit:
+                raise ResponseTooLarge(self._limit)
+            yield chunk
+
+
 class PinnedTransport(httpx2.AsyncBaseTransport):
     """Every request goes to an address the policy checked a moment before: the host is resolved
     and checked here, the request sent to that address, the name kept in the Host header and in
     TLS's SNI (so the certificate is still verified against it). A DNS answer that changes after
     the check (rebinding) is never used, and no proxy from the environment is taken. Answers are
-    read up to `max_response_bytes`, uncompressed: compression is not asked for, and a body sent
-    compressed anyway is passed on as it came (the SDK cannot parse it), never inflated past the cap."""
+    read up to `max_response_bytes` (a JSON body whole, an event stream event by event),
+    uncompressed: compression is not asked for, and a body sent compressed anyway is passed on as
+    it came (the SDK cannot parse it), never inflated past the cap."""
 
     def __init__(self, policy: AddressPolicy, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self.policy = policy
@@ -102,7 +132,10 @@ class PinnedTransport(httpx2.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if "content-encoding" in response.headers:
             del response.headers["content-encoding"]
-        response.stream = _CappedStream(response.stream, self.max_response_bytes, response.headers.get("content-length"))
+        if response.headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream":
+            response.stream = _EventCappedStream(response.stream, self.max_response_bytes)
+        else:
+            response.stream = _CappedStream(response.stream, self.max_response_bytes, response.headers.get("content-length"))
         return response
 
     async def aclose(self) -> None:
@@ -166,8 +199,8 @@ class McpConnections:
     def _open(self, target: Target, timeout: float) -> _Session:
         if target.transport == "stdio":
             command, *args = target.argv
-            return _Session(Client(StdioServerParameters(command=command, args=args), read_timeout_seconds=timeout, cache=None),
-                            self.idle_seconds)
+            transport = capped_stdio_client(StdioServerParameters(command=command, args=args), self.max_response_bytes)
+            return _Session(Client(transport, read_timeout_seconds=timeout, cache=None), self.idle_seconds)
 
         async def note_status(response: httpx2.Response) -> None:
             session.http_status = response.status_code
@@ -175,8 +208,9 @@ class McpConnections:
         http = httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(timeout, connect=self.connect_timeout),
                                   event_hooks={"response": [note_status]}, transport=PinnedTransport(self.policy, self.max_response_bytes),
                                   trust_env=False)
-        session = _Session(Client(streamable_http_client(target.url, http_client=http), read_timeout_seconds=timeout, cache=None),
-                           self.idle_seconds, http)
+        # The SDK's own limit on an event (1 MiB by default) is the same cap, so the setting alone decides.
+        transport = streamable_http_client(target.url, http_client=http, max_sse_event_size=self.max_response_bytes)
+        session = _Session(Client(transport, read_timeout_seconds=timeout, cache=None), self.idle_seconds, http)
         return session
 
     async def _session(self, target: Target, timeout: float) -> _Session:
