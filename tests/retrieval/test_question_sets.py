@@ -45,7 +45,9 @@ def test_sets_are_large_and_varied(name, at_least, sources):
     assert set(kinds) <= {"prose", "table", "config", "code", "number", "paraphrase"}
     assert kinds["table"] >= 10 and kinds["paraphrase"] >= 8 and len(kinds) == 6, kinds
     splits = Counter(q.split for q in questions)
-    assert set(splits) == {"dev", "test"} and min(splits.values()) >= len(questions) // 2 - 1
+    # Held out: a third of the set or more (the guide's dev questions grew to tune on; its 66
+    # held-out questions are twice the hidden set of 30).
+    assert set(splits) == {"dev", "test"} and min(splits.values()) * 3 >= len(questions)
     assert all(q.question.strip() and q.section.strip() for q in questions)
     # No question copies its evidence: a question that does would test string matching only.
     assert not [q.id for q in questions if normalise(q.evidence).lower() in normalise(q.question).lower()]
