@@ -250,7 +250,9 @@ def chart(runs: list[dict]) -> None:
         ax.set_xlim(0, 1)
         ax.axvline(29 / 30, color="grey", linestyle="--", linewidth=0.8)
         ax.axvline(0.80, color="grey", linestyle=":", linewidth=0.8)
-        ax.set_title(f"{name} ({bars[0][1]['questions']} questions); targets: R@5 29/30 (dashed), MRR@5 0.80 (dotted)", fontsize=8)
+        counts = sorted({b[1]["questions"] for b in bars})
+        asked = f"{counts[0]} questions" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} questions, by run"
+        ax.set_title(f"{name} ({asked}); targets: R@5 29/30 (dashed), MRR@5 0.80 (dotted)", fontsize=8)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.05), ncol=3)
     fig.tight_layout()
     fig.savefig(RESULTS / "retrieval.png", dpi=110)
