@@ -54,13 +54,25 @@ class RunEnd(LlmEnd):
     steps: tuple[dict, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RunFailed:
+    """A failed run's usage, cost and steps so far, sent just before the error that ends it: what
+    its finished steps used is booked, and its steps (the tool calls that ran) stored."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int
+    cost: str  # "" unknown
+    steps: tuple[dict, ...] = ()
+
+
 @dataclass(frozen=True)
 class Resume:
     state: bytes
     decisions: tuple[tuple[str, str, str], ...]  # (call_id, action, arguments)
 
 
-RunItem = ModelSelected | LlmDelta | ToolCallEvent | ToolResultEvent | RunPaused | RunEnd
+RunItem = ModelSelected | LlmDelta | ToolCallEvent | ToolResultEvent | RunPaused | RunEnd | RunFailed
 
 
 class AgentClient(Protocol):

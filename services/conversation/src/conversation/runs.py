@@ -6,10 +6,13 @@ run), and is brought up to date on every path (ended, paused again, failed, or c
 client).
 
 A decision is final once a tool may have acted on it. The orchestrator announces each approved
-call (a tool_call event) before it runs any: until an event arrives nothing ran (the decisions
-were refused, or the orchestrator was not reached), so the claim is given back and the person
-may decide again; from the first event on, a failure ends the run as failed and a second
-decision is refused (a tool with side effects never runs twice for one approval)."""
+call (a tool_call event) before it runs any. Only an error the call returned before any event
+proves nothing ran (the decisions were refused, or the orchestrator was not reached): then the
+claim is given back and the person may decide again. A cancellation or a deadline before the
+first event proves nothing (the orchestrator may have taken the decisions), nor does a failure
+after it: the run ends as interrupted or failed and a second decision is refused (a tool with
+side effects never runs twice for one approval). A failed run keeps what its stream told: the
+calls that ran, and the usage the orchestrator sends before its error, booked."""
 
 from __future__ import annotations
 
@@ -24,14 +27,12 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LeakGuard, new_canary
 from conversation.agent import (
-    AWAITING_APPROVAL, AgentClient, ApprovalPending, Resume, RunEnd, RunPaused, ToolCallEvent, ToolResultEvent,
+    AWAITING_APPROVAL, AgentClient, ApprovalPending, Resume, RunEnd, RunFailed, RunPaused, ToolCallEvent, ToolResultEvent,
 )
 from conversation.llm import GenerateOptions, LlmDelta
 from conversation.run_store import RunStore
 from conversation.settings import ConversationSettings
-from conversation.turn import (
-    FINISH_CANCELLED, FINISH_ERROR, LEAK_GUARDRAIL, Token, TurnCompleted, TurnEvent, TurnStarted, leak_stopped,
-)
+from conversation.turn import FINISH_CANCELLED, FINISH_ERROR, TurnCompleted, TurnEvent, TurnStarted, guarded
 from conversation.usage import to_pico
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class ResumedRun:
         self._parts: list[str] = []
         self._recorded = False
         self._found = None
+        self._failed: RunFailed | None = None  # the usage and steps the orchestrator sent before its error
+        self._seen: list[ToolCallEvent | ToolResultEvent] = []  # the run's calls and results as they streamed
 
     async def run(self) -> AsyncIterator[TurnEvent]:
         found = await self._store.find(self._run_id, self._user_id)
@@ -76,35 +79,43 @@ class ResumedRun:
         self._started = time.monotonic()
         try:
             first = await anext(stream)
-        except BaseException:
-            # Nothing arrived, so nothing ran (see above): the person may decide again.
+        except StopAsyncIteration:
+            # An answer with nothing in it: nothing ran.
             await self._store.release(before.id)
+            raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the run ended without a result") from None
+        except AppError as exc:
+            await stream.aclose()
+            if exc.code is ErrorCode.LLM_TIMEOUT:
+                # The deadline passed while the orchestrator may have been at work on the decisions:
+                # they stand, and the run ends as failed.
+                await self._fail(exc)
+            else:
+                # Refused (or the orchestrator not reached) before anything ran: the person may decide again.
+                await self._store.release(before.id)
+            raise
+        except BaseException:
+            # Cancelled (the client went away, or its deadline passed) with the decisions sent: they
+            # may have been taken, so they stand; the run is kept as interrupted (record_interrupted).
             await stream.aclose()
             raise
         yield TurnStarted(found.conversation.id, before.parent_id or "", before.id)
-        index = 0
         provider, model = before.provider, before.model
         guard = self._guard(saved, found.conversation)
+
+        async def items():
+            yield first
+            async for item in stream:
+                yield item
+
         try:
-            item = first
-            while True:
-                if isinstance(item, (LlmDelta, RunEnd)):
-                    # The turn's guard: text is released as it proves safe, the rest at the end.
-                    text = guard.feed(item.text) if isinstance(item, LlmDelta) else guard.flush()
-                    if guard.leaked:
-                        yield LEAK_GUARDRAIL
-                        raise leak_stopped(model)
-                    if text:
-                        self._parts.append(text)
-                        yield Token(text, index)
-                        index += 1
+            async for item in guarded(items(), guard, self._parts, lambda: model):
                 if isinstance(item, ModelSelected):
                     provider, model = item.provider, item.model
                     yield item
-                elif isinstance(item, (ToolCallEvent, ToolResultEvent)):
-                    yield item
                 elif isinstance(item, RunPaused):
                     self._paused = item
+                elif isinstance(item, RunFailed):
+                    self._failed = item  # the error follows
                 elif isinstance(item, RunEnd):
                     after = self._answer(item, provider, model)
                     stored = await self._save(after)
@@ -112,10 +123,10 @@ class ResumedRun:
                         yield ApprovalPending(stored.id, self._paused.calls, stored.run_expires_at)
                     yield TurnCompleted(stored)
                     return
-                item = await anext(stream)
-        except StopAsyncIteration:
-            await self._fail(AppError(ErrorCode.LLM_PROVIDER_ERROR, "the run ended without a result"))
-            raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the run ended without a result") from None
+                elif not isinstance(item, LlmDelta):  # tokens, guardrails, tool calls and results
+                    if isinstance(item, (ToolCallEvent, ToolResultEvent)):
+                        self._seen.append(item)
+                    yield item
         except AppError as exc:
             await self._fail(exc)
             raise
@@ -149,17 +160,53 @@ class ResumedRun:
         return await self._store.settle(self._found.message, after, self._found.conversation)
 
     async def _fail(self, error: AppError | None, reason: str = FINISH_ERROR) -> None:
+        """The run ended without its end: the answer keeps what it wrote, the steps the calls that ran
+        (as the orchestrator told of them), and the ledger what the finished steps used (the usage
+        the orchestrator sent before its error)."""
         if self._recorded or self._found is None:
             return
         before = self._found.message
+        usage = {}
+        if (failed := self._failed) is not None:
+            usage = dict(prompt_tokens=failed.prompt_tokens, completion_tokens=failed.completion_tokens,
+                         cached_prompt_tokens=failed.cached_prompt_tokens, cost_pico_usd=to_pico(failed.cost),
+                         token_count=failed.completion_tokens)
+        steps = executed(list(failed.steps) if failed is not None else list(before.steps or ()), self._seen, self._decisions)
         after = replace_message(before, content=before.content + "".join(self._parts), finish_reason=reason,
                                 error_code=error.code.value if error else "", error_message=error.message if error else "",
-                                run_state=None, run_expires_at=None)
+                                run_state=None, run_expires_at=None, steps=steps, **usage)
         await self._save(after)
 
     async def record_interrupted(self) -> None:
         """The client went away: keep what the run wrote so far."""
         await self._fail(None, FINISH_CANCELLED)
+
+
+def executed(steps: list[dict], seen: list, decisions: tuple[tuple[str, str, str], ...]) -> list[dict]:
+    """The steps of a run that failed after its decisions were taken, with what the stream told of
+    each approved call: the decision, and the call's result, or "interrupted" when the call was
+    announced (it began to run) and no result came. Records the orchestrator already completed
+    are left as they are."""
+    steps = [dict(s) if isinstance(s, dict) else s for s in steps]
+    actions = {call_id: (action, arguments) for call_id, action, arguments in decisions}
+    results = {e.call_id: e for e in seen if isinstance(e, ToolResultEvent)}
+    announced = {e.call_id: e for e in seen if isinstance(e, ToolCallEvent)}
+    for record in steps:
+        if not isinstance(record, dict) or record.get("type") != "tool" or record.get("status") != AWAITING_APPROVAL:
+            continue
+        call_id = record.get("call_id")
+        if call_id in results:
+            result = results[call_id]
+            record.update(status=result.status, summary=result.summary)
+        elif call_id in announced:
+            record["status"] = "interrupted"
+        else:
+            continue
+        action = actions.get(call_id, ("approve", ""))[0] if call_id in announced else "deny"
+        record["decision"] = action
+        if action == "edit" and call_id in announced:
+            record["arguments"] = announced[call_id].arguments
+    return steps
 
 
 def replace_message(message, **changes):

@@ -19,7 +19,7 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from dataclasses import dataclass, replace
 
@@ -44,7 +44,7 @@ from conversation.grounding import (
     select,
 )
 from conversation.agent import (
-    AWAITING_APPROVAL, AgentClient, ApprovalPending, RunEnd, RunPaused, ToolCallEvent, ToolResultEvent,
+    AWAITING_APPROVAL, AgentClient, ApprovalPending, RunEnd, RunFailed, RunPaused, ToolCallEvent, ToolResultEvent,
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
 from conversation.memory_store import MemoryState, MemoryStore, TooManyFacts
@@ -324,7 +324,6 @@ class ChatTurn:
         options = GenerateOptions(model, provider, req.temperature, req.max_tokens or self._settings.default_max_tokens, req.request_id, req.user_id,
                                   req.tenant_id, cacheable=cacheable, quality=req.quality,
                                   budget_left=req.budget_left)
-        index = 0
         guard = LeakGuard(canary, system_prompt)
         self._protected = (canary, system_prompt)
         if req.tools:
@@ -332,32 +331,21 @@ class ChatTurn:
         else:
             stream = self._llm.generate(prompt, options)
         try:
-            async for item in stream:
+            async for item in guarded(stream, guard, self._parts, lambda: self._model):
                 if isinstance(item, LlmDelta):
                     if self._first_token_at is None:
                         self._first_token_at = time.monotonic()
-                    text = guard.feed(item.text)
                 elif isinstance(item, ModelSelected):
                     self._provider, self._model = item.provider, item.model
                     self._cost_pico = None
                     yield item
-                    continue
-                elif isinstance(item, (ToolCallEvent, ToolResultEvent)):
-                    yield item
-                    continue
                 elif isinstance(item, RunPaused):
                     self._paused = item  # told to the client once the paused answer is stored
-                    continue
-                else:
-                    text = guard.flush()
-                if guard.leaked:
-                    yield LEAK_GUARDRAIL
-                    raise leak_stopped(self._model)
-                if text:
-                    self._parts.append(text)
-                    yield Token(text, index)
-                    index += 1
-                if isinstance(item, LlmEnd):
+                elif isinstance(item, RunFailed):
+                    # The run fails next: what its finished steps used is booked with the failed answer.
+                    self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
+                    self._cached_prompt_tokens, self._cost_pico, self._steps = item.cached_prompt_tokens, to_pico(item.cost), list(item.steps)
+                elif isinstance(item, LlmEnd):
                     self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
                     self._cached_prompt_tokens, self._cost_pico, self._served = item.cached_prompt_tokens, to_pico(item.cost), item.served or {}
                     if isinstance(item, RunEnd):
@@ -371,7 +359,8 @@ class ChatTurn:
                         self._evaluations.after_answer(completed, req.tenant_id)
                     yield TurnCompleted(completed)
                     return
-            raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
+                else:  # tokens, guardrails, tool calls and results
+                    yield item
         except AppError as exc:
             await self._record(FINISH_ERROR, exc)
             raise
@@ -599,6 +588,36 @@ def unsummarised_history(recent: list[Message], summary_through_id: str, questio
     history = [m for m in recent[cut:]
                if m.id != question_id and m.role in ("user", "assistant") and m.content and m.finish_reason != FINISH_ERROR]
     return cut > 0, history[-limit:]
+
+
+async def guarded(stream: AsyncIterator, guard: LeakGuard, parts: list[str], model: Callable[[], str]) -> AsyncIterator:
+    """A model's or an agent run's stream past the system-prompt leak guard, for a chat turn and a
+    resumed run alike. Its text is released as Token events as it proves safe (the rest with the
+    end), each also appended to `parts`; each delta is passed on too (before its text), as is
+    every other item; the end (LlmEnd, RunEnd) comes last. A reply that discloses the prompt:
+    LEAK_GUARDRAIL, then the CONTENT_BLOCKED error (`model`: the model serving, for the log). A
+    stream that stops without an end: LLM_PROVIDER_ERROR."""
+    index = 0
+    async for item in stream:
+        if isinstance(item, LlmDelta):
+            yield item  # for the caller's timings: its text follows once it proves safe
+            text = guard.feed(item.text)
+        elif isinstance(item, LlmEnd):
+            text = guard.flush()
+        else:
+            yield item
+            continue
+        if guard.leaked:
+            yield LEAK_GUARDRAIL
+            raise leak_stopped(model())
+        if text:
+            parts.append(text)
+            yield Token(text, index)
+            index += 1
+        if isinstance(item, LlmEnd):
+            yield item
+            return
+    raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
 
 
 def leak_stopped(model: str) -> AppError:

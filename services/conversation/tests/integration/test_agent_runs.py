@@ -44,12 +44,16 @@ def orchestrator_settings(upstream, tmp_path, port: int = 0) -> LlmSettings:
 
 
 @asynccontextmanager
-async def services(upstream, tmp_path, approval_seconds: float = 3600.0):
+async def services(upstream, tmp_path, approval_seconds: float = 3600.0, llm_port=None, llm_timeout: float = 300.0):
+    """The conversation service and the orchestrator; `llm_port(orchestrator_port)`: the port the
+    conversation service reaches the orchestrator on instead (a proxy's)."""
     llm_settings = orchestrator_settings(upstream, tmp_path)
     await asyncio.to_thread(_migrate_llm, llm_settings)
     orchestrator = await start_grpc(build_orchestrator(llm_settings), llm_settings)
-    settings = ConversationSettings(grpc_port=0, metrics_port=0, var_dir=tmp_path / "conv", llm_target=f"127.0.0.1:{orchestrator.port}",
-                                    rag_target="127.0.0.1:1", run_approval_seconds=approval_seconds, auto_titles=False)
+    port = llm_port(orchestrator.port) if llm_port else orchestrator.port
+    settings = ConversationSettings(grpc_port=0, metrics_port=0, var_dir=tmp_path / "conv", llm_target=f"127.0.0.1:{port}",
+                                    rag_target="127.0.0.1:1", run_approval_seconds=approval_seconds, auto_titles=False,
+                                    llm_timeout_seconds=llm_timeout)
     await asyncio.to_thread(migrate, settings)
     conversation = await start_grpc(build_conversation(settings), settings)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{conversation.port}")
@@ -242,3 +246,79 @@ async def test_a_decision_is_final_once_the_call_may_have_run(upstream, tmp_path
             assert len(hits) == 1, "the approved call ran once"
             answer = await answer_of(stub, events[-1].completed.conversation_id)
             assert answer.id == run_id and answer.finish_reason == "error" and not answer.HasField("pending_approval")
+
+
+class HeldProxy:
+    """A TCP proxy in front of the orchestrator whose answers can be held back (`hold`, `flow`):
+    what the conversation service sends goes through at once, what comes back waits (a slow
+    network, or an orchestrator slow to write)."""
+
+    def __init__(self) -> None:
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.server: asyncio.Server | None = None
+        self.target = 0
+
+    def to(self, port: int) -> int:
+        self.target = port
+        return self.port
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event | None) -> None:
+        try:
+            while data := await reader.read(65536):
+                if gate is not None:
+                    await gate.wait()
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:  # the orchestrator is gone
+            writer.close()
+            return
+        await asyncio.gather(self._pipe(reader, upstream_writer, None), self._pipe(upstream_reader, writer, self.flowing),
+                             return_exceptions=True)
+
+    async def close(self) -> None:
+        self.flowing.set()
+        self.server.close()
+
+
+async def test_a_deadline_before_the_first_event_keeps_the_decision(upstream, tmp_path):
+    """The orchestrator took the decision and the call acted, but its first event did not come back
+    before the conversation service's deadline for the run: that proves nothing did not run, so
+    the run ends as failed and a second decision is refused (before, the claim was given back
+    and the second decision ran the call again)."""
+    proxy = HeldProxy()
+    await proxy.start()
+    try:
+        async with side_effect_server() as (target, hits, reached):
+            upstream.control(reset=True)
+            upstream.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}]], script="Sent.")
+            async with services(upstream, tmp_path, llm_port=proxy.to, llm_timeout=3.0) as (stub, _):
+                events = await chat(stub, "Send it.", ["http_fetch"])
+                run_id = events[-2].approval_required.run_id
+                proxy.flowing.clear()  # the orchestrator's answers wait from here on
+                resuming = asyncio.ensure_future(resume(stub, run_id, "approve"))
+                await asyncio.wait_for(reached.wait(), 10)  # the approved call is at work
+                with pytest.raises(grpc.aio.AioRpcError) as late:
+                    await resuming
+                assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, late.value
+                proxy.flowing.set()
+                with pytest.raises(grpc.aio.AioRpcError) as again:
+                    await resume(stub, run_id, "approve")
+                assert again.value.code() == grpc.StatusCode.ALREADY_EXISTS, again.value  # CONFLICT: decided once
+                assert len(hits) == 1, "the approved call ran once"
+                answer = await answer_of(stub, events[-1].completed.conversation_id)
+                assert answer.id == run_id and answer.finish_reason == "error" and not answer.HasField("pending_approval")
+    finally:
+        await proxy.close()

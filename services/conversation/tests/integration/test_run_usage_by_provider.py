@@ -134,3 +134,69 @@ async def test_a_resumed_run_books_its_steps_to_their_providers(upstreams, tmp_p
     assert set(rows) == {"primary:fake-model", "backup:fake-model"}
     assert_booked_as_billed(rows, {"primary:fake-model": billed(primary), "backup:fake-model": billed(backup)})
     assert (rows["primary:fake-model"].turns, rows["backup:fake-model"].turns) == (1, 0)  # the turn was counted when paused
+
+
+async def failed_chat(stub, request) -> tuple[list[pb.ChatEvent], grpc.aio.AioRpcError]:
+    """A turn that ends with an error: the events before it, and the error."""
+    events = []
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        async for event in stub.Chat(request, timeout=30):
+            events.append(event)
+    return events, failed.value
+
+
+async def test_a_run_that_fails_books_the_steps_it_finished(upstreams, tmp_path):
+    """Step 1 (a tool call) is served by the primary; step 2 fails on every provider of the chain:
+    the run fails, and step 1 is booked as the primary billed it (before, a failed run booked
+    nothing: its usage came only with the run's end, so a run made to fail was free)."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    primary.control(tool_turns=[[{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]], fail_after=1)
+    backup.control(fail_after=0)
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False)
+        events, _ = await failed_chat(stub, request)
+        conversation_id = events[0].started.conversation_id
+        answer = (await stub.ListMessages(pb.ListMessagesRequest(caller=ALICE, conversation_id=conversation_id), timeout=10)).messages[-1]
+        rows = await ledger(stub)
+    assert answer.finish_reason == "error"
+    steps = json.loads(answer.steps or "[]")
+    assert [(s["type"], s.get("provider") or s.get("status")) for s in steps] == [("model", "primary"), ("tool", "ok")]
+    assert billed(primary)["answers"] == 1 and billed(backup)["answers"] == 0
+    assert sum(r.turns for r in rows.values()) == 1
+    assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
+    assert answer.usage.prompt_tokens == billed(primary)["prompt_tokens"]
+
+
+async def test_a_resumed_run_that_fails_books_its_leg_and_records_the_call_that_ran(upstreams, tmp_path):
+    """Approved, the paused call runs, the primary serves one more step, then every provider fails:
+    the leg's step is booked, and the stored steps say the approved call ran (decision and
+    result), where before they still showed it waiting for approval and the leg was free."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    target = backup.base_url.removesuffix("/v1") + "/stats"
+    primary.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}],
+                                [{"name": "calculator", "arguments": json.dumps({"expression": "2 + 2"})}]], fail_after=2)
+    backup.control(fail_after=0)
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="Fetch the stats, then add 2 and 2.", model="chain", tools=["auto"],
+                                 use_rag=False)
+        first = [event async for event in stub.Chat(request, timeout=30)]
+        pending = first[-2].approval_required
+        assert first[-1].completed.finish_reason == "awaiting_approval"
+        resume = pb.ResumeRunRequest(caller=ALICE, run_id=pending.run_id, decisions=[pb.ToolDecision(action="approve")])
+        with pytest.raises(grpc.aio.AioRpcError):
+            [event async for event in stub.ResumeRun(resume, timeout=30)]
+        conversation_id = first[-1].completed.conversation_id
+        answer = (await stub.ListMessages(pb.ListMessagesRequest(caller=ALICE, conversation_id=conversation_id), timeout=10)).messages[-1]
+        rows = await ledger(stub)
+    assert answer.id == pending.run_id and answer.finish_reason == "error" and not answer.HasField("pending_approval")
+    tools = {s["name"]: s for s in json.loads(answer.steps) if s["type"] == "tool"}
+    assert (tools["http_fetch"]["decision"], tools["http_fetch"]["status"]) == ("approve", "ok")
+    assert tools["calculator"]["status"] == "ok"
+    assert billed(primary)["answers"] == 2 and billed(backup)["answers"] == 0
+    assert set(rows) == {"primary:fake-model"}
+    assert_booked_as_billed(rows, {"primary:fake-model": billed(primary)})
+    assert rows["primary:fake-model"].turns == 1

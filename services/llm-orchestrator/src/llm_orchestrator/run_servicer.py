@@ -130,12 +130,18 @@ class RunServicer:
                     if redact and (tail := redact.flush()):
                         yield llm_pb2.RunEvent(delta=llm_pb2.TextDelta(text=tail))
                     yield _event(event)
-        except UnknownModel as exc:
-            raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None
-        except ProviderError as exc:
-            from llm_orchestrator.servicer import to_app_error
+        except Exception as exc:
+            # The run failed: what its finished steps used (and the tool calls they made) goes out
+            # before the error, for the caller to book and store; the error ends the stream.
+            if state.steps:
+                yield llm_pb2.RunEvent(failed=_end(state, "error"))
+            if isinstance(exc, UnknownModel):
+                raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None
+            if isinstance(exc, ProviderError):
+                from llm_orchestrator.servicer import to_app_error
 
-            raise to_app_error(exc) from None
+                raise to_app_error(exc) from None
+            raise
 
 
 async def _step(router: Router, model: str, provider: str, messages: list[ChatMessage], params: GenParams):
@@ -163,9 +169,12 @@ def _event(event) -> llm_pb2.RunEvent:
         calls = [_call(ToolCallStarted(c, max(s.get("step", 0) for s in event.state.steps), True)) for c in event.calls]
         return llm_pb2.RunEvent(approval_required=llm_pb2.RunApproval(calls=calls, state=event.state.to_json()))
     if isinstance(event, RunEnded):
-        s = event.state
-        usage = common_pb2.Usage(prompt_tokens=s.prompt_tokens, completion_tokens=s.completion_tokens, total_tokens=s.tokens,
-                                 cached_prompt_tokens=s.cached_prompt_tokens, cost="" if s.unpriced else cost_text(s.cost))
-        return llm_pb2.RunEvent(end=llm_pb2.RunEnd(finish_reason=event.finish_reason, usage=usage, model_steps=s.model_steps,
-                                                   steps=orjson.dumps(s.steps).decode()))
+        return llm_pb2.RunEvent(end=_end(event.state, event.finish_reason))
     raise TypeError(f"unexpected run event {event!r}")
+
+
+def _end(s: RunState, finish_reason: str) -> llm_pb2.RunEnd:
+    """The run's usage, cost and steps so far (at its end, or before the error that ends it)."""
+    usage = common_pb2.Usage(prompt_tokens=s.prompt_tokens, completion_tokens=s.completion_tokens, total_tokens=s.tokens,
+                             cached_prompt_tokens=s.cached_prompt_tokens, cost="" if s.unpriced else cost_text(s.cost))
+    return llm_pb2.RunEnd(finish_reason=finish_reason, usage=usage, model_steps=s.model_steps, steps=orjson.dumps(s.steps).decode())

@@ -258,7 +258,7 @@ class RunDecision(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., action: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
 
 class RunRequest(_message.Message):
-    __slots__ = ("model", "messages", "params", "provider", "request_id", "caller", "tools", "limits", "run_id", "state", "decisions")
+    __slots__ = ("model", "messages", "params", "provider", "request_id", "caller", "tools", "limits", "run_id", "state", "decisions", "protected_prompt")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +270,7 @@ class RunRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_PROMPT_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     params: GenerationParams
@@ -281,7 +282,8 @@ class RunRequest(_message.Message):
     run_id: str
     state: bytes
     decisions: _containers.RepeatedCompositeFieldContainer[RunDecision]
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., params: _Optional[_Union[GenerationParams, _Mapping]] = ..., provider: _Optional[str] = ..., request_id: _Optional[str] = ..., caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[RunLimits, _Mapping]] = ..., run_id: _Optional[str] = ..., state: _Optional[bytes] = ..., decisions: _Optional[_Iterable[_Union[RunDecision, _Mapping]]] = ...) -> None: ...
+    protected_prompt: str
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., params: _Optional[_Union[GenerationParams, _Mapping]] = ..., provider: _Optional[str] = ..., request_id: _Optional[str] = ..., caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[RunLimits, _Mapping]] = ..., run_id: _Optional[str] = ..., state: _Optional[bytes] = ..., decisions: _Optional[_Iterable[_Union[RunDecision, _Mapping]]] = ..., protected_prompt: _Optional[str] = ...) -> None: ...
 
 class RunToolCall(_message.Message):
     __slots__ = ("id", "name", "arguments", "step", "needs_approval")
@@ -332,20 +334,22 @@ class RunEnd(_message.Message):
     def __init__(self, finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model_steps: _Optional[int] = ..., steps: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("start", "delta", "tool_call", "tool_result", "approval_required", "end")
+    __slots__ = ("start", "delta", "tool_call", "tool_result", "approval_required", "end", "failed")
     START_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
     TOOL_RESULT_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
     start: _common_pb2.ModelSelected
     delta: TextDelta
     tool_call: RunToolCall
     tool_result: RunToolResult
     approval_required: RunApproval
     end: RunEnd
-    def __init__(self, start: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[RunToolCall, _Mapping]] = ..., tool_result: _Optional[_Union[RunToolResult, _Mapping]] = ..., approval_required: _Optional[_Union[RunApproval, _Mapping]] = ..., end: _Optional[_Union[RunEnd, _Mapping]] = ...) -> None: ...
+    failed: RunEnd
+    def __init__(self, start: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[RunToolCall, _Mapping]] = ..., tool_result: _Optional[_Union[RunToolResult, _Mapping]] = ..., approval_required: _Optional[_Union[RunApproval, _Mapping]] = ..., end: _Optional[_Union[RunEnd, _Mapping]] = ..., failed: _Optional[_Union[RunEnd, _Mapping]] = ...) -> None: ...
 
 class ListToolsRequest(_message.Message):
     __slots__ = ("caller",)
