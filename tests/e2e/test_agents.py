@@ -191,8 +191,11 @@ def test_a_run_paused_through_one_gateway_replica_goes_on_through_another(fleet,
 def test_what_a_run_writes_passes_the_output_guards_before_and_after_an_approval(fleet, http, alice):
     """A model that obeys every order: it puts its system prompt into one fetch's URL and a
     stranger's address into another's, and after the approval it repeats its whole prompt. The
-    first call is blocked without a person being asked (the model is told why), what is shown of
-    the second is redacted, and the answer after the approval is stopped like a plain turn's."""
+    first call is blocked without a person being asked (the model is told why); the second's
+    steps show it redacted, while its owner's approval card (the event, and the stored answer
+    while it waits) shows it as written, so an edit made from the card runs with the real
+    address; the answer after the approval is stopped like a plain turn's, and what is stored
+    for later is redacted."""
     target = fleet.upstream.base_url + "/models"  # (its stats page would quote the prompt back)
     fleet.upstream.control(reset=True)
     try:
@@ -211,18 +214,56 @@ def _writes_pass_the_guards(fleet, http, alice, target: str) -> None:
     assert names(evs)[-5:] == ["tool_call", "tool_call", "tool_result", "approval_required", "complete"], names(evs)
     blocked, shown = [d for n, d in evs if n == "tool_call"]
     assert dict(evs)["tool_result"]["call_id"] == blocked["call_id"] and dict(evs)["tool_result"]["status"] == "blocked"
+    assert "[EMAIL REDACTED]" in shown["arguments"] and json.loads(shown["arguments"])["url"].startswith(target)
+    # The owner's approval card: the arguments the tool would get, as the event and as stored while it waits.
     waiting = dict(evs)["approval_required"]["calls"]
-    assert [c["call_id"] for c in waiting] == [shown["call_id"]]
-    for arguments in (shown["arguments"], waiting[0]["arguments"]):
-        assert "[EMAIL REDACTED]" in arguments and json.loads(arguments)["url"].startswith(target)
     conversation_id = dict(evs)["complete"]["conversation_id"]
+    paused = stored(http, alice, conversation_id)
+    assert [c["call_id"] for c in waiting] == [shown["call_id"]]
+    for card in (waiting[0], paused["pending_approval"]["calls"][0]):
+        assert json.loads(card["arguments"]) == {"url": target + "?to=bob.smith@example.com"}, card
+    assert "bob.smith@example.com" not in json.dumps(paused["steps"])
 
-    after = approve(http, alice, dict(evs)["approval_required"]["run_id"])
+    # Edited from the card (as the web app's Edit is filled), the real address goes through.
+    edited = json.loads(waiting[0]["arguments"])
+    edited["url"] += "&edited=1"
+    decided = http.post(f"/api/v1/runs/{dict(evs)['approval_required']['run_id']}/approval", headers=auth(alice),
+                        json={"decision": "edit", "arguments": edited})
+    assert decided.status_code == 202, decided.text
+    after = follow(http, alice, decided.json()["stream_id"])
     assert dict(after)["tool_result"]["status"] == "ok", after
     assert names(after)[-1] == "error" and dict(after)["error"]["error"]["code"] == "CONTENT_BLOCKED", after[-1]
-    shown_to_alice = json.dumps([evs, after, stored(http, alice, conversation_id)])
-    assert canary not in shown_to_alice and "helpful, accurate assistant" not in shown_to_alice
-    assert "bob.smith@example.com" not in shown_to_alice
-    # The fetch ran with the URL the model wrote, and the model read that the other call was blocked.
+    # The fetch ran with the URL the person sent, and the model read that the other call was blocked.
     tools_said = [m["content"] for m in fleet.upstream.stats()["bodies"][-1]["messages"] if m["role"] == "tool"]
-    assert any("blocked" in said for said in tools_said) and any("bob.smith@example.com" in said for said in tools_said)
+    assert any("blocked" in said for said in tools_said)
+    assert any("?to=bob.smith@example.com&edited=1" in said for said in tools_said), tools_said
+    # What is kept for later (the answer's steps) and the run's other events are redacted; nothing shows the prompt.
+    answer = stored(http, alice, conversation_id)
+    assert answer["pending_approval"] is None
+    record = next(s for s in answer["steps"] if s.get("call_id") == shown["call_id"])
+    assert "[EMAIL REDACTED]" in record["arguments"], record
+    shown_to_alice = json.dumps([evs, after, answer])
+    assert canary not in shown_to_alice and "helpful, accurate assistant" not in shown_to_alice
+    assert "bob.smith@example.com" not in json.dumps([[e for e in evs if e[0] != "approval_required"], after, answer])
+
+
+def test_a_call_quoting_the_users_own_memory_is_not_blocked_as_a_prompt_leak(fleet, http, alice):
+    """The user's remembered facts share the system message with the operator's prompt, but only
+    the prompt is protected: a call that quotes the user's own address from memory runs (the
+    prompt itself in a call is still blocked: the test above)."""
+    address = f"221B Baker Street, London NW1 6XE, flat {uuid.uuid4().hex[:6]}, second floor on the left"
+    assert http.put("/api/v1/me/memory/settings", headers=auth(alice), json={"enabled": True}).status_code == 200
+    fact = http.post("/api/v1/me/memory", headers=auth(alice), json={"content": f"My home address is {address}"})
+    assert fact.status_code == 201, fact.text
+    fleet.upstream.control(reset=True)
+    try:
+        fleet.upstream.control(tool_turns=[[{"name": "knowledge_search", "arguments": json.dumps({"query": address})}]],
+                               script="Nothing found.")
+        evs = run(http, alice, "Look up my address in the documents.", "auto")
+        sent = fleet.upstream.stats()["bodies"][0]["messages"][0]["content"]
+    finally:
+        fleet.upstream.control(reset=True)
+    assert address in sent  # the fact was in the system message
+    result = dict(evs)["tool_result"]
+    assert result["name"] == "knowledge_search" and result["status"] == "ok", result
+    assert dict(evs)["complete"]["finish_reason"] == "stop"

@@ -164,10 +164,11 @@ class GrpcAgentClient:
                            {"field": "tools", "unknown": unknown, "available": available})
 
     async def run(self, messages: list[tuple[str, str]], options: GenerateOptions, tools: tuple[str, ...], roles: tuple[str, ...],
-                  run_id: str, resume: Resume | None = None) -> AsyncIterator[RunItem]:
+                  run_id: str, resume: Resume | None = None, protected: str = "") -> AsyncIterator[RunItem]:
         base = _generate_request(messages, options)
         request = llm_pb2.RunRequest(model=base.model, provider=base.provider, messages=base.messages, params=base.params,
-                                     request_id=base.request_id, caller=base.caller, tools=list(tools), run_id=run_id)
+                                     request_id=base.request_id, caller=base.caller, tools=list(tools), run_id=run_id,
+                                     protected_prompt=protected)
         request.caller.roles.extend(roles)
         if resume is not None:
             request.state = resume.state

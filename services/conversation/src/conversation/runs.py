@@ -74,8 +74,10 @@ class ResumedRun:
         saved = before.run_state
         options = GenerateOptions(saved["model"], saved["provider"], saved.get("temperature"), saved.get("max_tokens"), self._request_id,
                                   self._user_id, self._tenant_id)
+        # Runs paused before they kept their guard protect their whole system message, as they did.
         stream = self._agent.run([], options, tuple(saved["tools"]), self._roles, before.id,
-                                 Resume(base64.b64decode(saved["state"]), self._decisions))
+                                 Resume(base64.b64decode(saved["state"]), self._decisions),
+                                 protected=(saved.get("guard") or {}).get("prompt", ""))
         self._started = time.monotonic()
         try:
             first = await anext(stream)

