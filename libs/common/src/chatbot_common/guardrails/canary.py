@@ -26,6 +26,7 @@ import secrets
 import string
 import unicodedata
 from collections import deque
+from functools import lru_cache
 from urllib.parse import unquote
 
 MIN_RUN = 40  # alphanumeric characters of the prompt, in order: about eight words
@@ -159,32 +160,33 @@ class LeakGuard:
     def __init__(self, canary: str, protected: str = "", min_run: int = MIN_RUN) -> None:
         body = normalised(canary.removeprefix("cnry-"))
         self._targets = tuple({normalised(canary), body, codecs.encode(body, "rot13"), body[::-1]})
+        self._target_ends = frozenset(t[-1] for t in self._targets if t)
         self._protected = normalised(_QUOTED.sub(" ", protected))[:PROTECT_LIMIT]
+        self._prompt = _Substrings.of(self._protected) if self._protected else None
         self._min_run = min_run
         self._pending = ""
         self._offset = 0  # where `_pending` starts in the whole reply
-        self._run = ""  # the longest end of the normalised reply that occurs in the prompt ...
+        self._run = _Substrings.ROOT  # the longest end of the normalised reply that occurs in the prompt ...
         self._run_at: deque[int] = deque()  # ... and where each of its characters came from
-        self._recent = ""  # the last characters of the normalised reply, for the canary ...
-        self._recent_at: deque[int] = deque()
+        self._recent = ""  # the last characters of the normalised reply (at least _RECENT), for the canary ...
+        self._recent_at: deque[int] = deque(maxlen=_RECENT)
         self._released_run = ""  # the end of what was released, if a base64-like run that may go on
         self.leaked = False
 
     def _step(self, key: str, at: int) -> bool:
         """Takes one character of the normalised reply; True when the reply now leaks."""
-        if self._protected:
-            self._run += key
+        if self._prompt is not None:
+            self._run, length = self._prompt.extend(self._run, len(self._run_at), key)
             self._run_at.append(at)
-            while self._run and self._run not in self._protected:
-                self._run = self._run[1:]
+            while len(self._run_at) > length:
                 self._run_at.popleft()
-            if len(self._run) >= self._min_run:
+            if length >= self._min_run:
                 return True
-        self._recent = (self._recent + key)[-_RECENT:]
+        self._recent += key
+        if len(self._recent) > 4 * _RECENT:
+            self._recent = self._recent[-_RECENT:]
         self._recent_at.append(at)
-        if len(self._recent_at) > _RECENT:
-            self._recent_at.popleft()
-        return any(self._recent.endswith(t) for t in self._targets)
+        return key in self._target_ends and any(self._recent.endswith(t) for t in self._targets)
 
     def _decoded_reveal(self, text: str) -> bool:
         for run in _BASE64_RUN.findall(text):
@@ -198,7 +200,8 @@ class LeakGuard:
                     continue
             if raw:
                 keys = normalised(raw.decode("utf-8", "ignore"))
-                if any(t in keys for t in self._targets) or _longest_shared_run(keys, self._protected) >= self._min_run:
+                if any(t in keys for t in self._targets) or (
+                        self._prompt is not None and self._prompt.longest_shared_run(keys) >= self._min_run):
                     return True
         return False
 
@@ -263,10 +266,70 @@ def _trailing_run(text: str) -> int:
     return n
 
 
-def _longest_shared_run(keys: str, protected: str) -> int:
-    longest = start = 0
-    for i in range(1, len(keys) + 1):
-        while start < i and keys[start:i] not in protected:
-            start += 1
-        longest = max(longest, i - start)
-    return longest
+class _Substrings:
+    """Every substring of one text, as a suffix automaton: reading another text a character at a
+    time, it tells the longest end of what was read that occurs in the text, in constant time per
+    character (amortised), however long the text. (Asking `run in text` after each character
+    instead costs a scan of the text each time: seconds for a tool call's 100 kB of arguments
+    against a 16k-character prompt.) Built once per prompt and kept (`of`)."""
+
+    ROOT = 0
+
+    def __init__(self, text: str) -> None:
+        self._next: list[dict[str, int]] = [{}]
+        self._link = [-1]
+        self._length = [0]
+        last = self.ROOT
+        for ch in text:
+            last = self._add(last, ch)
+
+    @staticmethod
+    @lru_cache(maxsize=4)  # a turn builds one (its canary makes its prompt unique), read by a few guards
+    def of(text: str) -> _Substrings:
+        return _Substrings(text)
+
+    def _state(self, length: int, link: int, edges: dict[str, int]) -> int:
+        self._next.append(edges)
+        self._link.append(link)
+        self._length.append(length)
+        return len(self._length) - 1
+
+    def _add(self, last: int, ch: str) -> int:
+        nxt, link, length = self._next, self._link, self._length
+        current = self._state(length[last] + 1, -1, {})
+        state = last
+        while state != -1 and ch not in nxt[state]:
+            nxt[state][ch] = current
+            state = link[state]
+        if state == -1:
+            link[current] = self.ROOT
+            return current
+        after = nxt[state][ch]
+        if length[state] + 1 == length[after]:
+            link[current] = after
+            return current
+        clone = self._state(length[state] + 1, link[after], dict(nxt[after]))
+        while state != -1 and nxt[state].get(ch) == after:
+            nxt[state][ch] = clone
+            state = link[state]
+        link[after] = link[current] = clone
+        return current
+
+    def extend(self, state: int, length: int, ch: str) -> tuple[int, int]:
+        """After a run of `length` characters that occurs in the text (ending in `state`), the
+        state and length of the longest end of that run plus `ch` that occurs in it."""
+        nxt, link = self._next, self._link
+        while state != self.ROOT and ch not in nxt[state]:
+            state = link[state]
+            length = self._length[state]
+        if ch in nxt[state]:
+            return nxt[state][ch], length + 1
+        return self.ROOT, 0
+
+    def longest_shared_run(self, keys: str) -> int:
+        """The length of the longest substring of `keys` that occurs in the text."""
+        state, length, longest = self.ROOT, 0, 0
+        for ch in keys:
+            state, length = self.extend(state, length, ch)
+            longest = max(longest, length)
+        return longest

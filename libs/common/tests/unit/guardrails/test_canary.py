@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import base64
 import codecs
+import json
 import random
+import string
 import time
 
-from chatbot_common.guardrails.canary import LeakGuard, guarded_system_prompt, new_canary, normalised
+from chatbot_common.guardrails.canary import LeakGuard, _Substrings, discloses, guarded_system_prompt, new_canary, normalised
 
 
 def run(guard: LeakGuard, text: str, piece: int) -> str:
@@ -118,3 +120,41 @@ def test_a_run_of_the_prompt_padded_out_is_still_followed_and_stopped():
     released = run(guard, "Sure: " + padded, 7)
     assert guard.leaked
     assert len(normalised(released)) < 40  # what left before the stop is below a leak by definition
+
+
+def _naive_run_ends(text: str, reply: str) -> list[int]:
+    """After each character of `reply`, the length of its longest end that occurs in `text`."""
+    out, run = [], ""
+    for ch in reply:
+        run += ch
+        while run and run not in text:
+            run = run[1:]
+        out.append(len(run))
+    return out
+
+
+def test_the_prompt_automaton_finds_the_same_runs_as_searching_the_prompt():
+    # Small alphabets make long partial matches and many clones: the automaton's hard cases.
+    rng = random.Random(7)
+    for alphabet in ("ab", "abc", "abcdefghij"):
+        for _ in range(150):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+            reply = "".join(rng.choice(alphabet + "z") for _ in range(rng.randint(0, 80)))
+            automaton = _Substrings(text)
+            state, length, seen = _Substrings.ROOT, 0, []
+            for ch in reply:
+                state, length = automaton.extend(state, length, ch)
+                seen.append(length)
+            assert seen == _naive_run_ends(text, reply), (text, reply)
+            assert automaton.longest_shared_run(reply) == max(seen, default=0)
+
+
+def test_a_long_quote_deep_inside_a_long_argument_is_found():
+    rng = random.Random(3)
+    words = ["".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 9))) for _ in range(2000)]
+    prompt = " ".join(rng.choice(words) for _ in range(2500))
+    canary = new_canary()
+    padding = " ".join(rng.choice(words) for _ in range(8000))
+    quote = prompt[9000:9060]
+    assert not discloses(json.dumps({"body": padding}), canary, guarded_system_prompt(prompt, canary))
+    assert discloses(json.dumps({"body": padding + " " + quote + " " + padding}), canary, guarded_system_prompt(prompt, canary))
