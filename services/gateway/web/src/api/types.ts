@@ -64,7 +64,7 @@ export interface ToolStep {
   call_id?: string;
   name?: string;
   arguments?: string;
-  /** running (live only) | ok | error | invalid | unknown_tool | denied | awaiting_approval */
+  /** running (live only) | ok | error | invalid | unknown_tool | denied | blocked | awaiting_approval | interrupted */
   status?: string;
   summary?: string;
   decision?: string;

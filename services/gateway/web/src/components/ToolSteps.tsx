@@ -4,6 +4,7 @@ import type { PendingApproval, ToolStep } from "../api/types";
 const STATUS: Record<string, string> = {
   running: "running…", ok: "done", error: "failed", invalid: "refused: invalid arguments", unknown_tool: "no such tool",
   denied: "denied", blocked: "blocked: its arguments disclosed protected instructions", awaiting_approval: "waiting for your approval",
+  interrupted: "interrupted: it may have run, its result is unknown",
 };
 
 /** The tools an agent run called: each call with its arguments and the start of its result. */
