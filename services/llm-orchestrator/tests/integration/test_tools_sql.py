@@ -226,6 +226,8 @@ ORDERED = [
     "SELECT \"Name\" FROM \"Regions\" ORDER BY \"Name\" DESC",
     "(SELECT id FROM orders ORDER BY id DESC) LIMIT 4",
     "SELECT id, customer FROM orders ORDER BY length(customer) DESC, id DESC LIMIT 6",
+    # PostgreSQL folds ASCII letters only: É names the column "É" (review of 5637947).
+    "SELECT customer AS É, id FROM orders WHERE id < 12 ORDER BY É DESC, id",
 ]
 
 

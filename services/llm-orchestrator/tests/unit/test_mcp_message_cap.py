@@ -67,3 +67,14 @@ def test_stdio_lines_are_read_up_to_the_cap():
     assert isinstance(note, MessageTooLarge)
     (after,) = lines.feed(b'"}}\n' + small)  # the rest of the long line is dropped; the next one is read
     assert after.message.id == 8
+
+
+@pytest.mark.parametrize("request_id", [b"007", b'"\\q"', b"-0012"])
+def test_a_long_line_whose_id_is_no_json_is_reported_unreadable_and_the_next_line_read(request_id):
+    # The head pattern lets these ids through; JSON does not: before, the error escaped the
+    # reader and the stdio session died.
+    lines = CappedLines(1024)
+    small = b'{"jsonrpc":"2.0","id":8,"result":{}}\n'
+    out = lines.feed(b'{"jsonrpc":"2.0","id":' + request_id + b',"result":{"text":"' + b"x" * 3000 + b'"}}\n' + small)
+    assert isinstance(out[0], MessageTooLarge)
+    assert out[1].message.id == 8

@@ -81,10 +81,15 @@ class CappedLines:
 
     def _too_large(self) -> SessionMessage | Exception:
         answer = _ANSWER_HEAD.match(self._head)
-        if answer is None:
+        try:
+            # An id the pattern lets through but JSON does not (`007`, `"\\q"`) answers no request.
+            request_id = json.loads(answer.group(1)) if answer is not None else None
+        except ValueError:
+            request_id = None
+        if request_id is None:
             return MessageTooLarge(self._limit)
         error = ErrorData(code=INTERNAL_ERROR, message=str(MessageTooLarge(self._limit)))
-        return SessionMessage(JSONRPCError(jsonrpc="2.0", id=json.loads(answer.group(1)), error=error))
+        return SessionMessage(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
 
 
 @asynccontextmanager

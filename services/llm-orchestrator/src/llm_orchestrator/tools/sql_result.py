@@ -20,6 +20,7 @@ rows already come in that order, so the second ORDER BY costs no second sort.
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,14 @@ def _sorted_level(tree: exp.Expression) -> tuple[exp.Expression, exp.Order | Non
         node = node.this
 
 
+def _folded(name: str) -> str:
+    """An unquoted identifier as PostgreSQL folds it: ASCII letters only (`É` stays `É`)."""
+    return name.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
 def _output_column(key: exp.Expression, columns: list[Column]) -> int | None:
     """The result column an ORDER BY key names, by PostgreSQL's rule: a bare integer is a
     position, a bare name an output column's name; anything else (None) is an expression."""
@@ -113,7 +122,7 @@ def _output_column(key: exp.Expression, columns: list[Column]) -> int | None:
         position = int(key.this)
         return position - 1 if 1 <= position <= len(columns) else None
     if isinstance(key, exp.Column) and not key.table and isinstance(key.this, exp.Identifier):
-        name = key.this.this if key.this.quoted else key.this.this.lower()
+        name = key.this.this if key.this.quoted else _folded(key.this.this)
         return next((i for i, column in enumerate(columns) if column.name == name), None)
     return None
 
