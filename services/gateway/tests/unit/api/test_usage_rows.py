@@ -19,3 +19,12 @@ def test_a_step_row_shows_its_cost_and_an_unpriced_one_shows_none():
                                                    row("unpriced-step", 0, "0", 1), row("unpriced", 1, "0", 1)]))
     assert {d.provider: d.cost for d in days} == {"answer": "0.00003", "priced-step": "0.00002", "unpriced-step": None, "unpriced": None}
     assert totals_of(days).cost == "0.00005"
+
+
+def test_a_row_with_priced_answers_and_more_unpriced_steps_shows_the_known_cost():
+    # Two priced answers of model m and three unpriced steps booked on the same row by runs that
+    # another provider answered: the row's cost is what was priced, not null (it was null when
+    # the unpriced count reached the answers').
+    days = usage_days(pb.TenantUsageResponse(rows=[row("mixed", 2, "0.00004", 3)]))
+    assert days[0].cost == "0.00004" and days[0].unpriced_turns == 3
+    assert totals_of(days).cost == "0.00004"

@@ -57,8 +57,11 @@ class OwnUsageOut(BaseModel):
 def _cost(row: pb.UsageRow) -> str | None:
     """The row's cost, or None when none of it was priced. A row of an agent run's steps served by
     another provider than the answer's counts no answer (turns 0): its cost is known unless it
-    counts an unpriced one."""
-    return None if row.unpriced_turns >= max(row.turns, 1) else (row.cost or "0")
+    counts an unpriced one. A row with a cost and unpriced steps beside it (their count is
+    `unpriced_turns`) shows the cost that is known."""
+    if row.unpriced_turns >= max(row.turns, 1) and Decimal(row.cost or "0") == 0:
+        return None
+    return row.cost or "0"
 
 
 def usage_days(reply: pb.TenantUsageResponse) -> list[UsageDay]:
