@@ -13,6 +13,7 @@ lost their spaces, is `ttl`, `integer`, `86400` and `conversation` here).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from qdrant_edge import Bm25, Bm25Config, TokenizerType
 
@@ -36,14 +37,17 @@ def keywords(text: str) -> list[str]:
     return terms
 
 
-def _parts(atom: str) -> list[str]:
+# A corpus repeats its words: each distinct one is split once (the rag service's process keeps
+# the last 64k; the split of a word never changes).
+@lru_cache(maxsize=65536)
+def _parts(atom: str) -> tuple[str, ...]:
     parts = [p.lower() for p in _PART.findall(atom)]
     # "CACHE_TTLinteger" (a table's cells glued together): the part pattern reads capitals
     # before a lower-case word as an acronym and a capitalised word ("HTTPServer" -> "HTTP",
     # "Server"); after an underscore they end a constant's name, so that reading is added.
     for caps, lower in _CAPITALS_THEN_LOWER.findall(atom):
         parts += [caps.lower(), lower]
-    return list(dict.fromkeys(parts))
+    return tuple(dict.fromkeys(parts))
 
 
 class SparseEncoder:
