@@ -2,7 +2,9 @@
 worker: ~2 KB text and Markdown files uploaded over HTTP until every one is `indexed`.
 
 Side by side in one run:
-  (a) the fleet: files per minute and chunks per second, upload -> indexed;
+  (a) the fleet: files per minute and chunks per second, upload -> indexed, and where the two
+      cores' time went meanwhile (encoding, the rest of the worker, rag, gateway, anything else
+      on the machine, idle);
   (b) the raw encode speed of the same embedding model and backend on the same chunks
       (sentence-transformers, in this process with the fleet stopped, the best of several
       ways to run it);
@@ -20,6 +22,7 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -61,12 +64,86 @@ def cpu_seconds(fleet: Fleet) -> dict[str, float]:
     return out
 
 
+class CpuTimeline(threading.Thread):
+    """Where the two cores went during the run: every `interval` seconds, the CPU time used so
+    far by each fleet process, by each of the worker's threads (the two busiest are its encode
+    runners) and by the whole machine (/proc/stat: anything else running counts as `other`).
+    Thread times come from schedstat (nanoseconds), process times from stat (clock ticks)."""
+
+    def __init__(self, fleet: Fleet, interval: float = 0.1) -> None:
+        super().__init__(name="cpu-timeline", daemon=True)
+        self.pids = {**{n: p.pid for n, p in fleet.processes.items()}, "bench client": os.getpid()}
+        self.interval = interval
+        self.samples: list[tuple[float, dict[str, float], dict[int, float], float]] = []
+        self.stopped = threading.Event()
+        self._ticks = os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> tuple[float, dict[str, float], dict[int, float], float]:
+        at = time.time()
+        processes = {}
+        for name, pid in self.pids.items():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                # The process's own time plus its waited-for children's (none here).
+                processes[name] = (int(fields[11]) + int(fields[12])) / self._ticks
+            except (OSError, IndexError, ValueError):
+                continue
+        threads = {}
+        worker = self.pids.get("ingest-worker")
+        for task in Path(f"/proc/{worker}/task").iterdir() if worker else ():
+            try:
+                threads[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                continue
+        cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        busy = (sum(int(v) for v in cpu[:8]) - int(cpu[3]) - int(cpu[4])) / self._ticks  # all but idle and iowait
+        return at, processes, threads, busy
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.samples.append(self._sample())
+            self.stopped.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+        self.samples.append(self._sample())
+
+    def account(self, start: float, end: float, cores: int, bucket: float = 0.5) -> tuple[dict[str, float], list[dict[str, float]]]:
+        """Core-seconds from `start` to `end` (epoch seconds) by where they went: `encode` (the two
+        busiest worker threads), `worker, rest`, each other process, `other` (the machine's busy
+        time outside the fleet) and `idle`; overall and per `bucket` seconds."""
+        samples = [s for s in self.samples if start - self.interval <= s[0] <= end + self.interval]
+        if len(samples) < 2:
+            return {}, []
+        first, last = samples[0], samples[-1]
+        runners = sorted(last[2], key=lambda t: last[2][t] - first[2].get(t, 0.0), reverse=True)[:2]
+
+        def between(a, b) -> dict[str, float]:
+            used = {name: b[1].get(name, 0.0) - a[1].get(name, 0.0) for name in b[1]}
+            encode = sum(b[2].get(t, 0.0) - a[2].get(t, 0.0) for t in runners)
+            out = {"encode": encode, "worker, rest": max(0.0, used.pop("ingest-worker", 0.0) - encode)}
+            out.update(used)
+            out["other"] = max(0.0, (b[3] - a[3]) - sum(out.values()))
+            out["idle"] = max(0.0, (b[0] - a[0]) * cores - sum(out.values()))
+            return out
+
+        rows = []
+        edges = [first]
+        for s in samples[1:]:
+            if s[0] - edges[-1][0] >= bucket or s is last:
+                row = between(edges[-1], s)
+                row["t"] = edges[-1][0] - start
+                rows.append(row)
+                edges.append(s)
+        return between(first, last), rows
+
+
 def raw_encode_speed(texts: list[str], backend: str) -> tuple[float, str]:
     """The fastest this machine encodes `texts` with the model and backend, in this process with
     the fleet stopped: the best of several ways to run it (one session using every core at batch
     16 and 32; one single-threaded session per core side by side, as the worker runs), each the
     best of three runs, since background load on a shared machine only ever slows a run down."""
-    import threading
 
     os.environ["EMBEDDING_BACKEND"] = backend
     from chatbot_common.embedding import EmbeddingSettings, Embedder, embedding_runners
@@ -149,6 +226,7 @@ async def run_fleet(fleet: Fleet, files: list[tuple[str, bytes]], concurrency: i
         print("  mean per document: " + ", ".join(f"{k} {v:.0f}" for k, v in means.items()))
         total = len(files)
         return {"means": means, "files": total, "failed": failed, "chunks": chunks, "seconds": elapsed, "upload_seconds": uploaded,
+                "started": started_wall, "ended": last,
                 "files_per_minute": total / elapsed * 60, "chunks_per_second": chunks / elapsed}
 
 
@@ -170,10 +248,20 @@ async def main() -> None:
     fleet.start()
     try:
         before = cpu_seconds(fleet)
-        result = await run_fleet(fleet, files, args.concurrency, args.per_request)
+        timeline = CpuTimeline(fleet)
+        timeline.start()
+        try:
+            result = await run_fleet(fleet, files, args.concurrency, args.per_request)
+        finally:
+            timeline.stop()
         after = cpu_seconds(fleet)
     finally:
         fleet.stop()
+    cores = len(os.sched_getaffinity(0))
+    spent, buckets = timeline.account(result["started"], result["ended"], cores)
+    print(f"  core-seconds from the first upload to the last document indexed ({cores} cores x {result['seconds']:.2f} s): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in spent.items()))
+    print("  per 0.5 s: " + " | ".join(f"{b['t']:.1f}s enc {b['encode']:.2f} idle {b['idle']:.2f}" for b in buckets))
     cpu = {name: after[name] - before.get(name, 0.0) for name in after}
     print("  CPU seconds during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     print(f"fleet: {result['files_per_minute']:.0f} files/min, {result['chunks_per_second']:.1f} chunks/s "
@@ -192,6 +280,7 @@ async def main() -> None:
     ratio = result["chunks_per_second"] / raw_int8
     print(f"raw encode: onnx-int8 {raw_int8:.1f} chunks/s ({raw_way}), torch fp32 {raw_fp32:.1f} chunks/s; fleet at {100 * ratio:.0f}% of raw int8")
 
+    first_encode = next((f"{b['t']:.1f} s" for b in buckets if b["encode"] >= 0.05), "-")
     lines = [
         "# Ingestion benchmark", "",
         f"{len(files)} files (text and Markdown, {sum(sizes) / len(sizes):.0f} bytes on average, {len(texts)} chunks), "
@@ -204,6 +293,10 @@ async def main() -> None:
         f"| fleet / raw | {100 * ratio:.0f}% | ≥ 80% |",
         f"| raw encode, torch fp32 (unquantised baseline) | {raw_fp32:.1f} chunks/s | |",
         "| CPU seconds during the run | " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items() if v >= 0.05) + " | |",
+        f"| core-seconds from the first upload to the last document indexed ({cores} x {result['seconds']:.1f} s), by where they went "
+        "(encode: the worker's two busiest threads, its runners; other: the machine's busy time outside the fleet) | "
+        + ", ".join(f"{k} {v:.2f}" for k, v in spent.items()) + " | |",
+        f"| encoding starts (first 0.5 s slice with any), after the first upload | {first_encode} | |",
         f"| failed | {result['failed']} | 0 |",
         f"| wall time (all uploads done after) | {result['seconds']:.1f} s ({result['upload_seconds']:.1f} s) | |",
     ]
