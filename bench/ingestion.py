@@ -296,7 +296,7 @@ async def main() -> None:
         f"| core-seconds from the first upload to the last document indexed ({cores} x {result['seconds']:.1f} s), by where they went "
         "(encode: the worker's two busiest threads, its runners; other: the machine's busy time outside the fleet) | "
         + ", ".join(f"{k} {v:.2f}" for k, v in spent.items()) + " | |",
-        f"| encoding starts (first 0.5 s slice with any), after the first upload | {first_encode} | |",
+        f"| start of the first 0.5 s slice with any encoding (seconds after the first upload; the slices start one sample before it) | {first_encode} | |",
         f"| failed | {result['failed']} | 0 |",
         f"| wall time (all uploads done after) | {result['seconds']:.1f} s ({result['upload_seconds']:.1f} s) | |",
     ]
