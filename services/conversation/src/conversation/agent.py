@@ -10,6 +10,7 @@ from typing import Protocol
 
 from chatbot_common.generation import ModelSelected
 from conversation.llm import GenerateOptions, LlmDelta, LlmEnd
+from conversation.usage import to_pico
 
 AWAITING_APPROVAL = "awaiting_approval"
 
@@ -66,13 +67,54 @@ class RunFailed:
     steps: tuple[dict, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class StepUsage:
+    """One model step's usage, as soon as the orchestrator settled it (before the run goes on)."""
+
+    step: int
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int
+    cost: str  # "" unknown
+
+    def record(self) -> dict:
+        """The step as the run's stored steps hold a model step (what per-provider booking reads)."""
+        return {"type": "model", "step": self.step, "provider": self.provider, "model": self.model,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cached_prompt_tokens": self.cached_prompt_tokens, "cost": self.cost}
+
+
+class RunUsage:
+    """The running total of a run's StepUsage events (this leg's, for a resumed run): what is
+    booked when the run ends without RunEnd or RunFailed (stopped, the client gone, a deadline,
+    the leak guard, an error without its usage). `parts` is how much of the answer's text was
+    released when the last step settled: the text after it is the step cut short."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = self.completion_tokens = self.cached_prompt_tokens = 0
+        self.cost_pico: int | None = 0
+        self.steps: list[dict] = []
+        self.parts = 0
+
+    def add(self, usage: StepUsage, parts: int) -> None:
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.cached_prompt_tokens += usage.cached_prompt_tokens
+        cost = to_pico(usage.cost)
+        self.cost_pico = None if cost is None or self.cost_pico is None else self.cost_pico + cost
+        self.steps.append(usage.record())
+        self.parts = parts
+
+
 @dataclass(frozen=True)
 class Resume:
     state: bytes
     decisions: tuple[tuple[str, str, str], ...]  # (call_id, action, arguments)
 
 
-RunItem = ModelSelected | LlmDelta | ToolCallEvent | ToolResultEvent | RunPaused | RunEnd | RunFailed
+RunItem = ModelSelected | LlmDelta | StepUsage | ToolCallEvent | ToolResultEvent | RunPaused | RunEnd | RunFailed
 
 
 class AgentClient(Protocol):

@@ -16,7 +16,7 @@ from chatbot.rag.v1 import rag_pb2, rag_pb2_grpc
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.grpc_errors import MappedStub
-from conversation.agent import Resume, RunEnd, RunFailed, RunItem, RunPaused, ToolCallEvent, ToolResultEvent
+from conversation.agent import Resume, RunEnd, RunFailed, RunItem, RunPaused, StepUsage, ToolCallEvent, ToolResultEvent
 from conversation.grounding import Passage, SearchResult
 from conversation.llm import Completion, GenerateOptions, LlmDelta, LlmEnd, ModelFacts
 
@@ -193,6 +193,9 @@ class GrpcAgentClient:
                     u = reply.end.usage
                     yield RunEnd(reply.end.finish_reason, u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cost, {},
                                  tuple(json.loads(reply.end.steps or "[]")))
+                elif kind == "usage":
+                    s, u = reply.usage, reply.usage.usage
+                    yield StepUsage(s.step, s.provider, s.model, u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cost)
                 elif kind == "failed":  # the error follows
                     u = reply.failed.usage
                     yield RunFailed(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cost,

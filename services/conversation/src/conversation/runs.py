@@ -11,8 +11,14 @@ proves nothing ran (the decisions were refused, or the orchestrator was not reac
 claim is given back and the person may decide again. A cancellation or a deadline before the
 first event proves nothing (the orchestrator may have taken the decisions), nor does a failure
 after it: the run ends as interrupted or failed and a second decision is refused (a tool with
-side effects never runs twice for one approval). A failed run keeps what its stream told: the
-calls that ran, and the usage the orchestrator sends before its error, booked."""
+side effects never runs twice for one approval); when nothing came at all, each approved call
+is stored as interrupted (it may have run), with its decision. A failed run keeps what its
+stream told: the calls that ran, and its usage, booked.
+
+The leg's usage is booked by turn.py's rule: the running total of the steps' usage events
+(StepUsage), replaced by the run's totals when they come (RunEnd, RunFailed), so a leg that is
+stopped, cut off or past its deadline after some steps books those steps (the text of a step
+cut short is not counted here)."""
 
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.canary import LeakGuard, new_canary
 from conversation.agent import (
-    AWAITING_APPROVAL, AgentClient, ApprovalPending, Resume, RunEnd, RunFailed, RunPaused, ToolCallEvent, ToolResultEvent,
+    AWAITING_APPROVAL, AgentClient, ApprovalPending, Resume, RunEnd, RunFailed, RunPaused, RunUsage, StepUsage, ToolCallEvent,
+    ToolResultEvent,
 )
 from conversation.llm import GenerateOptions, LlmDelta
 from conversation.run_store import RunStore
@@ -56,6 +63,8 @@ class ResumedRun:
         self._found = None
         self._failed: RunFailed | None = None  # the usage and steps the orchestrator sent before its error
         self._seen: list[ToolCallEvent | ToolResultEvent] = []  # the run's calls and results as they streamed
+        self._used = RunUsage()  # this leg's steps' usage as it came
+        self._heard = False  # an event came: the decisions' outcome is known from the stream
 
     async def run(self) -> AsyncIterator[TurnEvent]:
         found = await self._store.find(self._run_id, self._user_id)
@@ -100,6 +109,7 @@ class ResumedRun:
             # may have been taken, so they stand; the run is kept as interrupted (record_interrupted).
             await stream.aclose()
             raise
+        self._heard = True
         yield TurnStarted(found.conversation.id, before.parent_id or "", before.id)
         provider, model = before.provider, before.model
         guard = self._guard(saved, found.conversation)
@@ -116,6 +126,8 @@ class ResumedRun:
                     yield item
                 elif isinstance(item, RunPaused):
                     self._paused = item
+                elif isinstance(item, StepUsage):
+                    self._used.add(item, len(self._parts))
                 elif isinstance(item, RunFailed):
                     self._failed = item  # the error follows
                 elif isinstance(item, RunEnd):
@@ -163,8 +175,8 @@ class ResumedRun:
 
     async def _fail(self, error: AppError | None, reason: str = FINISH_ERROR) -> None:
         """The run ended without its end: the answer keeps what it wrote, the steps the calls that ran
-        (as the orchestrator told of them), and the ledger what the finished steps used (the usage
-        the orchestrator sent before its error)."""
+        (as the orchestrator told of them), and the ledger what the finished steps used (the totals
+        the orchestrator sent before its error, or else the running total of the steps' usage)."""
         if self._recorded or self._found is None:
             return
         before = self._found.message
@@ -173,7 +185,14 @@ class ResumedRun:
             usage = dict(prompt_tokens=failed.prompt_tokens, completion_tokens=failed.completion_tokens,
                          cached_prompt_tokens=failed.cached_prompt_tokens, cost_pico_usd=to_pico(failed.cost),
                          token_count=failed.completion_tokens)
-        steps = executed(list(failed.steps) if failed is not None else list(before.steps or ()), self._seen, self._decisions)
+        elif (used := self._used).steps:
+            cost = None if used.cost_pico is None or before.cost_pico_usd is None else before.cost_pico_usd + used.cost_pico
+            usage = dict(prompt_tokens=before.prompt_tokens + used.prompt_tokens,
+                         completion_tokens=before.completion_tokens + used.completion_tokens,
+                         cached_prompt_tokens=(before.cached_prompt_tokens or 0) + used.cached_prompt_tokens, cost_pico_usd=cost,
+                         token_count=before.completion_tokens + used.completion_tokens)
+        steps = list(failed.steps) if failed is not None else [*(before.steps or ()), *self._used.steps]
+        steps = executed(steps, self._seen, self._decisions, self._heard)
         after = replace_message(before, content=before.content + "".join(self._parts), finish_reason=reason,
                                 error_code=error.code.value if error else "", error_message=error.message if error else "",
                                 run_state=None, run_expires_at=None, steps=steps, **usage)
@@ -184,11 +203,13 @@ class ResumedRun:
         await self._fail(None, FINISH_CANCELLED)
 
 
-def executed(steps: list[dict], seen: list, decisions: tuple[tuple[str, str, str], ...]) -> list[dict]:
+def executed(steps: list[dict], seen: list, decisions: tuple[tuple[str, str, str], ...], heard: bool = True) -> list[dict]:
     """The steps of a run that failed after its decisions were taken, with what the stream told of
     each approved call: the decision, and the call's result, or "interrupted" when the call was
-    announced (it began to run) and no result came. Records the orchestrator already completed
-    are left as they are."""
+    announced (it began to run) and no result came. When nothing came (`heard` false: a deadline
+    or a cancellation before the first event), the orchestrator may have taken the decisions:
+    each approved (or edited) call is "interrupted", each other "denied" (a denied call never
+    runs), with its decision. Records the orchestrator already completed are left as they are."""
     steps = [dict(s) if isinstance(s, dict) else s for s in steps]
     actions = {call_id: (action, arguments) for call_id, action, arguments in decisions}
     results = {e.call_id: e for e in seen if isinstance(e, ToolResultEvent)}
@@ -202,6 +223,10 @@ def executed(steps: list[dict], seen: list, decisions: tuple[tuple[str, str, str
             record.update(status=result.status, summary=result.summary)
         elif call_id in announced:
             record["status"] = "interrupted"
+        elif not heard:
+            action = actions.get(call_id, ("deny", ""))[0]
+            record.update(status="interrupted" if action != "deny" else "denied", decision=action)
+            continue
         else:
             continue
         action = actions.get(call_id, ("approve", ""))[0] if call_id in announced else "deny"

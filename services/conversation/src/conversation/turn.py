@@ -10,7 +10,15 @@ history as its share of the window holds (conversation.context_window), and the 
 turn never waits for memory work: it schedules a summary when the history passes its trigger,
 and a title after the first exchange (conversation.summaries), and goes on.
 What the gateway validated (a non-blank message, a well-formed conversation id, parameters
-in range) is trusted, as conversation.proto says."""
+in range) is trusted, as conversation.proto says.
+
+An agent run's usage is booked by one rule, on every path: the orchestrator sends each model
+step's usage as soon as the step is settled (StepUsage), and the run's totals with its end
+(RunEnd) or before its error (RunFailed). Those totals include every step already sent, so
+they replace the running total, never add to it. A run that ends without them (stopped, the
+client gone, a deadline, the leak guard, an error that came alone) books the running total:
+each settled step on its provider and model, plus the text of the step cut short, counted
+here (its prompt is unknown: nothing reported it)."""
 
 from __future__ import annotations
 
@@ -44,7 +52,8 @@ from conversation.grounding import (
     select,
 )
 from conversation.agent import (
-    AWAITING_APPROVAL, AgentClient, ApprovalPending, RunEnd, RunFailed, RunPaused, ToolCallEvent, ToolResultEvent,
+    AWAITING_APPROVAL, AgentClient, ApprovalPending, RunEnd, RunFailed, RunPaused, RunUsage, StepUsage, ToolCallEvent,
+    ToolResultEvent,
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
 from conversation.memory_store import MemoryState, MemoryStore, TooManyFacts
@@ -165,6 +174,8 @@ class ChatTurn:
         # Nothing spent until a model is called; then unknown until the orchestrator prices it.
         self._cost_pico: int | None = 0
         self._served: dict = {}
+        self._used = RunUsage()  # an agent run's steps' usage as it came
+        self._totals = False  # the run's totals came (RunEnd, RunFailed): they replace the running total
         self._counts_exact = False
         self._started = time.monotonic()
         self._first_token_at: float | None = None
@@ -341,11 +352,15 @@ class ChatTurn:
                     yield item
                 elif isinstance(item, RunPaused):
                     self._paused = item  # told to the client once the paused answer is stored
+                elif isinstance(item, StepUsage):
+                    self._used.add(item, len(self._parts))
                 elif isinstance(item, RunFailed):
                     # The run fails next: what its finished steps used is booked with the failed answer.
+                    self._totals = True
                     self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
                     self._cached_prompt_tokens, self._cost_pico, self._steps = item.cached_prompt_tokens, to_pico(item.cost), list(item.steps)
                 elif isinstance(item, LlmEnd):
+                    self._totals = True
                     self._prompt_tokens, self._completion_tokens = item.prompt_tokens, item.completion_tokens
                     self._cached_prompt_tokens, self._cost_pico, self._served = item.cached_prompt_tokens, to_pico(item.cost), item.served or {}
                     if isinstance(item, RunEnd):
@@ -539,7 +554,14 @@ class ChatTurn:
         self._recorded = True
         now = time.monotonic()
         content = "".join(self._parts)
-        if finish_reason != "stop" and not self._completion_tokens and content:
+        used = self._used
+        if used.steps and not self._totals:
+            # A run cut short after some steps (see the module's docstring): the running total.
+            self._prompt_tokens, self._completion_tokens = used.prompt_tokens, used.completion_tokens
+            self._cached_prompt_tokens, self._cost_pico, self._steps = used.cached_prompt_tokens, used.cost_pico, list(used.steps)
+            if tail := "".join(self._parts[used.parts:]):
+                self._completion_tokens += (await self._count([tail]))[0]
+        elif finish_reason != "stop" and not self._completion_tokens and content:
             # Cut short before the provider reported usage: count what we have.
             (self._completion_tokens,) = await self._count([content])
         message = Message(

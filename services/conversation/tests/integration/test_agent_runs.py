@@ -320,5 +320,8 @@ async def test_a_deadline_before_the_first_event_keeps_the_decision(upstream, tm
                 assert len(hits) == 1, "the approved call ran once"
                 answer = await answer_of(stub, events[-1].completed.conversation_id)
                 assert answer.id == run_id and answer.finish_reason == "error" and not answer.HasField("pending_approval")
+                # The stored step says so: the call may have run (it did), on the person's approval.
+                (call,) = [s for s in json.loads(answer.steps) if s["type"] == "tool"]
+                assert (call["status"], call["decision"]) == ("interrupted", "approve"), call
     finally:
         await proxy.close()

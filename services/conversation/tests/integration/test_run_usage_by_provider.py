@@ -136,6 +136,36 @@ async def test_a_resumed_run_books_its_steps_to_their_providers(upstreams, tmp_p
     assert (rows["primary:fake-model"].turns, rows["backup:fake-model"].turns) == (1, 0)  # the turn was counted when paused
 
 
+async def test_a_run_stopped_after_two_tool_steps_books_them(upstreams, tmp_path):
+    """The client goes away (a stopped run, as the gateway's stop cancels its stream) while the
+    third step is streaming: the two steps the primary served and billed are booked on its row,
+    tokens and cost, though the run sent neither its end nor its totals (before, the answer was
+    booked with no prompt tokens: a run stopped just before its end cost nothing)."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    calc = [{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]
+    primary.control(tool_turns=[calc, calc], fail_after=2)
+    backup.control(stall_after=2)  # the third step writes a little, then nothing until the client leaves
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3, twice?", model="chain", tools=["calculator"], use_rag=False)
+        call = stub.Chat(request, timeout=30)
+        results = 0
+        async for event in call:
+            results += event.WhichOneof("event") == "tool_result"
+            if results == 2:
+                break
+        call.cancel()
+        assert billed(primary)["answers"] == 2 and billed(backup)["answers"] == 0
+        deadline = asyncio.get_running_loop().time() + 10
+        while "primary:fake-model" not in (rows := await ledger(stub)) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        answer = (await stub.ListConversations(pb.ListConversationsRequest(caller=ALICE), timeout=10)).conversations
+    assert "primary:fake-model" in rows, rows
+    assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
+    assert sum(r.turns for r in rows.values()) == 1 and len(answer) == 1
+
+
 async def failed_chat(stub, request) -> tuple[list[pb.ChatEvent], grpc.aio.AioRpcError]:
     """A turn that ends with an error: the events before it, and the error."""
     events = []

@@ -21,7 +21,7 @@ from llm_orchestrator.accounting import CostControl, Request
 from llm_orchestrator.agents.limits import RunLimits
 from llm_orchestrator.agents.screen import ArgumentScreen, protected_text
 from llm_orchestrator.agents.loop import (
-    AgentLoop, ApprovalNeeded, Decision, RunEnded, ToolCallStarted, ToolObserved,
+    AgentLoop, ApprovalNeeded, Decision, RunEnded, StepSettled, ToolCallStarted, ToolObserved,
 )
 from llm_orchestrator.agents.state import RunState
 from llm_orchestrator.pricing import cost_text
@@ -132,10 +132,11 @@ class RunServicer:
                         yield llm_pb2.RunEvent(delta=llm_pb2.TextDelta(text=tail))
                     yield _event(event)
         except Exception as exc:
-            # The run failed: what its finished steps used (and the tool calls they made) goes out
-            # before the error, for the caller to book and store; the error ends the stream.
-            if state.steps:
-                yield llm_pb2.RunEvent(failed=_end(state, "error"))
+            # The run failed: its totals (every step's usage, each already sent as it settled) and
+            # the tool calls its steps made go out before the error, for the caller to store; the
+            # error ends the stream. A cancelled stream (stopped, the caller gone, its deadline)
+            # delivers nothing more: what it used went out step by step.
+            yield llm_pb2.RunEvent(failed=_end(state, "error"))
             if isinstance(exc, UnknownModel):
                 raise AppError(ErrorCode.VALIDATION_ERROR, str(exc), {"field": "model"}) from None
             if isinstance(exc, ProviderError):
@@ -169,6 +170,12 @@ def _event(event) -> llm_pb2.RunEvent:
     if isinstance(event, ApprovalNeeded):
         calls = [_call(ToolCallStarted(c, max(s.get("step", 0) for s in event.state.steps), True)) for c in event.calls]
         return llm_pb2.RunEvent(approval_required=llm_pb2.RunApproval(calls=calls, state=event.state.to_json()))
+    if isinstance(event, StepSettled):
+        r = event.record
+        usage = common_pb2.Usage(prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
+                                 total_tokens=r["prompt_tokens"] + r["completion_tokens"],
+                                 cached_prompt_tokens=r["cached_prompt_tokens"], cost=cost_text(Decimal(r["cost"])) if r["cost"] else "")
+        return llm_pb2.RunEvent(usage=llm_pb2.RunStepUsage(step=r["step"], provider=r["provider"], model=r["model"], usage=usage))
     if isinstance(event, RunEnded):
         return llm_pb2.RunEvent(end=_end(event.state, event.finish_reason))
     raise TypeError(f"unexpected run event {event!r}")

@@ -75,12 +75,21 @@ class ApprovalNeeded:
 
 
 @dataclass(frozen=True)
+class StepSettled:
+    """A model step's usage and cost, as soon as the provider reported them: the step's record
+    (provider, model, tokens, cost; see _settle). Goes out before the run does anything else, so
+    what the step used reaches the caller whatever ends the run."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RunEnded:
     finish_reason: str
     state: RunState
 
 
-RunEvent = ModelSelected | Delta | ToolCallStarted | ToolObserved | ApprovalNeeded | RunEnded
+RunEvent = ModelSelected | Delta | StepSettled | ToolCallStarted | ToolObserved | ApprovalNeeded | RunEnded
 
 
 @dataclass(frozen=True)
@@ -202,10 +211,10 @@ class AgentLoop:
         return ""
 
     async def _step(self, state: RunState, params: GenParams,
-                    remaining: Callable[[], float]) -> AsyncIterator[ModelSelected | Delta | tuple[list[ToolCall], str]]:
-        """One model call: its text as it comes, then (as a tuple) the calls it asked for and its
-        finish reason (MAX_TIME when the run's time ran out first: the step is dropped). The
-        step's usage and cost join the run's. The deadline bounds each wait for the provider,
+                    remaining: Callable[[], float]) -> AsyncIterator[ModelSelected | Delta | StepSettled | tuple[list[ToolCall], str]]:
+        """One model call: its text as it comes, its usage (StepSettled, once the provider reported
+        it), then (as a tuple) the calls it asked for and its finish reason (MAX_TIME when the
+        run's time ran out first: the step is dropped). The step's usage and cost join the run's. The deadline bounds each wait for the provider,
         never the caller's handling of an event."""
         state.model_steps += 1
         STEPS.inc()
@@ -236,8 +245,9 @@ class AgentLoop:
                         selected = item
                     elif isinstance(item, End):
                         calls = unique_ids(calls, state.messages)
-                        self._settle(state, index, selected, item, len(calls))
+                        record = self._settle(state, index, selected, item, len(calls))
                         state.messages.append(ChatMessage("assistant", "".join(parts), tuple(calls)))
+                        yield StepSettled(dict(record))
                         yield calls, item.finish_reason
                         return
             finally:
@@ -245,7 +255,7 @@ class AgentLoop:
                     await stream.aclose()
         raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the model stream ended without a result")
 
-    def _settle(self, state: RunState, index: int, selected: ModelSelected | None, end: End, calls: int) -> None:
+    def _settle(self, state: RunState, index: int, selected: ModelSelected | None, end: End, calls: int) -> dict[str, Any]:
         u = end.usage
         state.prompt_tokens += u.prompt_tokens
         state.completion_tokens += u.completion_tokens
@@ -256,12 +266,14 @@ class AgentLoop:
             state.unpriced = True
         else:
             state.cost += cost
-        state.steps.append({
+        record = {
             "type": "model", "step": index, "provider": selected.provider if selected else "", "model": selected.model if selected else "",
             "finish_reason": end.finish_reason, "tool_calls": calls, "prompt_tokens": u.prompt_tokens,
             "completion_tokens": u.completion_tokens, "cached_prompt_tokens": u.cached_prompt_tokens,
             "cost": str(cost) if cost is not None else "",
-        })
+        }
+        state.steps.append(record)
+        return record
 
     async def _run_calls(self, calls: list[ToolCall], step: int, remaining: float) -> tuple[list[ToolObserved], list[ToolCall]]:
         """Runs the calls that need no person (together), and returns their observations in the

@@ -333,8 +333,20 @@ class RunEnd(_message.Message):
     steps: str
     def __init__(self, finish_reason: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model_steps: _Optional[int] = ..., steps: _Optional[str] = ...) -> None: ...
 
+class RunStepUsage(_message.Message):
+    __slots__ = ("step", "provider", "model", "usage")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    provider: str
+    model: str
+    usage: _common_pb2.Usage
+    def __init__(self, step: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
+
 class RunEvent(_message.Message):
-    __slots__ = ("start", "delta", "tool_call", "tool_result", "approval_required", "end", "failed")
+    __slots__ = ("start", "delta", "tool_call", "tool_result", "approval_required", "end", "failed", "usage")
     START_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
@@ -342,6 +354,7 @@ class RunEvent(_message.Message):
     APPROVAL_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     start: _common_pb2.ModelSelected
     delta: TextDelta
     tool_call: RunToolCall
@@ -349,7 +362,8 @@ class RunEvent(_message.Message):
     approval_required: RunApproval
     end: RunEnd
     failed: RunEnd
-    def __init__(self, start: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[RunToolCall, _Mapping]] = ..., tool_result: _Optional[_Union[RunToolResult, _Mapping]] = ..., approval_required: _Optional[_Union[RunApproval, _Mapping]] = ..., end: _Optional[_Union[RunEnd, _Mapping]] = ..., failed: _Optional[_Union[RunEnd, _Mapping]] = ...) -> None: ...
+    usage: RunStepUsage
+    def __init__(self, start: _Optional[_Union[_common_pb2.ModelSelected, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[RunToolCall, _Mapping]] = ..., tool_result: _Optional[_Union[RunToolResult, _Mapping]] = ..., approval_required: _Optional[_Union[RunApproval, _Mapping]] = ..., end: _Optional[_Union[RunEnd, _Mapping]] = ..., failed: _Optional[_Union[RunEnd, _Mapping]] = ..., usage: _Optional[_Union[RunStepUsage, _Mapping]] = ...) -> None: ...
 
 class ListToolsRequest(_message.Message):
     __slots__ = ("caller",)
