@@ -192,10 +192,10 @@ def test_what_a_run_writes_passes_the_output_guards_before_and_after_an_approval
     """A model that obeys every order: it puts its system prompt into one fetch's URL and a
     stranger's address into another's, and after the approval it repeats its whole prompt. The
     first call is blocked without a person being asked (the model is told why); the second's
-    steps show it redacted, while its owner's approval card (the event, and the stored answer
-    while it waits) shows it as written, so an edit made from the card runs with the real
-    address; the answer after the approval is stopped like a plain turn's, and what is stored
-    for later is redacted."""
+    steps and its approval card (the event, and the stored answer while it waits) show it
+    redacted, and say nothing else of it; an edit of the card that keeps the placeholder runs
+    with the real address, one with a placeholder too many is refused and the person decides
+    again; the answer after the approval is stopped like a plain turn's."""
     target = fleet.upstream.base_url + "/models"  # (its stats page would quote the prompt back)
     fleet.upstream.control(reset=True)
     try:
@@ -215,36 +215,42 @@ def _writes_pass_the_guards(fleet, http, alice, target: str) -> None:
     blocked, shown = [d for n, d in evs if n == "tool_call"]
     assert dict(evs)["tool_result"]["call_id"] == blocked["call_id"] and dict(evs)["tool_result"]["status"] == "blocked"
     assert "[EMAIL REDACTED]" in shown["arguments"] and json.loads(shown["arguments"])["url"].startswith(target)
-    # The owner's approval card: the arguments the tool would get, as the event and as stored while it waits.
+    # The approval card passes the output filter too: as the event, and as stored while it waits.
     waiting = dict(evs)["approval_required"]["calls"]
     conversation_id = dict(evs)["complete"]["conversation_id"]
+    run_id = dict(evs)["approval_required"]["run_id"]
     paused = stored(http, alice, conversation_id)
     assert [c["call_id"] for c in waiting] == [shown["call_id"]]
     for card in (waiting[0], paused["pending_approval"]["calls"][0]):
-        assert json.loads(card["arguments"]) == {"url": target + "?to=bob.smith@example.com"}, card
-    assert "bob.smith@example.com" not in json.dumps(paused["steps"])
+        assert json.loads(card["arguments"]) == {"url": target + "?to=[EMAIL REDACTED]"}, card
+    assert "bob.smith@example.com" not in json.dumps([evs, paused])
 
-    # Edited from the card (as the web app's Edit is filled), the real address goes through.
+    # An edit of the card with a placeholder the call did not have behind it is refused, nothing runs ...
     edited = json.loads(waiting[0]["arguments"])
+    extra = http.post(f"/api/v1/runs/{run_id}/approval", headers=auth(alice),
+                      json={"decision": "edit", "arguments": {"url": edited["url"] + "&cc=[EMAIL REDACTED]"}})
+    assert extra.status_code == 400, extra.text
+    assert extra.json()["error"]["code"] == "VALIDATION_ERROR" and "[EMAIL REDACTED]" in extra.json()["error"]["message"]
+    assert stored(http, alice, conversation_id)["pending_approval"]["calls"][0]["call_id"] == shown["call_id"]
+    # ... and the person decides again: the placeholder kept runs as the address it hid.
     edited["url"] += "&edited=1"
-    decided = http.post(f"/api/v1/runs/{dict(evs)['approval_required']['run_id']}/approval", headers=auth(alice),
-                        json={"decision": "edit", "arguments": edited})
+    decided = http.post(f"/api/v1/runs/{run_id}/approval", headers=auth(alice), json={"decision": "edit", "arguments": edited})
     assert decided.status_code == 202, decided.text
     after = follow(http, alice, decided.json()["stream_id"])
     assert dict(after)["tool_result"]["status"] == "ok", after
     assert names(after)[-1] == "error" and dict(after)["error"]["error"]["code"] == "CONTENT_BLOCKED", after[-1]
-    # The fetch ran with the URL the person sent, and the model read that the other call was blocked.
+    # The fetch ran with the real address, and the model read that the other call was blocked.
     tools_said = [m["content"] for m in fleet.upstream.stats()["bodies"][-1]["messages"] if m["role"] == "tool"]
     assert any("blocked" in said for said in tools_said)
     assert any("?to=bob.smith@example.com&edited=1" in said for said in tools_said), tools_said
-    # What is kept for later (the answer's steps) and the run's other events are redacted; nothing shows the prompt.
+    # What is kept for later (the answer's steps) is redacted; nothing shows the prompt or the address.
     answer = stored(http, alice, conversation_id)
     assert answer["pending_approval"] is None
     record = next(s for s in answer["steps"] if s.get("call_id") == shown["call_id"])
     assert "[EMAIL REDACTED]" in record["arguments"], record
     shown_to_alice = json.dumps([evs, after, answer])
     assert canary not in shown_to_alice and "helpful, accurate assistant" not in shown_to_alice
-    assert "bob.smith@example.com" not in json.dumps([[e for e in evs if e[0] != "approval_required"], after, answer])
+    assert "bob.smith@example.com" not in shown_to_alice
 
 
 def test_a_call_quoting_the_users_own_memory_is_not_blocked_as_a_prompt_leak(fleet, http, alice):

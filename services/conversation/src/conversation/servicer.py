@@ -118,10 +118,11 @@ def tool_call_pb(c: ToolCallEvent) -> pb.ToolCallEvent:
 
 
 def _run_fields(m: Message, message: pb.Message) -> None:
-    """An agent run's steps, and while it waits for a person, the calls and the window."""
+    """An agent run's steps, and while it waits for a person, the calls (redacted by the
+    orchestrator) and the window; a card whose window has passed is no longer served."""
     if m.steps:
         message.steps = json.dumps(m.steps)
-    if m.finish_reason == AWAITING_APPROVAL and m.run_state and m.run_expires_at is not None:
+    if m.finish_reason == AWAITING_APPROVAL and m.run_state and m.run_expires_at is not None and m.run_expires_at > utcnow():
         message.pending_approval.CopyFrom(pb.PendingApproval(
             calls=[pb.ToolCallEvent(call_id=c["call_id"], name=c["name"], arguments=c["arguments"], step=c.get("step", 0),
                                     needs_approval=True) for c in m.run_state.get("calls", [])],

@@ -178,7 +178,10 @@ async def test_a_denied_call_never_runs_and_an_expired_run_cannot_be_resumed(ups
         upstream.control(tool_turns=[call])
         second = await chat(stub, "Fetch it again.", ["http_fetch"])
         late = second[-2].approval_required.run_id
+        assert (await answer_of(stub, second[-1].completed.conversation_id)).HasField("pending_approval")
         await asyncio.sleep(1.5)
+        # Past its window the card is no longer served with the messages.
+        assert not (await answer_of(stub, second[-1].completed.conversation_id)).HasField("pending_approval")
         with pytest.raises(grpc.aio.AioRpcError) as expired:
             await resume(stub, late, "approve")
         assert expired.value.code() == grpc.StatusCode.ALREADY_EXISTS

@@ -143,24 +143,45 @@ async def test_an_unknown_tools_name_that_discloses_the_prompt_is_withheld_where
     assert canary not in json.dumps(state.steps)
 
 
-async def test_the_approval_card_carries_the_arguments_as_written_and_the_steps_redacted(upstream):
-    """The run's owner decides on what the tool would get: the card is not redacted (an edit
-    made from a redacted card would send the placeholder), the steps people see later are."""
+async def test_the_approval_card_is_redacted_and_an_edit_of_it_runs_with_what_its_placeholders_hid(upstream):
+    """The card passes the output filter like everything people see of a call (else a user could
+    have the model copy hidden data into a sensitive call, read the card and deny). An edit is
+    written on the redacted card: a placeholder it keeps runs as the value it hid, in order per
+    kind, a typed value as typed, and one placeholder too many is refused with nothing run."""
+    from chatbot_common.errors import AppError
+
     mail = SendMail()
-    upstream.control(tool_turns=[[{"name": "send_mail", "arguments": '{"to": "bob.smith@example.com"}'}]], script="Sent.")
+    arguments = '{"to": "bob.smith@example.com, ann.lee@example.org"}'
     prompt = guarded_system_prompt("You are helpful.", new_canary())
-    state = RunState([ChatMessage("system", prompt), ChatMessage("user", "Mail Bob")])
-    events = await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state)
-    started = next(e for e in events if isinstance(e, ToolCallStarted))
-    card = next(e for e in events if isinstance(e, ApprovalNeeded))
-    assert json.loads(card.calls[0].arguments) == {"to": "bob.smith@example.com"}
-    assert "bob.smith" not in started.call.arguments and "bob.smith" not in json.dumps(state.steps)
-    edited = card.calls[0].arguments.replace("bob.smith@", "bob.smith+work@")
+
+    async def paused() -> tuple[RunState, ApprovalNeeded]:
+        upstream.control(tool_turns=[[{"name": "send_mail", "arguments": arguments}]], script="Sent.")
+        state = RunState([ChatMessage("system", prompt), ChatMessage("user", "Mail Bob and Ann")])
+        events = await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state)
+        return state, next(e for e in events if isinstance(e, ApprovalNeeded))
+
+    state, card = await paused()
+    assert json.loads(card.calls[0].arguments) == {"to": "[EMAIL REDACTED], [EMAIL REDACTED]"}
+    assert "bob.smith" not in json.dumps(state.steps)
+    call_id = card.calls[0].id
+    with pytest.raises(AppError) as refused:  # three placeholders where the call hid two addresses
+        await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state,
+                    {call_id: Decision("edit", '{"to": "[EMAIL REDACTED], [EMAIL REDACTED], [EMAIL REDACTED]"}')})
+    assert refused.value.code.value == "VALIDATION_ERROR" and "[EMAIL REDACTED]" in refused.value.message
+    assert mail.sent == [] and [c.id for c in state.pending] == [call_id]  # the person may decide again
+    # The first address typed instead, the second placeholder kept: Ann's real address runs.
     resumed = await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state,
-                          {card.calls[0].id: Decision("edit", edited)})
-    assert mail.sent == [{"to": "bob.smith+work@example.com"}]
-    assert "bob.smith" not in json.dumps(state.steps) and "bob.smith" not in resumed[0].call.arguments
+                          {call_id: Decision("edit", '{"to": "carol@example.net, [EMAIL REDACTED]"}')})
+    assert mail.sent == [{"to": "carol@example.net, ann.lee@example.org"}]
+    shown = json.dumps(state.steps) + resumed[0].call.arguments
+    assert "carol@" not in shown and "ann.lee" not in shown and "bob.smith" not in shown
     assert next(s for s in state.steps if s.get("type") == "tool")["decision"] == "edit"
+
+    # A placeholder kept alone stands for the first address it hid: Bob's.
+    state, card = await paused()
+    await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state,
+                {card.calls[0].id: Decision("edit", '{"to": "[EMAIL REDACTED]"}')})
+    assert mail.sent[1:] == [{"to": "bob.smith@example.com"}]
 
 
 async def test_a_model_that_calls_tools_forever_is_stopped_by_the_step_limit(upstream):

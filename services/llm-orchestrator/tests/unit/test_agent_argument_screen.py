@@ -8,6 +8,9 @@ import html
 import json
 from urllib.parse import quote
 
+import pytest
+
+from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.guardrails.canary import guarded_system_prompt, new_canary
 from chatbot_common.guardrails.redaction import Redactor
 from llm_orchestrator.agents.screen import WITHHELD, WITHHELD_NAME, WITHHELD_TEXT, ArgumentScreen, protected_text
@@ -90,3 +93,42 @@ def test_what_people_see_is_redacted_and_links_are_kept():
 def test_without_a_protected_prompt_nothing_is_blocked():
     s = ArgumentScreen(protected_text([ChatMessage("user", "hi")]), None)
     assert not s.leaks('{"x": "anything"}') and s.shown('{"x": "a@b.co"}') == '{"x": "a@b.co"}'
+
+
+def test_an_edit_of_the_redacted_card_gets_back_what_each_kept_placeholder_hid():
+    s, _ = screen()
+    original = json.dumps({"to": ["ann@example.com", "bob@example.net"], "cc": "carol@example.org",
+                           "card": "4111 1111 1111 1111", "note": "call +44 20 7946 0958"})
+    card = s.redacted(original)
+    assert "ann@example.com" not in card and "4111 1111 1111 1111" not in card
+    assert card.count("[EMAIL REDACTED]") == 3 and "[CARD REDACTED]" in card
+    # Kept as they were: each kind's placeholders get back their values, in order.
+    assert json.loads(s.restored(original, card)) == json.loads(original)
+    edit = json.loads(card)
+    edit["to"] = ["dave@example.com", "[EMAIL REDACTED]"]  # ann's typed over, bob's kept in its place
+    edit["card"] = "none"  # the card's placeholder moved into the note
+    edit["note"] = "no card: [CARD REDACTED] later"
+    assert json.loads(s.restored(original, json.dumps(edit))) == {
+        "to": ["dave@example.com", "bob@example.net"], "cc": "carol@example.org", "card": "none",
+        "note": "no card: 4111 1111 1111 1111 later"}
+    # Placeholders written anew (nothing around them stayed) take their kind's values in order,
+    # those that a kept one took left out.
+    rewritten = json.dumps({"cc": "[EMAIL REDACTED]", "x": "[EMAIL REDACTED] and [EMAIL REDACTED]"})
+    assert json.loads(s.restored(original, rewritten)) == {"cc": "carol@example.org",
+                                                           "x": "ann@example.com and bob@example.net"}
+    # Typed values are used as typed, also where the card hid nothing.
+    typed = json.dumps({"to": ["erin@example.com"], "cc": "", "card": "", "note": "hello"})
+    assert s.restored(original, typed) == typed
+
+
+def test_an_edit_holding_more_placeholders_of_a_kind_than_the_call_is_refused():
+    s, _ = screen()
+    original = json.dumps({"to": "ann@example.com", "body": "hi"})
+    for edit, said in ((json.dumps({"to": "[EMAIL REDACTED]", "body": "[EMAIL REDACTED]"}), "[EMAIL REDACTED] 2 time(s), but the call hid only 1"),
+                       (json.dumps({"to": "[EMAIL REDACTED]", "body": "[CARD REDACTED]"}), "[CARD REDACTED] 1 time(s), but the call hid only 0")):
+        with pytest.raises(AppError) as caught:
+            s.restored(original, edit)
+        assert caught.value.code == ErrorCode.VALIDATION_ERROR and said in caught.value.message, caught.value.message
+    # Without an output filter nothing was hidden: the edit is as typed.
+    plain = ArgumentScreen("", None)
+    assert plain.restored(original, '{"to": "[EMAIL REDACTED]"}') == '{"to": "[EMAIL REDACTED]"}'

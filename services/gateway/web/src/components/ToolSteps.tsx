@@ -63,6 +63,12 @@ export function ApprovalCard({ approval, disabled, onDecide }: { approval: Pendi
           <pre className="tool-args">{pretty(c.arguments)}</pre>
         </div>
       ))}
+      {approval.calls.some((c) => HIDDEN.test(c.arguments)) && (
+        <p className="muted small">
+          Some values are hidden by the output filter (shown as [… REDACTED]). Approve runs with the real values; in an edit, a
+          placeholder you keep stands for the value it hides.
+        </p>
+      )}
       {editing && (
         <>
           <label htmlFor="approval-arguments">Arguments to run it with</label>
@@ -82,6 +88,9 @@ export function ApprovalCard({ approval, disabled, onDecide }: { approval: Pendi
     </section>
   );
 }
+
+/** The output filter's placeholder, as the approval card shows a value it hides. */
+const HIDDEN = /\[[A-Z][A-Z ]* REDACTED\]/;
 
 function pretty(json: string): string {
   try {

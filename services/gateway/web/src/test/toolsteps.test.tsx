@@ -1,7 +1,7 @@
 import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it } from "vitest";
-import { ToolSteps } from "../components/ToolSteps";
-import type { ToolStep } from "../api/types";
+import { ApprovalCard, ToolSteps } from "../components/ToolSteps";
+import type { PendingApproval, ToolStep } from "../api/types";
 
 const shown = (status: string) => {
   const steps: ToolStep[] = [{ type: "tool", call_id: "c1", name: "http_fetch", arguments: "{}", status }];
@@ -20,5 +20,21 @@ describe("a tool step's status", () => {
 
   it("shows a status it does not know as it came", () => {
     expect(shown("something_new")).toContain("something_new");
+  });
+});
+
+describe("the approval card", () => {
+  const card = (args: string) => {
+    const call = { call_id: "c1", name: "send_mail", arguments: args, step: 1, needs_approval: true };
+    const approval: PendingApproval = { run_id: "r1", calls: [call], expires_at: "" };
+    return renderToStaticMarkup(<ApprovalCard approval={approval} disabled={false} onDecide={async () => {}} />);
+  };
+
+  it("says when the output filter hides some of the arguments", () => {
+    expect(card('{"to": "[EMAIL REDACTED]"}')).toContain("Some values are hidden by the output filter");
+  });
+
+  it("says nothing of it when nothing is hidden", () => {
+    expect(card('{"to": "team"}')).not.toContain("hidden by the output filter");
   });
 });

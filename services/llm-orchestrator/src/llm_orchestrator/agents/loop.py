@@ -7,9 +7,10 @@ A call of a sensitive tool does not run: the run pauses (its state goes out with
 that wait) and goes on once a person approved, denied or edited each one. A call whose
 arguments disclose the system prompt never runs (agents.screen), and what the run's steps show
 of any call (its arguments, an unknown tool's name, the start of its observation) passes the
-output filter. The approval card (ApprovalNeeded) carries the waiting calls as the model wrote
-them: the run's owner decides on what the tool would get, and edits that, not a redacted copy
-(an edit sent from a redacted copy would run with the placeholder). Nothing here knows gRPC."""
+output filter, the approval card (ApprovalNeeded) included: its real arguments stay in the
+paused state only. Approved as-is, a call runs with them; an edit, written on the redacted card,
+gets back the value each placeholder it keeps stood for (ArgumentScreen.restored). Nothing here
+knows gRPC."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ class ToolObserved:
 
 @dataclass(frozen=True)
 class ApprovalNeeded:
-    calls: list[ToolCall]  # as the model wrote them (for the run's owner only: see above)
+    calls: list[ToolCall]  # as people see them (redacted: see above)
     state: RunState
 
 
@@ -115,7 +116,9 @@ class AgentLoop:
     def validate_decisions(self, state: RunState, decisions: Mapping[str, Decision]) -> dict[str, dict[str, Any] | None]:
         """The arguments each pending call runs with (None: denied), or a VALIDATION_ERROR naming
         what is wrong: a call that is not pending, an unknown action, edited arguments that do
-        not fit the tool's schema."""
+        not fit the tool's schema or keep a placeholder of the card that stands for nothing. An
+        edit's placeholders are put back to the values they hid (the person edited the redacted
+        card; the state holds the real arguments)."""
         pending = {c.id: c for c in state.pending}
         for call_id, decision in decisions.items():
             if call_id not in pending:
@@ -129,7 +132,10 @@ class AgentLoop:
             if decision is None or decision.action == "deny" or tool is None:
                 chosen[call.id] = None
                 continue
-            arguments = decision.arguments if decision.action == "edit" else call.arguments
+            arguments = call.arguments
+            if decision.action == "edit":
+                screen = self._screen
+                arguments = screen.restored(call.arguments, decision.arguments) if screen is not None else decision.arguments
             try:
                 chosen[call.id] = self._check(tool, arguments)
             except Exception as exc:  # noqa: BLE001 - the checker's message is for the person
@@ -194,7 +200,7 @@ class AgentLoop:
                     for call in waiting:
                         state.steps.append({"type": "tool", "step": step, "call_id": call.id, "name": call.name,
                                             "arguments": self._shown(call).arguments, "status": "awaiting_approval"})
-                    yield ApprovalNeeded(list(waiting), state)
+                    yield ApprovalNeeded([self._shown(c) for c in waiting], state)
                     yield ended(AWAITING_APPROVAL)
                     return
 
