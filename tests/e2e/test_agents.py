@@ -193,9 +193,9 @@ def test_what_a_run_writes_passes_the_output_guards_before_and_after_an_approval
     stranger's address into another's, and after the approval it repeats its whole prompt. The
     first call is blocked without a person being asked (the model is told why); the second's
     steps and its approval card (the event, and the stored answer while it waits) show it
-    redacted, and say nothing else of it; an edit of the card that keeps the placeholder runs
-    with the real address, one with a placeholder too many is refused and the person decides
-    again; the answer after the approval is stopped like a plain turn's."""
+    redacted, and say nothing else of it; an edit of the card that keeps the placeholder is
+    refused (quoting no hidden value) and the person decides again, typing the address: the
+    fetch runs as typed; the answer after the approval is stopped like a plain turn's."""
     target = fleet.upstream.base_url + "/models"  # (its stats page would quote the prompt back)
     fleet.upstream.control(reset=True)
     try:
@@ -225,24 +225,26 @@ def _writes_pass_the_guards(fleet, http, alice, target: str) -> None:
         assert json.loads(card["arguments"]) == {"url": target + "?to=[EMAIL REDACTED]"}, card
     assert "bob.smith@example.com" not in json.dumps([evs, paused])
 
-    # An edit of the card with a placeholder the call did not have behind it is refused, nothing runs ...
+    # An edit of the card that keeps its placeholder is refused, nothing runs, and the refusal
+    # quotes no hidden value (also with the placeholder as a key, which a schema error would quote) ...
     edited = json.loads(waiting[0]["arguments"])
-    extra = http.post(f"/api/v1/runs/{run_id}/approval", headers=auth(alice),
-                      json={"decision": "edit", "arguments": {"url": edited["url"] + "&cc=[EMAIL REDACTED]"}})
-    assert extra.status_code == 400, extra.text
-    assert extra.json()["error"]["code"] == "VALIDATION_ERROR" and "[EMAIL REDACTED]" in extra.json()["error"]["message"]
+    for arguments in ({"url": edited["url"] + "&edited=1"}, {"url": target, "[EMAIL REDACTED]": 1}):
+        kept = http.post(f"/api/v1/runs/{run_id}/approval", headers=auth(alice), json={"decision": "edit", "arguments": arguments})
+        assert kept.status_code == 400, kept.text
+        assert kept.json()["error"]["code"] == "VALIDATION_ERROR" and "[EMAIL REDACTED]" in kept.json()["error"]["message"]
+        assert "bob.smith" not in kept.text
     assert stored(http, alice, conversation_id)["pending_approval"]["calls"][0]["call_id"] == shown["call_id"]
-    # ... and the person decides again: the placeholder kept runs as the address it hid.
-    edited["url"] += "&edited=1"
+    # ... and the person decides again, typing the address out: the fetch runs as typed.
+    edited["url"] = target + "?to=carol@example.net&edited=1"
     decided = http.post(f"/api/v1/runs/{run_id}/approval", headers=auth(alice), json={"decision": "edit", "arguments": edited})
     assert decided.status_code == 202, decided.text
     after = follow(http, alice, decided.json()["stream_id"])
     assert dict(after)["tool_result"]["status"] == "ok", after
     assert names(after)[-1] == "error" and dict(after)["error"]["error"]["code"] == "CONTENT_BLOCKED", after[-1]
-    # The fetch ran with the real address, and the model read that the other call was blocked.
+    # The fetch ran with the typed address, and the model read that the other call was blocked.
     tools_said = [m["content"] for m in fleet.upstream.stats()["bodies"][-1]["messages"] if m["role"] == "tool"]
     assert any("blocked" in said for said in tools_said)
-    assert any("?to=bob.smith@example.com&edited=1" in said for said in tools_said), tools_said
+    assert any("?to=carol@example.net&edited=1" in said for said in tools_said), tools_said
     # What is kept for later (the answer's steps) is redacted; nothing shows the prompt or the address.
     answer = stored(http, alice, conversation_id)
     assert answer["pending_approval"] is None
@@ -250,7 +252,7 @@ def _writes_pass_the_guards(fleet, http, alice, target: str) -> None:
     assert "[EMAIL REDACTED]" in record["arguments"], record
     shown_to_alice = json.dumps([evs, after, answer])
     assert canary not in shown_to_alice and "helpful, accurate assistant" not in shown_to_alice
-    assert "bob.smith@example.com" not in shown_to_alice
+    assert "bob.smith@example.com" not in shown_to_alice and "carol@example.net" not in shown_to_alice
 
 
 def test_a_call_quoting_the_users_own_memory_is_not_blocked_as_a_prompt_leak(fleet, http, alice):

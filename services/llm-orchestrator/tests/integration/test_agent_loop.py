@@ -143,11 +143,12 @@ async def test_an_unknown_tools_name_that_discloses_the_prompt_is_withheld_where
     assert canary not in json.dumps(state.steps)
 
 
-async def test_the_approval_card_is_redacted_and_an_edit_of_it_runs_with_what_its_placeholders_hid(upstream):
+async def test_the_approval_card_is_redacted_and_an_edit_runs_as_typed(upstream):
     """The card passes the output filter like everything people see of a call (else a user could
-    have the model copy hidden data into a sensitive call, read the card and deny). An edit is
-    written on the redacted card: a placeholder it keeps runs as the value it hid, in order per
-    kind, a typed value as typed, and one placeholder too many is refused with nothing run."""
+    have the model copy hidden data into a sensitive call, read the card and deny). Approved
+    as-is, the call runs with its real arguments; an edit runs as typed, and one that keeps a
+    placeholder is refused with nothing run, its refusal quoting no hidden value (a placeholder
+    written as a JSON key once came back restored in the schema check's error)."""
     from chatbot_common.errors import AppError
 
     mail = SendMail()
@@ -164,24 +165,24 @@ async def test_the_approval_card_is_redacted_and_an_edit_of_it_runs_with_what_it
     assert json.loads(card.calls[0].arguments) == {"to": "[EMAIL REDACTED], [EMAIL REDACTED]"}
     assert "bob.smith" not in json.dumps(state.steps)
     call_id = card.calls[0].id
-    with pytest.raises(AppError) as refused:  # three placeholders where the call hid two addresses
-        await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state,
-                    {call_id: Decision("edit", '{"to": "[EMAIL REDACTED], [EMAIL REDACTED], [EMAIL REDACTED]"}')})
-    assert refused.value.code.value == "VALIDATION_ERROR" and "[EMAIL REDACTED]" in refused.value.message
+    for edit in ('{"to": "carol@example.net, [EMAIL REDACTED]"}', '{"to": "carol@example.net", "[EMAIL REDACTED]": 1}'):
+        with pytest.raises(AppError) as refused:
+            await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state, {call_id: Decision("edit", edit)})
+        assert refused.value.code.value == "VALIDATION_ERROR" and "[EMAIL REDACTED]" in refused.value.message
+        assert "bob.smith" not in refused.value.message and "ann.lee" not in refused.value.message
     assert mail.sent == [] and [c.id for c in state.pending] == [call_id]  # the person may decide again
-    # The first address typed instead, the second placeholder kept: Ann's real address runs.
+    # Typed out: it runs as typed, and what is shown of it stays redacted.
     resumed = await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state,
-                          {call_id: Decision("edit", '{"to": "carol@example.net, [EMAIL REDACTED]"}')})
-    assert mail.sent == [{"to": "carol@example.net, ann.lee@example.org"}]
+                          {call_id: Decision("edit", '{"to": "carol@example.net"}')})
+    assert mail.sent == [{"to": "carol@example.net"}]
     shown = json.dumps(state.steps) + resumed[0].call.arguments
     assert "carol@" not in shown and "ann.lee" not in shown and "bob.smith" not in shown
     assert next(s for s in state.steps if s.get("type") == "tool")["decision"] == "edit"
 
-    # A placeholder kept alone stands for the first address it hid: Bob's.
+    # Approved as-is, the card's hidden values run as the model wrote them.
     state, card = await paused()
-    await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state,
-                {card.calls[0].id: Decision("edit", '{"to": "[EMAIL REDACTED]"}')})
-    assert mail.sent[1:] == [{"to": "bob.smith@example.com"}]
+    await drain(loop_for(upstream, [mail], screen=ArgumentScreen(prompt, Redactor([]))), state, {card.calls[0].id: Decision("approve", "")})
+    assert mail.sent[1:] == [{"to": "bob.smith@example.com, ann.lee@example.org"}]
 
 
 async def test_a_model_that_calls_tools_forever_is_stopped_by_the_step_limit(upstream):

@@ -95,60 +95,22 @@ def test_without_a_protected_prompt_nothing_is_blocked():
     assert not s.leaks('{"x": "anything"}') and s.shown('{"x": "a@b.co"}') == '{"x": "a@b.co"}'
 
 
-def test_an_edit_of_the_redacted_card_gets_back_what_each_kept_placeholder_hid():
+def test_an_edit_runs_as_typed_and_one_that_keeps_a_placeholder_is_refused():
     s, _ = screen()
-    original = json.dumps({"to": ["ann@example.com", "bob@example.net"], "cc": "carol@example.org",
-                           "card": "4111 1111 1111 1111", "note": "call +44 20 7946 0958"})
+    original = json.dumps({"to": ["ann@example.com", "bob@example.net"], "card": "4111 1111 1111 1111", "note": "hi"})
     card = s.redacted(original)
-    assert "ann@example.com" not in card and "4111 1111 1111 1111" not in card
-    assert card.count("[EMAIL REDACTED]") == 3 and "[CARD REDACTED]" in card
-    # Kept as they were: each kind's placeholders get back their values, in order.
-    assert json.loads(s.restored(original, card)) == json.loads(original)
-    edit = json.loads(card)
-    edit["to"] = ["dave@example.com", "[EMAIL REDACTED]"]  # ann's typed over, bob's kept in its place
-    edit["card"] = "none"  # the card's placeholder moved into the note
-    edit["note"] = "no card: [CARD REDACTED] later"
-    assert json.loads(s.restored(original, json.dumps(edit))) == {
-        "to": ["dave@example.com", "bob@example.net"], "cc": "carol@example.org", "card": "none",
-        "note": "no card: 4111 1111 1111 1111 later"}
-    # Placeholders written anew (nothing around them stayed) take their kind's values in order,
-    # those that a kept one took left out.
-    rewritten = json.dumps({"cc": "[EMAIL REDACTED]", "x": "[EMAIL REDACTED] and [EMAIL REDACTED]"})
-    assert json.loads(s.restored(original, rewritten)) == {"cc": "carol@example.org",
-                                                           "x": "ann@example.com and bob@example.net"}
-    # Typed values are used as typed, also where the card hid nothing.
-    typed = json.dumps({"to": ["erin@example.com"], "cc": "", "card": "", "note": "hello"})
-    assert s.restored(original, typed) == typed
-
-
-def test_an_edit_holding_more_placeholders_of_a_kind_than_the_call_is_refused():
-    s, _ = screen()
-    original = json.dumps({"to": "ann@example.com", "body": "hi"})
-    for edit, said in ((json.dumps({"to": "[EMAIL REDACTED]", "body": "[EMAIL REDACTED]"}), "[EMAIL REDACTED] 2 time(s), but the call hid only 1"),
-                       (json.dumps({"to": "[EMAIL REDACTED]", "body": "[CARD REDACTED]"}), "[CARD REDACTED] 1 time(s), but the call hid only 0")):
+    assert "ann@example.com" not in card and "4111 1111 1111 1111" not in card and card.count("[EMAIL REDACTED]") == 2
+    # Typed values run as typed, also where the card hid nothing.
+    typed = json.dumps({"to": ["dave@example.com"], "card": "", "note": "hello"})
+    assert s.edited(typed) == typed
+    # A placeholder left in (kept, moved, or written as a JSON key, where a schema error would
+    # have quoted a restored value) is refused, and the refusal quotes only the placeholder.
+    for edit in (card, json.dumps({"to": ["dave@example.com", "[EMAIL REDACTED]"]}), json.dumps({"[EMAIL REDACTED]": 1}),
+                 json.dumps({"note": "card [CARD REDACTED]"})):
         with pytest.raises(AppError) as caught:
-            s.restored(original, edit)
-        assert caught.value.code == ErrorCode.VALIDATION_ERROR and said in caught.value.message, caught.value.message
+            s.edited(edit)
+        assert caught.value.code == ErrorCode.VALIDATION_ERROR and "REDACTED]" in caught.value.message, caught.value.message
+        assert "ann@" not in caught.value.message and "bob@" not in caught.value.message and "4111" not in caught.value.message
     # Without an output filter nothing was hidden: the edit is as typed.
     plain = ArgumentScreen("", None)
-    assert plain.restored(original, '{"to": "[EMAIL REDACTED]"}') == '{"to": "[EMAIL REDACTED]"}'
-
-
-def test_a_long_edit_keeps_each_placeholder_s_own_value_and_costs_little():
-    # difflib aligned the whole texts character by character: 20,000 characters each way took
-    # 68 s of the orchestrator's loop. The common start and end are matched directly, a long
-    # changed middle by each placeholder's surroundings.
-    import random
-    import time
-    s, _ = screen()
-    rng = random.Random(5)
-    body = "".join(rng.choice("ab ") for _ in range(20_000))
-    original = json.dumps({"to": "ann@example.com", "reply_to": "bob@example.net", "body": body})
-    edit = json.loads(s.redacted(original))
-    edit["to"] = "dave@example.com"  # ann's typed over; bob's placeholder kept where it stood
-    edit["body"] = "".join(rng.choice("ab ") for _ in range(20_000))  # the rest rewritten
-    started = time.perf_counter()
-    restored = json.loads(s.restored(original, json.dumps(edit)))
-    took = time.perf_counter() - started
-    assert restored["to"] == "dave@example.com" and restored["reply_to"] == "bob@example.net"
-    assert took < 10.0, took  # about 0.1 s here; the old alignment took over a minute
+    assert plain.edited('{"to": "[EMAIL REDACTED]"}') == '{"to": "[EMAIL REDACTED]"}'

@@ -65,8 +65,8 @@ export function ApprovalCard({ approval, disabled, onDecide }: { approval: Pendi
       ))}
       {approval.calls.some((c) => HIDDEN.test(c.arguments)) && (
         <p className="muted small">
-          Some values are hidden by the output filter (shown as [… REDACTED]). Approve runs with the real values; in an edit, a
-          placeholder you keep stands for the value it hides.
+          Some values are hidden by the output filter (shown as [… REDACTED]). Approve runs with the real values; an edit
+          runs as you type it, so write any hidden value out.
         </p>
       )}
       {editing && (

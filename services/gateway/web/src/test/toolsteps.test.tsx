@@ -31,7 +31,9 @@ describe("the approval card", () => {
   };
 
   it("says when the output filter hides some of the arguments", () => {
-    expect(card('{"to": "[EMAIL REDACTED]"}')).toContain("Some values are hidden by the output filter");
+    const shown = card('{"to": "[EMAIL REDACTED]"}');
+    expect(shown).toContain("Some values are hidden by the output filter");
+    expect(shown).toContain("write any hidden value out");
   });
 
   it("says nothing of it when nothing is hidden", () => {

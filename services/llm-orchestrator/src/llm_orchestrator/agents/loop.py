@@ -8,9 +8,9 @@ that wait) and goes on once a person approved, denied or edited each one. A call
 arguments disclose the system prompt never runs (agents.screen), and what the run's steps show
 of any call (its arguments, an unknown tool's name, the start of its observation) passes the
 output filter, the approval card (ApprovalNeeded) included: its real arguments stay in the
-paused state only. Approved as-is, a call runs with them; an edit, written on the redacted card,
-gets back the value each placeholder it keeps stood for (ArgumentScreen.restored). Nothing here
-knows gRPC."""
+paused state only. Approved as-is, a call runs with them; an edit runs as typed, and one that
+still holds a placeholder of the card is refused (ArgumentScreen.edited). Nothing here knows
+gRPC."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ class AgentLoop:
             arguments = call.arguments
             if decision.action == "edit":
                 screen = self._screen
-                arguments = screen.restored(call.arguments, decision.arguments) if screen is not None else decision.arguments
+                arguments = screen.edited(decision.arguments) if screen is not None else decision.arguments
             try:
                 chosen[call.id] = self._check(tool, arguments)
             except Exception as exc:  # noqa: BLE001 - the checker's message is for the person
