@@ -22,6 +22,7 @@ cut short is not counted here)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -171,7 +172,8 @@ class ResumedRun:
 
     async def _save(self, after):
         self._recorded = True
-        return await self._store.settle(self._found.message, after, self._found.conversation)
+        # Shielded, as ChatTurn._record: cancelled mid-write, the run would stay 'resuming' unbooked.
+        return await asyncio.shield(self._store.settle(self._found.message, after, self._found.conversation))
 
     async def _fail(self, error: AppError | None, reason: str = FINISH_ERROR) -> None:
         """The run ended without its end: the answer keeps what it wrote, the steps the calls that ran

@@ -552,6 +552,12 @@ class ChatTurn:
         if self._recorded or self._conversation is None:
             return None
         self._recorded = True
+        # Shielded: a stop or a client gone while the answer is written must not roll it back (the
+        # flag above already keeps record_interrupted from writing it, so the answer and its usage
+        # would be lost: a run stopped at its very end would be free).
+        return await asyncio.shield(self._write(finish_reason, error))
+
+    async def _write(self, finish_reason: str, error: AppError | None) -> Message:
         now = time.monotonic()
         content = "".join(self._parts)
         used = self._used

@@ -230,3 +230,44 @@ async def test_a_resumed_run_that_fails_books_its_leg_and_records_the_call_that_
     assert set(rows) == {"primary:fake-model"}
     assert_booked_as_billed(rows, {"primary:fake-model": billed(primary)})
     assert rows["primary:fake-model"].turns == 1
+
+
+async def test_a_run_stopped_while_its_answer_is_written_is_still_booked(upstreams, tmp_path):
+    """The stop arrives while the finished answer is being written (held here by a lock on the
+    conversation database): the write goes on and the run is booked. Before, the cancellation
+    rolled the write back and the turn, marked recorded, wrote nothing more: a run stopped at its
+    very end cost nothing and left no answer."""
+    import sqlite3
+
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    calc = [{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]
+    primary.control(tool_turns=[calc], script="It is 57.")
+    async with services(upstreams, tmp_path) as stub:
+        (database,) = list((tmp_path / "conv").rglob("*.db"))
+        request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False)
+        call = stub.Chat(request, timeout=30)
+        lock = None
+        try:
+            async for event in call:
+                if event.WhichOneof("event") == "tool_result":
+                    # The answer's text comes next and is written at its end: hold the database.
+                    lock = sqlite3.connect(database, timeout=10, isolation_level=None)
+                    lock.execute("BEGIN EXCLUSIVE")
+                    break
+            await asyncio.sleep(1.5)  # the answer has streamed and waits on the lock to be written
+            call.cancel()
+            await asyncio.sleep(0.5)
+        finally:
+            if lock is not None:
+                lock.execute("ROLLBACK")
+                lock.close()
+        deadline = asyncio.get_running_loop().time() + 15
+        while "primary:fake-model" not in (rows := await ledger(stub)) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        conversations = (await stub.ListConversations(pb.ListConversationsRequest(caller=ALICE), timeout=10)).conversations
+    assert lock is not None
+    assert "primary:fake-model" in rows, rows
+    assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
+    assert billed(primary)["answers"] == 2 and len(conversations) == 1
