@@ -53,7 +53,7 @@ export interface Message {
 export interface ToolCall {
   call_id: string;
   name: string;
-  /** JSON text, as the model wrote it. */
+  /** JSON text as the model wrote it, with what the output filter hides redacted ([… REDACTED]). */
   arguments: string;
   step: number;
   needs_approval: boolean;

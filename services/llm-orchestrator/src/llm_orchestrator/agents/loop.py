@@ -116,9 +116,10 @@ class AgentLoop:
     def validate_decisions(self, state: RunState, decisions: Mapping[str, Decision]) -> dict[str, dict[str, Any] | None]:
         """The arguments each pending call runs with (None: denied), or a VALIDATION_ERROR naming
         what is wrong: a call that is not pending, an unknown action, edited arguments that do
-        not fit the tool's schema or keep a placeholder of the card that stands for nothing. An
-        edit's placeholders are put back to the values they hid (the person edited the redacted
-        card; the state holds the real arguments)."""
+        not fit the tool's schema or still hold a placeholder of the redacted card (an edit runs
+        as typed: ArgumentScreen.edited). The refusal of an approved call's own arguments (its
+        tool's schema changed while it waited) does not quote the checker: they may hold what
+        the card hid."""
         pending = {c.id: c for c in state.pending}
         for call_id, decision in decisions.items():
             if call_id not in pending:
@@ -139,7 +140,8 @@ class AgentLoop:
             try:
                 chosen[call.id] = self._check(tool, arguments)
             except Exception as exc:  # noqa: BLE001 - the checker's message is for the person
-                raise AppError(ErrorCode.VALIDATION_ERROR, f"the arguments do not fit the tool's schema: {exc}",
+                said = f": {exc}" if decision.action == "edit" else " (it changed while the call waited): edit the call or deny it"
+                raise AppError(ErrorCode.VALIDATION_ERROR, f"the arguments do not fit the tool's schema{said}",
                                {"field": "arguments", "call_id": call.id}) from None
         return chosen
 
