@@ -82,6 +82,18 @@ def assert_booked_as_billed(rows: dict[str, pb.UsageRow], bills: dict[str, dict]
         assert row.unpriced_turns == 0
 
 
+def fetch_then_add(upstreams) -> tuple:
+    """The upstreams reset, the primary scripted to fetch the backup's stats page (a sensitive
+    call: the run pauses), then add 2 and 2, then fail: the resumed runs' script."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    target = backup.base_url.removesuffix("/v1") + "/stats"
+    primary.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}],
+                                [{"name": "calculator", "arguments": json.dumps({"expression": "2 + 2"})}]], fail_after=2)
+    return primary, backup
+
+
 async def test_each_step_is_booked_to_the_provider_that_served_it(upstreams, tmp_path):
     primary, backup = upstreams["primary"], upstreams["backup"]
     for upstream in (primary, backup):
@@ -109,12 +121,7 @@ async def test_each_step_is_booked_to_the_provider_that_served_it(upstreams, tmp
 async def test_a_resumed_run_books_its_steps_to_their_providers(upstreams, tmp_path):
     """The run pauses for approval after a step on the primary (booked then); the resumed leg has
     a step on the primary and, once it fails, one on the backup: each on its own row."""
-    primary, backup = upstreams["primary"], upstreams["backup"]
-    for upstream in (primary, backup):
-        upstream.control(reset=True)
-    target = backup.base_url.removesuffix("/v1") + "/stats"
-    primary.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}],
-                                [{"name": "calculator", "arguments": json.dumps({"expression": "2 + 2"})}]], fail_after=2)
+    primary, backup = fetch_then_add(upstreams)
     backup.control(script="Fetched and added.")
     async with services(upstreams, tmp_path) as stub:
         request = pb.ChatRequest(caller=ALICE, message="Fetch the stats, then add 2 and 2.", model="chain", tools=["auto"],
@@ -203,12 +210,7 @@ async def test_a_resumed_run_that_fails_books_its_leg_and_records_the_call_that_
     """Approved, the paused call runs, the primary serves one more step, then every provider fails:
     the leg's step is booked, and the stored steps say the approved call ran (decision and
     result), where before they still showed it waiting for approval and the leg was free."""
-    primary, backup = upstreams["primary"], upstreams["backup"]
-    for upstream in (primary, backup):
-        upstream.control(reset=True)
-    target = backup.base_url.removesuffix("/v1") + "/stats"
-    primary.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}],
-                                [{"name": "calculator", "arguments": json.dumps({"expression": "2 + 2"})}]], fail_after=2)
+    primary, backup = fetch_then_add(upstreams)
     backup.control(fail_after=0)
     async with services(upstreams, tmp_path) as stub:
         request = pb.ChatRequest(caller=ALICE, message="Fetch the stats, then add 2 and 2.", model="chain", tools=["auto"],
@@ -248,17 +250,28 @@ async def test_a_run_stopped_while_its_answer_is_written_is_still_booked(upstrea
         (database,) = list((tmp_path / "conv").rglob("*.db"))
         request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False)
         call = stub.Chat(request, timeout=30)
-        lock = None
+        lock, text = None, ""
         try:
             async for event in call:
-                if event.WhichOneof("event") == "tool_result":
+                kind = event.WhichOneof("event")
+                if kind == "tool_result":
                     # The answer's text comes next and is written at its end: hold the database.
-                    lock = sqlite3.connect(database, timeout=10, isolation_level=None)
+                    # (The fake writes its script with the tool call too: that text came before.)
+                    lock = sqlite3.connect(database, timeout=30, isolation_level=None)
                     lock.execute("BEGIN EXCLUSIVE")
-                    break
-            await asyncio.sleep(1.5)  # the answer has streamed and waits on the lock to be written
+                    text = ""
+                elif kind == "token" and lock is not None:
+                    text += event.token.text
+                    if text == "It is 57.":
+                        # The whole answer is out (its last piece is released with the run's end),
+                        # so the turn is writing it, or about to.
+                        break
+            # A moment for the write to reach the lock, so the stop lands during it (the case this
+            # test is about). The assertions do not depend on it: a stop that came before the
+            # write is booked too, through record_interrupted, so a slow machine cannot fail
+            # this test; it would only test the earlier path.
+            await asyncio.sleep(1.0)
             call.cancel()
-            await asyncio.sleep(0.5)
         finally:
             if lock is not None:
                 lock.execute("ROLLBACK")
@@ -267,7 +280,7 @@ async def test_a_run_stopped_while_its_answer_is_written_is_still_booked(upstrea
         while "primary:fake-model" not in (rows := await ledger(stub)) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
         conversations = (await stub.ListConversations(pb.ListConversationsRequest(caller=ALICE), timeout=10)).conversations
-    assert lock is not None
+    assert lock is not None and text == "It is 57."
     assert "primary:fake-model" in rows, rows
     assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
     assert billed(primary)["answers"] == 2 and len(conversations) == 1
