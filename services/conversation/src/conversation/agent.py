@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -106,6 +106,12 @@ class RunUsage:
         self.cost_pico = None if cost is None or self.cost_pico is None else self.cost_pico + cost
         self.steps.append(usage.record())
         self.parts = parts
+
+    async def cut_tokens(self, parts: list[str], count: Callable[[list[str]], Awaitable[list[int]]]) -> int:
+        """The tokens of the step cut short (its text in `parts`, the answer's text released so far),
+        counted by `count` (nothing reported them): 0 when no text came after the last settled step."""
+        tail = "".join(parts[self.parts:])
+        return (await count([tail]))[0] if tail else 0
 
 
 @dataclass(frozen=True)

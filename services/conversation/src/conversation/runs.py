@@ -17,8 +17,9 @@ stream told: the calls that ran, and its usage, booked.
 
 The leg's usage is booked by turn.py's rule: the running total of the steps' usage events
 (StepUsage), replaced by the run's totals when they come (RunEnd, RunFailed), so a leg that is
-stopped, cut off or past its deadline after some steps books those steps (the text of a step
-cut short is not counted here)."""
+stopped, cut off or past its deadline books the steps it finished, and the text of the step cut
+short, counted here as the turn counts it (RunUsage.cut_tokens, the turn's model's counter), on
+the provider and model that served that step."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ from conversation.agent import (
     AWAITING_APPROVAL, AgentClient, ApprovalPending, Resume, RunEnd, RunFailed, RunPaused, RunUsage, StepUsage, ToolCallEvent,
     ToolResultEvent,
 )
-from conversation.llm import GenerateOptions, LlmDelta
+from conversation.llm import GenerateOptions, LlmClient, LlmDelta
 from conversation.run_store import RunStore
 from conversation.settings import ConversationSettings
+from conversation.tokenizers import Counters, count_tokens
 from conversation.turn import FINISH_CANCELLED, FINISH_ERROR, TurnCompleted, TurnEvent, TurnStarted, guarded
 from conversation.usage import to_pico
 
@@ -50,8 +52,10 @@ ACTIONS = ("approve", "deny", "edit")
 
 class ResumedRun:
     def __init__(self, store: RunStore, agent: AgentClient, settings: ConversationSettings, user_id: str, tenant_id: str,
-                 roles: tuple[str, ...], run_id: str, decisions: tuple[tuple[str, str, str], ...], request_id: str = "") -> None:
+                 roles: tuple[str, ...], run_id: str, decisions: tuple[tuple[str, str, str], ...], request_id: str = "", *,
+                 counters: Counters, llm: LlmClient) -> None:
         self._store = store
+        self._counters, self._llm = counters, llm
         self._agent = agent
         self._settings = settings
         self._user_id, self._tenant_id, self._roles = user_id, tenant_id, roles
@@ -66,6 +70,7 @@ class ResumedRun:
         self._seen: list[ToolCallEvent | ToolResultEvent] = []  # the run's calls and results as they streamed
         self._used = RunUsage()  # this leg's steps' usage as it came
         self._heard = False  # an event came: the decisions' outcome is known from the stream
+        self._provider = self._model = ""  # the model serving (ModelSelected), once one is
 
     async def run(self) -> AsyncIterator[TurnEvent]:
         found = await self._store.find(self._run_id, self._user_id)
@@ -112,7 +117,7 @@ class ResumedRun:
             raise
         self._heard = True
         yield TurnStarted(found.conversation.id, before.parent_id or "", before.id)
-        provider, model = before.provider, before.model
+        self._provider, self._model = before.provider, before.model
         guard = self._guard(saved, found.conversation)
 
         async def items():
@@ -121,9 +126,9 @@ class ResumedRun:
                 yield item
 
         try:
-            async for item in guarded(items(), guard, self._parts, lambda: model):
+            async for item in guarded(items(), guard, self._parts, lambda: self._model):
                 if isinstance(item, ModelSelected):
-                    provider, model = item.provider, item.model
+                    self._provider, self._model = item.provider, item.model
                     yield item
                 elif isinstance(item, RunPaused):
                     self._paused = item
@@ -132,7 +137,7 @@ class ResumedRun:
                 elif isinstance(item, RunFailed):
                     self._failed = item  # the error follows
                 elif isinstance(item, RunEnd):
-                    after = self._answer(item, provider, model)
+                    after = self._answer(item)
                     stored = await self._save(after)
                     if stored.run_expires_at is not None and self._paused is not None:
                         yield ApprovalPending(stored.id, self._paused.calls, stored.run_expires_at)
@@ -155,9 +160,9 @@ class ResumedRun:
         # Paused before runs kept their guard: the conversation's prompt, under a canary the run never had.
         return LeakGuard(new_canary(), conversation.system_prompt or self._settings.system_prompt)
 
-    def _answer(self, end: RunEnd, provider: str, model: str):
+    def _answer(self, end: RunEnd):
         before = self._found.message
-        after = replace_message(before, content=before.content + "".join(self._parts), provider=provider, model=model,
+        after = replace_message(before, content=before.content + "".join(self._parts), provider=self._provider, model=self._model,
                                 finish_reason=end.finish_reason, prompt_tokens=end.prompt_tokens, completion_tokens=end.completion_tokens,
                                 cached_prompt_tokens=end.cached_prompt_tokens, cost_pico_usd=to_pico(end.cost), steps=list(end.steps),
                                 latency_ms=before.latency_ms + int((time.monotonic() - self._started) * 1000),
@@ -187,18 +192,29 @@ class ResumedRun:
             usage = dict(prompt_tokens=failed.prompt_tokens, completion_tokens=failed.completion_tokens,
                          cached_prompt_tokens=failed.cached_prompt_tokens, cost_pico_usd=to_pico(failed.cost),
                          token_count=failed.completion_tokens)
-        elif (used := self._used).steps:
+        elif (used := self._used).steps or self._parts[used.parts:]:
             cost = None if used.cost_pico is None or before.cost_pico_usd is None else before.cost_pico_usd + used.cost_pico
-            usage = dict(prompt_tokens=before.prompt_tokens + used.prompt_tokens,
-                         completion_tokens=before.completion_tokens + used.completion_tokens,
+            completion = before.completion_tokens + used.completion_tokens + await used.cut_tokens(self._parts, self._count)
+            usage = dict(prompt_tokens=before.prompt_tokens + used.prompt_tokens, completion_tokens=completion,
                          cached_prompt_tokens=(before.cached_prompt_tokens or 0) + used.cached_prompt_tokens, cost_pico_usd=cost,
-                         token_count=before.completion_tokens + used.completion_tokens)
+                         token_count=completion)
         steps = list(failed.steps) if failed is not None else [*(before.steps or ()), *self._used.steps]
         steps = executed(steps, self._seen, self._decisions, self._heard)
         after = replace_message(before, content=before.content + "".join(self._parts), finish_reason=reason,
+                                provider=self._provider or before.provider, model=self._model or before.model,
                                 error_code=error.code.value if error else "", error_message=error.message if error else "",
                                 run_state=None, run_expires_at=None, steps=steps, **usage)
         await self._save(after)
+
+    async def _count(self, texts: list[str]) -> list[int]:
+        """Counted as the turn that started the run counted: by its model's counter (the model's own
+        tokenizer when this service has it), else by the estimate."""
+        saved = self._found.message.run_state or {}
+        try:
+            counter, _ = self._counters.for_model(await self._llm.model(saved.get("model", ""), saved.get("provider", "")))
+        except AppError:
+            counter = self._counters.default  # the catalogue out of reach: an estimate, rather than nothing booked
+        return await count_tokens(counter, texts)
 
     async def record_interrupted(self) -> None:
         """The client went away: keep what the run wrote so far."""

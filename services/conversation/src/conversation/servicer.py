@@ -400,7 +400,8 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "agent runs are not configured")
         resumed = ResumedRun(self.runs, self.agent, self._settings, _user(request.caller), request.caller.tenant_id,
                              tuple(request.caller.roles), request.run_id,
-                             tuple((d.call_id, d.action, d.arguments) for d in request.decisions), request.request_id)
+                             tuple((d.call_id, d.action, d.arguments) for d in request.decisions), request.request_id,
+                             counters=self._counters, llm=self._llm)
         async for reply in self._stream(resumed, resumed.run()):
             yield reply
 

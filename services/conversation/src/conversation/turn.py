@@ -63,7 +63,7 @@ from conversation.usage import to_pico
 from conversation.repository import Repository
 from conversation.settings import ConversationSettings
 from conversation.summaries import BackgroundWork
-from conversation.tokenizers import Counters
+from conversation.tokenizers import Counters, count_tokens
 from conversation.user_memory import facts_block, facts_in, summary_block
 
 log = logging.getLogger(__name__)
@@ -131,8 +131,6 @@ FINISH_ERROR = "error"
 KNOWLEDGE_BASE = "knowledge-base"  # the "provider" of an answer given without the model
 
 
-# Texts longer than this in all are counted on a worker thread, not on the event loop.
-_COUNT_INLINE_CHARS = 4000
 # History messages whose stored count must be redone are counted this many at a time.
 _RECOUNT_WINDOW = 16
 
@@ -187,9 +185,7 @@ class ChatTurn:
         self._searching: asyncio.Future[tuple[SearchResult | None, AppError | None]] | None = None
 
     async def _count(self, texts: list[str]) -> list[int]:
-        if sum(map(len, texts)) <= _COUNT_INLINE_CHARS:
-            return self._counter.count(texts)
-        return await asyncio.to_thread(self._counter.count, texts)
+        return await count_tokens(self._counter, texts)
 
     def _new_conversation(self) -> Conversation:
         req = self._req
@@ -563,10 +559,8 @@ class ChatTurn:
         used = self._used
         if used.steps and not self._totals:
             # A run cut short after some steps (see the module's docstring): the running total.
-            self._prompt_tokens, self._completion_tokens = used.prompt_tokens, used.completion_tokens
+            self._prompt_tokens, self._completion_tokens = used.prompt_tokens, used.completion_tokens + await used.cut_tokens(self._parts, self._count)
             self._cached_prompt_tokens, self._cost_pico, self._steps = used.cached_prompt_tokens, used.cost_pico, list(used.steps)
-            if tail := "".join(self._parts[used.parts:]):
-                self._completion_tokens += (await self._count([tail]))[0]
         elif finish_reason != "stop" and not self._completion_tokens and content:
             # Cut short before the provider reported usage: count what we have.
             (self._completion_tokens,) = await self._count([content])

@@ -19,6 +19,7 @@ from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot.conversation.v1 import conversation_pb2_grpc
 from chatbot_common.grpc_server import start_grpc
+from chatbot_common.tokens import open_counter
 from conversation.server import build_service as build_conversation
 from conversation.server import migrate
 from conversation.settings import ConversationSettings
@@ -284,3 +285,69 @@ async def test_a_run_stopped_while_its_answer_is_written_is_still_booked(upstrea
     assert "primary:fake-model" in rows, rows
     assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
     assert billed(primary)["answers"] == 2 and len(conversations) == 1
+
+
+# The step cut short in the tests below: the backup writes two 8-character pieces, then nothing
+# until the client leaves. Its last piece ends in circled digits and a space: a digit is never
+# the start of a canary (letters only) and none is in the prompts here, so the leak guard holds
+# none of it back, and the orchestrator's redactor holds no word that has ended.
+CUT_SCRIPT, CUT_TEXT = "Jumping over ①② and on", "Jumping over ①② "
+
+
+def cut_tokens() -> int:
+    """The cut-off step's text as the conversation service counts it (the model "chain" has no
+    tokenizer of its own here: the bundled model's, or the byte estimate without it)."""
+    return open_counter().count([CUT_TEXT])[0]
+
+
+async def stop_when_cut(call) -> str:
+    """Reads a run's stream until the cut-off step's text is out, then cancels it (a stop): the
+    text that came."""
+    text = ""
+    async for event in call:
+        text += event.token.text if event.WhichOneof("event") == "token" else ""
+        if "①②" in text:
+            break
+    call.cancel()
+    return text
+
+
+async def stored_answer(stub, conversation_id: str, reason: str = "cancelled") -> pb.Message:
+    """The conversation's answer once it is stored with `reason` (a stop is recorded after the
+    stream is cancelled)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        answer = (await stub.ListMessages(pb.ListMessagesRequest(caller=ALICE, conversation_id=conversation_id), timeout=10)).messages[-1]
+        if answer.finish_reason == reason or asyncio.get_running_loop().time() > deadline:
+            return answer
+        await asyncio.sleep(0.1)
+
+
+async def test_a_resumed_run_stopped_mid_step_books_the_text_of_that_step(upstreams, tmp_path):
+    """Approved, the paused call runs; the next step (on the backup: the primary fails from now on)
+    writes a little and stalls, and the client goes away. The leg books the text of its cut-off
+    step, counted as the first leg counts it, on the provider that served it. Before, a stopped
+    resumed leg booked only its settled steps: this one, none, so its partial answer was free."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    target = backup.base_url.removesuffix("/v1") + "/stats"
+    primary.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": target})}]], fail_after=1)
+    backup.control(script=CUT_SCRIPT, script_piece=8, stall_after=2)
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="Fetch the stats.", model="chain", tools=["auto"], use_rag=False)
+        first = [event async for event in stub.Chat(request, timeout=30)]
+        pending, conversation_id = first[-2].approval_required, first[-1].completed.conversation_id
+        assert first[-1].completed.finish_reason == "awaiting_approval"
+        paused = await stored_answer(stub, conversation_id, "awaiting_approval")
+        resume = pb.ResumeRunRequest(caller=ALICE, run_id=pending.run_id, decisions=[pb.ToolDecision(action="approve")])
+        text = await stop_when_cut(stub.ResumeRun(resume, timeout=30))
+        answer = await stored_answer(stub, conversation_id)
+        rows = await ledger(stub)
+    assert text == CUT_TEXT and answer.finish_reason == "cancelled" and answer.content.endswith(CUT_TEXT)
+    assert billed(primary)["answers"] == 1 and billed(backup)["answers"] == 0  # the cut-off step was never billed
+    assert answer.usage.completion_tokens == paused.usage.completion_tokens + cut_tokens()
+    assert (answer.provider, answer.usage.prompt_tokens) == ("backup", paused.usage.prompt_tokens)
+    assert rows["backup:fake-model"].completion_tokens == cut_tokens() and rows["backup:fake-model"].turns == 0
+    assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
+
