@@ -89,29 +89,39 @@ class StepUsage:
 class RunUsage:
     """The running total of a run's StepUsage events (this leg's, for a resumed run): what is
     booked when the run ends without RunEnd or RunFailed (stopped, the client gone, a deadline,
-    the leak guard, an error without its usage). `parts` is how much of the answer's text was
-    released when the last step settled: the text after it is the step cut short."""
+    the leak guard, an error without its usage), with the text of the step cut short: the run's
+    text as it came (`feed`, each delta) since the last step settled. As it came, not as the leak
+    guard released it: the guard may still hold the end of a settled step's text when that
+    step's usage comes, and releases it with the next step's first piece, so the released text
+    would count those characters twice."""
 
     def __init__(self) -> None:
         self.prompt_tokens = self.completion_tokens = self.cached_prompt_tokens = 0
         self.cost_pico: int | None = 0
         self.steps: list[dict] = []
-        self.parts = 0
+        self._cut: list[str] = []  # the text of the step under way
 
-    def add(self, usage: StepUsage, parts: int) -> None:
+    def feed(self, text: str) -> None:
+        self._cut.append(text)
+
+    @property
+    def cut(self) -> bool:
+        """Whether the step under way has written text."""
+        return bool(self._cut)
+
+    def add(self, usage: StepUsage) -> None:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
         self.cached_prompt_tokens += usage.cached_prompt_tokens
         cost = to_pico(usage.cost)
         self.cost_pico = None if cost is None or self.cost_pico is None else self.cost_pico + cost
         self.steps.append(usage.record())
-        self.parts = parts
+        self._cut.clear()
 
-    async def cut_tokens(self, parts: list[str], count: Callable[[list[str]], Awaitable[list[int]]]) -> int:
-        """The tokens of the step cut short (its text in `parts`, the answer's text released so far),
-        counted by `count` (nothing reported them): 0 when no text came after the last settled step."""
-        tail = "".join(parts[self.parts:])
-        return (await count([tail]))[0] if tail else 0
+    async def cut_tokens(self, count: Callable[[list[str]], Awaitable[list[int]]]) -> int:
+        """The tokens of the step cut short, counted by `count` (nothing reported them): 0 when no
+        text came after the last settled step."""
+        return (await count(["".join(self._cut)]))[0] if self._cut else 0
 
 
 @dataclass(frozen=True)

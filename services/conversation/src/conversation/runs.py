@@ -133,7 +133,7 @@ class ResumedRun:
                 elif isinstance(item, RunPaused):
                     self._paused = item
                 elif isinstance(item, StepUsage):
-                    self._used.add(item, len(self._parts))
+                    self._used.add(item)
                 elif isinstance(item, RunFailed):
                     self._failed = item  # the error follows
                 elif isinstance(item, RunEnd):
@@ -143,7 +143,9 @@ class ResumedRun:
                         yield ApprovalPending(stored.id, self._paused.calls, stored.run_expires_at)
                     yield TurnCompleted(stored)
                     return
-                elif not isinstance(item, LlmDelta):  # tokens, guardrails, tool calls and results
+                elif isinstance(item, LlmDelta):
+                    self._used.feed(item.text)
+                else:  # tokens, guardrails, tool calls and results
                     if isinstance(item, (ToolCallEvent, ToolResultEvent)):
                         self._seen.append(item)
                     yield item
@@ -192,9 +194,9 @@ class ResumedRun:
             usage = dict(prompt_tokens=failed.prompt_tokens, completion_tokens=failed.completion_tokens,
                          cached_prompt_tokens=failed.cached_prompt_tokens, cost_pico_usd=to_pico(failed.cost),
                          token_count=failed.completion_tokens)
-        elif (used := self._used).steps or self._parts[used.parts:]:
+        elif (used := self._used).steps or used.cut:
             cost = None if used.cost_pico is None or before.cost_pico_usd is None else before.cost_pico_usd + used.cost_pico
-            completion = before.completion_tokens + used.completion_tokens + await used.cut_tokens(self._parts, self._count)
+            completion = before.completion_tokens + used.completion_tokens + await used.cut_tokens(self._count)
             usage = dict(prompt_tokens=before.prompt_tokens + used.prompt_tokens, completion_tokens=completion,
                          cached_prompt_tokens=(before.cached_prompt_tokens or 0) + used.cached_prompt_tokens, cost_pico_usd=cost,
                          token_count=completion)

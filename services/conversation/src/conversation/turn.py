@@ -340,6 +340,7 @@ class ChatTurn:
         try:
             async for item in guarded(stream, guard, self._parts, lambda: self._model):
                 if isinstance(item, LlmDelta):
+                    self._used.feed(item.text)
                     if self._first_token_at is None:
                         self._first_token_at = time.monotonic()
                 elif isinstance(item, ModelSelected):
@@ -349,7 +350,7 @@ class ChatTurn:
                 elif isinstance(item, RunPaused):
                     self._paused = item  # told to the client once the paused answer is stored
                 elif isinstance(item, StepUsage):
-                    self._used.add(item, len(self._parts))
+                    self._used.add(item)
                 elif isinstance(item, RunFailed):
                     # The run fails next: what its finished steps used is booked with the failed answer.
                     self._totals = True
@@ -559,7 +560,7 @@ class ChatTurn:
         used = self._used
         if used.steps and not self._totals:
             # A run cut short after some steps (see the module's docstring): the running total.
-            self._prompt_tokens, self._completion_tokens = used.prompt_tokens, used.completion_tokens + await used.cut_tokens(self._parts, self._count)
+            self._prompt_tokens, self._completion_tokens = used.prompt_tokens, used.completion_tokens + await used.cut_tokens(self._count)
             self._cached_prompt_tokens, self._cost_pico, self._steps = used.cached_prompt_tokens, used.cost_pico, list(used.steps)
         elif finish_reason != "stop" and not self._completion_tokens and content:
             # Cut short before the provider reported usage: count what we have.

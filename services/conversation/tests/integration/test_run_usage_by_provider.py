@@ -351,3 +351,28 @@ async def test_a_resumed_run_stopped_mid_step_books_the_text_of_that_step(upstre
     assert rows["backup:fake-model"].completion_tokens == cut_tokens() and rows["backup:fake-model"].turns == 0
     assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
 
+
+async def test_a_stopped_run_counts_each_piece_of_its_text_once(upstreams, tmp_path):
+    """The first step's text ends with words of the system prompt, which the leak guard holds back
+    until more text comes: they are released with the next step's first piece, after the first
+    step's usage came. That next step writes a little and stalls; the client goes away. The
+    answer books the first step as the primary billed it and the cut-off step's text once. Before,
+    the held-back words were counted again as part of the cut-off step (a few tokens too many)."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    held = "questions about arithmetic"
+    primary.control(tool_turns=[[{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]],
+                    script=f"I will check {held}", fail_after=1)
+    backup.control(script=CUT_SCRIPT, script_piece=8, stall_after=2)
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False,
+                                 system_prompt=f"You answer {held} with care.")
+        text = await stop_when_cut(stub.Chat(request, timeout=30))
+        conversation_id = (await stub.ListConversations(pb.ListConversationsRequest(caller=ALICE), timeout=10)).conversations[0].id
+        answer = await stored_answer(stub, conversation_id)
+    assert text == f"I will check {held}{CUT_TEXT}" and answer.content == text
+    assert billed(primary)["answers"] == 1 and billed(backup)["answers"] == 0
+    assert answer.usage.prompt_tokens == billed(primary)["prompt_tokens"]
+    assert answer.usage.completion_tokens == billed(primary)["completion_tokens"] + cut_tokens()
+
