@@ -154,6 +154,44 @@ class GenerationEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class Spent:
+    """What the turn has used so far (an agent run's settled model steps, this leg's total)."""
+
+    total: int
+
+
+class TokenMeter:
+    """The tokens a turn used, read from its events, to settle its token reservation with
+    (`TurnGuard.finish(*meter.settlement())`): the completion's count when it comes; before
+    that, the running total of an agent run's settled steps, and when anything was generated
+    past that total (text, a tool step, a pause), at least that total and at least the
+    estimate. A turn stopped before generating anything used nothing."""
+
+    __slots__ = ("beyond", "final", "known")
+
+    def __init__(self) -> None:
+        self.known = 0
+        self.beyond = False
+        self.final: int | None = None
+
+    def see(self, event: TurnEvent) -> None:
+        if isinstance(event, TurnCompleted):
+            self.final = event.usage.total
+        elif isinstance(event, Spent):
+            self.known, self.beyond = event.total, False
+        elif isinstance(event, (Text, ToolCalled, ToolReturned, ApprovalAsked)):
+            self.beyond = True
+
+    def settlement(self) -> tuple[int | None, int]:
+        """(actual tokens or None: unknown, the least to charge)."""
+        if self.final is not None:
+            return self.final, 0
+        if self.beyond:
+            return None, self.known
+        return self.known, 0
+
+
+@dataclass(frozen=True, slots=True)
 class CallAsked:
     """A generation's tool call (complete), after its text and before the end: for the caller to run (/v1)."""
 
@@ -162,7 +200,8 @@ class CallAsked:
     arguments: str
 
 
-TurnEvent = TurnStarted | ModelSelected | Citations | Text | GuardrailCaught | TurnCompleted | ToolCalled | ToolReturned | ApprovalAsked
+TurnEvent = (TurnStarted | ModelSelected | Citations | Text | GuardrailCaught | TurnCompleted | ToolCalled | ToolReturned | ApprovalAsked
+             | Spent)
 GenerationEvent = ModelSelected | Text | CallAsked | GenerationEnded
 E = TypeVar("E")
 
@@ -191,6 +230,8 @@ def _turn_event(reply: conversation_pb2.ChatEvent) -> TurnEvent:
     if kind == "approval_required":
         a = reply.approval_required
         return ApprovalAsked(a.run_id, [tool_called(c) for c in a.calls], a.expires_at.ToDatetime(tzinfo=UTC))
+    if kind == "spent":
+        return Spent(reply.spent.usage.total_tokens)
     if kind == "completed":
         done = reply.completed
         return TurnCompleted(done.message_id, done.conversation_id, done.finish_reason, _usage(done.usage), done.provider, done.model,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.streams import read_ahead
 from gateway.answers.buffers import AnswerBuffers
-from gateway.chat_stream import EventStream, GuardrailCaught, Text, TurnCompleted, TurnEvent
+from gateway.chat_stream import EventStream, GuardrailCaught, TokenMeter, TurnCompleted, TurnEvent
 from gateway.limits.limiter import TurnGuard
 from gateway.sse import HEARTBEAT
 from gateway.sse import event as sse_event
@@ -49,7 +49,7 @@ class Relays:
 
     async def _run(self, message_id: str, relay: _Relay, guard: TurnGuard,
                    encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]]) -> None:
-        used: int | None = 0
+        used = TokenMeter()
         try:
             # Events that arrive while an append is pending are appended together. A stop
             # cancels the call: the stream then ends (or fails) at once, and the flag tells why.
@@ -60,10 +60,7 @@ class Relays:
                         if isinstance(event, GuardrailCaught):
                             await on_guardrail(event.event)
                             continue
-                        if isinstance(event, Text):
-                            used = None  # tokens were spent; the real count comes with the completion
-                        elif isinstance(event, TurnCompleted):
-                            used = event.usage.total
+                        used.see(event)
                         if (data := encode(event)) is not None:
                             out.append(data)
                     completed = any(isinstance(event, TurnCompleted) for event in batch)
@@ -88,7 +85,7 @@ class Relays:
             # the turn's limits are given back.
             await asyncio.shield(self._end(message_id, relay, guard, used))
 
-    async def _end(self, message_id: str, relay: _Relay, guard: TurnGuard, used: int | None) -> None:
+    async def _end(self, message_id: str, relay: _Relay, guard: TurnGuard, used: TokenMeter) -> None:
         try:
             # Cancelling the call stops generation upstream; the conversation service stores
             # the partial answer as cancelled.
@@ -99,7 +96,7 @@ class Relays:
                 await self.buffers.end(message_id)
         finally:
             self._running.pop(message_id, None)
-            await guard.finish(used)
+            await guard.finish(*used.settlement())
 
     async def _append_last(self, message_id: str, data: bytes) -> None:
         with contextlib.suppress(Exception):

@@ -15,7 +15,7 @@ from gateway.answers.relay import follow
 from gateway.chat_turns import open_guarded, screened_turn_request, start_answer, with_budget_left
 from gateway.api.deps import ChatCaller, DownstreamDep, LimitsDep, RelaysDep, SettingsDep
 from gateway.api.schemas.chat import ChatIn, ChatOut, CitationOut, PendingApprovalOut, StopOut, TokensUsed, citation_out
-from gateway.chat_stream import ApprovalAsked, Citations, GuardrailCaught, Text, ToolCalled, ToolReturned, TurnCompleted, Usage
+from gateway.chat_stream import ApprovalAsked, Citations, GuardrailCaught, Text, TokenMeter, ToolCalled, ToolReturned, TurnCompleted, Usage
 from gateway.guardrails import record_turn_event
 from gateway.limits.limiter import begin_turn
 from gateway.sse import SSE_HEADERS
@@ -31,16 +31,16 @@ async def chat(
     guard = await begin_turn(limits, principal, len(body.message), body.max_tokens, stream=False)
     with_budget_left(req, guard)
     stream, _ = await open_guarded(downstream, req, settings, guard)
-    used: int | None = 0
+    used = TokenMeter()
     parts: list[str] = []
     citations: list[CitationOut] = []
     steps: list[dict] = []
     pending: PendingApprovalOut | None = None
     try:
         async for event in stream:
+            used.see(event)
             if isinstance(event, Text):
                 parts.append(event.text)
-                used = None  # tokens were spent; the real count comes with the completion
             elif isinstance(event, Citations):
                 citations = [citation_out(c) for c in event.citations]
             elif isinstance(event, GuardrailCaught):
@@ -50,7 +50,6 @@ async def chat(
             elif isinstance(event, ApprovalAsked):
                 pending = PendingApprovalOut(**event.shown())
             elif isinstance(event, TurnCompleted):
-                used = event.usage.total
                 return ChatOut(
                     id=event.message_id, conversation_id=event.conversation_id, content="".join(parts), tokens_used=_tokens(event.usage),
                     finish_reason=event.finish_reason, model=event.model, provider=event.provider, timestamp=iso(event.created_at),
@@ -59,7 +58,7 @@ async def chat(
                 )
     finally:
         stream.cancel()
-        await guard.finish(used)
+        await guard.finish(*used.settlement())
     raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service ended the turn without a result")
 
 
