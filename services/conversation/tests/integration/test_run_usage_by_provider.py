@@ -376,3 +376,25 @@ async def test_a_stopped_run_counts_each_piece_of_its_text_once(upstreams, tmp_p
     assert answer.usage.prompt_tokens == billed(primary)["prompt_tokens"]
     assert answer.usage.completion_tokens == billed(primary)["completion_tokens"] + cut_tokens()
 
+
+async def test_a_run_that_fails_in_its_first_step_books_its_cost_as_unknown(upstreams, tmp_path):
+    """The first step's stream breaks after a little text and the backup fails too: the run fails
+    before any step settled, so nothing of it was priced. Its answer and ledger row carry an
+    unknown cost (an unpriced turn: 'unknown' on the dashboard), its text counted here. Before,
+    the orchestrator's totals for a run with no settled step said "0", booked as $0."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    primary.control(script="Let me think about it first", cut_after=2)
+    backup.control(fail_after=0)
+    async with services(upstreams, tmp_path) as stub:
+        request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False)
+        events, _ = await failed_chat(stub, request)
+        conversation_id = events[0].started.conversation_id
+        answer = await stored_answer(stub, conversation_id, "error")
+        rows = await ledger(stub)
+    assert answer.finish_reason == "error" and answer.content and answer.usage.completion_tokens > 0
+    assert answer.usage.cost == ""  # unknown, not "0"
+    row = rows[f"{answer.provider}:{answer.model}"]
+    assert (row.turns, row.unpriced_turns, row.completion_tokens) == (1, 1, answer.usage.completion_tokens)
+

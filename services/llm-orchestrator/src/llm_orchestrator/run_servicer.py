@@ -182,7 +182,10 @@ def _event(event) -> llm_pb2.RunEvent:
 
 
 def _end(s: RunState, finish_reason: str) -> llm_pb2.RunEnd:
-    """The run's usage, cost and steps so far (at its end, or before the error that ends it)."""
+    """The run's usage, cost and steps so far (at its end, or before the error that ends it). A
+    run that failed before any step settled has had nothing priced: its cost is unknown (""),
+    not $0 (the step that failed may have been billed, and its text is counted by the caller)."""
+    priced = not s.unpriced and any(step.get("type") == "model" for step in s.steps)
     usage = common_pb2.Usage(prompt_tokens=s.prompt_tokens, completion_tokens=s.completion_tokens, total_tokens=s.tokens,
-                             cached_prompt_tokens=s.cached_prompt_tokens, cost="" if s.unpriced else cost_text(s.cost))
+                             cached_prompt_tokens=s.cached_prompt_tokens, cost=cost_text(s.cost) if priced else "")
     return llm_pb2.RunEnd(finish_reason=finish_reason, usage=usage, model_steps=s.model_steps, steps=orjson.dumps(s.steps).decode())
