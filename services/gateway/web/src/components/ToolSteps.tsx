@@ -1,5 +1,6 @@
 import { useState } from "react";
 import type { PendingApproval, ToolStep } from "../api/types";
+import { prettyJson, showInvisible } from "../jsonText";
 
 const STATUS: Record<string, string> = {
   running: "running…", ok: "done", error: "failed", invalid: "refused: invalid arguments", unknown_tool: "no such tool",
@@ -16,7 +17,7 @@ export function ToolSteps({ steps }: { steps: ToolStep[] }) {
       <ol>
         {calls.map((s) => (
           <li key={s.call_id} className={"tool-step " + (s.status ?? "")}>
-            <span className="tool-name">{s.name}</span> <code className="tool-args">{s.arguments}</code>{" "}
+            <span className="tool-name">{s.name}</span> <code className="tool-args">{showInvisible(s.arguments ?? "")}</code>{" "}
             <span className="muted">{STATUS[s.status ?? ""] ?? s.status}{s.decision === "edit" ? " (edited)" : ""}</span>
             {s.summary && <p className="plain muted snippet">{s.summary}</p>}
           </li>
@@ -31,7 +32,7 @@ type Decide = (decision: "approve" | "deny" | "edit", args?: Record<string, unkn
 /** A run paused before a sensitive call: the call and its arguments, and Approve / Deny / Edit. */
 export function ApprovalCard({ approval, disabled, onDecide }: { approval: PendingApproval; disabled: boolean; onDecide: Decide }) {
   const [editing, setEditing] = useState(false);
-  const [text, setText] = useState(() => pretty(approval.calls[0]?.arguments ?? "{}"));
+  const [text, setText] = useState(() => prettyJson(approval.calls[0]?.arguments ?? "{}"));
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const decide = async (decision: "approve" | "deny" | "edit") => {
@@ -60,7 +61,7 @@ export function ApprovalCard({ approval, disabled, onDecide }: { approval: Pendi
       {approval.calls.map((c) => (
         <div key={c.call_id} className="approval-call">
           <p>The assistant wants to call <strong className="tool-name">{c.name}</strong> with:</p>
-          <pre className="tool-args">{pretty(c.arguments)}</pre>
+          <pre className="tool-args">{prettyJson(c.arguments)}</pre>
         </div>
       ))}
       {approval.calls.some((c) => HIDDEN.test(c.arguments)) && (
@@ -92,10 +93,3 @@ export function ApprovalCard({ approval, disabled, onDecide }: { approval: Pendi
 /** The output filter's placeholder, as the approval card shows a value it hides. */
 const HIDDEN = /\[[A-Z][A-Z ]* REDACTED\]/;
 
-function pretty(json: string): string {
-  try {
-    return JSON.stringify(JSON.parse(json), null, 2);
-  } catch {
-    return json;
-  }
-}

@@ -40,3 +40,28 @@ describe("the approval card", () => {
     expect(card('{"to": "team"}')).not.toContain("hidden by the output filter");
   });
 });
+
+describe("the approval card shows what runs", () => {
+  const card = (args: string) => {
+    const call = { call_id: "c1", name: "send_mail", arguments: args, step: 1, needs_approval: true };
+    const approval: PendingApproval = { run_id: "r1", calls: [call], expires_at: "" };
+    return renderToStaticMarkup(<ApprovalCard approval={approval} disabled={false} onDecide={async () => {}} />);
+  };
+
+  it("writes out a direction override instead of letting it reorder the address", () => {
+    const shown = card(JSON.stringify({ to: "team@example.com\u202Emoc.live@" }));
+    expect(shown).not.toContain("\u202E");
+    expect(shown).toContain("\\u202E");
+  });
+
+  it("shows a large account number as written", () => {
+    expect(card('{"account": 12345678901234567890}')).toContain("12345678901234567890");
+  });
+
+  it("shows a finished step's arguments with their invisible characters written out", () => {
+    const steps: ToolStep[] = [{ type: "tool", call_id: "c1", name: "http_fetch", arguments: '{"url": "https://a.example/\u200Bx"}', status: "ok" }];
+    const shown = renderToStaticMarkup(<ToolSteps steps={steps} />);
+    expect(shown).not.toContain("\u200B");
+    expect(shown).toContain("\\u200B");
+  });
+});
