@@ -23,7 +23,6 @@ the provider and model that served that step."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import time
@@ -44,6 +43,7 @@ from conversation.settings import ConversationSettings
 from conversation.tokenizers import Counters, count_tokens
 from conversation.turn import FINISH_CANCELLED, FINISH_ERROR, TurnCompleted, TurnEvent, TurnStarted, guarded
 from conversation.usage import to_pico
+from conversation.writes import ShieldedWrites
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ ACTIONS = ("approve", "deny", "edit")
 class ResumedRun:
     def __init__(self, store: RunStore, agent: AgentClient, settings: ConversationSettings, user_id: str, tenant_id: str,
                  roles: tuple[str, ...], run_id: str, decisions: tuple[tuple[str, str, str], ...], request_id: str = "", *,
-                 counters: Counters, llm: LlmClient) -> None:
+                 counters: Counters, llm: LlmClient, writes: ShieldedWrites | None = None) -> None:
         self._store = store
+        self._writes = writes or ShieldedWrites()
         self._counters, self._llm = counters, llm
         self._agent = agent
         self._settings = settings
@@ -180,7 +181,7 @@ class ResumedRun:
     async def _save(self, after):
         self._recorded = True
         # Shielded, as ChatTurn._record: cancelled mid-write, the run would stay 'resuming' unbooked.
-        return await asyncio.shield(self._store.settle(self._found.message, after, self._found.conversation))
+        return await self._writes.run(self._store.settle(self._found.message, after, self._found.conversation), self._found.message.id)
 
     async def _fail(self, error: AppError | None, reason: str = FINISH_ERROR) -> None:
         """The run ended without its end: the answer keeps what it wrote, the steps the calls that ran

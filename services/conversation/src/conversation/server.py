@@ -44,7 +44,10 @@ def build_service(settings: ConversationSettings) -> GrpcService:
     servicer.runs = RunStore(sessions)
 
     async def close() -> None:
-        # Summaries and titles under way are dropped: the next turn over the trigger asks again.
+        # Answers still being written (a turn stopped by the shutdown keeps what it wrote) are
+        # waited for before the database closes; summaries and titles under way are dropped: the
+        # next turn over the trigger asks again.
+        await servicer.writes.drain(settings.shutdown_grace_seconds)
         await background.close()
         await evaluations.close()
         await llm_channel.close()

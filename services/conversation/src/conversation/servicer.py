@@ -35,6 +35,7 @@ from conversation.usage import from_pico, to_pico
 from conversation.run_store import RunStore
 from conversation.runs import ResumedRun
 from conversation.turn import ChatTurn, Citations, Guardrail, Token, TurnCompleted, TurnRequest, TurnStarted
+from conversation.writes import ShieldedWrites
 
 log = logging.getLogger(__name__)
 # A usage ledger kind (UsageRow.kind): chat, summary, title, or another short word.
@@ -147,6 +148,8 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         self._background = background
         self._sources = sources
         self._settings = settings
+        # The answers' writes, which outlive their requests: the service's shutdown waits for them.
+        self.writes = ShieldedWrites()
 
     async def CreateConversation(self, request: pb.CreateConversationRequest, context) -> pb.Conversation:
         conv = await self._repo.create_conversation(
@@ -391,7 +394,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             tools=tuple(request.tools), roles=tuple(request.caller.roles),
         )
         turn = ChatTurn(self._repo, self._llm, self._counters, self._settings, turn_request, self._sources, self._memory,
-                        self._background, self.agent, evaluations=self._evaluations)
+                        self._background, self.agent, evaluations=self._evaluations, writes=self.writes)
         async for reply in self._stream(turn, turn.run()):
             yield reply
 
@@ -401,7 +404,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         resumed = ResumedRun(self.runs, self.agent, self._settings, _user(request.caller), request.caller.tenant_id,
                              tuple(request.caller.roles), request.run_id,
                              tuple((d.call_id, d.action, d.arguments) for d in request.decisions), request.request_id,
-                             counters=self._counters, llm=self._llm)
+                             counters=self._counters, llm=self._llm, writes=self.writes)
         async for reply in self._stream(resumed, resumed.run()):
             yield reply
 
@@ -414,12 +417,17 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
                     trace.get_current_span().set_attribute("gen_ai.conversation.id", event.conversation_id)
                 yield _event_to_pb(event)
         except asyncio.CancelledError:
-            # The caller went away: stop upstream generation, then keep the partial answer.
-            await events.aclose()
-            await asyncio.shield(turn.record_interrupted())
+            # The caller went away (or the service is stopping): stop upstream generation, then keep
+            # the partial answer, as a write of its own (the shutdown waits for it).
+            await self.writes.run(_interrupted(events, turn), "interrupted")
             raise
         finally:
             await events.aclose()
+
+
+async def _interrupted(events, turn: ChatTurn | ResumedRun) -> None:
+    await events.aclose()
+    await turn.record_interrupted()
 
 
 def _event_to_pb(event) -> pb.ChatEvent:

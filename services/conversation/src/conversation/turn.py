@@ -65,6 +65,7 @@ from conversation.settings import ConversationSettings
 from conversation.summaries import BackgroundWork
 from conversation.tokenizers import Counters, count_tokens
 from conversation.user_memory import facts_block, facts_in, summary_block
+from conversation.writes import ShieldedWrites
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +141,10 @@ class ChatTurn:
         self, repo: Repository, llm: LlmClient, counters: Counters, settings: ConversationSettings,
         request: TurnRequest, sources: SourceSearch | None = None, memory: MemoryStore | None = None,
         background: BackgroundWork | None = None, agent: AgentClient | None = None,
-        evaluations: OnlineEvaluation | None = None,
+        evaluations: OnlineEvaluation | None = None, writes: ShieldedWrites | None = None,
     ) -> None:
         self._evaluations = evaluations
+        self._writes = writes or ShieldedWrites()  # the service's: its shutdown waits for them
         self._repo = repo
         self._agent = agent
         self._steps: list[dict] = []
@@ -552,7 +554,7 @@ class ChatTurn:
         # Shielded: a stop or a client gone while the answer is written must not roll it back (the
         # flag above already keeps record_interrupted from writing it, so the answer and its usage
         # would be lost: a run stopped at its very end would be free).
-        return await asyncio.shield(self._write(finish_reason, error))
+        return await self._writes.run(self._write(finish_reason, error), self._answer_id)
 
     async def _write(self, finish_reason: str, error: AppError | None) -> Message:
         now = time.monotonic()

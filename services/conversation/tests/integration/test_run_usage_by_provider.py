@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
@@ -44,7 +45,9 @@ def upstreams():
 
 
 @asynccontextmanager
-async def services(upstreams, tmp_path):
+async def services(upstreams, tmp_path, running: dict | None = None):
+    """The two services; `running` (when given) gets the conversation service's server, for a test
+    that stops it itself."""
     llm = LlmSettings(grpc_port=0, metrics_port=0, var_dir=tmp_path / "llm", local_enabled=False, cache_enabled=False, max_attempts=1,
                       openai_compatible=[{"name": name, "base_url": u.base_url, "models": ["fake-model"]} for name, u in upstreams.items()],
                       model_aliases={"chain": ["primary:fake-model", "backup:fake-model"]},
@@ -56,6 +59,8 @@ async def services(upstreams, tmp_path):
                                     rag_target="127.0.0.1:1", auto_titles=False)
     await asyncio.to_thread(migrate, settings)
     conversation = await start_grpc(build_conversation(settings), settings)
+    if running is not None:
+        running["conversation"] = conversation
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{conversation.port}")
     try:
         yield conversation_pb2_grpc.ConversationServiceStub(channel)
@@ -240,48 +245,25 @@ async def test_a_run_stopped_while_its_answer_is_written_is_still_booked(upstrea
     conversation database): the write goes on and the run is booked. Before, the cancellation
     rolled the write back and the turn, marked recorded, wrote nothing more: a run stopped at its
     very end cost nothing and left no answer."""
-    import sqlite3
-
-    primary, backup = upstreams["primary"], upstreams["backup"]
-    for upstream in (primary, backup):
-        upstream.control(reset=True)
-    calc = [{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]
-    primary.control(tool_turns=[calc], script="It is 57.")
+    answer_at_57(upstreams)
+    primary = upstreams["primary"]
     async with services(upstreams, tmp_path) as stub:
         (database,) = list((tmp_path / "conv").rglob("*.db"))
-        request = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False)
-        call = stub.Chat(request, timeout=30)
-        lock, text = None, ""
+        call = stub.Chat(CALC, timeout=30)
+        # The stop is aimed at the write. The assertions do not depend on it: a stop that came
+        # before the write is booked too, through record_interrupted, so a slow machine cannot
+        # fail this test; it would only test the earlier path.
+        lock, _, text = await hold_database_at_the_answer(call, database)
         try:
-            async for event in call:
-                kind = event.WhichOneof("event")
-                if kind == "tool_result":
-                    # The answer's text comes next and is written at its end: hold the database.
-                    # (The fake writes its script with the tool call too: that text came before.)
-                    lock = sqlite3.connect(database, timeout=30, isolation_level=None)
-                    lock.execute("BEGIN EXCLUSIVE")
-                    text = ""
-                elif kind == "token" and lock is not None:
-                    text += event.token.text
-                    if text == "It is 57.":
-                        # The whole answer is out (its last piece is released with the run's end),
-                        # so the turn is writing it, or about to.
-                        break
-            # A moment for the write to reach the lock, so the stop lands during it (the case this
-            # test is about). The assertions do not depend on it: a stop that came before the
-            # write is booked too, through record_interrupted, so a slow machine cannot fail
-            # this test; it would only test the earlier path.
-            await asyncio.sleep(1.0)
             call.cancel()
         finally:
-            if lock is not None:
-                lock.execute("ROLLBACK")
-                lock.close()
+            lock.execute("ROLLBACK")
+            lock.close()
         deadline = asyncio.get_running_loop().time() + 15
         while "primary:fake-model" not in (rows := await ledger(stub)) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
         conversations = (await stub.ListConversations(pb.ListConversationsRequest(caller=ALICE), timeout=10)).conversations
-    assert lock is not None and text == "It is 57."
+    assert text == "It is 57."
     assert "primary:fake-model" in rows, rows
     assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
     assert billed(primary)["answers"] == 2 and len(conversations) == 1
@@ -398,3 +380,102 @@ async def test_a_run_that_fails_in_its_first_step_books_its_cost_as_unknown(upst
     row = rows[f"{answer.provider}:{answer.model}"]
     assert (row.turns, row.unpriced_turns, row.completion_tokens) == (1, 1, answer.usage.completion_tokens)
 
+
+async def hold_database_at_the_answer(call, database):
+    """Reads a run that calls the calculator and answers "It is 57." until the whole answer is out,
+    holding the conversation database with an exclusive lock from the tool's result on, so the
+    answer's write waits for it: the lock (its connection: roll back or commit to let the write
+    go), the turn's first event (TurnStarted) and the answer's text."""
+    lock, started, text = None, None, ""
+    async for event in call:
+        kind = event.WhichOneof("event")
+        started = started or (event.started if kind == "started" else None)
+        if kind == "tool_result":
+            lock = sqlite3.connect(database, timeout=30, isolation_level=None)
+            lock.execute("PRAGMA foreign_keys=ON")
+            lock.execute("BEGIN EXCLUSIVE")
+            text = ""
+        elif kind == "token" and lock is not None:
+            text += event.token.text
+            if text == "It is 57.":
+                break
+    # The whole answer is out (its last piece is released with the run's end), so the turn is
+    # writing it, or about to: a moment for the write to reach the lock. (The fake writes its
+    # script with the tool call too: that text came before the lock, and is not counted here.)
+    await asyncio.sleep(1.0)
+    return lock, started, text
+
+
+def answer_at_57(upstreams) -> None:
+    for upstream in upstreams.values():
+        upstream.control(reset=True)
+    upstreams["primary"].control(tool_turns=[[{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]],
+                                 script="It is 57.")
+
+
+CALC = pb.ChatRequest(caller=ALICE, message="What is 19 times 3?", model="chain", tools=["calculator"], use_rag=False)
+
+
+async def test_a_shielded_write_that_fails_is_logged_by_name(upstreams, tmp_path, caplog):
+    """The client goes away while the finished answer waits to be written, and meanwhile its
+    conversation is deleted (from another tab): the write, which outlives the request, fails on
+    the missing conversation. It is logged with a clear message naming the answer (not its text).
+    Before, nothing waited for it: at most asyncio's 'Task exception was never retrieved'."""
+    answer_at_57(upstreams)
+    async with services(upstreams, tmp_path) as stub:
+        (database,) = list((tmp_path / "conv").rglob("*.db"))
+        call = stub.Chat(CALC, timeout=30)
+        lock, started, text = await hold_database_at_the_answer(call, database)
+        try:
+            lock.execute("DELETE FROM conversations WHERE id = ?", (started.conversation_id,))
+            call.cancel()
+            await asyncio.sleep(0.2)
+            lock.execute("COMMIT")
+        finally:
+            lock.close()
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline and not (
+                failed := [r for r in caplog.records if r.getMessage().startswith("a shielded write failed")]):
+            await asyncio.sleep(0.1)
+    assert text == "It is 57."
+    assert [(r.levelname, r.write, r.error) for r in failed] == [("ERROR", started.assistant_message_id, "IntegrityError")]
+    assert "57" not in failed[0].getMessage()
+
+
+async def test_shutdown_waits_for_an_answer_being_written(upstreams, tmp_path):
+    """The service shuts down while a finished run's answer waits to be written (the conversation
+    database held by a lock, let go 2 s later): the shutdown waits for the write, so once the
+    service has stopped the answer is stored and the run booked. Before, the shutdown went on
+    and closed the database with the write still under way, a task nothing waited for."""
+    answer_at_57(upstreams)
+    running: dict = {}
+    async with services(upstreams, tmp_path, running) as stub:
+        (database,) = list((tmp_path / "conv").rglob("*.db"))
+        call = stub.Chat(CALC, timeout=30)
+        lock, started, text = await hold_database_at_the_answer(call, database)
+        loop = asyncio.get_running_loop()
+        released: list[bool] = []
+
+        def let_go() -> None:
+            lock.execute("ROLLBACK")
+            released.append(True)
+
+        release = loop.call_later(2.0, let_go)
+        try:
+            began = loop.time()
+            await running["conversation"].stop(0.5)
+            took = loop.time() - began
+            # Read at once, as a restart would find it.
+            with sqlite3.connect(database) as db:
+                stored = db.execute("SELECT finish_reason, completion_tokens FROM messages WHERE id = ?",
+                                    (started.assistant_message_id,)).fetchall()
+                booked = db.execute("SELECT provider, prompt_tokens, completion_tokens FROM usage_ledger").fetchall()
+        finally:
+            release.cancel()
+            if not released:
+                lock.execute("ROLLBACK")
+            lock.close()
+    assert text == "It is 57."
+    assert stored == [("stop", billed(upstreams["primary"])["completion_tokens"])]
+    assert booked == [("primary", billed(upstreams["primary"])["prompt_tokens"], billed(upstreams["primary"])["completion_tokens"])]
+    assert took >= 1.0  # the lock was let go 2 s after the stop began
