@@ -162,8 +162,28 @@ class Retriever:
             # scores no keyword match at all).
             searches.append(self._store.nearest(sparse, SPARSE, scope, max(limit, self._settings.keyword_prefetch_limit)))
         found = await asyncio.gather(*searches)
-        fused, keyword = fuse(dense, found[0], found[1] if len(found) > 1 else [], self._settings.dense_weight)
+        sparse_hits = found[1] if len(found) > 1 else []
+        dense_weight = self._settings.dense_weight
+        if keyword_coverage(self.sparse, sparse[0], sparse_hits) < self._settings.weak_keyword_coverage:
+            dense_weight = max(dense_weight, self._settings.weak_keyword_dense_weight)
+        fused, keyword = fuse(dense, found[0], sparse_hits, dense_weight)
         return boost_phrases(query, fused, self._settings.phrase_weight), keyword
+
+
+def keyword_coverage(encoder: SparseEncoder, query_terms: list[int], sparse_hits: list[StoredHit]) -> float:
+    """The share of the question's keyword terms (stemmed, stop words out) that the keyword side's
+    best passage holds in its text or section: how much of the question its best keyword match
+    accounts for. A question worded unlike its evidence ("what does the guide advise about putting
+    several queries to the user in a single reply?") matches a few of its common words anywhere,
+    and relative to its best, that noise scores as high as an exact identifier match does; the
+    fusion then trusts the dense side more (`weak_keyword_dense_weight`). The title is left out:
+    every passage of a document shares it."""
+    terms = set(query_terms)
+    if not terms or not sparse_hits:
+        return 0.0
+    best = max(sparse_hits, key=lambda h: h.rank_score)
+    held = set(encoder.document(best.payload.get("text", ""), (best.payload.get("section", ""),))[0])
+    return len(terms & held) / len(terms)
 
 
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)

@@ -40,6 +40,12 @@ class RagSettings(GrpcServiceSettings, DatabaseSettings):
     # few of the question's words (a paraphrase) is not buried under passages that share some of
     # them and mean less (bench/results/retrieval.md, rows 12-13; 0.6 tuned on the guide's dev questions).
     dense_weight: float = Field(0.6, ge=0, le=1)
+    # When the keyword side's best passage holds less than this share of the question's keyword
+    # terms (a question worded unlike its evidence: its keyword matches are noise), the dense side
+    # weighs at least weak_keyword_dense_weight (retrieval.keyword_coverage; row 16, chosen on
+    # the guide's dev questions: 0.35-0.4 and 0.85-0.9 rank them alike).
+    weak_keyword_coverage: float = Field(0.4, ge=0, le=1)
+    weak_keyword_dense_weight: float = Field(0.9, ge=0, le=1)
     # Score fusion: candidates the keyword side returns (a passage's pieces share its keyword
     # vector and arrive together, so it looks deeper than the dense side's prefetch_limit).
     keyword_prefetch_limit: int = Field(120, ge=1, le=1000)

@@ -3,8 +3,9 @@ import pytest
 
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.ids import new_id
-from rag.retrieval import Question, boost_phrases, fuse, query_phrases, snippet
+from rag.retrieval import Question, boost_phrases, fuse, keyword_coverage, query_phrases, snippet
 from rag.settings import RagSettings
+from rag.sparse import SparseEncoder
 from rag.store import StoredHit, point_id
 
 HOTELS = "Hotel rooms in London cost at most 250 EUR per night."
@@ -184,3 +185,36 @@ def test_a_passage_holding_the_questions_words_together_is_lifted():
     assert [h.id for h in boosted] == ["together", "section", "apart"]
     assert boosted[0].rank_score == pytest.approx(0.5 + 0.2 * 2 / 3)
     assert boost_phrases("hotels", [apart], 0.2)[0].rank_score == 0.6  # one word: no pair, no change
+
+
+def test_keyword_coverage_is_the_share_of_the_question_terms_the_best_keyword_match_holds():
+    """A question worded unlike its evidence meets a few of its common words in some passage; a
+    question quoting a name meets most of its terms in the passage that holds it."""
+    encoder = SparseEncoder()
+
+    def coverage(question: str, *passages: tuple[str, str, float]) -> float:
+        hits = [StoredHit(text, score, {"text": text, "section": section}) for text, section, score in passages]
+        return keyword_coverage(encoder, encoder.query(question)[0], hits)
+
+    paraphrase = "What does the guide advise about putting several queries to the user in a single reply?"
+    noise = ("Query rewriting expands a user query into several queries before retrieval.", "Advanced RAG", 7.0)
+    assert coverage(paraphrase, noise, ("Ask one question at a time.", "Best Practices", 1.0)) < 0.4
+    exact = "Which setting holds GATEWAY_RPM_LIMIT for the gateway?"
+    config = ("GATEWAY_RPM_LIMIT=120 GATEWAY_BURST=30", "Gateway settings", 9.0)
+    assert coverage(exact, config, noise) >= 0.6
+    assert coverage(exact) == 0.0 and keyword_coverage(encoder, [], [StoredHit("x", 1.0, {"text": "x"})]) == 0.0
+
+
+async def test_when_the_keyword_side_matches_little_of_the_question_hybrid_follows_the_dense_side(parts):
+    travel, _, _ = await indexed(parts)
+    parts.settings.phrase_weight = 0.0
+    parts.settings.weak_keyword_coverage = 1.01  # every question's best keyword match counts as weak
+    parts.settings.weak_keyword_dense_weight = 1.0
+    question = Question("economy flights hotel rooms", threshold=-1.0)
+    hybrid = (await parts.search.search(parts.alice, question)).passages
+    dense = (await parts.search.search(parts.alice, Question(question.text, threshold=-1.0, hybrid=False))).passages
+    assert [p.id for p in hybrid] == [p.id for p in dense]
+    assert [p.rank_score for p in hybrid] == pytest.approx([p.score / dense[0].score for p in dense])
+    parts.settings.weak_keyword_coverage = 0.0  # the rule off: the keyword side weighs in again
+    mixed = (await parts.search.search(parts.alice, question)).passages
+    assert [p.rank_score for p in mixed] != pytest.approx([p.score / dense[0].score for p in dense])
