@@ -86,6 +86,17 @@ class StepUsage:
                 "cached_prompt_tokens": self.cached_prompt_tokens, "cost": self.cost}
 
 
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What an agent run has used so far (this leg's settled model steps), told to the client as
+    each step settles: the gateway charges it to budgets when the run ends without its completion."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int
+    cost_pico: int | None  # None: unknown
+
+
 class RunUsage:
     """The running total of a run's StepUsage events (this leg's, for a resumed run): what is
     booked when the run ends without RunEnd or RunFailed (stopped, the client gone, a deadline,
@@ -117,6 +128,10 @@ class RunUsage:
         self.cost_pico = None if cost is None or self.cost_pico is None else self.cost_pico + cost
         self.steps.append(usage.record())
         self._cut.clear()
+
+    def spent(self) -> Spent:
+        """The running total, as an event for the client."""
+        return Spent(self.prompt_tokens, self.completion_tokens, self.cached_prompt_tokens, self.cost_pico)
 
     async def cut_tokens(self, count: Callable[[list[str]], Awaitable[list[int]]]) -> int:
         """The tokens of the step cut short, counted by `count` (nothing reported them): 0 when no

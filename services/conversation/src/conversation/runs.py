@@ -135,6 +135,7 @@ class ResumedRun:
                     self._paused = item
                 elif isinstance(item, StepUsage):
                     self._used.add(item)
+                    yield self._used.spent()
                 elif isinstance(item, RunFailed):
                     self._failed = item  # the error follows
                 elif isinstance(item, RunEnd):

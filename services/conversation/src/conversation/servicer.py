@@ -20,7 +20,7 @@ from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.generation import ModelSelected
 from chatbot_common.paging import page_from_pb, page_info
 from chatbot_common.timeutil import from_timestamp, to_timestamp
-from conversation.agent import AWAITING_APPROVAL, AgentClient, ApprovalPending, ToolCallEvent, ToolResultEvent
+from conversation.agent import AWAITING_APPROVAL, AgentClient, ApprovalPending, Spent, ToolCallEvent, ToolResultEvent
 from conversation.llm import LlmClient
 from conversation.memory_store import MemoryStore, TooManyFacts
 from conversation.evaluation_store import SCORES as EVALUATION_SCORES, EvaluationFilters, EvaluationStore
@@ -457,6 +457,11 @@ def _event_to_pb(event) -> pb.ChatEvent:
     if isinstance(event, ApprovalPending):
         return pb.ChatEvent(approval_required=pb.ApprovalRequired(run_id=event.run_id, calls=[tool_call_pb(c) for c in event.calls],
                                                                   expires_at=to_timestamp(event.expires_at)))
+    if isinstance(event, Spent):
+        return pb.ChatEvent(spent=pb.TurnSpent(usage=common_pb2.Usage(
+            prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens,
+            total_tokens=event.prompt_tokens + event.completion_tokens, cached_prompt_tokens=event.cached_prompt_tokens,
+            cost=from_pico(event.cost_pico))))
     if isinstance(event, Guardrail):
         return pb.ChatEvent(guardrail=pb.GuardrailEvent(kind=event.kind, action=event.action, categories=list(event.categories),
                                                         document_id=event.document_id, chunk_id=event.chunk_id))

@@ -52,7 +52,7 @@ from conversation.grounding import (
     select,
 )
 from conversation.agent import (
-    AWAITING_APPROVAL, AgentClient, ApprovalPending, RunEnd, RunFailed, RunPaused, RunUsage, StepUsage, ToolCallEvent,
+    AWAITING_APPROVAL, AgentClient, ApprovalPending, RunEnd, RunFailed, RunPaused, RunUsage, Spent, StepUsage, ToolCallEvent,
     ToolResultEvent,
 )
 from conversation.llm import GenerateOptions, LlmClient, LlmDelta, LlmEnd
@@ -125,7 +125,8 @@ class Guardrail:
     chunk_id: str = ""
 
 
-TurnEvent = TurnStarted | Citations | ModelSelected | Token | TurnCompleted | Guardrail | ToolCallEvent | ToolResultEvent | ApprovalPending
+TurnEvent = (TurnStarted | Citations | ModelSelected | Token | TurnCompleted | Guardrail | ToolCallEvent | ToolResultEvent | ApprovalPending
+             | Spent)
 
 FINISH_CANCELLED = "cancelled"
 FINISH_ERROR = "error"
@@ -353,6 +354,7 @@ class ChatTurn:
                     self._paused = item  # told to the client once the paused answer is stored
                 elif isinstance(item, StepUsage):
                     self._used.add(item)
+                    yield self._used.spent()
                 elif isinstance(item, RunFailed):
                     # The run fails next: what its finished steps used is booked with the failed answer.
                     self._totals = True

@@ -96,7 +96,7 @@ async def test_a_turn_with_tools_stores_its_steps_and_usage(upstream, tmp_path):
     upstream.control(tool_turns=[[{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]], script="It is 57.")
     async with services(upstream, tmp_path) as (stub, _):
         events = await chat(stub, "What is 19 times 3?", ["calculator"])
-        assert kinds(events) == ["started", "model", "tool_call", "tool_result", "model", "completed"]
+        assert kinds(events) == ["started", "model", "spent", "tool_call", "tool_result", "model", "spent", "completed"]
         result = next(e.tool_result for e in events if e.WhichOneof("event") == "tool_result")
         assert (result.name, result.status, result.summary) == ("calculator", "ok", "57")
         done = events[-1].completed
@@ -150,7 +150,7 @@ async def test_a_paused_run_survives_an_orchestrator_restart_and_goes_on_once_fo
 
         resumed = await resume(stub, pending.run_id, "approve")
         # The approved call is announced (it runs now), then its result.
-        assert kinds(resumed) == ["started", "tool_call", "tool_result", "model", "completed"]
+        assert kinds(resumed) == ["started", "tool_call", "tool_result", "model", "spent", "completed"]
         result = next(e.tool_result for e in resumed if e.WhichOneof("event") == "tool_result")
         assert result.status == "ok" and "requests" in result.summary
         final = await answer_of(stub, events[-1].completed.conversation_id)

@@ -479,3 +479,63 @@ async def test_shutdown_waits_for_an_answer_being_written(upstreams, tmp_path):
     assert stored == [("stop", billed(upstreams["primary"])["completion_tokens"])]
     assert booked == [("primary", billed(upstreams["primary"])["prompt_tokens"], billed(upstreams["primary"])["completion_tokens"])]
     assert took >= 1.0  # the lock was let go 2 s after the stop began
+
+
+def spent(events: list[pb.ChatEvent]) -> list[int]:
+    return [e.spent.usage.total_tokens for e in events if e.WhichOneof("event") == "spent"]
+
+
+def booked_total(rows: dict[str, pb.UsageRow]) -> int:
+    return sum(r.prompt_tokens + r.completion_tokens for r in rows.values())
+
+
+async def test_each_settled_step_is_told_as_the_runs_running_total(upstreams, tmp_path):
+    """A run's stream tells what its settled steps used (TurnSpent, for the gateway's budgets) as
+    each step settles, before the step's tool runs: totals that rise, ending at the completed
+    usage; a resumed leg tells its own steps (what the ledger gains); a stopped run's last total
+    is what was booked. Before, no such event came: a run stopped before its end charged 0."""
+    primary, backup = upstreams["primary"], upstreams["backup"]
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    calc = [{"name": "calculator", "arguments": json.dumps({"expression": "19 * 3"})}]
+    primary.control(tool_turns=[calc, calc], script="It is 57.")
+    async with services(upstreams, tmp_path) as stub:
+        events = [event async for event in stub.Chat(CALC, timeout=30)]
+        kinds = [e.WhichOneof("event") for e in events]
+        totals = spent(events)
+        assert events[-1].completed.finish_reason == "stop", kinds
+        assert len(totals) == 3 and totals == sorted(set(totals)) and totals[0] > 0, totals
+        assert totals[-1] == events[-1].completed.usage.total_tokens == booked_total(await ledger(stub))
+        assert kinds.index("spent") < kinds.index("tool_result")
+
+    primary, backup = fetch_then_add(upstreams)
+    backup.control(script="Fetched and added.")
+    async with services(upstreams, tmp_path / "resumed") as stub:
+        request = pb.ChatRequest(caller=ALICE, message="Fetch the stats, then add 2 and 2.", model="chain", tools=["auto"],
+                                 use_rag=False)
+        first = [event async for event in stub.Chat(request, timeout=30)]
+        assert spent(first) == [booked_total(paused := await ledger(stub))]
+        resume = pb.ResumeRunRequest(caller=ALICE, run_id=first[-2].approval_required.run_id,
+                                     decisions=[pb.ToolDecision(action="approve")])
+        resumed = [event async for event in stub.ResumeRun(resume, timeout=30)]
+        assert resumed[-1].completed.finish_reason == "stop"
+        leg = spent(resumed)
+        assert len(leg) == 2 and leg[0] < leg[1] == booked_total(await ledger(stub)) - booked_total(paused), leg
+
+    for upstream in (primary, backup):
+        upstream.control(reset=True)
+    primary.control(tool_turns=[calc, calc], fail_after=2)
+    backup.control(stall_after=2)
+    async with services(upstreams, tmp_path / "stopped") as stub:
+        call = stub.Chat(CALC, timeout=30)
+        events = []
+        async for event in call:
+            events.append(event)
+            if sum(e.WhichOneof("event") == "tool_result" for e in events) == 2:
+                break
+        call.cancel()
+        deadline = asyncio.get_running_loop().time() + 10
+        while "primary:fake-model" not in (rows := await ledger(stub)) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+    totals = spent(events)
+    assert len(totals) == 2 and totals[-1] == rows["primary:fake-model"].prompt_tokens + rows["primary:fake-model"].completion_tokens > 0
