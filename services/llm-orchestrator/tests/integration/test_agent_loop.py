@@ -5,6 +5,7 @@ records what it ran, so a test sees that it never did)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -275,3 +276,69 @@ async def test_an_edit_runs_with_the_persons_arguments_checked_against_the_schem
     assert refused.value.code.value == "VALIDATION_ERROR" and mail.sent == [] and state.pending
     await drain(loop_for(upstream, [mail]), state, {call_id: Decision("edit", '{"to": "b@example.com"}')})
     assert mail.sent == [{"to": "b@example.com"}]
+
+
+class Notes:
+    """A tool that takes any text (a mail's body, a document to store): arguments can be large."""
+
+    spec = ToolSpec("notes", "Keeps a note", {"type": "object", "properties": {"text": {"type": "string"}},
+                                             "required": ["text"], "additionalProperties": False})
+    sensitive = False
+    timeout = 5.0
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        return ToolResult(f"noted {len(arguments['text'])} characters")
+
+
+async def test_screening_large_arguments_keeps_the_event_loop_serving(upstream):
+    """Arguments of 64 to 100 kB against a 16k-character protected prompt take the screen about
+    half a second of pure Python (measured here first). Done on the event loop, every other stream of
+    the orchestrator waited that long; on a worker thread the loop goes on ticking (the GIL is
+    handed back every switch interval), and the verdicts and what is shown are the same."""
+    import random
+    import time
+
+    rng = random.Random(17)
+    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    prompt = guarded_system_prompt(" ".join(rng.choice(vocabulary) for _ in range(4000))[:16_000], new_canary())
+    text = " ".join(rng.choice(vocabulary) for _ in range(25_000))[:100_000]
+    # The largest arguments a tool takes (64,000 characters), and 100 kB that quote the prompt
+    # at their end (screened before they are found too long: they never run nor wait).
+    clean = json.dumps({"text": text[:63_000] + " mail bob.smith@example.com"})
+    leaking = json.dumps({"text": text[:98_000] + " " + prompt[40:2_000]})
+    expected, took = {}, []
+    for arguments in (clean, leaking):
+        reference = ArgumentScreen(prompt, Redactor([]))
+        started = time.perf_counter()
+        expected[arguments] = reference.shown(arguments)
+        took.append(time.perf_counter() - started)
+    screen_seconds = min(took)
+    assert screen_seconds > 0.1, f"the screen took {screen_seconds:.3f} s: too little work to tell"
+
+    async def ticks(done: asyncio.Event, gaps: list[float]) -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    for arguments, status in ((clean, "ok"), (leaking, "blocked")):
+        upstream.control(reset=True)
+        upstream.control(tool_turns=[[{"name": "notes", "arguments": arguments}]], script="Noted.", script_piece=200_000)
+        state = RunState([ChatMessage("system", prompt), ChatMessage("user", "Keep this note.")])
+        done, gaps = asyncio.Event(), []
+        ticker = asyncio.create_task(ticks(done, gaps))
+        try:
+            events = await drain(loop_for(upstream, [Notes()], screen=ArgumentScreen(prompt, Redactor([]))), state)
+        finally:
+            done.set()
+            await ticker
+        started = next(e for e in events if isinstance(e, ToolCallStarted))
+        observed = next(e for e in events if isinstance(e, ToolObserved))
+        assert observed.status == status and started.call.arguments == expected[arguments]
+        assert next(s for s in state.steps if s["type"] == "tool")["arguments"] == expected[arguments]
+        assert events[-1].finish_reason == "stop"
+        # The loop served its other work all along: no tick waited for the screen.
+        assert max(gaps) < screen_seconds / 4, (f"a tick waited {max(gaps):.3f} s while the screen "
+                                                f"({screen_seconds:.3f} s on its own) ran")

@@ -190,6 +190,8 @@ class AgentLoop:
                     yield ended(finish_reason)
                     return
                 step = state.model_steps
+                if self._screen is not None:  # off the event loop when large, before anything shows or runs them
+                    await self._screen.prepare(*(c.arguments for c in calls), *(c.name for c in calls if c.name not in self._tools))
                 for call in calls:
                     tool = self._tools.get(call.name)
                     yield ToolCallStarted(self._shown(call), step, bool(tool is not None and tool.sensitive))
@@ -341,6 +343,9 @@ class AgentLoop:
         pending, state.pending = state.pending, []
         step = max((s.get("step", 0) for s in state.steps), default=0)
         runs = [(c, self._tools[c.name], chosen[c.id]) for c in pending if chosen.get(c.id) is not None]
+        if self._screen is not None:  # a restarted orchestrator's screen has seen none of them
+            edits = [d.arguments for d in decisions.values() if d.action == "edit"]
+            await self._screen.prepare(*(c.arguments for c in pending), typed=edits)
         # Each approved call is announced before it runs, with the arguments it runs with: the
         # caller's sign that the decisions were taken. A resumed run that fails before this
         # arrives ran nothing (the caller may let the person decide again); after it, a tool

@@ -21,11 +21,23 @@ at all, nor wait for a person: the model is told why, and what is shown of the c
 so is an unknown tool's name, or an observation, that discloses it. The protected prompt is the
 operator's system prompt under its canary, sent by the caller (RunRequest.protected_prompt): the
 user's remembered facts and the conversation's summary share the system message, and a call that
-quotes the user's own address from memory is no leak."""
+quotes the user's own address from memory is no leak.
+
+Screening is pure Python, linear in the text but not cheap: 100 kB of arguments against a
+16k-character prompt take about half a second (0.4 to 0.6 s on two cores). `prepare` screens what
+a step wrote before the run shows or runs it, a large text on a worker thread (`OFF_LOOP_CHARS`),
+and keeps each verdict and redaction, so the methods that answer afterwards are lookups and the
+orchestrator's event loop keeps serving the other streams meanwhile. (The worker holds the GIL
+while it screens, and the loop gets it back every switch interval, 5 ms by default: the screen
+takes as long as it did, and the other streams are slowed meanwhile, not stopped: the loop's
+longest wait went from about 0.5 s to about 12 ms.)"""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from chatbot_common.errors import AppError, ErrorCode
 from chatbot_common.guardrails.canary import canary_of, discloses
@@ -42,6 +54,11 @@ WITHHELD_TEXT = "[withheld: it disclosed protected instructions]"  # an observat
 
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z ]*) REDACTED\]")  # the output filter's, as Redactor writes them
 
+OFF_LOOP_CHARS = 4096  # a text longer than this is screened on a worker thread (a few ms of work and up)
+# Two workers: the GIL lets one screen at a time anyway; a second keeps one long screen from
+# queueing every other run's behind it.
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argument-screen")
+
 
 def protected_text(messages: list[ChatMessage]) -> str:
     """What a run protects when its caller did not say: its system messages, all of them."""
@@ -55,6 +72,25 @@ class ArgumentScreen:
         # The output filter's rules without its link rewriting (see above).
         self._redactor = Redactor(redactor.allowed, redactor.rules, links=False) if redactor is not None else None
         self._verdicts: dict[str, bool] = {}
+        self._redactions: dict[str, str] = {}
+        self._prepared: set[str] = set()
+
+    async def prepare(self, *texts: str, typed: Iterable[str] = ()) -> None:
+        """Screens texts a step wrote (arguments, tools' names), and redacts texts a person typed
+        (an edit), before they are shown or run: a large one on a worker thread, off the event
+        loop. What is screened is kept, so that `leaks`, `shown`, `shown_name` and `redacted`
+        then answer at once; they give the same answers without it, on the caller's thread."""
+        jobs = [(t, True) for t in dict.fromkeys(texts) if len(t) > OFF_LOOP_CHARS and t not in self._prepared]
+        jobs += [(t, False) for t in dict.fromkeys(typed) if len(t) > OFF_LOOP_CHARS and t not in self._redactions]
+        if jobs:
+            await asyncio.get_running_loop().run_in_executor(_WORKERS, self._screen_all, jobs)
+
+    def _screen_all(self, jobs: list[tuple[str, bool]]) -> None:
+        for text, written_by_the_model in jobs:
+            if not (written_by_the_model and self.leaks(text)):
+                self.redacted(text)
+            if written_by_the_model:
+                self._prepared.add(text)
 
     def leaks(self, text: str) -> bool:
         """Whether text the model wrote (arguments, a tool's name) discloses the protected prompt."""
@@ -83,7 +119,13 @@ class ArgumentScreen:
         return self.redacted(text)
 
     def redacted(self, text: str) -> str:
-        return self._redactor.redact(text)[0] if self._redactor is not None else text
+        if self._redactor is None:
+            return text
+        if len(text) <= OFF_LOOP_CHARS:
+            return self._redactor.redact(text)[0]
+        if text not in self._redactions:
+            self._redactions[text] = self._redactor.redact(text)[0]
+        return self._redactions[text]
 
     def edited(self, arguments: str) -> str:
         """A person's edit of the card, to run as typed: refused while it holds a placeholder of
