@@ -409,6 +409,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
             yield reply
 
     async def _stream(self, turn: ChatTurn | ResumedRun, events) -> AsyncIterator[pb.ChatEvent]:
+        ended = False  # the turn ended by itself (done, or its error, which it recorded)
         try:
             async for event in events:
                 if isinstance(event, TurnStarted) and tracing.enabled():
@@ -416,13 +417,19 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
 
                     trace.get_current_span().set_attribute("gen_ai.conversation.id", event.conversation_id)
                 yield _event_to_pb(event)
-        except asyncio.CancelledError:
-            # The caller went away (or the service is stopping): stop upstream generation, then keep
-            # the partial answer, as a write of its own (the shutdown waits for it).
-            await self.writes.run(_interrupted(events, turn), "interrupted")
+            ended = True
+        except Exception:
+            ended = True
             raise
         finally:
-            await events.aclose()
+            if ended:
+                await events.aclose()
+            else:
+                # The caller went away (or the service is stopping): cancelled inside the turn, or
+                # while gRPC was writing an event (the generator is then closed, GeneratorExit at the
+                # yield). Stop upstream generation, then keep the partial answer, as a write of its own
+                # (the shutdown waits for it; a turn that recorded already writes nothing more).
+                await self.writes.run(_interrupted(events, turn), "interrupted")
 
 
 async def _interrupted(events, turn: ChatTurn | ResumedRun) -> None:
