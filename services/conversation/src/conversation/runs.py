@@ -67,6 +67,7 @@ class ResumedRun:
         self._parts: list[str] = []
         self._recorded = False
         self._found = None
+        self._lease = None  # the claim's end (run_store.claim)
         self._failed: RunFailed | None = None  # the usage and steps the orchestrator sent before its error
         self._seen: list[ToolCallEvent | ToolResultEvent] = []  # the run's calls and results as they streamed
         self._used = RunUsage()  # this leg's steps' usage as it came
@@ -78,13 +79,16 @@ class ResumedRun:
         if found is None:
             raise AppError(ErrorCode.NOT_FOUND, "run not found")
         before = found.message
+        if await sweep(self._store, run_id=before.id):
+            raise AppError(ErrorCode.CONFLICT, "the run was interrupted (its resume never finished)", {"run_id": before.id})
         if before.finish_reason == AWAITING_APPROVAL and (before.run_expires_at is None or before.run_expires_at <= utcnow()):
             await self._store.expire(before.id)
             raise AppError(ErrorCode.CONFLICT, "the run's approval window has passed: ask again", {"run_id": before.id})
         if before.finish_reason != AWAITING_APPROVAL or not before.run_state:
             raise AppError(ErrorCode.CONFLICT, "the run is not waiting for approval (decided already, or ended)", {"run_id": before.id})
         self._decisions = _expanded(self._decisions, [c["call_id"] for c in before.run_state.get("calls", [])])
-        if not await self._store.claim(before.id):
+        self._lease = await self._store.claim(before, self._settings.run_resume_lease_seconds, self._decisions)
+        if self._lease is None:
             raise AppError(ErrorCode.CONFLICT, "the run is not waiting for approval (decided already, or ended)", {"run_id": before.id})
         self._found = found
         saved = before.run_state
@@ -99,7 +103,7 @@ class ResumedRun:
             first = await anext(stream)
         except StopAsyncIteration:
             # An answer with nothing in it: nothing ran.
-            await self._store.release(before.id)
+            await self._store.release(before, self._lease)
             raise AppError(ErrorCode.LLM_PROVIDER_ERROR, "the run ended without a result") from None
         except AppError as exc:
             await stream.aclose()
@@ -109,7 +113,7 @@ class ResumedRun:
                 await self._fail(exc)
             else:
                 # Refused (or the orchestrator not reached) before anything ran: the person may decide again.
-                await self._store.release(before.id)
+                await self._store.release(before, self._lease)
             raise
         except BaseException:
             # Cancelled (the client went away, or its deadline passed) with the decisions sent: they
@@ -182,7 +186,8 @@ class ResumedRun:
     async def _save(self, after):
         self._recorded = True
         # Shielded, as ChatTurn._record: cancelled mid-write, the run would stay 'resuming' unbooked.
-        return await self._writes.run(self._store.settle(self._found.message, after, self._found.conversation), self._found.message.id)
+        return await self._writes.run(self._store.settle(self._found.message, after, self._found.conversation, self._lease),
+                                      self._found.message.id)
 
     async def _fail(self, error: AppError | None, reason: str = FINISH_ERROR) -> None:
         """The run ended without its end: the answer keeps what it wrote, the steps the calls that ran
@@ -223,6 +228,23 @@ class ResumedRun:
     async def record_interrupted(self) -> None:
         """The client went away: keep what the run wrote so far."""
         await self._fail(None, FINISH_CANCELLED)
+
+
+async def sweep(store: RunStore, *, run_id: str = "", conversation_id: str = "") -> int:
+    """Ends the runs left 'resuming' past their lease (see run_store) as a run stopped before
+    anything came back: cancelled, its text kept, each approved call interrupted (it may have run)
+    with its decision, nothing more booked (what the lost leg used died with its resumer).
+    Returns how many this call ended."""
+    ended = 0
+    for run in await store.stale(run_id=run_id, conversation_id=conversation_id):
+        decisions = tuple(tuple(d) for d in (run.run_state or {}).get("decisions", ()))
+        values = dict(finish_reason=FINISH_CANCELLED, run_state=None, run_expires_at=None,
+                      error_message="the run was interrupted: its resume did not finish",
+                      steps=executed(list(run.steps or ()), [], decisions, heard=False))
+        if await store.interrupt(run, values):
+            log.warning("a resumed run outlived its claim: ended as interrupted", extra={"run_id": run.id})
+            ended += 1
+    return ended
 
 
 def executed(steps: list[dict], seen: list, decisions: tuple[tuple[str, str, str], ...], heard: bool = True) -> list[dict]:

@@ -33,7 +33,7 @@ from conversation.summaries import BackgroundWork
 from conversation.tokenizers import Counters
 from conversation.usage import from_pico, to_pico
 from conversation.run_store import RunStore
-from conversation.runs import ResumedRun
+from conversation.runs import ResumedRun, sweep
 from conversation.turn import ChatTurn, Citations, Guardrail, Token, TurnCompleted, TurnRequest, TurnStarted
 from conversation.writes import ShieldedWrites
 
@@ -207,6 +207,8 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
         conv = await self._repo.get_conversation(request.conversation_id, _user(request.caller))
         if conv is None:
             raise _not_found()
+        if self.runs is not None:  # a run whose resumer never came back is shown as ended, not 'resuming'
+            await sweep(self.runs, conversation_id=conv.id)
         page = page_from_pb(request.page, 50)
         if request.current_branch:
             rows, total = await self._repo.branch_page(conv.id, conv.current_message_id, page)

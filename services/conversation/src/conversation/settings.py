@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from chatbot_common.settings import BrokerSettings, DatabaseSettings, GrpcServiceSettings
@@ -65,7 +65,18 @@ class ConversationSettings(GrpcServiceSettings, DatabaseSettings, BrokerSettings
     memory_max_facts: int = Field(50, ge=1, le=1000)
     # Agent runs: how long a run paused for a person's approval may be resumed (then it is expired).
     run_approval_seconds: float = Field(3600.0, gt=0)
+    # A resumed run's claim is a lease: a run still 'resuming' this long after it was claimed (the
+    # replica that claimed it crashed, or was cancelled mid-claim) is ended as interrupted when an
+    # approval or a listing next touches it. Longer than a run may last (llm_timeout_seconds).
+    run_resume_lease_seconds: float = Field(900.0, gt=0)
     # Online evaluation (conversation.online_evaluation): the share of a tenant's grounded answers
     # judged in the background when its admin has set none (0: off); the tasks go to the worker
     # over the ingestion broker (CONVERSATION_BROKER_URL, or INGEST_BROKER_URL / REDIS_URL).
     evaluation_default_share: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_run(self) -> ConversationSettings:
+        if self.run_resume_lease_seconds <= self.llm_timeout_seconds:
+            raise ValueError("run_resume_lease_seconds must be longer than llm_timeout_seconds (a run still under way "
+                             "would be ended as interrupted)")
+        return self

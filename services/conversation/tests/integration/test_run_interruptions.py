@@ -6,6 +6,7 @@ upstream over HTTP, on SQLite and on the real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import asynccontextmanager
 
 import grpc
@@ -15,7 +16,8 @@ from chatbot.common.v1 import common_pb2
 from chatbot.conversation.v1 import conversation_pb2 as pb
 from chatbot.conversation.v1 import conversation_pb2_grpc
 from chatbot_common.grpc_server import start_grpc
-from conversation.server import build_service as build_conversation
+from conversation import server as conversation_server
+from conversation.run_store import RunStore
 from conversation.server import migrate
 from conversation.settings import ConversationSettings
 from fake_openai_upstream import start_upstream
@@ -49,7 +51,7 @@ async def services(upstream, tmp_path, database_url: str, options=(), **conversa
                                     llm_target=f"127.0.0.1:{orchestrator.port}", rag_target="127.0.0.1:1", auto_titles=False,
                                     **conversation)
     await asyncio.to_thread(migrate, settings)
-    service = await start_grpc(build_conversation(settings), settings)
+    service = await start_grpc(conversation_server.build_service(settings), settings)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}", options=list(options))
     try:
         yield conversation_pb2_grpc.ConversationServiceStub(channel)
@@ -99,3 +101,137 @@ async def test_a_client_gone_while_an_event_is_written_keeps_the_answer(upstream
     assert answer.id == started.assistant_message_id and answer.finish_reason == "cancelled"
     assert answer.content.startswith("All work and no play.") and answer.usage.completion_tokens > 0
     assert sum(r.turns for r in rows) == 1 and sum(r.completion_tokens for r in rows) == answer.usage.completion_tokens
+
+
+class HookedRunStore(RunStore):
+    """The service's own run store, with a place to step in: `after_find` runs once, between a
+    resume's find and its claim; `cancel_claim` (an event, set once the claim is written) holds
+    the resume there until the client stops it."""
+
+    after_find = None
+    cancel_claim: asyncio.Event | None = None
+
+    async def find(self, run_id, user_id):
+        found = await super().find(run_id, user_id)
+        hook, HookedRunStore.after_find = HookedRunStore.after_find, None
+        if hook is not None:
+            await hook()
+        return found
+
+    async def claim(self, *args, **kwargs):
+        lease = await super().claim(*args, **kwargs)
+        if (claimed := HookedRunStore.cancel_claim) is not None:
+            HookedRunStore.cancel_claim = None
+            claimed.set()
+            await asyncio.Event().wait()  # until the client's stop cancels the resume here
+        return lease
+
+
+@pytest.fixture
+def hooked(monkeypatch):
+    monkeypatch.setattr(conversation_server, "RunStore", HookedRunStore)
+    yield HookedRunStore
+    HookedRunStore.after_find, HookedRunStore.cancel_claim = None, None
+
+
+def fetches(upstream, times: int) -> None:
+    """The model asks to fetch the upstream's stats page (a call that waits for approval) `times`
+    times, a step each, then answers."""
+    upstream.control(reset=True)
+    target = upstream.base_url.removesuffix("/v1") + "/stats"
+    upstream.control(tool_turns=[[{"name": "http_fetch", "arguments": json.dumps({"url": f"{target}?{n}"})}] for n in range(times)],
+                     script="Fetched.")
+
+
+async def paused_run(stub) -> pb.ChatEvent:
+    events = [e async for e in stub.Chat(pb.ChatRequest(caller=ALICE, message="Fetch the stats.", model="fake:fake-model",
+                                                        tools=["auto"], use_rag=False), timeout=30)]
+    assert events[-1].completed.finish_reason == "awaiting_approval", events
+    return events
+
+
+async def resume(stub, run_id: str) -> list[pb.ChatEvent]:
+    request = pb.ResumeRunRequest(caller=ALICE, run_id=run_id, decisions=[pb.ToolDecision(action="approve")])
+    return [e async for e in stub.ResumeRun(request, timeout=30)]
+
+
+async def stop_after_claim(stub, run_id: str, hooked) -> None:
+    """A resume stopped by its client just after its claim was written."""
+    hooked.cancel_claim = claimed = asyncio.Event()
+    call = stub.ResumeRun(pb.ResumeRunRequest(caller=ALICE, run_id=run_id, decisions=[pb.ToolDecision(action="approve")]),
+                          timeout=30)
+    reading = asyncio.ensure_future(call.read())
+    await asyncio.wait_for(claimed.wait(), 10)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    await asyncio.sleep(0.2)
+
+
+async def test_a_resume_that_read_the_run_before_it_paused_again_is_refused(upstream, tmp_path, database_url, hooked):
+    """Two approvals of one paused run: the first reads the run, and before it claims it the
+    second resumes it (the approved call runs) and the run pauses again at its next call. The
+    first's claim is refused (409): its state is gone. Before, the claim only asked for a paused
+    run in its window, so the first resumed from the old state and the approved call ran twice."""
+    fetches(upstream, 2)
+    async with services(upstream, tmp_path, database_url) as stub:
+        events = await paused_run(stub)
+        run_id = events[-2].approval_required.run_id
+        first_call = events[-2].approval_required.calls[0].call_id
+        inner: list = []
+
+        async def another_resume():
+            inner.extend(await resume(stub, run_id))
+
+        hooked.after_find = another_resume
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await resume(stub, run_id)
+        answer = (await messages(stub, events[-1].completed.conversation_id))[-1]
+    assert inner[-1].completed.finish_reason == "awaiting_approval"
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS, refused.value.details()
+    ran = [e.tool_result.call_id for e in inner if e.WhichOneof("event") == "tool_result"]
+    assert ran == [first_call]
+    assert answer.finish_reason == "awaiting_approval" and answer.pending_approval.calls[0].call_id != first_call
+    assert upstream.stats()["billed"]["answers"] == 2  # the first step, and the second resume's one step
+
+
+async def test_a_run_left_resuming_is_ended_once_its_lease_passes(upstream, tmp_path, database_url, hooked):
+    """The resume is cancelled just after its claim is written (a stop landing then; a crashed
+    replica leaves the same): the run stays 'resuming', and an approval meanwhile is refused. Once
+    the claim's lease has passed, the next approval or listing ends it as a stopped run: cancelled,
+    the approved call interrupted with its decision, no card; approvals are refused as ended.
+    Before, it stayed 'resuming' for ever: never ended, every approval refused as in progress."""
+    fetches(upstream, 1)
+    async with services(upstream, tmp_path, database_url, llm_timeout_seconds=2.0, run_resume_lease_seconds=2.5) as stub:
+        events = await paused_run(stub)
+        run_id, conversation_id = events[-2].approval_required.run_id, events[-1].completed.conversation_id
+        await stop_after_claim(stub, run_id, hooked)
+        with pytest.raises(grpc.aio.AioRpcError) as busy:
+            await resume(stub, run_id)
+        assert busy.value.code() == grpc.StatusCode.ALREADY_EXISTS and "not waiting" in busy.value.details()
+        assert (await messages(stub, conversation_id))[-1].finish_reason == "resuming"
+        await asyncio.sleep(2.6)
+        answer = (await messages(stub, conversation_id))[-1]
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await resume(stub, run_id)
+    assert answer.id == run_id and answer.finish_reason == "cancelled" and not answer.HasField("pending_approval")
+    fetch = next(s for s in json.loads(answer.steps) if s["type"] == "tool")
+    assert (fetch["status"], fetch["decision"]) == ("interrupted", "approve")
+    assert ended.value.code() == grpc.StatusCode.ALREADY_EXISTS and "not waiting" in ended.value.details()
+    assert upstream.stats()["billed"]["answers"] == 1
+
+
+async def test_an_approval_ends_a_run_left_resuming_past_its_lease(upstream, tmp_path, database_url, hooked):
+    """As above, with no listing in between: the approval that finds the run past its lease ends it
+    (refused: the run was interrupted)."""
+    fetches(upstream, 1)
+    async with services(upstream, tmp_path, database_url, llm_timeout_seconds=2.0, run_resume_lease_seconds=2.5) as stub:
+        events = await paused_run(stub)
+        run_id, conversation_id = events[-2].approval_required.run_id, events[-1].completed.conversation_id
+        await stop_after_claim(stub, run_id, hooked)
+        await asyncio.sleep(2.6)
+        with pytest.raises(grpc.aio.AioRpcError) as interrupted:
+            await resume(stub, run_id)
+        answer = (await messages(stub, conversation_id))[-1]
+    assert interrupted.value.code() == grpc.StatusCode.ALREADY_EXISTS and "interrupted" in interrupted.value.details()
+    assert answer.finish_reason == "cancelled"
