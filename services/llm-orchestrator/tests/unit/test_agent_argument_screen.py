@@ -90,6 +90,27 @@ def test_what_people_see_is_redacted_and_links_are_kept():
     assert json.loads(shown)["url"] == "https://api.example.com/x"  # where a fetch goes stays visible
 
 
+@pytest.mark.parametrize("large", [False, True])  # a large text is screened on a worker thread
+async def test_a_value_hidden_behind_json_escapes_is_redacted_too(large):
+    # Every reader of the JSON (the web card, an API client) decodes alice\u0040example.com to
+    # the address: the filter must read it so as well.
+    s, _ = screen()
+    padding = "x" * (5000 if large else 0)
+    for arguments in ('{"to": "alice\\u0040example.com", "pad": "%s"}' % padding,
+                      '{"to": "\\u0061lice@ex\\u0061mple.com", "pad": "%s"}' % padding,
+                      '{"alice\\u0040example.com": 1, "pad": "%s"}' % padding,  # in a key
+                      '{"card": "4111\\u00201111\\u00201111\\u00201111", "pad": "%s"}' % padding):
+        await s.prepare(arguments)
+        shown = s.shown(arguments)
+        decoded = json.dumps(json.loads(shown))
+        assert "REDACTED]" in shown, shown[:200]
+        assert "alice@example.com" not in decoded and "4111 1111 1111 1111" not in decoded, shown[:200]
+        assert "u0040" not in shown and "u0061" not in shown
+    # Escapes JSON needs stay, and the value of what is not hidden is unchanged.
+    kept = '{"q": "say \\"hi\\"\\n", "path": "C:\\\\tmp", "n": 12345678901234567890}'
+    assert json.loads(s.shown(kept)) == json.loads(kept)
+
+
 def test_without_a_protected_prompt_nothing_is_blocked():
     s = ArgumentScreen(protected_text([ChatMessage("user", "hi")]), None)
     assert not s.leaks('{"x": "anything"}') and s.shown('{"x": "a@b.co"}') == '{"x": "a@b.co"}'

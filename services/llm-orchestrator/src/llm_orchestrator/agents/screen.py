@@ -35,6 +35,7 @@ longest wait went from about 0.5 s to about 12 ms.)"""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,9 @@ WITHHELD_TEXT = "[withheld: it disclosed protected instructions]"  # an observat
 
 
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z ]*) REDACTED\]")  # the output filter's, as Redactor writes them
+# A JSON string token, or an unterminated one up to the end of the text (so that every quote
+# starts a match and scanning stays linear, whatever the model wrote).
+_STRING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.S)
 
 OFF_LOOP_CHARS = 4096  # a text longer than this is screened on a worker thread (a few ms of work and up)
 # Two workers: the GIL lets one screen at a time anyway; a second keeps one long screen from
@@ -63,6 +67,25 @@ _WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argument-screen
 def protected_text(messages: list[ChatMessage]) -> str:
     """What a run protects when its caller did not say: its system messages, all of them."""
     return "\n".join(m.content for m in messages if m.role == "system")
+
+
+def unescaped(text: str) -> str:
+    """`text` with each JSON string in it written with as few escapes as JSON allows (\\u0040
+    as @; quotes, backslashes and control characters stay escaped): the same JSON value, as a
+    person reads it. Anything that is not a whole JSON string is left as it came."""
+    if "\\" not in text:
+        return text
+
+    def plain(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if "\\" not in token:
+            return token
+        try:
+            return json.dumps(json.loads(token), ensure_ascii=False)
+        except ValueError:  # unterminated, or not JSON's escapes: as written
+            return token
+
+    return _STRING_TOKEN.sub(plain, text)
 
 
 class ArgumentScreen:
@@ -119,12 +142,15 @@ class ArgumentScreen:
         return self.redacted(text)
 
     def redacted(self, text: str) -> str:
+        """The text through the output filter, its JSON strings' escapes undone first: the model
+        can write an address as `alice\\u0040example.com`, which the filter's rules do not read
+        as one and every reader of the JSON does."""
         if self._redactor is None:
             return text
         if len(text) <= OFF_LOOP_CHARS:
-            return self._redactor.redact(text)[0]
+            return self._redactor.redact(unescaped(text))[0]
         if text not in self._redactions:
-            self._redactions[text] = self._redactor.redact(text)[0]
+            self._redactions[text] = self._redactor.redact(unescaped(text))[0]
         return self._redactions[text]
 
     def edited(self, arguments: str) -> str:
