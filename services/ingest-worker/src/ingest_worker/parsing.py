@@ -10,7 +10,10 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
 
 from chatbot_common.filetypes import DOCX, HTML, MARKDOWN, PDF, TEXT, UnsupportedFile, decode_text, sniff
 from chatbot_common.text import valid_text
@@ -362,10 +365,20 @@ def parse_markdown(data: bytes) -> ParsedDocument:
     return _markdown_document(decode_text(data), MARKDOWN)
 
 
-def _markdown_document(source: str, kind: str) -> ParsedDocument:
-    from markdown_it import MarkdownIt
+# One Markdown parser per thread (the worker's task threads each parse), built once: building
+# one costs about what parsing a small document does.
+_markdown_parsers = threading.local()
 
-    tokens = MarkdownIt("commonmark").enable("table").parse(source)
+
+def _markdown_parser() -> MarkdownIt:
+    parser = getattr(_markdown_parsers, "parser", None)
+    if parser is None:
+        parser = _markdown_parsers.parser = MarkdownIt("commonmark").enable("table")
+    return parser
+
+
+def _markdown_document(source: str, kind: str) -> ParsedDocument:
+    tokens = _markdown_parser().parse(source)
     blocks: list[Block] = []
     heading_level = 0
     in_cell = False

@@ -75,7 +75,8 @@ def run(settings: IngestSettings) -> None:
         servicer.set("", status)
 
     def on_ready(**_) -> None:
-        app.pipeline_holder.get()  # load the embedding model before the first task arrives
+        # The embedding model loaded and the parsers warmed before the first task arrives.
+        app.pipeline_holder.get().warm_up()
         reaper.start()
         sampler.start()
         mark(health_pb2.HealthCheckResponse.SERVING)

@@ -13,6 +13,11 @@ class IngestQueue:
     def __init__(self, settings: GatewaySettings) -> None:
         self._app = create_celery("gateway", settings.broker_url, settings.var_dir)
         tracing.instrument_celery()  # the task carries the upload's trace to the worker
+        # What Celery builds on its first send (the task protocol, routes, the result backend
+        # it has none of, the producer pool: ~20 ms, imports included), built now rather than
+        # during the first upload. No connection is made here.
+        amqp = self._app.amqp
+        amqp.queues, amqp.router, amqp.producer_pool, self._app.backend, self._app.thread_oid  # noqa: B018
 
     def _send(self, document_ids: list[str], request_id: str) -> None:
         for first in range(0, len(document_ids), MAX_TASK_DOCUMENTS):

@@ -133,10 +133,9 @@ class EdgeStore:
             self._last_write = time.monotonic()
 
     async def upsert(self, points: list[ChunkPoint]) -> None:
-        edge_points = [
-            Point(p.id, {DENSE: list(map(float, p.dense)), SPARSE: SparseVector(p.sparse_indices, p.sparse_values)}, p.payload)
-            for p in points
-        ]
+        # `dense` is a list of floats already (`indexing.chunk_points`): handed over without another copy.
+        edge_points = [Point(p.id, {DENSE: p.dense, SPARSE: SparseVector(p.sparse_indices, p.sparse_values)}, p.payload)
+                       for p in points]
         await asyncio.to_thread(self._write, UpdateOperation.upsert_points(edge_points), len(edge_points))
 
     async def count(self, document_id: str | None = None) -> int:
