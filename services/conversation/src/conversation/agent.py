@@ -109,7 +109,8 @@ class RunUsage:
     def __init__(self) -> None:
         self.prompt_tokens = self.completion_tokens = self.cached_prompt_tokens = 0
         self.cost_pico: int | None = 0
-        self.steps: list[dict] = []
+        self.steps: list[dict] = []  # the settled model steps and the tool calls, in the order they came
+        self._calls: dict[str, dict] = {}  # the tool calls' records, by call id
         self._cut: list[str] = []  # the text of the step under way
 
     def feed(self, text: str) -> None:
@@ -128,6 +129,24 @@ class RunUsage:
         self.cost_pico = None if cost is None or self.cost_pico is None else self.cost_pico + cost
         self.steps.append(usage.record())
         self._cut.clear()
+
+    def saw(self, event: ToolCallEvent | ToolResultEvent) -> None:
+        """A tool call the run announced, or its result, kept as the run's stored steps hold it:
+        a run cut short stores the calls that ran (a call announced without a result is
+        "interrupted": it may have acted)."""
+        record = self._calls.get(event.call_id)
+        if record is None:
+            record = self._calls[event.call_id] = {"type": "tool", "step": event.step, "call_id": event.call_id, "name": event.name}
+            self.steps.append(record)
+        if isinstance(event, ToolCallEvent):
+            record.update(arguments=event.arguments, status=record.get("status", "interrupted"))
+        else:
+            record.update(status=event.status, summary=event.summary)
+
+    def records(self, known_calls: set[str] = frozenset()) -> list[dict]:
+        """The steps to store, without the calls of `known_calls` (a resumed leg's approved
+        calls, already in the run's stored steps)."""
+        return [dict(r) for r in self.steps if r.get("call_id") not in known_calls]
 
     def spent(self) -> Spent:
         """The running total, as an event for the client."""

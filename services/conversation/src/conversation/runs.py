@@ -154,6 +154,7 @@ class ResumedRun:
                 else:  # tokens, guardrails, tool calls and results
                     if isinstance(item, (ToolCallEvent, ToolResultEvent)):
                         self._seen.append(item)
+                        self._used.saw(item)
                     yield item
         except AppError as exc:
             await self._fail(exc)
@@ -207,7 +208,9 @@ class ResumedRun:
             usage = dict(prompt_tokens=before.prompt_tokens + used.prompt_tokens, completion_tokens=completion,
                          cached_prompt_tokens=(before.cached_prompt_tokens or 0) + used.cached_prompt_tokens, cost_pico_usd=cost,
                          token_count=completion)
-        steps = list(failed.steps) if failed is not None else [*(before.steps or ()), *self._used.steps]
+        earlier = list(before.steps or ())
+        known = {r.get("call_id") for r in earlier if isinstance(r, dict) and r.get("type") == "tool"}
+        steps = list(failed.steps) if failed is not None else [*earlier, *self._used.records(known)]
         steps = executed(steps, self._seen, self._decisions, self._heard)
         after = replace_message(before, content=before.content + "".join(self._parts), finish_reason=reason,
                                 provider=self._provider or before.provider, model=self._model or before.model,

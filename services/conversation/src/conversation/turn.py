@@ -376,6 +376,8 @@ class ChatTurn:
                     yield TurnCompleted(completed)
                     return
                 else:  # tokens, guardrails, tool calls and results
+                    if isinstance(item, (ToolCallEvent, ToolResultEvent)):
+                        self._used.saw(item)
                     yield item
         except AppError as exc:
             await self._record(FINISH_ERROR, exc)
@@ -565,7 +567,7 @@ class ChatTurn:
         if used.steps and not self._totals:
             # A run cut short after some steps (see the module's docstring): the running total.
             self._prompt_tokens, self._completion_tokens = used.prompt_tokens, used.completion_tokens + await used.cut_tokens(self._count)
-            self._cached_prompt_tokens, self._cost_pico, self._steps = used.cached_prompt_tokens, used.cost_pico, list(used.steps)
+            self._cached_prompt_tokens, self._cost_pico, self._steps = used.cached_prompt_tokens, used.cost_pico, used.records()
         elif finish_reason != "stop" and not self._completion_tokens and content:
             # Cut short before the provider reported usage: count what we have.
             (self._completion_tokens,) = await self._count([content])

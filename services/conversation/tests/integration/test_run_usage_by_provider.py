@@ -332,6 +332,9 @@ async def test_a_resumed_run_stopped_mid_step_books_the_text_of_that_step(upstre
     assert (answer.provider, answer.usage.prompt_tokens) == ("backup", paused.usage.prompt_tokens)
     assert rows["backup:fake-model"].completion_tokens == cut_tokens() and rows["backup:fake-model"].turns == 0
     assert_booked_as_billed({"primary:fake-model": rows["primary:fake-model"]}, {"primary:fake-model": billed(primary)})
+    # The approved call is stored once (the leg saw it run; the paused run's steps held it).
+    tools = [s for s in json.loads(answer.steps) if s["type"] == "tool"]
+    assert [(t["name"], t["status"], t["decision"]) for t in tools] == [("http_fetch", "ok", "approve")], tools
 
 
 async def test_a_stopped_run_counts_each_piece_of_its_text_once(upstreams, tmp_path):
