@@ -163,13 +163,19 @@ class Spent:
 class TokenMeter:
     """The tokens a turn used, read from its events, to settle its token reservation with
     (`TurnGuard.finish(*meter.settlement())`): the completion's count when it comes; before
-    that, the running total of an agent run's settled steps, and when anything was generated
-    past that total (text, a tool step, a pause), at least that total and at least the
-    estimate. A turn stopped before generating anything used nothing."""
+    that, the running total of an agent run's settled steps (TurnSpent), plus the estimate when
+    anything was generated past that total (text, a tool step, a pause: a step under way, its
+    prompt billed whether or not it finishes); a turn stopped before generating anything used
+    nothing.
 
-    __slots__ = ("beyond", "final", "known")
+    A resumed leg (`resumed`) is charged what it added: its completion carries the whole run's
+    usage, earlier legs included, which were charged when they ended; the leg's own is its last
+    running total (the estimate when it sent none)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("beyond", "final", "known", "resumed")
+
+    def __init__(self, resumed: bool = False) -> None:
+        self.resumed = resumed
         self.known = 0
         self.beyond = False
         self.final: int | None = None
@@ -177,15 +183,18 @@ class TokenMeter:
     def see(self, event: TurnEvent) -> None:
         if isinstance(event, TurnCompleted):
             self.final = event.usage.total
+            self.beyond = False
         elif isinstance(event, Spent):
             self.known, self.beyond = event.total, False
         elif isinstance(event, (Text, ToolCalled, ToolReturned, ApprovalAsked)):
             self.beyond = True
 
     def settlement(self) -> tuple[int | None, int]:
-        """(actual tokens or None: unknown, the least to charge)."""
-        if self.final is not None:
+        """(the tokens used, None: unknown; what is known beyond the estimate when unknown)."""
+        if self.final is not None and not self.resumed:
             return self.final, 0
+        if self.final is not None:
+            return (self.known, 0) if self.known else (None, 0)
         if self.beyond:
             return None, self.known
         return self.known, 0

@@ -53,7 +53,7 @@ async def decide(downstream: Downstream, relays: Relays, limits: Limits, session
     try:
         if not isinstance(first, TurnStarted):
             raise AppError(ErrorCode.SERVICE_UNAVAILABLE, "conversation service did not resume the run")
-        await relays.start(stream_id, principal.user_id, stream, guard, encode, on_guardrail, first.conversation_id)
+        await relays.start(stream_id, principal.user_id, stream, guard, encode, on_guardrail, first.conversation_id, resumed=True)
     except BaseException:
         stream.cancel()
         await guard.finish(0)

@@ -40,16 +40,18 @@ class Relays:
     async def start(
         self, message_id: str, owner: str, stream: EventStream[TurnEvent], guard: TurnGuard,
         encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]], conversation_id: str = "",
+        resumed: bool = False,
     ) -> None:
+        """Generates the answer into its buffer; `resumed`: the stream is a resumed agent run's
+        next leg (charged what the leg added, TokenMeter)."""
         await self.buffers.open(message_id, owner, conversation_id)
         relay = self._running[message_id] = _Relay(stream)
-        task = asyncio.create_task(self._run(message_id, relay, guard, encode, on_guardrail), name=f"answer {message_id}")
+        task = asyncio.create_task(self._run(message_id, relay, guard, encode, on_guardrail, TokenMeter(resumed)), name=f"answer {message_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, message_id: str, relay: _Relay, guard: TurnGuard,
-                   encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]]) -> None:
-        used = TokenMeter()
+                   encode: Callable[[TurnEvent], bytes | None], on_guardrail: Callable[[object], Awaitable[None]], used: TokenMeter) -> None:
         try:
             # Events that arrive while an append is pending are appended together. A stop
             # cancels the call: the stream then ends (or fails) at once, and the flag tells why.

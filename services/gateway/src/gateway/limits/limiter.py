@@ -209,16 +209,16 @@ class Limits:
                            {"limit": counter.limit, "limit_name": name, "requested": estimate, "retry_after": max(1, retry)})
         return Reservation(counters, estimate)
 
-    async def settle(self, reservation: Reservation, actual: int | None, at_least: int = 0) -> None:
-        """Replaces the estimate with the real usage (None: unknown, the estimate stands, or
-        `at_least` when that is more: the part of the usage known so far)."""
+    async def settle(self, reservation: Reservation, actual: int | None, known: int = 0) -> None:
+        """Replaces the estimate with the real usage (None: unknown, the estimate stands, plus
+        `known`: usage already counted apart from the part the estimate stands for)."""
         if reservation.settled or not reservation.counters:
             return
         reservation.settled = True
         if actual is None:
-            if at_least <= reservation.amount:
+            if known <= 0:
                 return
-            actual = at_least
+            actual = reservation.amount + known
         try:
             await self.store.adjust(reservation.counters, actual - reservation.amount)
         except Exception as exc:
@@ -278,13 +278,13 @@ class TurnGuard:
     budget_left: float | None = None  # before this turn (Limits.budget_left), for routing aliases
     done: bool = False
 
-    async def finish(self, actual_tokens: int | None, at_least: int = 0) -> None:
+    async def finish(self, actual_tokens: int | None, known: int = 0) -> None:
         if self.done:
             return
         self.done = True
         if self.slot is not None:
             await self.limits.close_stream(self.slot)
-        await self.limits.settle(self.reservation, actual_tokens, at_least)
+        await self.limits.settle(self.reservation, actual_tokens, known)
 
 
 async def begin_turn(limits: Limits, principal: Principal, prompt_chars: int, max_tokens: int | None, stream: bool) -> TurnGuard:
