@@ -235,3 +235,29 @@ async def test_an_approval_ends_a_run_left_resuming_past_its_lease(upstream, tmp
         answer = (await messages(stub, conversation_id))[-1]
     assert interrupted.value.code() == grpc.StatusCode.ALREADY_EXISTS and "interrupted" in interrupted.value.details()
     assert answer.finish_reason == "cancelled"
+
+
+async def test_a_client_gone_while_a_resumed_runs_event_is_written_keeps_the_run(upstream, tmp_path, database_url):
+    """The same for a resumed run: the approved call runs, the next step writes a long answer the
+    client does not read, and the client goes away. The run is stored as cancelled with the
+    approved call's result and the text that came. Before, it stayed 'resuming'."""
+    fetches(upstream, 1)
+    async with services(upstream, tmp_path, database_url, SLOW_READER) as stub:
+        events = await paused_run(stub)
+        run_id, conversation_id = events[-2].approval_required.run_id, events[-1].completed.conversation_id
+        upstream.control(script="All work and no play. " * 20000, script_piece=4000)
+        call = stub.ResumeRun(pb.ResumeRunRequest(caller=ALICE, run_id=run_id, decisions=[pb.ToolDecision(action="approve")]),
+                              timeout=60)
+        assert (await call.read()).WhichOneof("event") == "started"
+        await asyncio.sleep(1.5)  # the service's writes wait on the full window
+        call.cancel()
+
+        async def ended():
+            answer = (await messages(stub, conversation_id))[-1]
+            return answer if answer.finish_reason != "resuming" else None
+
+        answer = await eventually(ended)
+    assert answer is not None, "the run stayed 'resuming'"
+    assert answer.id == run_id and answer.finish_reason == "cancelled" and "All work and no play." in answer.content
+    fetch = next(s for s in json.loads(answer.steps) if s["type"] == "tool")
+    assert (fetch["status"], fetch["decision"]) == ("ok", "approve")
