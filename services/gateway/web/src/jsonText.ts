@@ -6,12 +6,13 @@
  */
 
 // Format characters that change how text around them reads or that take no space: soft hyphen,
-// Arabic letter mark, Hangul fillers, Mongolian selectors, zero-width and direction marks and
-// embeddings (U+200B-U+200F, U+202A-U+202E), word joiner to nominal digit shapes
-// (U+2060-U+206F, the isolates among them), variation selectors, BOM, interlinear annotations
-// and the tag characters (U+E0000-U+E007F).
+// combining grapheme joiner, Arabic letter mark, Hangul fillers, Mongolian selectors, zero-width
+// and direction marks and embeddings (U+200B-U+200F, U+202A-U+202E), line and paragraph
+// separators, word joiner to nominal digit shapes (U+2060-U+206F, the isolates among them),
+// variation selectors, BOM, interlinear annotations, and in plane 14 the tag characters and the
+// supplementary variation selectors (U+E0000-U+E01EF: text can hide in them).
 const INVISIBLE =
-  /[\u00AD\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB]|\uDB40[\uDC00-\uDC7F]/g;
+  /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB]|\uDB40[\uDC00-\uDDEF]/g;
 
 const escapeUnit = (unit: number) => "\\u" + unit.toString(16).toUpperCase().padStart(4, "0");
 

@@ -109,6 +109,12 @@ async def test_a_value_hidden_behind_json_escapes_is_redacted_too(large):
     # Escapes JSON needs stay, and the value of what is not hidden is unchanged.
     kept = '{"q": "say \\"hi\\"\\n", "path": "C:\\\\tmp", "n": 12345678901234567890}'
     assert json.loads(s.shown(kept)) == json.loads(kept)
+    # A lone surrogate stays escaped: written raw, no protobuf message (nor UTF-8) could carry it.
+    lone = '{"q": "\\ud800 and alice\\u0040example.com"}'
+    shown = s.shown(lone)
+    shown.encode()
+    assert "\\ud800" in shown and json.loads(shown)["q"].startswith("\ud800")
+    assert "[EMAIL REDACTED]" in shown, shown  # and it does not keep the rest of its string from being read
 
 
 def test_without_a_protected_prompt_nothing_is_blocked():

@@ -29,6 +29,9 @@ describe("tool-call arguments as the approval card shows them", () => {
     ["first strong isolate", "\u2068", "\\u2068"],
     ["byte order mark", "\uFEFF", "\\uFEFF"],
     ["tag character", "\u{E0041}", "\\uDB40\\uDC41"],
+    ["supplementary variation selector", "\u{E0100}", "\\uDB40\\uDD00"],
+    ["line separator", "\u2028", "\\u2028"],
+    ["combining grapheme joiner", "\u034F", "\\u034F"],
   ])("shows a %s as its escape, and the JSON still has the same value", (_, char, escape) => {
     const raw = JSON.stringify({ to: `boss${char}@example.com` });
     const shown = prettyJson(raw);

@@ -57,6 +57,7 @@ PLACEHOLDER = re.compile(r"\[([A-Z][A-Z ]*) REDACTED\]")  # the output filter's,
 # A JSON string token, or an unterminated one up to the end of the text (so that every quote
 # starts a match and scanning stays linear, whatever the model wrote).
 _STRING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.S)
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a decoded string, only a lone one is left
 
 OFF_LOOP_CHARS = 4096  # a text longer than this is screened on a worker thread (a few ms of work and up)
 # Two workers: the GIL lets one screen at a time anyway; a second keeps one long screen from
@@ -81,9 +82,11 @@ def unescaped(text: str) -> str:
         if "\\" not in token:
             return token
         try:
-            return json.dumps(json.loads(token), ensure_ascii=False)
+            out = json.dumps(json.loads(token), ensure_ascii=False)
         except ValueError:  # unterminated, or not JSON's escapes: as written
             return token
+        # A lone surrogate (\\ud800) stays escaped: written raw, no message (nor UTF-8) carries it.
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
 
     return _STRING_TOKEN.sub(plain, text)
 
