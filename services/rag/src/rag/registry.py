@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from chatbot_common.db import utcnow
 from chatbot_common.errors import AppError, ErrorCode
@@ -24,6 +25,12 @@ from rag.models import Document
 QUEUED, PROCESSING, INDEXED, FAILED, DELETING = "queued", "processing", "indexed", "failed", "deleting"
 # Documents one call may name (an upload, a worker's claim or index call): one transaction each.
 MAX_DOCUMENTS_PER_CALL = 100
+
+
+# The ingestion path's statements, built once (building one costs more than running it on SQLite);
+# `ids` is expanded to the call's document ids.
+_BY_IDS = select(Document).where(Document.id.in_(bindparam("ids", expanding=True)))
+_LOCK_BY_IDS = _BY_IDS.order_by(Document.id).with_for_update()
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,7 @@ class Registry:
 
     async def get_many(self, document_ids: list[str]) -> dict[str, Document]:
         async with self._sessions() as session:
-            return {doc.id: doc for doc in await session.scalars(select(Document).where(Document.id.in_(document_ids)))}
+            return {doc.id: doc for doc in await session.scalars(_BY_IDS, {"ids": list(document_ids)})}
 
     async def get_readable(self, document_id: str, reader: Reader) -> Document | None:
         async with self._sessions() as session:
@@ -228,11 +235,16 @@ class Registry:
         away; past it (or on a `takeover`), the first worker is presumed gone."""
         async with self._sessions() as session, session.begin():
             # Rows locked in id order, so two workers claiming overlapping sets cannot deadlock.
-            rows = await session.scalars(select(Document).where(Document.id.in_(document_ids)).order_by(Document.id).with_for_update())
+            rows = await session.scalars(_LOCK_BY_IDS, {"ids": list(document_ids)})
             found = {doc.id: doc for doc in rows}
             now = utcnow()
-            return [_claim(found.get(document_id), now, max_attempts, time_limit_seconds, takeover)
-                    for document_id in document_ids]
+            claims = [_claim(found.get(document_id), now, max_attempts, time_limit_seconds, takeover)
+                      for document_id in document_ids]
+            changed = [(found[document_id], values) for document_id, (_, _, values) in zip(document_ids, claims, strict=True)
+                       if values]
+            if changed:
+                await _update_rows(session, changed)
+            return [(found.get(document_id), proceed, reason) for document_id, (proceed, reason, _) in zip(document_ids, claims, strict=True)]
 
     async def finish(self, document_id: str, values: dict, *, success: bool, retrying: bool) -> Document | None:
         return (await self.finish_many([(document_id, values)], success=success, retrying=retrying))[0]
@@ -241,21 +253,23 @@ class Registry:
         """Records the end of an attempt for each (document id, column values), in one
         transaction. A document being deleted is left alone (and returned, for its points to go)."""
         async with self._sessions() as session, session.begin():
-            rows = await session.scalars(select(Document).where(Document.id.in_([i for i, _ in items]))
-                                         .order_by(Document.id).with_for_update())
+            rows = await session.scalars(_LOCK_BY_IDS, {"ids": [i for i, _ in items]})
             found = {doc.id: doc for doc in rows}
             now = utcnow()
+            ending = []  # (document, the columns its attempt's end sets)
             for document_id, values in items:
                 doc = found.get(document_id)
                 if doc is None or doc.status == DELETING:
                     continue
-                for key, value in values.items():
-                    setattr(doc, key, value)
+                values = dict(values)
                 if success:
-                    doc.status, doc.error = INDEXED, ""
+                    values["status"], values["error"] = INDEXED, ""
                 else:
-                    doc.status = QUEUED if retrying else FAILED
-                doc.finished_at = now
+                    values["status"] = QUEUED if retrying else FAILED
+                values["finished_at"] = now
+                ending.append((doc, values))
+            if ending:
+                await _update_rows(session, ending)
             return [found.get(document_id) for document_id, _ in items]
 
     async def reap_stale(self, time_limit_seconds: float, max_attempts: int) -> tuple[list[str], list[str]]:
@@ -278,18 +292,32 @@ class Registry:
         return requeue, failed
 
 
-def _claim(doc: Document | None, now, max_attempts: int, time_limit_seconds: float, takeover: bool) -> tuple[Document | None, bool, str]:
+async def _update_rows(session, ending: list[tuple[Document, dict]]) -> None:
+    """Writes each row's new column values with one executemany UPDATE, without the unit of work's
+    change tracking and flush (most of a finish's CPU), and sets them on the loaded objects, which
+    stay clean. Every row gets every column any of them sets, a column it does not set keeping the
+    value just read under the transaction's lock."""
+    table = Document.__table__
+    columns = list(dict.fromkeys(key for _, values in ending for key in values))
+    params = [{"_row_id": doc.id, **{key: values[key] if key in values else getattr(doc, key) for key in columns}}
+              for doc, values in ending]
+    await session.execute(update(table).where(table.c.id == bindparam("_row_id")), params)
+    for doc, values in ending:
+        for key, value in values.items():
+            set_committed_value(doc, key, value)
+
+
+def _claim(doc: Document | None, now, max_attempts: int, time_limit_seconds: float, takeover: bool) -> tuple[bool, str, dict | None]:
+    """Whether the claim proceeds, why not, and the columns it changes (None: none)."""
     if doc is None or doc.status == DELETING:
-        return doc, False, "deleted"
+        return False, "deleted", None
     if doc.status == INDEXED:
-        return doc, False, "already indexed"
+        return False, "already indexed", None
     if doc.status == FAILED:
-        return doc, False, "already failed"
+        return False, "already failed", None
     recent = doc.started_at and doc.started_at > now - timedelta(seconds=time_limit_seconds)
     if doc.status == PROCESSING and recent and not takeover:
-        return doc, False, "in progress elsewhere"
+        return False, "in progress elsewhere", None
     if doc.attempts >= max_attempts:
-        doc.status, doc.error, doc.finished_at = FAILED, doc.error or "too many attempts", now
-        return doc, False, "out of attempts"
-    doc.status, doc.started_at, doc.attempts, doc.error = PROCESSING, now, doc.attempts + 1, ""
-    return doc, True, ""
+        return False, "out of attempts", {"status": FAILED, "error": doc.error or "too many attempts", "finished_at": now}
+    return True, "", {"status": PROCESSING, "started_at": now, "attempts": doc.attempts + 1, "error": ""}
