@@ -5,8 +5,8 @@ records what it ran, so a test sees that it never did)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from chatbot_common.guardrails.redaction import Redactor
 from fake_openai_upstream import start_upstream
 from llm_orchestrator.agents.limits import AWAITING_APPROVAL, MAX_COST, MAX_STEPS, MAX_TIME, MAX_TOKENS, RunLimits
 from llm_orchestrator.agents.loop import AgentLoop, ApprovalNeeded, Decision, RunEnded, ToolCallStarted, ToolObserved
-from llm_orchestrator.agents.screen import WITHHELD_NAME, WITHHELD_TEXT, ArgumentScreen
+from llm_orchestrator.agents.screen import OFF_LOOP_CHARS, WITHHELD, WITHHELD_NAME, WITHHELD_TEXT, ArgumentScreen
 from llm_orchestrator.agents.state import RunState
 from llm_orchestrator.pricing import ModelPrice, PriceTable
 from llm_orchestrator.providers.base import ChatMessage, Delta, GenParams, ToolSpec
@@ -290,13 +290,31 @@ class Notes:
         return ToolResult(f"noted {len(arguments['text'])} characters")
 
 
-async def test_screening_large_arguments_keeps_the_event_loop_serving(upstream):
+class WatchedScreen(ArgumentScreen):
+    """The real screen, noting the thread each large text is screened on (computed, not looked up)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.computed_on: list[int] = []
+
+    def leaks(self, text: str) -> bool:
+        if len(text) > OFF_LOOP_CHARS and text not in self._verdicts:
+            self.computed_on.append(threading.get_ident())
+        return super().leaks(text)
+
+    def redacted(self, text: str) -> str:
+        if len(text) > OFF_LOOP_CHARS and text not in self._redactions:
+            self.computed_on.append(threading.get_ident())
+        return super().redacted(text)
+
+
+async def test_large_arguments_are_screened_off_the_event_loop_with_the_same_results(upstream):
     """Arguments of 64 to 100 kB against a 16k-character protected prompt take the screen about
-    half a second of pure Python (measured here first). Done on the event loop, every other stream of
-    the orchestrator waited that long; on a worker thread the loop goes on ticking (the GIL is
-    handed back every switch interval), and the verdicts and what is shown are the same."""
+    half a second of pure Python. Done on the event loop, every other stream of the orchestrator
+    waited that long: the leak check and the redaction of a large text run on a worker thread,
+    before anything shows or runs it, and what is shown and decided is what the screen gives in
+    place. (How long the loop still waits, given the GIL, is measured, not asserted: 3c55722.)"""
     import random
-    import time
 
     rng = random.Random(17)
     vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
@@ -306,39 +324,19 @@ async def test_screening_large_arguments_keeps_the_event_loop_serving(upstream):
     # at their end (screened before they are found too long: they never run nor wait).
     clean = json.dumps({"text": text[:63_000] + " mail bob.smith@example.com"})
     leaking = json.dumps({"text": text[:98_000] + " " + prompt[40:2_000]})
-    expected, took = {}, []
-    for arguments in (clean, leaking):
-        reference = ArgumentScreen(prompt, Redactor([]))
-        started = time.perf_counter()
-        expected[arguments] = reference.shown(arguments)
-        took.append(time.perf_counter() - started)
-    screen_seconds = min(took)
-    assert screen_seconds > 0.1, f"the screen took {screen_seconds:.3f} s: too little work to tell"
-
-    async def ticks(done: asyncio.Event, gaps: list[float]) -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0.002)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
+    loop_thread = threading.get_ident()
     for arguments, status in ((clean, "ok"), (leaking, "blocked")):
+        expected = ArgumentScreen(prompt, Redactor([])).shown(arguments)
         upstream.control(reset=True)
         upstream.control(tool_turns=[[{"name": "notes", "arguments": arguments}]], script="Noted.", script_piece=200_000)
         state = RunState([ChatMessage("system", prompt), ChatMessage("user", "Keep this note.")])
-        done, gaps = asyncio.Event(), []
-        ticker = asyncio.create_task(ticks(done, gaps))
-        try:
-            events = await drain(loop_for(upstream, [Notes()], screen=ArgumentScreen(prompt, Redactor([]))), state)
-        finally:
-            done.set()
-            await ticker
+        screen = WatchedScreen(prompt, Redactor([]))
+        events = await drain(loop_for(upstream, [Notes()], screen=screen), state)
         started = next(e for e in events if isinstance(e, ToolCallStarted))
         observed = next(e for e in events if isinstance(e, ToolObserved))
-        assert observed.status == status and started.call.arguments == expected[arguments]
-        assert next(s for s in state.steps if s["type"] == "tool")["arguments"] == expected[arguments]
+        assert observed.status == status and started.call.arguments == expected
+        assert "[EMAIL REDACTED]" in expected if status == "ok" else expected == WITHHELD
+        assert next(s for s in state.steps if s["type"] == "tool")["arguments"] == expected
         assert events[-1].finish_reason == "stop"
-        # The loop served its other work all along: no tick waited for the screen.
-        assert max(gaps) < screen_seconds / 4, (f"a tick waited {max(gaps):.3f} s while the screen "
-                                                f"({screen_seconds:.3f} s on its own) ran")
+        # The large text was screened, and never on the loop's thread.
+        assert screen.computed_on and loop_thread not in screen.computed_on, screen.computed_on
