@@ -19,7 +19,6 @@ from chatbot_common.grpc_server import start_grpc
 from conversation.server import build_service as build_conversation
 from conversation.server import migrate
 from conversation.settings import ConversationSettings
-from fake_openai_upstream import start_upstream
 from llm_orchestrator.server import build_service as build_orchestrator
 from llm_orchestrator.settings import LlmSettings
 
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.contract
 
 ALICE = common_pb2.Caller(user_id="alice", tenant_id="acme", roles=["member"])
 MALLORY = common_pb2.Caller(user_id="mallory", tenant_id="acme", roles=["member"])
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    server = start_upstream(tokens=3, gap_ms=1.0)
-    yield server
-    server.process.terminate()
-    server.process.wait(10)
 
 
 def orchestrator_settings(upstream, tmp_path, port: int = 0) -> LlmSettings:

@@ -20,7 +20,6 @@ from conversation import server as conversation_server
 from conversation.run_store import RunStore
 from conversation.server import migrate
 from conversation.settings import ConversationSettings
-from fake_openai_upstream import start_upstream
 from llm_orchestrator.server import build_service as build_orchestrator
 from llm_orchestrator.server import migrate as migrate_llm
 from llm_orchestrator.settings import LlmSettings
@@ -30,14 +29,6 @@ pytestmark = pytest.mark.contract
 ALICE = common_pb2.Caller(user_id="alice", tenant_id="acme", roles=["member"])
 # A client that reads nothing until it is asked: its window fills, and the service's writes wait.
 SLOW_READER = [("grpc.http2.lookahead_bytes", 1024), ("grpc.http2.bdp_probe", 0)]
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    server = start_upstream(tokens=3, gap_ms=1.0)
-    yield server
-    server.process.terminate()
-    server.process.wait(10)
 
 
 @asynccontextmanager
