@@ -8,6 +8,12 @@ const shown = (status: string) => {
   return renderToStaticMarkup(<ToolSteps steps={steps} />);
 };
 
+const card = (args: string) => {
+  const call = { call_id: "c1", name: "send_mail", arguments: args, step: 1, needs_approval: true };
+  const approval: PendingApproval = { run_id: "r1", calls: [call], expires_at: "" };
+  return renderToStaticMarkup(<ApprovalCard approval={approval} disabled={false} onDecide={async () => {}} />);
+};
+
 describe("a tool step's status", () => {
   it.each([
     ["ok", "done"],
@@ -24,12 +30,6 @@ describe("a tool step's status", () => {
 });
 
 describe("the approval card", () => {
-  const card = (args: string) => {
-    const call = { call_id: "c1", name: "send_mail", arguments: args, step: 1, needs_approval: true };
-    const approval: PendingApproval = { run_id: "r1", calls: [call], expires_at: "" };
-    return renderToStaticMarkup(<ApprovalCard approval={approval} disabled={false} onDecide={async () => {}} />);
-  };
-
   it("says when the output filter hides some of the arguments", () => {
     const shown = card('{"to": "[EMAIL REDACTED]"}');
     expect(shown).toContain("Some values are hidden by the output filter");
@@ -42,12 +42,6 @@ describe("the approval card", () => {
 });
 
 describe("the approval card shows what runs", () => {
-  const card = (args: string) => {
-    const call = { call_id: "c1", name: "send_mail", arguments: args, step: 1, needs_approval: true };
-    const approval: PendingApproval = { run_id: "r1", calls: [call], expires_at: "" };
-    return renderToStaticMarkup(<ApprovalCard approval={approval} disabled={false} onDecide={async () => {}} />);
-  };
-
   it("writes out a direction override instead of letting it reorder the address", () => {
     const shown = card(JSON.stringify({ to: "team@example.com\u202Emoc.live@" }));
     expect(shown).not.toContain("\u202E");
