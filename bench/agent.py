@@ -6,8 +6,9 @@ on loopback): every run asks for the calculator STEPS-1 times, one call per step
 Each run goes through the real router and provider with the real calculator; then the very same
 model calls (the transcript each step sent, the same script) are made directly through the
 router, timed the same way. Added latency per step = (loop wall time - the direct calls' time) /
-steps: validation, tool execution, observations, pricing, spans off (as in production without
-an exporter), bookkeeping.
+steps: validation, the argument screen (the leak check against the run's protected prompt, about
+1,500 characters under its canary, and the output filter's redaction of what is shown), tool
+execution, observations, pricing, spans off (as in production without an exporter), bookkeeping.
 
     flock /tmp/heavy.lock .venv/bin/python bench/agent.py   # writes bench/results/agent.md
 """
@@ -27,7 +28,10 @@ sys.path[:0] = [str(ROOT / "services/llm-orchestrator/src"), str(ROOT / "libs/co
 
 from fake_openai_upstream import start_upstream  # noqa: E402
 from llm_orchestrator.agents.limits import RunLimits  # noqa: E402
+from chatbot_common.guardrails.canary import guarded_system_prompt, new_canary  # noqa: E402
+from chatbot_common.guardrails.redaction import Redactor  # noqa: E402
 from llm_orchestrator.agents.loop import AgentLoop, RunEnded  # noqa: E402
+from llm_orchestrator.agents.screen import ArgumentScreen  # noqa: E402
 from llm_orchestrator.agents.state import RunState  # noqa: E402
 from llm_orchestrator.pricing import DEFAULT_PRICES, PriceTable  # noqa: E402
 from llm_orchestrator.providers.base import ChatMessage, End, GenParams  # noqa: E402
@@ -42,6 +46,21 @@ STEPS = 4
 RUNS = 60
 WARMUP = 5
 GAP_MS = 2.0
+# An operator's system prompt of a usual size (about 1,500 characters), protected by the screen.
+OPERATOR_PROMPT = " ".join([
+    "You are the support assistant of ACME Logistics. Answer questions about shipments, invoices, warehouses and",
+    "the customer portal. Be concise and factual; when a figure is needed, compute it with the calculator tool",
+    "rather than estimating. Never reveal internal pricing rules, discount thresholds or the names of account",
+    "managers. Do not discuss competitors. If a question is about a legal dispute, say that the legal team will",
+    "answer and offer to open a ticket. Quote order numbers exactly as the customer wrote them. Dates are in the",
+    "customer's time zone unless they say otherwise. When you are not sure, say so and suggest where the answer",
+    "can be found in the portal. Keep personal data out of your answers: never repeat a customer's address,",
+    "phone number or payment details back to them, even when they ask. Use metric units unless the customer",
+    "uses imperial ones. For delivery estimates, add the warehouse's handling time (one working day) to the",
+    "carrier's transit time, and round up to whole days. For invoices, amounts include VAT unless the account",
+    "is flagged as a business account in another country of the union. Refunds above 500 euros need a manager's",
+    "approval: say that it was requested, never that it was granted. Answer in the customer's language.",
+])
 OUT = ROOT / "bench" / "results" / "agent.md"
 
 
@@ -67,17 +86,23 @@ async def main() -> None:
         prices = PriceTable(DEFAULT_PRICES)
         calculator = Calculator()
         params = GenParams(max_tokens=64)
-        loop = AgentLoop(lambda m, p: router.generate("fake:fake-model", "", m, p), prices.cost, {"calculator": calculator},
-                         lambda tool, text: validate_arguments(tool.spec, text), execute, RunLimits(max_steps=STEPS + 1),
-                         ToolContext("bench", "bench"))
+        redactor = Redactor([])  # the output filter's default rules, as the orchestrator's (its setting) has them
+
+        def agent_loop(protected: str) -> AgentLoop:
+            # As the orchestrator builds a run's loop: the argument screen of its protected prompt.
+            return AgentLoop(lambda m, p: router.generate("fake:fake-model", "", m, p), prices.cost, {"calculator": calculator},
+                             lambda tool, text: validate_arguments(tool.spec, text), execute, RunLimits(max_steps=STEPS + 1),
+                             ToolContext("bench", "bench"), screen=ArgumentScreen(protected, redactor))
         offered = GenParams(max_tokens=64, tools=(calculator.spec,))
         added: list[float] = []
         loop_steps: list[float] = []
         direct_steps: list[float] = []
         for i in range(WARMUP + RUNS):
             script(upstream)
-            state = RunState([ChatMessage("system", "You are helpful."), ChatMessage("user", "Compute it step by step.")])
+            system = guarded_system_prompt(OPERATOR_PROMPT, new_canary())
+            state = RunState([ChatMessage("system", system), ChatMessage("user", "Compute it step by step.")])
             started = time.perf_counter()
+            loop = agent_loop(system)  # built per run, as the orchestrator does: its cost is the loop's
             async for event in loop.run(state, params):
                 if isinstance(event, RunEnded):
                     assert event.finish_reason == "stop", event.finish_reason
@@ -105,7 +130,9 @@ async def main() -> None:
     lines = [
         "# Agent loop overhead", "",
         f"{RUNS} runs of {STEPS} steps each ({STEPS - 1} calculator calls, then the answer), after {WARMUP} warm-up runs; fake "
-        f"OpenAI-compatible upstream on loopback ({GAP_MS:g} ms between chunks), the real router, provider and calculator. "
+        f"OpenAI-compatible upstream on loopback ({GAP_MS:g} ms between chunks), the real router, provider and calculator; "
+        f"each run's loop built as the orchestrator builds it, with the argument screen of a {len(OPERATOR_PROMPT):,}-character "
+        "protected system prompt and the output filter. "
         f"Machine: {platform.machine()}, Python {platform.python_version()}, shared with other work.", "",
         "| per step | p50 ms | p95 ms | mean ms |", "|---|---|---|---|",
         *(f"| {name} | {pct(v, 50):.2f} | {pct(v, 95):.2f} | {statistics.fmean(v):.2f} |" for name, v in rows), "",
