@@ -2,8 +2,9 @@
 (POST /api/v1/chat/stream/{message_id}/stop) while the run's third model step is in flight.
 The stream ends with the stop; the answer is stored with what was streamed, marked cancelled,
 with the steps that ran; the usage report books the tokens the provider billed for the model
-steps that ran (the step cut short was never billed: it had written nothing). Nobody else can
-stop it: to them the run does not exist, and it goes on."""
+steps that ran (the step cut short was never billed: it had written nothing), and the
+organisation's token budget is charged at least as much. Nobody else can stop it: to them the
+run does not exist, and it goes on."""
 
 from __future__ import annotations
 
@@ -39,7 +40,13 @@ def _stop_a_run(fleet, http, alice, bob) -> None:
                     [{"name": "calculator", "arguments": json.dumps({"expression": "1980 * 2"})}],
                     [{"name": "calculator", "arguments": json.dumps({"expression": "3960 + 1"})}]])
     before = fleet.upstream.stats()
-    body = {"message": "How many crates are there, doubled?", "model": FAKE, "tools": ["calculator"], "use_rag": False}
+    # Alice runs an organisation of her own, with a daily token budget. The completion allowance is
+    # small, so the turn's estimate (what it was charged before steps reported their use) is far
+    # under what the steps use.
+    reply = http.patch("/api/v1/admin/tenant", headers=auth(alice), json={"daily_token_budget": 1_000_000})
+    assert reply.status_code == 200, reply.text
+    body = {"message": "How many crates are there, doubled?", "model": FAKE, "tools": ["calculator"], "use_rag": False,
+            "max_tokens": 16}
     seen: list[tuple[str, dict]] = []
     others: list[int] = []
     hung = False
@@ -121,6 +128,14 @@ def _stop_a_run(fleet, http, alice, bob) -> None:
     assert (totals["turns"], totals["prompt_tokens"], totals["completion_tokens"]) == (
         1, billed["prompt_tokens"], billed["completion_tokens"]), totals
     assert http.get("/api/v1/usage", headers=auth(bob)).json()["totals"]["turns"] == 0
+    # The organisation's daily budget is charged at least that: the gateway settles the turn from
+    # the steps' running totals (ChatEvent spent) when the stream ends. Before, a run stopped
+    # before its answer's first token was charged nothing (then, at most its estimate).
+    booked = billed["prompt_tokens"] + billed["completion_tokens"]
+    deadline = time.monotonic() + 30
+    while (used := http.get("/api/v1/admin/usage", headers=auth(alice)).json()["budgets"]["tenant daily token budget"]["used"]) < booked:
+        assert time.monotonic() < deadline, (used, booked)
+        time.sleep(0.1)
 
     # The tool calls that ran are stored with the steps, each after the model step that asked for
     # it, with what the stream showed of it (a call may have acted on the world).
