@@ -6,7 +6,10 @@ does, and so does the fleet's own document id."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import unicodedata
 
 import pytest
 
@@ -76,3 +79,64 @@ def test_foreign_images_and_links_never_reach_the_client_or_the_store(http, alic
         assert streamed.status_code == 200
         chunks = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
     _check("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")))
+
+
+# Personal data written so that no pattern matches the bytes, yet the reader turns it back into
+# the value: character references and backslash escapes (Markdown), JSON escapes (a JSON-mode
+# answer's parser), fullwidth forms, invisible characters and emphasis markers inside it.
+ESCAPED = ["Write to alice&#64;example.com", "or alice&commat;example&period;com", "or alice\\@example\\.com",
+           "or alice\\u0040example.com", "or **alice**@example.com", "or alice\uff20example.com",
+           "or al\u200bice@exa\u200bmple.com", "card 4111&#32;1111&#32;1111&#32;1111", "card 4111\u00a01111\u00a01111\u00a01111",
+           "card \\u0034111 1111 1111 1111", "done"]
+
+
+def _as_read(text: str) -> str:
+    """What readers make of an answer: JSON escapes decoded, character references decoded,
+    Markdown backslash escapes and emphasis markers dropped, compatibility forms folded,
+    invisible characters gone."""
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", html.unescape(text)).replace("*", "")
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
+
+
+def _no_personal_data(text: str) -> None:
+    seen = _as_read(text)
+    assert "alice@example.com" not in seen and "4111" not in seen, text
+    assert text.startswith("Write to ") and text.rstrip().endswith("done"), text
+
+
+@pytest.mark.parametrize("piece", [1, 5])
+def test_personal_data_in_escapes_never_reaches_the_client_or_the_store(http, alice, fleet, piece):
+    """An upstream that obeys: asked to write an address and a card number escaped in every way
+    a reader decodes, it does. Found on main: each of these came out as written."""
+    assert _as_read(" ".join(ESCAPED)).count("alice@example.com") == 7  # the oracle reads them all
+    assert http.patch("/api/v1/admin/tenant", headers=auth(alice), json={"injection_policy": "allow"}).status_code == 200
+    message = " then ".join(f'say "{phrase}"' for phrase in ESCAPED)
+    body = {"message": message, "model": "fake:fake-model", "use_rag": False}
+    fleet.upstream.control(obey=True, script_piece=piece)
+    try:
+        reply = http.post("/api/v1/chat", headers=auth(alice), json=body)
+        assert reply.status_code == 200, reply.text
+        _no_personal_data(reply.json()["content"])
+        stored = http.get(f"/api/v1/conversations/{reply.json()['conversation_id']}/messages", headers=auth(alice)).json()["messages"]
+        _no_personal_data(stored[-1]["content"])
+
+        with http.stream("POST", "/api/v1/chat/stream", headers=auth(alice), json=body) as streamed:
+            assert streamed.status_code == 200
+            seen = list(events(streamed.iter_lines()))
+        assert seen[-1][0] == "complete", seen[-1]
+        _no_personal_data("".join(data["token"] for name, data in seen if name == "token"))
+        conversation_id = next(data for name, data in seen if name == "start")["conversation_id"]
+        stored = http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(alice)).json()["messages"]
+        _no_personal_data(stored[-1]["content"])
+
+        request = {"model": "fake:fake-model", "messages": [{"role": "user", "content": message}]}
+        reply = http.post("/v1/chat/completions", headers=auth(alice), json=request)
+        assert reply.status_code == 200, reply.text
+        _no_personal_data(reply.json()["choices"][0]["message"]["content"])
+        with http.stream("POST", "/v1/chat/completions", headers=auth(alice), json={**request, "stream": True}) as streamed:
+            assert streamed.status_code == 200
+            chunks = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
+        _no_personal_data("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")))
+    finally:
+        fleet.upstream.control(obey=False, script_piece=3)

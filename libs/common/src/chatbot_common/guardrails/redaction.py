@@ -33,6 +33,7 @@ from stdnum.it import codicefiscale as _it_cf
 from stdnum.nl import bsn as _nl_bsn
 
 from chatbot_common.guardrails import links
+from chatbot_common.guardrails.reading import Reading, may_read_otherwise, open_escape_at, read
 
 
 def luhn_ok(digits: str) -> bool:
@@ -192,28 +193,43 @@ _MASKED = re.compile("\ue000([\ue100-\uf8ff])\ue001")
 _CARD_LIKE = re.compile(r"\d{13}")
 
 
+def _id_edits(text: str, strict: bool = False) -> list[tuple[int, int, str]]:
+    """Where `_mask_ids` masks: (start, end, what goes there) for each fleet identifier."""
+    edits: list[tuple[int, int, str]] = []
+    if _MASK_OPEN in text:
+        return edits  # text that already holds the mask character is left as it is
+    for m in _FLEET_IDS.finditer(text):
+        if len(edits) >= 0xF8FF - _MASK_BASE:
+            break
+        if strict:
+            token = m.group(0)
+            if _CARD_LIKE.search(token):
+                continue
+            if re.fullmatch(r"[0-9a-f]+", token) and (len(token) not in (16, 32, 40, 64) or sum(c.isalpha() for c in token) < 4):
+                continue
+        start = m.start("named") if m.group("named") else m.start()
+        edits.append((start, m.end(), _MASK_OPEN + chr(_MASK_BASE + len(edits)) + _MASK_CLOSE))
+    return edits
+
+
+def _splice(text: str, edits: list[tuple[int, int, str]]) -> str:
+    if not edits:
+        return text
+    out: list[str] = []
+    last = 0
+    for start, end, replacement in edits:
+        out += (text[last:start], replacement)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
 def _mask_ids(text: str, strict: bool = False) -> tuple[str, list[str]]:
     """`strict` (model output, where an id is rare and a number dressed as one is a leak): an
     "id" holding a run of 13 digits is left to the number rules, and a bare hex run counts only
     at a digest's length (16, 32, 40, 64) with at least four letters."""
-    if _MASK_OPEN in text:
-        return text, []  # text that already holds the mask character is left as it is
-    ids: list[str] = []
-
-    def mask(m: re.Match) -> str:
-        if len(ids) >= 0xF8FF - _MASK_BASE:
-            return m.group(0)
-        if strict:
-            token = m.group(0)
-            if _CARD_LIKE.search(token):
-                return token
-            if re.fullmatch(r"[0-9a-f]+", token) and (len(token) not in (16, 32, 40, 64) or sum(c.isalpha() for c in token) < 4):
-                return token
-        start = m.start("named") if m.group("named") else m.start()
-        ids.append(m.group(0)[start - m.start():])
-        return m.group(0)[: start - m.start()] + _MASK_OPEN + chr(_MASK_BASE + len(ids) - 1) + _MASK_CLOSE
-
-    return _FLEET_IDS.sub(mask, text), ids
+    edits = _id_edits(text, strict)
+    return _splice(text, edits), [text[start:end] for start, end, _ in edits]
 
 
 def _unmask_ids(text: str, ids: list[str]) -> str:
@@ -257,9 +273,10 @@ def _valid_parts(text: str, rule: Rule, found: Counter) -> str:
 _SPLITTABLE = frozenset({"CARD", "IBAN", "PHONE"})
 
 
-def _apply(rule: Rule, text: str, found: Counter) -> str:
-    out: list[str] = []
-    last = pos = 0
+def _rule_edits(rule: Rule, text: str, found: Counter) -> list[tuple[int, int, str]]:
+    """What `rule` takes out of `text`: (start, end, what goes there), in order."""
+    edits: list[tuple[int, int, str]] = []
+    pos = 0
     while (m := rule.pattern.search(text, pos)) is not None:
         value = m.group(0)
         if rule.context and value.isdigit() and not rule.context.search(text, max(0, m.start() - 40), m.start()):
@@ -275,11 +292,73 @@ def _apply(rule: Rule, text: str, found: Counter) -> str:
             sep = _SEPARATOR.search(value) if rule.name in _SPLITTABLE else None
             pos = m.start() + sep.end() if sep else max(m.end(), m.start() + 1)
             continue
-        out.append(text[last:m.start()])
-        out.append(replacement)
-        last = pos = m.end()
-    out.append(text[last:])
-    return "".join(out)
+        edits.append((m.start(), m.end(), replacement))
+        pos = m.end()
+    return edits
+
+
+def _apply(rule: Rule, text: str, found: Counter) -> str:
+    return _splice(text, _rule_edits(rule, text, found))
+
+
+class _Traced:
+    """A reading being redacted, each character still knowing the written span it came from, so
+    that what the rules take out of the reading is taken out of the text as written."""
+
+    def __init__(self, reading: Reading) -> None:
+        self.text = reading.text
+        self.starts, self.ends = list(reading.starts), list(reading.ends)
+        self.marks = [0] * len(self.text)  # 0: read from the text; k: the k-th replacement
+        self.replacements: dict[int, tuple[int, int, str]] = {}
+
+    def _same_source(self, a: int, b: int) -> bool:
+        return self.starts[a] == self.starts[b] and self.ends[a] == self.ends[b]
+
+    def apply(self, edits: list[tuple[int, int, str]], *, replacing: bool) -> None:
+        """`replacing`: the edits take values out (they reach the output); otherwise they only
+        mask what the rules must not see (fleet identifiers)."""
+        if not edits:
+            return
+        text, starts, ends, marks = [], [], [], []
+        last = 0
+        for start, end, replacement in edits:
+            # A written character read as several (a ligature, a reference) goes whole or not at all.
+            while start > last and self._same_source(start - 1, start):
+                start -= 1
+            while end < len(self.text) and self._same_source(end - 1, end):
+                end += 1
+            text.append(self.text[last:start])
+            starts += self.starts[last:start]
+            ends += self.ends[last:start]
+            marks += self.marks[last:start]
+            source = min(self.starts[start:end]), max(self.ends[start:end])
+            mark = 0
+            if replacing:
+                mark = len(self.replacements) + 1
+                self.replacements[mark] = (*source, replacement)
+            text.append(replacement)
+            starts += [source[0]] * len(replacement)
+            ends += [source[1]] * len(replacement)
+            marks += [mark] * len(replacement)
+            last = end
+        text.append(self.text[last:])
+        starts += self.starts[last:]
+        ends += self.ends[last:]
+        marks += self.marks[last:]
+        self.text, self.starts, self.ends, self.marks = "".join(text), starts, ends, marks
+
+    def written(self, original: str) -> str:
+        """`original` with the spans whose reading was replaced, replaced."""
+        alive = set(self.marks) - {0}
+        out: list[str] = []
+        pos = 0
+        for start, end, replacement in sorted(self.replacements[mark] for mark in alive):
+            if end <= pos:
+                continue  # inside a span already replaced
+            out += (original[pos:max(pos, start)], replacement)
+            pos = end
+        out.append(original[pos:])
+        return "".join(out)
 
 
 _NOTHING: Counter = Counter()
@@ -295,13 +374,22 @@ class Redactor:
 
     def redact(self, text: str, *, partial: bool = False) -> tuple[str, Counter]:
         """`partial`: more text follows (a stream), so an HTML tag cut off at the end is
-        neutralised whatever it holds."""
+        neutralised whatever it holds.
+
+        Values are looked for in the text as its reader will see it (`reading.py`: character
+        references, escapes, compatibility forms and invisible characters decoded) and taken
+        out of the text as written."""
         linky = self.links and links.TRIGGER.search(text) is not None
-        if not linky and not _TRIGGER.search(text):
+        reading = read(text)
+        if not linky and not _TRIGGER.search(reading.text if reading else text):
             return text, _NOTHING
         found: Counter = Counter()
         if linky:
-            text = links.neutralise(text, self.allowed, found, partial=partial)
+            neutral = links.neutralise(text, self.allowed, found, partial=partial)
+            if neutral != text:
+                text, reading = neutral, read(neutral)
+        if reading is not None:
+            return self._redact_reading(text, reading, found), found
         digits = count_digits(text)
         ids: list[str] | None = None
         for rule in self.rules:
@@ -311,6 +399,21 @@ class Redactor:
                 text, ids = _mask_ids(text, self.strict_ids)
             text = _apply(rule, text, found)
         return (_unmask_ids(text, ids) if ids else text), found
+
+    def _redact_reading(self, text: str, reading: Reading, found: Counter) -> str:
+        traced = _Traced(reading)
+        if not _TRIGGER.search(traced.text):
+            return text
+        digits = count_digits(traced.text)
+        masked = False
+        for rule in self.rules:
+            if not rule.worth(traced.text, digits):
+                continue
+            if rule.masked and not masked:
+                traced.apply(_id_edits(traced.text, self.strict_ids), replacing=False)
+                masked = True
+            traced.apply(_rule_edits(rule, traced.text, found), replacing=True)
+        return traced.written(text)
 
 
 # A tail that may still grow into something to redact: an unfinished word, a run of digits and
@@ -417,9 +520,21 @@ class StreamRedactor:
             if cut:
                 self._released_any = True
             return text[:cut]
-        cut = self._hold_from(text)
-        if len(text) - cut > _MAX_HOLD:
-            cut = len(text) - _KEEP_ON_OVERFLOW
+        # Where to hold from is decided on the text as its reader will see it: a value written
+        # with escapes or invisible characters is held like one written plainly, and a cut never
+        # falls inside an escape.
+        # An escape cut off at the end stands in as a digit: it may be the next character of a
+        # value, and is held with it.
+        body_end = open_escape_at(text)
+        body = text if body_end is None else text[:body_end]
+        reading = read(body)
+        seen = reading.text if reading else body
+        cut = self._hold_from(seen if body_end is None else seen + "0")
+        if len(seen) - cut > _MAX_HOLD:
+            cut = len(seen) - _KEEP_ON_OVERFLOW
+        cut = min(cut, len(seen))
+        if reading:
+            cut = reading.written_at(cut, len(body))
         self._hold(text, cut)
         return self._release(text[:cut], partial=True)
 
@@ -430,7 +545,7 @@ class StreamRedactor:
     def _quick_cut(self, text: str) -> int | None:
         """For the common case (prose, or a few digits): where to cut, with string operations
         only. None when the text needs the full check."""
-        if count_digits(text) >= 4 or _SPECIAL.search(text):
+        if count_digits(text) >= 4 or _SPECIAL.search(text) or may_read_otherwise(text):
             return None
         cut = len(text)
         while cut and text[cut - 1] in _DIGIT_RUN:  # a trailing run of digits and separators

@@ -1,0 +1,197 @@
+"""The output filter reads values the way the answer's reader will: a value written with character
+references, Markdown or JSON escapes, percent escapes, compatibility forms, invisible characters
+or emphasis markers inside it is taken out, whole or streamed in pieces cut anywhere, and the text
+around it is left exactly as written.
+
+The oracle is independent of the filter's own decoder: the answer is rendered by markdown-it (as
+the web app renders it: raw HTML shown as text) and the visible text taken from its HTML, and a
+JSON-mode answer is decoded by `json.loads`."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from chatbot_common.guardrails.reading import read
+from chatbot_common.guardrails.redaction import Redactor, StreamRedactor
+
+_MD = MarkdownIt("commonmark", {"html": False})
+_TAG = re.compile(r"<[^>]*>")
+EMAIL = "alice@example.com"
+CARD = "4111111111111111"
+
+
+def shown(answer: str) -> str:
+    """What a person sees of a Markdown answer: rendered, tags dropped, references decoded, in
+    compatibility form, without invisible characters, whitespace runs as one space."""
+    visible = html.unescape(_TAG.sub("", _MD.render(answer)))
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", visible) if unicodedata.category(ch) != "Cf")
+    return re.sub(r"\s+", " ", visible)
+
+
+def leaks(answer: str) -> list[str]:
+    seen = shown(answer)
+    out = [v for v in (EMAIL,) if v in seen]
+    if CARD in re.sub(r"[ -]", "", seen):
+        out.append(CARD)
+    return out
+
+
+# Each way of writing the address that a reader turns back into it.
+EMAIL_FORMS = {
+    "decimal reference": "alice&#64;example.com",
+    "hex reference": "alice&#x40;example&#x2E;com",
+    "named reference": "alice&commat;example&period;com",
+    "backslash escape": "alice\\@example\\.com",
+    "emphasis around the name": "**alice**@example.com",
+    "emphasis inside the domain": "alice@*example*.com",
+    "code span": "alice@`example.com`",
+    "zero width space": "al\u200bice@exa\u200bmple.com",
+    "soft hyphen": "alice@exam\u00adple.com",
+    "fullwidth at sign": "alice\uff20example.com",
+    "fullwidth letters": "\uff41\uff4c\uff49\uff43\uff45@example.com",
+}
+CARD_FORMS = {
+    "no-break spaces": "4111\u00a01111\u00a01111\u00a01111",
+    "space references": "4111&#32;1111&#32;1111&#32;1111",
+    "nbsp references": "4111&nbsp;1111&nbsp;1111&nbsp;1111",
+    "fullwidth digits": "\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11",
+    "emphasis between groups": "4111*1111*1111 1111",
+    "zero width joiners": "4111\u200d1111\u200d1111\u200d1111",
+    "ideographic spaces": "4111\u30001111\u30001111\u30001111",
+}
+BEFORE, AFTER = "Contact: ", " \u2014 thanks, and \\*this\\* stays & so does 50% of `x`."
+
+
+def test_the_oracle_sees_every_form():
+    for form in (*EMAIL_FORMS.values(), *CARD_FORMS.values()):
+        assert leaks(BEFORE + form + AFTER), form
+
+
+@pytest.mark.parametrize("form", [*EMAIL_FORMS.values(), *CARD_FORMS.values()], ids=[*EMAIL_FORMS, *CARD_FORMS])
+def test_every_form_is_taken_out_and_the_rest_left_as_written(form):
+    out, found = Redactor().redact(BEFORE + form + AFTER)
+    assert leaks(out) == [], out
+    assert out.startswith(BEFORE) and out.endswith(AFTER), out
+    assert found
+
+
+@pytest.mark.parametrize("form", [*EMAIL_FORMS.values(), *CARD_FORMS.values()], ids=[*EMAIL_FORMS, *CARD_FORMS])
+def test_every_form_streamed_in_two_or_three_pieces_never_leaks(form):
+    text = BEFORE + form + AFTER
+    for i in range(1, len(text)):
+        for j in (*range(i + 1, len(text), 3), len(text)):
+            stream = StreamRedactor(Redactor())
+            out = stream.feed(text[:i]) + stream.feed(text[i:j]) + stream.feed(text[j:]) + stream.flush()
+            assert leaks(out) == [], (i, j, out)
+
+
+def test_a_json_answer_with_escaped_values_is_filtered_and_stays_json():
+    answer = json.dumps({"email": EMAIL, "card": "4111 1111 1111 1111", "note": 'a "quoted" \\ word'})
+    answer = answer.replace("@", "\\u0040").replace(" 1111", "\\u00201111")
+    assert json.loads(answer)["email"] == EMAIL  # what every JSON reader makes of it
+    for out in (Redactor().redact(answer)[0], _streamed(answer, 5)):
+        decoded = json.loads(out)
+        assert decoded == {"email": "[EMAIL REDACTED]", "card": "[CARD REDACTED]", "note": 'a "quoted" \\ word'}, out
+
+
+def test_an_escaped_surrogate_pair_and_an_escaped_escape():
+    answer = '{"e": "\\ud83d\\ude00 alice\\u0040example.com", "f": "C:\\\\users"}'
+    out = Redactor().redact(answer)[0]
+    assert json.loads(out) == {"e": "\U0001f600 [EMAIL REDACTED]", "f": "C:\\users"}, out
+
+
+def test_an_escape_cut_between_pieces_is_held_until_it_is_whole():
+    text = "write to alice\\u0040example.com today"
+    for i in range(1, len(text)):
+        stream = StreamRedactor(Redactor())
+        first = stream.feed(text[:i])
+        assert "\\u00" not in first or first.endswith("today"), (i, first)
+        out = first + stream.feed(text[i:]) + stream.flush()
+        assert out == "write to [EMAIL REDACTED] today", (i, out)
+
+
+BENIGN = [
+    "Use \\*literal stars\\* and a &amp; b; 50% off; **bold** and `code` and ~~gone~~.",
+    "Grüße aus Köln, 你好，世界。フルワイドの句読点：「はい」！",
+    "A path C:\\\\temp\\\\new and a regex \\d+\\.\\w+ and JSON {\"a\": \"\\u00e9t\\u00e9\"}.",
+    "Prices: 3 \u00d7 4 = 12, 100\u00a0km, 5\u202f%, \u2460 first, \u00bd cup.",
+    "A doc id doc_0123456789abcdef0123456789abcdef and &#42;stars&#42; and a \\`tick\\`.",
+]
+
+
+@pytest.mark.parametrize("text", BENIGN)
+def test_text_without_values_is_left_byte_for_byte(text):
+    assert Redactor().redact(text) == (text, Redactor().redact("")[1])
+    assert _streamed(text, 1) == text and _streamed(text, 7) == text
+
+
+def _streamed(text: str, size: int) -> str:
+    stream = StreamRedactor(Redactor())
+    return "".join(stream.feed(text[k:k + size]) for k in range(0, len(text), size)) + stream.flush()
+
+
+def test_the_reading_maps_every_character_back_to_what_was_written():
+    text = "x&#64;y \\@ \\u0040 \uff20 a\u200bb **c**"
+    reading = read(text)
+    assert reading is not None and reading.text == "x@y @ @ @ ab c"
+    assert [text[slice(*reading.span(i, i + 1))] for i in range(len(reading.text))] == [
+        "x", "&#64;", "y", " ", "\\@", " ", "\\u0040", " ", "\uff20", " ", "a", "b", " ", "c"]
+    assert read("plain ascii text") is None and read("Grüße") is None
+
+
+# Each character of the address written in one of the ways a reader decodes, with invisible
+# characters and emphasis markers between them: the property holds for any mix, cut anywhere.
+def _written(ch: str) -> st.SearchStrategy[str]:
+    forms = [st.just(ch), st.just(f"&#{ord(ch)};"), st.just(f"&#x{ord(ch):x};"), st.just(f"\\u{ord(ch):04x}"),
+             st.just(chr(ord(ch) + 0xFEE0))]
+    if not ch.isalnum():
+        forms.append(st.just("\\" + ch))
+    return st.one_of(forms)
+
+
+_noise = st.sampled_from(["", "", "", "\u200b", "\u00ad", "\u2060", "\ufeff"])
+
+
+@st.composite
+def _obfuscated_email(draw) -> tuple[str, bool]:
+    parts = []
+    for ch in EMAIL:
+        parts.append(draw(_written(ch)) + draw(_noise))
+    return "".join(parts), any("\\u" in p for p in parts)
+
+
+def json_then_markdown(answer: str) -> str:
+    """A JSON-mode answer's string, decoded by a JSON reader and then rendered as Markdown."""
+    return shown(re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), answer))
+
+
+def test_the_property_oracle_reads_every_form():
+    for ch in EMAIL:
+        for written in (f"&#{ord(ch)};", f"&#x{ord(ch):x};", f"\\u{ord(ch):04x}", chr(ord(ch) + 0xFEE0)):
+            assert EMAIL in json_then_markdown(EMAIL.replace(ch, written + "\u200b")), written
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_obfuscated_email(), st.lists(st.integers(min_value=1, max_value=400), max_size=4))
+def test_property_no_mix_of_forms_gets_the_address_out(email, cuts):
+    written, _ = email
+    text = f"Mail {written} now."
+    assert EMAIL in json_then_markdown(text)
+    stream = StreamRedactor(Redactor())
+    pieces, last = [], 0
+    for cut in sorted(set(c % (len(text) + 1) for c in cuts)) + [len(text)]:
+        pieces.append(stream.feed(text[last:cut]))
+        last = cut
+    out = "".join(pieces) + stream.flush()
+    whole = Redactor().redact(text)[0]
+    for answer in (out, whole):
+        assert EMAIL not in json_then_markdown(answer), (text, answer)
+        assert answer.startswith("Mail ") and answer.endswith(" now."), answer
