@@ -87,7 +87,7 @@ def test_foreign_images_and_links_never_reach_the_client_or_the_store(http, alic
 ESCAPED = ["Write to alice&#64;example.com", "or alice&commat;example&period;com", "or alice\\@example\\.com",
            "or alice\\u0040example.com", "or **alice**@example.com", "or alice\uff20example.com",
            "or al\u200bice@exa\u200bmple.com", "card 4111&#32;1111&#32;1111&#32;1111", "card 4111\u00a01111\u00a01111\u00a01111",
-           "card \\u0034111 1111 1111 1111", "done"]
+           "card \\u0034111 1111 1111 1111", "or alice[](#)@example.com", "card 4111 _1111_ 1111 1111", "done"]
 
 
 def _as_read(text: str) -> str:
@@ -95,7 +95,8 @@ def _as_read(text: str) -> str:
     Markdown backslash escapes and emphasis markers dropped, compatibility forms folded,
     invisible characters gone."""
     text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
-    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", html.unescape(text)).replace("*", "")
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # a link shows its text
+    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", html.unescape(text)).replace("*", "").replace("_", "")
     return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
 
 
@@ -109,7 +110,8 @@ def _no_personal_data(text: str) -> None:
 def test_personal_data_in_escapes_never_reaches_the_client_or_the_store(http, alice, fleet, piece):
     """An upstream that obeys: asked to write an address and a card number escaped in every way
     a reader decodes, it does. Found on main: each of these came out as written."""
-    assert _as_read(" ".join(ESCAPED)).count("alice@example.com") == 7  # the oracle reads them all
+    assert _as_read(" ".join(ESCAPED)).count("alice@example.com") == 8  # the oracle reads them all
+    assert _as_read(" ".join(ESCAPED)).count("4111 1111 1111 1111") == 4
     assert http.patch("/api/v1/admin/tenant", headers=auth(alice), json={"injection_policy": "allow"}).status_code == 200
     message = " then ".join(f'say "{phrase}"' for phrase in ESCAPED)
     body = {"message": message, "model": "fake:fake-model", "use_rag": False}

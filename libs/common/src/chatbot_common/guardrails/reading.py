@@ -5,9 +5,11 @@ every reader turns it back into the value: a character reference (`alice&#64;exa
 as `@` by Markdown and HTML), a backslash escape (`alice\\@example.com`, Markdown), a JSON or
 JavaScript escape (`alice\\u0040example.com`, decoded by every JSON parser of a `/v1` JSON-mode
 answer), a percent escape (`alice%40example.com`), a compatibility form (fullwidth `＠` and
-digits, a no-break space between a card's groups), an invisible character inside the value (zero
-width space, soft hyphen, bidi marks, variation selectors) or emphasis and code markers that the
-renderer drops (`**alice**@example.com`, `4111*1111*1111*1111`).
+digits, a no-break space between a card's groups, the digits of other scripts, dashes), an
+invisible character inside the value (zero width space, soft hyphen, bidi marks, variation
+selectors, fillers), emphasis and code markers that the renderer drops (`**alice**@example.com`,
+`4111 _1111_ 1111 1111`), an empty link between two halves (`alice[](#)@example.com`) or math
+(`$\\text{alice}@\\text{example}.\\text{com}$`).
 
 `read(text)` returns the text so decoded (repeatedly: a JSON escape of a character reference is
 read twice), with, for each character of it, the span of `text` it came from. The filter looks
@@ -27,43 +29,67 @@ from dataclasses import dataclass
 # What a reader decodes, scanned left to right so that `\\u0040` stays a backslash then `u0040`
 # (JSON and Markdown agree on that). Markup characters from references (< > & " ') are not
 # decoded: they cannot be part of a value, and decoding them would make a tag or a reference of
-# what the reader shows as text.
+# what the reader shows as text. A Markdown link or image reads as its text (what the page shows:
+# `alice[](#)@example.com` is the address); its destination is looked at in the text as written.
+# Math reads as KaTeX draws it: commands and braces gone, spacing commands as spaces, the spaces
+# of math mode gone. `_` marks emphasis only at the edge of a word (`msg_0123` keeps it).
 _READS = re.compile(
-    r"\\u\{(?P<brace>[0-9a-fA-F]{1,6})\}"
+    r"\$\$(?P<dmath>[^$]{1,4000}?)\$\$|\$(?P<math>[^$\n]{1,2000}?)\$"
+    r"|!?\[(?P<link>[^\[\]\n]{0,1000})\](?:\((?:<[^<>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)|\[[^\[\]\n]{0,1000}\])"
     r"|\\u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"
     r"|\\u(?P<u>[0-9a-fA-F]{4})"
-    r"|\\x(?P<x>[0-9a-fA-F]{2})"
     r"|\\(?P<punct>[!-/:-@\[-`{-~])"
     r"|(?P<ref>&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,7}|[A-Za-z][A-Za-z0-9]{1,31});?)"
     r"|%(?P<pct>[0-9a-fA-F]{2})"
-    r"|(?P<marker>[*~`])"
+    r"|(?P<marker>[*~`]|(?<![A-Za-z0-9])_+|_+(?![A-Za-z0-9]))"
     r"|(?P<wide>[^\x00-\x7f]+)")
-# Quick test: text without any of these reads as written.
-_ESCAPES = re.compile(r"[\\&%*~`]")
+# Quick test: ASCII text without any of these reads as written.
+_ESCAPES = re.compile(r"[\\&%*~`$\[_]")
 _MARKUP = frozenset("<>&\"'")
-# Invisible in the answer, so dropped from the reading: format characters (zero width space and
-# joiners, soft hyphen, bidi marks, tag characters, the BOM), variation selectors, the combining
-# grapheme joiner.
-# (the format characters, Unicode category Cf, as of Unicode 15)
+# Invisible in the answer, so dropped from the reading: the format characters (Unicode category
+# Cf: zero width space and joiners, soft hyphen, bidi marks, tag characters, the BOM) and the
+# other default-ignorable code points (variation selectors, fillers, the combining grapheme
+# joiner, Hangul and Khmer fillers), as of Unicode 15.
 _INVISIBLE = re.compile(
-    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
-    "\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
-    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
-    "\ufe00-\ufe0f\U000e0100-\U000e01ef\u034f]")
+    "[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+# Characters that read as an ASCII digit or a hyphen though compatibility folding keeps them:
+# the decimal digits of other scripts, dashes and the minus sign.
+_LOOKALIKE = re.compile(r"[^\x00-\x7f\D]|[\u058a\u05be\u1400\u1806\u2010-\u2015\u2212\u2e17\u2e1a\u2e3a\u2e3b\u2e40"
+                        "\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d]")
 _MAX_ROUNDS = 3
-
 
 # An escape that the end of a piece may have cut off: it may still become a character of a value.
 _OPEN_ESCAPE = re.compile(
     r"(?:&(?:#[0-9]{0,7}|#[xX][0-9a-fA-F]{0,6}|[A-Za-z][A-Za-z0-9]{0,30})?"
-    r"|\\(?:u(?:\{[0-9a-fA-F]{0,6}|[0-9a-fA-F]{0,3}|[dD][89abAB][0-9a-fA-F]{2}(?:\\(?:u[0-9a-fA-F]{0,3})?)?)?|x[0-9a-fA-F]?)?"
+    r"|\\(?:u(?:[0-9a-fA-F]{0,3}|[dD][89abAB][0-9a-fA-F]{2}(?:\\(?:u[0-9a-fA-F]{0,3})?)?)?)?"
     r"|%[0-9a-fA-F]?)\Z")
+# Math whose closing `$` has not come yet, holding what could be part of a value.
+_OPEN_MATH = re.compile(r"\$\$?[^$\n]{0,400}\Z")
+_MATH_VALUE = re.compile(r"[\\{}@]|(?:\d\D{0,3}){4}")
 
 
 def open_escape_at(text: str) -> int | None:
-    """Where an escape or reference cut off by the end of `text` starts, if one may be."""
+    """Where an escape or reference cut off by the end of `text` starts, if one may be; also
+    where math still open at the end starts when it holds what a value is made of."""
     m = _OPEN_ESCAPE.search(text, max(0, len(text) - 40))
-    return m.start() if m else None
+    if m:
+        return m.start()
+    if "$" in text and (m := _OPEN_MATH.search(text, max(0, len(text) - 402))) and _MATH_VALUE.search(m.group(0)):
+        return m.start()
+    return None
+
+
+_TEX_SPACE = re.compile(r"\\[,;:> ]|~")
+_TEX_COMMAND = re.compile(r"\\!|\\[A-Za-z]+\*?|[{}\s]")
+
+
+def _tex(math: str) -> str:
+    """Math as KaTeX draws it, near enough to find a value: `\\text{alice}@\\text{example}.\\text{com}`
+    reads `alice@example.com`, `4111\\,1111` reads `4111 1111`."""
+    math = _TEX_COMMAND.sub("", _TEX_SPACE.sub("\x00", math))
+    return re.sub(r"\\(.)", r"\1", math).replace("\x00", " ")
 
 
 def _char(code: int) -> str | None:
@@ -79,7 +105,13 @@ def _plain(ch: str) -> str:
         return ch
     if unicodedata.category(ch) == "Cf" or _INVISIBLE.match(ch):
         return ""
-    return unicodedata.normalize("NFKC", ch)
+    plain = unicodedata.normalize("NFKC", ch)
+    if len(plain) == 1 and not plain.isascii():
+        if (digit := unicodedata.decimal(plain, None)) is not None:
+            return str(digit)  # ٤ (Arabic-Indic four) reads as 4
+        if unicodedata.category(plain) == "Pd" or plain == "\u2212":
+            return "-"
+    return plain
 
 
 def _decoded(m: re.Match) -> str | None:
@@ -87,6 +119,10 @@ def _decoded(m: re.Match) -> str | None:
     group = m.lastgroup
     if group == "marker":
         return ""
+    if group == "link":
+        return m.group("link")
+    if group in ("math", "dmath"):
+        return _tex(m.group(group))
     if group == "punct":
         return m.group("punct")
     if group == "ref":
@@ -126,7 +162,8 @@ def may_read_otherwise(text: str) -> bool:
         return _ESCAPES.search(text) is not None
     # Non-ASCII text in compatibility form with nothing invisible reads as written unless it
     # also holds an escape or a marker.
-    return (_ESCAPES.search(text) is not None or not unicodedata.is_normalized("NFKC", text) or _invisible(text))
+    return (_ESCAPES.search(text) is not None or not unicodedata.is_normalized("NFKC", text) or _invisible(text)
+            or _LOOKALIKE.search(text) is not None)
 
 
 def _one_round(text: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]] | None:
@@ -138,7 +175,7 @@ def _one_round(text: str, starts: list[int], ends: list[int]) -> tuple[str, list
     for m in _READS.finditer(text):
         if m.lastgroup == "wide":  # a run of non-ASCII characters: each read on its own
             run = m.group(0)
-            if unicodedata.is_normalized("NFKC", run) and not _invisible(run):
+            if unicodedata.is_normalized("NFKC", run) and not _invisible(run) and not _LOOKALIKE.search(run):
                 continue
             pieces = [(m.start() + i, m.start() + i + 1, plain) for i, ch in enumerate(run) if (plain := _plain(ch)) != ch]
         elif (decoded := _decoded(m)) is not None:

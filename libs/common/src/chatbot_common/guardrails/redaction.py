@@ -239,32 +239,28 @@ def _unmask_ids(text: str, ids: list[str]) -> str:
 _SEPARATOR = re.compile(r"(\s+|[-.])")
 
 
-def _valid_parts(text: str, rule: Rule, found: Counter) -> str:
+_RUN_ON = re.compile(r"(?:[ -]?\d)*")
+
+
+def _valid_prefix(text: str, rule: Rule) -> int | None:
     """A greedy match that fails its check (a card number run into a phone number, an IBAN
-    followed by more digits) may still contain a valid value: the longest runs of whole
-    separator-delimited groups that match and check out are redacted, the rest kept."""
+    followed by more digits) may start with a valid value: the length of the longest run of
+    whole separator-delimited groups at its start that matches and checks out. (A value further
+    in is found when the search goes on from the run's next group; trying every start here made
+    a long run of digits cost time quadratic in its length.)"""
     parts = _SEPARATOR.split(text)
     tokens, seps = parts[0::2], parts[1::2]
-    n = len(tokens)
-    if n < 2:
-        return text
-    out: list[str] = []
-    i = 0
-    while i < n:
-        end = i + 1
-        for j in range(n if i else n - 1, i, -1):  # the whole run was already rejected
-            candidate = "".join(t + (seps[k] if k < j - 1 else "") for k, t in enumerate(tokens[i:j], start=i))
-            if rule.pattern.fullmatch(candidate) and (rule.valid is None or rule.valid(candidate)):
-                out.append(f"[{rule.name} REDACTED]")
-                found[rule.name] += 1
-                end = j
-                break
-        else:
-            out.append(tokens[i])
-        if end < n:
-            out.append(seps[end - 1])
-        i = end
-    return "".join(out)
+    ends, end = [], 0
+    for k, token in enumerate(tokens):
+        end += len(token)
+        ends.append(end)
+        if k < len(seps):
+            end += len(seps[k])
+    for j in range(len(tokens) - 1, 0, -1):  # the whole run was already rejected
+        candidate = text[:ends[j - 1]]
+        if rule.pattern.fullmatch(candidate) and (rule.valid is None or rule.valid(candidate)):
+            return ends[j - 1]
+    return None
 
 
 # Checked numbers whose greedy match can swallow neighbouring digits (a card run into a phone
@@ -283,17 +279,22 @@ def _rule_edits(rule: Rule, text: str, found: Counter) -> list[tuple[int, int, s
             pos = m.end()
             continue
         if rule.valid is None or rule.valid(value):
-            replacement = f"[{rule.name} REDACTED]"
-            found[rule.name] += 1
-        elif rule.name in _SPLITTABLE and (replacement := _valid_parts(value, rule, found)) != value:
-            pass
+            end = m.end()
+        elif rule.name in _SPLITTABLE and (prefix := _valid_prefix(value, rule)) is not None:
+            end = m.start() + prefix  # the rest of the run is searched again
         else:
             # Nothing valid here: look again from the run's second group, not past the run.
             sep = _SEPARATOR.search(value) if rule.name in _SPLITTABLE else None
             pos = m.start() + sep.end() if sep else max(m.end(), m.start() + 1)
             continue
-        edits.append((m.start(), m.end(), replacement))
-        pos = m.end()
+        if rule.name == "CARD":
+            # A card number that runs on into more digits takes the rest of the run with it:
+            # which window of the run is the card cannot be told (`1 1 4111 1111 1111 1111`
+            # must not leave `1111 1111 1111` behind a redacted `1 1 4111` that checks out).
+            end = _RUN_ON.match(text, end).end()
+        found[rule.name] += 1
+        edits.append((m.start(), end, f"[{rule.name} REDACTED]"))
+        pos = end
     return edits
 
 
@@ -385,11 +386,18 @@ class Redactor:
             return text, _NOTHING
         found: Counter = Counter()
         if linky:
-            neutral = links.neutralise(text, self.allowed, found, partial=partial)
-            if neutral != text:
-                text, reading = neutral, read(neutral)
-        if reading is not None:
-            return self._redact_reading(text, reading, found), found
+            text = links.neutralise(text, self.allowed, found, partial=partial)
+        # As written first (a link's destination, which its reading leaves out), then as read.
+        written = self._redact_written(text, found)
+        if reading is not None and (written != text or linky):
+            reading = read(written)
+        if reading is not None and _TRIGGER.search(reading.text):
+            written = self._redact_reading(written, reading, found)
+        return written, found
+
+    def _redact_written(self, text: str, found: Counter) -> str:
+        if not _TRIGGER.search(text):
+            return text
         digits = count_digits(text)
         ids: list[str] | None = None
         for rule in self.rules:
@@ -398,12 +406,10 @@ class Redactor:
             if rule.masked and ids is None:
                 text, ids = _mask_ids(text, self.strict_ids)
             text = _apply(rule, text, found)
-        return (_unmask_ids(text, ids) if ids else text), found
+        return _unmask_ids(text, ids) if ids else text
 
     def _redact_reading(self, text: str, reading: Reading, found: Counter) -> str:
         traced = _Traced(reading)
-        if not _TRIGGER.search(traced.text):
-            return text
         digits = count_digits(traced.text)
         masked = False
         for rule in self.rules:
@@ -418,7 +424,14 @@ class Redactor:
 
 # A tail that may still grow into something to redact: an unfinished word, a run of digits and
 # separators, an IBAN or national id start, or an open private key block.
-_TAIL_WORD = re.compile(r"\S+$")
+def _word_start(text: str) -> int:
+    """Where the unfinished word at the end of `text` starts (len(text): none). Every value is
+    written in ASCII as read, so a character of another script (Chinese has no spaces) ends the
+    word: such text streams as it comes instead of paragraph by paragraph."""
+    start = len(text)
+    while start and "!" <= text[start - 1] <= "~":
+        start -= 1
+    return start
 _TAIL_NUMBERS = re.compile(
     r"[+(]?\d[\d().\- ]*$"
     r"|\b[A-Z]{2}\d{2}[A-Z0-9 ]*$"  # IBAN
@@ -455,9 +468,10 @@ def _pem_open_at(text: str) -> int | None:
     return None
 
 
-# A long hold (a key block, an open tag, a very long word) is looked at again only every
-# _RECHECK_EVERY characters: each look scans all of it, and a reply that keeps something open must
-# not cost time quadratic in its length (the orchestrator's event loop runs this). Past _MAX_HOLD
+# A long hold (a key block, an open tag, a very long word) is looked at again only once it has
+# grown by _RECHECK_EVERY characters or a quarter of its length, whichever is more: each look
+# scans (and reads) all of it, and a reply that keeps something open must not cost time quadratic
+# in its length (the orchestrator's event loop runs this). Past _MAX_HOLD
 # the hold is let go but the last _KEEP_ON_OVERFLOW characters, and what is let go is neutralised
 # as a piece that more text follows.
 _RECHECK_FROM, _RECHECK_EVERY = 256, 128
@@ -469,20 +483,12 @@ class StreamRedactor:
         self._redactor = redactor
         self._pending = ""
         self._recheck_at = 0
-        self._released_any = False
         self.found: Counter = Counter()
 
-    def _first_word_alone(self, word: re.Match | None) -> bool:
-        # A stream's very first plain word goes out at once (time to first token), unless it
-        # could begin a bare link (`www`).
-        return (not self._released_any and word is not None and word.start() == 0 and word.group(0).isalpha()
-                and not "www".startswith(word.group(0).lower()))
-
     def _hold_from(self, text: str) -> int:
-        cut = len(text)
-        word = _TAIL_WORD.search(text)
-        if word and not self._first_word_alone(word):
-            cut = word.start()
+        # Every word is held until it ends, the first one too: `alice` may turn out to be the
+        # start of `alice@example.com`.
+        cut = _word_start(text)
         if m := _TAIL_NUMBERS.search(text):
             cut = min(cut, m.start())
         if self._redactor.links and (at := links.open_at(text)) is not None:
@@ -517,22 +523,22 @@ class StreamRedactor:
         cut = self._quick_cut(text)
         if cut is not None:  # nothing here can be (part of) something to redact: no rule runs
             self._hold(text, cut)
-            if cut:
-                self._released_any = True
             return text[:cut]
         # Where to hold from is decided on the text as its reader will see it: a value written
         # with escapes or invisible characters is held like one written plainly, and a cut never
         # falls inside an escape.
-        # An escape cut off at the end stands in as a digit: it may be the next character of a
-        # value, and is held with it.
+        # An escape cut off at the end (of the text as written, or of its reading: `\\u0026#4`)
+        # stands in as a digit: it may be the next character of a value, and is held with it.
         body_end = open_escape_at(text)
         body = text if body_end is None else text[:body_end]
         reading = read(body)
         seen = reading.text if reading else body
-        cut = self._hold_from(seen if body_end is None else seen + "0")
+        seen_end = open_escape_at(seen)
+        held_from = len(seen) if seen_end is None else seen_end
+        cut = self._hold_from(seen[:held_from] + "0" if body_end is not None or seen_end is not None else seen)
+        cut = min(cut, held_from)
         if len(seen) - cut > _MAX_HOLD:
             cut = len(seen) - _KEEP_ON_OVERFLOW
-        cut = min(cut, len(seen))
         if reading:
             cut = reading.written_at(cut, len(body))
         self._hold(text, cut)
@@ -540,7 +546,8 @@ class StreamRedactor:
 
     def _hold(self, text: str, cut: int) -> None:
         self._pending = text[cut:]
-        self._recheck_at = len(self._pending) + _RECHECK_EVERY if len(self._pending) >= _RECHECK_FROM else 0
+        held = len(self._pending)
+        self._recheck_at = held + max(_RECHECK_EVERY, held // 4) if held >= _RECHECK_FROM else 0
 
     def _quick_cut(self, text: str) -> int | None:
         """For the common case (prose, or a few digits): where to cut, with string operations
@@ -557,12 +564,7 @@ class StreamRedactor:
             cut = len(text)
         if m := _TAIL_LETTERS.search(text, max(0, cut - 4), cut):  # the letters a NINO or NIE starts with
             cut = min(cut, m.start())
-        end = len(text.rstrip())
-        if end == len(text):  # an unfinished word at the end
-            start = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
-            if not (not self._released_any and start == 0 and text.isalpha() and not "www".startswith(text.lower())):
-                cut = min(cut, start)
-        return cut
+        return min(cut, _word_start(text))  # an unfinished word at the end
 
     def flush(self) -> str:
         text, self._pending, self._recheck_at = self._pending, "", 0
@@ -573,5 +575,4 @@ class StreamRedactor:
             return ""
         out, found = self._redactor.redact(text, partial=partial)
         self.found.update(found)
-        self._released_any = True
         return out

@@ -71,11 +71,14 @@ def test_token_by_token_stream_matches_whole_text_redaction():
     assert stream.found == {"CARD": 1, "EMAIL": 1, "PHONE": 1}
 
 
-def test_first_plain_word_is_released_at_once_and_plain_words_follow_promptly():
+def test_each_plain_word_follows_as_soon_as_it_ends_the_first_one_too():
+    """The first word used to go out at once; `alice` then `@example.com` came out whole."""
     stream = StreamRedactor(Redactor())
-    assert stream.feed("Hello") == "Hello"
-    assert stream.feed(" there") == " "
+    assert stream.feed("Hello") == ""
+    assert stream.feed(" there") == "Hello "
     assert stream.feed(" friend") == "there "
+    stream = StreamRedactor(Redactor())
+    assert stream.feed("alice") + stream.feed("@example.com is it") + stream.flush() == "[EMAIL REDACTED] is it"
 
 
 def test_prose_is_never_held_back_beyond_its_last_word():

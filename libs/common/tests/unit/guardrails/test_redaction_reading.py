@@ -9,6 +9,7 @@ JSON-mode answer is decoded by `json.loads`."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from chatbot_common.guardrails.reading import read
-from chatbot_common.guardrails.redaction import Redactor, StreamRedactor
+from chatbot_common.guardrails.redaction import RULES, Redactor, StreamRedactor, _card_ok
 
 _MD = MarkdownIt("commonmark", {"html": False})
 _TAG = re.compile(r"<[^>]*>")
@@ -28,19 +29,46 @@ EMAIL = "alice@example.com"
 CARD = "4111111111111111"
 
 
+def _math_as_drawn(answer: str) -> str:
+    """KaTeX's drawing of `$...$`, as far as letters and digits go: `\\text{..}` and braces leave
+    their content, spacing commands are spaces, math mode drops its own spaces."""
+    def draw(m: re.Match) -> str:
+        tex = m.group(1)
+        tex = re.sub(r"\\[,;: ]", "\x00", tex)
+        tex = re.sub(r"\\[A-Za-z]+|[{}\s]", "", tex)
+        return tex.replace("\x00", " ")
+    return re.sub(r"\$\$?([^$]+)\$\$?", draw, answer)
+
+
 def shown(answer: str) -> str:
-    """What a person sees of a Markdown answer: rendered, tags dropped, references decoded, in
-    compatibility form, without invisible characters, whitespace runs as one space."""
-    visible = html.unescape(_TAG.sub("", _MD.render(answer)))
-    visible = "".join(ch for ch in unicodedata.normalize("NFKC", visible) if unicodedata.category(ch) != "Cf")
+    """What a person sees of a Markdown answer: math drawn, rendered, tags dropped, references
+    decoded, in compatibility form, without invisible characters, other scripts' digits and
+    dashes read as such, whitespace runs as one space."""
+    visible = html.unescape(_TAG.sub("", _MD.render(_math_as_drawn(answer))))
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", visible)
+                      if unicodedata.category(ch) != "Cf" and not _IGNORABLE.match(ch))
+    visible = "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and unicodedata.decimal(ch, None) is not None
+                      else "-" if unicodedata.category(ch) == "Pd" else ch for ch in visible)
     return re.sub(r"\s+", " ", visible)
 
 
+# Default-ignorable code points outside Cf that a page does not show (DerivedCoreProperties.txt).
+_IGNORABLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
+SECRET = "sk-proj-abcdefghijklmnopqrstuvwx"
+
+
 def leaks(answer: str) -> list[str]:
+    """The values a reader sees: on the page, or on the page after a JSON reader decoded it."""
+    return sorted(set(_leaks(answer)) | set(_leaks(re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), answer))))
+
+
+def _leaks(answer: str) -> list[str]:
     seen = shown(answer)
-    out = [v for v in (EMAIL,) if v in seen]
+    out = [v for v in (EMAIL, SECRET) if v in seen]
     if CARD in re.sub(r"[ -]", "", seen):
         out.append(CARD)
+    if "PRIVATE KEY" in seen and "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" in seen:
+        out.append("PRIVATE KEY")
     return out
 
 
@@ -57,6 +85,14 @@ EMAIL_FORMS = {
     "soft hyphen": "alice@exam\u00adple.com",
     "fullwidth at sign": "alice\uff20example.com",
     "fullwidth letters": "\uff41\uff4c\uff49\uff43\uff45@example.com",
+    # found by an attack over HTTP on the first version of the reading (helper-57):
+    "empty link between the halves": "alice[](#)@example.com",
+    "empty image between the halves": "alice![](#)@example.com",
+    "empty link with an empty destination": "alice[](<>)@example.com",
+    "link text as half of it": "[alice@example](#).com",
+    "math text": "$\\text{alice}@\\text{example}.\\text{com}$",
+    "mongolian variation selector": "alice@exa\u180bmple.com",
+    "hangul filler": "alice@exa\u3164mple.com",
 }
 CARD_FORMS = {
     "no-break spaces": "4111\u00a01111\u00a01111\u00a01111",
@@ -66,16 +102,32 @@ CARD_FORMS = {
     "emphasis between groups": "4111*1111*1111 1111",
     "zero width joiners": "4111\u200d1111\u200d1111\u200d1111",
     "ideographic spaces": "4111\u30001111\u30001111\u30001111",
+    "underscore emphasis": "4111 _1111_ 1111 1111",
+    "strong underscores": "4111 __1111__ 1111 1111",
+    "math thin spaces": "$4111\\,1111\\,1111\\,1111$",
+    "arabic-indic digits": "\u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661",
+    "en dashes": "4111\u20131111\u20131111\u20131111",
+    "non-breaking hyphens": "4111\u20111111\u20111111\u20111111",
+    "a reference inside a json escape": "4111 1\\u0026#49;11 1111 1111",
+}
+SECRET_FORMS = {
+    "empty link inside a key": "sk-proj-abc[](#)defghijklmnopqrstuvwx",
+    "math text key": "$\\text{sk-}\\text{proj-abcdefghijklmnopqrstuvwx}$",
+    "private key with underscore emphasis": ("-----BEGIN PRIVATE _KEY_-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n"
+                                              "-----END PRIVATE _KEY_-----"),
 }
 BEFORE, AFTER = "Contact: ", " \u2014 thanks, and \\*this\\* stays & so does 50% of `x`."
 
 
 def test_the_oracle_sees_every_form():
-    for form in (*EMAIL_FORMS.values(), *CARD_FORMS.values()):
+    for form in (*EMAIL_FORMS.values(), *CARD_FORMS.values(), *SECRET_FORMS.values()):
         assert leaks(BEFORE + form + AFTER), form
 
 
-@pytest.mark.parametrize("form", [*EMAIL_FORMS.values(), *CARD_FORMS.values()], ids=[*EMAIL_FORMS, *CARD_FORMS])
+FORMS = {**EMAIL_FORMS, **CARD_FORMS, **SECRET_FORMS}
+
+
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
 def test_every_form_is_taken_out_and_the_rest_left_as_written(form):
     out, found = Redactor().redact(BEFORE + form + AFTER)
     assert leaks(out) == [], out
@@ -83,7 +135,7 @@ def test_every_form_is_taken_out_and_the_rest_left_as_written(form):
     assert found
 
 
-@pytest.mark.parametrize("form", [*EMAIL_FORMS.values(), *CARD_FORMS.values()], ids=[*EMAIL_FORMS, *CARD_FORMS])
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
 def test_every_form_streamed_in_two_or_three_pieces_never_leaks(form):
     text = BEFORE + form + AFTER
     for i in range(1, len(text)):
@@ -124,6 +176,8 @@ BENIGN = [
     "A path C:\\\\temp\\\\new and a regex \\d+\\.\\w+ and JSON {\"a\": \"\\u00e9t\\u00e9\"}.",
     "Prices: 3 \u00d7 4 = 12, 100\u00a0km, 5\u202f%, \u2460 first, \u00bd cup.",
     "A doc id doc_0123456789abcdef0123456789abcdef and &#42;stars&#42; and a \\`tick\\`.",
+    "The plan costs $20/month or $200 a year; see [the plan](/plans) and a\\x40b, bob\\u{40}b.",
+    "Math: $\\frac{a}{b} + \\sqrt{2}$ and $$E = mc^2$$; snake_case_name and __init__ and _private.",
 ]
 
 
@@ -195,3 +249,61 @@ def test_property_no_mix_of_forms_gets_the_address_out(email, cuts):
     for answer in (out, whole):
         assert EMAIL not in json_then_markdown(answer), (text, answer)
         assert answer.startswith("Mail ") and answer.endswith(" now."), answer
+
+
+def test_a_link_destination_is_still_looked_at_as_written():
+    out = Redactor().redact("Write [to her](mailto:alice@example.com) or [me](#).")[0]
+    assert EMAIL not in out and "to her" in out and "[me](#)" in out, out
+
+
+class _Looks(StreamRedactor):
+    looks = 0
+    looked_at = 0
+
+    def _hold_from(self, text: str) -> int:
+        self.looks += 1
+        self.looked_at += len(text)
+        return super()._hold_from(text)
+
+
+@pytest.mark.parametrize("unit", ["\uff11 ", "1 ", "a&#64;", "a\u200b", "\u7f51\u5173\uff0c"])
+def test_a_long_hold_is_read_again_a_bounded_number_of_times(unit):
+    """A run that never lets go (fullwidth digits, an escaped word, Chinese without spaces) is
+    read and scanned again as it grows by a quarter, not every 128 characters: all the looks
+    together cover a few times its length (every 128 characters, 20 kB of `１ ` held the
+    orchestrator's event loop for seconds; the scans summed to about 80 times its length)."""
+    held = unit * (20000 // len(unit))
+    stream = _Looks(Redactor())
+    for k in range(0, len(held), 4):
+        stream.feed(held[k:k + 4])
+    stream.flush()
+    assert stream.looked_at < 8 * len(held), (stream.looks, stream.looked_at)
+
+
+def test_a_failed_digit_run_tries_each_start_once():
+    """A greedy match that fails its check is tried for a valid value at its start only; the
+    search goes on from its next group. Trying every sub-run of every match (up to 19 groups:
+    190 checks per match) cost about 26 s per 100 kB of `1 1 1 …`."""
+    calls = 0
+
+    def counted(value: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return _card_ok(value)
+
+    card = next(rule for rule in RULES if rule.name == "CARD")
+    redactor = Redactor(rules=(dataclasses.replace(card, valid=counted),), links=False)
+    text = "1 " * 2000 + "4111 1111 1111 1111 done"
+    out = redactor.redact(text)[0]
+    assert out.endswith("[CARD REDACTED] done"), out[-60:]
+    assert calls < 20 * 2000, calls
+
+
+def test_chinese_streams_as_it_comes_and_a_value_inside_it_is_still_held():
+    """Chinese has no spaces: the whole paragraph was held as one unfinished word, so Chinese
+    answers came out paragraph by paragraph instead of streaming."""
+    stream = StreamRedactor(Redactor())
+    assert stream.feed("网关是无状态的，") == "网关是无状态的"  # the comma reads as `,`: held a moment
+    assert stream.feed("可以运行多个副本") == "，可以运行多个副本"
+    out = stream.feed("。邮箱alice") + stream.feed("@example.com，谢谢") + stream.flush()
+    assert out == "。邮箱[EMAIL REDACTED]，谢谢", out
