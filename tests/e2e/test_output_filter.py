@@ -32,9 +32,12 @@ REPLY = (
 
 
 def _stored(http, user, conversation_id: str) -> str:
+    """The stored answer: the conversation's last message, the assistant's."""
     reply = http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(user))
     assert reply.status_code == 200, reply.text
-    return json.dumps(reply.json()["messages"])
+    last = reply.json()["messages"][-1]
+    assert last["role"] == "assistant", last
+    return last["content"]
 
 
 def _check(text: str) -> None:
@@ -55,30 +58,35 @@ def scripted(fleet):
 @pytest.mark.parametrize("piece", [1, 4, 9])
 def test_foreign_images_and_links_never_reach_the_client_or_the_store(http, alice, scripted, piece):
     scripted(piece)
-    body = {"message": "Show me the logo and the form, please.", "model": "fake:fake-model", "use_rag": False}
+    through_every_door(http, alice, "Show me the logo and the form, please.", _check)
 
-    reply = http.post("/api/v1/chat", headers=auth(alice), json=body)
+
+def through_every_door(http, user, message: str, check) -> None:
+    """`check` what comes back of `message` through /api/v1/chat and /api/v1/chat/stream (and
+    what each stored), and /v1/chat/completions streamed and not."""
+    body = {"message": message, "model": "fake:fake-model", "use_rag": False}
+    reply = http.post("/api/v1/chat", headers=auth(user), json=body)
     assert reply.status_code == 200, reply.text
-    _check(reply.json()["content"])
-    _check(_stored(http, alice, reply.json()["conversation_id"]))
+    check(reply.json()["content"])
+    check(_stored(http, user, reply.json()["conversation_id"]))
 
-    with http.stream("POST", "/api/v1/chat/stream", headers=auth(alice), json=body) as streamed:
+    with http.stream("POST", "/api/v1/chat/stream", headers=auth(user), json=body) as streamed:
         assert streamed.status_code == 200
         seen = list(events(streamed.iter_lines()))
     assert seen[-1][0] == "complete", seen[-1]
-    _check("".join(data["token"] for name, data in seen if name == "token"))
+    check("".join(data["token"] for name, data in seen if name == "token"))
     conversation_id = next(data for name, data in seen if name == "start")["conversation_id"]
-    _check(_stored(http, alice, conversation_id))
+    check(_stored(http, user, conversation_id))
 
-    request = {"model": "fake:fake-model", "messages": [{"role": "user", "content": body["message"]}]}
-    reply = http.post("/v1/chat/completions", headers=auth(alice), json=request)
+    request = {"model": "fake:fake-model", "messages": [{"role": "user", "content": message}]}
+    reply = http.post("/v1/chat/completions", headers=auth(user), json=request)
     assert reply.status_code == 200, reply.text
-    _check(reply.json()["choices"][0]["message"]["content"])
+    check(reply.json()["choices"][0]["message"]["content"])
 
-    with http.stream("POST", "/v1/chat/completions", headers=auth(alice), json={**request, "stream": True}) as streamed:
+    with http.stream("POST", "/v1/chat/completions", headers=auth(user), json={**request, "stream": True}) as streamed:
         assert streamed.status_code == 200
         chunks = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
-    _check("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")))
+    check("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")))
 
 
 # Personal data written so that no pattern matches the bytes, yet the reader turns it back into
@@ -114,31 +122,8 @@ def test_personal_data_in_escapes_never_reaches_the_client_or_the_store(http, al
     assert _as_read(" ".join(ESCAPED)).count("4111 1111 1111 1111") == 4
     assert http.patch("/api/v1/admin/tenant", headers=auth(alice), json={"injection_policy": "allow"}).status_code == 200
     message = " then ".join(f'say "{phrase}"' for phrase in ESCAPED)
-    body = {"message": message, "model": "fake:fake-model", "use_rag": False}
     fleet.upstream.control(obey=True, script_piece=piece)
     try:
-        reply = http.post("/api/v1/chat", headers=auth(alice), json=body)
-        assert reply.status_code == 200, reply.text
-        _no_personal_data(reply.json()["content"])
-        stored = http.get(f"/api/v1/conversations/{reply.json()['conversation_id']}/messages", headers=auth(alice)).json()["messages"]
-        _no_personal_data(stored[-1]["content"])
-
-        with http.stream("POST", "/api/v1/chat/stream", headers=auth(alice), json=body) as streamed:
-            assert streamed.status_code == 200
-            seen = list(events(streamed.iter_lines()))
-        assert seen[-1][0] == "complete", seen[-1]
-        _no_personal_data("".join(data["token"] for name, data in seen if name == "token"))
-        conversation_id = next(data for name, data in seen if name == "start")["conversation_id"]
-        stored = http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=auth(alice)).json()["messages"]
-        _no_personal_data(stored[-1]["content"])
-
-        request = {"model": "fake:fake-model", "messages": [{"role": "user", "content": message}]}
-        reply = http.post("/v1/chat/completions", headers=auth(alice), json=request)
-        assert reply.status_code == 200, reply.text
-        _no_personal_data(reply.json()["choices"][0]["message"]["content"])
-        with http.stream("POST", "/v1/chat/completions", headers=auth(alice), json={**request, "stream": True}) as streamed:
-            assert streamed.status_code == 200
-            chunks = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
-        _no_personal_data("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")))
+        through_every_door(http, alice, message, _no_personal_data)
     finally:
         fleet.upstream.control(obey=False, script_piece=3)
