@@ -17,6 +17,7 @@ from chatbot_common.generation import ModelSelected
 from chatbot_common.guardrails.redaction import Redactor, StreamRedactor
 from chatbot_common.guardrails.spotlight import unmark
 from chatbot_common.text import valid_text
+from llm_orchestrator import output_filter
 from llm_orchestrator.accounting import CostControl, Request
 from llm_orchestrator.agents.limits import RunLimits
 from llm_orchestrator.agents.screen import ArgumentScreen, protected_text
@@ -124,11 +125,11 @@ class RunServicer:
             async with asyncio.timeout(context.time_remaining()):
                 async for event in loop.run(state, params, decisions):
                     if isinstance(event, Delta):
-                        text = redact.feed(event.text) if redact else event.text
+                        text = await output_filter.feed(redact, event.text) if redact else event.text
                         if text:
                             yield llm_pb2.RunEvent(delta=llm_pb2.TextDelta(text=text))
                         continue
-                    if redact and (tail := redact.flush()):
+                    if redact and (tail := await output_filter.flush(redact)):
                         yield llm_pb2.RunEvent(delta=llm_pb2.TextDelta(text=tail))
                     yield _event(event)
         except Exception as exc:

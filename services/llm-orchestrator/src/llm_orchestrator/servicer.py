@@ -21,6 +21,7 @@ from chatbot_common.guardrails.spotlight import unmark
 from chatbot_common.streams import join_text, read_ahead
 from chatbot_common.text import valid_text
 from chatbot_common.tokens import ByteEstimate, TokenCounter
+from llm_orchestrator import output_filter
 from llm_orchestrator.accounting import CostControl, Plan, Request
 from llm_orchestrator.embeddings import Embeddings, UnknownEmbeddingModel
 from llm_orchestrator.pricing import TokenUse
@@ -189,7 +190,7 @@ class LlmServicer(RunServicer, llm_pb2_grpc.LlmOrchestratorServicer):
                 async for batch in batches:
                     for item in join_text(batch, Delta):
                         if isinstance(item, Delta):
-                            text = stream.feed(item.text) if stream else item.text
+                            text = await output_filter.feed(stream, item.text) if stream else item.text
                             if text:
                                 sent.append(text)
                                 yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=text))
@@ -198,13 +199,13 @@ class LlmServicer(RunServicer, llm_pb2_grpc.LlmOrchestratorServicer):
                             yield llm_pb2.GenerateResponse(start=common_pb2.ModelSelected(provider=item.provider, model=item.model))
                         elif isinstance(item, ToolCall):
                             # The text before a call goes out whole first (the calls follow it).
-                            if stream and (tail := stream.flush()):
+                            if stream and (tail := await output_filter.flush(stream)):
                                 sent.append(tail)
                                 yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
                             called = True
                             yield llm_pb2.GenerateResponse(tool_call=_call_pb(item))
                         else:
-                            if stream and (tail := stream.flush()):
+                            if stream and (tail := await output_filter.flush(stream)):
                                 sent.append(tail)
                                 yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
                             end, cost = self._end(plan, selected, item)
@@ -216,7 +217,7 @@ class LlmServicer(RunServicer, llm_pb2_grpc.LlmOrchestratorServicer):
         except AppError:
             # The provider broke off: what the output filter was holding back goes out (filtered)
             # before the error, so that the partial answer is all the provider sent.
-            if stream and (tail := stream.flush()):
+            if stream and (tail := await output_filter.flush(stream)):
                 yield llm_pb2.GenerateResponse(delta=llm_pb2.TextDelta(text=tail))
             raise
         finally:
@@ -246,7 +247,7 @@ class LlmServicer(RunServicer, llm_pb2_grpc.LlmOrchestratorServicer):
                 end = item
         reply.text = "".join(parts)
         if self._redactor:
-            reply.text, found = self._redactor.redact(reply.text)
+            reply.text, found = await output_filter.redact(self._redactor, reply.text)
             _count_redactions(found)
         if end is not None:
             finished, cost = self._end(plan, selected, end)

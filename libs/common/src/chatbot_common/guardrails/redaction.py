@@ -475,6 +475,9 @@ def _pem_open_at(text: str) -> int | None:
 # the hold is let go but the last _KEEP_ON_OVERFLOW characters, and what is let go is neutralised
 # as a piece that more text follows.
 _RECHECK_FROM, _RECHECK_EVERY = 256, 128
+# Text longer than this costs milliseconds to redact (tens of them for a long run of digits): an
+# event loop hands it to a thread (`StreamRedactor.costly`).
+OFF_LOOP_CHARS = 4096
 _MAX_HOLD, _KEEP_ON_OVERFLOW = 32768, 4096
 
 
@@ -565,6 +568,12 @@ class StreamRedactor:
         if m := _TAIL_LETTERS.search(text, max(0, cut - 4), cut):  # the letters a NINO or NIE starts with
             cut = min(cut, m.start())
         return min(cut, _word_start(text))  # an unfinished word at the end
+
+    def costly(self, piece: str | None = None) -> bool:
+        """Whether feeding `piece` (flushing, for None) will look at more than OFF_LOOP_CHARS
+        characters: worth doing off an event loop (a long hold looked at again, or let go)."""
+        size = len(self._pending) + len(piece or "")
+        return size > OFF_LOOP_CHARS and (piece is None or size >= self._recheck_at)
 
     def flush(self) -> str:
         text, self._pending, self._recheck_at = self._pending, "", 0

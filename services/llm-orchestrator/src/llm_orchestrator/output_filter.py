@@ -1,0 +1,23 @@
+"""The output filter as the event loop runs it: text long enough to cost milliseconds (a long
+hold looked at again or let go, a whole answer) is redacted on a worker thread, so one answer's
+long run of digits does not stall every other stream. The GIL still shares the CPU: the other
+streams slow down while it runs; they do not stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from chatbot_common.guardrails.redaction import OFF_LOOP_CHARS, Redactor, StreamRedactor
+
+
+async def feed(stream: StreamRedactor, piece: str) -> str:
+    return await asyncio.to_thread(stream.feed, piece) if stream.costly(piece) else stream.feed(piece)
+
+
+async def flush(stream: StreamRedactor) -> str:
+    return await asyncio.to_thread(stream.flush) if stream.costly() else stream.flush()
+
+
+async def redact(redactor: Redactor, text: str) -> tuple[str, Counter]:
+    return await asyncio.to_thread(redactor.redact, text) if len(text) > OFF_LOOP_CHARS else redactor.redact(text)
