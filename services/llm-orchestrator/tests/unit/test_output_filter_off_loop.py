@@ -27,9 +27,9 @@ class WatchedStream(StreamRedactor):
         super().__init__(redactor)
         self.looks: list[tuple[int, int]] = []  # (thread, length) of each held text looked at
 
-    def _hold_from(self, text: str) -> int:
+    def _hold_from(self, text: str, **kinds) -> int:
         self.looks.append((threading.get_ident(), len(text)))
-        return super()._hold_from(text)
+        return super()._hold_from(text, **kinds)
 
 
 ANSWER = "Numbers: " + "\uff11 " * 5000 + "and a card 4111 1111 1111 1111 today. " + "Short words follow. " * 20

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 # Math reads as KaTeX draws it: commands and braces gone, spacing commands as spaces, the spaces
 # of math mode gone. `_` marks emphasis only at the edge of a word (`msg_0123` keeps it).
 _READS = re.compile(
-    r"\$\$(?P<dmath>[^$]{1,4000}?)\$\$|\$(?P<math>[^$\n]{1,2000}?)\$"
-    r"|!?\[(?P<link>[^\[\]\n]{0,1000})\](?:\((?:<[^<>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)|\[[^\[\]\n]{0,1000}\])"
+    r"(?:```|~~~)math[ \t]*\n(?P<fmath>[\s\S]{0,4000}?)\n(?:```|~~~)"
+    r"|\$\$(?P<dmath>[^$]{1,4000}?)\$\$|\$(?P<math>(?:[^$\n]|\n(?![ \t]*\n)){1,2000}?)\$"
+    r"|(?<=\])\((?P<dest>(?:[^()\\]|\\[\s\S]|\((?:[^()\\]|\\[\s\S]|\((?:[^()\\]|\\[\s\S])*\))*\)){0,2000})\)"
+    r"|(?P<bracket>!?\[|\])"
     r"|\\u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"
     r"|\\u(?P<u>[0-9a-fA-F]{4})"
     r"|\\(?P<punct>[!-/:-@\[-`{-~])"
@@ -44,7 +46,7 @@ _READS = re.compile(
     r"|(?P<marker>[*~`]|(?<![A-Za-z0-9])_+|_+(?![A-Za-z0-9]))"
     r"|(?P<wide>[^\x00-\x7f]+)")
 # Quick test: ASCII text without any of these reads as written.
-_ESCAPES = re.compile(r"[\\&%*~`$\[_]")
+_ESCAPES = re.compile(r"[\\&%*~`$\[\]_]")
 _MARKUP = frozenset("<>&\"'")
 # Invisible in the answer, so dropped from the reading: the format characters (Unicode category
 # Cf: zero width space and joiners, soft hyphen, bidi marks, tag characters, the BOM) and the
@@ -65,31 +67,72 @@ _OPEN_ESCAPE = re.compile(
     r"(?:&(?:#[0-9]{0,7}|#[xX][0-9a-fA-F]{0,6}|[A-Za-z][A-Za-z0-9]{0,30})?"
     r"|\\(?:u(?:[0-9a-fA-F]{0,3}|[dD][89abAB][0-9a-fA-F]{2}(?:\\(?:u[0-9a-fA-F]{0,3})?)?)?)?"
     r"|%[0-9a-fA-F]?)\Z")
+# A link's `]` or destination not closed yet: it may turn out to read as nothing.
+_OPEN_DEST = re.compile(r"\](?:\((?:[^()\\]|\\[\s\S]|\((?:[^()\\]|\\[\s\S])*\)?)*)?\Z")
 # Math whose closing `$` has not come yet, holding what could be part of a value.
-_OPEN_MATH = re.compile(r"\$\$?[^$\n]{0,400}\Z")
+_OPEN_MATH = re.compile(r"\$\$?(?:[^$\n]|\n(?![ \t]*\n)){0,400}\Z")
+_MATH_FENCE = re.compile(r"(?:```|~~~)[ \t]*math\b")
 _MATH_VALUE = re.compile(r"[\\{}@]|(?:\d\D{0,3}){4}")
 
 
 def open_escape_at(text: str) -> int | None:
-    """Where an escape or reference cut off by the end of `text` starts, if one may be; also
-    where math still open at the end starts when it holds what a value is made of."""
-    m = _OPEN_ESCAPE.search(text, max(0, len(text) - 40))
-    if m:
-        return m.start()
+    """Where an escape or reference cut off by the end of `text` starts, if one may be; also a
+    link's destination not closed yet, and math still open when it holds what a value is made of
+    (the earliest of them)."""
+    found: list[int] = []
+    if m := _OPEN_ESCAPE.search(text, max(0, len(text) - 40)):
+        found.append(m.start())
+    if "]" in text and (m := _OPEN_DEST.search(text, max(0, len(text) - 2000))):
+        found.append(m.start())
     if "$" in text and (m := _OPEN_MATH.search(text, max(0, len(text) - 402))) and _MATH_VALUE.search(m.group(0)):
-        return m.start()
-    return None
+        found.append(m.start())
+    if "math" in text:  # a math fence not closed yet
+        for m in reversed(list(_MATH_FENCE.finditer(text, max(0, len(text) - 4100)))):
+            line_end = text.find("\n", m.end())
+            if line_end < 0 or ("```" not in text[line_end:] and "~~~" not in text[line_end:]):
+                found.append(m.start())
+            break
+    return min(found, default=None)
 
 
-_TEX_SPACE = re.compile(r"\\[,;:> ]|~")
-_TEX_COMMAND = re.compile(r"\\!|\\[A-Za-z]+\*?|[{}\s]")
+# Math as KaTeX draws it. Spacing (with its size) is a space; \char draws the character it
+# names; a macro defined in the formula (\def, \newcommand) draws its body; style commands
+# (\text, \mathrm, ...) leave their content; any other command, sub- and superscripts, alignment
+# and the parts of a fraction (\frac{1}{415}) separate what is on either side; math mode's own
+# spaces are not drawn.
+_TEX_DEFINE = re.compile(r"\\(?:[gex]?def|let)\s*\\([A-Za-z]+)\s*=?\s*(?:\{([^{}]*)\}|(\\?[^\s{}]))"
+                         r"|\\(?:re)?(?:newcommand|providecommand)\*?\s*\{?\\([A-Za-z]+)\}?\s*(?:\[\d\])?\s*\{([^{}]*)\}")
+_TEX_CHAR = re.compile(r"\\char\s*(?:\"([0-9A-Fa-f]{1,6})|'([0-7]{1,8})|([0-9]{1,7}))")
+_TEX_SPACE = re.compile(r"\\(?:[hv]space|hskip|kern|mkern|mskip|[hv]?phantom)\*?\s*(?:\{[^{}]*\}|[-+]?[0-9.]+\s*[a-z]{2})"
+                        r"|\\(?:q?quad|enspace|thinspace|medspace|thickspace|space|nobreakspace)\b|\\[,;:> ]|~")
+_TEX_STYLE = re.compile(r"\\(?:text(?:rm|bf|it|sf|tt|normal|up)?|math(?:rm|bf|it|sf|tt|normal|bb|cal|frak|scr)|mbox|hbox|operatorname"
+                        r"|boldsymbol|bm|rm|bf|it|sf|tt|displaystyle|textstyle|scriptstyle|left|right|big|Big|bigg|Bigg)\b\*?")
+_TEX_TWO_PARTS = re.compile(r"\\(?:[dtc]?frac|binom|[dt]binom|overset|underset|stackrel)\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_TEX_SEPARATE = re.compile(r"\\[A-Za-z]+\*?|\\\\|[_^&]")
+_TEX_DROP = re.compile(r"[{}\s]")
 
 
 def _tex(math: str) -> str:
     """Math as KaTeX draws it, near enough to find a value: `\\text{alice}@\\text{example}.\\text{com}`
-    reads `alice@example.com`, `4111\\,1111` reads `4111 1111`."""
-    math = _TEX_COMMAND.sub("", _TEX_SPACE.sub("\x00", math))
-    return re.sub(r"\\(.)", r"\1", math).replace("\x00", " ")
+    reads `alice@example.com`, `4111\\,1111` reads `4111 1111`, `\\frac{1}{415}` reads `1|415`."""
+    macros: dict[str, str] = {}
+
+    def define(m: re.Match) -> str:
+        name = m.group(1) or m.group(4)
+        macros[name] = next((g for g in (m.group(2), m.group(3), m.group(5)) if g is not None), "")
+        return ""
+
+    math = _TEX_DEFINE.sub(define, math)
+    for name, body in macros.items():
+        math = re.sub(r"\\" + name + r"(?![A-Za-z])", lambda _m, body=body: body, math)
+    math = _TEX_CHAR.sub(lambda m: _char(int(m.group(1), 16) if m.group(1) else int(m.group(2), 8) if m.group(2) else int(m.group(3)))
+                         or "", math)
+    math = _TEX_SPACE.sub("\x00", math)
+    math = _TEX_TWO_PARTS.sub(lambda m: f"\x01{m.group(1)}\x01{m.group(2)}\x01", math)
+    math = _TEX_STYLE.sub("", math)
+    math = re.sub(r"\\([#$%&_{}])", "\x02\\1", math)  # escaped characters are drawn as themselves
+    math = _TEX_DROP.sub("", _TEX_SEPARATE.sub("\x01", math))
+    return math.replace("\x02", "").replace("\x00", " ").replace("\x01", "|")
 
 
 def _char(code: int) -> str | None:
@@ -119,9 +162,9 @@ def _decoded(m: re.Match) -> str | None:
     group = m.lastgroup
     if group == "marker":
         return ""
-    if group == "link":
-        return m.group("link")
-    if group in ("math", "dmath"):
+    if group in ("bracket", "dest"):
+        return ""  # a link or image reads as its text (`]` then `(destination)` are not shown)
+    if group in ("math", "dmath", "fmath"):
         return _tex(m.group(group))
     if group == "punct":
         return m.group("punct")
@@ -147,9 +190,11 @@ class Reading:
         """The written span that reading[start:end] came from (end > start)."""
         return min(self.starts[start:end]), max(self.ends[start:end])
 
-    def written_at(self, pos: int, written_length: int) -> int:
-        """Where in the written text the reading's position `pos` falls (a cut made there)."""
-        return self.starts[pos] if pos < len(self.text) else written_length
+    def written_at(self, pos: int) -> int:
+        """Where in the written text a cut at the reading's position `pos` falls: right after
+        what the character before it was read from, so that what reads as nothing between the
+        two (a `[`, emphasis markers, an invisible character) is held with what follows."""
+        return self.ends[pos - 1] if pos else 0
 
 
 def _invisible(run: str) -> bool:

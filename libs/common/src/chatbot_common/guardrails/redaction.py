@@ -147,7 +147,9 @@ RULES: tuple[Rule, ...] = (
         r"(?<![\w-])(?:cbk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}|sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
         r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
          worth=lambda text, digits: any(prefix in text for prefix in _SECRET_PREFIXES), masked=False),
-    Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+    # (bounded as addresses are, 64 characters before the @ and 63 per label: unbounded, a long
+    # run of `a.a.a.` cost time quadratic in its length)
+    Rule("EMAIL", re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,63}"),
          worth=lambda text, digits: "@" in text, masked=False),
     Rule("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok, _enough_digits(4)),
     Rule("CARD", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), _card_ok, _enough_digits(13)),
@@ -488,23 +490,29 @@ class StreamRedactor:
         self._recheck_at = 0
         self.found: Counter = Counter()
 
-    def _hold_from(self, text: str) -> int:
-        # Every word is held until it ends, the first one too: `alice` may turn out to be the
-        # start of `alice@example.com`.
-        cut = _word_start(text)
-        if m := _TAIL_NUMBERS.search(text):
-            cut = min(cut, m.start())
-        if self._redactor.links and (at := links.open_at(text)) is not None:
+    def _hold_from(self, text: str, *, values: bool = True, link_spans: bool = True) -> int:
+        """Where to hold `text` from: for `values` (words, digit runs, key blocks, matches not yet
+        whole) and for `link_spans` (links, images and tags still open or whole)."""
+        cut = len(text)
+        if values:
+            # Every word is held until it ends, the first one too: `alice` may turn out to be the
+            # start of `alice@example.com`.
+            cut = _word_start(text)
+            if m := _TAIL_NUMBERS.search(text):
+                cut = min(cut, m.start())
+            if (at := _pem_open_at(text)) is not None:
+                cut = min(cut, at)
+        if link_spans and self._redactor.links and (at := links.open_at(text)) is not None:
             cut = min(cut, at)
-        if (at := _pem_open_at(text)) is not None:
-            cut = min(cut, at)
-        return self._outside_matches(text, cut)
+        return self._outside_matches(text, cut, values, link_spans)
 
-    def _outside_matches(self, text: str, cut: int) -> int:
+    def _outside_matches(self, text: str, cut: int, values: bool = True, link_spans: bool = True) -> int:
         """Never release the start of a complete match whose end is still held."""
-        digits = count_digits(text)
-        patterns = [rule.pattern for rule in self._redactor.rules if rule.worth(text, digits)] if _TRIGGER.search(text) else []
-        if self._redactor.links and links.TRIGGER.search(text):
+        patterns = []
+        if values and _TRIGGER.search(text):
+            digits = count_digits(text)
+            patterns = [rule.pattern for rule in self._redactor.rules if rule.worth(text, digits)]
+        if link_spans and self._redactor.links and links.TRIGGER.search(text):
             patterns.append(links.SPANS)
         moved = True
         while moved and cut:
@@ -538,12 +546,17 @@ class StreamRedactor:
         seen = reading.text if reading else body
         seen_end = open_escape_at(seen)
         held_from = len(seen) if seen_end is None else seen_end
-        cut = self._hold_from(seen[:held_from] + "0" if body_end is not None or seen_end is not None else seen)
+        # Values are looked for in the reading; links, which the reading shows as their text,
+        # in the text as written.
+        cut = self._hold_from(seen[:held_from] + "0" if body_end is not None or seen_end is not None else seen,
+                              link_spans=reading is None)
         cut = min(cut, held_from)
         if len(seen) - cut > _MAX_HOLD:
             cut = len(seen) - _KEEP_ON_OVERFLOW
         if reading:
-            cut = reading.written_at(cut, len(body))
+            cut = reading.written_at(cut)
+            if self._redactor.links and len(body) - (link_cut := self._hold_from(body, values=False)) <= _MAX_HOLD:
+                cut = min(cut, link_cut)
         self._hold(text, cut)
         return self._release(text[:cut], partial=True)
 

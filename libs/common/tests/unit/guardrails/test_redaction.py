@@ -343,9 +343,10 @@ def test_values_run_together_are_each_found():
 class _CountingStream(StreamRedactor):
     looks = 0
 
-    def _hold_from(self, text: str) -> int:
-        self.looks += 1
-        return super()._hold_from(text)
+    def _hold_from(self, text: str, **kinds) -> int:
+        if kinds.get("values", True):  # (the links of a text that reads otherwise are looked at apart)
+            self.looks += 1
+        return super()._hold_from(text, **kinds)
 
 
 @pytest.mark.parametrize("held", ["x" * 6000, "<a " + "y z " * 1500, "[" * 3000, "a <b " * 1200, "QUJDREVGR0hJSktMTU5PUFFS\n" * 250])

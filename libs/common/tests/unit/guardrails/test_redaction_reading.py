@@ -30,14 +30,18 @@ CARD = "4111111111111111"
 
 
 def _math_as_drawn(answer: str) -> str:
-    """KaTeX's drawing of `$...$`, as far as letters and digits go: `\\text{..}` and braces leave
-    their content, spacing commands are spaces, math mode drops its own spaces."""
+    """KaTeX's drawing of math (`$...$`, `$$...$$`, a `math` fence), as far as letters and digits
+    go: `\\text{..}` and braces leave their content, spacing commands (with their size) are
+    spaces, `\\char` draws its character, a `\\def` macro its body, math mode drops its spaces."""
     def draw(m: re.Match) -> str:
-        tex = m.group(1)
-        tex = re.sub(r"\\[,;: ]", "\x00", tex)
+        tex = m.group(1) or m.group(2)
+        for name, body in re.findall(r"\\def\\([A-Za-z]+)\{([^{}]*)\}", tex):
+            tex = tex.replace("\\def\\" + name + "{" + body + "}", "").replace("\\" + name, body)
+        tex = re.sub(r'\\char"([0-9A-Fa-f]+)', lambda c: chr(int(c.group(1), 16)), tex)
+        tex = re.sub(r"\\hspace\{[^}]*\}|\\[,;: ]", "\x00", tex)
         tex = re.sub(r"\\[A-Za-z]+|[{}\s]", "", tex)
         return tex.replace("\x00", " ")
-    return re.sub(r"\$\$?([^$]+)\$\$?", draw, answer)
+    return re.sub(r"```math\n([\s\S]*?)\n```|\$\$?([^$]+)\$\$?", draw, answer)
 
 
 def shown(answer: str) -> str:
@@ -93,6 +97,16 @@ EMAIL_FORMS = {
     "math text": "$\\text{alice}@\\text{example}.\\text{com}$",
     "mongolian variation selector": "alice@exa\u180bmple.com",
     "hangul filler": "alice@exa\u3164mple.com",
+    # found by a second attack (helper-58): link syntax the first pattern missed, and math
+    "nested brackets in the destination": "alice[](a(b(c)))@example.com",
+    "escaped bracket in the destination": "alice[](\\))@example.com",
+    "space before the destination": "alice[]( #)@example.com",
+    "title over two lines": 'alice[](# "t\nu")@example.com',
+    "parenthesised title": "alice[](# (t))@example.com",
+    "math \\char": '$\\text{alice}\\char"40\\text{example.com}$',
+    "math macro": "$\\def\\x{@}\\text{alice}\\x\\text{example.com}$",
+    "math fence": "\n```math\n\\text{alice}@\\text{example}.\\text{com}\n```\n",
+    "inline math over a line break": "$\\text{alice}@\n\\text{example}.\\text{com}$",
 }
 CARD_FORMS = {
     "no-break spaces": "4111\u00a01111\u00a01111\u00a01111",
@@ -105,6 +119,7 @@ CARD_FORMS = {
     "underscore emphasis": "4111 _1111_ 1111 1111",
     "strong underscores": "4111 __1111__ 1111 1111",
     "math thin spaces": "$4111\\,1111\\,1111\\,1111$",
+    "math spacing with a size": "$4111\\hspace{1pt}1111\\hspace{1pt}1111\\hspace{1pt}1111$",
     "arabic-indic digits": "\u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661",
     "en dashes": "4111\u20131111\u20131111\u20131111",
     "non-breaking hyphens": "4111\u20111111\u20111111\u20111111",
@@ -178,6 +193,7 @@ BENIGN = [
     "A doc id doc_0123456789abcdef0123456789abcdef and &#42;stars&#42; and a \\`tick\\`.",
     "The plan costs $20/month or $200 a year; see [the plan](/plans) and a\\x40b, bob\\u{40}b.",
     "Math: $\\frac{a}{b} + \\sqrt{2}$ and $$E = mc^2$$; snake_case_name and __init__ and _private.",
+    "计算：$\\frac{1}{415} \\cdot \\frac{555}{2671}$ 完成, and $\\sum_{i=1}^{415} 555 \\cdot 2671$.",
 ]
 
 
@@ -260,10 +276,10 @@ class _Looks(StreamRedactor):
     looks = 0
     looked_at = 0
 
-    def _hold_from(self, text: str) -> int:
+    def _hold_from(self, text: str, **kinds) -> int:
         self.looks += 1
         self.looked_at += len(text)
-        return super()._hold_from(text)
+        return super()._hold_from(text, **kinds)
 
 
 @pytest.mark.parametrize("unit", ["\uff11 ", "1 ", "a&#64;", "a\u200b", "\u7f51\u5173\uff0c"])
@@ -271,13 +287,15 @@ def test_a_long_hold_is_read_again_a_bounded_number_of_times(unit):
     """A run that never lets go (fullwidth digits, an escaped word, Chinese without spaces) is
     read and scanned again as it grows by a quarter, not every 128 characters: all the looks
     together cover a few times its length (every 128 characters, 20 kB of `１ ` held the
-    orchestrator's event loop for seconds; the scans summed to about 80 times its length)."""
+    orchestrator's event loop for seconds; the scans summed to about 80 times its length, 160
+    with the second look)."""
     held = unit * (20000 // len(unit))
     stream = _Looks(Redactor())
     for k in range(0, len(held), 4):
         stream.feed(held[k:k + 4])
     stream.flush()
-    assert stream.looked_at < 8 * len(held), (stream.looks, stream.looked_at)
+    # (a text that reads otherwise is looked at twice each time: for values as read, for links as written)
+    assert stream.looked_at < 16 * len(held), (stream.looks, stream.looked_at)
 
 
 def test_a_failed_digit_run_tries_each_start_once():
@@ -307,3 +325,10 @@ def test_chinese_streams_as_it_comes_and_a_value_inside_it_is_still_held():
     assert stream.feed("可以运行多个副本") == "，可以运行多个副本"
     out = stream.feed("。邮箱alice") + stream.feed("@example.com，谢谢") + stream.flush()
     assert out == "。邮箱[EMAIL REDACTED]，谢谢", out
+
+
+def test_a_shortcut_reference_link_inside_a_key():
+    answer = "Key [sk-proj-abcdefgh]ijklmnopqrstuvwx.\n\n[sk-proj-abcdefgh]: #"
+    assert SECRET in shown(answer)  # the page shows the link's text joined to the rest
+    assert SECRET not in shown(Redactor().redact(answer)[0])
+    assert SECRET not in shown(_streamed(answer, 3))
