@@ -11,13 +11,24 @@ from collections import Counter
 from chatbot_common.guardrails.redaction import OFF_LOOP_CHARS, Redactor, StreamRedactor
 
 
+async def _on_a_thread(work, *args):
+    """`work` on a worker thread; a caller cancelled meanwhile waits for it to end (tens of
+    milliseconds at most) before going on, so nothing reads the filter while the thread changes it."""
+    done = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        await asyncio.wait([done])
+        raise
+
+
 async def feed(stream: StreamRedactor, piece: str) -> str:
-    return await asyncio.to_thread(stream.feed, piece) if stream.costly(piece) else stream.feed(piece)
+    return await _on_a_thread(stream.feed, piece) if stream.costly(piece) else stream.feed(piece)
 
 
 async def flush(stream: StreamRedactor) -> str:
-    return await asyncio.to_thread(stream.flush) if stream.costly() else stream.flush()
+    return await _on_a_thread(stream.flush) if stream.costly() else stream.flush()
 
 
 async def redact(redactor: Redactor, text: str) -> tuple[str, Counter]:
-    return await asyncio.to_thread(redactor.redact, text) if len(text) > OFF_LOOP_CHARS else redactor.redact(text)
+    return await _on_a_thread(redactor.redact, text) if len(text) > OFF_LOOP_CHARS else redactor.redact(text)

@@ -37,6 +37,7 @@ _READS = re.compile(
     r"(?:```|~~~)math[ \t]*\n(?P<fmath>[\s\S]{0,4000}?)\n(?:```|~~~)"
     r"|\$\$(?P<dmath>[^$]{1,4000}?)\$\$|\$(?P<math>(?:[^$\n]|\n(?![ \t]*\n)){1,2000}?)\$"
     r"|(?<=\])\((?P<dest>(?:[^()\\]|\\[\s\S]|\((?:[^()\\]|\\[\s\S]|\((?:[^()\\]|\\[\s\S])*\))*\)){0,2000})\)"
+    r"|(?P<redacted>\[[A-Z][A-Z ]{0,24} (?:REDACTED|removed)\])"
     r"|(?P<bracket>!?\[|\])"
     r"|\\u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"
     r"|\\u(?P<u>[0-9a-fA-F]{4})"
@@ -160,6 +161,8 @@ def _plain(ch: str) -> str:
 def _decoded(m: re.Match) -> str | None:
     """What the reader makes of the construct `m` matched; None: it reads as written."""
     group = m.lastgroup
+    if group == "redacted":
+        return None  # the filter's own marker reads as written (redacting twice changes nothing)
     if group == "marker":
         return ""
     if group in ("bracket", "dest"):

@@ -435,7 +435,7 @@ def _word_start(text: str) -> int:
         start -= 1
     return start
 _TAIL_NUMBERS = re.compile(
-    r"[+(]?\d[\d().\- ]*$"
+    r"(?<![\d().\-])[+(]?\d[\d().\- ]*$"  # (from a run's start only: trying each digit of a long run was quadratic)
     r"|\b[A-Z]{2}\d{2}[A-Z0-9 ]*$"  # IBAN
     r"|(?<![A-Za-z0-9])[A-Z]{1,2}[ -]?(?:\d[\d -]*)?$"  # NINO, NIE
     r"|(?<!\w)[12] ?\d{2} ?\d{2} ?2[AB][\d ]*$")  # NIR born in Corsica
@@ -506,6 +506,25 @@ class StreamRedactor:
             cut = min(cut, at)
         return self._outside_matches(text, cut, values, link_spans)
 
+    def _outside_both(self, text: str, reading: Reading, cut: int) -> int:
+        """The cut moved before any complete match it falls inside, in the text as written or
+        as read (a cut taken from one may fall inside a value only the other shows)."""
+        seen = reading.text
+        digits = count_digits(seen)
+        patterns = [rule.pattern for rule in self._redactor.rules if rule.worth(seen, digits)] if _TRIGGER.search(seen) else []
+        while True:
+            before = cut
+            cut = self._outside_matches(text, cut)
+            for pattern in patterns:
+                for m in pattern.finditer(seen):
+                    start, end = reading.span(m.start(), m.end())
+                    if start >= cut:
+                        break
+                    if cut < end:
+                        cut = start
+            if cut == before:
+                return cut
+
     def _outside_matches(self, text: str, cut: int, values: bool = True, link_spans: bool = True) -> int:
         """Never release the start of a complete match whose end is still held."""
         patterns = []
@@ -546,17 +565,23 @@ class StreamRedactor:
         seen = reading.text if reading else body
         seen_end = open_escape_at(seen)
         held_from = len(seen) if seen_end is None else seen_end
-        # Values are looked for in the reading; links, which the reading shows as their text,
-        # in the text as written.
+        # Values are looked for in the reading (and below in the text as written); links, which
+        # the reading shows as their text, in the text as written only.
         cut = self._hold_from(seen[:held_from] + "0" if body_end is not None or seen_end is not None else seen,
                               link_spans=reading is None)
         cut = min(cut, held_from)
-        if len(seen) - cut > _MAX_HOLD:
+        overflow = len(seen) - cut > _MAX_HOLD
+        if overflow:
             cut = len(seen) - _KEEP_ON_OVERFLOW
-        if reading:
+        if reading and not overflow:
+            # The text as written is looked at too, as `redact` does: its links, and values the
+            # reading joins to what follows (`2671**x` reads `2671x`, no longer a phone number).
             cut = reading.written_at(cut)
-            if self._redactor.links and len(body) - (link_cut := self._hold_from(body, values=False)) <= _MAX_HOLD:
-                cut = min(cut, link_cut)
+            if len(body) - (written_cut := self._hold_from(body)) <= _MAX_HOLD:
+                cut = min(cut, written_cut)
+            cut = self._outside_both(body, reading, cut)
+        elif reading:
+            cut = reading.written_at(cut)
         self._hold(text, cut)
         return self._release(text[:cut], partial=True)
 

@@ -344,7 +344,7 @@ class _CountingStream(StreamRedactor):
     looks = 0
 
     def _hold_from(self, text: str, **kinds) -> int:
-        if kinds.get("values", True):  # (the links of a text that reads otherwise are looked at apart)
+        if kinds.get("link_spans", True):  # (a text that reads otherwise is also looked at as read)
             self.looks += 1
         return super()._hold_from(text, **kinds)
 

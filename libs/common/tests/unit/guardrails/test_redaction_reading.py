@@ -332,3 +332,19 @@ def test_a_shortcut_reference_link_inside_a_key():
     assert SECRET in shown(answer)  # the page shows the link's text joined to the rest
     assert SECRET not in shown(Redactor().redact(answer)[0])
     assert SECRET not in shown(_streamed(answer, 3))
+
+
+def test_a_value_the_reading_joins_to_what_follows_is_still_held_as_written():
+    """`2671**x` reads `2671x`, no longer a phone number: the stream held on the reading alone
+    let `+1 415 555 ` out before the rest came (review of c6b2786)."""
+    for marker in ("**", "`", "\u200b"):
+        stream = StreamRedactor(Redactor())
+        out = stream.feed("Call +1 415 555 2671" + marker) + stream.feed("x") + stream.flush()
+        assert "415" not in out and "[PHONE REDACTED]" in out, (marker, out)
+
+
+def test_redacting_twice_changes_nothing():
+    once = Redactor().redact("x alice@example.comalice@example.com y, and alice&#64;example.com")[0]
+    assert Redactor().redact(once)[0] == once, once
+    assert Redactor().redact("Mail [EMAIL REDACTED]@example.com")[0] == "Mail [EMAIL REDACTED]@example.com"
+
