@@ -56,6 +56,19 @@ def sample_file(i: int, rng: random.Random) -> tuple[str, bytes]:
     return f"note-{i}.txt", make_text(f"Note {i}", sections)
 
 
+def cpu_name() -> str:
+    """The CPU model and its widest vector extension (int8 kernels, so the raw speed, differ between them)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown CPU")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    vector = ("AVX-512 VNNI" if "avx512_vnni" in flags else "AVX-512" if "avx512f" in flags
+              else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2")
+    return f"{model}, {vector}"
+
+
 def cpu_seconds(fleet: Fleet) -> dict[str, float]:
     """User + system CPU time of each fleet process (and this one, the client), from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -292,7 +305,7 @@ async def main() -> None:
         "# Ingestion benchmark", "",
         f"{len(files)} files (text and Markdown, {sum(sizes) / len(sizes):.0f} bytes on average, {len(texts)} chunks), "
         f"uploaded over HTTP {args.per_request} per request with {args.concurrency} concurrent clients to the embedded fleet with one worker; "
-        f"{os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+        f"{os.cpu_count()} cores ({cpu_name()}); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
         "| measure | value | target |", "|---|---|---|",
         f"| files per minute, upload -> indexed | {result['files_per_minute']:.0f} | ≥ 300 |",
         f"| chunks per second, upload -> indexed | {result['chunks_per_second']:.1f} | |",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -86,6 +86,20 @@ def add(session: AsyncSession, entry: AuditEvent) -> None:
 
 def _as_record(entry: AuditEvent) -> dict[str, Any]:
     return {"created_at": entry.created_at.isoformat(), **{name: getattr(entry, name) for name in _FIELDS}}
+
+
+def _row(entry: AuditEvent) -> dict[str, Any]:
+    """The entry's column values, as an INSERT takes them: one left unset gets its column's default,
+    as the ORM's flush would give it."""
+    row = {}
+    for column in AuditEvent.__table__.columns:
+        if column.key == "id":
+            continue
+        value = getattr(entry, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        row[column.key] = value
+    return row
 
 
 def _from_record(record: dict[str, Any]) -> AuditEvent:
@@ -218,9 +232,11 @@ async def write_all(sessions: async_sessionmaker, entries: list[AuditEvent]) -> 
     if not records:
         return
     try:
-        async with sessions() as session:
-            session.add_all(entries)
-            await session.commit()
+        async with sessions() as session, session.begin():
+            # One executemany INSERT of the rows, without the unit of work's flush and without
+            # reading the new ids back (nothing reads them): most of an upload's CPU in the gateway
+            # went to the ORM's insert of its entries.
+            await session.execute(insert(AuditEvent.__table__), [_row(entry) for entry in entries])
         return
     except Exception as exc:  # noqa: BLE001 - whatever the database's failure, the entries are kept below
         failure = type(exc).__name__
