@@ -435,7 +435,7 @@ def _word_start(text: str) -> int:
         start -= 1
     return start
 _TAIL_NUMBERS = re.compile(
-    r"(?<![\d().\-])[+(]?\d[\d().\- ]*$"  # (from a run's start only: trying each digit of a long run was quadratic)
+    r"(?<!\d)[+(]?\d[\d().\- ]*$"  # (not from inside a run of digits: trying each of a long run was quadratic)
     r"|\b[A-Z]{2}\d{2}[A-Z0-9 ]*$"  # IBAN
     r"|(?<![A-Za-z0-9])[A-Z]{1,2}[ -]?(?:\d[\d -]*)?$"  # NINO, NIE
     r"|(?<!\w)[12] ?\d{2} ?\d{2} ?2[AB][\d ]*$")  # NIR born in Corsica

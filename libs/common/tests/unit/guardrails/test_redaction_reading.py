@@ -348,3 +348,13 @@ def test_redacting_twice_changes_nothing():
     assert Redactor().redact(once)[0] == once, once
     assert Redactor().redact("Mail [EMAIL REDACTED]@example.com")[0] == "Mail [EMAIL REDACTED]@example.com"
 
+
+
+def test_a_card_after_a_dot_is_held_from_its_first_group():
+    """The tail-number hold must start at the card's first group even after `.`: `No.4111 ` went
+    out alone while the hold started only after a character outside the run (a space)."""
+    text = "No.4111 1111 1111 1111 ok"
+    for i in range(1, len(text)):
+        stream = StreamRedactor(Redactor())
+        out = stream.feed(text[:i]) + stream.feed(text[i:]) + stream.flush()
+        assert "4111" not in out and "1111" not in out, (i, out)
